@@ -1,0 +1,71 @@
+# snapvm: see README.md.  `make` builds bin/ and the test guests,
+# `make check` runs every test, `make bench` the benchmarks.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
+CPPFLAGS += -Ilib -MMD -MP
+LDFLAGS  += -pthread
+
+B        := build
+PROGS    := vmrun
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+LIBA     := $(B)/libsnapvm.a
+UNIT_SRC := $(wildcard t/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:t/unit/%.c=$(B)/unit/%)
+
+.SECONDARY:
+.PHONY: all check bench install clean testguests tidy demo
+all: $(PROGS:%=bin/%) testguests $(UNIT_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# One rule per program: bin/NAME links cmd/NAME/*.c with lib/.
+define prog_rule
+bin/$(1): $(patsubst %.c,$(B)/%.o,$(wildcard cmd/$(1)/*.c)) $(LIBA)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LDLIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
+
+$(B)/unit/%: $(B)/t/unit/%.o $(B)/t/unit/unit.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+testguests:
+	$(MAKE) -C t/guest O=$(CURDIR)/$(B)/testguest
+
+check: all
+	scripts/check
+
+bench: all
+	scripts/bench
+
+tidy:
+	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/*.c) -- $(CPPFLAGS) \
+	    -std=c11 -D_GNU_SOURCE
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(PROGS:%=bin/%) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1
+	$(if $(wildcard man/*.5),install -m 644 $(wildcard man/*.5) \
+	    $(DESTDIR)$(PREFIX)/share/man/man5)
+
+clean:
+	rm -rf bin $(B)/lib $(B)/cmd $(B)/t $(B)/unit $(B)/testguest $(LIBA)
+
+-include $(shell find $(B)/lib $(B)/cmd $(B)/t -name '*.d' 2>/dev/null)
+
+# The embedded default job: the bundled hello guest in a VM.
+demo: all
+	bin/vmrun --kernel $(B)/testguest/hello.elf

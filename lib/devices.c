@@ -1,0 +1,131 @@
+/*
+ * The device table.  Its order is the order of creation, of MMIO
+ * addresses and IRQs, and (later) of snapshot sections:
+ *   COM1, i8042, debug exit, then one virtio-mmio block device per drive
+ *   at VM_MMIO_BASE + 4 KiB * i, IRQ VM_MMIO_IRQ0 + i.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "vm.h"
+
+/*
+ * Defaults for a Linux guest on hosts whose KVM emulates guest kernel
+ * code: a quiet serial console (every character printed is emulated
+ * work), reboot through the i8042 and immediately on panic.
+ */
+#define DEFAULT_CMDLINE	"console=ttyS0 reboot=k panic=-1 quiet"
+
+static void
+vm_serial_irq(void *opaque, int level)
+{
+	struct vm *vm = opaque;
+
+	kvm_irq_line(&vm->kvm, SERIAL_COM1_IRQ, level);
+}
+
+static void
+vm_reset(void *opaque)
+{
+	vm_stop(opaque, VM_STOP_RESET, 0);
+}
+
+static void
+vm_debug_exit(void *opaque, int status)
+{
+	vm_stop(opaque, VM_STOP_EXIT, status);
+}
+
+static int
+devices_legacy(struct vm *vm)
+{
+	if (serial_init(&vm->com1, vm->console_fd, vm->console_in_fd,
+	    vm_serial_irq, vm) == -1)
+		return -1;
+	i8042_init(&vm->kbd, vm_reset, vm);
+	debugexit_init(&vm->dbg, vm_debug_exit, vm);
+	if (bus_add(&vm->pio, "serial", SERIAL_COM1_BASE, SERIAL_NPORTS,
+	    serial_io, &vm->com1) == -1 ||
+	    bus_add(&vm->pio, "i8042", I8042_BASE, I8042_NPORTS, i8042_io,
+	    &vm->kbd) == -1 ||
+	    bus_add(&vm->pio, "debugexit", DEBUGEXIT_PORT, DEBUGEXIT_LEN,
+	    debugexit_io, &vm->dbg) == -1)
+		return -1;
+	return 0;
+}
+
+static uint64_t
+mmio_base(int i)
+{
+	return VM_MMIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE;
+}
+
+static int
+devices_drive(struct vm *vm, const struct vm_drive *d, int i)
+{
+	struct vm_blk *b = &vm->blk[i];
+	char id[VIRTIO_BLK_ID_BYTES + 1];
+
+	snprintf(id, sizeof(id), "snapvm-vd%c", 'a' + i);
+	if (virtio_blk_open(&b->blk, d->path, d->read_only, id) == -1)
+		return -1;
+	b->open = true;
+	vm->nblk = i + 1;
+	if (virtio_mmio_init(&b->mmio, &virtio_blk_ops, &b->blk, &vm->kvm,
+	    &vm->mem, mmio_base(i), VM_MMIO_IRQ0 + (uint32_t)i, &vm->loop) == -1)
+		return -1;
+	b->transport = true;
+	return bus_add(&vm->mmio, d->path, mmio_base(i), VIRTIO_MMIO_SIZE,
+	    virtio_mmio_io, &b->mmio);
+}
+
+int
+devices_create(struct vm *vm, const struct vm_config *cfg)
+{
+	if (devices_legacy(vm) == -1 || evloop_init(&vm->loop) == -1)
+		return -1;
+	for (int i = 0; i < cfg->ndrives; i++)
+		if (devices_drive(vm, &cfg->drive[i], i) == -1)
+			return -1;
+	return 0;
+}
+
+/* The full command line: the user's or the default, then what the
+ * devices need.  Fails with E2BIG when it does not fit. */
+int
+devices_cmdline(const struct vm_config *cfg, char *buf, size_t size)
+{
+	const char *base = cfg->cmdline ? cfg->cmdline : DEFAULT_CMDLINE;
+	size_t n = (size_t)snprintf(buf, size, "%s", base);
+
+	if (cfg->rootfs && strstr(base, "root=") == NULL && n < size)
+		n += (size_t)snprintf(buf + n, size - n, "%sroot=/dev/vda %s",
+		    n ? " " : "", cfg->drive[0].read_only ? "ro" : "rw");
+	for (int i = 0; i < cfg->ndrives && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n,
+		    "%svirtio_mmio.device=4K@%#llx:%u", n ? " " : "",
+		    (unsigned long long)mmio_base(i), VM_MMIO_IRQ0 + i);
+	if (n >= size) {
+		log_warnx("command line is %zu bytes, the limit is %zu", n,
+		    size - 1);
+		errno = E2BIG;
+		return -1;
+	}
+	return 0;
+}
+
+void
+devices_destroy(struct vm *vm)
+{
+	for (int i = 0; i < vm->nblk; i++) {
+		if (vm->blk[i].transport)
+			virtio_mmio_destroy(&vm->blk[i].mmio);
+		if (vm->blk[i].open)
+			virtio_blk_close(&vm->blk[i].blk);
+	}
+	vm->nblk = 0;
+	evloop_destroy(&vm->loop);
+	serial_destroy(&vm->com1);
+}

@@ -1,0 +1,117 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <linux/kvm.h>
+
+#include "log.h"
+#include "mem.h"
+
+int
+mem_create(struct mem *m, uint64_t mib)
+{
+	uint64_t bytes = mib << 20, low;
+	void *p;
+
+	memset(m, 0, sizeof(*m));
+	if (mib < MEM_MIN_MIB || mib > MEM_MAX_MIB) {
+		log_warnx("memory size %llu MiB is outside %d..%d MiB",
+		    (unsigned long long)mib, MEM_MIN_MIB, MEM_MAX_MIB);
+		errno = EINVAL;
+		return -1;
+	}
+	/* Pages are touched lazily: a 128 MiB guest that uses 1 MiB costs 1 MiB. */
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		log_warn("mmap %llu MiB of guest memory", (unsigned long long)mib);
+		return -1;
+	}
+	m->base = p;
+	m->bytes = bytes;
+	low = bytes < MEM_HOLE_START ? bytes : MEM_HOLE_START;
+	m->region[0] = (struct mem_region){ 0, low, m->base };
+	m->nregions = 1;
+	if (bytes > low) {
+		m->region[1] = (struct mem_region){ MEM_HOLE_END, bytes - low,
+		    m->base + low };
+		m->nregions = 2;
+	}
+	return 0;
+}
+
+int
+mem_register(const struct mem *m, int vm_fd)
+{
+	struct kvm_userspace_memory_region r;
+
+	for (int i = 0; i < m->nregions; i++) {
+		memset(&r, 0, sizeof(r));
+		r.slot = (uint32_t)i;
+		r.guest_phys_addr = m->region[i].gpa;
+		r.memory_size = m->region[i].size;
+		r.userspace_addr = (uint64_t)(uintptr_t)m->region[i].host;
+		if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) == -1) {
+			log_warn("KVM_SET_USER_MEMORY_REGION slot %d", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Written so that no gpa + len can wrap around. */
+void *
+mem_ptr(const struct mem *m, uint64_t gpa, uint64_t len)
+{
+	for (int i = 0; i < m->nregions; i++) {
+		const struct mem_region *r = &m->region[i];
+
+		if (gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		if (len > r->size - (gpa - r->gpa))
+			return NULL;
+		return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int
+mem_read(const struct mem *m, uint64_t gpa, void *buf, uint64_t len)
+{
+	const void *p = mem_ptr(m, gpa, len);
+
+	if (p == NULL) {
+		errno = EFAULT;
+		return -1;
+	}
+	memcpy(buf, p, len);
+	return 0;
+}
+
+int
+mem_write(const struct mem *m, uint64_t gpa, const void *buf, uint64_t len)
+{
+	void *p = mem_ptr(m, gpa, len);
+
+	if (p == NULL) {
+		errno = EFAULT;
+		return -1;
+	}
+	memcpy(p, buf, len);
+	return 0;
+}
+
+uint64_t
+mem_low_end(const struct mem *m)
+{
+	return m->region[0].size;
+}
+
+void
+mem_destroy(struct mem *m)
+{
+	if (m->base != NULL)
+		munmap(m->base, m->bytes);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,41 @@
+/*
+ * Guest physical memory: one host mapping split into at most two KVM
+ * slots around the 32-bit MMIO hole.  Every access made on behalf of the
+ * guest goes through mem_ptr(), which refuses any range not wholly inside
+ * one slot: addresses and lengths read from guest memory are untrusted.
+ */
+#ifndef SNAPVM_MEM_H
+#define SNAPVM_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MEM_MAX_REGIONS	2
+#define MEM_HOLE_START	0xc0000000ULL	/* MMIO devices, IOAPIC, LAPIC */
+#define MEM_HOLE_END	0x100000000ULL
+#define MEM_MIN_MIB	16
+#define MEM_MAX_MIB	(64 * 1024)
+
+struct mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *host;
+};
+
+struct mem {
+	struct mem_region region[MEM_MAX_REGIONS];
+	int nregions;
+	uint8_t *base;		/* the single host mapping */
+	uint64_t bytes;		/* total guest RAM */
+};
+
+int mem_create(struct mem *m, uint64_t mib);
+int mem_register(const struct mem *m, int vm_fd);
+void *mem_ptr(const struct mem *m, uint64_t gpa, uint64_t len);
+int mem_read(const struct mem *m, uint64_t gpa, void *buf, uint64_t len);
+int mem_write(const struct mem *m, uint64_t gpa, const void *buf,
+    uint64_t len);
+uint64_t mem_low_end(const struct mem *m);
+void mem_destroy(struct mem *m);
+
+#endif

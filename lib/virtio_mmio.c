@@ -1,0 +1,298 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "log.h"
+#include "virtio_mmio.h"
+
+enum {
+	R_MAGIC = 0x000, R_VERSION = 0x004, R_DEVICE_ID = 0x008,
+	R_VENDOR_ID = 0x00c, R_DEV_FEATURES = 0x010, R_DEV_FEATURES_SEL = 0x014,
+	R_DRV_FEATURES = 0x020, R_DRV_FEATURES_SEL = 0x024, R_QUEUE_SEL = 0x030,
+	R_QUEUE_NUM_MAX = 0x034, R_QUEUE_NUM = 0x038, R_QUEUE_READY = 0x044,
+	R_QUEUE_NOTIFY = 0x050, R_INT_STATUS = 0x060, R_INT_ACK = 0x064,
+	R_STATUS = 0x070, R_DESC_LO = 0x080, R_DESC_HI = 0x084,
+	R_AVAIL_LO = 0x090, R_AVAIL_HI = 0x094, R_USED_LO = 0x0a0,
+	R_USED_HI = 0x0a4, R_CONFIG_GEN = 0x0fc, R_CONFIG = 0x100,
+};
+
+#define MMIO_MAGIC		0x74726976	/* "virt" */
+#define MMIO_VERSION		2
+#define MMIO_VENDOR		0x4d564e53	/* "SNVM" */
+#define STATUS_DRIVER_OK	4
+#define STATUS_FEATURES_OK	8
+#define STATUS_NEEDS_RESET	0x40
+#define STATUS_FAILED		0x80
+
+static void
+virtio_mmio_notified(void *opaque, int fd, uint32_t events)
+{
+	struct virtio_mmio *t = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(fd, &n, sizeof(n)) != sizeof(n))
+		return;
+	pthread_mutex_lock(&t->lock);
+	for (uint16_t q = 0; q < t->ops->nqueues; q++)
+		if (t->notify_fd[q] == fd && virtio_mmio_running(t) &&
+		    t->s.q[q].ready)
+			t->ops->queue_notify(t->dev, t, q);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* Where KVM can, it signals the eventfd itself: no exit to user space. */
+static void
+virtio_mmio_ioeventfd(struct virtio_mmio *t, uint16_t q)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = q, .addr = t->base + R_QUEUE_NOTIFY, .len = 4,
+		.fd = t->notify_fd[q], .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+
+	if (!kvm_has_cap(t->kvm, KVM_CAP_IOEVENTFD) ||
+	    ioctl(t->kvm->vm_fd, KVM_IOEVENTFD, &io) == -1)
+		t->ioeventfd = false;
+}
+
+static int
+virtio_mmio_irqfd(struct virtio_mmio *t)
+{
+	struct kvm_irqfd irqfd = { .gsi = t->irq };
+
+	if (!kvm_has_cap(t->kvm, KVM_CAP_IRQFD))
+		return 0;
+	if ((t->irq_fd = eventfd(0, EFD_CLOEXEC)) == -1)
+		return -1;
+	irqfd.fd = (uint32_t)t->irq_fd;
+	if (ioctl(t->kvm->vm_fd, KVM_IRQFD, &irqfd) == -1) {
+		close(t->irq_fd);
+		t->irq_fd = -1;
+	}
+	return 0;
+}
+
+int
+virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops,
+    void *dev, const struct kvm *kvm, const struct mem *mem, uint64_t base,
+    uint32_t irq, struct evloop *loop)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	t->ops = ops;
+	t->dev = dev;
+	t->kvm = kvm;
+	t->mem = mem;
+	t->base = base;
+	t->irq = irq;
+	t->irq_fd = -1;
+	t->ioeventfd = kvm != NULL;
+	for (int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		t->notify_fd[q] = -1;
+	if (kvm != NULL && virtio_mmio_irqfd(t) == -1)
+		goto fail;
+	for (uint16_t q = 0; q < ops->nqueues; q++) {
+		t->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->notify_fd[q] == -1 ||
+		    evloop_add(loop, t->notify_fd[q], EPOLLIN,
+		    virtio_mmio_notified, t) == -1)
+			goto fail;
+		if (kvm != NULL)
+			virtio_mmio_ioeventfd(t, q);
+	}
+	return 0;
+fail:
+	log_warn("%s: virtio-mmio set-up", ops->name);
+	return -1;
+}
+
+bool
+virtio_mmio_running(const struct virtio_mmio *t)
+{
+	return (t->s.status & STATUS_DRIVER_OK) &&
+	    !(t->s.status & (STATUS_NEEDS_RESET | STATUS_FAILED));
+}
+
+void
+virtio_mmio_interrupt(struct virtio_mmio *t, uint32_t why)
+{
+	uint64_t one = 1;
+
+	t->s.isr |= why;
+	/* ISA interrupts are edge-triggered: one pulse per event. */
+	if (t->irq_fd != -1) {
+		if (write(t->irq_fd, &one, sizeof(one)) != sizeof(one))
+			log_warn("%s: irqfd", t->ops->name);
+	} else if (t->kvm != NULL) {
+		kvm_irq_line(t->kvm, t->irq, 1);
+		kvm_irq_line(t->kvm, t->irq, 0);
+	}
+}
+
+/* A driver that broke the rules gets a device that needs a reset. */
+void
+virtio_mmio_fail(struct virtio_mmio *t, const char *why)
+{
+	log_warnx("%s: device stopped: %s", t->ops->name, why);
+	t->s.status |= STATUS_NEEDS_RESET;
+	virtio_mmio_interrupt(t, VIRTIO_INT_CONFIG);
+}
+
+static void
+virtio_mmio_reset(struct virtio_mmio *t)
+{
+	memset(&t->s, 0, sizeof(t->s));
+	t->ops->reset(t->dev);
+}
+
+static uint64_t
+virtio_mmio_features(const struct virtio_mmio *t)
+{
+	return t->ops->features(t->dev) | (1ULL << VIRTIO_F_VERSION_1);
+}
+
+static void
+virtio_mmio_set_status(struct virtio_mmio *t, uint32_t v)
+{
+	if (v == 0) {
+		virtio_mmio_reset(t);
+		return;
+	}
+	/* FEATURES_OK sticks only for a subset of ours that includes 1.0. */
+	if ((v & STATUS_FEATURES_OK) && !(t->s.status & STATUS_FEATURES_OK) &&
+	    ((t->s.driver_features & ~virtio_mmio_features(t)) ||
+	    !(t->s.driver_features & (1ULL << VIRTIO_F_VERSION_1))))
+		v &= ~(uint32_t)STATUS_FEATURES_OK;
+	t->s.status = v;
+}
+
+static struct virtq_state *
+virtio_mmio_queue(struct virtio_mmio *t)
+{
+	return t->s.queue_sel < t->ops->nqueues ? &t->s.q[t->s.queue_sel] : NULL;
+}
+
+static uint32_t
+virtio_mmio_read_reg(struct virtio_mmio *t, uint64_t off)
+{
+	struct virtq_state *q = virtio_mmio_queue(t);
+	uint64_t f;
+
+	switch (off) {
+	case R_MAGIC: return MMIO_MAGIC;
+	case R_VERSION: return MMIO_VERSION;
+	case R_DEVICE_ID: return t->ops->device_id;
+	case R_VENDOR_ID: return MMIO_VENDOR;
+	case R_DEV_FEATURES:
+		f = virtio_mmio_features(t);
+		return t->s.dev_features_sel == 0 ? (uint32_t)f :
+		    t->s.dev_features_sel == 1 ? (uint32_t)(f >> 32) : 0;
+	case R_QUEUE_NUM_MAX: return q ? VIRTQ_MAX_SIZE : 0;
+	case R_QUEUE_READY: return q ? q->ready : 0;
+	case R_INT_STATUS: return t->s.isr;
+	case R_STATUS: return t->s.status;
+	case R_CONFIG_GEN: return t->s.config_gen;
+	default: return 0;
+	}
+}
+
+static void
+set_half(uint64_t *v, bool high, uint32_t x)
+{
+	*v = high ? (*v & 0xffffffffULL) | ((uint64_t)x << 32) :
+	    (*v & ~0xffffffffULL) | x;
+}
+
+/* Queue registers change only while the queue is not live. */
+static void
+virtio_mmio_write_queue(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	struct virtq_state *q = virtio_mmio_queue(t);
+
+	if (q == NULL || (q->ready && off != R_QUEUE_READY))
+		return;
+	switch (off) {
+	case R_QUEUE_NUM: q->size = v <= VIRTQ_MAX_SIZE ? (uint16_t)v : 0; break;
+	case R_QUEUE_READY: q->ready = v & 1; break;
+	case R_DESC_LO: case R_DESC_HI:
+		set_half(&q->desc, off == R_DESC_HI, v); break;
+	case R_AVAIL_LO: case R_AVAIL_HI:
+		set_half(&q->avail, off == R_AVAIL_HI, v); break;
+	case R_USED_LO: case R_USED_HI:
+		set_half(&q->used, off == R_USED_HI, v); break;
+	default: break;
+	}
+}
+
+static void
+virtio_mmio_notify(struct virtio_mmio *t, uint32_t q)
+{
+	uint64_t one = 1;
+
+	if (q < t->ops->nqueues &&
+	    write(t->notify_fd[q], &one, sizeof(one)) != sizeof(one))
+		log_warn("%s: notify", t->ops->name);
+}
+
+static void
+virtio_mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	switch (off) {
+	case R_DEV_FEATURES_SEL: t->s.dev_features_sel = v; break;
+	case R_DRV_FEATURES:
+		if (t->s.drv_features_sel < 2 &&
+		    !(t->s.status & STATUS_FEATURES_OK))
+			set_half(&t->s.driver_features, t->s.drv_features_sel, v);
+		break;
+	case R_DRV_FEATURES_SEL: t->s.drv_features_sel = v; break;
+	case R_QUEUE_SEL: t->s.queue_sel = v; break;
+	case R_QUEUE_NOTIFY: virtio_mmio_notify(t, v); break;
+	case R_INT_ACK: t->s.isr &= ~v; break;
+	case R_STATUS: virtio_mmio_set_status(t, v); break;
+	default: virtio_mmio_write_queue(t, off, v); break;
+	}
+}
+
+void
+virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
+    bool is_write)
+{
+	struct virtio_mmio *t = opaque;
+	uint32_t v = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (offset >= R_CONFIG) {
+		if (!is_write)
+			t->ops->config_read(t->dev, (uint32_t)(offset - R_CONFIG),
+			    data, len);
+	} else if (len != 4 || (offset & 3)) {
+		if (!is_write)
+			memset(data, 0, len);	/* registers are 32-bit only */
+	} else if (is_write) {
+		memcpy(&v, data, 4);
+		virtio_mmio_write_reg(t, offset, v);
+	} else {
+		v = virtio_mmio_read_reg(t, offset);
+		memcpy(data, &v, 4);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void
+virtio_mmio_destroy(struct virtio_mmio *t)
+{
+	for (int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		if (t->notify_fd[q] != -1)
+			close(t->notify_fd[q]);
+	if (t->irq_fd != -1)
+		close(t->irq_fd);
+	t->irq_fd = -1;
+	for (int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		t->notify_fd[q] = -1;
+	pthread_mutex_destroy(&t->lock);
+}

@@ -1,0 +1,59 @@
+/*
+ * Split virtqueues (virtio 1.2, section 2.7).  The rings live in guest
+ * memory and are untrusted: every index, address, length and chain is
+ * checked here before a device sees it, and a queue that breaks the rules
+ * is reported as malformed so its device can stop using it.
+ */
+#ifndef SNAPVM_VIRTQ_H
+#define SNAPVM_VIRTQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem.h"
+
+#define VIRTQ_MAX_SIZE	256		/* queue size offered to drivers */
+#define VIRTQ_MAX_CHAIN	VIRTQ_MAX_SIZE
+
+#define VIRTQ_DESC_F_NEXT	1
+#define VIRTQ_DESC_F_WRITE	2
+#define VIRTQ_DESC_F_INDIRECT	4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+
+/* Guest-visible queue state: what a snapshot of a queue holds. */
+struct virtq_state {
+	uint64_t desc, avail, used;	/* guest-physical ring addresses */
+	uint16_t size;			/* entries, a power of 2 */
+	uint16_t ready;
+	uint16_t last_avail;		/* next avail entry to take */
+	uint16_t next_used;		/* next used entry to fill */
+};
+_Static_assert(sizeof(struct virtq_state) == 32, "virtq_state layout");
+
+struct virtq_buf {
+	uint64_t addr;
+	uint32_t len;
+	bool write;			/* device writes, driver reads */
+};
+
+struct virtq_chain {
+	uint16_t head;
+	uint16_t n;
+	uint32_t out_len, in_len;	/* device-readable, device-writable bytes */
+	struct virtq_buf buf[VIRTQ_MAX_CHAIN];
+};
+
+/* 1: a chain was taken; 0: nothing available; -1: the queue is malformed. */
+int virtq_pop(struct virtq_state *q, const struct mem *m, struct virtq_chain *c);
+int virtq_push(struct virtq_state *q, const struct mem *m, uint16_t head,
+    uint32_t written);
+bool virtq_want_interrupt(const struct virtq_state *q, const struct mem *m);
+bool virtq_valid(const struct virtq_state *q, const struct mem *m);
+
+/* Copy between a chain's buffers and host memory, from byte offset off. */
+size_t virtq_read(const struct mem *m, const struct virtq_chain *c,
+    size_t off, void *dst, size_t len);
+size_t virtq_write(const struct mem *m, const struct virtq_chain *c,
+    size_t off, const void *src, size_t len);
+
+#endif

@@ -1,0 +1,258 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "boot_x86.h"
+#include "cpuid.h"
+#include "elfload.h"
+#include "log.h"
+#include "mptable.h"
+#include "vm.h"
+
+static int
+vm_fail(struct vm *vm, int class)
+{
+	vm->fail_class = class;
+	return -1;
+}
+
+/* sysexits class of a failure to read an input file. */
+static int
+vm_input_class(int err)
+{
+	return err == ENOEXEC || err == EFBIG ? EX_DATAERR : err == ENOMEM ?
+	    EX_OSERR : EX_NOINPUT;
+}
+
+static int
+vm_open_console(struct vm *vm, const struct vm_config *cfg)
+{
+	if (cfg->console == NULL || strcmp(cfg->console, "-") == 0) {
+		vm->console_fd = cfg->console ? STDOUT_FILENO : STDERR_FILENO;
+	} else {
+		vm->console_fd = open(cfg->console, O_WRONLY | O_CREAT | O_TRUNC |
+		    O_CLOEXEC | O_NOCTTY, 0644);
+		if (vm->console_fd == -1) {
+			log_warn("%s", cfg->console);
+			return vm_fail(vm, EX_CANTCREAT);
+		}
+		vm->own_console_fd = true;
+	}
+	if (cfg->console_in == NULL)
+		return 0;
+	if (strcmp(cfg->console_in, "-") == 0) {
+		vm->console_in_fd = STDIN_FILENO;
+		return 0;
+	}
+	vm->console_in_fd = open(cfg->console_in, O_RDONLY | O_CLOEXEC |
+	    O_NOCTTY);
+	if (vm->console_in_fd == -1) {
+		log_warn("%s", cfg->console_in);
+		return vm_fail(vm, EX_NOINPUT);
+	}
+	vm->own_console_in_fd = true;
+	return 0;
+}
+
+static int
+vm_vcpus(struct vm *vm, int n, uint64_t entry)
+{
+	struct kvm_cpuid2 *cpuid = cpuid_supported(vm->kvm.sys_fd);
+
+	if (cpuid == NULL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (vcpu_create(&vm->vcpu[i], vm, i) == -1)
+			goto fail;
+		vm->nvcpus = i + 1;
+		if (cpuid_set(vm->vcpu[i].fd, cpuid, i, n) == -1 ||
+		    boot_setup_lapic(vm->vcpu[i].fd) == -1)
+			goto fail;
+	}
+	free(cpuid);
+	/* Application processors wait for INIT and SIPI, as on a PC. */
+	return boot_setup_bsp(vm->vcpu[0].fd, entry);
+fail:
+	free(cpuid);
+	return -1;
+}
+
+static void
+vm_clear(struct vm *vm)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
+	vm->console_fd = vm->console_in_fd = -1;
+	vm->com1.stop_fd = -1;
+	vm->loop.epfd = vm->loop.stop_fd = -1;
+	vm->stop_fd = -1;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+}
+
+static int
+vm_check_config(struct vm *vm, const struct vm_config *cfg)
+{
+	if (cfg->vcpus < 1 || cfg->vcpus > VM_MAX_VCPUS) {
+		log_warnx("%d vCPUs requested, the range is 1..%d", cfg->vcpus,
+		    VM_MAX_VCPUS);
+		return vm_fail(vm, EX_USAGE);
+	}
+	if (cfg->kernel == NULL) {
+		log_warnx("no kernel image given");
+		return vm_fail(vm, EX_USAGE);
+	}
+	return 0;
+}
+
+int
+vm_boot(struct vm *vm, const struct vm_config *cfg)
+{
+	uint64_t entry;
+	char cmdline[BOOT_CMDLINE_MAX + 64];
+
+	vm_clear(vm);
+	if (vm_check_config(vm, cfg) == -1)
+		return -1;
+	if (mem_create(&vm->mem, cfg->mem_mib) == -1)
+		return vm_fail(vm, errno == EINVAL ? EX_USAGE : EX_OSERR);
+	if (devices_cmdline(cfg, cmdline, sizeof(cmdline)) == -1)
+		return vm_fail(vm, EX_USAGE);
+	if (elf_load(cfg->kernel, &vm->mem, BOOT_LOAD_MIN, &entry) == -1)
+		return vm_fail(vm, vm_input_class(errno));
+	if (boot_write_tables(&vm->mem, cmdline) == -1)
+		return vm_fail(vm, errno == E2BIG ? EX_USAGE : EX_SOFTWARE);
+	if (mptable_write(&vm->mem, cfg->vcpus) == -1)
+		return vm_fail(vm, EX_SOFTWARE);
+	if (vm_open_console(vm, cfg) == -1)
+		return -1;
+	if (kvm_open(&vm->kvm, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm") == -1)
+		return vm_fail(vm, EX_UNAVAILABLE);
+	if ((vm->stop_fd = eventfd(0, EFD_CLOEXEC)) == -1 ||
+	    kvm_create_vm(&vm->kvm) == -1 ||
+	    mem_register(&vm->mem, vm->kvm.vm_fd) == -1 ||
+	    vm_vcpus(vm, cfg->vcpus, entry) == -1)
+		return vm_fail(vm, EX_OSERR);
+	if (devices_create(vm, cfg) == -1)
+		return vm_fail(vm, errno == ENOENT || errno == EACCES ||
+		    errno == EINVAL ? EX_NOINPUT : EX_OSERR);
+	return 0;
+}
+
+bool
+vm_stopping(const struct vm *vm)
+{
+	return atomic_load(&vm->stopping);
+}
+
+/* The first reason to stop wins; later ones (say, errors in vCPUs that
+ * were being kicked) do not overwrite it. */
+void
+vm_stop(struct vm *vm, enum vm_stop_kind kind, int status)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->result.kind == VM_STOP_NONE) {
+		vm->result.kind = kind;
+		vm->result.status = status;
+	}
+	atomic_store(&vm->stopping, true);
+	pthread_mutex_unlock(&vm->stop_lock);
+	if (write(vm->stop_fd, &one, sizeof(one)) != sizeof(one))
+		log_warn("eventfd write");
+}
+
+/* Waits for the stop event or a terminating signal. */
+static void
+vm_wait(struct vm *vm, int sig_fd)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = vm->stop_fd, .events = POLLIN },
+		{ .fd = sig_fd, .events = POLLIN },
+	};
+	struct signalfd_siginfo si;
+
+	for (;;) {
+		if (poll(pfd, 2, -1) == -1 && errno != EINTR) {
+			log_warn("poll");
+			vm_stop(vm, VM_STOP_ERROR, 0);
+			return;
+		}
+		if (pfd[0].revents)
+			return;
+		if (pfd[1].revents && read(sig_fd, &si, sizeof(si)) ==
+		    sizeof(si)) {
+			log_info("signal %u: stopping the guest", si.ssi_signo);
+			vm_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
+			return;
+		}
+	}
+}
+
+static int
+vm_start_threads(struct vm *vm)
+{
+	if (serial_start(&vm->com1) == -1 || evloop_start(&vm->loop) == -1)
+		return -1;
+	for (int i = 0; i < vm->nvcpus; i++)
+		if (vcpu_start(&vm->vcpu[i]) == -1)
+			return -1;
+	return 0;
+}
+
+int
+vm_run(struct vm *vm, struct vm_result *res)
+{
+	sigset_t term, old;
+	int sig_fd;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGINT);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGHUP);
+	/* Blocked before the threads start, so only signalfd sees them. */
+	pthread_sigmask(SIG_BLOCK, &term, &old);
+	sig_fd = signalfd(-1, &term, SFD_CLOEXEC);
+	if (sig_fd == -1 || vcpu_signals_init() == -1 ||
+	    vm_start_threads(vm) == -1)
+		vm_stop(vm, VM_STOP_ERROR, 0);
+	else
+		vm_wait(vm, sig_fd);
+	for (int i = 0; i < vm->nvcpus; i++)
+		vcpu_kick(&vm->vcpu[i]);
+	for (int i = 0; i < vm->nvcpus; i++)
+		vcpu_join(&vm->vcpu[i]);
+	serial_stop(&vm->com1);
+	evloop_stop(&vm->loop);
+	if (sig_fd != -1)
+		close(sig_fd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	*res = vm->result;
+	return vm->result.kind == VM_STOP_ERROR ? -1 : 0;
+}
+
+void
+vm_destroy(struct vm *vm)
+{
+	for (int i = 0; i < vm->nvcpus; i++)
+		vcpu_destroy(&vm->vcpu[i]);
+	vm->nvcpus = 0;
+	devices_destroy(vm);
+	kvm_close(&vm->kvm);
+	mem_destroy(&vm->mem);
+	if (vm->own_console_fd)
+		close(vm->console_fd);
+	if (vm->own_console_in_fd)
+		close(vm->console_in_fd);
+	if (vm->stop_fd != -1)
+		close(vm->stop_fd);
+	vm->stop_fd = -1;
+	pthread_mutex_destroy(&vm->stop_lock);
+}

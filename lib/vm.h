@@ -1,0 +1,102 @@
+/*
+ * A virtual machine: KVM objects, guest memory, the device table and the
+ * vCPU threads.  vm_boot() builds one from a kernel image; vm_run() runs
+ * it until the guest stops, an error occurs or a signal arrives.
+ */
+#ifndef SNAPVM_VM_H
+#define SNAPVM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "debugexit.h"
+#include "evloop.h"
+#include "i8042.h"
+#include "kvm.h"
+#include "mem.h"
+#include "serial.h"
+#include "vcpu.h"
+#include "virtio_blk.h"
+#include "virtio_mmio.h"
+
+#define VM_MAX_VCPUS	8
+#define VM_MAX_DRIVES	8
+
+struct vm_drive {
+	const char *path;
+	bool read_only;
+};
+
+struct vm_config {
+	const char *kernel;
+	const char *cmdline;
+	uint64_t mem_mib;
+	int vcpus;
+	const char *console;	/* NULL: standard error */
+	const char *console_in;	/* NULL: no input; "-": standard input */
+	const char *kvm_path;	/* NULL: /dev/kvm */
+	int ndrives;		/* drive 0 is the root filesystem, if any */
+	struct vm_drive drive[VM_MAX_DRIVES];
+	bool rootfs;		/* drive 0 is the root: root=/dev/vda */
+};
+
+/* A virtio block drive and its transport. */
+struct vm_blk {
+	struct virtio_blk blk;
+	struct virtio_mmio mmio;
+	bool open, transport;
+};
+
+enum vm_stop_kind {
+	VM_STOP_NONE,
+	VM_STOP_EXIT,		/* debug-exit port: status is the guest's */
+	VM_STOP_RESET,		/* i8042 reset or a KVM reset event */
+	VM_STOP_POWEROFF,	/* KVM shutdown event */
+	VM_STOP_SIGNAL,		/* status is the signal number */
+	VM_STOP_ERROR,		/* triple fault, unhandled exit, host error */
+};
+
+struct vm_result {
+	enum vm_stop_kind kind;
+	int status;
+};
+
+struct vm {
+	struct kvm kvm;
+	struct mem mem;
+	struct bus pio, mmio;
+	struct serial com1;
+	struct i8042 kbd;
+	struct debugexit dbg;
+	struct evloop loop;
+	int nblk;
+	struct vm_blk blk[VM_MAX_DRIVES];
+	int nvcpus;
+	struct vcpu vcpu[VM_MAX_VCPUS];
+	int console_fd, console_in_fd;
+	bool own_console_fd, own_console_in_fd;
+	int fail_class;		/* sysexits code after vm_boot() fails */
+	pthread_mutex_t stop_lock;
+	int stop_fd;		/* eventfd: the guest or a vCPU asked to stop */
+	atomic_bool stopping;
+	struct vm_result result;
+};
+
+int vm_boot(struct vm *vm, const struct vm_config *cfg);
+int vm_run(struct vm *vm, struct vm_result *res);
+void vm_stop(struct vm *vm, enum vm_stop_kind kind, int status);
+bool vm_stopping(const struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* devices.c: the device table, its addresses, IRQs and command line. */
+#define VM_MMIO_BASE	0xd0000000ULL
+#define VM_MMIO_IRQ0	5
+
+int devices_create(struct vm *vm, const struct vm_config *cfg);
+int devices_cmdline(const struct vm_config *cfg, char *buf, size_t size);
+void devices_destroy(struct vm *vm);
+
+#endif

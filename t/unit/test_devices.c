@@ -1,0 +1,152 @@
+/* Port-I/O devices and the bus, without KVM. */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "debugexit.h"
+#include "i8042.h"
+#include "serial.h"
+#include "unit.h"
+
+static int irq_level = -1, irq_changes;
+
+static void
+on_irq(void *opaque, int level)
+{
+	(void)opaque;
+	irq_level = level;
+	irq_changes++;
+}
+
+static uint8_t
+rd(struct serial *u, unsigned reg)
+{
+	uint8_t v;
+
+	serial_io(u, reg, &v, 1, false);
+	return v;
+}
+
+static void
+wr(struct serial *u, unsigned reg, uint8_t v)
+{
+	serial_io(u, reg, &v, 1, true);
+}
+
+static void
+test_serial_output(void)
+{
+	struct serial u;
+	int p[2];
+	char out[8] = "";
+
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(serial_init(&u, p[1], -1, on_irq, NULL), 0);
+	CHECK_EQ(rd(&u, 5) & 0x60, 0x60);		/* THRE and TEMT */
+	wr(&u, 0, 'o');
+	wr(&u, 0, 'k');
+	CHECK_EQ(read(p[0], out, sizeof(out)), 2);
+	CHECK(memcmp(out, "ok", 2) == 0);
+	wr(&u, 3, 0x80);				/* DLAB: divisor latch */
+	wr(&u, 0, 0x01);
+	wr(&u, 1, 0x02);
+	CHECK_EQ(rd(&u, 0), 0x01);
+	CHECK_EQ(rd(&u, 1), 0x02);
+	wr(&u, 3, 0x03);
+	wr(&u, 7, 0x5a);
+	CHECK_EQ(rd(&u, 7), 0x5a);
+	serial_destroy(&u);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void
+test_serial_thre_irq(void)
+{
+	struct serial u;
+
+	irq_level = -1;
+	CHECK_EQ(serial_init(&u, -1, -1, on_irq, NULL), 0);
+	CHECK_EQ(rd(&u, 2) & 0x0f, 0x01);		/* nothing pending */
+	wr(&u, 1, 0x02);				/* enable THRE irq */
+	CHECK_EQ(irq_level, 1);
+	CHECK_EQ(rd(&u, 2) & 0x0f, 0x02);		/* reading acks it */
+	CHECK_EQ(irq_level, 0);
+	CHECK_EQ(rd(&u, 2) & 0x0f, 0x01);
+	wr(&u, 0, 'x');					/* THR empties again */
+	CHECK_EQ(irq_level, 1);
+	wr(&u, 1, 0);
+	CHECK_EQ(irq_level, 0);
+	serial_destroy(&u);
+}
+
+static void
+test_serial_loopback(void)
+{
+	struct serial u;
+
+	irq_level = -1;
+	CHECK_EQ(serial_init(&u, -1, -1, on_irq, NULL), 0);
+	wr(&u, 2, 0x01);				/* FIFO on */
+	CHECK_EQ(rd(&u, 2) & 0xc0, 0xc0);
+	wr(&u, 4, 0x10 | 0x0a);				/* loop, RTS, OUT2 */
+	CHECK_EQ(rd(&u, 6) & 0xf0, 0x90);		/* CTS, DCD */
+	wr(&u, 1, 0x01);				/* rx irq */
+	for (int i = 0; i < 20; i++)			/* overrun past 16 */
+		wr(&u, 0, (uint8_t)('a' + i));
+	CHECK_EQ(irq_level, 1);
+	CHECK_EQ(rd(&u, 5) & 1, 1);
+	for (int i = 0; i < 16; i++)
+		CHECK_EQ(rd(&u, 0), 'a' + i);
+	CHECK_EQ(rd(&u, 5) & 1, 0);
+	CHECK_EQ(irq_level, 0);
+	CHECK_EQ(rd(&u, 0), 0);				/* empty reads 0 */
+	serial_destroy(&u);
+}
+
+static int exit_status = -1, resets;
+
+static void on_exit_port(void *o, int status) { (void)o; exit_status = status; }
+static void on_reset(void *o) { (void)o; resets++; }
+static void nop_io(void *o, uint64_t off, uint8_t *d, uint32_t len, bool w)
+{ (void)o; (void)off; (void)d; (void)len; (void)w; }
+
+static void
+test_bus_and_ports(void)
+{
+	struct bus b = { .n = 0 };
+	struct debugexit d;
+	struct i8042 k;
+	uint8_t v[4] = { 0 };
+	uint32_t wide = 0x1234;
+
+	debugexit_init(&d, on_exit_port, NULL);
+	i8042_init(&k, on_reset, NULL);
+	CHECK_EQ(bus_add(&b, "dbg", DEBUGEXIT_PORT, DEBUGEXIT_LEN, debugexit_io,
+	    &d), 0);
+	CHECK_EQ(bus_add(&b, "kbd", I8042_BASE, I8042_NPORTS, i8042_io, &k), 0);
+	CHECK_EQ(bus_add(&b, "clash", 0x62, 1, nop_io, NULL), -1);
+	CHECK_EQ(bus_add(&b, "empty", 0x900, 0, nop_io, NULL), -1);
+	CHECK_EQ(bus_add(&b, "wrap", ~0ULL, 2, nop_io, NULL), -1);
+	CHECK(!bus_access(&b, 0x1234, v, 2, false));
+	CHECK_EQ(v[0], 0xff);
+	CHECK_EQ(v[1], 0xff);
+	CHECK(bus_access(&b, DEBUGEXIT_PORT, (uint8_t *)&wide, 4, true));
+	CHECK_EQ(exit_status, 0x34);
+	CHECK(!bus_access(&b, DEBUGEXIT_PORT + 2, v, 4, true)); /* runs past */
+	v[0] = 0xfe;
+	CHECK(bus_access(&b, 0x64, v, 1, true));
+	CHECK_EQ(resets, 1);
+	CHECK(bus_access(&b, 0x64, v, 1, false));
+	CHECK_EQ(v[0], 0);				/* nothing to read */
+}
+
+static const struct unit_test tests[] = {
+	{ "serial: output, divisor latch, scratch", test_serial_output },
+	{ "serial: THR-empty interrupt", test_serial_thre_irq },
+	{ "serial: loopback, FIFO, overrun, rx interrupt", test_serial_loopback },
+	{ "bus: ranges, unclaimed ports, debug exit, i8042", test_bus_and_ports },
+};
+
+UNIT_MAIN(tests)

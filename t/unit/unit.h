@@ -1,0 +1,39 @@
+/* A minimal TAP producer for the C unit tests of lib/. */
+#ifndef SNAPVM_UNIT_H
+#define SNAPVM_UNIT_H
+
+#include <stdio.h>
+
+struct unit_test {
+	const char *name;
+	void (*fn)(void);
+};
+
+extern int unit_failed;	/* checks failed in the current test */
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		unit_failed++; \
+		printf("#   %s:%d: check failed: %s\n", __FILE__, __LINE__, \
+		    #cond); \
+	} \
+} while (0)
+
+#define CHECK_EQ(a, b) do { \
+	unsigned long long a_ = (unsigned long long)(a); \
+	unsigned long long b_ = (unsigned long long)(b); \
+	if (a_ != b_) { \
+		unit_failed++; \
+		printf("#   %s:%d: %s == %#llx, expected %s == %#llx\n", \
+		    __FILE__, __LINE__, #a, a_, #b, b_); \
+	} \
+} while (0)
+
+int unit_main(const struct unit_test *tests, int n);
+
+#define UNIT_MAIN(tests) \
+	int main(void) { \
+		return unit_main(tests, (int)(sizeof(tests) / sizeof(tests[0]))); \
+	}
+
+#endif
