@@ -124,6 +124,7 @@ vm_boot(struct vm *vm, const struct vm_config *cfg)
 		return vm_fail(vm, errno == EINVAL ? EX_USAGE : EX_OSERR);
 	if (devices_cmdline(cfg, cmdline, sizeof(cmdline)) == -1)
 		return vm_fail(vm, EX_USAGE);
+	log_debug("command line: %s", cmdline);
 	if (elf_load(cfg->kernel, &vm->mem, BOOT_LOAD_MIN, &entry) == -1)
 		return vm_fail(vm, vm_input_class(errno));
 	if (boot_write_tables(&vm->mem, cmdline) == -1)

@@ -1,0 +1,184 @@
+/*
+ * A polling virtio-mmio block driver for the first drive (0xd0000000):
+ * read, write, flush, get-id, a read past the end, and two malformed
+ * requests after which the device must ask for a reset.  Prints "ok NAME"
+ * or "FAIL NAME" per check and exits with the number of failures.
+ */
+#include "guest.h"
+
+#define MMIO		0xd0000000UL
+#define QSZ		8
+#define DESC		0x30000UL
+#define AVAIL		0x31000UL
+#define USED		0x32000UL
+#define HDR		0x33000UL
+#define DATA		0x34000UL
+#define STATUS		0x35000UL
+#define F_NEXT		1
+#define F_WRITE		2
+#define T_IN		0
+#define T_OUT		1
+#define T_FLUSH		4
+#define T_GET_ID	8
+#define NEEDS_RESET	0x40
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+static uint16_t avail_idx;
+static uint32_t dev_features;
+static int failures;
+
+static volatile uint32_t *
+reg(unsigned off)
+{
+	return (volatile uint32_t *)(MMIO + off);
+}
+
+static void
+check(const char *name, int ok)
+{
+	puts_(ok ? "ok " : "FAIL ");
+	puts_(name);
+	putc_('\n');
+	failures += !ok;
+}
+
+static int
+setup(void)
+{
+	memset((void *)DESC, 0, 0x3000);
+	avail_idx = 0;
+	*reg(0x70) = 0;
+	*reg(0x70) = 1 | 2;
+	*reg(0x14) = 0;
+	dev_features = *reg(0x10);
+	*reg(0x24) = 1;
+	*reg(0x20) = 1;				/* VIRTIO_F_VERSION_1 */
+	*reg(0x24) = 0;
+	*reg(0x20) = 0;
+	*reg(0x70) = 1 | 2 | 8;
+	if (!(*reg(0x70) & 8))
+		return -1;
+	*reg(0x30) = 0;
+	if (*reg(0x34) < QSZ)
+		return -1;
+	*reg(0x38) = QSZ;
+	*reg(0x80) = DESC; *reg(0x84) = 0;
+	*reg(0x90) = AVAIL; *reg(0x94) = 0;
+	*reg(0xa0) = USED; *reg(0xa4) = 0;
+	*reg(0x44) = 1;
+	*reg(0x70) = 1 | 2 | 8 | 4;
+	return 0;
+}
+
+static void
+set_desc(int i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	volatile struct desc *d = (volatile struct desc *)DESC + i;
+
+	d->addr = addr;
+	d->len = len;
+	d->flags = flags;
+	d->next = next;
+}
+
+/* Publishes chain head 0 and waits for the device; -1 on timeout. */
+static int
+kick(void)
+{
+	volatile uint16_t *avail = (volatile uint16_t *)AVAIL;
+	volatile uint16_t *used = (volatile uint16_t *)USED;
+
+	avail[2 + avail_idx % QSZ] = 0;
+	__asm__ volatile("" ::: "memory");
+	avail[1] = ++avail_idx;
+	*reg(0x50) = 0;
+	for (long i = 0; i < 3000000; i++) {
+		if (used[1] == avail_idx)
+			return *(volatile uint8_t *)STATUS;
+		if (*reg(0x70) & NEEDS_RESET)
+			return -2;
+		__asm__ volatile("pause");
+	}
+	return -1;
+}
+
+static int
+request(uint32_t type, uint64_t sector, uint32_t len)
+{
+	volatile uint32_t *h = (volatile uint32_t *)HDR;
+
+	h[0] = type;
+	h[1] = 0;
+	*(volatile uint64_t *)(HDR + 8) = sector;
+	*(volatile uint8_t *)STATUS = 0xff;
+	set_desc(0, HDR, 16, F_NEXT, 1);
+	if (len == 0) {
+		set_desc(1, STATUS, 1, F_WRITE, 0);
+	} else {
+		set_desc(1, DATA, len, F_NEXT | (type == T_OUT ? 0 : F_WRITE), 2);
+		set_desc(2, STATUS, 1, F_WRITE, 0);
+	}
+	return kick();
+}
+
+static int
+starts_with(const char *s, const char *prefix)
+{
+	while (*prefix)
+		if (*s++ != *prefix++)
+			return 0;
+	return 1;
+}
+
+static void
+io_checks(int read_only)
+{
+	check("device set-up", setup() == 0);
+	check("read-only feature matches", !!(dev_features & (1 << 5)) == read_only);
+	check("read sector 0", request(T_IN, 0, 512) == 0);
+	puts_("sector 0: ");
+	puts_((const char *)DATA);
+	putc_('\n');
+	check("sector 0 content", starts_with((const char *)DATA, "snapvm disk"));
+	memcpy((void *)DATA, "written by guest", 17);
+	check(read_only ? "write refused" : "write sector 2",
+	    request(T_OUT, 2, 512) == (read_only ? 1 : 0));
+	memset((void *)DATA, 0, 512);
+	check("read sector 2 back", request(T_IN, 2, 512) == 0 &&
+	    starts_with((const char *)DATA, read_only ? "" : "written by guest"));
+	check(read_only ? "flush unsupported" : "flush",
+	    request(T_FLUSH, 0, 0) == (read_only ? 2 : 0));
+	memset((void *)DATA, 0, 32);
+	check("get-id", request(T_GET_ID, 0, 20) == 0 &&
+	    starts_with((const char *)DATA, "snapvm-vda"));
+	check("read past the end refused", request(T_IN, 128, 512) == 1);
+	check("odd length refused", request(T_IN, 0, 100) == 1);
+}
+
+static void
+hostile_checks(void)
+{
+	set_desc(0, HDR, 16, F_NEXT, 0);		/* a loop */
+	check("descriptor loop stops the device", kick() == -2);
+	check("reset and set-up again", setup() == 0);
+	check("read after reset", request(T_IN, 0, 512) == 0);
+	set_desc(0, 0x7ff000000ULL, 16, F_NEXT, 1);	/* outside RAM */
+	check("buffer outside RAM stops the device", kick() == -2);
+}
+
+int
+main(void)
+{
+	if (*reg(0) != 0x74726976 || *reg(4) != 2 || *reg(8) != 2) {
+		puts_("no virtio-mmio block device at 0xd0000000\n");
+		return 100;
+	}
+	io_checks((int)cmdline_int("ro", 0));
+	hostile_checks();
+	return failures;
+}
