@@ -1,12 +1,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 
 #include <asm/bootparam.h>
 #include <linux/kvm.h>
 
 #include "boot_x86.h"
+#include "file.h"
 #include "log.h"
 
 #define CR0_PE		(1ULL << 0)
@@ -119,7 +121,8 @@ e820_add(struct boot_params *bp, uint64_t addr, uint64_t size, uint32_t type)
 }
 
 static int
-boot_zero_page(const struct mem *m, const char *cmdline)
+boot_zero_page(const struct mem *m, const char *cmdline,
+    const struct boot_initrd *rd)
 {
 	struct boot_params bp;
 
@@ -131,6 +134,8 @@ boot_zero_page(const struct mem *m, const char *cmdline)
 	bp.hdr.cmd_line_ptr = (uint32_t)BOOT_CMDLINE;
 	bp.hdr.cmdline_size = BOOT_CMDLINE_MAX - 1;
 	bp.hdr.kernel_alignment = 0x1000000;
+	bp.hdr.ramdisk_image = (uint32_t)rd->addr;
+	bp.hdr.ramdisk_size = (uint32_t)rd->size;
 	e820_add(&bp, 0, BOOT_EBDA, E820_RAM);
 	e820_add(&bp, BOOT_EBDA, BOOT_LOAD_MIN - BOOT_EBDA, E820_RESERVED);
 	e820_add(&bp, BOOT_LOAD_MIN, mem_low_end(m) - BOOT_LOAD_MIN,
@@ -143,8 +148,38 @@ boot_zero_page(const struct mem *m, const char *cmdline)
 	return mem_write(m, BOOT_ZERO_PAGE, &bp, sizeof(bp));
 }
 
+/*
+ * The initrd goes as high as it fits below BOOT_INITRD_MAX and the end of
+ * low memory, page-aligned, and must clear the kernel image.
+ */
 int
-boot_write_tables(const struct mem *m, const char *cmdline)
+boot_load_initrd(const struct mem *m, const char *path, uint64_t kernel_end,
+    struct boot_initrd *rd)
+{
+	uint64_t top = mem_low_end(m) < BOOT_INITRD_MAX ? mem_low_end(m) :
+	    BOOT_INITRD_MAX, size;
+	int fd, rc;
+
+	if ((fd = file_open_regular(path, &size)) == -1)
+		return -1;
+	if (size == 0 || size > top || ((top - size) & ~0xfffULL) < kernel_end) {
+		log_warnx("%s: %llu bytes do not fit in guest memory above the "
+		    "kernel (memory too small for the initrd?)", path,
+		    (unsigned long long)size);
+		close(fd);
+		errno = EFBIG;
+		return -1;
+	}
+	rd->addr = (top - size) & ~0xfffULL;
+	rd->size = size;
+	rc = file_read_all(fd, path, mem_ptr(m, rd->addr, size), size);
+	close(fd);
+	return rc;
+}
+
+int
+boot_write_tables(const struct mem *m, const char *cmdline,
+    const struct boot_initrd *rd)
 {
 	uint64_t gdt[GDT_ENTRIES];
 
@@ -156,7 +191,7 @@ boot_write_tables(const struct mem *m, const char *cmdline)
 	}
 	boot_gdt(gdt);
 	if (mem_write(m, BOOT_GDT, gdt, sizeof(gdt)) == -1 ||
-	    boot_page_tables(m) == -1 || boot_zero_page(m, cmdline) == -1) {
+	    boot_page_tables(m) == -1 || boot_zero_page(m, cmdline, rd) == -1) {
 		log_warn("writing boot tables");
 		return -1;
 	}

@@ -24,7 +24,16 @@
 #define BOOT_SEL_DATA	0x18
 #define BOOT_SEL_TSS	0x20
 
-int boot_write_tables(const struct mem *m, const char *cmdline);
+#define BOOT_INITRD_MAX	0x38000000ULL	/* initrds end below 896 MiB */
+
+struct boot_initrd {
+	uint64_t addr, size;		/* size 0: none */
+};
+
+int boot_load_initrd(const struct mem *m, const char *path,
+    uint64_t kernel_end, struct boot_initrd *rd);
+int boot_write_tables(const struct mem *m, const char *cmdline,
+    const struct boot_initrd *rd);
 int boot_setup_bsp(int vcpu_fd, uint64_t entry);
 int boot_setup_lapic(int vcpu_fd);
 

@@ -3,10 +3,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "elfload.h"
+#include "file.h"
 #include "log.h"
 
 static int
@@ -119,51 +119,36 @@ elf_place(const struct elf_image *img, const struct mem *m,
 static uint8_t *
 elf_slurp(const char *path, const struct mem *m, size_t *size)
 {
-	struct stat st;
-	uint8_t *buf = NULL;
-	ssize_t n;
-	size_t got = 0;
+	uint8_t *buf;
+	uint64_t sz;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_warn("%s", path);
+	if ((fd = file_open_regular(path, &sz)) == -1)
+		return NULL;
+	/* An image larger than guest RAM cannot fit, however it is laid out. */
+	if (sz > m->bytes) {
+		log_warnx("%s: %llu bytes do not fit in %llu MiB of guest memory",
+		    path, (unsigned long long)sz,
+		    (unsigned long long)(m->bytes >> 20));
+		close(fd);
+		errno = EFBIG;
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1) {
-		log_warn("%s", path);
-		goto fail;
+	if ((buf = malloc(sz + 1)) == NULL ||
+	    file_read_all(fd, path, buf, sz) == -1) {
+		free(buf);
+		close(fd);
+		return NULL;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-		log_warnx("%s: %s", path, S_ISDIR(st.st_mode) ?
-		    "is a directory" : "not a regular file");
-		goto fail;
-	}
-	/* An image larger than guest RAM cannot fit, however it is laid out. */
-	if ((uint64_t)st.st_size > m->bytes) {
-		log_warnx("%s: %lld bytes do not fit in %llu MiB of guest memory",
-		    path, (long long)st.st_size,
-		    (unsigned long long)(m->bytes >> 20));
-		errno = EFBIG;
-		goto fail;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-		goto fail;
-	while (got < (size_t)st.st_size &&
-	    (n = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
-		got += (size_t)n;
 	close(fd);
-	*size = got;
+	*size = sz;
 	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
 }
 
 /* Segments are zero-filled up to memsz: guest memory may be reused. */
 int
-elf_load(const char *path, struct mem *m, uint64_t min_addr, uint64_t *entry)
+elf_load(const char *path, struct mem *m, uint64_t min_addr, uint64_t *entry,
+    uint64_t *end)
 {
 	struct elf_image img;
 	const char *why = NULL;
@@ -189,6 +174,10 @@ elf_load(const char *path, struct mem *m, uint64_t min_addr, uint64_t *entry)
 		memset(dst + s->filesz, 0, s->memsz - s->filesz);
 	}
 	*entry = img.entry;
+	*end = 0;
+	for (int i = 0; i < img.nsegs; i++)
+		if (img.seg[i].paddr + img.seg[i].memsz > *end)
+			*end = img.seg[i].paddr + img.seg[i].memsz;
 	free(buf);
 	return 0;
 }

@@ -28,7 +28,8 @@ int elf_parse(const uint8_t *buf, size_t size, struct elf_image *img,
 /* errno EFBIG when a segment does not fit in [min_addr, end of RAM). */
 int elf_place(const struct elf_image *img, const struct mem *m,
     uint64_t min_addr, const char **why);
+/* *end: the first address past every loaded segment. */
 int elf_load(const char *path, struct mem *m, uint64_t min_addr,
-    uint64_t *entry);
+    uint64_t *entry, uint64_t *end);
 
 #endif

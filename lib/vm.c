@@ -114,7 +114,8 @@ vm_check_config(struct vm *vm, const struct vm_config *cfg)
 int
 vm_boot(struct vm *vm, const struct vm_config *cfg)
 {
-	uint64_t entry;
+	uint64_t entry, end;
+	struct boot_initrd rd = { 0, 0 };
 	char cmdline[BOOT_CMDLINE_MAX + 64];
 
 	vm_clear(vm);
@@ -125,9 +126,12 @@ vm_boot(struct vm *vm, const struct vm_config *cfg)
 	if (devices_cmdline(cfg, cmdline, sizeof(cmdline)) == -1)
 		return vm_fail(vm, EX_USAGE);
 	log_debug("command line: %s", cmdline);
-	if (elf_load(cfg->kernel, &vm->mem, BOOT_LOAD_MIN, &entry) == -1)
+	if (elf_load(cfg->kernel, &vm->mem, BOOT_LOAD_MIN, &entry, &end) == -1)
 		return vm_fail(vm, vm_input_class(errno));
-	if (boot_write_tables(&vm->mem, cmdline) == -1)
+	if (cfg->initrd != NULL &&
+	    boot_load_initrd(&vm->mem, cfg->initrd, end, &rd) == -1)
+		return vm_fail(vm, vm_input_class(errno));
+	if (boot_write_tables(&vm->mem, cmdline, &rd) == -1)
 		return vm_fail(vm, errno == E2BIG ? EX_USAGE : EX_SOFTWARE);
 	if (mptable_write(&vm->mem, cfg->vcpus) == -1)
 		return vm_fail(vm, EX_SOFTWARE);

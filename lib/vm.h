@@ -32,6 +32,7 @@ struct vm_drive {
 
 struct vm_config {
 	const char *kernel;
+	const char *initrd;	/* NULL: none */
 	const char *cmdline;
 	uint64_t mem_mib;
 	int vcpus;

@@ -193,3 +193,26 @@ teardown() {
 	    grep -vE 'Open file descriptor|inherited from parent|^--$' || true)
 	[ -z "$leaked" ]
 }
+
+@test "--initrd: the guest finds it through the zero page" {
+	printf 'first line of the initrd\nsecond\n' > "$TMP/rd"
+	run vm --kernel "$GUESTS/initrd.elf" --initrd "$TMP/rd"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"initrd size 32 page-aligned"* ]]
+	[[ "$output" == *"initrd: first line of the initrd"* ]]
+	run vm --kernel "$GUESTS/initrd.elf"
+	[ "$status" -eq 1 ]
+}
+
+@test "--initrd: too large, missing or empty is refused by name" {
+	head -c 20000000 /dev/zero > "$TMP/big"
+	run "$VMRUN" --kernel "$GUESTS/initrd.elf" --initrd "$TMP/big" --mem 16
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"$TMP/big: 20000000 bytes do not fit"* ]]
+	run "$VMRUN" --kernel "$GUESTS/initrd.elf" --initrd "$TMP/none"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"$TMP/none: No such file or directory"* ]]
+	: > "$TMP/empty"
+	run "$VMRUN" --kernel "$GUESTS/initrd.elf" --initrd "$TMP/empty"
+	[ "$status" -eq 65 ]
+}

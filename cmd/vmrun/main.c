@@ -14,8 +14,8 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: vmrun --kernel FILE [--cmdline STR] "
-	    "[--mem MIB] [--vcpus N]\n"
+	fprintf(stderr, "usage: vmrun --kernel FILE [--initrd FILE] "
+	    "[--cmdline STR] [--mem MIB] [--vcpus N]\n"
 	    "             [--rootfs FILE[,rw]] [--appfs FILE] "
 	    "[--drive FILE[,rw]]...\n"
 	    "             [--console FILE] [--console-in FILE] [-v] [-q]\n");
@@ -89,6 +89,7 @@ parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "cmdline", required_argument, NULL, 'c' },
+		{ "initrd", required_argument, NULL, 'I' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "vcpus", required_argument, NULL, 'n' },
 		{ "console", required_argument, NULL, 'o' },
@@ -105,11 +106,12 @@ parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
 	long n;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "k:c:m:n:o:i:r:a:d:vqh", opts,
+	while ((ch = getopt_long(argc, argv, "k:c:I:m:n:o:i:r:a:d:vqh", opts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'k': cfg->kernel = optarg; break;
 		case 'c': cfg->cmdline = optarg; break;
+		case 'I': cfg->initrd = optarg; break;
 		case 'o': cfg->console = optarg; break;
 		case 'i': cfg->console_in = optarg; break;
 		case 'r': drives.rootfs = optarg; break;

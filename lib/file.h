@@ -1,0 +1,13 @@
+/* Input files named on the command line: kernels, initrds, images. */
+#ifndef SNAPVM_FILE_H
+#define SNAPVM_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Opens a regular file for reading; logs "PATH: problem" on failure. */
+int file_open_regular(const char *path, uint64_t *size);
+/* Reads exactly len bytes from fd at offset 0 into buf. */
+int file_read_all(int fd, const char *path, void *buf, size_t len);
+
+#endif
