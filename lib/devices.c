@@ -2,7 +2,8 @@
  * The device table.  Its order is the order of creation, of MMIO
  * addresses and IRQs, and (later) of snapshot sections:
  *   COM1, i8042, debug exit, then one virtio-mmio block device per drive
- *   at VM_MMIO_BASE + 4 KiB * i, IRQ VM_MMIO_IRQ0 + i.
+ *   at VM_MMIO_BASE + 4 KiB * i, IRQ VM_MMIO_IRQ0 + i, then the vsock
+ *   device in the next slot.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -86,6 +87,21 @@ devices_drive(struct vm *vm, const struct vm_drive *d, int i)
 	    virtio_mmio_io, &b->mmio);
 }
 
+static int
+devices_vsock(struct vm *vm, const struct vm_config *cfg, int slot)
+{
+	if (virtio_mmio_init(&vm->vsock_mmio, &virtio_vsock_ops, &vm->vsock,
+	    &vm->kvm, &vm->mem, mmio_base(slot), VM_MMIO_IRQ0 + (uint32_t)slot,
+	    &vm->loop) == -1)
+		return -1;
+	vm->has_vsock = true;
+	if (virtio_vsock_init(&vm->vsock, cfg->cid, cfg->vsock, &vm->loop,
+	    &vm->vsock_mmio) == -1)
+		return -1;
+	return bus_add(&vm->mmio, "vsock", mmio_base(slot), VIRTIO_MMIO_SIZE,
+	    virtio_mmio_io, &vm->vsock_mmio);
+}
+
 int
 devices_create(struct vm *vm, const struct vm_config *cfg)
 {
@@ -94,6 +110,8 @@ devices_create(struct vm *vm, const struct vm_config *cfg)
 	for (int i = 0; i < cfg->ndrives; i++)
 		if (devices_drive(vm, &cfg->drive[i], i) == -1)
 			return -1;
+	if (cfg->vsock != NULL && devices_vsock(vm, cfg, cfg->ndrives) == -1)
+		return -1;
 	return 0;
 }
 
@@ -108,7 +126,7 @@ devices_cmdline(const struct vm_config *cfg, char *buf, size_t size)
 	if (cfg->rootfs && strstr(base, "root=") == NULL && n < size)
 		n += (size_t)snprintf(buf + n, size - n, "%sroot=/dev/vda %s",
 		    n ? " " : "", cfg->drive[0].read_only ? "ro" : "rw");
-	for (int i = 0; i < cfg->ndrives && n < size; i++)
+	for (int i = 0; i < cfg->ndrives + (cfg->vsock != NULL) && n < size; i++)
 		n += (size_t)snprintf(buf + n, size - n,
 		    "%svirtio_mmio.device=4K@%#llx:%u", n ? " " : "",
 		    (unsigned long long)mmio_base(i), VM_MMIO_IRQ0 + i);
@@ -131,6 +149,11 @@ devices_destroy(struct vm *vm)
 			virtio_blk_close(&vm->blk[i].blk);
 	}
 	vm->nblk = 0;
+	if (vm->has_vsock) {
+		virtio_vsock_close(&vm->vsock);
+		virtio_mmio_destroy(&vm->vsock_mmio);
+	}
+	vm->has_vsock = false;
 	evloop_destroy(&vm->loop);
 	serial_destroy(&vm->com1);
 }

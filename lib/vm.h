@@ -21,6 +21,7 @@
 #include "vcpu.h"
 #include "virtio_blk.h"
 #include "virtio_mmio.h"
+#include "virtio_vsock.h"
 
 #define VM_MAX_VCPUS	8
 #define VM_MAX_DRIVES	8
@@ -42,6 +43,8 @@ struct vm_config {
 	int ndrives;		/* drive 0 is the root filesystem, if any */
 	struct vm_drive drive[VM_MAX_DRIVES];
 	bool rootfs;		/* drive 0 is the root: root=/dev/vda */
+	const char *vsock;	/* host socket path, or NULL: no vsock */
+	uint64_t cid;		/* the guest's vsock CID */
 };
 
 /* A virtio block drive and its transport. */
@@ -75,6 +78,9 @@ struct vm {
 	struct evloop loop;
 	int nblk;
 	struct vm_blk blk[VM_MAX_DRIVES];
+	struct virtio_vsock vsock;
+	struct virtio_mmio vsock_mmio;
+	bool has_vsock;
 	int nvcpus;
 	struct vcpu vcpu[VM_MAX_VCPUS];
 	int console_fd, console_in_fd;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ usage(void)
 	    "[--cmdline STR] [--mem MIB] [--vcpus N]\n"
 	    "             [--rootfs FILE[,rw]] [--appfs FILE] "
 	    "[--drive FILE[,rw]]...\n"
+	    "             [--vsock PATH] [--cid N]\n"
 	    "             [--console FILE] [--console-in FILE] [-v] [-q]\n");
 }
 
@@ -97,6 +99,8 @@ parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
 		{ "rootfs", required_argument, NULL, 'r' },
 		{ "appfs", required_argument, NULL, 'a' },
 		{ "drive", required_argument, NULL, 'd' },
+		{ "vsock", required_argument, NULL, 's' },
+		{ "cid", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -106,7 +110,7 @@ parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
 	long n;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "k:c:I:m:n:o:i:r:a:d:vqh", opts,
+	while ((ch = getopt_long(argc, argv, "k:c:I:m:n:o:i:r:a:d:s:C:vqh", opts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'k': cfg->kernel = optarg; break;
@@ -116,6 +120,12 @@ parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
 		case 'i': cfg->console_in = optarg; break;
 		case 'r': drives.rootfs = optarg; break;
 		case 'a': drives.appfs = optarg; break;
+		case 's': cfg->vsock = optarg; break;
+		case 'C':
+			if (parse_num("--cid", optarg, 3, UINT32_MAX - 1, &n) == -1)
+				return -1;
+			cfg->cid = (uint64_t)n;
+			break;
 		case 'd':
 			if (drives.n == VM_MAX_DRIVES) {
 				log_warnx("--drive: at most %d drives", VM_MAX_DRIVES);
@@ -171,7 +181,7 @@ exit_status(const struct vm_result *r)
 int
 main(int argc, char **argv)
 {
-	struct vm_config cfg = { .mem_mib = 128, .vcpus = 1 };
+	struct vm_config cfg = { .mem_mib = 128, .vcpus = 1, .cid = 3 };
 	struct vm_result res;
 	struct vm vm;
 	int verbosity = LOG_WARN, rc;
