@@ -7,6 +7,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
 CPPFLAGS += -Ilib -MMD -MP
 LDFLAGS  += -pthread
+LDLIBS   += -ljson-c
 
 B        := build
 PROGS    := vmrun

@@ -1,5 +1,8 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,4 +55,42 @@ file_read_all(int fd, const char *path, void *buf, size_t len)
 		got += (size_t)n;
 	}
 	return 0;
+}
+
+int
+file_tmpdir(char *buf, size_t size)
+{
+	const char *base = getenv("TMPDIR");
+
+	if (base == NULL || *base == '\0')
+		base = "/tmp";
+	if ((size_t)snprintf(buf, size, "%s/snapvm.XXXXXX", base) >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (mkdtemp(buf) == NULL) {
+		log_warn("%s", buf);
+		return -1;
+	}
+	return 0;
+}
+
+void
+file_tmpdir_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) <
+		    sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
 }

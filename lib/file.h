@@ -10,4 +10,9 @@ int file_open_regular(const char *path, uint64_t *size);
 /* Reads exactly len bytes from fd at offset 0 into buf. */
 int file_read_all(int fd, const char *path, void *buf, size_t len);
 
+/* A private directory for a VM's sockets: $TMPDIR/snapvm.XXXXXX. */
+int file_tmpdir(char *buf, size_t size);
+/* Removes the directory and the sockets in it (not recursive beyond). */
+void file_tmpdir_remove(const char *dir);
+
 #endif

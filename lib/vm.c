@@ -92,7 +92,7 @@ vm_clear(struct vm *vm)
 	vm->console_fd = vm->console_in_fd = -1;
 	vm->com1.stop_fd = -1;
 	vm->loop.epfd = vm->loop.stop_fd = -1;
-	vm->stop_fd = -1;
+	vm->stop_fd = vm->sig_fd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 }
 
@@ -174,30 +174,36 @@ vm_stop(struct vm *vm, enum vm_stop_kind kind, int status)
 		log_warn("eventfd write");
 }
 
+/* One terminating signal, if sig_fd has one: the VM is told to stop. */
+int
+vm_take_signal(struct vm *vm)
+{
+	struct signalfd_siginfo si;
+
+	if (read(vm->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	log_info("signal %u: stopping the guest", si.ssi_signo);
+	vm_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
+	return 1;
+}
+
 /* Waits for the stop event or a terminating signal. */
 static void
-vm_wait(struct vm *vm, int sig_fd)
+vm_wait(struct vm *vm)
 {
 	struct pollfd pfd[2] = {
 		{ .fd = vm->stop_fd, .events = POLLIN },
-		{ .fd = sig_fd, .events = POLLIN },
+		{ .fd = vm->sig_fd, .events = POLLIN },
 	};
-	struct signalfd_siginfo si;
 
-	for (;;) {
+	while (!vm_stopping(vm)) {
 		if (poll(pfd, 2, -1) == -1 && errno != EINTR) {
 			log_warn("poll");
 			vm_stop(vm, VM_STOP_ERROR, 0);
 			return;
 		}
-		if (pfd[0].revents)
-			return;
-		if (pfd[1].revents && read(sig_fd, &si, sizeof(si)) ==
-		    sizeof(si)) {
-			log_info("signal %u: stopping the guest", si.ssi_signo);
-			vm_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
-			return;
-		}
+		if (pfd[1].revents)
+			vm_take_signal(vm);
 	}
 }
 
@@ -212,35 +218,57 @@ vm_start_threads(struct vm *vm)
 	return 0;
 }
 
+/*
+ * Starts the guest.  SIGINT, SIGTERM and SIGHUP are blocked first, so
+ * that no thread sees them; the caller's loop reads them from sig_fd.
+ */
 int
-vm_run(struct vm *vm, struct vm_result *res)
+vm_start(struct vm *vm)
 {
-	sigset_t term, old;
-	int sig_fd;
+	sigset_t term;
 
 	sigemptyset(&term);
 	sigaddset(&term, SIGINT);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGHUP);
-	/* Blocked before the threads start, so only signalfd sees them. */
-	pthread_sigmask(SIG_BLOCK, &term, &old);
-	sig_fd = signalfd(-1, &term, SFD_CLOEXEC);
-	if (sig_fd == -1 || vcpu_signals_init() == -1 ||
-	    vm_start_threads(vm) == -1)
+	pthread_sigmask(SIG_BLOCK, &term, &vm->old_mask);
+	vm->started = true;
+	vm->sig_fd = signalfd(-1, &term, SFD_CLOEXEC);
+	if (vm->sig_fd == -1 || vcpu_signals_init() == -1 ||
+	    vm_start_threads(vm) == -1) {
 		vm_stop(vm, VM_STOP_ERROR, 0);
-	else
-		vm_wait(vm, sig_fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* Stops every thread of a started VM and reports why it stopped. */
+int
+vm_finish(struct vm *vm, struct vm_result *res)
+{
+	vm_stop(vm, VM_STOP_ERROR, 0);	/* no-op if a reason is recorded */
 	for (int i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpu[i]);
 	for (int i = 0; i < vm->nvcpus; i++)
 		vcpu_join(&vm->vcpu[i]);
 	serial_stop(&vm->com1);
 	evloop_stop(&vm->loop);
-	if (sig_fd != -1)
-		close(sig_fd);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (vm->sig_fd != -1)
+		close(vm->sig_fd);
+	vm->sig_fd = -1;
+	if (vm->started)
+		pthread_sigmask(SIG_SETMASK, &vm->old_mask, NULL);
+	vm->started = false;
 	*res = vm->result;
 	return vm->result.kind == VM_STOP_ERROR ? -1 : 0;
+}
+
+int
+vm_run(struct vm *vm, struct vm_result *res)
+{
+	if (vm_start(vm) == 0)
+		vm_wait(vm);
+	return vm_finish(vm, res);
 }
 
 void

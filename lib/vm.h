@@ -7,6 +7,7 @@
 #define SNAPVM_VM_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -88,12 +89,19 @@ struct vm {
 	int fail_class;		/* sysexits code after vm_boot() fails */
 	pthread_mutex_t stop_lock;
 	int stop_fd;		/* eventfd: the guest or a vCPU asked to stop */
+	int sig_fd;		/* signalfd: SIGINT, SIGTERM, SIGHUP */
+	sigset_t old_mask;
+	bool started;		/* vm_start() ran: old_mask is valid */
 	atomic_bool stopping;
 	struct vm_result result;
 };
 
 int vm_boot(struct vm *vm, const struct vm_config *cfg);
 int vm_run(struct vm *vm, struct vm_result *res);
+/* vm_run in parts, for callers with a loop of their own (reqloop.c). */
+int vm_start(struct vm *vm);
+int vm_take_signal(struct vm *vm);
+int vm_finish(struct vm *vm, struct vm_result *res);
 void vm_stop(struct vm *vm, enum vm_stop_kind kind, int status);
 bool vm_stopping(const struct vm *vm);
 void vm_destroy(struct vm *vm);

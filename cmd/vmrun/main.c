@@ -2,14 +2,18 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
+#include "file.h"
 #include "log.h"
+#include "reqloop.h"
 #include "vm.h"
 
 static void
@@ -19,7 +23,8 @@ usage(void)
 	    "[--cmdline STR] [--mem MIB] [--vcpus N]\n"
 	    "             [--rootfs FILE[,rw]] [--appfs FILE] "
 	    "[--drive FILE[,rw]]...\n"
-	    "             [--vsock PATH] [--cid N]\n"
+	    "             [--vsock PATH] [--cid N] [--serve] "
+	    "[--max-request BYTES]\n"
 	    "             [--console FILE] [--console-in FILE] [-v] [-q]\n");
 }
 
@@ -85,8 +90,15 @@ place_drives(struct vm_config *cfg, const struct drives *d)
 	return 0;
 }
 
+/* What main needs besides the VM configuration. */
+struct opts {
+	int verbosity;
+	bool serve;
+	long max_request;
+};
+
 static int
-parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
+parse_args(int argc, char **argv, struct vm_config *cfg, struct opts *o)
 {
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -101,6 +113,8 @@ parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
 		{ "drive", required_argument, NULL, 'd' },
 		{ "vsock", required_argument, NULL, 's' },
 		{ "cid", required_argument, NULL, 'C' },
+		{ "serve", no_argument, NULL, 'S' },
+		{ "max-request", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -110,7 +124,7 @@ parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
 	long n;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "k:c:I:m:n:o:i:r:a:d:s:C:vqh", opts,
+	while ((ch = getopt_long(argc, argv, "k:c:I:m:n:o:i:r:a:d:s:C:SM:vqh", opts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'k': cfg->kernel = optarg; break;
@@ -133,8 +147,14 @@ parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
 			}
 			drives.other[drives.n++] = optarg;
 			break;
-		case 'v': (*verbosity)++; break;
-		case 'q': *verbosity = LOG_QUIET; break;
+		case 'v': o->verbosity++; break;
+		case 'q': o->verbosity = LOG_QUIET; break;
+		case 'S': o->serve = true; break;
+		case 'M':
+			if (parse_num("--max-request", optarg, 2, 1L << 30,
+			    &o->max_request) == -1)
+				return -1;
+			break;
 		case 'h': return 1;
 		case 'm':
 			if (parse_num("--mem", optarg, MEM_MIN_MIB, MEM_MAX_MIB,
@@ -159,6 +179,7 @@ parse_args(int argc, char **argv, struct vm_config *cfg, int *verbosity)
 		log_warnx("--kernel FILE is required");
 		return -1;
 	}
+	o->serve = o->serve || drives.appfs != NULL;
 	return place_drives(cfg, &drives);
 }
 
@@ -178,27 +199,51 @@ exit_status(const struct vm_result *r)
 	}
 }
 
+/* Request mode: JSON lines on stdin, responses on stdout. */
+static int
+serve(struct vm *vm, const struct vm_config *cfg, const struct opts *o,
+    struct vm_result *res)
+{
+	struct reqloop_config rc = { cfg->vsock, STDIN_FILENO, STDOUT_FILENO,
+	    (size_t)o->max_request };
+
+	return reqloop_run(vm, &rc, res);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct vm_config cfg = { .mem_mib = 128, .vcpus = 1, .cid = 3 };
+	struct opts o = { LOG_WARN, false, REQLOOP_MAX_REQUEST };
 	struct vm_result res;
 	struct vm vm;
-	int verbosity = LOG_WARN, rc;
+	char dir[256] = "", sock[300];
+	int rc;
 
 	log_init(argv[0], LOG_WARN);
-	if ((rc = parse_args(argc, argv, &cfg, &verbosity)) != 0) {
+	if ((rc = parse_args(argc, argv, &cfg, &o)) != 0) {
 		usage();
 		return rc == 1 ? 0 : EX_USAGE;
 	}
-	log_init(argv[0], verbosity);
+	log_init(argv[0], o.verbosity);
 	signal(SIGPIPE, SIG_IGN);
+	if (o.serve && cfg.vsock == NULL) {
+		if (file_tmpdir(dir, sizeof(dir)) == -1)
+			return EX_CANTCREAT;
+		snprintf(sock, sizeof(sock), "%s/vsock", dir);
+		cfg.vsock = sock;
+	}
 	if (vm_boot(&vm, &cfg) == -1) {
 		rc = vm.fail_class;
-		vm_destroy(&vm);
-		return rc;
+	} else {
+		if (o.serve)
+			serve(&vm, &cfg, &o, &res);
+		else
+			vm_run(&vm, &res);
+		rc = exit_status(&res);
 	}
-	vm_run(&vm, &res);
 	vm_destroy(&vm);
-	return exit_status(&res);
+	if (dir[0] != '\0')
+		file_tmpdir_remove(dir);
+	return rc;
 }

@@ -1,0 +1,481 @@
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "frame.h"
+#include "log.h"
+#include "reqloop.h"
+
+struct reqloop {
+	struct vm *vm;
+	const struct reqloop_config *cfg;
+	char sock[128];
+	int listen_fd, conn_fd;
+	struct frame_reader fr;
+	char *buf;			/* input bytes not yet taken as lines */
+	size_t len, cap;
+	bool in_eof, discarding, ready, busy;
+	unsigned long lineno;
+	json_object *id;		/* of the request in flight */
+	uint64_t started_us;
+	char app[64];
+};
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void
+emit(struct reqloop *rl, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	size_t n = strlen(s);
+	char *line = malloc(n + 1);
+
+	if (line != NULL) {
+		memcpy(line, s, n);
+		line[n] = '\n';
+		for (size_t off = 0; off <= n; ) {
+			ssize_t w = write(rl->cfg->out_fd, line + off, n + 1 - off);
+
+			if (w == -1 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;	/* nobody reads our output: nothing to do */
+			off += (size_t)w;
+		}
+		free(line);
+	}
+	json_object_put(o);
+}
+
+static json_object *
+timings(uint64_t total, int64_t handler)
+{
+	json_object *t = json_object_new_object();
+
+	json_object_object_add(t, "total", json_object_new_int64((int64_t)total));
+	json_object_object_add(t, "handler", json_object_new_int64(handler));
+	return t;
+}
+
+/* An error line; id is borrowed. */
+static void
+emit_error(struct reqloop *rl, json_object *id, const char *type,
+    const char *msg, json_object *timing)
+{
+	json_object *o = json_object_new_object(), *e = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_get(id));
+	json_object_object_add(o, "status", json_object_new_string("error"));
+	json_object_object_add(e, "type", json_object_new_string(type));
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	json_object_object_add(o, "error", e);
+	if (timing != NULL)
+		json_object_object_add(o, "timings_us", timing);
+	emit(rl, o);
+}
+
+static void
+finish_request(struct reqloop *rl)
+{
+	json_object_put(rl->id);
+	rl->id = NULL;
+	rl->busy = false;
+}
+
+static const char *
+obj_str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static void
+runtime_hello(struct reqloop *rl, json_object *f)
+{
+	const char *app = obj_str(f, "app");
+
+	snprintf(rl->app, sizeof(rl->app), "%s", app ? app : "");
+	rl->ready = true;
+	log_info("runtime ready%s%s", app ? ", app " : "", app ? app : "");
+}
+
+/* A result or error frame answers the request in flight. */
+static void
+runtime_answer(struct reqloop *rl, json_object *f, bool ok)
+{
+	json_object *o, *v, *h;
+	int64_t handler = -1;
+
+	if (!rl->busy) {
+		log_warnx("runtime answered a request that was not asked");
+		return;
+	}
+	if (json_object_object_get_ex(f, "handler_us", &h))
+		handler = json_object_get_int64(h);
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_get(rl->id));
+	json_object_object_add(o, "status", json_object_new_string(ok ? "ok" :
+	    "error"));
+	if (json_object_object_get_ex(f, ok ? "response" : "error", &v))
+		json_object_object_add(o, ok ? "response" : "error",
+		    json_object_get(v));
+	else
+		json_object_object_add(o, ok ? "response" : "error", NULL);
+	json_object_object_add(o, "timings_us",
+	    timings(now_us() - rl->started_us, handler));
+	emit(rl, o);
+	finish_request(rl);
+}
+
+static void
+runtime_frame(struct reqloop *rl, const char *body)
+{
+	json_object *f = json_tokener_parse(body);
+	const char *type = f ? obj_str(f, "type") : NULL;
+
+	if (type == NULL) {
+		log_warnx("runtime sent a frame that is not a typed JSON object");
+		if (rl->busy) {
+			emit_error(rl, rl->id, "RuntimeError",
+			    "the runtime sent a malformed frame", NULL);
+			finish_request(rl);
+		}
+	} else if (strcmp(type, "hello") == 0) {
+		runtime_hello(rl, f);
+	} else if (strcmp(type, "result") == 0 || strcmp(type, "error") == 0) {
+		runtime_answer(rl, f, type[0] == 'r');
+	} else {
+		log_info("runtime frame of type \"%s\" ignored", type);
+	}
+	json_object_put(f);
+}
+
+/* A runtime that hangs up is dead: the VM stops, so that whoever runs
+ * vmrun sees a failed runner rather than one that no longer answers. */
+static void
+runtime_gone(struct reqloop *rl)
+{
+	log_warnx("the runtime closed its connection; stopping the guest");
+	vm_stop(rl->vm, VM_STOP_ERROR, 0);
+	close(rl->conn_fd);
+	rl->conn_fd = -1;
+	rl->ready = false;
+	frame_reset(&rl->fr);
+	if (rl->busy) {
+		emit_error(rl, rl->id, "RuntimeError",
+		    "the runtime closed its connection during the request", NULL);
+		finish_request(rl);
+	}
+}
+
+static void
+runtime_readable(struct reqloop *rl)
+{
+	int rc;
+
+	while ((rc = frame_read(&rl->fr, rl->conn_fd)) == 1) {
+		runtime_frame(rl, rl->fr.body);
+		frame_reset(&rl->fr);
+	}
+	if (rc == -1)
+		runtime_gone(rl);
+}
+
+static void
+runtime_accept(struct reqloop *rl)
+{
+	int fd = accept4(rl->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd == -1)
+		return;
+	if (rl->conn_fd != -1) {
+		log_warnx("a second runtime connection refused");
+		close(fd);
+		return;
+	}
+	rl->conn_fd = fd;
+}
+
+/* Parses one request line; on error fills why and returns NULL. */
+static json_object *
+parse_request(const char *line, size_t len, char *why, size_t whylen)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *o = json_tokener_parse_ex(tok, line, (int)len);
+	enum json_tokener_error err = json_tokener_get_error(tok);
+	size_t end = o ? json_tokener_get_parse_end(tok) : 0;
+
+	json_tokener_free(tok);
+	if (o == NULL) {
+		snprintf(why, whylen, "not JSON: %s", err == json_tokener_continue ?
+		    "incomplete value" : json_tokener_error_desc(err));
+		return NULL;
+	}
+	while (end < len && strchr(" \t\r", line[end]) != NULL)
+		end++;
+	if (end != len || !json_object_is_type(o, json_type_object)) {
+		snprintf(why, whylen, end != len ? "trailing bytes after the "
+		    "JSON value" : "a request is a JSON object");
+		json_object_put(o);
+		return NULL;
+	}
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "id") && strcmp(key, "function") &&
+		    strcmp(key, "payload")) {
+			snprintf(why, whylen, "unknown field \"%.40s\"", key);
+			json_object_put(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+static int
+check_function(struct reqloop *rl, json_object *req, char *why, size_t n)
+{
+	json_object *f;
+
+	if (!json_object_object_get_ex(req, "function", &f))
+		return 0;
+	if (!json_object_is_type(f, json_type_string)) {
+		snprintf(why, n, "function: expected a string");
+		return -1;
+	}
+	if (rl->app[0] && strcmp(json_object_get_string(f), rl->app) != 0) {
+		snprintf(why, n, "function \"%.40s\" is not loaded here "
+		    "(this VM runs \"%.40s\")", json_object_get_string(f),
+		    rl->app);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+dispatch(struct reqloop *rl, const char *line, size_t len)
+{
+	char why[160];
+	json_object *req, *id = NULL, *payload = NULL, *inv;
+	const char *s;
+
+	rl->lineno++;
+	if ((req = parse_request(line, len, why, sizeof(why))) == NULL ||
+	    check_function(rl, req, why, sizeof(why)) == -1) {
+		char msg[200];
+
+		if (req != NULL)
+			json_object_object_get_ex(req, "id", &id);
+		snprintf(msg, sizeof(msg), "line %lu: %s", rl->lineno, why);
+		emit_error(rl, id, "BadRequest", msg, NULL);
+		json_object_put(req);
+		return;
+	}
+	json_object_object_get_ex(req, "id", &id);
+	json_object_object_get_ex(req, "payload", &payload);
+	inv = json_object_new_object();
+	json_object_object_add(inv, "type", json_object_new_string("invoke"));
+	json_object_object_add(inv, "id", json_object_get(id));
+	json_object_object_add(inv, "payload", json_object_get(payload));
+	s = json_object_to_json_string_ext(inv, JSON_C_TO_STRING_PLAIN);
+	rl->id = json_object_get(id);
+	rl->busy = true;
+	rl->started_us = now_us();
+	if (frame_write(rl->conn_fd, s, strlen(s)) == -1)
+		runtime_gone(rl);
+	json_object_put(inv);
+	json_object_put(req);
+}
+
+static void
+emit_too_large(struct reqloop *rl)
+{
+	char msg[96];
+
+	rl->lineno++;
+	snprintf(msg, sizeof(msg), "line %lu: request larger than %zu bytes",
+	    rl->lineno, rl->cfg->max_request);
+	emit_error(rl, NULL, "BadRequest", msg, NULL);
+}
+
+/* Hands out complete lines while the runtime is free for one. */
+static void
+take_lines(struct reqloop *rl)
+{
+	char *nl;
+
+	while (rl->ready && !rl->busy && rl->len > 0) {
+		size_t n;
+
+		nl = memchr(rl->buf, '\n', rl->len);
+		if (nl == NULL && !rl->in_eof)
+			return;
+		n = nl ? (size_t)(nl - rl->buf) : rl->len;
+		if (n > rl->cfg->max_request)
+			emit_too_large(rl);
+		else if (n > 0 && !(n == 1 && rl->buf[0] == '\r'))
+			dispatch(rl, rl->buf, n);
+		n = nl ? n + 1 : n;
+		memmove(rl->buf, rl->buf + n, rl->len - n);
+		rl->len -= n;
+	}
+}
+
+/* The rest of an over-long line is dropped as it arrives. */
+static void
+too_large(struct reqloop *rl)
+{
+	emit_too_large(rl);
+	rl->discarding = true;
+	rl->len = 0;
+}
+
+static void
+input_readable(struct reqloop *rl)
+{
+	ssize_t n;
+
+	if (rl->cap - rl->len < 65536) {
+		size_t cap = rl->cap ? rl->cap * 2 : 131072;
+		char *b = realloc(rl->buf, cap);
+
+		if (b == NULL)
+			return;
+		rl->buf = b;
+		rl->cap = cap;
+	}
+	n = read(rl->cfg->in_fd, rl->buf + rl->len, rl->cap - rl->len);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		rl->in_eof = true;
+		return;
+	}
+	rl->len += (size_t)n;
+	if (rl->discarding) {
+		char *nl = memchr(rl->buf, '\n', rl->len);
+
+		if (nl == NULL) {
+			rl->len = 0;
+			return;
+		}
+		rl->discarding = false;
+		rl->len -= (size_t)(nl + 1 - rl->buf);
+		memmove(rl->buf, nl + 1, rl->len);
+	}
+	if (memchr(rl->buf, '\n', rl->len) == NULL &&
+	    rl->len > rl->cfg->max_request)
+		too_large(rl);
+}
+
+static int
+runtime_listen(struct reqloop *rl)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (snprintf(rl->sock, sizeof(rl->sock), "%s_%u", rl->cfg->vsock_path,
+	    RUNTIME_PORT) >= (int)sizeof(sa.sun_path)) {
+		log_warnx("%s: socket path too long", rl->cfg->vsock_path);
+		return -1;
+	}
+	memcpy(sa.sun_path, rl->sock, strlen(rl->sock) + 1);
+	unlink(rl->sock);
+	rl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (rl->listen_fd == -1 ||
+	    bind(rl->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    listen(rl->listen_fd, 2) == -1) {
+		log_warn("%s", rl->sock);
+		return -1;
+	}
+	return 0;
+}
+
+/* Input is read only while a request can be sent: the rest waits in the
+ * pipe, where the writer feels the back-pressure. */
+static int
+reqloop_poll(struct reqloop *rl)
+{
+	struct pollfd p[4] = {
+		{ .fd = rl->vm->stop_fd, .events = POLLIN },
+		{ .fd = rl->vm->sig_fd, .events = POLLIN },
+		{ .fd = rl->conn_fd != -1 ? rl->conn_fd : rl->listen_fd,
+		  .events = POLLIN },
+		{ .fd = rl->ready && !rl->busy && !rl->in_eof ? rl->cfg->in_fd : -1,
+		  .events = POLLIN },
+	};
+
+	if (poll(p, 4, -1) == -1)
+		return errno == EINTR ? 0 : -1;
+	if (p[1].revents)
+		vm_take_signal(rl->vm);
+	if (p[2].revents && rl->conn_fd == -1)
+		runtime_accept(rl);
+	else if (p[2].revents)
+		runtime_readable(rl);
+	if (p[3].revents)
+		input_readable(rl);
+	return 0;
+}
+
+static void
+reqloop_close(struct reqloop *rl)
+{
+	if (rl->busy) {
+		emit_error(rl, rl->id, "VMStopped",
+		    "the guest stopped before it answered", NULL);
+		finish_request(rl);
+	}
+	if (rl->conn_fd != -1)
+		close(rl->conn_fd);
+	if (rl->listen_fd != -1) {
+		close(rl->listen_fd);
+		unlink(rl->sock);
+	}
+	frame_reset(&rl->fr);
+	free(rl->buf);
+}
+
+int
+reqloop_run(struct vm *vm, const struct reqloop_config *cfg,
+    struct vm_result *res)
+{
+	struct reqloop rl = { .vm = vm, .cfg = cfg, .listen_fd = -1,
+	    .conn_fd = -1 };
+	int rc;
+
+	if (runtime_listen(&rl) == -1)
+		vm_stop(vm, VM_STOP_ERROR, 0);
+	else if (vm_start(vm) == 0) {
+		while (!vm_stopping(vm)) {
+			if (reqloop_poll(&rl) == -1) {
+				log_warn("poll");
+				vm_stop(vm, VM_STOP_ERROR, 0);
+			}
+			take_lines(&rl);
+			if (rl.in_eof && rl.len == 0 && !rl.busy)
+				vm_stop(vm, VM_STOP_POWEROFF, 0);
+		}
+	}
+	rc = vm_finish(vm, res);
+	reqloop_close(&rl);
+	return rc;
+}

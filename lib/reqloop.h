@@ -1,0 +1,28 @@
+/*
+ * The request mode of vmrun and snaprestore: JSON lines on an input fd,
+ * one invocation at a time over the runtime connection, one JSON line per
+ * response on an output fd, in order.  See vmrun(1) and
+ * snapvm-protocol(5).
+ */
+#ifndef SNAPVM_REQLOOP_H
+#define SNAPVM_REQLOOP_H
+
+#include <stddef.h>
+
+#include "vm.h"
+
+#define RUNTIME_PORT		1024	/* host vsock port the runtime dials */
+#define REQLOOP_MAX_REQUEST	(4U * 1024 * 1024)
+
+struct reqloop_config {
+	const char *vsock_path;		/* the VM's --vsock socket */
+	int in_fd, out_fd;
+	size_t max_request;
+};
+
+/* Listens at "<vsock_path>_1024" before the guest starts; then runs the
+ * VM until the input ends, the guest stops or a signal arrives. */
+int reqloop_run(struct vm *vm, const struct reqloop_config *cfg,
+    struct vm_result *res);
+
+#endif

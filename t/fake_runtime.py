@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Plays the guest runtime of snapvm-protocol(5) on the host side of a
+vmrun --vsock socket, so the request loop can be tested without Linux.
+
+usage: fake_runtime.py SOCKET_PATH [APP]
+Payload {"raise": MSG} answers with an error frame, {"close": true}
+closes the connection, {"garbage": true} sends a frame that is not JSON;
+anything else is echoed back as {"echo": payload}.
+"""
+import json
+import socket
+import struct
+import sys
+import time
+
+
+def send(s, obj):
+    body = json.dumps(obj).encode()
+    s.sendall(struct.pack(">I", len(body)) + body)
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+
+
+def connect(path):
+    for _ in range(500):
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            time.sleep(0.01)
+    sys.exit("fake_runtime: cannot connect to " + path)
+
+
+def serve(s):
+    while True:
+        (n,) = struct.unpack(">I", recv_exact(s, 4))
+        req = json.loads(recv_exact(s, n))
+        p = req.get("payload")
+        if isinstance(p, dict) and "raise" in p:
+            send(s, {"type": "error", "id": req.get("id"), "handler_us": 7,
+                     "error": {"type": "ValueError", "message": p["raise"]}})
+        elif isinstance(p, dict) and p.get("close"):
+            return
+        elif isinstance(p, dict) and p.get("garbage"):
+            s.sendall(struct.pack(">I", 5) + b"{oops")
+        else:
+            send(s, {"type": "result", "id": req.get("id"), "handler_us": 3,
+                     "response": {"echo": p}})
+
+
+def main():
+    s = connect(sys.argv[1] + "_1024")
+    send(s, {"type": "hello", "version": 1,
+             "app": sys.argv[2] if len(sys.argv) > 2 else "echo"})
+    try:
+        serve(s)
+    except EOFError:
+        pass
+    s.close()
+
+
+if __name__ == "__main__":
+    main()
