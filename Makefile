@@ -16,10 +16,17 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 LIBA     := $(B)/libsnapvm.a
 UNIT_SRC := $(wildcard t/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:t/unit/%.c=$(B)/unit/%)
+APPS     := $(patsubst appfs/%/workload.py,%,$(wildcard appfs/*/workload.py))
+APPFS    := $(APPS:%=$(B)/appfs/%.ext2)
 
 .SECONDARY:
-.PHONY: all check bench install clean testguests tidy demo
-all: $(PROGS:%=bin/%) testguests $(UNIT_BIN)
+.PHONY: all check bench install clean testguests tidy demo appfs
+all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs
+
+appfs: $(APPFS)
+
+$(B)/appfs/%.ext2: appfs/%/* appfs/mkappfs
+	appfs/mkappfs $(B)/appfs $*
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -63,7 +70,8 @@ install: all
 	    $(DESTDIR)$(PREFIX)/share/man/man5)
 
 clean:
-	rm -rf bin $(B)/lib $(B)/cmd $(B)/t $(B)/unit $(B)/testguest $(LIBA)
+	rm -rf bin $(B)/lib $(B)/cmd $(B)/t $(B)/unit $(B)/testguest $(B)/appfs \
+	    $(LIBA)
 
 -include $(shell find $(B)/lib $(B)/cmd $(B)/t -name '*.d' 2>/dev/null)
 

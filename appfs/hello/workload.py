@@ -1,0 +1,5 @@
+"""hello: echoes its payload, the smallest possible function."""
+
+
+def handle(event):
+    return {"echo": event}
