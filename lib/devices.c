@@ -123,7 +123,10 @@ devices_cmdline(const struct vm_config *cfg, char *buf, size_t size)
 	const char *base = cfg->cmdline ? cfg->cmdline : DEFAULT_CMDLINE;
 	size_t n = (size_t)snprintf(buf, size, "%s", base);
 
-	if (cfg->rootfs && strstr(base, "root=") == NULL && n < size)
+	if (cfg->append != NULL && n < size)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? " " : "",
+		    cfg->append);
+	if (cfg->rootfs && strstr(buf, "root=") == NULL && n < size)
 		n += (size_t)snprintf(buf + n, size - n, "%sroot=/dev/vda %s",
 		    n ? " " : "", cfg->drive[0].read_only ? "ro" : "rw");
 	for (int i = 0; i < cfg->ndrives + (cfg->vsock != NULL) && n < size; i++)

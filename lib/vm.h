@@ -35,7 +35,8 @@ struct vm_drive {
 struct vm_config {
 	const char *kernel;
 	const char *initrd;	/* NULL: none */
-	const char *cmdline;
+	const char *cmdline;	/* NULL: the default */
+	const char *append;	/* added after the command line, or NULL */
 	uint64_t mem_mib;
 	int vcpus;
 	const char *console;	/* NULL: standard error */

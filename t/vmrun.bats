@@ -216,3 +216,12 @@ teardown() {
 	run "$VMRUN" --kernel "$GUESTS/initrd.elf" --initrd "$TMP/empty"
 	[ "$status" -eq 65 ]
 }
+
+@test "--append adds to the default command line; --cmdline replaces it" {
+	run vm --kernel "$GUESTS/exit.elf" --append "status=5" -vv
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"command line: console=ttyS0 reboot=k panic=-1 quiet"*" status=5"* ]]
+	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=6" --append "x=1" -vv
+	[ "$status" -eq 6 ]
+	[[ "$output" == *"command line: status=6 x=1"* ]]
+}

@@ -20,7 +20,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: vmrun --kernel FILE [--initrd FILE] "
-	    "[--cmdline STR] [--mem MIB] [--vcpus N]\n"
+	    "[--cmdline STR] [--append STR]\n"
+	    "             [--mem MIB] [--vcpus N]\n"
 	    "             [--rootfs FILE[,rw]] [--appfs FILE] "
 	    "[--drive FILE[,rw]]...\n"
 	    "             [--vsock PATH] [--cid N] [--serve] "
@@ -104,6 +105,7 @@ parse_args(int argc, char **argv, struct vm_config *cfg, struct opts *o)
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "cmdline", required_argument, NULL, 'c' },
 		{ "initrd", required_argument, NULL, 'I' },
+		{ "append", required_argument, NULL, 'A' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "vcpus", required_argument, NULL, 'n' },
 		{ "console", required_argument, NULL, 'o' },
@@ -124,12 +126,13 @@ parse_args(int argc, char **argv, struct vm_config *cfg, struct opts *o)
 	long n;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "k:c:I:m:n:o:i:r:a:d:s:C:SM:vqh", opts,
+	while ((ch = getopt_long(argc, argv, "k:c:I:A:m:n:o:i:r:a:d:s:C:SM:vqh", opts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'k': cfg->kernel = optarg; break;
 		case 'c': cfg->cmdline = optarg; break;
 		case 'I': cfg->initrd = optarg; break;
+		case 'A': cfg->append = optarg; break;
 		case 'o': cfg->console = optarg; break;
 		case 'i': cfg->console_in = optarg; break;
 		case 'r': drives.rootfs = optarg; break;
