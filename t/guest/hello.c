@@ -1,8 +1,9 @@
+/* Prints one greeting and exits 0. */
 #include "guest.h"
 
 int
 main(void)
 {
-	puts_("hello from guest\n");
+	serial_puts("hello from guest\n");
 	return 0;
 }

@@ -1,26 +1,27 @@
-/* Finds the initrd through the zero page and prints its first line. */
+/*
+ * Finds the initrd that vmrun announces in the zero page, prints its size,
+ * whether it starts on a page boundary and its first line.  Exits 0, or 1
+ * without an initrd.
+ */
 #include "guest.h"
-
-#define RAMDISK_IMAGE	0x218	/* hdr.ramdisk_image in struct boot_params */
-#define RAMDISK_SIZE	0x21c
 
 int
 main(void)
 {
-	uint32_t addr = *(volatile uint32_t *)(boot_params + RAMDISK_IMAGE);
-	uint32_t size = *(volatile uint32_t *)(boot_params + RAMDISK_SIZE);
+	uint32_t addr = zero_page_u32(ZP_RAMDISK_IMAGE);
+	uint32_t size = zero_page_u32(ZP_RAMDISK_SIZE);
 	const char *p = (const char *)(uintptr_t)addr;
 
 	if (size == 0) {
-		puts_("no initrd\n");
+		serial_puts("no initrd\n");
 		return 1;
 	}
-	puts_("initrd size ");
-	putu(size);
-	puts_(addr & 0xfff ? " unaligned\n" : " page-aligned\n");
-	puts_("initrd: ");
+	serial_puts("initrd size ");
+	put_dec(size);
+	serial_puts((addr & 0xfff) != 0 ? " unaligned\n" : " page-aligned\n");
+	serial_puts("initrd: ");
 	for (uint32_t i = 0; i < size && p[i] != '\n'; i++)
-		putc_(p[i]);
-	putc_('\n');
+		serial_putc(p[i]);
+	serial_putc('\n');
 	return 0;
 }

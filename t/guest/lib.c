@@ -1,58 +1,64 @@
+/* The test guests' runtime; see guest.h. */
 #include "guest.h"
 
-#define LSR		(COM1 + 5)
-#define LSR_DR		0x01
-#define LSR_THRE	0x20
-#define CMDLINE_PTR	0x228	/* hdr.cmd_line_ptr in struct boot_params */
+uintptr_t zero_page;		/* written by _start */
 
 void
-putc_(char c)
+serial_putc(char c)
 {
-	while (!(inb(LSR) & LSR_THRE))
+	while ((inb(COM1_LSR) & LSR_THRE) == 0)
 		;
 	outb(COM1, (uint8_t)c);
 }
 
 void
-puts_(const char *s)
+serial_puts(const char *s)
 {
-	while (*s)
-		putc_(*s++);
-}
-
-void
-putu(uint64_t v)
-{
-	char b[21];
-	int i = 20;
-
-	b[i] = 0;
-	do
-		b[--i] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	puts_(b + i);
-}
-
-void
-putx(uint64_t v)
-{
-	puts_("0x");
-	for (int s = 60; s >= 0; s -= 4)
-		putc_("0123456789abcdef"[(v >> s) & 15]);
+	for (; *s != '\0'; s++)
+		serial_putc(*s);
 }
 
 int
-getc_(void)
+serial_getc(void)
 {
-	while (!(inb(LSR) & LSR_DR))
+	while ((inb(COM1_LSR) & LSR_DR) == 0)
 		;
 	return inb(COM1);
 }
 
 void
+put_dec(int64_t v)
+{
+	char buf[24];
+	char *p = buf + sizeof(buf);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	serial_puts(p);
+}
+
+void
+put_hex(uint64_t v)
+{
+	int shift = 60;
+
+	serial_puts("0x");
+	while (shift > 0 && (v >> shift) == 0)
+		shift -= 4;
+	for (; shift >= 0; shift -= 4)
+		serial_putc("0123456789abcdef"[(v >> shift) & 0xf]);
+}
+
+void
 guest_exit(int status)
 {
-	outb(DEBUG_EXIT, (uint8_t)status);
+	outb(DEBUG_EXIT_PORT, (uint8_t)status);
 	for (;;)
 		__asm__ volatile("cli; hlt");
 }
@@ -60,54 +66,65 @@ guest_exit(int status)
 const char *
 cmdline(void)
 {
-	uint32_t p = *(volatile uint32_t *)(boot_params + CMDLINE_PTR);
+	uint32_t p = zero_page != 0 ? zero_page_u32(ZP_CMD_LINE_PTR) : 0;
 
-	return p ? (const char *)(uintptr_t)p : "";
+	return p != 0 ? (const char *)(uintptr_t)p : "";
 }
 
-/* The value of "key=N" on the command line, or dflt. */
-long
-cmdline_int(const char *key, long dflt)
+/*
+ * The value of the first word "key=N" (N decimal, optionally signed) of
+ * the command line, or dflt when there is no such word or N is not a
+ * number.
+ */
+int
+cmdline_int(const char *key, int dflt)
 {
 	const char *s = cmdline();
-	size_t k = 0;
 
-	while (key[k])
-		k++;
-	for (; *s; s++) {
-		size_t i = 0;
+	while (*s != '\0') {
+		const char *k = key;
+		int neg = 0, digits = 0;
 		long v = 0;
 
-		if (s != cmdline() && s[-1] != ' ')
-			continue;
-		while (i < k && s[i] == key[i])
-			i++;
-		if (i < k || s[k] != '=')
-			continue;
-		for (s += k + 1; *s >= '0' && *s <= '9'; s++)
-			v = v * 10 + (*s - '0');
-		return v;
+		while (*s == ' ')
+			s++;
+		while (*k != '\0' && *s == *k) {
+			s++;
+			k++;
+		}
+		if (*k == '\0' && *s == '=') {
+			s++;
+			if (*s == '-' || *s == '+')
+				neg = *s++ == '-';
+			for (; *s >= '0' && *s <= '9'; s++, digits++)
+				if (v < 1000000000L)
+					v = v * 10 + (*s - '0');
+			if (digits > 0 && (*s == ' ' || *s == '\0'))
+				return (int)(neg ? -v : v);
+		}
+		while (*s != ' ' && *s != '\0')
+			s++;
 	}
 	return dflt;
 }
 
 void *
-memset(void *d, int c, size_t n)
+memcpy(void *restrict dst, const void *restrict src, size_t n)
 {
-	uint8_t *p = d;
+	unsigned char *d = dst;
+	const unsigned char *s = src;
 
-	while (n--)
-		*p++ = (uint8_t)c;
-	return d;
+	while (n-- > 0)
+		*d++ = *s++;
+	return dst;
 }
 
 void *
-memcpy(void *d, const void *s, size_t n)
+memset(void *dst, int c, size_t n)
 {
-	uint8_t *p = d;
-	const uint8_t *q = s;
+	unsigned char *d = dst;
 
-	while (n--)
-		*p++ = *q++;
-	return d;
+	while (n-- > 0)
+		*d++ = (unsigned char)c;
+	return dst;
 }

@@ -1,67 +1,87 @@
 /*
- * The application processors' first code, copied to TRAMP by smp.c and
- * entered in real mode through SIPI vector TRAMP >> 12.  It switches to
- * long mode on the BSP's page tables and GDT, takes a stack, and calls
- * the C entry the BSP left in tr_entry.
+ * The first code of the application processors.  smp.c copies the bytes
+ * from tramp_start to tramp_end to TRAMP_BASE, fills in tramp_data, and
+ * starts the APs with SIPI vector TRAMP_BASE >> 12: each AP enters at
+ * CS:IP = (TRAMP_BASE >> 4):0 in real mode.
+ *
+ * Straight from real mode to 64-bit mode: load the BSP's GDT, enable PAE,
+ * take the BSP's page tables, set EFER.LME, turn on protection and
+ * paging together and far-jump to the 64-bit code segment.  There, take
+ * stack number tramp_data.next++ (lock xadd) and call tramp_data.entry.
+ * The code after the jump addresses the data RIP-relative, so it runs
+ * wherever the block is copied; only the jump target needs TRAMP_BASE.
  */
-	.set	TRAMP, 0x8000
-	.set	AP_STACKS, 0xb000
-	.set	OFF_GDTR, tr_gdtr - tramp_start
-	.set	OFF_CR3, tr_cr3 - tramp_start
-	.set	OFF_ENTRY, tr_entry - tramp_start
-	.set	OFF_NEXT, tr_next - tramp_start
-	.set	OFF_LONG, tr_long - tramp_start
+	.set	TRAMP_BASE, 0x8000
+	.set	SEL_CODE64, 0x10
+	.set	SEL_DATA, 0x18
+	.set	AP_STACK_SHIFT, 10		/* 1 KiB per AP, as in smp.c */
+	.set	MSR_EFER, 0xc0000080
+	.set	EFER_LME, 0x100
+	.set	CR4_PAE, 0x20
+	.set	CR0_PE_PG, 0x80000001
+	.set	CR0_CD_NW, 0x60000000
 
-	.section .rodata
-	.globl	tramp_start, tramp_end, tramp_gdtr, tramp_cr3, tramp_entry
+	.section .rodata.tramp, "a"
+	.globl	tramp_start, tramp_end, tramp_data
+
 	.code16
 tramp_start:
 	cli
-	xorw	%ax, %ax
-	movw	%ax, %ds
-	lgdtl	TRAMP + OFF_GDTR
+	movw	%cs, %ax
+	movw	%ax, %ds			/* DS:0 = tramp_start */
+	lgdtl	td_gdt_limit - tramp_start
 	movl	%cr4, %eax
-	orl	$0x20, %eax			/* PAE */
+	orl	$CR4_PAE, %eax
 	movl	%eax, %cr4
-	movl	TRAMP + OFF_CR3, %eax
+	movl	td_cr3 - tramp_start, %eax
 	movl	%eax, %cr3
-	movl	$0xc0000080, %ecx		/* EFER.LME */
+	movl	$MSR_EFER, %ecx
 	rdmsr
-	orl	$0x100, %eax
+	orl	$EFER_LME, %eax
 	wrmsr
 	movl	%cr0, %eax
-	orl	$0x80000001, %eax		/* PG | PE */
+	andl	$~CR0_CD_NW, %eax
+	orl	$CR0_PE_PG, %eax
 	movl	%eax, %cr0
-	ljmpl	$0x10, $(TRAMP + OFF_LONG)
+	ljmpl	$SEL_CODE64, $(TRAMP_BASE + tramp_long - tramp_start)
 
 	.code64
-tr_long:
-	movw	$0x18, %ax
+tramp_long:
+	movl	$SEL_DATA, %eax
 	movw	%ax, %ds
 	movw	%ax, %es
 	movw	%ax, %ss
 	movl	$1, %eax
-	lock xaddl %eax, TRAMP + OFF_NEXT	/* this AP's stack number */
-	shlq	$12, %rax
-	leaq	AP_STACKS + 0x1000(%rax), %rsp
-	movq	TRAMP + OFF_ENTRY, %rbx
-	call	*%rbx
+	lock xaddl %eax, td_next(%rip)		/* EAX = this AP's number */
+	cmpl	td_nstacks(%rip), %eax
+	jae	1f				/* no stack left for it */
+	incl	%eax
+	shlq	$AP_STACK_SHIFT, %rax
+	addq	td_stacks(%rip), %rax
+	movq	%rax, %rsp			/* top of stack EAX */
+	xorl	%ebp, %ebp
+	call	*td_entry(%rip)
 1:	cli
 	hlt
 	jmp	1b
 
+	/* struct tramp_data in smp.c */
 	.balign	8
-tramp_gdtr:
-tr_gdtr:
-	.word	0
+tramp_data:
+	.word	0, 0, 0				/* pad: the base below is aligned */
+td_gdt_limit:
+	.word	0				/* lgdtl: limit, then 32-bit base */
 	.quad	0
-tramp_cr3:
-tr_cr3:
+td_cr3:
+	.quad	0
+td_entry:
+	.quad	0
+td_stacks:
+	.quad	0				/* AP n: stack top stacks + (n+1) KiB */
+td_next:
 	.long	0
-	.balign	8
-tramp_entry:
-tr_entry:
-	.quad	0
-tr_next:
+td_nstacks:
 	.long	0
 tramp_end:
+
+	.section .note.GNU-stack, "", @progbits

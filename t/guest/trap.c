@@ -1,137 +1,229 @@
 /*
- * Instructions that KVM's emulator gives up on in guest kernel mode, and
- * that vmrun completes itself: int3 (#BP injected), fwait, popcnt in all
- * its operand forms.  Each check prints "ok NAME" or "FAIL NAME".
+ * The instructions the host's emulator gives up on and vmrun completes
+ * itself, each checked for its result:
+ *
+ *   int3    #BP reaches our own IDT once, saved RIP = the next instruction
+ *   fwait   skipped, execution goes on right after it
+ *   popcnt  64/32/16-bit register and memory operands, ModRM, SIB,
+ *           RIP-relative and absolute addressing, REX-extended registers;
+ *           the result, ZF (set iff the source is zero) and CF (cleared)
+ *
+ * Prints "ok NAME" or "FAIL NAME got X want Y" per check and exits 0 when
+ * every check passed, 1 otherwise.  Any other exception prints
+ * "unexpected vector N" and exits 99.
  */
 #include "guest.h"
 
-volatile uint32_t bp_count;
-extern char bp_handler[];
-#define STUB(n) extern char vec_stub##n[];
-STUB(0) STUB(1) STUB(2) STUB(4) STUB(5) STUB(6) STUB(7) STUB(8) STUB(9)
-STUB(10) STUB(11) STUB(12) STUB(13) STUB(14) STUB(15) STUB(16) STUB(17)
-STUB(18) STUB(19)
+#define NVEC		32
+#define KERNEL_CS	0x10
+#define GATE_INTR64	0x8e		/* present, DPL 0, 64-bit interrupt gate */
 
-static uint64_t idt[2 * 20] __attribute__((aligned(16)));
-/* mem_val is mem_pair[1]: addressed from mem_pair with a displacement too. */
-static uint64_t mem_pair[2] __attribute__((aligned(8))) = { 0, 0xff00ff00ff00ff00ULL };
-#define mem_val mem_pair[1]
-static int failures;
+volatile uint32_t bp_count;		/* written by bp_entry */
+volatile uint64_t bp_rip, bp_cs;
+extern const char bp_entry[], vec_stubs[];
+void trap_unexpected(uint64_t vector) __attribute__((noreturn));
 
-void trap_unexpected(int vector) __attribute__((noreturn));
+/* The sources of the memory forms; popcnt: 2, 20 (low dword 16, high
+ * dword 4, low word 8), 0, 64. */
+const uint64_t popcnt_src[4] __attribute__((aligned(16))) = {
+	0x8000000000000001ULL,
+	0x0000000f00ff0ff0ULL,
+	0,
+	0xffffffffffffffffULL,
+};
+
+static struct gate {
+	uint16_t off0, sel;
+	uint8_t ist, type;
+	uint16_t off1;
+	uint32_t off2, zero;
+} idt[NVEC] __attribute__((aligned(16)));
+
+static int failures, cf_set;
 
 void
-trap_unexpected(int vector)
+trap_unexpected(uint64_t vector)
 {
-	puts_("unexpected vector ");
-	putu((uint64_t)vector);
-	putc_('\n');
+	serial_puts("unexpected vector ");
+	put_dec((int64_t)vector);
+	serial_putc('\n');
 	guest_exit(99);
-}
-
-static void
-gate(int v, const char *handler)
-{
-	uint64_t a = (uint64_t)(uintptr_t)handler;
-
-	idt[2 * v] = (a & 0xffff) | (0x10ULL << 16) | (0x8eULL << 40) |
-	    ((a >> 16 & 0xffff) << 48);
-	idt[2 * v + 1] = a >> 32;
 }
 
 static void
 load_idt(void)
 {
-	const char *stubs[20] = { vec_stub0, vec_stub1, vec_stub2, bp_handler,
-	    vec_stub4, vec_stub5, vec_stub6, vec_stub7, vec_stub8, vec_stub9,
-	    vec_stub10, vec_stub11, vec_stub12, vec_stub13, vec_stub14,
-	    vec_stub15, vec_stub16, vec_stub17, vec_stub18, vec_stub19 };
-	struct __attribute__((packed)) { uint16_t limit; uint64_t base; } d = {
-		sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
+	struct __attribute__((packed)) {
+		uint16_t limit;
+		uint64_t base;
+	} idtr = { sizeof(idt) - 1, (uintptr_t)idt };
 
-	for (int v = 0; v < 20; v++)
-		gate(v, stubs[v]);
-	__asm__ volatile("lidt %0" : : "m"(d));
+	for (int v = 0; v < NVEC; v++) {
+		uintptr_t h = (uintptr_t)(v == 3 ? bp_entry : vec_stubs + 16 * v);
+
+		idt[v] = (struct gate){ .off0 = (uint16_t)h, .sel = KERNEL_CS,
+		    .type = GATE_INTR64, .off1 = (uint16_t)(h >> 16),
+		    .off2 = (uint32_t)(h >> 32) };
+	}
+	__asm__ volatile("lidt %0" : : "m"(idtr) : "memory");
 }
 
 static void
-check(const char *name, uint64_t got, uint64_t want)
+check(const char *name, const char *suffix, uint64_t got, uint64_t want)
 {
-	if (got == want) {
-		puts_("ok ");
-		puts_(name);
-	} else {
-		puts_("FAIL ");
-		puts_(name);
-		puts_(" got ");
-		putx(got);
-		puts_(" want ");
-		putx(want);
+	serial_puts(got == want ? "ok " : "FAIL ");
+	serial_puts(name);
+	serial_puts(suffix);
+	if (got != want) {
+		serial_puts(" got ");
+		put_hex(got);
+		serial_puts(" want ");
+		put_hex(want);
 		failures++;
 	}
-	putc_('\n');
-}
-
-/* Loads src into r9, popcnt r9 -> r10, returns r10 and ZF. */
-static uint64_t
-popcnt_r9_r10(uint64_t src, uint64_t *zf)
-{
-	uint64_t out;
-
-	__asm__ volatile("movq %2, %%r9; popcnt %%r9, %%r10; setz %b1; "
-	    "movzbq %b1, %1; movq %%r10, %0"
-	    : "=r"(out), "=&r"(*zf) : "r"(src) : "r9", "r10", "cc");
-	return out;
+	serial_putc('\n');
 }
 
 static void
-popcnt_registers(void)
+test_int3(void)
 {
-	uint64_t out, zf;
+	uint64_t after;
 
-	__asm__ volatile("popcnt %1, %0" : "=r"(out) : "r"(0xf0f0f0f0f0f0f0f0ULL));
-	check("popcnt64 reg", out, 32);
-	out = ~0ULL;
-	__asm__ volatile("popcntl %k1, %k0" : "+r"(out) : "r"(0xffff0000ffULL));
-	check("popcnt32 zero-extends", out, 16);
-	out = 0x1111222233334444ULL;
-	__asm__ volatile("popcntw %w1, %w0" : "+r"(out) : "r"(0xffffULL));
-	check("popcnt16 keeps upper bits", out, 0x1111222233330010ULL);
-	check("popcnt r9->r10", popcnt_r9_r10(0x8000000000000001ULL, &zf), 2);
-	check("popcnt nonzero clears ZF", zf, 0);
-	check("popcnt zero", popcnt_r9_r10(0, &zf), 0);
-	check("popcnt zero sets ZF", zf, 1);
+	__asm__ volatile("int3\n"
+	    "1:\tleaq 1b(%%rip), %0" : "=r"(after) : : "memory");
+	check("int3", "", bp_count, 1);
+	check("int3 rip", "", bp_rip, after);
+	check("int3 cs", "", bp_cs, KERNEL_CS);
 }
 
 static void
-popcnt_memory(void)
+test_fwait(void)
 {
-	uint64_t out;
-	register const uint64_t *r12 __asm__("r12") = &mem_pair[0];
-	register const uint64_t *r13 __asm__("r13") = &mem_val;
+	uint64_t v = 7;
 
-	__asm__ volatile("popcnt (%1), %0" : "=r"(out) : "r"(&mem_val));
-	check("popcnt (reg)", out, 32);
-	__asm__ volatile("popcnt 8(%%r12), %0" : "=r"(out) : "r"(r12));
-	check("popcnt disp8(%r12) via SIB", out, 32);
-	__asm__ volatile("popcnt (%%r13), %0" : "=r"(out) : "r"(r13));
-	check("popcnt (%r13) via disp8 0", out, 32);
-	__asm__ volatile("popcnt mem_pair+8(%%rip), %0" : "=r"(out));
-	check("popcnt rip-relative", out, 32);
-	__asm__ volatile("popcntl 4(%1,%2,4), %k0" : "=r"(out)
-	    : "r"((const char *)mem_pair), "r"(1ULL));
-	check("popcnt32 base+index*4+disp", out, 16);
+	__asm__ volatile("fwait\n\taddq $1, %0" : "+r"(v));
+	check("fwait", "", v, 8);
+	__asm__ volatile("wait\n\tfwait\n\taddq $2, %0" : "+r"(v));
+	check("fwait twice", "", v, 10);
+}
+
+/*
+ * One popcnt case: SETUP loads the source, the destination register DST
+ * (named as its 64-bit register) is preloaded with PRE and CF is set,
+ * then INSN runs.  Checks the whole 64-bit DST and ZF; counts a CF left
+ * set.  The variable arguments are the registers the case clobbers.
+ */
+#define POPCNT_CASE(name, setup, insn, dst, pre, want, want_zf, ...)	\
+	do {								\
+		uint64_t val_;						\
+		uint8_t zf_, cf_;					\
+									\
+		__asm__ volatile(setup "\n\t"				\
+		    "movabsq %[p], %%" dst "\n\t"			\
+		    "stc\n\t"						\
+		    insn "\n\t"						\
+		    "setz %[z]\n\t"					\
+		    "setc %[c]\n\t"					\
+		    "movq %%" dst ", %[v]"				\
+		    : [v] "=&r"(val_), [z] "=&q"(zf_), [c] "=&q"(cf_)	\
+		    : [p] "i"(pre)					\
+		    : "cc", "memory", __VA_ARGS__);			\
+		check(name, "", val_, want);				\
+		check(name, " zf", zf_, want_zf);			\
+		cf_set += cf_;						\
+	} while (0)
+
+static void
+test_popcnt_registers(void)
+{
+	POPCNT_CASE("popcnt64 rax->rcx",
+	    "movabsq $0xf0f0f0f0f0f0f0f1, %%rax", "popcntq %%rax, %%rcx",
+	    "rcx", -1, 33, 0, "rax", "rcx");
+	POPCNT_CASE("popcnt64 zero",
+	    "xorl %%eax, %%eax", "popcntq %%rax, %%rcx",
+	    "rcx", 0x1234, 0, 1, "rax", "rcx");
+	POPCNT_CASE("popcnt64 rax->rax",
+	    "movl $0xff, %%eax", "popcntq %%rax, %%rax",
+	    "rax", 0xff, 8, 0, "rax");
+	/* A 32-bit result zero-extends; only the low dword counts. */
+	POPCNT_CASE("popcnt32 edx->esi",
+	    "movabsq $0xffffffff0000000f, %%rdx", "popcntl %%edx, %%esi",
+	    "rsi", -1, 4, 0, "rdx", "rsi");
+	POPCNT_CASE("popcnt32 zero low dword",
+	    "movabsq $0xffffffff00000000, %%rdx", "popcntl %%edx, %%esi",
+	    "rsi", -1, 0, 1, "rdx", "rsi");
+	/* A 16-bit result (66 prefix) keeps bits 63:16. */
+	POPCNT_CASE("popcnt16 bx->di",
+	    "movabsq $0xffffffffffff8001, %%rbx", "popcntw %%bx, %%di",
+	    "rdi", 0x1111222233334444ULL, 0x1111222233330002ULL, 0,
+	    "rbx", "rdi");
+	POPCNT_CASE("popcnt16 zero low word",
+	    "movabsq $0xffffffffffff0000, %%rbx", "popcntw %%bx, %%di",
+	    "rdi", 0x1111222233334444ULL, 0x1111222233330000ULL, 1,
+	    "rbx", "rdi");
+	POPCNT_CASE("popcnt64 r9->r10",
+	    "movabsq $0x8000000000000001, %%r9", "popcntq %%r9, %%r10",
+	    "r10", -1, 2, 0, "r9", "r10");
+	POPCNT_CASE("popcnt32 r12d->r13d",
+	    "movabsq $0x00000001fffffffe, %%r12", "popcntl %%r12d, %%r13d",
+	    "r13", -1, 31, 0, "r12", "r13");
+}
+
+static void
+test_popcnt_memory(void)
+{
+	POPCNT_CASE("popcnt64 (rax)",
+	    "leaq popcnt_src(%%rip), %%rax", "popcntq (%%rax), %%rcx",
+	    "rcx", -1, 2, 0, "rax", "rcx");
+	POPCNT_CASE("popcnt64 rip-relative",
+	    "", "popcntq popcnt_src+8(%%rip), %%rdx",
+	    "rdx", -1, 20, 0, "rdx");
+	POPCNT_CASE("popcnt64 rip-relative zero",
+	    "", "popcntq popcnt_src+16(%%rip), %%rdx",
+	    "rdx", -1, 0, 1, "rdx");
+	POPCNT_CASE("popcnt64 -8(rbx,rsi,8)",
+	    "leaq popcnt_src(%%rip), %%rbx\n\tmovl $4, %%esi",
+	    "popcntq -8(%%rbx,%%rsi,8), %%rdi",
+	    "rdi", -1, 64, 0, "rbx", "rsi", "rdi");
+	POPCNT_CASE("popcnt32 absolute disp32",
+	    "", "popcntl popcnt_src+8, %%eax",
+	    "rax", -1, 16, 0, "rax");
+	POPCNT_CASE("popcnt16 (rax)",
+	    "leaq popcnt_src+8(%%rip), %%rax", "popcntw (%%rax), %%cx",
+	    "rcx", 0x1111222233334444ULL, 0x1111222233330008ULL, 0,
+	    "rax", "rcx");
+	/* r12 as a base needs a SIB byte, r13 as a base a displacement. */
+	POPCNT_CASE("popcnt64 (r12)->r13",
+	    "leaq popcnt_src(%%rip), %%r12", "popcntq (%%r12), %%r13",
+	    "r13", -1, 2, 0, "r12", "r13");
+	POPCNT_CASE("popcnt64 (r13)->r12",
+	    "leaq popcnt_src+8(%%rip), %%r13", "popcntq (%%r13), %%r12",
+	    "r12", -1, 20, 0, "r12", "r13");
+	POPCNT_CASE("popcnt64 0x10(r13)->r9",
+	    "leaq popcnt_src(%%rip), %%r13", "popcntq 0x10(%%r13), %%r9",
+	    "r9", -1, 0, 1, "r9", "r13");
+	POPCNT_CASE("popcnt32 4(r12,r10,8)->r11d",
+	    "leaq popcnt_src(%%rip), %%r12\n\tmovl $1, %%r10d",
+	    "popcntl 4(%%r12,%%r10,8), %%r11d",
+	    "r11", -1, 4, 0, "r10", "r11", "r12");
+	POPCNT_CASE("popcnt16 (r13)->r10w",
+	    "leaq popcnt_src+8(%%rip), %%r13", "popcntw (%%r13), %%r10w",
+	    "r10", 0x1111222233334444ULL, 0x1111222233330008ULL, 0,
+	    "r10", "r13");
+	POPCNT_CASE("popcnt64 disp32(r13)->r14",
+	    "leaq popcnt_src-0x1000(%%rip), %%r13",
+	    "popcntq 0x1018(%%r13), %%r14",
+	    "r14", -1, 64, 0, "r13", "r14");
 }
 
 int
 main(void)
 {
 	load_idt();
-	__asm__ volatile("int3");
-	check("int3", bp_count, 1);
-	__asm__ volatile("fwait");
-	check("fwait", 1, 1);
-	popcnt_registers();
-	popcnt_memory();
-	return failures ? 1 : 0;
+	test_int3();
+	test_fwait();
+	test_popcnt_registers();
+	test_popcnt_memory();
+	check("popcnt clears CF", "", (uint64_t)cf_set, 0);
+	return failures == 0 ? 0 : 1;
 }

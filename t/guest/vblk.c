@@ -41,9 +41,9 @@ reg(unsigned off)
 static void
 check(const char *name, int ok)
 {
-	puts_(ok ? "ok " : "FAIL ");
-	puts_(name);
-	putc_('\n');
+	serial_puts(ok ? "ok " : "FAIL ");
+	serial_puts(name);
+	serial_putc('\n');
 	failures += !ok;
 }
 
@@ -141,9 +141,9 @@ io_checks(int read_only)
 	check("device set-up", setup() == 0);
 	check("read-only feature matches", !!(dev_features & (1 << 5)) == read_only);
 	check("read sector 0", request(T_IN, 0, 512) == 0);
-	puts_("sector 0: ");
-	puts_((const char *)DATA);
-	putc_('\n');
+	serial_puts("sector 0: ");
+	serial_puts((const char *)DATA);
+	serial_putc('\n');
 	check("sector 0 content", starts_with((const char *)DATA, "snapvm disk"));
 	memcpy((void *)DATA, "written by guest", 17);
 	check(read_only ? "write refused" : "write sector 2",
@@ -175,10 +175,10 @@ int
 main(void)
 {
 	if (*reg(0) != 0x74726976 || *reg(4) != 2 || *reg(8) != 2) {
-		puts_("no virtio-mmio block device at 0xd0000000\n");
+		serial_puts("no virtio-mmio block device at 0xd0000000\n");
 		return 100;
 	}
-	io_checks((int)cmdline_int("ro", 0));
+	io_checks(cmdline_int("ro", 0));
 	hostile_checks();
 	return failures;
 }
