@@ -20,7 +20,8 @@ APPS     := $(patsubst appfs/%/workload.py,%,$(wildcard appfs/*/workload.py))
 APPFS    := $(APPS:%=$(B)/appfs/%.ext2)
 
 .SECONDARY:
-.PHONY: all check bench install clean testguests tidy demo appfs
+.PHONY: all check bench install clean testguests tidy demo appfs kernel \
+	rootfs guest
 all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs
 
 appfs: $(APPFS)
@@ -51,7 +52,17 @@ $(B)/unit/%: $(B)/t/unit/%.o $(B)/t/unit/unit.o $(LIBA)
 testguests:
 	$(MAKE) -C t/guest O=$(CURDIR)/$(B)/testguest
 
-check: all
+# The guest kernel and root filesystem; each script keeps a cache keyed by
+# its inputs, so these are quick when nothing changed.
+kernel:
+	scripts/mkkernel $(B)/vmlinux
+
+rootfs:
+	rootfs/mkrootfs $(B)/rootfs.ext4
+
+guest: kernel rootfs
+
+check: all guest
 	scripts/check
 
 bench: all

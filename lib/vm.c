@@ -222,15 +222,35 @@ vm_start_threads(struct vm *vm)
  * Starts the guest.  SIGINT, SIGTERM and SIGHUP are blocked first, so
  * that no thread sees them; the caller's loop reads them from sig_fd.
  */
+static void
+vm_term_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+/*
+ * Called first thing by a runner: a terminating signal that arrives while
+ * the VM is being built waits, and stops the VM as soon as it runs, so
+ * that the runner's clean-up (sockets, temporary files) always happens.
+ */
+void
+vm_hold_signals(void)
+{
+	sigset_t term;
+
+	vm_term_signals(&term);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
+}
+
 int
 vm_start(struct vm *vm)
 {
 	sigset_t term;
 
-	sigemptyset(&term);
-	sigaddset(&term, SIGINT);
-	sigaddset(&term, SIGTERM);
-	sigaddset(&term, SIGHUP);
+	vm_term_signals(&term);
 	pthread_sigmask(SIG_BLOCK, &term, &vm->old_mask);
 	vm->started = true;
 	vm->sig_fd = signalfd(-1, &term, SFD_CLOEXEC);

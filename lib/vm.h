@@ -100,6 +100,7 @@ struct vm {
 int vm_boot(struct vm *vm, const struct vm_config *cfg);
 int vm_run(struct vm *vm, struct vm_result *res);
 /* vm_run in parts, for callers with a loop of their own (reqloop.c). */
+void vm_hold_signals(void);
 int vm_start(struct vm *vm);
 int vm_take_signal(struct vm *vm);
 int vm_finish(struct vm *vm, struct vm_result *res);

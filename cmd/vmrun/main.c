@@ -223,6 +223,7 @@ main(int argc, char **argv)
 	char dir[256] = "", sock[300];
 	int rc;
 
+	vm_hold_signals();
 	log_init(argv[0], LOG_WARN);
 	if ((rc = parse_args(argc, argv, &cfg, &o)) != 0) {
 		usage();

@@ -1,0 +1,46 @@
+#!/usr/bin/env bats
+# Real Linux guests: build/vmlinux (scripts/mkkernel) on build/rootfs.ext4
+# (rootfs/mkrootfs).  A cold boot takes about a minute on hosts that
+# emulate guest kernel code, so this suite boots as few times as it can.
+
+load helpers
+
+KERNEL="$ROOT/build/vmlinux"
+ROOTFS="$ROOT/build/rootfs.ext4"
+
+setup() {
+	TMP="$(mktemp -d)"
+	[ -f "$KERNEL" ] || { echo "$KERNEL missing: make kernel" >&2; return 1; }
+	[ -f "$ROOTFS" ] || { echo "$ROOTFS missing: make rootfs" >&2; return 1; }
+}
+
+teardown() {
+	rm -rf "$TMP"
+}
+
+# Bounded like every VM in the suites, with room for a cold boot.
+linux() {
+	timeout --kill-after=10 900 "$VMRUN" --kernel "$KERNEL" \
+	    --rootfs "$ROOTFS" --mem 256 "$@"
+}
+
+@test "Linux boots, runs Python 3 from the rootfs, and its exit status is vmrun's" {
+	run linux --console "$TMP/console" --append \
+	    "snapvm.run=\"python3 -c 'import sys, json, hashlib, zlib, socket; print(sum(range(10)), sys.version_info[:2]); sys.exit(3)'\""
+	cat "$TMP/console"
+	[ "$status" -eq 3 ]
+	grep -q "^45 (3, 11)" "$TMP/console"
+}
+
+@test "a function in a booted VM answers requests on stdin, one line each" {
+	printf '%s\n' "$(tr -d '\n' < "$ROOT/appfs/hello/request.json")" \
+	    'not json' '{"id":2,"payload":[1,2,3]}' > "$TMP/in"
+	linux --appfs "$ROOT/build/appfs/hello.ext2" --console "$TMP/console" \
+	    < "$TMP/in" > "$TMP/out"
+	cat "$TMP/out"
+	[ "$(wc -l < "$TMP/out")" -eq 3 ]
+	sed -n 1p "$TMP/out" | grep -q '^{"id":"hello-1","status":"ok","response":{"echo":{"name":"snapvm"}},"timings_us":{"total":[0-9]*,"handler":[0-9]*}}$'
+	sed -n 2p "$TMP/out" | grep -q '"status":"error","error":{"type":"BadRequest"'
+	sed -n 3p "$TMP/out" | grep -q '^{"id":2,"status":"ok","response":{"echo":\[1,2,3\]}'
+	grep -q "snapvm runtime: serving app hello" "$TMP/console"
+}
