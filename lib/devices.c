@@ -13,14 +13,16 @@
 #include "vm.h"
 
 /*
- * Defaults for a Linux guest: a quiet serial console (on hosts whose KVM
- * emulates guest kernel code every character printed is emulated work),
- * reboot through the i8042 and at once on panic.  noxsave and clearcpuid
- * keep the kernel away from instructions that such emulators cannot run
- * (xsave, cmpxchg16b, popcnt, ...) and from features it does not need;
- * on other hosts they cost a little speed and nothing else.
+ * Defaults for a Linux guest, kept for every parameter the caller's
+ * command line does not set: a quiet serial console (on hosts whose KVM
+ * emulates guest kernel code every character printed is emulated work);
+ * on panic an immediate reboot by triple fault, which vmrun reports as a
+ * failure (a clean guest stops through the debug-exit port or powers
+ * off).  noxsave and clearcpuid keep the kernel away from instructions
+ * that such emulators cannot run (xsave, cmpxchg16b, popcnt, ...); on
+ * other hosts they cost a little speed and nothing else.
  */
-#define DEFAULT_CMDLINE	"console=ttyS0 reboot=k panic=-1 quiet noxsave " \
+#define DEFAULT_CMDLINE	"console=ttyS0 reboot=t panic=-1 quiet noxsave " \
 	"clearcpuid=cx16,popcnt,rdrand,rdseed,fsgsbase,smap,smep,pcid," \
 	"invpcid,movbe,avx,avx2,avx512f,bmi1,bmi2,pku,ospke,rdpid,umip"
 
@@ -115,18 +117,58 @@ devices_create(struct vm *vm, const struct vm_config *cfg)
 	return 0;
 }
 
-/* The full command line: the user's or the default, then what the
- * devices need.  Fails with E2BIG when it does not fit. */
+/* Whether the command line sets the parameter named by param's key. */
+static bool
+cmdline_sets(const char *line, const char *param, size_t plen)
+{
+	size_t klen = strcspn(param, "=");
+
+	if (klen > plen)
+		klen = plen;
+	for (const char *p = line; *p != '\0'; p += strcspn(p, " ")) {
+		p += strspn(p, " ");
+		if (strncmp(p, param, klen) == 0 &&
+		    (p[klen] == '=' || p[klen] == ' ' || p[klen] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* The defaults the caller's line does not override, then that line. */
+static size_t
+cmdline_base(const struct vm_config *cfg, char *buf, size_t size)
+{
+	const char *user = cfg->cmdline ? cfg->cmdline : "", *d = DEFAULT_CMDLINE;
+	size_t n = 0;
+
+	while (*d != '\0' && n < size) {
+		size_t len = strcspn(d, " ");
+
+		if (!cmdline_sets(user, d, len))
+			n += (size_t)snprintf(buf + n, size - n, "%s%.*s",
+			    n ? " " : "", (int)len, d);
+		d += len + strspn(d + len, " ");
+	}
+	if (*user != '\0' && n < size)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? " " : "",
+		    user);
+	return n;
+}
+
+/*
+ * The full command line: the defaults, the caller's --cmdline and
+ * --append, then what the devices need.  Fails with E2BIG when it does
+ * not fit.
+ */
 int
 devices_cmdline(const struct vm_config *cfg, char *buf, size_t size)
 {
-	const char *base = cfg->cmdline ? cfg->cmdline : DEFAULT_CMDLINE;
-	size_t n = (size_t)snprintf(buf, size, "%s", base);
+	size_t n = cmdline_base(cfg, buf, size);
 
 	if (cfg->append != NULL && n < size)
 		n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? " " : "",
 		    cfg->append);
-	if (cfg->rootfs && strstr(buf, "root=") == NULL && n < size)
+	if (cfg->rootfs && !cmdline_sets(buf, "root", 4) && n < size)
 		n += (size_t)snprintf(buf + n, size - n, "%sroot=/dev/vda %s",
 		    n ? " " : "", cfg->drive[0].read_only ? "ro" : "rw");
 	for (int i = 0; i < cfg->ndrives + (cfg->vsock != NULL) && n < size; i++)

@@ -239,7 +239,8 @@ vcpu_dispatch(struct vcpu *v)
 	case KVM_EXIT_SYSTEM_EVENT:
 		return vcpu_system_event(v);
 	case KVM_EXIT_SHUTDOWN:
-		vcpu_report(v, "guest triple fault (shutdown)");
+		vcpu_report(v, "guest triple fault (shutdown): a crash, or a "
+		    "Linux panic with reboot=t; see the guest console");
 		return -1;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "VM entry failed, reason %#llx",

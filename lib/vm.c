@@ -116,7 +116,7 @@ vm_boot(struct vm *vm, const struct vm_config *cfg)
 {
 	uint64_t entry, end;
 	struct boot_initrd rd = { 0, 0 };
-	char cmdline[BOOT_CMDLINE_MAX + 64];
+	char cmdline[4 * BOOT_CMDLINE_MAX];
 
 	vm_clear(vm);
 	if (vm_check_config(vm, cfg) == -1)

@@ -24,12 +24,30 @@ linux() {
 	    --rootfs "$ROOTFS" --mem 256 "$@"
 }
 
-@test "Linux boots, runs Python 3 from the rootfs, and its exit status is vmrun's" {
+@test "Linux boots and runs Python 3 from snapvm.run: 42, exit 0" {
+	run linux --console "$TMP/console" \
+	    --cmdline 'snapvm.run="python3 -c print(6*7)"'
+	cat "$TMP/console"
+	[ "$status" -eq 0 ]
+	grep -qx "42" "$TMP/console"
+}
+
+@test "the exit status of the snapvm.run command is vmrun's" {
 	run linux --console "$TMP/console" --append \
 	    "snapvm.run=\"python3 -c 'import sys, json, hashlib, zlib, socket; print(sum(range(10)), sys.version_info[:2]); sys.exit(3)'\""
 	cat "$TMP/console"
 	[ "$status" -eq 3 ]
 	grep -q "^45 (3, 11)" "$TMP/console"
+}
+
+@test "a corrupt root filesystem: the kernel panics, vmrun says so and fails" {
+	head -c 8388608 /dev/urandom > "$TMP/bad.ext4"
+	run timeout --kill-after=10 900 "$VMRUN" --kernel "$KERNEL" \
+	    --rootfs "$TMP/bad.ext4" --mem 256 --console "$TMP/console"
+	echo "$output"
+	[ "$status" -eq 70 ]
+	[[ "$output" == *"triple fault"*"panic"* ]]
+	grep -q "Kernel panic" "$TMP/console"
 }
 
 @test "a function in a booted VM answers requests on stdin, one line each" {

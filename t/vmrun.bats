@@ -159,7 +159,7 @@ teardown() {
 	[ "$status" -eq 64 ]
 	run "$VMRUN" --kernel "$GUESTS/hello.elf" --cmdline "$(printf 'x%.0s' $(seq 1 2048))"
 	[ "$status" -eq 64 ]
-	[[ "$output" == *"command line is 2048 bytes"* ]]
+	[[ "$output" == *"command line is "*" bytes, the limit is 2047"* ]]
 	run "$VMRUN" --help
 	[ "$status" -eq 0 ]
 	[[ "$output" == *usage:* ]]
@@ -217,11 +217,13 @@ teardown() {
 	[ "$status" -eq 65 ]
 }
 
-@test "--append adds to the default command line; --cmdline replaces it" {
+@test "--cmdline overrides defaults by key; --append adds at the end" {
 	run vm --kernel "$GUESTS/exit.elf" --append "status=5" -vv
 	[ "$status" -eq 5 ]
-	[[ "$output" == *"command line: console=ttyS0 reboot=k panic=-1 quiet"*" status=5"* ]]
-	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=6" --append "x=1" -vv
+	[[ "$output" == *"command line: console=ttyS0 reboot=t panic=-1 quiet"*" status=5"* ]]
+	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=6 console=hvc0" \
+	    --append "x=1" -vv
 	[ "$status" -eq 6 ]
-	[[ "$output" == *"command line: status=6 x=1"* ]]
+	[[ "$output" == *"command line: reboot=t panic=-1 quiet noxsave clearcpuid="*" status=6 console=hvc0 x=1"* ]]
+	[[ "$output" != *"console=ttyS0"* ]]
 }
