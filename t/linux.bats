@@ -50,15 +50,20 @@ linux() {
 	grep -q "Kernel panic" "$TMP/console"
 }
 
-@test "a function in a booted VM answers requests on stdin, one line each" {
-	printf '%s\n' "$(tr -d '\n' < "$ROOT/appfs/hello/request.json")" \
-	    'not json' '{"id":2,"payload":[1,2,3]}' > "$TMP/in"
+@test "a function in a booted VM answers ten requests in order, one line each" {
+	{
+		tr -d '\n' < "$ROOT/appfs/hello/request.json"; echo
+		echo 'not json'
+		for i in $(seq 2 9); do printf '{"id":%d,"payload":[%d]}\n' "$i" "$i"; done
+	} > "$TMP/in"
 	linux --appfs "$ROOT/build/appfs/hello.ext2" --console "$TMP/console" \
 	    < "$TMP/in" > "$TMP/out"
 	cat "$TMP/out"
-	[ "$(wc -l < "$TMP/out")" -eq 3 ]
+	[ "$(wc -l < "$TMP/out")" -eq 10 ]
 	sed -n 1p "$TMP/out" | grep -q '^{"id":"hello-1","status":"ok","response":{"echo":{"name":"snapvm"}},"timings_us":{"total":[0-9]*,"handler":[0-9]*}}$'
 	sed -n 2p "$TMP/out" | grep -q '"status":"error","error":{"type":"BadRequest"'
-	sed -n 3p "$TMP/out" | grep -q '^{"id":2,"status":"ok","response":{"echo":\[1,2,3\]}'
+	for i in $(seq 2 9); do
+		sed -n "$((i + 1))p" "$TMP/out" | grep -q "^{\"id\":$i,\"status\":\"ok\",\"response\":{\"echo\":\[$i\]}"
+	done
 	grep -q "snapvm runtime: serving app hello" "$TMP/console"
 }
