@@ -380,32 +380,58 @@ static void build_env(char **env)
 }
 
 /*
- * A command made only of these characters means the same to sh as to a
- * plain split at spaces, so it can be exec'd directly and save starting
- * a shell (one exec less of emulated kernel work).  '=' is allowed except
- * in the first word, where sh would take it as an assignment.
+ * A command with a shell operator outside single quotes is run by
+ * /bin/sh -c; any other is split into words, single quotes grouping, and
+ * exec'd directly.  So snapvm.run="python3 -c print(6*7)" runs as written
+ * (sh would choke on the parentheses), "python3 -c 'import sys; ...'"
+ * keeps its quoted program in one word, and one exec of emulated kernel
+ * work is saved.  An assignment in the first word also needs the shell.
  */
-static bool is_simple(const char *cmd)
+static bool needs_shell(const char *cmd)
 {
 	const char *first_end = strchr(cmd, ' ');
+	bool quoted = false;
 
 	for (const char *p = cmd; *p; p++) {
-		if (isalnum((unsigned char)*p) || strchr(" _./:,+@%-", *p))
+		if (*p == '\'') {
+			quoted = !quoted;
 			continue;
-		if (*p == '=' && first_end && p > first_end)
+		}
+		if (quoted)
 			continue;
-		return false;
+		if (strchr("|&;<>$`\\\"\n", *p))
+			return true;
+		if (*p == '=' && (!first_end || p < first_end))
+			return true;
 	}
-	return true;
+	return quoted;	/* an unbalanced quote: let sh report it */
 }
 
+/* Splits CMD in place into words; single quotes group and are removed. */
 static int split_words(char *cmd, char **argv)
 {
+	char *r = cmd, *w = cmd;
 	int argc = 0;
 
-	for (char *w = strtok(cmd, " "); w && argc < MAX_ARGS;
-	     w = strtok(NULL, " "))
+	while (argc < MAX_ARGS) {
+		bool quoted = false;
+
+		while (*r == ' ')
+			r++;
+		if (*r == '\0')
+			break;
 		argv[argc++] = w;
+		while (*r && (quoted || *r != ' ')) {
+			if (*r == '\'')
+				quoted = !quoted;
+			else
+				*w++ = *r;
+			r++;
+		}
+		if (*r)
+			r++;
+		*w++ = '\0';
+	}
 	argv[argc] = NULL;
 	return argc;
 }
@@ -415,7 +441,7 @@ static void command_argv(char *cmd, char **argv)
 {
 	static char sh[] = "/bin/sh", dash_c[] = "-c";
 
-	if (cmd && is_simple(cmd) && split_words(cmd, argv) > 0)
+	if (cmd && !needs_shell(cmd) && split_words(cmd, argv) > 0)
 		return;
 	argv[0] = sh;
 	argv[1] = cmd ? dash_c : NULL;
