@@ -29,7 +29,7 @@ linux() {
 	    --cmdline 'snapvm.run="python3 -c print(6*7)"'
 	cat "$TMP/console"
 	[ "$status" -eq 0 ]
-	grep -qx "42" "$TMP/console"
+	tr -d "\r" < "$TMP/console" | grep -qx "42"
 }
 
 @test "the exit status of the snapvm.run command is vmrun's" {
