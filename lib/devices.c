@@ -46,6 +46,12 @@ vm_debug_exit(void *opaque, int status)
 	vm_stop(opaque, VM_STOP_EXIT, status);
 }
 
+static void
+vm_ckpt_reached(void *opaque, uint32_t point)
+{
+	vm_checkpoint(opaque, point);
+}
+
 static int
 devices_legacy(struct vm *vm)
 {
@@ -54,12 +60,15 @@ devices_legacy(struct vm *vm)
 		return -1;
 	i8042_init(&vm->kbd, vm_reset, vm);
 	debugexit_init(&vm->dbg, vm_debug_exit, vm);
+	ckpt_init(&vm->ckpt, vm_ckpt_reached, vm, vm->restores);
 	if (bus_add(&vm->pio, "serial", SERIAL_COM1_BASE, SERIAL_NPORTS,
 	    serial_io, &vm->com1) == -1 ||
 	    bus_add(&vm->pio, "i8042", I8042_BASE, I8042_NPORTS, i8042_io,
 	    &vm->kbd) == -1 ||
 	    bus_add(&vm->pio, "debugexit", DEBUGEXIT_PORT, DEBUGEXIT_LEN,
-	    debugexit_io, &vm->dbg) == -1)
+	    debugexit_io, &vm->dbg) == -1 ||
+	    bus_add(&vm->pio, "checkpoint", CKPT_PORT, CKPT_LEN, ckpt_io,
+	    &vm->ckpt) == -1)
 		return -1;
 	return 0;
 }

@@ -12,9 +12,10 @@ static int log_lvl = LOG_WARN;
 void
 log_init(const char *progname, int level)
 {
-	const char *slash = strrchr(progname, '/');
+	const char *slash = progname ? strrchr(progname, '/') : NULL;
 
-	log_prog = slash ? slash + 1 : progname;
+	if (progname != NULL)
+		log_prog = slash ? slash + 1 : progname;
 	log_lvl = level;
 }
 

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -52,12 +53,83 @@ mem_register(const struct mem *m, int vm_fd)
 		r.guest_phys_addr = m->region[i].gpa;
 		r.memory_size = m->region[i].size;
 		r.userspace_addr = (uint64_t)(uintptr_t)m->region[i].host;
+		if (m->vmm_dirty != NULL)
+			r.flags = KVM_MEM_LOG_DIRTY_PAGES;
 		if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) == -1) {
 			log_warn("KVM_SET_USER_MEMORY_REGION slot %d", i);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+uint64_t
+mem_pages(const struct mem *m)
+{
+	return m->bytes / MEM_PAGE;
+}
+
+/* Any access counts as a write: callers get a writable pointer, and a
+ * page too many in a diff costs 4 KiB while one too few corrupts it. */
+static void
+mem_mark(const struct mem *m, const uint8_t *p, uint64_t len)
+{
+	uint64_t first = (uint64_t)(p - m->base) / MEM_PAGE;
+	uint64_t last = (uint64_t)(p - m->base + (len ? len - 1 : 0)) / MEM_PAGE;
+
+	for (uint64_t pg = first; pg <= last; pg++)
+		__atomic_fetch_or(&m->vmm_dirty[pg / 64], 1ULL << (pg % 64),
+		    __ATOMIC_RELAXED);
+}
+
+int
+mem_track_dirty(struct mem *m)
+{
+	m->vmm_dirty = calloc((mem_pages(m) + 63) / 64, sizeof(uint64_t));
+	if (m->vmm_dirty == NULL) {
+		log_warn("dirty page bitmap");
+		return -1;
+	}
+	return 0;
+}
+
+int
+mem_take_dirty(const struct mem *m, int vm_fd, uint64_t *bits)
+{
+	uint64_t words = (mem_pages(m) + 63) / 64;
+	struct kvm_dirty_log log;
+
+	if (m->vmm_dirty == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < m->nregions; i++) {
+		memset(&log, 0, sizeof(log));
+		log.slot = (uint32_t)i;
+		log.dirty_bitmap = bits + (m->region[i].host - m->base) / MEM_PAGE / 64;
+		if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) == -1) {
+			log_warn("KVM_GET_DIRTY_LOG slot %d", i);
+			return -1;
+		}
+	}
+	for (uint64_t w = 0; w < words; w++)
+		bits[w] |= __atomic_exchange_n(&m->vmm_dirty[w], 0,
+		    __ATOMIC_RELAXED);
+	return 0;
+}
+
+int
+mem_map_file(struct mem *m, int fd, uint64_t off, uint64_t len)
+{
+	void *p;
+
+	if (off > m->bytes || len > m->bytes - off || off % MEM_PAGE) {
+		errno = EINVAL;
+		return -1;
+	}
+	p = mmap(m->base + off, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)off);
+	return p == MAP_FAILED ? -1 : 0;
 }
 
 /* Written so that no gpa + len can wrap around. */
@@ -71,6 +143,8 @@ mem_ptr(const struct mem *m, uint64_t gpa, uint64_t len)
 			continue;
 		if (len > r->size - (gpa - r->gpa))
 			return NULL;
+		if (m->vmm_dirty != NULL)
+			mem_mark(m, r->host + (gpa - r->gpa), len);
 		return r->host + (gpa - r->gpa);
 	}
 	return NULL;
@@ -113,5 +187,6 @@ mem_destroy(struct mem *m)
 {
 	if (m->base != NULL)
 		munmap(m->base, m->bytes);
+	free(m->vmm_dirty);
 	memset(m, 0, sizeof(*m));
 }

@@ -22,11 +22,19 @@ struct mem_region {
 	uint8_t *host;
 };
 
+#define MEM_PAGE	4096ULL
+
 struct mem {
 	struct mem_region region[MEM_MAX_REGIONS];
 	int nregions;
 	uint8_t *base;		/* the single host mapping */
 	uint64_t bytes;		/* total guest RAM */
+	/*
+	 * Pages the VMM touched on the guest's behalf since tracking began,
+	 * one bit per page of the host mapping, or NULL.  KVM's dirty log sees
+	 * only the guest's own writes; devices write through mem_ptr().
+	 */
+	uint64_t *vmm_dirty;
 };
 
 int mem_create(struct mem *m, uint64_t mib);
@@ -36,6 +44,16 @@ int mem_read(const struct mem *m, uint64_t gpa, void *buf, uint64_t len);
 int mem_write(const struct mem *m, uint64_t gpa, const void *buf,
     uint64_t len);
 uint64_t mem_low_end(const struct mem *m);
+
+/* Dirty tracking for diff snapshots: call before mem_register(). */
+int mem_track_dirty(struct mem *m);
+uint64_t mem_pages(const struct mem *m);
+/* Fills bits (mem_pages() bits) with every page written since tracking
+ * began, by the guest or the VMM, and starts a new interval. */
+int mem_take_dirty(const struct mem *m, int vm_fd, uint64_t *bits);
+/* Maps len bytes of fd at off over the same offset of guest memory,
+ * copy-on-write: pages are read from the file when first touched. */
+int mem_map_file(struct mem *m, int fd, uint64_t off, uint64_t len);
 void mem_destroy(struct mem *m);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -10,9 +11,13 @@
 
 #include <json-c/json.h>
 
+#include "digest.h"
 #include "frame.h"
 #include "log.h"
 #include "reqloop.h"
+
+struct reqloop;
+static void runtime_gone(struct reqloop *rl);
 
 struct reqloop {
 	struct vm *vm;
@@ -146,6 +151,68 @@ runtime_answer(struct reqloop *rl, json_object *f, bool ok)
 	finish_request(rl);
 }
 
+/* What a runtime needs to go on, in the original VM or in a restored
+ * copy: fresh entropy (copies of one snapshot must not share a random
+ * state), the wall-clock time (the guest's stood still in the snapshot)
+ * and the size of its app drive (it may have changed under the guest). */
+static void
+send_continue(struct reqloop *rl)
+{
+	json_object *o = json_object_new_object();
+	unsigned char seed[32];
+	char hex[65];
+	struct timespec ts;
+	const char *s;
+
+	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed)) {
+		log_warn("getrandom");
+		vm_stop(rl->vm, VM_STOP_ERROR, 0);
+		json_object_put(o);
+		return;
+	}
+	digest_hex(seed, hex);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	json_object_object_add(o, "type", json_object_new_string("continue"));
+	json_object_object_add(o, "seed", json_object_new_string(hex));
+	json_object_object_add(o, "time_ns", json_object_new_int64(
+	    (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec));
+	if (rl->vm->nblk > 1)
+		json_object_object_add(o, "app_bytes", json_object_new_int64(
+		    (int64_t)rl->vm->blk[1].blk.s.capacity * 512));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (frame_write(rl->conn_fd, s, strlen(s)) == -1)
+		runtime_gone(rl);
+	json_object_put(o);
+}
+
+static uint32_t
+point_number(const char *name)
+{
+	if (name == NULL)
+		return 0;
+	return strcmp(name, "runtime") == 0 ? CKPT_RUNTIME :
+	    strcmp(name, "app") == 0 ? CKPT_APP : 0;
+}
+
+/* The runtime reached a checkpoint (or resumed at one after a restore);
+ * the runner may take a snapshot, and then the runtime goes on. */
+static void
+runtime_checkpoint(struct reqloop *rl, json_object *f, bool restored)
+{
+	uint32_t point = point_number(obj_str(f, "point"));
+
+	if (point == 0) {
+		log_warnx("runtime: checkpoint frame without a known point");
+		return;
+	}
+	log_info("runtime %s point \"%s\"", restored ? "resumed at" :
+	    "reached", obj_str(f, "point"));
+	if (!restored && rl->vm->on_ckpt != NULL)
+		rl->vm->on_ckpt(rl->vm, point, rl->vm->ckpt_arg);
+	if (!vm_stopping(rl->vm))
+		send_continue(rl);
+}
+
 static void
 runtime_frame(struct reqloop *rl, const char *body)
 {
@@ -159,6 +226,9 @@ runtime_frame(struct reqloop *rl, const char *body)
 			    "the runtime sent a malformed frame", NULL);
 			finish_request(rl);
 		}
+	} else if (strcmp(type, "checkpoint") == 0 ||
+	    strcmp(type, "restored") == 0) {
+		runtime_checkpoint(rl, f, type[0] == 'r');
 	} else if (strcmp(type, "hello") == 0) {
 		runtime_hello(rl, f);
 	} else if (strcmp(type, "result") == 0 || strcmp(type, "error") == 0) {
@@ -409,22 +479,54 @@ runtime_listen(struct reqloop *rl)
 	return 0;
 }
 
+/* Milliseconds until the request in flight runs out of time, or -1. */
+static int
+poll_timeout(const struct reqloop *rl)
+{
+	uint64_t limit = (uint64_t)rl->cfg->timeout_ms * 1000, spent;
+
+	if (!rl->busy || limit == 0)
+		return -1;
+	spent = now_us() - rl->started_us;
+	return spent >= limit ? 0 : (int)((limit - spent + 999) / 1000);
+}
+
+/* A handler that overruns its time cannot be interrupted inside the
+ * guest without trusting the guest, so the whole VM goes. */
+static void
+check_deadline(struct reqloop *rl)
+{
+	char msg[128];
+
+	if (!rl->busy || rl->cfg->timeout_ms == 0 || poll_timeout(rl) != 0)
+		return;
+	snprintf(msg, sizeof(msg), "the function did not answer within %u ms; "
+	    "the VM was stopped", rl->cfg->timeout_ms);
+	log_warnx("request line %lu: %s", rl->lineno, msg);
+	emit_error(rl, rl->id, "Timeout", msg,
+	    timings(now_us() - rl->started_us, -1));
+	finish_request(rl);
+	vm_stop(rl->vm, VM_STOP_TIMEOUT, 0);
+}
+
 /* Input is read only while a request can be sent: the rest waits in the
  * pipe, where the writer feels the back-pressure. */
 static int
 reqloop_poll(struct reqloop *rl)
 {
-	struct pollfd p[4] = {
+	struct pollfd p[5] = {
 		{ .fd = rl->vm->stop_fd, .events = POLLIN },
 		{ .fd = rl->vm->sig_fd, .events = POLLIN },
 		{ .fd = rl->conn_fd != -1 ? rl->conn_fd : rl->listen_fd,
 		  .events = POLLIN },
 		{ .fd = rl->ready && !rl->busy && !rl->in_eof ? rl->cfg->in_fd : -1,
 		  .events = POLLIN },
+		{ .fd = rl->vm->ckpt_fd, .events = POLLIN },
 	};
 
-	if (poll(p, 4, -1) == -1)
+	if (poll(p, 5, poll_timeout(rl)) == -1)
 		return errno == EINTR ? 0 : -1;
+	check_deadline(rl);
 	if (p[1].revents)
 		vm_take_signal(rl->vm);
 	if (p[2].revents && rl->conn_fd == -1)
@@ -433,6 +535,8 @@ reqloop_poll(struct reqloop *rl)
 		runtime_readable(rl);
 	if (p[3].revents)
 		input_readable(rl);
+	if (p[4].revents)
+		vm_take_ckpt(rl->vm);
 	return 0;
 }
 

@@ -18,6 +18,7 @@ struct reqloop_config {
 	const char *vsock_path;		/* the VM's --vsock socket */
 	int in_fd, out_fd;
 	size_t max_request;
+	unsigned timeout_ms;		/* per request; 0: none */
 };
 
 /* Listens at "<vsock_path>_1024" before the guest starts; then runs the

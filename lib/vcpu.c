@@ -68,8 +68,10 @@ vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	while (!vm_stopping(v->vm)) {
 		if (ioctl(v->fd, KVM_RUN, 0) == -1) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				vm_park(v);
 				continue;
+			}
 			log_warn("vCPU %d: KVM_RUN", v->id);
 			vm_stop(v->vm, VM_STOP_ERROR, 0);
 			break;

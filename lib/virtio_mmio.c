@@ -296,3 +296,19 @@ virtio_mmio_destroy(struct virtio_mmio *t)
 		t->notify_fd[q] = -1;
 	pthread_mutex_destroy(&t->lock);
 }
+
+void
+virtio_mmio_restored(struct virtio_mmio *t)
+{
+	for (uint32_t q = 0; q < t->ops->nqueues; q++)
+		if (t->s.q[q].ready)
+			virtio_mmio_notify(t, q);
+}
+
+void
+virtio_mmio_config_changed(struct virtio_mmio *t)
+{
+	t->s.config_gen++;
+	if (virtio_mmio_running(t))
+		virtio_mmio_interrupt(t, VIRTIO_INT_CONFIG);
+}

@@ -79,5 +79,9 @@ void virtio_mmio_interrupt(struct virtio_mmio *t, uint32_t why);
 void virtio_mmio_fail(struct virtio_mmio *t, const char *why);
 bool virtio_mmio_running(const struct virtio_mmio *t);
 void virtio_mmio_destroy(struct virtio_mmio *t);
+/* After a restore: queues the guest filled while the snapshot was taken
+ * are looked at once, as if it had notified them again. */
+void virtio_mmio_restored(struct virtio_mmio *t);
+void virtio_mmio_config_changed(struct virtio_mmio *t);
 
 #endif

@@ -16,7 +16,7 @@
 #include "mptable.h"
 #include "vm.h"
 
-static int
+int
 vm_fail(struct vm *vm, int class)
 {
 	vm->fail_class = class;
@@ -62,29 +62,35 @@ vm_open_console(struct vm *vm, const struct vm_config *cfg)
 }
 
 static int
-vm_vcpus(struct vm *vm, int n, uint64_t entry)
+vm_vcpus(struct vm *vm, int n)
 {
 	struct kvm_cpuid2 *cpuid = cpuid_supported(vm->kvm.sys_fd);
+	int rc = 0;
 
 	if (cpuid == NULL)
 		return -1;
-	for (int i = 0; i < n; i++) {
-		if (vcpu_create(&vm->vcpu[i], vm, i) == -1)
-			goto fail;
-		vm->nvcpus = i + 1;
-		if (cpuid_set(vm->vcpu[i].fd, cpuid, i, n) == -1 ||
-		    boot_setup_lapic(vm->vcpu[i].fd) == -1)
-			goto fail;
+	for (int i = 0; i < n && rc == 0; i++) {
+		if ((rc = vcpu_create(&vm->vcpu[i], vm, i)) == 0) {
+			vm->nvcpus = i + 1;
+			rc = cpuid_set(vm->vcpu[i].fd, cpuid, i, n);
+		}
 	}
 	free(cpuid);
-	/* Application processors wait for INIT and SIPI, as on a PC. */
-	return boot_setup_bsp(vm->vcpu[0].fd, entry);
-fail:
-	free(cpuid);
-	return -1;
+	return rc;
 }
 
-static void
+/* A freshly booted machine: LAPICs in PC reset state, vCPU 0 at the
+ * kernel entry, application processors waiting for INIT and SIPI. */
+static int
+vm_reset_vcpus(struct vm *vm, uint64_t entry)
+{
+	for (int i = 0; i < vm->nvcpus; i++)
+		if (boot_setup_lapic(vm->vcpu[i].fd) == -1)
+			return -1;
+	return boot_setup_bsp(vm->vcpu[0].fd, entry);
+}
+
+void
 vm_clear(struct vm *vm)
 {
 	memset(vm, 0, sizeof(*vm));
@@ -92,8 +98,10 @@ vm_clear(struct vm *vm)
 	vm->console_fd = vm->console_in_fd = -1;
 	vm->com1.stop_fd = -1;
 	vm->loop.epfd = vm->loop.stop_fd = -1;
-	vm->stop_fd = vm->sig_fd = -1;
+	vm->stop_fd = vm->sig_fd = vm->ckpt_fd = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cv, NULL);
 }
 
 static int
@@ -135,14 +143,29 @@ vm_boot(struct vm *vm, const struct vm_config *cfg)
 		return vm_fail(vm, errno == E2BIG ? EX_USAGE : EX_SOFTWARE);
 	if (mptable_write(&vm->mem, cfg->vcpus) == -1)
 		return vm_fail(vm, EX_SOFTWARE);
+	if (vm_build(vm, cfg) == -1)
+		return -1;
+	if (vm_reset_vcpus(vm, entry) == -1)
+		return vm_fail(vm, EX_OSERR);
+	return 0;
+}
+
+/* Everything but the guest's contents: KVM objects, vCPUs with their
+ * CPUID, memory slots and devices.  vm->mem must exist. */
+int
+vm_build(struct vm *vm, const struct vm_config *cfg)
+{
 	if (vm_open_console(vm, cfg) == -1)
 		return -1;
 	if (kvm_open(&vm->kvm, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm") == -1)
 		return vm_fail(vm, EX_UNAVAILABLE);
+	if (cfg->track_dirty && mem_track_dirty(&vm->mem) == -1)
+		return vm_fail(vm, EX_OSERR);
 	if ((vm->stop_fd = eventfd(0, EFD_CLOEXEC)) == -1 ||
+	    (vm->ckpt_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1 ||
 	    kvm_create_vm(&vm->kvm) == -1 ||
 	    mem_register(&vm->mem, vm->kvm.vm_fd) == -1 ||
-	    vm_vcpus(vm, cfg->vcpus, entry) == -1)
+	    vm_vcpus(vm, cfg->vcpus) == -1)
 		return vm_fail(vm, EX_OSERR);
 	if (devices_create(vm, cfg) == -1)
 		return vm_fail(vm, errno == ENOENT || errno == EACCES ||
@@ -191,19 +214,22 @@ vm_take_signal(struct vm *vm)
 static void
 vm_wait(struct vm *vm)
 {
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = vm->stop_fd, .events = POLLIN },
 		{ .fd = vm->sig_fd, .events = POLLIN },
+		{ .fd = vm->ckpt_fd, .events = POLLIN },
 	};
 
 	while (!vm_stopping(vm)) {
-		if (poll(pfd, 2, -1) == -1 && errno != EINTR) {
+		if (poll(pfd, 3, -1) == -1 && errno != EINTR) {
 			log_warn("poll");
 			vm_stop(vm, VM_STOP_ERROR, 0);
 			return;
 		}
 		if (pfd[1].revents)
 			vm_take_signal(vm);
+		if (pfd[2].revents)
+			vm_take_ckpt(vm);
 	}
 }
 
@@ -267,6 +293,7 @@ int
 vm_finish(struct vm *vm, struct vm_result *res)
 {
 	vm_stop(vm, VM_STOP_ERROR, 0);	/* no-op if a reason is recorded */
+	vm_unpark_all(vm);
 	for (int i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpu[i]);
 	for (int i = 0; i < vm->nvcpus; i++)
@@ -306,6 +333,10 @@ vm_destroy(struct vm *vm)
 		close(vm->console_in_fd);
 	if (vm->stop_fd != -1)
 		close(vm->stop_fd);
-	vm->stop_fd = -1;
+	if (vm->ckpt_fd != -1)
+		close(vm->ckpt_fd);
+	vm->stop_fd = vm->ckpt_fd = -1;
 	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cv);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "ckpt.h"
 #include "debugexit.h"
 #include "evloop.h"
 #include "i8042.h"
@@ -47,7 +48,12 @@ struct vm_config {
 	bool rootfs;		/* drive 0 is the root: root=/dev/vda */
 	const char *vsock;	/* host socket path, or NULL: no vsock */
 	uint64_t cid;		/* the guest's vsock CID */
+	bool track_dirty;	/* log written pages, for a diff snapshot */
 };
+
+struct vm;
+/* Runs on the thread that waits for the VM (vm_run, reqloop). */
+typedef void vm_ckpt_fn(struct vm *vm, uint32_t point, void *arg);
 
 /* A virtio block drive and its transport. */
 struct vm_blk {
@@ -63,6 +69,7 @@ enum vm_stop_kind {
 	VM_STOP_POWEROFF,	/* KVM shutdown event */
 	VM_STOP_SIGNAL,		/* status is the signal number */
 	VM_STOP_ERROR,		/* triple fault, unhandled exit, host error */
+	VM_STOP_TIMEOUT,	/* a request ran out of time (reqloop.c) */
 };
 
 struct vm_result {
@@ -77,6 +84,7 @@ struct vm {
 	struct serial com1;
 	struct i8042 kbd;
 	struct debugexit dbg;
+	struct ckpt ckpt;
 	struct evloop loop;
 	int nblk;
 	struct vm_blk blk[VM_MAX_DRIVES];
@@ -95,9 +103,28 @@ struct vm {
 	bool started;		/* vm_start() ran: old_mask is valid */
 	atomic_bool stopping;
 	struct vm_result result;
+	/* Pausing: vCPUs park in vm_park() until pause_req is cleared. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cv;
+	bool pause_req, paused;
+	int parked;
+	/* Checkpoints reached through the port, handed to the waiting thread. */
+	int ckpt_fd;		/* eventfd */
+	atomic_uint ckpt_point;
+	vm_ckpt_fn *on_ckpt;
+	void *ckpt_arg;
+	uint32_t restores;	/* how often this guest was restored */
+	char drive_path[VM_MAX_DRIVES][1024];	/* drives named by a snapshot */
+	char layer[65];		/* id of the snapshot layer the memory is
+				 * relative to: loaded or last written */
 };
 
 int vm_boot(struct vm *vm, const struct vm_config *cfg);
+/* vm_boot and vm_restore in parts (vm.c): */
+void vm_clear(struct vm *vm);
+int vm_build(struct vm *vm, const struct vm_config *cfg);
+int vm_fail(struct vm *vm, int sysexits_class);	/* returns -1 */
+void vm_unpark_all(struct vm *vm);
 int vm_run(struct vm *vm, struct vm_result *res);
 /* vm_run in parts, for callers with a loop of their own (reqloop.c). */
 void vm_hold_signals(void);
@@ -107,6 +134,15 @@ int vm_finish(struct vm *vm, struct vm_result *res);
 void vm_stop(struct vm *vm, enum vm_stop_kind kind, int status);
 bool vm_stopping(const struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* Pausing a started VM: vCPUs out of KVM_RUN with their pending I/O
+ * completed, device locks held, so that its state can be read. */
+int vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+void vm_park(struct vcpu *v);	/* vCPU thread, after KVM_RUN gave EINTR */
+/* The waiting thread: a checkpoint the guest reached, if any. */
+void vm_take_ckpt(struct vm *vm);
+void vm_checkpoint(struct vm *vm, uint32_t point);
 
 /* devices.c: the device table, its addresses, IRQs and command line. */
 #define VM_MMIO_BASE	0xd0000000ULL

@@ -1,0 +1,144 @@
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "digest.h"
+#include "log.h"
+
+#define DIGEST_CHUNK	(1 << 20)
+#define PATH_MAX_DIGEST	4096
+
+void
+digest_hex(const unsigned char *md, char hex[DIGEST_HEX])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static int
+digest_fd(int fd, const char *path, char hex[DIGEST_HEX])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(DIGEST_CHUNK), md[EVP_MAX_MD_SIZE];
+	ssize_t n = -1;
+	int rc = -1;
+
+	if (ctx != NULL && buf != NULL &&
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
+		while ((n = read(fd, buf, DIGEST_CHUNK)) > 0)
+			EVP_DigestUpdate(ctx, buf, (size_t)n);
+		if (n == 0 && EVP_DigestFinal_ex(ctx, md, NULL) == 1) {
+			digest_hex(md, hex);
+			rc = 0;
+		}
+	}
+	if (n == -1)
+		log_warn("%s", path);
+	free(buf);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+int
+digest_file(const char *path, char hex[DIGEST_HEX])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	rc = digest_fd(fd, path, hex);
+	close(fd);
+	return rc;
+}
+
+/* The cache entry's name: a digest of the identity, never of contents. */
+static int
+digest_cache_path(const char *path, char *out, size_t n)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char id[512], hex[DIGEST_HEX];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	struct stat st;
+
+	if (stat(path, &st) == -1 || (xdg == NULL && home == NULL))
+		return -1;
+	snprintf(id, sizeof(id), "%ju %ju %jd %ld.%09ld %ld.%09ld",
+	    (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, (intmax_t)st.st_size,
+	    (long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+	    (long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	if (EVP_Digest(id, strlen(id), md, NULL, EVP_sha256(), NULL) != 1)
+		return -1;
+	digest_hex(md, hex);
+	if (xdg != NULL && xdg[0] == '/')
+		snprintf(out, n, "%s/snapvm/digest/%s", xdg, hex);
+	else
+		snprintf(out, n, "%s/.cache/snapvm/digest/%s", home, hex);
+	return 0;
+}
+
+static void
+digest_cache_store(const char *entry, const char hex[DIGEST_HEX])
+{
+	char tmp[PATH_MAX_DIGEST + 32], dir[PATH_MAX_DIGEST];
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s", entry);
+	*strrchr(dir, '/') = '\0';
+	if (mkdir(dir, 0700) == -1 && errno == ENOENT) {
+		*strrchr(dir, '/') = '\0';
+		mkdir(dir, 0700);	/* .../snapvm, then .../digest */
+		snprintf(dir, sizeof(dir), "%s", entry);
+		*strrchr(dir, '/') = '\0';
+		mkdir(dir, 0700);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.%ld", entry, (long)getpid());
+	if ((f = fopen(tmp, "w")) == NULL)
+		return;		/* a cache that cannot be written is no cache */
+	fprintf(f, "%s\n", hex);
+	if (fclose(f) != 0 || rename(tmp, entry) == -1)
+		unlink(tmp);
+}
+
+int
+digest_file_cached(const char *path, char hex[DIGEST_HEX])
+{
+	char entry[PATH_MAX_DIGEST], line[DIGEST_HEX + 2];
+	FILE *f;
+
+	if (digest_cache_path(path, entry, sizeof(entry)) == -1)
+		return digest_file(path, hex);
+	if ((f = fopen(entry, "r")) != NULL) {
+		bool ok = fgets(line, sizeof(line), f) != NULL &&
+		    strlen(line) == DIGEST_HEX && line[DIGEST_HEX - 1] == '\n';
+
+		fclose(f);
+		if (ok) {
+			memcpy(hex, line, DIGEST_HEX - 1);
+			hex[DIGEST_HEX - 1] = '\0';
+			return 0;
+		}
+	}
+	if (digest_file(path, hex) == -1)
+		return -1;
+	digest_cache_store(entry, hex);
+	return 0;
+}
+
+void
+digest_cache_put(const char *path, const char hex[DIGEST_HEX])
+{
+	char entry[PATH_MAX_DIGEST];
+
+	if (digest_cache_path(path, entry, sizeof(entry)) == 0)
+		digest_cache_store(entry, hex);
+}

@@ -1,0 +1,19 @@
+/*
+ * SHA-256 of files, with a cache of verified files so that a snapshot
+ * restored many times is read in full only once: an entry is keyed by
+ * the file's identity (device, inode, size, modification and change
+ * times) and is void as soon as any of them changes.
+ */
+#ifndef SNAPVM_DIGEST_H
+#define SNAPVM_DIGEST_H
+
+#define DIGEST_HEX	65	/* 64 hex digits and a NUL */
+
+int digest_file(const char *path, char hex[DIGEST_HEX]);
+/* As digest_file, through the cache in $XDG_CACHE_HOME/snapvm/digest. */
+int digest_file_cached(const char *path, char hex[DIGEST_HEX]);
+/* Records a digest computed while writing the file. */
+void digest_cache_put(const char *path, const char hex[DIGEST_HEX]);
+void digest_hex(const unsigned char *md, char hex[DIGEST_HEX]);
+
+#endif

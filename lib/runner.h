@@ -1,0 +1,40 @@
+/*
+ * The runner behind vmrun(1) and snaprestore(1): their shared flags, and
+ * the life of one VM from boot or restore to exit, with request mode,
+ * snapshots at the guest's checkpoints and the control socket.
+ */
+#ifndef SNAPVM_RUNNER_H
+#define SNAPVM_RUNNER_H
+
+#include <stdbool.h>
+
+#include "snapshot.h"
+#include "vm.h"
+
+enum runner_mode { RUNNER_VMRUN, RUNNER_SNAPRESTORE };
+
+struct runner_opts {
+	enum runner_mode mode;
+	struct vm_config vm;
+	int verbosity;
+	bool serve;
+	long max_request;
+	long timeout_ms;
+	const char *api_sock;
+	const char *dump_dir;
+	char *load;			/* --load-dir: comma-separated layers */
+	int nlayers;
+	char *layer[SNAP_MAX_LAYERS];
+	char *rootfs, *appfs;
+	int ndrives;
+	char *drive[VM_MAX_DRIVES];
+};
+
+/* 0: run; 1: help was asked; -1: a usage error, already reported. */
+int runner_parse(int argc, char **argv, struct runner_opts *o,
+    enum runner_mode mode);
+void runner_usage(enum runner_mode mode);
+/* Runs the VM; returns the exit status (vmrun(1), EXIT STATUS). */
+int runner_main(struct runner_opts *o);
+
+#endif

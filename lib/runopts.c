@@ -1,0 +1,204 @@
+/* The flags of vmrun(1) and snaprestore(1). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "reqloop.h"
+#include "runner.h"
+
+void
+runner_usage(enum runner_mode mode)
+{
+	if (mode == RUNNER_VMRUN)
+		fprintf(stderr, "usage: vmrun --kernel FILE [--initrd FILE] "
+		    "[--cmdline STR] [--append STR]\n"
+		    "             [--mem MIB] [--vcpus N] [--load-dir DIR[,DIFF...]]\n");
+	else
+		fprintf(stderr, "usage: snaprestore --load-dir DIR[,DIFF...] "
+		    "[--mem MIB] [--vcpus N]\n");
+	fprintf(stderr, "             [--rootfs FILE[,rw]] [--appfs FILE] "
+	    "[--drive FILE[,rw]]...\n"
+	    "             [--vsock PATH] [--cid N] [--serve] "
+	    "[--max-request BYTES] [--timeout MS]\n"
+	    "             [--dump-dir DIR] [--api-sock PATH]\n"
+	    "             [--console FILE] [--console-in FILE] [-v] [-q]\n");
+}
+
+static int
+parse_num(const char *flag, const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < min || v > max) {
+		log_warnx("%s: expected a whole number from %ld to %ld, got \"%s\"",
+		    flag, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+split_layers(struct runner_opts *o, char *list)
+{
+	o->load = list;
+	o->nlayers = 0;
+	for (char *p = strtok(list, ","); p != NULL; p = strtok(NULL, ",")) {
+		if (o->nlayers == SNAP_MAX_LAYERS) {
+			log_warnx("--load-dir: at most %d layers", SNAP_MAX_LAYERS);
+			return -1;
+		}
+		o->layer[o->nlayers++] = p;
+	}
+	if (o->nlayers == 0) {
+		log_warnx("--load-dir: no directory given");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct option runner_flags[] = {
+	{ "kernel", required_argument, NULL, 'k' },
+	{ "cmdline", required_argument, NULL, 'c' },
+	{ "initrd", required_argument, NULL, 'I' },
+	{ "append", required_argument, NULL, 'A' },
+	{ "mem", required_argument, NULL, 'm' },
+	{ "vcpus", required_argument, NULL, 'n' },
+	{ "console", required_argument, NULL, 'o' },
+	{ "console-in", required_argument, NULL, 'i' },
+	{ "rootfs", required_argument, NULL, 'r' },
+	{ "appfs", required_argument, NULL, 'a' },
+	{ "drive", required_argument, NULL, 'd' },
+	{ "vsock", required_argument, NULL, 's' },
+	{ "cid", required_argument, NULL, 'C' },
+	{ "serve", no_argument, NULL, 'S' },
+	{ "max-request", required_argument, NULL, 'M' },
+	{ "timeout", required_argument, NULL, 'T' },
+	{ "api-sock", required_argument, NULL, 'P' },
+	{ "dump-dir", required_argument, NULL, 'D' },
+	{ "load-dir", required_argument, NULL, 'L' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int
+parse_limit(int ch, struct runner_opts *o)
+{
+	long n;
+
+	switch (ch) {
+	case 'C':
+		if (parse_num("--cid", optarg, 3, UINT32_MAX - 1, &n) == -1)
+			return -1;
+		o->vm.cid = (uint64_t)n;
+		return 0;
+	case 'M':
+		return parse_num("--max-request", optarg, 2, 1L << 30,
+		    &o->max_request);
+	case 'T':
+		return parse_num("--timeout", optarg, 1, 86400000L, &o->timeout_ms);
+	case 'm':
+		if (parse_num("--mem", optarg, MEM_MIN_MIB, MEM_MAX_MIB, &n) == -1)
+			return -1;
+		o->vm.mem_mib = (uint64_t)n;
+		return 0;
+	default:	/* 'n' */
+		if (parse_num("--vcpus", optarg, 1, VM_MAX_VCPUS, &n) == -1)
+			return -1;
+		o->vm.vcpus = (int)n;
+		return 0;
+	}
+}
+
+static int
+parse_one(int ch, struct runner_opts *o)
+{
+	switch (ch) {
+	case 'k': o->vm.kernel = optarg; return 0;
+	case 'c': o->vm.cmdline = optarg; return 0;
+	case 'I': o->vm.initrd = optarg; return 0;
+	case 'A': o->vm.append = optarg; return 0;
+	case 'o': o->vm.console = optarg; return 0;
+	case 'i': o->vm.console_in = optarg; return 0;
+	case 'r': o->rootfs = optarg; return 0;
+	case 'a': o->appfs = optarg; return 0;
+	case 's': o->vm.vsock = optarg; return 0;
+	case 'S': o->serve = true; return 0;
+	case 'P': o->api_sock = optarg; return 0;
+	case 'D': o->dump_dir = optarg; return 0;
+	case 'L': return split_layers(o, optarg);
+	case 'v': o->verbosity++; return 0;
+	case 'q': o->verbosity = LOG_QUIET; return 0;
+	case 'h': return 1;
+	case 'd':
+		if (o->ndrives == VM_MAX_DRIVES) {
+			log_warnx("--drive: at most %d drives", VM_MAX_DRIVES);
+			return -1;
+		}
+		o->drive[o->ndrives++] = optarg;
+		return 0;
+	case 'C': case 'M': case 'T': case 'm': case 'n':
+		return parse_limit(ch, o);
+	default:
+		return -1;
+	}
+}
+
+static int
+check_mode(const struct runner_opts *o)
+{
+	bool restoring = o->nlayers > 0;
+
+	if (o->mode == RUNNER_SNAPRESTORE && !restoring) {
+		log_warnx("--load-dir DIR is required");
+		return -1;
+	}
+	if (restoring && (o->vm.kernel || o->vm.initrd || o->vm.cmdline ||
+	    o->vm.append)) {
+		log_warnx("--kernel, --initrd, --cmdline and --append come from "
+		    "the snapshot when restoring");
+		return -1;
+	}
+	if (!restoring && o->vm.kernel == NULL) {
+		log_warnx("--kernel FILE is required");
+		return -1;
+	}
+	return 0;
+}
+
+int
+runner_parse(int argc, char **argv, struct runner_opts *o,
+    enum runner_mode mode)
+{
+	int ch, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->mode = mode;
+	o->verbosity = LOG_WARN;
+	o->max_request = REQLOOP_MAX_REQUEST;
+	o->vm.cid = 3;
+	while ((ch = getopt_long(argc, argv,
+	    "k:c:I:A:m:n:o:i:r:a:d:s:C:SM:vqh", runner_flags, NULL)) != -1) {
+		if (mode == RUNNER_SNAPRESTORE && strchr("kcIA", ch) != NULL) {
+			log_warnx("snaprestore takes the kernel and its command "
+			    "line from the snapshot");
+			return -1;
+		}
+		if ((rc = parse_one(ch, o)) != 0)
+			return rc;
+	}
+	if (optind != argc) {
+		log_warnx("unexpected argument \"%s\"", argv[optind]);
+		return -1;
+	}
+	return check_mode(o);
+}

@@ -1,0 +1,21 @@
+/*
+ * The KVM side of a snapshot: every vCPU's registers and interrupt state,
+ * and the in-kernel interrupt controllers, PIT and clock of the VM, to and
+ * from state-file sections (snapvm-snapshot(5)).
+ */
+#ifndef SNAPVM_SNAP_KVM_H
+#define SNAPVM_SNAP_KVM_H
+
+#include "kvm.h"
+#include "snapstate.h"
+
+#define SNAP_MAX_MSRS	256
+
+int snap_save_vcpu(const struct kvm *k, int vcpu_fd, int index,
+    struct snapbuf *b);
+int snap_load_vcpu(const struct kvm *k, int vcpu_fd, int index,
+    const struct snapstate *st);
+int snap_save_vm(const struct kvm *k, struct snapbuf *b);
+int snap_load_vm(const struct kvm *k, const struct snapstate *st);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * Snapshot round trips.  Fills memory with a pattern, sets the UART's
+ * scratch and line-control registers, and reaches checkpoint 1 (port
+ * 0x510).  vmrun --dump-dir stops there and writes a full snapshot; a VM
+ * restored from it goes on right after the port write: it checks the
+ * pattern and the registers, rewrites part of the memory, reaches
+ * checkpoint 2 (where a diff snapshot is taken) and checks everything
+ * again.  Prints "restores N", "ok NAME" or "FAIL NAME"; exits 0 when
+ * every check passed, 1 otherwise.
+ */
+#include "guest.h"
+
+#define CKPT_PORT	0x510
+#define COM1_LCR	(COM1 + 3)
+#define COM1_SCR	(COM1 + 7)
+#define AREA1		((volatile uint64_t *)0x400000)	/* 4 MiB */
+#define AREA2		((volatile uint64_t *)0x800000)	/* 8 MiB */
+#define WORDS1		8192				/* 64 KiB */
+#define WORDS2		4096				/* 32 KiB */
+
+static int failures;
+
+static void
+check(const char *name, int ok)
+{
+	serial_puts(ok ? "ok " : "FAIL ");
+	serial_puts(name);
+	serial_putc('\n');
+	failures += !ok;
+}
+
+static uint64_t
+word(uint64_t seed, uint64_t i)
+{
+	return (i + 1) * 0x9e3779b97f4a7c15ULL ^ seed;
+}
+
+static void
+fill(volatile uint64_t *a, int n, uint64_t seed)
+{
+	for (int i = 0; i < n; i++)
+		a[i] = word(seed, (uint64_t)i);
+}
+
+/* Whether a[from..to) holds the pattern of seed. */
+static int
+same(volatile uint64_t *a, int from, int to, uint64_t seed)
+{
+	for (int i = from; i < to; i++)
+		if (a[i] != word(seed, (uint64_t)i))
+			return 0;
+	return 1;
+}
+
+static void
+report_restores(void)
+{
+	serial_puts("restores ");
+	put_dec(inl(CKPT_PORT));
+	serial_putc('\n');
+}
+
+int
+main(void)
+{
+	uint64_t local = 0x1234567890abcdefULL;
+
+	fill(AREA1, WORDS1, 1);
+	outb(COM1_SCR, 0x5a);
+	outb(COM1_LCR, 0x03);
+	outl(CKPT_PORT, 1);
+	report_restores();
+	check("memory after checkpoint 1", same(AREA1, 0, WORDS1, 1));
+	check("uart scratch register", inb(COM1_SCR) == 0x5a);
+	check("uart line control", inb(COM1_LCR) == 0x03);
+	check("stack variable", local == 0x1234567890abcdefULL);
+	fill(AREA1, WORDS1 / 2, 3);	/* half of area 1 changes */
+	fill(AREA2, WORDS2, 2);
+	outl(CKPT_PORT, 2);
+	report_restores();
+	check("changed half of area 1", same(AREA1, 0, WORDS1 / 2, 3));
+	check("unchanged half of area 1", same(AREA1, WORDS1 / 2, WORDS1, 1));
+	check("area 2", same(AREA2, 0, WORDS2, 2));
+	return failures ? 1 : 0;
+}
