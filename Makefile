@@ -21,7 +21,7 @@ APPFS    := $(APPS:%=$(B)/appfs/%.ext2)
 
 .SECONDARY:
 .PHONY: all check bench install clean testguests tidy demo appfs kernel \
-	rootfs guest
+	rootfs guest snap
 all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs
 
 appfs: $(APPFS)
@@ -61,6 +61,10 @@ rootfs:
 	rootfs/mkrootfs $(B)/rootfs.ext4
 
 guest: kernel rootfs
+
+# Language snapshot and one diff per app (scripts/mksnap): one cold boot.
+snap: all guest
+	scripts/mksnap $(B)/snap
 
 check: all guest
 	scripts/check

@@ -20,12 +20,32 @@
 #include "snapmeta.h"
 #include "snapshot.h"
 
-/* Until the vsock transport reset lands in virtio_vsock.c. */
-__attribute__((weak)) void virtio_vsock_transport_reset(struct virtio_vsock *v);
-__attribute__((weak)) void
-virtio_vsock_transport_reset(struct virtio_vsock *v)
+#define VSOCK_EVENT_QUEUE		2
+#define VSOCK_EVENT_TRANSPORT_RESET	0
+
+/*
+ * The guest's vsock connections ended with the process that took the
+ * snapshot: a transport-reset event (virtio 1.2, 5.10.6.6) in one of the
+ * event buffers the driver posted at probe makes it drop them all and
+ * keep its listening sockets.
+ */
+static void
+vsock_reset_guest(struct virtio_mmio *t)
 {
-	(void)v;
+	struct virtq_state *q = &t->s.q[VSOCK_EVENT_QUEUE];
+	struct virtq_chain *c = malloc(sizeof(*c));
+	uint32_t id = VSOCK_EVENT_TRANSPORT_RESET;
+
+	if (c == NULL || !virtio_mmio_running(t) || !q->ready ||
+	    virtq_pop(q, t->mem, c) != 1 || c->in_len < sizeof(id)) {
+		log_warnx("vsock: no event buffer for the transport reset; the "
+		    "guest keeps its stale connections");
+	} else {
+		virtq_write(t->mem, c, 0, &id, sizeof(id));
+		virtq_push(q, t->mem, c->head, sizeof(id));
+		virtio_mmio_interrupt(t, VIRTIO_INT_VRING);
+	}
+	free(c);
 }
 
 struct layers {
@@ -304,8 +324,7 @@ load_devices(struct vm *vm, const struct snapstate *st)
 			return -1;
 		vm->vsock_mmio.s = *ms;
 		vm->vsock.s = *vs;
-		/* Host connections did not survive: the guest must drop its. */
-		virtio_vsock_transport_reset(&vm->vsock);
+		vsock_reset_guest(&vm->vsock_mmio);
 	}
 	for (int i = 0; i < vm->nblk; i++)
 		virtio_mmio_restored(&vm->blk[i].mmio);

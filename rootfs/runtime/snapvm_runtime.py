@@ -1,17 +1,25 @@
 #!/usr/bin/env python3
 """The snapvm function runtime: runs inside the guest, started by init.
 
-It mounts the app filesystem (the second drive) read-only at /srv, imports
-the app's workload.py, connects to the host over vsock (CID 2, port 1024),
-says hello, then serves invocations one at a time: each payload goes to
-handle(payload) and its return value, or the exception it raised, goes
-back.  Frames and messages are described in snapvm-protocol(5).
+It connects to the host over vsock (CID 2, port 1024) and reports the
+"runtime" checkpoint; then it mounts the app filesystem (the second drive)
+read-only at /srv, imports the app's workload.py, reports the "app"
+checkpoint, says hello, and serves invocations one at a time: each payload
+goes to handle(payload) and its return value, or the exception it raised,
+goes back.  Frames and messages are described in snapvm-protocol(5).
+
+A checkpoint is where the host may take a snapshot (snapvm-snapshot(5)).
+A VM restored from it finds its connection reset: the runtime connects
+again, says "restored", and like the original takes from the host's
+"continue" a random seed for the kernel (copies of one snapshot must not
+share random numbers), the wall-clock time and the app drive's size.
 
 For tests on the host, SNAPVM_APP_DIR names an app directory to use
 instead of mounting, and SNAPVM_CONNECT=unix:PATH a Unix socket to use
 instead of vsock.
 """
 import ctypes
+import fcntl
 import importlib.util
 import json
 import os
@@ -26,14 +34,31 @@ FRAME_MAX = 16 * 1024 * 1024
 APP_DEVICE = "/dev/vdb"
 APP_DIR = "/srv"
 MS_RDONLY = 1
+RNDADDENTROPY = 0x40085203      # linux/random.h
+RNDRESEEDCRNG = 0x5207
+# On the host (tests), the runtime must not touch the clock or the RNG.
+IN_GUEST = not os.environ.get("SNAPVM_CONNECT")
 
 
 def log(msg):
     print("snapvm runtime: " + msg, file=sys.stderr, flush=True)
 
 
-def mount_app():
+def wait_for_drive(size):
+    """After a restore the kernel learns the app drive's new size from a
+    config interrupt, a moment later: mounting before would fail."""
+    path = "/sys/block/" + os.path.basename(APP_DEVICE) + "/size"
+    deadline = time.monotonic() + 10
+    while size and time.monotonic() < deadline:
+        with open(path) as f:
+            if int(f.read()) * 512 == size:
+                return
+        time.sleep(0.002)
+
+
+def mount_app(size=0):
     """Mounts the app drive read-only; the rootfs has no mount(8) to rely on."""
+    wait_for_drive(size)
     libc = ctypes.CDLL(None, use_errno=True)
     for fstype in (b"ext2", b"ext4"):
         if libc.mount(APP_DEVICE.encode(), APP_DIR.encode(), fstype,
@@ -96,6 +121,44 @@ def recv(sock):
     return json.loads(recv_exact(sock, n))
 
 
+def reseed(seed):
+    """Mixes the host's seed into the kernel pool and rekeys the CRNG now,
+    then reseeds Python's own generator if an app uses it."""
+    with open("/dev/urandom", "wb") as f:
+        fcntl.ioctl(f, RNDADDENTROPY,
+                    struct.pack("ii", len(seed) * 8, len(seed)) + seed)
+        try:
+            fcntl.ioctl(f, RNDRESEEDCRNG)
+        except OSError as e:
+            log("RNDRESEEDCRNG: %s" % e)
+    if "random" in sys.modules:
+        sys.modules["random"].seed()
+
+
+def resume(msg):
+    """Applies a "continue" message; returns the app drive's size."""
+    if msg.get("type") != "continue":
+        raise ValueError("expected continue, got %r" % msg.get("type"))
+    if IN_GUEST:
+        reseed(bytes.fromhex(msg["seed"]))
+        time.clock_settime_ns(time.CLOCK_REALTIME, int(msg["time_ns"]))
+    return int(msg.get("app_bytes", 0))
+
+
+def checkpoint(sock, point):
+    """Reports a checkpoint and waits to go on; a reset connection means
+    this is a restored copy, which reconnects.  Returns (sock, app size)."""
+    if sock is not None:
+        try:
+            send(sock, {"type": "checkpoint", "point": point})
+            return sock, resume(recv(sock))
+        except (OSError, EOFError):   # ENOTCONN or ECONNRESET after a restore
+            sock.close()
+    sock = connect()
+    send(sock, {"type": "restored", "point": point})
+    return sock, resume(recv(sock))
+
+
 def invoke(handle, req):
     """Runs one invocation; never raises for the function's own errors."""
     start = time.perf_counter_ns()
@@ -110,21 +173,30 @@ def invoke(handle, req):
     return reply
 
 
-def serve(sock, handle):
+def serve(sock, handle, name):
+    """Serves until the host hangs up.  A reset means this VM was
+    snapshotted while serving and is a restored copy: connect again."""
     while True:
-        req = recv(sock)
+        try:
+            req = recv(sock)
+        except OSError:
+            sock.close()
+            sock, _ = checkpoint(None, "app")
+            send(sock, {"type": "hello", "version": 1, "app": name})
+            continue
         if req.get("type") == "invoke":
             send(sock, invoke(handle, req))
 
 
 def main():
-    app_dir = os.environ.get("SNAPVM_APP_DIR") or mount_app()
+    sock, app_bytes = checkpoint(connect(), "runtime")
+    app_dir = os.environ.get("SNAPVM_APP_DIR") or mount_app(app_bytes)
     name, handle = load_app(app_dir)
-    sock = connect()
+    sock, _ = checkpoint(sock, "app")
     send(sock, {"type": "hello", "version": 1, "app": name})
     log("serving app %s" % name)
     try:
-        serve(sock, handle)
+        serve(sock, handle, name)
     except EOFError:
         return 0
     return 0

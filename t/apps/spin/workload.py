@@ -1,0 +1,6 @@
+"""Test app: a handler that never returns (for --timeout)."""
+
+
+def handle(event):
+    while True:
+        pass

@@ -1,0 +1,110 @@
+#!/usr/bin/env bats
+# Snapshots of the real Linux guest: one cold boot makes the language
+# snapshot (scripts/mksnap), every other VM here is restored from it.
+
+load helpers
+
+SNAPRESTORE="$ROOT/bin/snaprestore"
+
+setup_file() {
+	export XDG_CACHE_HOME="$BATS_FILE_TMPDIR/cache"
+	export SNAP="$BATS_FILE_TMPDIR/snap"
+	"$ROOT/scripts/mksnap" "$SNAP" 2> "$BATS_FILE_TMPDIR/mksnap.log" ||
+	    { cat "$BATS_FILE_TMPDIR/mksnap.log" >&3; return 1; }
+	for app in entropy spin; do
+		mke2fs -q -t ext2 -L "$app" -d "$ROOT/t/apps/$app" \
+		    "$BATS_FILE_TMPDIR/$app.ext2" 1024
+	done
+}
+
+setup() {
+	TMP="$BATS_TEST_TMPDIR"
+}
+
+restore() {
+	timeout --kill-after=10 300 "$SNAPRESTORE" "$@"
+}
+
+same_json() {
+	python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' "$1" "$2"
+}
+
+field() {	# field JSON-LINE KEY: the member as JSON
+	python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])[sys.argv[2]]))' "$1" "$2"
+}
+
+@test "the language snapshot: full, at the runtime checkpoint, sparse" {
+	cat "$BATS_FILE_TMPDIR/mksnap.log"
+	grep -q '"kind": "full"' "$SNAP/python3/manifest.json"
+	grep -q '"point": "runtime"' "$SNAP/python3/manifest.json"
+	[ "$(du -k "$SNAP/python3/memory" | cut -f1)" -lt $((128 * 1024 / 2)) ]
+}
+
+@test "every app's diff is a small fraction of the base" {
+	base=$(du -k "$SNAP/python3/memory" | cut -f1)
+	for d in "$SNAP"/diff/*/; do
+		grep -q '"point": "app"' "$d/manifest.json"
+		kib=$(du -k "$d/memory" | cut -f1)
+		echo "$(basename "$d"): $kib KiB, base $base KiB"
+		[ "$kib" -lt $((base / 4)) ]
+	done
+}
+
+@test "every app restored from base and diff answers its request.json with its expected.json" {
+	for dir in "$ROOT"/appfs/*/; do
+		app=$(basename "$dir")
+		out=$(tr -d '\n' < "$dir/request.json" | { cat; echo; } |
+		    restore --load-dir "$SNAP/python3,$SNAP/diff/$app" \
+		    --appfs "$ROOT/build/appfs/$app.ext2" --console "$TMP/$app.console")
+		echo "$app: $out"
+		[ "$(field "$out" status)" = '"ok"' ]
+		same_json "$(field "$out" response)" "$(cat "$dir/expected.json")"
+	done
+}
+
+@test "a restored VM answers ten requests in order, then exits 0 at EOF" {
+	for i in $(seq 1 10); do printf '{"id":%d,"payload":[%d]}\n' "$i" "$i"; done > "$TMP/in"
+	run restore --load-dir "$SNAP/python3,$SNAP/diff/hello" \
+	    --appfs "$ROOT/build/appfs/hello.ext2" < "$TMP/in"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 10 ]
+	for i in $(seq 1 10); do
+		[[ "${lines[$((i - 1))]}" == "{\"id\":$i,\"status\":\"ok\",\"response\":{\"echo\":[$i]}"* ]]
+	done
+}
+
+@test "two restores of one snapshot get different random numbers and the current time" {
+	for n in 1 2; do
+		echo '{"payload":null}' | restore --load-dir "$SNAP/python3" \
+		    --appfs "$BATS_FILE_TMPDIR/entropy.ext2" > "$TMP/out$n"
+		cat "$TMP/out$n"
+	done
+	a=$(cat "$TMP/out1"); b=$(cat "$TMP/out2")
+	[ "$(field "$a" status)" = '"ok"' ]
+	python3 - "$a" "$b" <<'PY'
+import json, sys, time
+a, b = (json.loads(x)["response"] for x in sys.argv[1:3])
+assert a["urandom"] != b["urandom"], "os.urandom repeated"
+assert a["random"] != b["random"], "random.random repeated"
+for r in (a, b):
+    assert abs(r["time"] - time.time()) < 120, "guest clock is %.0f s off" % (r["time"] - time.time())
+PY
+}
+
+@test "a diff is refused with another app drive than it was made with" {
+	run restore --load-dir "$SNAP/python3,$SNAP/diff/hello" \
+	    --appfs "$ROOT/build/appfs/primes.ext2" < /dev/null
+	echo "$output"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"primes.ext2: not the drive 1 the snapshot was taken with"* ]]
+}
+
+@test "a handler that never returns: Timeout error, the VM is stopped, exit 75" {
+	printf '%s\n' '{"id":1,"payload":null}' '{"id":2,"payload":null}' > "$TMP/in"
+	run restore --load-dir "$SNAP/python3" --timeout 3000 \
+	    --appfs "$BATS_FILE_TMPDIR/spin.ext2" < "$TMP/in"
+	echo "$output"
+	[ "$status" -eq 75 ]
+	[[ "$output" == *'{"id":1,"status":"error","error":{"type":"Timeout","message":"the function did not answer within 3000 ms; the VM was stopped"}'* ]]
+}
