@@ -47,6 +47,7 @@ make_diff() {
 	[[ "$output" == *"ok uart scratch register"* ]]
 	[[ "$output" == *"ok uart line control"* ]]
 	[[ "$output" == *"ok stack variable"* ]]
+	[[ "$output" == *"ok registers r12-r15"* ]]
 	[[ "$output" == *"ok area 2"* ]]
 	[[ "$output" != *FAIL* ]]
 }

@@ -52,6 +52,27 @@ same(volatile uint64_t *a, int from, int to, uint64_t seed)
 	return 1;
 }
 
+/* Reaches a checkpoint with known values in r12-r15 and xmm-free
+ * general registers, and says whether they came back unchanged. */
+static int
+checkpoint_keeps_registers(uint32_t point)
+{
+	uint64_t r12, r13, r14, r15;
+
+	__asm__ volatile(
+	    "movabs $0x1212121212121212, %%r12\n\t"
+	    "movabs $0x1313131313131313, %%r13\n\t"
+	    "movabs $0x1414141414141414, %%r14\n\t"
+	    "movabs $0x1515151515151515, %%r15\n\t"
+	    "outl %%eax, %%dx\n\t"
+	    "mov %%r12, %0\n\tmov %%r13, %1\n\tmov %%r14, %2\n\tmov %%r15, %3"
+	    : "=r"(r12), "=r"(r13), "=r"(r14), "=r"(r15)
+	    : "a"(point), "d"(CKPT_PORT)
+	    : "r12", "r13", "r14", "r15", "memory");
+	return r12 == 0x1212121212121212ULL && r13 == 0x1313131313131313ULL &&
+	    r14 == 0x1414141414141414ULL && r15 == 0x1515151515151515ULL;
+}
+
 static void
 report_restores(void)
 {
@@ -64,20 +85,23 @@ int
 main(void)
 {
 	uint64_t local = 0x1234567890abcdefULL;
+	int regs;
 
 	fill(AREA1, WORDS1, 1);
 	outb(COM1_SCR, 0x5a);
 	outb(COM1_LCR, 0x03);
-	outl(CKPT_PORT, 1);
+	regs = checkpoint_keeps_registers(1);
 	report_restores();
+	check("registers r12-r15", regs);
 	check("memory after checkpoint 1", same(AREA1, 0, WORDS1, 1));
 	check("uart scratch register", inb(COM1_SCR) == 0x5a);
 	check("uart line control", inb(COM1_LCR) == 0x03);
 	check("stack variable", local == 0x1234567890abcdefULL);
 	fill(AREA1, WORDS1 / 2, 3);	/* half of area 1 changes */
 	fill(AREA2, WORDS2, 2);
-	outl(CKPT_PORT, 2);
+	regs = checkpoint_keeps_registers(2);
 	report_restores();
+	check("registers r12-r15 at checkpoint 2", regs);
 	check("changed half of area 1", same(AREA1, 0, WORDS1 / 2, 3));
 	check("unchanged half of area 1", same(AREA1, WORDS1 / 2, WORDS1, 1));
 	check("area 2", same(AREA2, 0, WORDS2, 2));
