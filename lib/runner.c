@@ -60,14 +60,15 @@ runner_ckpt(struct vm *vm, uint32_t point, void *arg)
 	if (vm_pause(vm) == -1)
 		return;
 	rc = snapshot_write(vm, r->o->dump_dir, diff, point_name(point));
-	vm_resume(vm);
 	r->dumped = rc == 0 ? 1 : -1;
 	if (rc == 0)
 		log_info("wrote %s snapshot %s in %ju ms", diff ? "diff" : "full",
 		    r->o->dump_dir, (uintmax_t)ms_since(&t0));
 	else
 		log_warnx("%s: snapshot not written", r->o->dump_dir);
+	/* Stopped before it is let go: the guest runs no further. */
 	vm_stop(vm, rc == 0 ? VM_STOP_POWEROFF : VM_STOP_ERROR, 0);
+	vm_resume(vm);
 }
 
 /* A base snapshot is taken before any app exists, but the VMs restored
