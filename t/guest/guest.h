@@ -65,6 +65,9 @@ int serial_getc(void);			/* waits for a byte: 0..255 */
 void put_dec(int64_t v);
 void put_hex(uint64_t v);		/* "0x" and no leading zeros */
 void guest_exit(int status) __attribute__((noreturn));
+/* Prints "ok NAME" or "FAIL NAME"; guest_failures counts the latter. */
+void guest_check(const char *name, int ok);
+extern int guest_failures;
 const char *cmdline(void);		/* "" when there is none */
 int cmdline_int(const char *key, int dflt);
 

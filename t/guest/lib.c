@@ -55,6 +55,17 @@ put_hex(uint64_t v)
 		serial_putc("0123456789abcdef"[(v >> shift) & 0xf]);
 }
 
+int guest_failures;
+
+void
+guest_check(const char *name, int ok)
+{
+	serial_puts(ok ? "ok " : "FAIL ");
+	serial_puts(name);
+	serial_putc('\n');
+	guest_failures += !ok;
+}
+
 void
 guest_exit(int status)
 {

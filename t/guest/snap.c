@@ -18,17 +18,6 @@
 #define WORDS1		8192				/* 64 KiB */
 #define WORDS2		4096				/* 32 KiB */
 
-static int failures;
-
-static void
-check(const char *name, int ok)
-{
-	serial_puts(ok ? "ok " : "FAIL ");
-	serial_puts(name);
-	serial_putc('\n');
-	failures += !ok;
-}
-
 static uint64_t
 word(uint64_t seed, uint64_t i)
 {
@@ -92,18 +81,18 @@ main(void)
 	outb(COM1_LCR, 0x03);
 	regs = checkpoint_keeps_registers(1);
 	report_restores();
-	check("registers r12-r15", regs);
-	check("memory after checkpoint 1", same(AREA1, 0, WORDS1, 1));
-	check("uart scratch register", inb(COM1_SCR) == 0x5a);
-	check("uart line control", inb(COM1_LCR) == 0x03);
-	check("stack variable", local == 0x1234567890abcdefULL);
+	guest_check("registers r12-r15", regs);
+	guest_check("memory after checkpoint 1", same(AREA1, 0, WORDS1, 1));
+	guest_check("uart scratch register", inb(COM1_SCR) == 0x5a);
+	guest_check("uart line control", inb(COM1_LCR) == 0x03);
+	guest_check("stack variable", local == 0x1234567890abcdefULL);
 	fill(AREA1, WORDS1 / 2, 3);	/* half of area 1 changes */
 	fill(AREA2, WORDS2, 2);
 	regs = checkpoint_keeps_registers(2);
 	report_restores();
-	check("registers r12-r15 at checkpoint 2", regs);
-	check("changed half of area 1", same(AREA1, 0, WORDS1 / 2, 3));
-	check("unchanged half of area 1", same(AREA1, WORDS1 / 2, WORDS1, 1));
-	check("area 2", same(AREA2, 0, WORDS2, 2));
-	return failures ? 1 : 0;
+	guest_check("registers r12-r15 at checkpoint 2", regs);
+	guest_check("changed half of area 1", same(AREA1, 0, WORDS1 / 2, 3));
+	guest_check("unchanged half of area 1", same(AREA1, WORDS1 / 2, WORDS1, 1));
+	guest_check("area 2", same(AREA2, 0, WORDS2, 2));
+	return guest_failures ? 1 : 0;
 }

@@ -30,21 +30,10 @@ struct desc {
 
 static uint16_t avail_idx;
 static uint32_t dev_features;
-static int failures;
-
 static volatile uint32_t *
 reg(unsigned off)
 {
 	return (volatile uint32_t *)(MMIO + off);
-}
-
-static void
-check(const char *name, int ok)
-{
-	serial_puts(ok ? "ok " : "FAIL ");
-	serial_puts(name);
-	serial_putc('\n');
-	failures += !ok;
 }
 
 static int
@@ -138,37 +127,37 @@ starts_with(const char *s, const char *prefix)
 static void
 io_checks(int read_only)
 {
-	check("device set-up", setup() == 0);
-	check("read-only feature matches", !!(dev_features & (1 << 5)) == read_only);
-	check("read sector 0", request(T_IN, 0, 512) == 0);
+	guest_check("device set-up", setup() == 0);
+	guest_check("read-only feature matches", !!(dev_features & (1 << 5)) == read_only);
+	guest_check("read sector 0", request(T_IN, 0, 512) == 0);
 	serial_puts("sector 0: ");
 	serial_puts((const char *)DATA);
 	serial_putc('\n');
-	check("sector 0 content", starts_with((const char *)DATA, "snapvm disk"));
+	guest_check("sector 0 content", starts_with((const char *)DATA, "snapvm disk"));
 	memcpy((void *)DATA, "written by guest", 17);
-	check(read_only ? "write refused" : "write sector 2",
+	guest_check(read_only ? "write refused" : "write sector 2",
 	    request(T_OUT, 2, 512) == (read_only ? 1 : 0));
 	memset((void *)DATA, 0, 512);
-	check("read sector 2 back", request(T_IN, 2, 512) == 0 &&
+	guest_check("read sector 2 back", request(T_IN, 2, 512) == 0 &&
 	    starts_with((const char *)DATA, read_only ? "" : "written by guest"));
-	check(read_only ? "flush unsupported" : "flush",
+	guest_check(read_only ? "flush unsupported" : "flush",
 	    request(T_FLUSH, 0, 0) == (read_only ? 2 : 0));
 	memset((void *)DATA, 0, 32);
-	check("get-id", request(T_GET_ID, 0, 20) == 0 &&
+	guest_check("get-id", request(T_GET_ID, 0, 20) == 0 &&
 	    starts_with((const char *)DATA, "snapvm-vda"));
-	check("read past the end refused", request(T_IN, 128, 512) == 1);
-	check("odd length refused", request(T_IN, 0, 100) == 1);
+	guest_check("read past the end refused", request(T_IN, 128, 512) == 1);
+	guest_check("odd length refused", request(T_IN, 0, 100) == 1);
 }
 
 static void
 hostile_checks(void)
 {
 	set_desc(0, HDR, 16, F_NEXT, 0);		/* a loop */
-	check("descriptor loop stops the device", kick() == -2);
-	check("reset and set-up again", setup() == 0);
-	check("read after reset", request(T_IN, 0, 512) == 0);
+	guest_check("descriptor loop stops the device", kick() == -2);
+	guest_check("reset and set-up again", setup() == 0);
+	guest_check("read after reset", request(T_IN, 0, 512) == 0);
 	set_desc(0, 0x7ff000000ULL, 16, F_NEXT, 1);	/* outside RAM */
-	check("buffer outside RAM stops the device", kick() == -2);
+	guest_check("buffer outside RAM stops the device", kick() == -2);
 }
 
 int
@@ -180,5 +169,5 @@ main(void)
 	}
 	io_checks(cmdline_int("ro", 0));
 	hostile_checks();
-	return failures;
+	return guest_failures;
 }
