@@ -9,8 +9,11 @@ Figures are for comparison with each other only.
 """
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,6 +61,118 @@ def first_response(argv, mem_bytes):
     return dt, guest, total - guest
 
 
+# QEMU's own snapshot restore, for comparison: the same kernel and root
+# filesystem under QEMU's microvm, Python started and waiting on the
+# console; its state saved with migrate to a file, then a second QEMU
+# started with -incoming from that file.  The time is from starting the
+# second QEMU until Python answers a line on the console.
+QEMU_PY = "import sys; print('ready', flush=True); sys.stdin.readline(); print('pong', flush=True)"
+
+
+def qemu_argv(tmp, cmdline):
+    return ["qemu-system-x86_64", "-M", "microvm,acpi=off", "-enable-kvm",
+            "-cpu", "host", "-m", "128", "-nodefaults", "-no-user-config",
+            "-display", "none", "-kernel", os.path.join(ROOT, "build/vmlinux"),
+            "-append", cmdline,
+            "-drive", "id=root,file=%s,format=raw,if=none,readonly=on" %
+            os.path.join(ROOT, "build/rootfs.ext4"),
+            "-device", "virtio-blk-device,drive=root",
+            "-chardev", "socket,id=con,path=%s/con,server=on,wait=off" % tmp,
+            "-serial", "chardev:con",
+            "-qmp", "unix:%s/qmp,server=on,wait=off" % tmp]
+
+
+def connect_unix(path, deadline):
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            return s
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def wait_for(sock, word, deadline):
+    buf = b""
+    while word.encode() not in buf:
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        chunk = sock.recv(4096)
+        if not chunk or time.monotonic() > deadline:
+            raise TimeoutError("no %r on the QEMU console; it ends with %r"
+                               % (word, buf[-300:]))
+        buf += chunk
+
+
+def qmp(path, deadline, *cmds):
+    s = connect_unix(path, deadline)
+    f = s.makefile("rw")
+    f.readline()
+    replies = []
+    for cmd in ("qmp_capabilities",) + cmds:
+        name, args = cmd if isinstance(cmd, tuple) else (cmd, None)
+        f.write(json.dumps({"execute": name, "arguments": args or {}}) + "\n")
+        f.flush()
+        while True:
+            r = json.loads(f.readline())
+            if "return" in r or "error" in r:
+                replies.append(r)
+                break
+    s.close()
+    return replies
+
+
+def qemu_incoming():
+    if shutil.which("qemu-system-x86_64") is None:
+        return None, "qemu-system-x86_64 not installed"
+    line = subprocess.run([ROOT + "/bin/vmrun", "--kernel", ROOT +
+                           "/build/testguest/hello.elf", "--rootfs", ROOT +
+                           "/build/rootfs.ext4", "-vv"], capture_output=True,
+                          text=True).stderr
+    base = [w for w in line.split("command line: ", 1)[1].split("\n")[0].split()
+            if not w.startswith("virtio_mmio.device=")]
+    cmdline = " ".join(base + ["noint3selftest", "nofwait",
+                               'snapvm.run="python3 -c \\x22%s\\x22"' % QEMU_PY])
+    tmp = tempfile.mkdtemp(prefix="snapbench.")
+    try:
+        p = subprocess.Popen(qemu_argv(tmp, cmdline), stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 900
+        con = connect_unix(tmp + "/con", deadline)
+        wait_for(con, "ready", deadline)
+        state = tmp + "/state"
+        qmp(tmp + "/qmp", deadline, "stop",
+            ("migrate", {"uri": "exec:cat > " + state}))
+        while qmp(tmp + "/qmp", deadline, "query-migrate")[1]["return"].get(
+                "status") not in ("completed", "failed"):
+            time.sleep(0.05)
+        qmp(tmp + "/qmp", deadline, "quit")
+        p.wait(timeout=60)
+        t0 = time.perf_counter()
+        q = subprocess.Popen(qemu_argv(tmp, cmdline) + [
+            "-incoming", "exec:cat " + state], stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        con = connect_unix(tmp + "/con", deadline)
+        while qmp(tmp + "/qmp", deadline, "query-status")[1]["return"][
+                "status"] == "inmigrate":
+            time.sleep(0.005)
+        qmp(tmp + "/qmp", deadline, "cont")
+        con.sendall(b"\n")
+        wait_for(con, "pong", deadline)
+        dt = time.perf_counter() - t0
+        q.kill()
+        q.wait()
+        return dt, "%d KiB state file" % (os.path.getsize(state) // 1024)
+    except (OSError, TimeoutError, KeyError, IndexError,
+            subprocess.TimeoutExpired) as e:
+        return None, "QEMU -incoming did not run here: %s" % e
+    finally:
+        for proc in ("p", "q"):
+            if proc in locals() and locals()[proc].poll() is None:
+                locals()[proc].kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def du_kib(path):
     return os.stat(path).st_blocks // 2
 
@@ -85,6 +200,13 @@ def main():
         "snaprestore", best[2]))
     print("%-34s %-22s %8d KiB %-22s %8d KiB" % (
         "guest pages resident", "vmrun", cold[1], "snaprestore", best[1]))
+    qemu, note = qemu_incoming()
+    if qemu is None:
+        print("%-34s %s" % ("QEMU -incoming restore", note))
+    else:
+        print("%-34s %-22s %8d ms  %-22s %8d ms  ratio %.1f  (%s)" % (
+            "restore to first response", "qemu -incoming", qemu * 1000,
+            "snaprestore", best[0] * 1000, qemu / best[0], note))
     base = du_kib(os.path.join(snap, "python3/memory"))
     for app in sorted(os.listdir(os.path.join(snap, "diff"))):
         d = os.path.join(snap, "diff", app)
