@@ -20,9 +20,13 @@
  * failure (a clean guest stops through the debug-exit port or powers
  * off).  noxsave and clearcpuid keep the kernel away from instructions
  * that such emulators cannot run (xsave, cmpxchg16b, popcnt, ...); on
- * other hosts they cost a little speed and nothing else.
+ * other hosts they cost a little speed and nothing else.  A guest kernel
+ * that is emulated, or restored from a snapshot, misses its own deadlines
+ * by far; the RCU stall detector would then fill the console with reports
+ * that cost emulated time and mean nothing.
  */
 #define DEFAULT_CMDLINE	"console=ttyS0 reboot=t panic=-1 quiet noxsave " \
+	"rcupdate.rcu_cpu_stall_suppress=1 " \
 	"clearcpuid=cx16,popcnt,rdrand,rdseed,fsgsbase,smap,smep,pcid," \
 	"invpcid,movbe,avx,avx2,avx512f,bmi1,bmi2,pku,ospke,rdpid,umip"
 

@@ -224,6 +224,6 @@ teardown() {
 	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=6 console=hvc0" \
 	    --append "x=1" -vv
 	[ "$status" -eq 6 ]
-	[[ "$output" == *"command line: reboot=t panic=-1 quiet noxsave clearcpuid="*" status=6 console=hvc0 x=1"* ]]
+	[[ "$output" == *"command line: reboot=t panic=-1 quiet noxsave rcupdate.rcu_cpu_stall_suppress=1 clearcpuid="*" status=6 console=hvc0 x=1"* ]]
 	[[ "$output" != *"console=ttyS0"* ]]
 }

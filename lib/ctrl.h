@@ -1,0 +1,133 @@
+/*
+ * ctrl, the dispatcher (ctrl(1)): a pool of runner processes per
+ * function, each one VM, fed one request at a time over its pipes; a
+ * memory budget over all of them; requests from JSON lines or HTTP.
+ * Everything but the HTTP server's own threads runs on one thread, in
+ * ctrl_run()'s poll loop, so pool and accounting need no locks.
+ */
+#ifndef SNAPVM_CTRL_H
+#define SNAPVM_CTRL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "ctrlconf.h"
+#include "runproc.h"
+
+#define CTRL_MAX_VMS	256
+
+enum vm_state { VMS_FREE, VMS_BUSY, VMS_IDLE, VMS_STOPPING };
+enum req_source { SRC_LINES, SRC_HTTP };
+
+/* Outcomes, as counted in /metrics and mapped to HTTP statuses. */
+enum outcome { OUT_OK, OUT_FUNCTION_ERROR, OUT_BAD_REQUEST, OUT_NOT_FOUND,
+	OUT_OVER_CAPACITY, OUT_TIMEOUT, OUT_RUNNER_FAILED, OUT_SHUTDOWN,
+	OUT_N };
+
+struct request {
+	uint64_t seq;			/* ctrl's own id, in the logs */
+	json_object *id;		/* the caller's, or NULL */
+	int fn;				/* index in conf.fn; -1: none */
+	char fn_name[64];
+	uint64_t at_ms;			/* replay: due this long after start */
+	char *payload;			/* JSON text */
+	uint64_t arrived_ms, deadline_ms;
+	enum req_source src;
+	void *http;			/* the HTTP exchange waiting for it */
+	bool cold;			/* served by a VM started for it */
+	struct request *next;
+};
+
+struct vm_slot {
+	enum vm_state state;
+	int fn;				/* -1: its function was removed */
+	bool stale;			/* its function changed: retire when idle */
+	bool cold_boot;			/* vmrun, not a restore */
+	struct runproc proc;
+	struct request *req;		/* in flight */
+	uint64_t mem_mib;
+	uint64_t started_ms, last_used_ms, deadline_ms;
+	unsigned served;
+};
+
+struct fn_stats {
+	uint64_t outcome[OUT_N];
+	uint64_t lat_bucket[2][16];	/* [warm, cold]; see ctrl_metrics.c */
+	uint64_t lat_count[2], lat_sum_us[2];
+};
+
+struct ctrl {
+	struct ctrl_conf conf;
+	const char *conf_path;
+	int log_fd;			/* runners' stderr and ctrl's log */
+	uint64_t used_mib;
+	struct vm_slot vm[CTRL_MAX_VMS];
+	struct request *queue, **queue_tail;
+	uint64_t queued, seq;
+	uint64_t evictions;
+	struct fn_stats stats[CTRL_MAX_FUNCS];
+	bool draining;			/* SIGTERM: finish, then stop */
+	bool input_done;		/* the request lines ended */
+	int out_fd;			/* response lines */
+	/* snapshot builder: one child at a time */
+	struct runproc builder;
+	int builder_fn;			/* -1: the base */
+	uint64_t builder_mib;
+	bool snap_failed[CTRL_MAX_FUNCS + 1];	/* last: the base */
+	/* HTTP: exchanges handed over from the server's threads */
+	pthread_mutex_t inbox_lock;
+	struct request *inbox;
+	int inbox_fd;			/* eventfd */
+	void *httpd[CTRL_MAX_LISTEN];
+	int nhttpd;
+};
+
+uint64_t ctrl_now_ms(void);
+void ctrl_log(struct ctrl *c, const char *event, uint64_t seq,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ctrl_pool.c */
+int pool_dispatch(struct ctrl *c);
+void pool_runner_output(struct ctrl *c, struct vm_slot *v);
+void pool_reap(struct ctrl *c);
+void pool_timers(struct ctrl *c);
+int pool_busy(const struct ctrl *c);
+void pool_stop_all(struct ctrl *c);
+int pool_count(const struct ctrl *c, int fn, enum vm_state st);
+
+/* ctrl_request.c */
+struct request *request_parse(struct ctrl *c, const char *line, char *why,
+    size_t n, int *fn_missing);
+void request_enqueue(struct ctrl *c, struct request *r);
+void request_finish(struct ctrl *c, struct request *r, enum outcome o,
+    const char *response_line);
+void request_fail(struct ctrl *c, struct request *r, enum outcome o,
+    const char *type, const char *msg);
+void request_free(struct request *r);
+void request_expire(struct ctrl *c);
+
+/* ctrl_snap.c */
+void snapbuild_next(struct ctrl *c);
+void snapbuild_output(struct ctrl *c);
+void snapbuild_done(struct ctrl *c, int status);
+bool snap_layers(const struct ctrl *c, int fn, char *out, size_t n);
+
+/* ctrl_http.c */
+int http_start(struct ctrl *c);
+void http_take_inbox(struct ctrl *c);
+void http_respond(struct ctrl *c, struct request *r, int status,
+    const char *body);
+void http_stop(struct ctrl *c);
+
+/* ctrl_metrics.c */
+void metrics_observe(struct ctrl *c, const struct request *r, enum outcome o);
+char *metrics_text(const struct ctrl *c);
+char *functions_json(const struct ctrl *c);
+
+/* ctrl_loop.c */
+int ctrl_run(struct ctrl *c, int in_fd);
+
+#endif

@@ -1,0 +1,358 @@
+/* ctrl's main loop: signals, request lines, HTTP hand-overs, runners. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctrl.h"
+#include "log.h"
+
+#define TICK_MS		100	/* timers: deadlines, idle VMs */
+
+uint64_t
+ctrl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Structured log: one JSON object per line.  Failures always; the rest
+ * with -v. */
+void
+ctrl_log(struct ctrl *c, const char *event, uint64_t seq, const char *fmt, ...)
+{
+	char line[2048], extra[1536] = "", req[40] = "";
+	struct timespec ts;
+	va_list ap;
+	int n;
+
+	if (log_level() < LOG_INFO && strstr(event, "failed") == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(extra, sizeof(extra), fmt, ap);
+	va_end(ap);
+	if (seq != 0)
+		snprintf(req, sizeof(req), ",\"request\":%ju", (uintmax_t)seq);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = snprintf(line, sizeof(line), "{\"ts\":%ld.%03ld,\"event\":\"%s\"%s"
+	    "%s%s}\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, event, req,
+	    extra[0] ? "," : "", extra);
+	if (n > 0 && (size_t)n < sizeof(line) &&
+	    write(c->log_fd, line, (size_t)n) != n)
+		return;	/* a log that cannot be written is not worth a stop */
+}
+
+/* Request lines (--requests), with replay timing. */
+struct input {
+	int fd;
+	char *buf;
+	size_t len, cap;
+	bool eof;
+	struct request *held;		/* waiting for its "time" */
+	uint64_t t0;
+};
+
+/* A line that is not a request still gets its one answer line. */
+static void
+bad_line(struct ctrl *c, const char *line, const char *why, int missing)
+{
+	struct request *r = calloc(1, sizeof(*r));
+	json_object *o = json_tokener_parse(line), *id;
+
+	if (r == NULL) {
+		json_object_put(o);
+		return;
+	}
+	r->fn = -1;
+	r->seq = ++c->seq;
+	r->arrived_ms = ctrl_now_ms();
+	if (o != NULL && json_object_is_type(o, json_type_object) &&
+	    json_object_object_get_ex(o, "id", &id))
+		r->id = json_object_get(id);
+	json_object_put(o);
+	request_fail(c, r, missing ? OUT_NOT_FOUND : OUT_BAD_REQUEST,
+	    missing ? "NotFound" : "BadRequest", why);
+}
+
+static void
+input_line(struct ctrl *c, struct input *in, const char *line)
+{
+	char why[160];
+	int missing;
+	struct request *r;
+
+	if (line[strspn(line, " \t\r")] == '\0')
+		return;
+	if ((r = request_parse(c, line, why, sizeof(why), &missing)) == NULL) {
+		bad_line(c, line, why, missing);
+		return;
+	}
+	r->src = SRC_LINES;
+	if (r->at_ms > 0 && in->t0 + r->at_ms > ctrl_now_ms())
+		in->held = r;
+	else
+		request_enqueue(c, r);
+}
+
+static void
+input_take(struct ctrl *c, struct input *in)
+{
+	char *nl;
+
+	if (in->held != NULL && in->t0 + in->held->at_ms <= ctrl_now_ms()) {
+		request_enqueue(c, in->held);
+		in->held = NULL;
+	}
+	while (in->held == NULL && in->len > 0) {
+		size_t n;
+
+		nl = memchr(in->buf, '\n', in->len);
+		if (nl == NULL && !in->eof)
+			return;
+		n = nl ? (size_t)(nl - in->buf) : in->len;
+		in->buf[n] = '\0';
+		input_line(c, in, in->buf);
+		n = nl ? n + 1 : n;
+		in->len -= n;
+		memmove(in->buf, in->buf + n, in->len);
+	}
+}
+
+static void
+input_read(struct ctrl *c, struct input *in)
+{
+	ssize_t n;
+
+	if (in->cap - in->len < 65536) {
+		char *b = realloc(in->buf, in->cap ? in->cap * 2 : 131072);
+
+		if (b == NULL)
+			return;
+		in->buf = b;
+		in->cap = in->cap ? in->cap * 2 : 131072;
+	}
+	n = read(in->fd, in->buf + in->len, in->cap - in->len - 1);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0)
+		in->eof = true;
+	else
+		in->len += (size_t)n;
+	input_take(c, in);
+}
+
+static bool
+same_function(const struct fn_conf *a, const struct fn_conf *b)
+{
+	return strcmp(a->appfs, b->appfs) == 0 && a->memory_mib == b->memory_mib &&
+	    a->vcpus == b->vcpus && a->snapshots == b->snapshots &&
+	    a->timeout_ms == b->timeout_ms && a->nlayers == b->nlayers &&
+	    memcmp(a->layer, b->layer, sizeof(a->layer)) == 0;
+}
+
+/* SIGHUP: functions.yaml again.  VMs of unchanged functions stay warm;
+ * those of changed or removed ones finish what they do and go. */
+static void
+ctrl_reload(struct ctrl *c)
+{
+	struct fn_conf *fns = calloc(CTRL_MAX_FUNCS, sizeof(*fns));
+	struct fn_stats *stats = calloc(CTRL_MAX_FUNCS, sizeof(*stats));
+	int n, map[CTRL_MAX_FUNCS];
+
+	if (fns == NULL || stats == NULL || ctrlconf_load_functions(&c->conf,
+	    c->conf.functions, fns, &n) == -1) {
+		ctrl_log(c, "reload_failed", 0, "\"file\":\"%s\"", c->conf.functions);
+		free(fns);
+		free(stats);
+		return;
+	}
+	for (int i = 0; i < c->conf.nfuncs; i++) {
+		map[i] = -1;
+		for (int j = 0; j < n; j++)
+			if (strcmp(c->conf.fn[i].name, fns[j].name) == 0) {
+				map[i] = j;
+				stats[j] = c->stats[i];
+			}
+	}
+	for (int i = 0; i < CTRL_MAX_VMS; i++) {
+		struct vm_slot *v = &c->vm[i];
+
+		if (v->state == VMS_FREE || v->fn < 0)
+			continue;
+		if (map[v->fn] < 0 || !same_function(&c->conf.fn[v->fn],
+		    &fns[map[v->fn]]))
+			v->stale = true;
+		v->fn = map[v->fn];
+	}
+	for (struct request *r = c->queue; r != NULL; r = r->next)
+		r->fn = map[r->fn];	/* -1: failed by pool_dispatch */
+	memcpy(c->conf.fn, fns, sizeof(*fns) * (size_t)n);
+	memcpy(c->stats, stats, sizeof(*stats) * CTRL_MAX_FUNCS);
+	c->conf.nfuncs = n;
+	memset(c->snap_failed, 0, sizeof(c->snap_failed));
+	ctrl_log(c, "reloaded", 0, "\"functions\":%d", n);
+	free(fns);
+	free(stats);
+}
+
+static int
+signals_open(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, old);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static void
+on_signal(struct ctrl *c, int fd, struct input *in)
+{
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			pool_reap(c);
+		} else if (si.ssi_signo == SIGHUP) {
+			ctrl_reload(c);
+		} else if (!c->draining) {
+			ctrl_log(c, "draining", 0, "\"signal\":%u", si.ssi_signo);
+			c->draining = true;
+			in->eof = true;
+			if (c->builder.pid > 0)
+				kill(c->builder.pid, SIGTERM);
+		}
+	}
+}
+
+#define MAX_POLL	(CTRL_MAX_VMS + 8)
+
+struct poller {
+	struct pollfd p[MAX_POLL];
+	struct vm_slot *vm[MAX_POLL];
+	int n;
+};
+
+static void
+watch(struct poller *pl, int fd, struct vm_slot *v)
+{
+	if (fd == -1 || pl->n == MAX_POLL)
+		return;
+	pl->p[pl->n] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	pl->vm[pl->n++] = v;
+}
+
+static int
+poll_timeout(const struct input *in)
+{
+	uint64_t now = ctrl_now_ms(), due;
+
+	if (in->held == NULL)
+		return TICK_MS;
+	due = in->t0 + in->held->at_ms;
+	return due <= now ? 0 : due - now < TICK_MS ? (int)(due - now) : TICK_MS;
+}
+
+/* One turn: wait for something, then serve it. */
+static void
+ctrl_turn(struct ctrl *c, int sig_fd, struct input *in)
+{
+	struct poller pl = { .n = 0 };
+
+	watch(&pl, sig_fd, NULL);
+	watch(&pl, c->inbox_fd, NULL);
+	watch(&pl, in->fd != -1 && !in->eof && in->held == NULL ? in->fd : -1,
+	    NULL);
+	watch(&pl, c->builder.pid > 0 ? c->builder.out_fd : -1, NULL);
+	for (int i = 0; i < CTRL_MAX_VMS; i++)
+		if (c->vm[i].state != VMS_FREE)
+			watch(&pl, c->vm[i].proc.out_fd, &c->vm[i]);
+	if (poll(pl.p, (nfds_t)pl.n, poll_timeout(in)) == -1 && errno != EINTR)
+		log_warn("poll");
+	for (int i = 0; i < pl.n; i++) {
+		if (!pl.p[i].revents)
+			continue;
+		if (pl.vm[i] != NULL)
+			pool_runner_output(c, pl.vm[i]);
+		else if (pl.p[i].fd == sig_fd)
+			on_signal(c, sig_fd, in);
+		else if (pl.p[i].fd == c->inbox_fd)
+			http_take_inbox(c);
+		else if (pl.p[i].fd == in->fd)
+			input_read(c, in);
+		else
+			snapbuild_output(c);
+	}
+	input_take(c, in);
+	request_expire(c);
+	pool_dispatch(c);
+	pool_timers(c);
+	snapbuild_next(c);
+}
+
+/* Work is over when no more requests can come and none is left. */
+static bool
+ctrl_done(const struct ctrl *c, const struct input *in)
+{
+	bool lines = in->fd != -1;	/* --requests: done at its end */
+	bool open_input = (lines && !in->eof) || in->held != NULL ||
+	    (!lines && c->nhttpd > 0 && !c->draining);
+
+	return !open_input && c->queue == NULL && pool_count(c, -1, VMS_BUSY) == 0;
+}
+
+static bool
+all_stopped(const struct ctrl *c)
+{
+	for (int i = 0; i < CTRL_MAX_VMS; i++)
+		if (c->vm[i].state != VMS_FREE)
+			return false;
+	return c->builder.pid <= 0;
+}
+
+int
+ctrl_run(struct ctrl *c, int in_fd)
+{
+	struct input in = { .fd = in_fd, .t0 = ctrl_now_ms() };
+	sigset_t old;
+	int sig_fd = signals_open(&old);
+
+	c->queue_tail = &c->queue;
+	c->builder_fn = -2;
+	pthread_mutex_init(&c->inbox_lock, NULL);
+	c->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sig_fd == -1 || c->inbox_fd == -1 || http_start(c) == -1) {
+		http_stop(c);
+		return -1;
+	}
+	if (in_fd != -1)
+		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+	while (!ctrl_done(c, &in))
+		ctrl_turn(c, sig_fd, &in);
+	http_stop(c);		/* no exchange is waiting: queue and VMs idle */
+	c->draining = true;
+	if (c->builder.pid > 0)
+		kill(c->builder.pid, SIGTERM);
+	pool_stop_all(c);
+	while (!all_stopped(c))
+		ctrl_turn(c, sig_fd, &in);
+	close(sig_fd);
+	close(c->inbox_fd);
+	free(in.buf);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}

@@ -1,0 +1,154 @@
+/* ctrl's counters, and their Prometheus text exposition (/metrics). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctrl.h"
+
+static const double bucket_s[16] = { 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 0 /* +Inf */ };
+
+static const char *const outcome_label[OUT_N] = { "ok", "function_error",
+	"bad_request", "not_found", "over_capacity", "timeout",
+	"runner_failed", "shutdown" };
+
+void
+metrics_observe(struct ctrl *c, const struct request *r, enum outcome o)
+{
+	struct fn_stats *s;
+	uint64_t us;
+	int b;
+
+	if (r->fn < 0)
+		return;
+	s = &c->stats[r->fn];
+	s->outcome[o]++;
+	us = (ctrl_now_ms() - r->arrived_ms) * 1000;
+	for (b = 0; b < 15 && (double)us / 1e6 > bucket_s[b]; b++)
+		;
+	s->lat_bucket[r->cold][b]++;
+	s->lat_count[r->cold]++;
+	s->lat_sum_us[r->cold] += us;
+}
+
+/* A growing text buffer. */
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len :
+		    0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (t->s != NULL && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		t->cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
+		if ((t->s = realloc(t->s, t->cap)) == NULL)
+			return;
+	}
+}
+
+static void
+put_histogram(struct text *t, const struct ctrl *c, int f)
+{
+	const struct fn_stats *s = &c->stats[f];
+
+	for (int cold = 0; cold < 2; cold++) {
+		uint64_t cum = 0;
+
+		for (int b = 0; b < 16; b++) {
+			cum += s->lat_bucket[cold][b];
+			if (b < 15)
+				put(t, "snapvm_request_duration_seconds_bucket{function="
+				    "\"%s\",start=\"%s\",le=\"%g\"} %ju\n",
+				    c->conf.fn[f].name, cold ? "cold" : "warm",
+				    bucket_s[b], (uintmax_t)cum);
+			else
+				put(t, "snapvm_request_duration_seconds_bucket{function="
+				    "\"%s\",start=\"%s\",le=\"+Inf\"} %ju\n",
+				    c->conf.fn[f].name, cold ? "cold" : "warm",
+				    (uintmax_t)cum);
+		}
+		put(t, "snapvm_request_duration_seconds_sum{function=\"%s\","
+		    "start=\"%s\"} %.6f\n", c->conf.fn[f].name, cold ? "cold" :
+		    "warm", (double)s->lat_sum_us[cold] / 1e6);
+		put(t, "snapvm_request_duration_seconds_count{function=\"%s\","
+		    "start=\"%s\"} %ju\n", c->conf.fn[f].name, cold ? "cold" :
+		    "warm", (uintmax_t)s->lat_count[cold]);
+	}
+}
+
+char *
+metrics_text(const struct ctrl *c)
+{
+	struct text t = { NULL, 0, 0 };
+
+	put(&t, "# TYPE snapvm_requests_total counter\n");
+	for (int f = 0; f < c->conf.nfuncs; f++)
+		for (int o = 0; o < OUT_N; o++)
+			put(&t, "snapvm_requests_total{function=\"%s\",outcome="
+			    "\"%s\"} %ju\n", c->conf.fn[f].name, outcome_label[o],
+			    (uintmax_t)c->stats[f].outcome[o]);
+	put(&t, "# TYPE snapvm_request_duration_seconds histogram\n");
+	for (int f = 0; f < c->conf.nfuncs; f++)
+		put_histogram(&t, c, f);
+	put(&t, "# TYPE snapvm_vms gauge\n");
+	for (int f = 0; f < c->conf.nfuncs; f++)
+		put(&t, "snapvm_vms{function=\"%s\",state=\"idle\"} %d\n"
+		    "snapvm_vms{function=\"%s\",state=\"busy\"} %d\n",
+		    c->conf.fn[f].name, pool_count(c, f, VMS_IDLE),
+		    c->conf.fn[f].name, pool_count(c, f, VMS_BUSY));
+	put(&t, "# TYPE snapvm_memory_used_bytes gauge\n"
+	    "snapvm_memory_used_bytes %ju\n"
+	    "# TYPE snapvm_memory_budget_bytes gauge\n"
+	    "snapvm_memory_budget_bytes %ju\n"
+	    "# TYPE snapvm_evictions_total counter\n"
+	    "snapvm_evictions_total %ju\n"
+	    "# TYPE snapvm_queue_length gauge\nsnapvm_queue_length %ju\n",
+	    (uintmax_t)c->used_mib << 20, (uintmax_t)c->conf.budget_mib << 20,
+	    (uintmax_t)c->evictions, (uintmax_t)c->queued);
+	return t.s;
+}
+
+char *
+functions_json(const struct ctrl *c)
+{
+	json_object *a = json_object_new_array();
+	char layers[CTRL_MAX_LAYERS * CTRL_PATH], *s;
+
+	for (int f = 0; f < c->conf.nfuncs; f++) {
+		const struct fn_conf *fc = &c->conf.fn[f];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(fc->name));
+		json_object_object_add(o, "memory_mib",
+		    json_object_new_int64((int64_t)fc->memory_mib));
+		json_object_object_add(o, "concurrency",
+		    json_object_new_int(fc->concurrency));
+		json_object_object_add(o, "timeout_ms",
+		    json_object_new_int64((int64_t)fc->timeout_ms));
+		json_object_object_add(o, "snapshot", json_object_new_boolean(
+		    fc->snapshots && snap_layers(c, f, layers, sizeof(layers))));
+		json_object_object_add(o, "vms_idle",
+		    json_object_new_int(pool_count(c, f, VMS_IDLE)));
+		json_object_object_add(o, "vms_busy",
+		    json_object_new_int(pool_count(c, f, VMS_BUSY)));
+		json_object_array_add(a, o);
+	}
+	s = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+	json_object_put(a);
+	return s;
+}

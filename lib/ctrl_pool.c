@@ -1,0 +1,365 @@
+/*
+ * The pool: one runner process per VM.  A request goes to an idle VM of
+ * its function (warm); else a new VM is started for it (restored from the
+ * function's snapshot, or cold-booted while there is none) if the
+ * function's concurrency and the memory budget allow, evicting idle VMs
+ * of other functions, least recently used first; else it waits in the
+ * queue until its deadline.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctrl.h"
+#include "log.h"
+
+#define GRACE_MS	5000	/* beyond a request's timeout, for the runner */
+
+int
+pool_count(const struct ctrl *c, int fn, enum vm_state st)
+{
+	int n = 0;
+
+	for (int i = 0; i < CTRL_MAX_VMS; i++)
+		n += c->vm[i].state == st && (fn < 0 || c->vm[i].fn == fn);
+	return n;
+}
+
+int
+pool_busy(const struct ctrl *c)
+{
+	return pool_count(c, -1, VMS_BUSY) + pool_count(c, -1, VMS_STOPPING);
+}
+
+static void
+send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
+{
+	json_object *o = json_object_new_object();
+	const char *s;
+	char *line;
+	size_t n;
+
+	json_object_object_add(o, "id", json_object_new_int64((int64_t)r->seq));
+	json_object_object_add(o, "payload", json_tokener_parse(r->payload));
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	n = strlen(s);
+	v->req = r;
+	v->state = VMS_BUSY;
+	v->deadline_ms = r->deadline_ms + GRACE_MS;
+	if ((line = malloc(n + 1)) != NULL) {
+		memcpy(line, s, n);
+		line[n] = '\n';
+		if (runproc_send(&v->proc, line, n + 1) == -1)
+			ctrl_log(c, "runner_write_failed", r->seq, "\"pid\":%d",
+			    (int)v->proc.pid);
+		free(line);
+	}
+	json_object_put(o);
+}
+
+/* The runner's command line for a function. */
+static int
+runner_argv(struct ctrl *c, int fn, char **argv, char *layers, size_t n,
+    char *timeout, char *mem, bool *cold)
+{
+	const struct fn_conf *f = &c->conf.fn[fn];
+	int i = 0;
+
+	snprintf(timeout, 24, "%ju", (uintmax_t)f->timeout_ms);
+	snprintf(mem, 24, "%ju", (uintmax_t)f->memory_mib);
+	*cold = !f->snapshots || !snap_layers(c, fn, layers, n);
+	if (*cold) {
+		argv[i++] = c->conf.vmrun;
+		argv[i++] = "--kernel";
+		argv[i++] = c->conf.kernel;
+		argv[i++] = "--rootfs";
+		argv[i++] = c->conf.rootfs;
+		argv[i++] = "--mem";
+		argv[i++] = mem;
+	} else {
+		argv[i++] = c->conf.snaprestore;
+		argv[i++] = "--load-dir";
+		argv[i++] = layers;
+	}
+	argv[i++] = "--appfs";
+	argv[i++] = (char *)f->appfs;
+	argv[i++] = "--timeout";
+	argv[i++] = timeout;
+	argv[i] = NULL;
+	return 0;
+}
+
+static struct vm_slot *
+start_vm(struct ctrl *c, int fn)
+{
+	char layers[CTRL_MAX_LAYERS * CTRL_PATH], timeout[24], mem[24];
+	char *argv[16];
+	struct vm_slot *v = NULL;
+	bool cold;
+
+	for (int i = 0; i < CTRL_MAX_VMS && v == NULL; i++)
+		if (c->vm[i].state == VMS_FREE)
+			v = &c->vm[i];
+	if (v == NULL)
+		return NULL;
+	runner_argv(c, fn, argv, layers, sizeof(layers), timeout, mem, &cold);
+	if (runproc_spawn(&v->proc, argv, c->log_fd) == -1)
+		return NULL;
+	v->fn = fn;
+	v->cold_boot = cold;
+	v->mem_mib = c->conf.fn[fn].memory_mib;
+	v->started_ms = v->last_used_ms = ctrl_now_ms();
+	v->served = 0;
+	v->state = VMS_IDLE;
+	c->used_mib += v->mem_mib;
+	ctrl_log(c, "vm_started", 0, "\"function\":\"%s\",\"pid\":%d,"
+	    "\"restore\":%s", c->conf.fn[fn].name, (int)v->proc.pid,
+	    cold ? "false" : "true");
+	return v;
+}
+
+/* Asks a runner to finish: its stdin closes, it stops its VM and exits;
+ * the memory is counted until it is reaped. */
+static void
+retire(struct ctrl *c, struct vm_slot *v, const char *why)
+{
+	ctrl_log(c, "vm_retired", 0, "\"pid\":%d,\"why\":\"%s\"",
+	    (int)v->proc.pid, why);
+	runproc_close_input(&v->proc);
+	v->state = VMS_STOPPING;
+	v->deadline_ms = ctrl_now_ms() + GRACE_MS;
+}
+
+/* Frees memory for need MiB by retiring idle VMs, least recent first. */
+static bool
+make_room(struct ctrl *c, uint64_t need)
+{
+	uint64_t idle = 0, stopping = 0;
+
+	for (int i = 0; i < CTRL_MAX_VMS; i++) {
+		idle += c->vm[i].state == VMS_IDLE ? c->vm[i].mem_mib : 0;
+		stopping += c->vm[i].state == VMS_STOPPING ? c->vm[i].mem_mib : 0;
+	}
+	if (c->used_mib - stopping - idle + need > c->conf.budget_mib)
+		return false;	/* even evicting every idle VM is not enough */
+	while (c->used_mib - stopping + need > c->conf.budget_mib) {
+		struct vm_slot *lru = NULL;
+
+		for (int i = 0; i < CTRL_MAX_VMS; i++)
+			if (c->vm[i].state == VMS_IDLE && (lru == NULL ||
+			    c->vm[i].last_used_ms < lru->last_used_ms))
+				lru = &c->vm[i];
+		stopping += lru->mem_mib;
+		c->evictions++;
+		retire(c, lru, "evicted");
+	}
+	/* Room is there once the retired runners are reaped. */
+	return c->used_mib + need <= c->conf.budget_mib;
+}
+
+static struct vm_slot *
+idle_vm(struct ctrl *c, int fn)
+{
+	struct vm_slot *best = NULL;
+
+	for (int i = 0; i < CTRL_MAX_VMS; i++)
+		if (c->vm[i].state == VMS_IDLE && c->vm[i].fn == fn &&
+		    !c->vm[i].stale &&
+		    (best == NULL || c->vm[i].last_used_ms > best->last_used_ms))
+			best = &c->vm[i];
+	return best;
+}
+
+/* Where r can run now: a warm VM, a new one, or nowhere yet (NULL). */
+static struct vm_slot *
+place(struct ctrl *c, struct request *r)
+{
+	const struct fn_conf *f = &c->conf.fn[r->fn];
+	struct vm_slot *v = idle_vm(c, r->fn);
+
+	if (v != NULL)
+		return v;
+	if (pool_count(c, r->fn, VMS_BUSY) >= f->concurrency ||
+	    !make_room(c, f->memory_mib))
+		return NULL;
+	if ((v = start_vm(c, r->fn)) != NULL)
+		r->cold = true;
+	return v;
+}
+
+int
+pool_dispatch(struct ctrl *c)
+{
+	int sent = 0;
+
+	for (struct request **pp = &c->queue; *pp != NULL; ) {
+		struct request *r = *pp;
+		struct vm_slot *v = r->fn < 0 ? NULL : place(c, r);
+
+		if (r->fn < 0) {	/* its function was removed */
+			*pp = r->next;
+			c->queued--;
+			request_fail(c, r, OUT_NOT_FOUND, "NotFound",
+			    "the function was removed");
+			continue;
+		}
+		if (v == NULL) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		c->queued--;
+		send_request(c, v, r);
+		sent++;
+	}
+	c->queue_tail = &c->queue;
+	while (*c->queue_tail != NULL)
+		c->queue_tail = &(*c->queue_tail)->next;
+	return sent;
+}
+
+/* A runner that broke its contract: killed, its request failed. */
+static void
+runner_failed(struct ctrl *c, struct vm_slot *v, const char *why)
+{
+	ctrl_log(c, "runner_failed", v->req ? v->req->seq : 0,
+	    "\"pid\":%d,\"why\":\"%s\"", (int)v->proc.pid, why);
+	runproc_kill(&v->proc);
+	runproc_close_input(&v->proc);
+	if (v->req != NULL)
+		request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed", why);
+	v->req = NULL;
+	v->state = VMS_STOPPING;
+	v->deadline_ms = ctrl_now_ms() + GRACE_MS;
+}
+
+/* A runner stops its VM after a request times out (vmrun(1), --timeout). */
+static bool
+is_timeout(json_object *o)
+{
+	json_object *e, *t;
+
+	return json_object_object_get_ex(o, "error", &e) &&
+	    json_object_object_get_ex(e, "type", &t) &&
+	    strcmp(json_object_get_string(t), "Timeout") == 0;
+}
+
+static void
+runner_line(struct ctrl *c, struct vm_slot *v, char *line)
+{
+	json_object *o = json_tokener_parse(line), *id;
+	bool dying = o != NULL && is_timeout(o);
+
+	if (v->state == VMS_STOPPING) {
+		json_object_put(o);
+		return;
+	}
+	if (o == NULL || !json_object_object_get_ex(o, "id", &id) ||
+	    v->req == NULL || (uint64_t)json_object_get_int64(id) != v->req->seq) {
+		json_object_put(o);
+		runner_failed(c, v, "the runner wrote a line that answers no "
+		    "request");
+		return;
+	}
+	json_object_put(o);
+	request_finish(c, v->req, OUT_OK, line);
+	v->req = NULL;
+	v->served++;
+	v->last_used_ms = ctrl_now_ms();
+	v->state = VMS_IDLE;
+	if (c->draining || dying || v->stale)
+		retire(c, v, dying ? "timed out" : c->draining ? "draining" :
+		    "function changed");
+}
+
+void
+pool_runner_output(struct ctrl *c, struct vm_slot *v)
+{
+	char *line;
+	int rc, eof = runproc_read(&v->proc);
+
+	while ((rc = runproc_line(&v->proc, &line)) == 1) {
+		runner_line(c, v, line);
+		free(line);
+	}
+	if (rc == -1)
+		runner_failed(c, v, "the runner wrote an overlong line");
+	else if (eof == -1 && v->proc.out_fd != -1) {
+		close(v->proc.out_fd);
+		v->proc.out_fd = -1;
+	}
+}
+
+static struct vm_slot *
+slot_of(struct ctrl *c, pid_t pid)
+{
+	for (int i = 0; i < CTRL_MAX_VMS; i++)
+		if (c->vm[i].state != VMS_FREE && c->vm[i].proc.pid == pid)
+			return &c->vm[i];
+	return NULL;
+}
+
+static void
+reaped(struct ctrl *c, struct vm_slot *v, int status)
+{
+	char why[96];
+
+	pool_runner_output(c, v);	/* a last answer may still be there */
+	snprintf(why, sizeof(why), "the runner %s %d during the request",
+	    WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
+	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	if (v->req != NULL)
+		request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed", why);
+	ctrl_log(c, "vm_exited", 0, "\"pid\":%d,\"status\":%d,\"served\":%u",
+	    (int)v->proc.pid, status, v->served);
+	runproc_release(&v->proc);
+	c->used_mib -= v->mem_mib;
+	memset(v, 0, sizeof(*v));
+	v->proc.in_fd = v->proc.out_fd = -1;
+}
+
+void
+pool_reap(struct ctrl *c)
+{
+	struct vm_slot *v;
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if ((v = slot_of(c, pid)) != NULL)
+			reaped(c, v, status);
+		else if (pid == c->builder.pid)
+			snapbuild_done(c, status);
+	}
+}
+
+void
+pool_timers(struct ctrl *c)
+{
+	uint64_t now = ctrl_now_ms();
+
+	for (int i = 0; i < CTRL_MAX_VMS; i++) {
+		struct vm_slot *v = &c->vm[i];
+
+		if (v->state == VMS_BUSY && now > v->deadline_ms)
+			runner_failed(c, v, "the runner did not answer within the "
+			    "function's timeout");
+		else if (v->state == VMS_STOPPING && now > v->deadline_ms)
+			runproc_kill(&v->proc);
+		else if (v->state == VMS_IDLE && (v->stale ||
+		    now - v->last_used_ms > c->conf.idle_timeout_ms))
+			retire(c, v, v->stale ? "function changed" : "idle");
+	}
+}
+
+void
+pool_stop_all(struct ctrl *c)
+{
+	for (int i = 0; i < CTRL_MAX_VMS; i++)
+		if (c->vm[i].state == VMS_IDLE)
+			retire(c, &c->vm[i], "shutdown");
+}

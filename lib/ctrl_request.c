@@ -1,0 +1,195 @@
+/* Requests in ctrl: parsed, queued, answered exactly once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctrl.h"
+#include "log.h"
+
+static const char *const outcome_type[OUT_N] = {
+	"ok", "FunctionError", "BadRequest", "NotFound", "OverCapacity",
+	"Timeout", "RunnerFailed", "ShuttingDown",
+};
+
+/* An HTTP exchange owns its request; the server frees both. */
+void
+request_free(struct request *r)
+{
+	if (r == NULL || r->src == SRC_HTTP)
+		return;
+	json_object_put(r->id);
+	free(r->payload);
+	free(r);
+}
+
+static int
+request_fields(json_object *o, char *why, size_t n)
+{
+	json_object_object_foreach(o, key, val) {
+		(void)val;
+		if (strcmp(key, "id") && strcmp(key, "function") &&
+		    strcmp(key, "payload") && strcmp(key, "time")) {
+			snprintf(why, n, "unknown field \"%.40s\"", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A request line; NULL with why filled if it is malformed.  *fn_missing
+ * tells an unknown function (404) from other faults (400). */
+struct request *
+request_parse(struct ctrl *c, const char *line, char *why, size_t n,
+    int *fn_missing)
+{
+	json_object *o = json_tokener_parse(line), *f = NULL, *id, *p;
+	struct request *r = NULL;
+	const struct fn_conf *fc;
+
+	*fn_missing = 0;
+	if (o == NULL || !json_object_is_type(o, json_type_object))
+		snprintf(why, n, "not a JSON object");
+	else if (request_fields(o, why, n) == 0 &&
+	    (!json_object_object_get_ex(o, "function", &f) ||
+	    !json_object_is_type(f, json_type_string)))
+		snprintf(why, n, "function: expected the name of a function");
+	else if (f != NULL && (fc = ctrlconf_find(&c->conf,
+	    json_object_get_string(f))) == NULL) {
+		snprintf(why, n, "no function \"%.60s\"", json_object_get_string(f));
+		*fn_missing = 1;
+	} else if (f != NULL && (r = calloc(1, sizeof(*r))) != NULL) {
+		r->fn = (int)(fc - c->conf.fn);
+		snprintf(r->fn_name, sizeof(r->fn_name), "%s", fc->name);
+		if (json_object_object_get_ex(o, "time", &p))
+			r->at_ms = (uint64_t)(json_object_get_double(p) > 0 ?
+			    json_object_get_double(p) : 0);
+		if (json_object_object_get_ex(o, "id", &id))
+			r->id = json_object_get(id);
+		p = json_object_object_get_ex(o, "payload", &p) ? p : NULL;
+		r->payload = strdup(p ? json_object_to_json_string_ext(p,
+		    JSON_C_TO_STRING_PLAIN) : "null");
+	}
+	json_object_put(o);
+	return r;
+}
+
+void
+request_enqueue(struct ctrl *c, struct request *r)
+{
+	r->seq = ++c->seq;
+	r->arrived_ms = ctrl_now_ms();
+	r->deadline_ms = r->arrived_ms + c->conf.fn[r->fn].timeout_ms;
+	if (c->queued >= c->conf.queue_limit || c->draining) {
+		request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity", c->draining ?
+		    "ctrl is shutting down" : "the request queue is full");
+		return;
+	}
+	r->next = NULL;
+	*c->queue_tail = r;
+	c->queue_tail = &r->next;
+	c->queued++;
+}
+
+static void
+write_line(struct ctrl *c, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	size_t len = strlen(s);
+
+	if (write(c->out_fd, s, len) != (ssize_t)len || write(c->out_fd, "\n",
+	    1) != 1)
+		log_warn("response output");
+}
+
+/* The answer: one line for the lines gateway, one HTTP response else. */
+static void
+deliver(struct ctrl *c, struct request *r, enum outcome o, json_object *body)
+{
+	static const int http_status[OUT_N] = { 200, 500, 400, 404, 503, 504,
+		500, 503 };
+	json_object *out = json_object_new_object(), *v;
+
+	json_object_object_add(out, "id", json_object_get(r->id));
+	json_object_object_add(out, "function", r->fn_name[0] ?
+	    json_object_new_string(r->fn_name) : NULL);
+	json_object_object_add(out, "status", json_object_new_string(
+	    o == OUT_OK ? "ok" : "error"));
+	if (json_object_object_get_ex(body, o == OUT_OK ? "response" : "error",
+	    &v))
+		json_object_object_add(out, o == OUT_OK ? "response" : "error",
+		    json_object_get(v));
+	json_object_object_add(out, "cold", json_object_new_boolean(r->cold));
+	json_object_object_add(out, "latency_ms", json_object_new_int64(
+	    (int64_t)(ctrl_now_ms() - r->arrived_ms)));
+	if (r->src == SRC_HTTP)
+		http_respond(c, r, http_status[o], json_object_to_json_string_ext(
+		    json_object_object_get_ex(out, o == OUT_OK ? "response" :
+		    "error", &v) ? v : out, JSON_C_TO_STRING_PLAIN));
+	else
+		write_line(c, out);
+	json_object_put(out);
+}
+
+void
+request_fail(struct ctrl *c, struct request *r, enum outcome o,
+    const char *type, const char *msg)
+{
+	json_object *body = json_object_new_object(), *e = json_object_new_object();
+
+	json_object_object_add(e, "type", json_object_new_string(type));
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	json_object_object_add(body, "error", e);
+	ctrl_log(c, "request_failed", r->seq, "\"outcome\":\"%s\"",
+	    outcome_type[o]);
+	metrics_observe(c, r, o);
+	deliver(c, r, o, body);
+	json_object_put(body);
+	request_free(r);
+}
+
+/* The runner's response line answers the request. */
+void
+request_finish(struct ctrl *c, struct request *r, enum outcome o,
+    const char *line)
+{
+	json_object *body = json_tokener_parse(line), *st, *e, *t;
+
+	if (body != NULL && json_object_object_get_ex(body, "status", &st) &&
+	    strcmp(json_object_get_string(st), "error") == 0) {
+		o = OUT_FUNCTION_ERROR;
+		if (json_object_object_get_ex(body, "error", &e) &&
+		    json_object_object_get_ex(e, "type", &t) &&
+		    strcmp(json_object_get_string(t), "Timeout") == 0)
+			o = OUT_TIMEOUT;
+	}
+	ctrl_log(c, "request_done", r->seq, "\"outcome\":\"%s\",\"cold\":%s",
+	    outcome_type[o], r->cold ? "true" : "false");
+	metrics_observe(c, r, o);
+	deliver(c, r, o, body);
+	json_object_put(body);
+	request_free(r);
+}
+
+/* Requests that waited past their deadline in the queue. */
+void
+request_expire(struct ctrl *c)
+{
+	uint64_t now = ctrl_now_ms();
+
+	for (struct request **pp = &c->queue; *pp != NULL; ) {
+		struct request *r = *pp;
+
+		if (r->deadline_ms > now) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		c->queued--;
+		request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
+		    "no VM could be started for this request before its deadline");
+	}
+	c->queue_tail = &c->queue;
+	while (*c->queue_tail != NULL)
+		c->queue_tail = &(*c->queue_tail)->next;
+}

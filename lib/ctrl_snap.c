@@ -1,0 +1,167 @@
+/*
+ * Snapshots for ctrl's functions.  A function names its layers in
+ * functions.yaml, or ctrl keeps its own in snapshot_dir: python3/ (the
+ * language snapshot, made by one cold boot) and diff/NAME/ (one restore
+ * of it with the app).  Until they exist the function's VMs boot cold;
+ * one builder process at a time makes what is missing, within the memory
+ * budget, so that the next VM of the function is a restore.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctrl.h"
+#include "log.h"
+
+#define BUILDER_MIB	128	/* the snapshot's memory, see vmrun(1) */
+
+static bool
+layer_exists(const char *dir)
+{
+	char path[CTRL_PATH + 32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	return stat(path, &st) == 0;
+}
+
+static void
+auto_layer(const struct ctrl *c, int fn, char *out, size_t n)
+{
+	if (fn < 0)
+		snprintf(out, n, "%.900s/python3", c->conf.snapshot_dir);
+	else
+		snprintf(out, n, "%.900s/diff/%s", c->conf.snapshot_dir,
+		    c->conf.fn[fn].name);
+}
+
+/* The --load-dir list of a function, if its snapshot is there. */
+bool
+snap_layers(const struct ctrl *c, int fn, char *out, size_t n)
+{
+	const struct fn_conf *f = &c->conf.fn[fn];
+	char base[CTRL_PATH], diff[CTRL_PATH];
+	size_t len = 0;
+
+	if (f->nlayers == 0) {
+		auto_layer(c, -1, base, sizeof(base));
+		auto_layer(c, fn, diff, sizeof(diff));
+		if (!layer_exists(base) || !layer_exists(diff))
+			return false;
+		snprintf(out, n, "%s,%s", base, diff);
+		return true;
+	}
+	out[0] = '\0';
+	for (int i = 0; i < f->nlayers; i++) {
+		if (!layer_exists(f->layer[i]))
+			return false;
+		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s",
+		    i ? "," : "", f->layer[i]);
+	}
+	return len < n;
+}
+
+/* What to build next: -1 the base, a function index, or -2 nothing. */
+static int
+next_job(const struct ctrl *c)
+{
+	char dir[CTRL_PATH];
+
+	auto_layer(c, -1, dir, sizeof(dir));
+	for (int i = 0; i < c->conf.nfuncs; i++) {
+		const struct fn_conf *f = &c->conf.fn[i];
+
+		if (!f->snapshots || f->nlayers > 0 || c->snap_failed[i])
+			continue;
+		if (!layer_exists(dir))
+			return c->snap_failed[CTRL_MAX_FUNCS] ? -2 : -1;
+		auto_layer(c, i, dir, sizeof(dir));
+		if (!layer_exists(dir))
+			return i;
+		auto_layer(c, -1, dir, sizeof(dir));
+	}
+	return -2;
+}
+
+static int
+spawn_builder(struct ctrl *c, int job)
+{
+	char out[CTRL_PATH], base[CTRL_PATH], diffs[CTRL_PATH + 8];
+	char *argv[12];
+	int i = 0;
+
+	auto_layer(c, job, out, sizeof(out));
+	auto_layer(c, -1, base, sizeof(base));
+	snprintf(diffs, sizeof(diffs), "%s/diff", c->conf.snapshot_dir);
+	mkdir(c->conf.snapshot_dir, 0755);
+	mkdir(diffs, 0755);
+	if (job < 0) {
+		argv[i++] = c->conf.vmrun;
+		argv[i++] = "--kernel";
+		argv[i++] = c->conf.kernel;
+		argv[i++] = "--rootfs";
+		argv[i++] = c->conf.rootfs;
+	} else {
+		argv[i++] = c->conf.snaprestore;
+		argv[i++] = "--load-dir";
+		argv[i++] = base;
+		argv[i++] = "--appfs";
+		argv[i++] = c->conf.fn[job].appfs;
+	}
+	argv[i++] = "--dump-dir";
+	argv[i++] = out;
+	argv[i] = NULL;
+	if (runproc_spawn(&c->builder, argv, c->log_fd) == -1)
+		return -1;
+	runproc_close_input(&c->builder);
+	ctrl_log(c, "snapshot_build", 0, "\"layer\":\"%s\",\"pid\":%d", out,
+	    (int)c->builder.pid);
+	return 0;
+}
+
+void
+snapbuild_next(struct ctrl *c)
+{
+	int job;
+
+	if (c->builder.pid > 0 || c->draining ||
+	    c->used_mib + BUILDER_MIB > c->conf.budget_mib ||
+	    (job = next_job(c)) == -2)
+		return;
+	c->builder_fn = job;
+	if (spawn_builder(c, job) == -1) {
+		c->snap_failed[job < 0 ? CTRL_MAX_FUNCS : job] = true;
+		return;
+	}
+	c->builder_mib = BUILDER_MIB;
+	c->used_mib += BUILDER_MIB;
+}
+
+void
+snapbuild_output(struct ctrl *c)
+{
+	if (runproc_read(&c->builder) == -1 && c->builder.out_fd != -1) {
+		close(c->builder.out_fd);
+		c->builder.out_fd = -1;
+	}
+	c->builder.len = 0;	/* a builder has nothing to say on stdout */
+}
+
+void
+snapbuild_done(struct ctrl *c, int status)
+{
+	int job = c->builder_fn;
+	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+	ctrl_log(c, ok ? "snapshot_built" : "snapshot_failed", 0,
+	    "\"function\":\"%s\",\"status\":%d", job < 0 ? "(base)" :
+	    c->conf.fn[job].name, status);
+	if (!ok)
+		c->snap_failed[job < 0 ? CTRL_MAX_FUNCS : job] = true;
+	runproc_release(&c->builder);
+	c->builder.pid = 0;
+	c->used_mib -= c->builder_mib;
+	c->builder_mib = 0;
+}

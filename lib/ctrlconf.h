@@ -1,0 +1,53 @@
+/*
+ * ctrl's configuration (snapvm-config(5)): ctrl.yaml for the service,
+ * functions.yaml for the functions it runs.  Relative paths are taken
+ * from the directory of the file that holds them.
+ */
+#ifndef SNAPVM_CTRLCONF_H
+#define SNAPVM_CTRLCONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CTRL_MAX_FUNCS		64
+#define CTRL_MAX_LISTEN		4
+#define CTRL_MAX_LAYERS		8
+#define CTRL_PATH		1024
+
+struct fn_conf {
+	char name[64];
+	char appfs[CTRL_PATH];
+	uint64_t memory_mib;
+	int vcpus;
+	int concurrency;		/* VMs of this function at once */
+	uint64_t timeout_ms;		/* per request */
+	int nlayers;			/* 0: ctrl makes and uses its own */
+	char layer[CTRL_MAX_LAYERS][CTRL_PATH];
+	bool snapshots;			/* false: cold boots only */
+};
+
+struct ctrl_conf {
+	char kernel[CTRL_PATH], rootfs[CTRL_PATH];
+	char snapshot_dir[CTRL_PATH];
+	char vmrun[CTRL_PATH], snaprestore[CTRL_PATH];
+	uint64_t budget_mib;
+	int nlisten;
+	char listen[CTRL_MAX_LISTEN][256];	/* "HOST:PORT" or "unix:PATH" */
+	char log[CTRL_PATH];			/* "stderr" or a file */
+	uint64_t idle_timeout_ms;
+	uint64_t queue_limit;
+	char functions[CTRL_PATH];
+	char appfs_dir[CTRL_PATH];
+	int nfuncs;
+	struct fn_conf fn[CTRL_MAX_FUNCS];
+};
+
+/* ctrl.yaml, then the functions file it names. */
+int ctrlconf_load(struct ctrl_conf *c, const char *path);
+/* functions.yaml alone (SIGHUP): into fns, leaving c as it is. */
+int ctrlconf_load_functions(const struct ctrl_conf *c, const char *path,
+    struct fn_conf *fns, int *nfuncs);
+const struct fn_conf *ctrlconf_find(const struct ctrl_conf *c,
+    const char *name);
+
+#endif

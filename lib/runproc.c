@@ -1,0 +1,149 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "runproc.h"
+
+extern char **environ;
+
+static void
+close_pair(int p[2])
+{
+	if (p[0] != -1)
+		close(p[0]);
+	if (p[1] != -1)
+		close(p[1]);
+}
+
+int
+runproc_spawn(struct runproc *p, char *const argv[], int stderr_fd)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, e;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none;
+
+	memset(p, 0, sizeof(*p));
+	p->in_fd = p->out_fd = -1;
+	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1) {
+		log_warn("pipe");
+		close_pair(in);
+		close_pair(out);
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, stderr_fd, 2);
+	/* ctrl blocks its signals for signalfd; the runner must not inherit. */
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+	e = posix_spawn(&p->pid, argv[0], &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(in[0]);
+	close(out[1]);
+	if (e != 0) {
+		errno = e;
+		log_warn("%s", argv[0]);
+		close(in[1]);
+		close(out[0]);
+		return -1;
+	}
+	p->in_fd = in[1];
+	p->out_fd = out[0];
+	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+int
+runproc_send(struct runproc *p, const char *line, size_t len)
+{
+	while (len > 0 && p->in_fd != -1) {
+		ssize_t n = write(p->in_fd, line, len);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		line += n;
+		len -= (size_t)n;
+	}
+	return p->in_fd == -1 ? -1 : 0;
+}
+
+int
+runproc_read(struct runproc *p)
+{
+	ssize_t n;
+
+	if (p->cap - p->len < 65536) {
+		size_t cap = p->cap ? p->cap * 2 : 131072;
+		char *b;
+
+		if (cap > RUNPROC_MAX_LINE + 131072 || (b = realloc(p->buf,
+		    cap)) == NULL)
+			return -1;
+		p->buf = b;
+		p->cap = cap;
+	}
+	n = read(p->out_fd, p->buf + p->len, p->cap - p->len - 1);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	p->len += (size_t)n;
+	return 0;
+}
+
+int
+runproc_line(struct runproc *p, char **line)
+{
+	char *nl = p->buf ? memchr(p->buf, '\n', p->len) : NULL;
+	size_t n;
+
+	if (nl == NULL)
+		return p->len > RUNPROC_MAX_LINE ? -1 : 0;
+	n = (size_t)(nl - p->buf);
+	if ((*line = malloc(n + 1)) == NULL)
+		return -1;
+	memcpy(*line, p->buf, n);
+	(*line)[n] = '\0';
+	p->len -= n + 1;
+	memmove(p->buf, nl + 1, p->len);
+	return 1;
+}
+
+void
+runproc_close_input(struct runproc *p)
+{
+	if (p->in_fd != -1)
+		close(p->in_fd);
+	p->in_fd = -1;
+}
+
+void
+runproc_kill(struct runproc *p)
+{
+	if (p->pid > 0)
+		kill(p->pid, SIGKILL);
+}
+
+void
+runproc_release(struct runproc *p)
+{
+	runproc_close_input(p);
+	if (p->out_fd != -1)
+		close(p->out_fd);
+	p->out_fd = -1;
+	free(p->buf);
+	p->buf = NULL;
+	p->len = p->cap = 0;
+}
