@@ -10,7 +10,7 @@ LDFLAGS  += -pthread
 LDLIBS   += -ljson-c -lcrypto -lyaml -lmicrohttpd
 
 B        := build
-PROGS    := vmrun snaprestore ctrl
+PROGS    := vmrun snaprestore snapdump ctrl
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 LIBA     := $(B)/libsnapvm.a
@@ -66,7 +66,7 @@ guest: kernel rootfs
 snap: all guest
 	scripts/mksnap $(B)/snap
 
-check: all guest
+check: all guest snap
 	scripts/check
 
 bench: all

@@ -83,6 +83,9 @@ struct ctrl {
 	int inbox_fd;			/* eventfd */
 	void *httpd[CTRL_MAX_LISTEN];
 	int nhttpd;
+	int http_open;			/* exchanges handed over and not yet
+					 * sent: atomic, the server's threads
+					 * count them down */
 };
 
 uint64_t ctrl_now_ms(void);

@@ -20,6 +20,7 @@
 #include "log.h"
 
 #define HTTP_MAX_BODY	(4U << 20)
+#define HTTP_DRAIN_MS	5000	/* for answers to reach slow clients */
 #define INVOKE_PREFIX	"/v1/functions/"
 #define INVOKE_SUFFIX	"/invoke"
 
@@ -118,6 +119,7 @@ hand_over(struct ctrl *c, struct http_x *x)
 	x->req.src = SRC_HTTP;
 	x->req.http = x;
 	x->req.fn = -1;
+	__atomic_add_fetch(&c->http_open, 1, __ATOMIC_SEQ_CST);
 	MHD_suspend_connection(x->conn);
 	pthread_mutex_lock(&c->inbox_lock);
 	x->req.next = c->inbox;
@@ -171,12 +173,14 @@ on_completed(void *cls, struct MHD_Connection *conn, void **state,
     enum MHD_RequestTerminationCode why)
 {
 	struct http_x *x = *state;
+	struct ctrl *c = cls;
 
-	(void)cls;
 	(void)conn;
 	(void)why;
 	if (x == NULL)
 		return;
+	if (x->handed)
+		__atomic_sub_fetch(&c->http_open, 1, __ATOMIC_SEQ_CST);
 	free(x->body);
 	free(x->resp);
 	json_object_put(x->req.id);
@@ -208,6 +212,8 @@ take_one(struct ctrl *c, struct request *r)
 	json_object *p;
 	char *s;
 
+	r->seq = ++c->seq;
+	r->arrived_ms = ctrl_now_ms();
 	if (x->kind != HK_INVOKE) {
 		s = x->kind == HK_METRICS ? metrics_text(c) : functions_json(c);
 		http_respond(c, r, s ? 200 : 500, s ? s : "");
@@ -325,6 +331,22 @@ http_start(struct ctrl *c)
 void
 http_stop(struct ctrl *c)
 {
+	uint64_t until = ctrl_now_ms() + HTTP_DRAIN_MS;
+
+	/* Answers already given may still be on their way out: stop taking
+	 * connections, let the server's threads send them, then stop.  Only
+	 * a draining ctrl calls this with exchanges open. */
+	for (int i = 0; i < c->nhttpd; i++) {
+		MHD_socket fd = MHD_quiesce_daemon(c->httpd[i]);
+
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);	/* ours now, not the server's */
+	}
+	while (__atomic_load_n(&c->http_open, __ATOMIC_SEQ_CST) > 0 &&
+	    ctrl_now_ms() < until) {
+		http_take_inbox(c);	/* late ones: refused, as draining */
+		usleep(10000);
+	}
 	for (int i = 0; i < c->nhttpd; i++)
 		MHD_stop_daemon(c->httpd[i]);
 	c->nhttpd = 0;

@@ -343,13 +343,16 @@ ctrl_run(struct ctrl *c, int in_fd)
 		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
 	while (!ctrl_done(c, &in))
 		ctrl_turn(c, sig_fd, &in);
-	http_stop(c);		/* no exchange is waiting: queue and VMs idle */
 	c->draining = true;
+	http_stop(c);		/* queue and VMs idle: exchanges are answered */
 	if (c->builder.pid > 0)
 		kill(c->builder.pid, SIGTERM);
 	pool_stop_all(c);
 	while (!all_stopped(c))
 		ctrl_turn(c, sig_fd, &in);
+	ctrl_log(c, "stopped", 0, "\"used_mib\":%ju,\"queued\":%ju,"
+	    "\"evictions\":%ju", (uintmax_t)c->used_mib, (uintmax_t)c->queued,
+	    (uintmax_t)c->evictions);
 	close(sig_fd);
 	close(c->inbox_fd);
 	free(in.buf);

@@ -18,6 +18,11 @@
 #include "log.h"
 
 #define GRACE_MS	5000	/* beyond a request's timeout, for the runner */
+/* A new VM answers its first request only once its runtime is up: the
+ * runner enforces the request's timeout from then on, and ctrl's own
+ * deadline, a backstop against runners that hang, allows for start-up. */
+#define RESTORE_MS	60000
+#define COLD_BOOT_MS	900000
 
 int
 pool_count(const struct ctrl *c, int fn, enum vm_state st)
@@ -48,8 +53,9 @@ send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	n = strlen(s);
 	v->req = r;
+	v->deadline_ms = ctrl_now_ms() + c->conf.fn[r->fn].timeout_ms + GRACE_MS +
+	    (v->served > 0 ? 0 : v->cold_boot ? COLD_BOOT_MS : RESTORE_MS);
 	v->state = VMS_BUSY;
-	v->deadline_ms = r->deadline_ms + GRACE_MS;
 	if ((line = malloc(n + 1)) != NULL) {
 		memcpy(line, s, n);
 		line[n] = '\n';

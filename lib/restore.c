@@ -20,34 +20,6 @@
 #include "snapmeta.h"
 #include "snapshot.h"
 
-#define VSOCK_EVENT_QUEUE		2
-#define VSOCK_EVENT_TRANSPORT_RESET	0
-
-/*
- * The guest's vsock connections ended with the process that took the
- * snapshot: a transport-reset event (virtio 1.2, 5.10.6.6) in one of the
- * event buffers the driver posted at probe makes it drop them all and
- * keep its listening sockets.
- */
-static void
-vsock_reset_guest(struct virtio_mmio *t)
-{
-	struct virtq_state *q = &t->s.q[VSOCK_EVENT_QUEUE];
-	struct virtq_chain *c = malloc(sizeof(*c));
-	uint32_t id = VSOCK_EVENT_TRANSPORT_RESET;
-
-	if (c == NULL || !virtio_mmio_running(t) || !q->ready ||
-	    virtq_pop(q, t->mem, c) != 1 || c->in_len < sizeof(id)) {
-		log_warnx("vsock: no event buffer for the transport reset; the "
-		    "guest keeps its stale connections");
-	} else {
-		virtq_write(t->mem, c, 0, &id, sizeof(id));
-		virtq_push(q, t->mem, c->head, sizeof(id));
-		virtio_mmio_interrupt(t, VIRTIO_INT_VRING);
-	}
-	free(c);
-}
-
 struct layers {
 	int n;
 	char *const *dir;
@@ -324,12 +296,15 @@ load_devices(struct vm *vm, const struct snapstate *st)
 			return -1;
 		vm->vsock_mmio.s = *ms;
 		vm->vsock.s = *vs;
-		vsock_reset_guest(&vm->vsock_mmio);
 	}
 	for (int i = 0; i < vm->nblk; i++)
 		virtio_mmio_restored(&vm->blk[i].mmio);
-	if (vm->has_vsock)
+	if (vm->has_vsock) {
 		virtio_mmio_restored(&vm->vsock_mmio);
+		/* The guest's connections ended with the process that took
+		 * the snapshot; its listening sockets survive the reset. */
+		virtio_vsock_transport_reset(&vm->vsock);
+	}
 	return 0;
 }
 

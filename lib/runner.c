@@ -9,6 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "api.h"
+#include "vmctl.h"
 #include "file.h"
 #include "log.h"
 #include "reqloop.h"
@@ -21,6 +25,9 @@ struct runner {
 	char dir[256];			/* private: sockets, placeholder drive */
 	char sock[300], empty[300];
 	int dumped;			/* 1 written, -1 failed, 0 not yet */
+	struct vmctl ctl;		/* the control socket's, and the lock
+					 * checkpoints take too */
+	struct api api;
 };
 
 static uint64_t
@@ -57,8 +64,11 @@ runner_ckpt(struct vm *vm, uint32_t point, void *arg)
 	    point != (diff ? CKPT_APP : CKPT_RUNTIME))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (vm_pause(vm) == -1)
+	pthread_mutex_lock(&r->ctl.lock);
+	if (vm_pause(vm) == -1) {
+		pthread_mutex_unlock(&r->ctl.lock);
 		return;
+	}
 	rc = snapshot_write(vm, r->o->dump_dir, diff, point_name(point));
 	r->dumped = rc == 0 ? 1 : -1;
 	if (rc == 0)
@@ -69,6 +79,7 @@ runner_ckpt(struct vm *vm, uint32_t point, void *arg)
 	/* Stopped before it is let go: the guest runs no further. */
 	vm_stop(vm, rc == 0 ? VM_STOP_POWEROFF : VM_STOP_ERROR, 0);
 	vm_resume(vm);
+	pthread_mutex_unlock(&r->ctl.lock);
 }
 
 /* A base snapshot is taken before any app exists, but the VMs restored
@@ -198,7 +209,10 @@ runner_start_vm(struct runner *r)
 	struct runner_opts *o = r->o;
 	int rc;
 
-	o->vm.track_dirty = o->nlayers > 0 && o->dump_dir != NULL;
+	/* A restored VM may be asked for a diff: by --dump-dir at its app
+	 * checkpoint, or at any time over its control socket. */
+	o->vm.track_dirty = o->nlayers > 0 &&
+	    (o->dump_dir != NULL || o->api_sock != NULL);
 	if (o->nlayers > 0)
 		rc = vm_restore(&r->vm, &o->vm, o->layer, o->nlayers);
 	else {
@@ -212,6 +226,10 @@ runner_start_vm(struct runner *r)
 		return r->vm.fail_class ? r->vm.fail_class : EX_SOFTWARE;
 	r->vm.on_ckpt = runner_ckpt;
 	r->vm.ckpt_arg = r;
+	vmctl_init(&r->ctl, &r->vm);
+	if (o->api_sock != NULL &&
+	    api_start(&r->api, o->api_sock, &vmctl_ops, &r->ctl) == -1)
+		return EX_CANTCREAT;
 	return 0;
 }
 
@@ -241,6 +259,9 @@ runner_main(struct runner_opts *o)
 		}
 		rc = r->dumped == -1 ? EX_CANTCREAT : exit_status(&res);
 	}
+	api_stop(&r->api);
+	if (r->ctl.vm != NULL)
+		vmctl_fini(&r->ctl);
 	vm_destroy(&r->vm);
 	if (r->dir[0] != '\0')
 		file_tmpdir_remove(r->dir);

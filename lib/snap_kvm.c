@@ -12,8 +12,8 @@
 /* One fixed-size KVM structure per section: the ioctls to move it. */
 struct snap_item {
 	uint32_t type;
-	unsigned long get, set;
 	uint32_t size;
+	unsigned long get, set;
 	const char *name;
 	int cap;		/* 0: always present */
 };
@@ -25,28 +25,25 @@ struct snap_item {
  * events, which KVM validates against both.
  */
 static const struct snap_item vcpu_items[] = {
-	{ SEC_SREGS, KVM_GET_SREGS, KVM_SET_SREGS, sizeof(struct kvm_sregs),
+	{ SEC_SREGS, sizeof(struct kvm_sregs), KVM_GET_SREGS, KVM_SET_SREGS,
 	  "KVM_SET_SREGS", 0 },
-	{ SEC_REGS, KVM_GET_REGS, KVM_SET_REGS, sizeof(struct kvm_regs),
+	{ SEC_REGS, sizeof(struct kvm_regs), KVM_GET_REGS, KVM_SET_REGS,
 	  "KVM_SET_REGS", 0 },
-	{ SEC_XSAVE, KVM_GET_XSAVE, KVM_SET_XSAVE, sizeof(struct kvm_xsave),
+	{ SEC_XSAVE, sizeof(struct kvm_xsave), KVM_GET_XSAVE, KVM_SET_XSAVE,
 	  "KVM_SET_XSAVE", KVM_CAP_XSAVE },
-	{ SEC_FPU, KVM_GET_FPU, KVM_SET_FPU, sizeof(struct kvm_fpu),
+	{ SEC_FPU, sizeof(struct kvm_fpu), KVM_GET_FPU, KVM_SET_FPU,
 	  "KVM_SET_FPU", -KVM_CAP_XSAVE },
-	{ SEC_XCRS, KVM_GET_XCRS, KVM_SET_XCRS, sizeof(struct kvm_xcrs),
+	{ SEC_XCRS, sizeof(struct kvm_xcrs), KVM_GET_XCRS, KVM_SET_XCRS,
 	  "KVM_SET_XCRS", KVM_CAP_XCRS },
-	{ SEC_LAPIC, KVM_GET_LAPIC, KVM_SET_LAPIC, sizeof(struct kvm_lapic_state),
+	{ SEC_LAPIC, sizeof(struct kvm_lapic_state), KVM_GET_LAPIC, KVM_SET_LAPIC,
 	  "KVM_SET_LAPIC", 0 },
 };
 
 static const struct snap_item vcpu_late_items[] = {
-	{ SEC_MP_STATE, KVM_GET_MP_STATE, KVM_SET_MP_STATE,
-	  sizeof(struct kvm_mp_state), "KVM_SET_MP_STATE", 0 },
-	{ SEC_EVENTS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS,
-	  sizeof(struct kvm_vcpu_events), "KVM_SET_VCPU_EVENTS",
+	{ SEC_MP_STATE, sizeof(struct kvm_mp_state), KVM_GET_MP_STATE, KVM_SET_MP_STATE, "KVM_SET_MP_STATE", 0 },
+	{ SEC_EVENTS, sizeof(struct kvm_vcpu_events), KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS",
 	  KVM_CAP_VCPU_EVENTS },
-	{ SEC_DEBUGREGS, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS,
-	  sizeof(struct kvm_debugregs), "KVM_SET_DEBUGREGS", KVM_CAP_DEBUGREGS },
+	{ SEC_DEBUGREGS, sizeof(struct kvm_debugregs), KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS, "KVM_SET_DEBUGREGS", KVM_CAP_DEBUGREGS },
 };
 
 /* cap > 0: needs it; cap < 0: only without it (FPU when there is no XSAVE). */

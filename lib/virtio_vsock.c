@@ -201,9 +201,11 @@ vsock_guest_rw(struct virtio_vsock *v, struct vsock_conn *c,
 {
 	uint32_t at;
 
-	if (h->len > VSOCK_BUF_ALLOC - c->tx_len) {
-		log_warnx("virtio-vsock: guest port %u overran its credit",
-		    c->guest_port);
+	/* Data before the handshake would reach a host program that is
+	 * still waiting for its "OK" line. */
+	if (c->state != VC_OPEN || h->len > VSOCK_BUF_ALLOC - c->tx_len) {
+		log_warnx("virtio-vsock: guest port %u sent data out of turn or "
+		    "beyond its credit", c->guest_port);
 		vsock_send_ctl(v, c, OP_RST, 0);
 		vsock_conn_free(v, c);
 		return;
@@ -316,6 +318,39 @@ vsock_tx(struct virtio_vsock *v)
 		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
 }
 
+/* Takes one event buffer; 0 when the guest has given none. */
+static int
+vsock_event_buf(struct virtio_vsock *v)
+{
+	int rc = virtq_pop(&v->t->s.q[Q_EVENT], v->t->mem, &v->chain);
+
+	if (rc == -1)
+		virtio_mmio_fail(v->t, "malformed event queue");
+	else if (rc == 1 && v->chain.in_len < sizeof(struct vsock_event)) {
+		virtio_mmio_fail(v->t, "event buffer smaller than an event");
+		rc = -1;
+	}
+	return rc;
+}
+
+/* A pending transport reset waits in the device until the guest has posted
+ * an event buffer; it is never dropped for want of one. */
+static void
+vsock_event_deliver(struct virtio_vsock *v)
+{
+	struct virtq_state *q = &v->t->s.q[Q_EVENT];
+	struct vsock_event ev = { .id = VSOCK_EVENT_TRANSPORT_RESET };
+
+	if (!v->event_pending || !virtio_mmio_running(v->t) || !q->ready ||
+	    vsock_event_buf(v) != 1)
+		return;
+	virtq_write(v->t->mem, &v->chain, 0, &ev, sizeof(ev));
+	virtq_push(q, v->t->mem, v->chain.head, sizeof(ev));
+	v->event_pending = false;
+	if (virtq_want_interrupt(q, v->t->mem))
+		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
+}
+
 static void
 vsock_notify(void *dev, struct virtio_mmio *t, uint16_t q)
 {
@@ -324,10 +359,16 @@ vsock_notify(void *dev, struct virtio_mmio *t, uint16_t q)
 	(void)t;
 	if (q == Q_TX)
 		vsock_tx(v);
+	else if (q == Q_EVENT)
+		vsock_event_deliver(v);
 	vsock_kick_rx(v);	/* new rx buffers, or replies to what was sent */
 }
 
-/* A device reset drops every connection, as a guest driver expects. */
+/*
+ * A device reset drops every connection, as a guest driver expects; a
+ * transport reset still pending is moot then, since the driver that reset
+ * the device has already forgotten every connection it had.
+ */
 static void
 vsock_reset(void *dev)
 {
@@ -335,6 +376,7 @@ vsock_reset(void *dev)
 
 	vsock_conn_free_all(v);
 	v->ctl_head = v->ctl_len = 0;
+	v->event_pending = false;
 }
 
 const struct virtio_dev_ops virtio_vsock_ops = {
@@ -389,4 +431,28 @@ virtio_vsock_close(struct virtio_vsock *v)
 		unlink(v->path);
 	}
 	v->listen_fd = -1;
+}
+
+/*
+ * No RST goes to the guest: the event makes it drop every connection by
+ * itself, and control packets still queued name connections it will no
+ * longer know.  The event is delivered on the evloop thread, through the
+ * event queue's notify eventfd, as if the guest had kicked that queue;
+ * before the loop runs (a restore) the eventfd holds it until it does.
+ * Closing sockets from the caller's thread is safe under the lock: the
+ * loop looks a connection up by its fd, under the same lock, each time.
+ */
+void
+virtio_vsock_transport_reset(struct virtio_vsock *v)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&v->t->lock);
+	vsock_conn_free_all(v);
+	v->ctl_head = v->ctl_len = 0;
+	v->event_pending = true;
+	pthread_mutex_unlock(&v->t->lock);
+	if (v->t->notify_fd[Q_EVENT] != -1 &&
+	    write(v->t->notify_fd[Q_EVENT], &one, sizeof(one)) != sizeof(one))
+		log_warn("virtio-vsock: event queue notify");
 }

@@ -8,6 +8,11 @@
  *
  * Flow control is credit-based in both directions.  Everything runs on the
  * evloop thread under the transport lock.
+ *
+ * A transport reset (virtio 1.2, 5.10.6.6) ends every connection at once:
+ * the host sockets are closed and the guest hears of it through one
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET in its event queue, delivered as soon
+ * as the driver has an event buffer posted.
  */
 #ifndef SNAPVM_VIRTIO_VSOCK_H
 #define SNAPVM_VIRTIO_VSOCK_H
@@ -23,6 +28,11 @@
 #define VSOCK_BUF_ALLOC		(256 * 1024)	/* our receive buffer, per connection */
 #define VSOCK_MAX_PKT		(64 * 1024)
 #define VSOCK_CTL_QUEUE		64
+#define VSOCK_EVENT_TRANSPORT_RESET	0
+
+struct vsock_event {
+	uint32_t id;
+} __attribute__((packed));
 
 struct vsock_hdr {
 	uint64_t src_cid, dst_cid;
@@ -63,12 +73,17 @@ struct virtio_vsock {
 	struct vsock_conn conn[VSOCK_MAX_CONN];
 	struct vsock_hdr ctl[VSOCK_CTL_QUEUE];	/* control packets waiting */
 	uint32_t ctl_head, ctl_len;
+	/* Host-side, not saved: a restore sends a transport reset anyway. */
+	bool event_pending;
 	struct virtq_chain chain;
 };
 
 int virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, const char *path,
     struct evloop *loop, struct virtio_mmio *t);
 void virtio_vsock_close(struct virtio_vsock *v);
+/* Takes the transport lock: call it without holding it, from any thread,
+ * before or after the vCPUs start. */
+void virtio_vsock_transport_reset(struct virtio_vsock *v);
 extern const struct virtio_dev_ops virtio_vsock_ops;
 
 /* vsock_conn.c: the connection table and its Unix sockets. */

@@ -97,28 +97,39 @@ send_pkt(uint16_t op, uint32_t src_port, uint32_t dst_port, const char *data,
 	offer(TX, id, at, (uint32_t)sizeof(h) + h.len, 0);
 }
 
-/* Waits up to 2 s for the next used rx buffer; its header and payload. */
+/* Waits up to ms milliseconds for the next used entry of queue q. */
 static int
-recv_pkt(struct vsock_hdr *h, char *data, size_t size)
+used_next(int q, uint32_t elem[2], int ms)
 {
-	const uint16_t *idx = mem_ptr(&m, qbase(RX) + 0x2000 + 2, 2);
-	uint32_t elem[2];
+	const uint16_t *idx = mem_ptr(&m, qbase(q) + 0x2000 + 2, 2);
 
-	for (int i = 0; i < 2000; i++) {
-		if (__atomic_load_n(idx, __ATOMIC_ACQUIRE) != used_seen[RX]) {
-			mem_read(&m, qbase(RX) + 0x2000 + 4 + 8 * (used_seen[RX] % QN),
+	for (int i = 0; i < ms; i++) {
+		if (__atomic_load_n(idx, __ATOMIC_ACQUIRE) != used_seen[q]) {
+			mem_read(&m, qbase(q) + 0x2000 + 4 + 8 * (used_seen[q] % QN),
 			    elem, 8);
-			used_seen[RX]++;
-			mem_read(&m, 0x100000 + 0x1000ULL * elem[0], h, sizeof(*h));
-			memset(data, 0, size);
-			if (h->len && h->len < size)
-				mem_read(&m, 0x100000 + 0x1000ULL * elem[0] +
-				    sizeof(*h), data, h->len);
+			used_seen[q]++;
 			return 0;
 		}
 		usleep(1000);
 	}
 	return -1;
+}
+
+/* Waits up to 2 s for the next used rx buffer; its header and payload. */
+static int
+recv_pkt(struct vsock_hdr *h, char *data, size_t size)
+{
+	uint32_t elem[2];
+
+	memset(h, 0, sizeof(*h));
+	if (used_next(RX, elem, 2000) == -1)
+		return -1;
+	mem_read(&m, 0x100000 + 0x1000ULL * elem[0], h, sizeof(*h));
+	memset(data, 0, size);
+	if (h->len && h->len < size)
+		mem_read(&m, 0x100000 + 0x1000ULL * elem[0] + sizeof(*h), data,
+		    h->len);
+	return 0;
 }
 
 static int
@@ -276,11 +287,179 @@ test_hostile(void)
 	CHECK_EQ(t.s.status, 0);
 }
 
+static int
+host_connect(const char *what)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	CHECK_EQ(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(write(s, what, strlen(what)), strlen(what));
+	return s;
+}
+
+static void
+give_event(uint32_t len)
+{
+	uint16_t id = (uint16_t)(avail_idx[EV] % QN);
+
+	offer(EV, id, 0x300000 + 0x10ULL * id, len, 2 /* WRITE */);
+}
+
+/* The transport reset event the device put in the next used event buffer. */
+static int
+event_next(int ms)
+{
+	uint32_t elem[2], id = 0xffffffff;
+
+	if (used_next(EV, elem, ms) == -1)
+		return -1;
+	CHECK_EQ(elem[1], 4);
+	mem_read(&m, 0x300000 + 0x10ULL * elem[0], &id, 4);
+	return (int)id;
+}
+
+/* A driver reset and a fresh set-up: each test below starts clean. */
+static void
+restart_device(void)
+{
+	start();
+	reg(0x70, 0);
+	for (int q = 0; q < 3; q++) {
+		mem_write(&m, qbase(q) + 0x1000, "\0\0\0\0", 4);
+		mem_write(&m, qbase(q) + 0x2000, "\0\0\0\0", 4);
+		avail_idx[q] = used_seen[q] = 0;
+	}
+	setup_device();
+	give_rx(8);
+}
+
+static void
+test_data_before_response(void)
+{
+	struct vsock_hdr h;
+	char buf[64];
+	int s;
+
+	restart_device();
+	s = host_connect("CONNECT 5001\n");
+	CHECK_EQ(recv_pkt(&h, buf, sizeof(buf)), 0);
+	CHECK_EQ(h.op, 1 /* REQUEST */);
+	send_pkt(5 /* RW */, 5001, h.src_port, "early", 4096);
+	CHECK_EQ(recv_pkt(&h, buf, sizeof(buf)), 0);
+	CHECK_EQ(h.op, 3 /* RST */);
+	CHECK_EQ(read_timeout(s, buf, sizeof(buf)), 0);	/* EOF, no "early" */
+	close(s);
+}
+
+static void
+test_transport_reset(void)
+{
+	char lpath[80], buf[64];
+	struct vsock_hdr h;
+	uint32_t elem[2];
+	int l, s, hs;
+
+	restart_device();
+	give_event(4);
+	snprintf(lpath, sizeof(lpath), "%s_7777", path);
+	l = listen_at(lpath);
+	send_pkt(1 /* REQUEST */, 7000, 7777, NULL, 4096);
+	CHECK_EQ(recv_pkt(&h, buf, sizeof(buf)), 0);
+	CHECK_EQ(h.op, 2 /* RESPONSE */);
+	s = accept(l, NULL, NULL);
+	hs = host_connect("CONNECT 6000\n");
+	CHECK_EQ(recv_pkt(&h, buf, sizeof(buf)), 0);
+	CHECK_EQ(h.op, 1 /* REQUEST */);
+	virtio_vsock_transport_reset(&v);
+	CHECK_EQ(event_next(2000), 0 /* TRANSPORT_RESET */);
+	CHECK_EQ(read_timeout(s, buf, sizeof(buf)), 0);	/* EOF */
+	CHECK_EQ(read_timeout(hs, buf, sizeof(buf)), 0);	/* no "OK" */
+	CHECK_EQ(used_next(RX, elem, 50), -1);		/* no RST */
+	send_pkt(5 /* RW */, 7000, 7777, "late", 4096);	/* forgotten */
+	CHECK_EQ(recv_pkt(&h, buf, sizeof(buf)), 0);
+	CHECK_EQ(h.op, 3 /* RST */);
+	close(hs);
+	hs = host_connect("CONNECT 6001\n");		/* still listening */
+	CHECK_EQ(recv_pkt(&h, buf, sizeof(buf)), 0);
+	CHECK_EQ(h.op, 1);
+	CHECK_EQ(h.dst_port, 6001);
+	close(hs);
+	close(s);
+	close(l);
+	unlink(lpath);
+}
+
+static void
+test_reset_pending(void)
+{
+	restart_device();
+	virtio_vsock_transport_reset(&v);
+	CHECK_EQ(event_next(50), -1);			/* no buffer yet */
+	give_event(4);
+	CHECK_EQ(event_next(2000), 0);
+	give_event(4);
+	CHECK_EQ(event_next(50), -1);			/* delivered once */
+}
+
+/* As a restore does it: reset while the device is not yet loaded, then
+ * the saved transport state and a notify of every ready queue. */
+static void
+test_reset_before_run(void)
+{
+	struct virtio_mmio_state saved;
+
+	restart_device();
+	give_event(4);
+	pthread_mutex_lock(&t.lock);
+	saved = t.s;
+	memset(&t.s, 0, sizeof(t.s));
+	pthread_mutex_unlock(&t.lock);
+	virtio_vsock_transport_reset(&v);
+	CHECK_EQ(event_next(50), -1);
+	pthread_mutex_lock(&t.lock);
+	t.s = saved;
+	pthread_mutex_unlock(&t.lock);
+	virtio_mmio_restored(&t);
+	CHECK_EQ(event_next(2000), 0);
+}
+
+static void
+test_reset_dropped_by_driver_reset(void)
+{
+	restart_device();
+	virtio_vsock_transport_reset(&v);
+	usleep(20000);
+	restart_device();
+	give_event(4);
+	CHECK_EQ(event_next(50), -1);
+}
+
+static void
+test_reset_small_event_buffer(void)
+{
+	restart_device();
+	give_event(2);
+	virtio_vsock_transport_reset(&v);
+	usleep(100000);
+	CHECK_EQ(event_next(1), -1);
+	CHECK((t.s.status & 0x40) != 0);		/* needs reset */
+	restart_device();
+	CHECK_EQ(t.s.status & 0x40, 0);
+}
+
 static const struct unit_test tests[] = {
 	{ "vsock: guest connects to a host socket, data both ways", test_guest_connects },
 	{ "vsock: refused and unknown connections get RST", test_refused },
 	{ "vsock: host CONNECT reaches a guest port, credit respected", test_host_connects },
 	{ "vsock: lying packets are dropped, a cut header stops the device", test_hostile },
+	{ "vsock: data before the handshake resets, the host never sees it", test_data_before_response },
+	{ "vsock: transport reset closes host sockets, sends no RST, posts the event", test_transport_reset },
+	{ "vsock: a transport reset waits for an event buffer, delivered once", test_reset_pending },
+	{ "vsock: a transport reset before the VM runs lands after restore", test_reset_before_run },
+	{ "vsock: a driver reset drops a pending transport reset", test_reset_dropped_by_driver_reset },
+	{ "vsock: an event buffer smaller than an event stops the device", test_reset_small_event_buffer },
 };
 
 int
