@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "api.h"
 #include "log.h"
 
@@ -348,14 +349,6 @@ api_result(int rc, const char *op, const char *err)
 	return api_error("failed", "%s", *err != '\0' ? err : op);
 }
 
-static int64_t
-api_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static json_object *
 api_snapshot(struct api *a, json_object *req, char *err, size_t errlen)
@@ -376,11 +369,11 @@ api_snapshot(struct api *a, json_object *req, char *err, size_t errlen)
 	if (strcmp(kind, "full") != 0 && strcmp(kind, "diff") != 0)
 		return api_error("bad-request", "field \"kind\": expected \"full\" "
 		    "or \"diff\", got \"%s\"", kind);
-	t0 = api_now_ms();
+	t0 = mono_ms();
 	rc = a->ops->snapshot(a->ctx, dir, kind[0] == 'd', err, errlen);
 	if ((reply = api_result(rc, "snapshot failed", err)) != NULL && rc == 0)
 		json_object_object_add(reply, "ms",
-		    json_object_new_int64(api_now_ms() - t0));
+		    json_object_new_int64(mono_ms() - t0));
 	return reply;
 }
 

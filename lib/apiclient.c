@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "apiclient.h"
 #include "log.h"
 
@@ -76,14 +77,6 @@ apiclient_close(struct apiclient *c)
 	c->fd = -1;
 }
 
-static int64_t
-apiclient_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* 0 when fd is ready, -1 with ETIMEDOUT past the deadline (-1: none). */
 static int
@@ -94,7 +87,7 @@ apiclient_wait(struct apiclient *c, short events, int64_t deadline)
 	int n;
 
 	do {
-		left = deadline < 0 ? -1 : deadline - apiclient_now();
+		left = deadline < 0 ? -1 : deadline - (int64_t)mono_ms();
 		if (deadline >= 0 && left < 0)
 			left = 0;
 		n = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
@@ -193,7 +186,7 @@ apiclient_fail(struct apiclient *c)
 struct json_object *
 apiclient_call(struct apiclient *c, struct json_object *req, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : apiclient_now() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)mono_ms() + timeout_ms;
 	const char *s = json_object_to_json_string_ext(req,
 	    JSON_C_TO_STRING_PLAIN);
 	json_object *reply = NULL;

@@ -88,7 +88,6 @@ struct ctrl {
 					 * count them down */
 };
 
-uint64_t ctrl_now_ms(void);
 void ctrl_log(struct ctrl *c, const char *event, uint64_t seq,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

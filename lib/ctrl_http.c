@@ -16,6 +16,7 @@
 
 #include <microhttpd.h>
 
+#include "monotime.h"
 #include "ctrl.h"
 #include "log.h"
 
@@ -213,7 +214,7 @@ take_one(struct ctrl *c, struct request *r)
 	char *s;
 
 	r->seq = ++c->seq;
-	r->arrived_ms = ctrl_now_ms();
+	r->arrived_ms = mono_ms();
 	if (x->kind != HK_INVOKE) {
 		s = x->kind == HK_METRICS ? metrics_text(c) : functions_json(c);
 		http_respond(c, r, s ? 200 : 500, s ? s : "");
@@ -331,7 +332,7 @@ http_start(struct ctrl *c)
 void
 http_stop(struct ctrl *c)
 {
-	uint64_t until = ctrl_now_ms() + HTTP_DRAIN_MS;
+	uint64_t until = mono_ms() + HTTP_DRAIN_MS;
 
 	/* Answers already given may still be on their way out: stop taking
 	 * connections, let the server's threads send them, then stop.  Only
@@ -343,7 +344,7 @@ http_stop(struct ctrl *c)
 			close(fd);	/* ours now, not the server's */
 	}
 	while (__atomic_load_n(&c->http_open, __ATOMIC_SEQ_CST) > 0 &&
-	    ctrl_now_ms() < until) {
+	    mono_ms() < until) {
 		http_take_inbox(c);	/* late ones: refused, as draining */
 		usleep(10000);
 	}

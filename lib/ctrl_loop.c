@@ -12,19 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "ctrl.h"
 #include "log.h"
 
 #define TICK_MS		100	/* timers: deadlines, idle VMs */
 
-uint64_t
-ctrl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Structured log: one JSON object per line.  Failures always; the rest
  * with -v. */
@@ -75,7 +68,7 @@ bad_line(struct ctrl *c, const char *line, const char *why, int missing)
 	}
 	r->fn = -1;
 	r->seq = ++c->seq;
-	r->arrived_ms = ctrl_now_ms();
+	r->arrived_ms = mono_ms();
 	if (o != NULL && json_object_is_type(o, json_type_object) &&
 	    json_object_object_get_ex(o, "id", &id))
 		r->id = json_object_get(id);
@@ -98,7 +91,7 @@ input_line(struct ctrl *c, struct input *in, const char *line)
 		return;
 	}
 	r->src = SRC_LINES;
-	if (r->at_ms > 0 && in->t0 + r->at_ms > ctrl_now_ms())
+	if (r->at_ms > 0 && in->t0 + r->at_ms > mono_ms())
 		in->held = r;
 	else
 		request_enqueue(c, r);
@@ -109,7 +102,7 @@ input_take(struct ctrl *c, struct input *in)
 {
 	char *nl;
 
-	if (in->held != NULL && in->t0 + in->held->at_ms <= ctrl_now_ms()) {
+	if (in->held != NULL && in->t0 + in->held->at_ms <= mono_ms()) {
 		request_enqueue(c, in->held);
 		in->held = NULL;
 	}
@@ -259,7 +252,7 @@ watch(struct poller *pl, int fd, struct vm_slot *v)
 static int
 poll_timeout(const struct input *in)
 {
-	uint64_t now = ctrl_now_ms(), due;
+	uint64_t now = mono_ms(), due;
 
 	if (in->held == NULL)
 		return TICK_MS;
@@ -327,7 +320,7 @@ all_stopped(const struct ctrl *c)
 int
 ctrl_run(struct ctrl *c, int in_fd)
 {
-	struct input in = { .fd = in_fd, .t0 = ctrl_now_ms() };
+	struct input in = { .fd = in_fd, .t0 = mono_ms() };
 	sigset_t old;
 	int sig_fd = signals_open(&old);
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "monotime.h"
 #include "ctrl.h"
 
 static const double bucket_s[16] = { 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
@@ -24,7 +25,7 @@ metrics_observe(struct ctrl *c, const struct request *r, enum outcome o)
 		return;
 	s = &c->stats[r->fn];
 	s->outcome[o]++;
-	us = (ctrl_now_ms() - r->arrived_ms) * 1000;
+	us = (mono_ms() - r->arrived_ms) * 1000;
 	for (b = 0; b < 15 && (double)us / 1e6 > bucket_s[b]; b++)
 		;
 	s->lat_bucket[r->cold][b]++;

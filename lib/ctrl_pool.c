@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "ctrl.h"
 #include "log.h"
 
@@ -53,7 +54,7 @@ send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	n = strlen(s);
 	v->req = r;
-	v->deadline_ms = ctrl_now_ms() + c->conf.fn[r->fn].timeout_ms + GRACE_MS +
+	v->deadline_ms = mono_ms() + c->conf.fn[r->fn].timeout_ms + GRACE_MS +
 	    (v->served > 0 ? 0 : v->cold_boot ? COLD_BOOT_MS : RESTORE_MS);
 	v->state = VMS_BUSY;
 	if ((line = malloc(n + 1)) != NULL) {
@@ -118,7 +119,7 @@ start_vm(struct ctrl *c, int fn)
 	v->fn = fn;
 	v->cold_boot = cold;
 	v->mem_mib = c->conf.fn[fn].memory_mib;
-	v->started_ms = v->last_used_ms = ctrl_now_ms();
+	v->started_ms = v->last_used_ms = mono_ms();
 	v->served = 0;
 	v->state = VMS_IDLE;
 	c->used_mib += v->mem_mib;
@@ -137,7 +138,7 @@ retire(struct ctrl *c, struct vm_slot *v, const char *why)
 	    (int)v->proc.pid, why);
 	runproc_close_input(&v->proc);
 	v->state = VMS_STOPPING;
-	v->deadline_ms = ctrl_now_ms() + GRACE_MS;
+	v->deadline_ms = mono_ms() + GRACE_MS;
 }
 
 /* Frees memory for need MiB by retiring idle VMs, least recent first. */
@@ -240,7 +241,7 @@ runner_failed(struct ctrl *c, struct vm_slot *v, const char *why)
 		request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed", why);
 	v->req = NULL;
 	v->state = VMS_STOPPING;
-	v->deadline_ms = ctrl_now_ms() + GRACE_MS;
+	v->deadline_ms = mono_ms() + GRACE_MS;
 }
 
 /* A runner stops its VM after a request times out (vmrun(1), --timeout). */
@@ -275,7 +276,7 @@ runner_line(struct ctrl *c, struct vm_slot *v, char *line)
 	request_finish(c, v->req, OUT_OK, line);
 	v->req = NULL;
 	v->served++;
-	v->last_used_ms = ctrl_now_ms();
+	v->last_used_ms = mono_ms();
 	v->state = VMS_IDLE;
 	if (c->draining || dying || v->stale)
 		retire(c, v, dying ? "timed out" : c->draining ? "draining" :
@@ -346,7 +347,7 @@ pool_reap(struct ctrl *c)
 void
 pool_timers(struct ctrl *c)
 {
-	uint64_t now = ctrl_now_ms();
+	uint64_t now = mono_ms();
 
 	for (int i = 0; i < CTRL_MAX_VMS; i++) {
 		struct vm_slot *v = &c->vm[i];

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "ctrl.h"
 #include "log.h"
 
@@ -78,7 +79,7 @@ void
 request_enqueue(struct ctrl *c, struct request *r)
 {
 	r->seq = ++c->seq;
-	r->arrived_ms = ctrl_now_ms();
+	r->arrived_ms = mono_ms();
 	r->deadline_ms = r->arrived_ms + c->conf.fn[r->fn].timeout_ms;
 	if (c->queued >= c->conf.queue_limit || c->draining) {
 		request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity", c->draining ?
@@ -121,7 +122,7 @@ deliver(struct ctrl *c, struct request *r, enum outcome o, json_object *body)
 		    json_object_get(v));
 	json_object_object_add(out, "cold", json_object_new_boolean(r->cold));
 	json_object_object_add(out, "latency_ms", json_object_new_int64(
-	    (int64_t)(ctrl_now_ms() - r->arrived_ms)));
+	    (int64_t)(mono_ms() - r->arrived_ms)));
 	if (r->src == SRC_HTTP)
 		http_respond(c, r, http_status[o], json_object_to_json_string_ext(
 		    json_object_object_get_ex(out, o == OUT_OK ? "response" :
@@ -175,7 +176,7 @@ request_finish(struct ctrl *c, struct request *r, enum outcome o,
 void
 request_expire(struct ctrl *c)
 {
-	uint64_t now = ctrl_now_ms();
+	uint64_t now = mono_ms();
 
 	for (struct request **pp = &c->queue; *pp != NULL; ) {
 		struct request *r = *pp;

@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "monotime.h"
 #include "digest.h"
 #include "frame.h"
 #include "log.h"
@@ -34,14 +35,6 @@ struct reqloop {
 	char app[64];
 };
 
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void
 emit(struct reqloop *rl, json_object *o)
@@ -146,7 +139,7 @@ runtime_answer(struct reqloop *rl, json_object *f, bool ok)
 	else
 		json_object_object_add(o, ok ? "response" : "error", NULL);
 	json_object_object_add(o, "timings_us",
-	    timings(now_us() - rl->started_us, handler));
+	    timings(mono_us() - rl->started_us, handler));
 	emit(rl, o);
 	finish_request(rl);
 }
@@ -368,7 +361,7 @@ dispatch(struct reqloop *rl, const char *line, size_t len)
 	s = json_object_to_json_string_ext(inv, JSON_C_TO_STRING_PLAIN);
 	rl->id = json_object_get(id);
 	rl->busy = true;
-	rl->started_us = now_us();
+	rl->started_us = mono_us();
 	if (frame_write(rl->conn_fd, s, strlen(s)) == -1)
 		runtime_gone(rl);
 	json_object_put(inv);
@@ -487,7 +480,7 @@ poll_timeout(const struct reqloop *rl)
 
 	if (!rl->busy || limit == 0)
 		return -1;
-	spent = now_us() - rl->started_us;
+	spent = mono_us() - rl->started_us;
 	return spent >= limit ? 0 : (int)((limit - spent + 999) / 1000);
 }
 
@@ -504,7 +497,7 @@ check_deadline(struct reqloop *rl)
 	    "the VM was stopped", rl->cfg->timeout_ms);
 	log_warnx("request line %lu: %s", rl->lineno, msg);
 	emit_error(rl, rl->id, "Timeout", msg,
-	    timings(now_us() - rl->started_us, -1));
+	    timings(mono_us() - rl->started_us, -1));
 	finish_request(rl);
 	vm_stop(rl->vm, VM_STOP_TIMEOUT, 0);
 }

@@ -15,6 +15,7 @@
 #include "vmctl.h"
 #include "file.h"
 #include "log.h"
+#include "monotime.h"
 #include "reqloop.h"
 #include "runner.h"
 #include "snapmeta.h"
@@ -29,16 +30,6 @@ struct runner {
 					 * checkpoints take too */
 	struct api api;
 };
-
-static uint64_t
-ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000 +
-	    (uint64_t)(t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 static const char *
 point_name(uint32_t point)
@@ -56,14 +47,14 @@ runner_ckpt(struct vm *vm, uint32_t point, void *arg)
 {
 	struct runner *r = arg;
 	bool diff = r->o->nlayers > 0;
-	struct timespec t0;
+	uint64_t t0;
 	int rc;
 
 	log_info("guest checkpoint %u (%s)", point, point_name(point));
 	if (r->o->dump_dir == NULL || r->dumped != 0 ||
 	    point != (diff ? CKPT_APP : CKPT_RUNTIME))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = mono_ms();
 	pthread_mutex_lock(&r->ctl.lock);
 	if (vm_pause(vm) == -1) {
 		pthread_mutex_unlock(&r->ctl.lock);
@@ -73,7 +64,7 @@ runner_ckpt(struct vm *vm, uint32_t point, void *arg)
 	r->dumped = rc == 0 ? 1 : -1;
 	if (rc == 0)
 		log_info("wrote %s snapshot %s in %ju ms", diff ? "diff" : "full",
-		    r->o->dump_dir, (uintmax_t)ms_since(&t0));
+		    r->o->dump_dir, (uintmax_t)(mono_ms() - t0));
 	else
 		log_warnx("%s: snapshot not written", r->o->dump_dir);
 	/* Stopped before it is let go: the guest runs no further. */

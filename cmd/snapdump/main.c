@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "apiclient.h"
 #include "log.h"
 
@@ -128,14 +129,6 @@ open_status(int e)
 	}
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Pause, snapshot, then resume, stop or neither.  A VM that answered but
  * could not write the snapshot is resumed, never stopped, so that its
@@ -149,9 +142,9 @@ dump(struct apiclient *c, const struct opts *o)
 
 	if ((rc = step(c, "pause", NULL, false)) != 0)
 		return rc;
-	t0 = now_ms();
+	t0 = mono_ms();
 	rc = step(c, "snapshot", o->abs_dir, o->diff);
-	t0 = now_ms() - t0;
+	t0 = mono_ms() - t0;
 	if (rc == 0 && o->stop)
 		after = "stop";
 	if (rc == EX_UNAVAILABLE || rc == EX_PROTOCOL)

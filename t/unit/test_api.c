@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monotime.h"
 #include "api.h"
 #include "apiclient.h"
 #include "unit.h"
@@ -104,14 +105,6 @@ start(void)
 	CHECK_EQ(api_start(&srv, sock, &ops, &vmf), 0);
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 dial(void)
@@ -388,9 +381,9 @@ test_stop_with_client(void)
 	partial = dial();	/* waits in the backlog behind idle */
 	put(idle, "{\"op\": \"sta", 11);
 	usleep(100000);
-	t0 = now_ms();
+	t0 = mono_ms();
 	api_stop(&srv);
-	CHECK(now_ms() - t0 < 1000);	/* not the 30 s idle limit */
+	CHECK(mono_ms() - t0 < 1000);	/* not the 30 s idle limit */
 	CHECK(get(idle) == NULL);
 	close(idle);
 	close(partial);
