@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monotime.h"
 #include "api.h"
 #include "log.h"
+#include "monotime.h"
 
 _Static_assert(API_PATH_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
     "API_PATH_MAX must be the size of sun_path");

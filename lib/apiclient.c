@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monotime.h"
 #include "apiclient.h"
 #include "log.h"
+#include "monotime.h"
 
 /* Says why connect failed in the terms of snapvm rather than of socket. */
 static void

@@ -18,6 +18,13 @@
 #include "runproc.h"
 
 #define CTRL_MAX_VMS	256
+/* A payload: the runner's 4 MiB request limit (vmrun(1), --max-request)
+ * less the room of the line ctrl wraps it in. */
+#define CTRL_MAX_PAYLOAD	((4U << 20) - 64)
+#define CTRL_MAX_PAYLOAD_TEXT	"4 MiB - 64 bytes"
+/* A request line: a payload and room around it. */
+#define CTRL_MAX_LINE		((4U << 20) + 65536)
+#define CTRL_MAX_LINE_TEXT	"4 MiB + 64 KiB"
 
 enum vm_state { VMS_FREE, VMS_BUSY, VMS_IDLE, VMS_STOPPING };
 enum req_source { SRC_LINES, SRC_HTTP };
@@ -69,6 +76,7 @@ struct ctrl {
 	uint64_t queued, seq;
 	uint64_t evictions;
 	struct fn_stats stats[CTRL_MAX_FUNCS];
+	uint64_t unknown_fn;		/* requests for no configured function */
 	bool draining;			/* SIGTERM: finish, then stop */
 	bool input_done;		/* the request lines ended */
 	int out_fd;			/* response lines */
@@ -90,6 +98,9 @@ struct ctrl {
 
 void ctrl_log(struct ctrl *c, const char *event, uint64_t seq,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* s as a JSON string, quotes included, for ctrl_log's %s: buf, cut short
+ * (still valid JSON) if it does not fit. */
+const char *ctrl_jstr(char *buf, size_t n, const char *s);
 
 /* ctrl_pool.c */
 int pool_dispatch(struct ctrl *c);

@@ -16,9 +16,9 @@
 
 #include <microhttpd.h>
 
-#include "monotime.h"
 #include "ctrl.h"
 #include "log.h"
+#include "monotime.h"
 
 #define HTTP_MAX_BODY	(4U << 20)
 #define HTTP_DRAIN_MS	5000	/* for answers to reach slow clients */

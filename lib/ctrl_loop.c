@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monotime.h"
 #include "ctrl.h"
 #include "log.h"
+#include "monotime.h"
 
 #define TICK_MS		100	/* timers: deadlines, idle VMs */
 
@@ -45,12 +45,32 @@ ctrl_log(struct ctrl *c, const char *event, uint64_t seq, const char *fmt, ...)
 		return;	/* a log that cannot be written is not worth a stop */
 }
 
+const char *
+ctrl_jstr(char *buf, size_t n, const char *s)
+{
+	json_object *o = json_object_new_string(s);
+	const char *j = o ? json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+
+	if (j != NULL && strlen(j) >= n) {
+		/* Escaping takes at most 6 bytes a byte: a prefix that fits. */
+		json_object_put(o);
+		o = json_object_new_string_len(s, n > 8 ? (int)(n - 3) / 6 : 0);
+		j = o ? json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+	}
+	snprintf(buf, n, "%s", j != NULL && strlen(j) < n ? j : "\"\"");
+	json_object_put(o);
+	return buf;
+}
+
 /* Request lines (--requests), with replay timing. */
 struct input {
 	int fd;
 	char *buf;
 	size_t len, cap;
 	bool eof;
+	bool skip;			/* in an overlong line: drop to its end */
 	struct request *held;		/* waiting for its "time" */
 	uint64_t t0;
 };
@@ -97,6 +117,20 @@ input_line(struct ctrl *c, struct input *in, const char *line)
 		request_enqueue(c, r);
 }
 
+/* A line too long to be a request gets its error at once, not after
+ * ctrl has buffered all of it. */
+static void
+skip_long(struct ctrl *c, struct input *in, const char *nl)
+{
+	size_t n = nl ? (size_t)(nl - in->buf) + 1 : in->len;
+
+	if (!in->skip)
+		bad_line(c, "", "the line is longer than " CTRL_MAX_LINE_TEXT, 0);
+	in->skip = nl == NULL;
+	in->len -= n;
+	memmove(in->buf, in->buf + n, in->len);
+}
+
 static void
 input_take(struct ctrl *c, struct input *in)
 {
@@ -110,6 +144,11 @@ input_take(struct ctrl *c, struct input *in)
 		size_t n;
 
 		nl = memchr(in->buf, '\n', in->len);
+		if (in->skip || (nl ? (size_t)(nl - in->buf) :
+		    in->len) > CTRL_MAX_LINE) {
+			skip_long(c, in, nl);
+			continue;
+		}
 		if (nl == NULL && !in->eof)
 			return;
 		n = nl ? (size_t)(nl - in->buf) : in->len;
@@ -156,7 +195,7 @@ same_function(const struct fn_conf *a, const struct fn_conf *b)
 /* SIGHUP: functions.yaml again.  VMs of unchanged functions stay warm;
  * those of changed or removed ones finish what they do and go. */
 static void
-ctrl_reload(struct ctrl *c)
+ctrl_reload(struct ctrl *c, struct input *in)
 {
 	struct fn_conf *fns = calloc(CTRL_MAX_FUNCS, sizeof(*fns));
 	struct fn_stats *stats = calloc(CTRL_MAX_FUNCS, sizeof(*stats));
@@ -164,7 +203,10 @@ ctrl_reload(struct ctrl *c)
 
 	if (fns == NULL || stats == NULL || ctrlconf_load_functions(&c->conf,
 	    c->conf.functions, fns, &n) == -1) {
-		ctrl_log(c, "reload_failed", 0, "\"file\":\"%s\"", c->conf.functions);
+		char file[CTRL_PATH + 16];
+
+		ctrl_log(c, "reload_failed", 0, "\"file\":%s", ctrl_jstr(file,
+		    sizeof(file), c->conf.functions));
 		free(fns);
 		free(stats);
 		return;
@@ -186,9 +228,17 @@ ctrl_reload(struct ctrl *c)
 		    &fns[map[v->fn]]))
 			v->stale = true;
 		v->fn = map[v->fn];
+		if (v->req != NULL && v->req->fn >= 0)
+			v->req->fn = map[v->req->fn];	/* -1: not counted */
 	}
+	/* Requests keep their function by name: -1, removed, is failed by
+	 * pool_dispatch. */
 	for (struct request *r = c->queue; r != NULL; r = r->next)
-		r->fn = map[r->fn];	/* -1: failed by pool_dispatch */
+		r->fn = r->fn < 0 ? -1 : map[r->fn];
+	if (in->held != NULL && in->held->fn >= 0)
+		in->held->fn = map[in->held->fn];
+	if (c->builder_fn >= 0)		/* -3: its function is gone */
+		c->builder_fn = map[c->builder_fn] < 0 ? -3 : map[c->builder_fn];
 	memcpy(c->conf.fn, fns, sizeof(*fns) * (size_t)n);
 	memcpy(c->stats, stats, sizeof(*stats) * CTRL_MAX_FUNCS);
 	c->conf.nfuncs = n;
@@ -221,7 +271,7 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 		if (si.ssi_signo == SIGCHLD) {
 			pool_reap(c);
 		} else if (si.ssi_signo == SIGHUP) {
-			ctrl_reload(c);
+			ctrl_reload(c, in);
 		} else if (!c->draining) {
 			ctrl_log(c, "draining", 0, "\"signal\":%u", si.ssi_signo);
 			c->draining = true;

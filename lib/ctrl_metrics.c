@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "monotime.h"
 #include "ctrl.h"
+#include "monotime.h"
 
 static const double bucket_s[16] = { 0.001, 0.002, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 0 /* +Inf */ };
@@ -21,8 +21,10 @@ metrics_observe(struct ctrl *c, const struct request *r, enum outcome o)
 	uint64_t us;
 	int b;
 
-	if (r->fn < 0)
+	if (r->fn < 0) {
+		c->unknown_fn += o == OUT_NOT_FOUND;
 		return;
+	}
 	s = &c->stats[r->fn];
 	s->outcome[o]++;
 	us = (mono_ms() - r->arrived_ms) * 1000;
@@ -103,6 +105,9 @@ metrics_text(const struct ctrl *c)
 			put(&t, "snapvm_requests_total{function=\"%s\",outcome="
 			    "\"%s\"} %ju\n", c->conf.fn[f].name, outcome_label[o],
 			    (uintmax_t)c->stats[f].outcome[o]);
+	put(&t, "# TYPE snapvm_requests_unknown_function_total counter\n"
+	    "snapvm_requests_unknown_function_total %ju\n",
+	    (uintmax_t)c->unknown_fn);
 	put(&t, "# TYPE snapvm_request_duration_seconds histogram\n");
 	for (int f = 0; f < c->conf.nfuncs; f++)
 		put_histogram(&t, c, f);

@@ -14,9 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "monotime.h"
 #include "ctrl.h"
 #include "log.h"
+#include "monotime.h"
+#include "snapmeta.h"
 
 #define GRACE_MS	5000	/* beyond a request's timeout, for the runner */
 /* A new VM answers its first request only once its runtime is up: the
@@ -51,7 +52,8 @@ send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 
 	json_object_object_add(o, "id", json_object_new_int64((int64_t)r->seq));
 	json_object_object_add(o, "payload", json_tokener_parse(r->payload));
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	n = strlen(s);
 	v->req = r;
 	v->deadline_ms = mono_ms() + c->conf.fn[r->fn].timeout_ms + GRACE_MS +
@@ -69,63 +71,87 @@ send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 }
 
 /* The runner's command line for a function. */
-static int
-runner_argv(struct ctrl *c, int fn, char **argv, char *layers, size_t n,
-    char *timeout, char *mem, bool *cold)
+struct runner_args {
+	char *argv[16];
+	char layers[CTRL_MAX_LAYERS * CTRL_PATH];
+	char timeout[24], mem[24], vcpus[24];
+	bool cold;
+};
+
+static void
+runner_argv(struct ctrl *c, int fn, struct runner_args *a)
 {
 	const struct fn_conf *f = &c->conf.fn[fn];
+	char **argv = a->argv;
 	int i = 0;
 
-	snprintf(timeout, 24, "%ju", (uintmax_t)f->timeout_ms);
-	snprintf(mem, 24, "%ju", (uintmax_t)f->memory_mib);
-	*cold = !f->snapshots || !snap_layers(c, fn, layers, n);
-	if (*cold) {
+	snprintf(a->timeout, sizeof(a->timeout), "%ju", (uintmax_t)f->timeout_ms);
+	snprintf(a->mem, sizeof(a->mem), "%ju", (uintmax_t)f->memory_mib);
+	snprintf(a->vcpus, sizeof(a->vcpus), "%d", f->vcpus);
+	a->cold = !f->snapshots ||
+	    !snap_layers(c, fn, a->layers, sizeof(a->layers));
+	if (a->cold) {
 		argv[i++] = c->conf.vmrun;
 		argv[i++] = "--kernel";
 		argv[i++] = c->conf.kernel;
 		argv[i++] = "--rootfs";
 		argv[i++] = c->conf.rootfs;
 		argv[i++] = "--mem";
-		argv[i++] = mem;
+		argv[i++] = a->mem;
+		argv[i++] = "--vcpus";
+		argv[i++] = a->vcpus;
 	} else {
 		argv[i++] = c->conf.snaprestore;
 		argv[i++] = "--load-dir";
-		argv[i++] = layers;
+		argv[i++] = a->layers;
 	}
 	argv[i++] = "--appfs";
 	argv[i++] = (char *)f->appfs;
 	argv[i++] = "--timeout";
-	argv[i++] = timeout;
+	argv[i++] = a->timeout;
 	argv[i] = NULL;
-	return 0;
+}
+
+/* A restored VM has its snapshot's memory, whatever the function says. */
+static uint64_t
+vm_mib(const struct ctrl *c, int fn, const struct runner_args *a)
+{
+	const char *last = strrchr(a->layers, ',');
+	struct snap_meta m;
+
+	if (a->cold || snapmeta_read(last ? last + 1 : a->layers, &m) == -1)
+		return c->conf.fn[fn].memory_mib;
+	return m.mem_mib;
 }
 
 static struct vm_slot *
-start_vm(struct ctrl *c, int fn)
+start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 {
-	char layers[CTRL_MAX_LAYERS * CTRL_PATH], timeout[24], mem[24];
-	char *argv[16];
 	struct vm_slot *v = NULL;
-	bool cold;
+	char path[CTRL_PATH + 16], err[128];
 
 	for (int i = 0; i < CTRL_MAX_VMS && v == NULL; i++)
 		if (c->vm[i].state == VMS_FREE)
 			v = &c->vm[i];
 	if (v == NULL)
 		return NULL;
-	runner_argv(c, fn, argv, layers, sizeof(layers), timeout, mem, &cold);
-	if (runproc_spawn(&v->proc, argv, c->log_fd) == -1)
+	if (runproc_spawn(&v->proc, a->argv, c->log_fd) == -1) {
+		ctrl_log(c, "runner_spawn_failed", 0, "\"runner\":%s,"
+		    "\"error\":%s", ctrl_jstr(path, sizeof(path), a->argv[0]),
+		    ctrl_jstr(err, sizeof(err), strerror(errno)));
+		*broken = true;
 		return NULL;
+	}
 	v->fn = fn;
-	v->cold_boot = cold;
-	v->mem_mib = c->conf.fn[fn].memory_mib;
+	v->cold_boot = a->cold;
+	v->mem_mib = vm_mib(c, fn, a);
 	v->started_ms = v->last_used_ms = mono_ms();
 	v->served = 0;
 	v->state = VMS_IDLE;
 	c->used_mib += v->mem_mib;
 	ctrl_log(c, "vm_started", 0, "\"function\":\"%s\",\"pid\":%d,"
 	    "\"restore\":%s", c->conf.fn[fn].name, (int)v->proc.pid,
-	    cold ? "false" : "true");
+	    a->cold ? "false" : "true");
 	return v;
 }
 
@@ -181,19 +207,24 @@ idle_vm(struct ctrl *c, int fn)
 	return best;
 }
 
-/* Where r can run now: a warm VM, a new one, or nowhere yet (NULL). */
+/* Where r can run now: a warm VM, a new one, or nowhere yet (NULL);
+ * *broken when a runner cannot even be started, which waiting won't mend. */
 static struct vm_slot *
-place(struct ctrl *c, struct request *r)
+place(struct ctrl *c, struct request *r, bool *broken)
 {
 	const struct fn_conf *f = &c->conf.fn[r->fn];
 	struct vm_slot *v = idle_vm(c, r->fn);
+	struct runner_args a;
 
+	*broken = false;
 	if (v != NULL)
 		return v;
-	if (pool_count(c, r->fn, VMS_BUSY) >= f->concurrency ||
-	    !make_room(c, f->memory_mib))
+	if (pool_count(c, r->fn, VMS_BUSY) >= f->concurrency)
 		return NULL;
-	if ((v = start_vm(c, r->fn)) != NULL)
+	runner_argv(c, r->fn, &a);
+	if (!make_room(c, vm_mib(c, r->fn, &a)))
+		return NULL;
+	if ((v = start_vm(c, r->fn, &a, broken)) != NULL)
 		r->cold = true;
 	return v;
 }
@@ -205,13 +236,19 @@ pool_dispatch(struct ctrl *c)
 
 	for (struct request **pp = &c->queue; *pp != NULL; ) {
 		struct request *r = *pp;
-		struct vm_slot *v = r->fn < 0 ? NULL : place(c, r);
+		bool broken = false;
+		struct vm_slot *v = r->fn < 0 ? NULL : place(c, r, &broken);
 
-		if (r->fn < 0) {	/* its function was removed */
+		if (r->fn < 0 || broken) {
 			*pp = r->next;
 			c->queued--;
-			request_fail(c, r, OUT_NOT_FOUND, "NotFound",
-			    "the function was removed");
+			if (broken)
+				request_fail(c, r, OUT_RUNNER_FAILED,
+				    "RunnerFailed", "the runner could not be "
+				    "started; ctrl's log says why");
+			else
+				request_fail(c, r, OUT_NOT_FOUND, "NotFound",
+				    "the function was removed");
 			continue;
 		}
 		if (v == NULL) {
@@ -255,6 +292,15 @@ is_timeout(json_object *o)
 	    strcmp(json_object_get_string(t), "Timeout") == 0;
 }
 
+static bool
+queued_for(const struct ctrl *c, int fn)
+{
+	for (const struct request *r = c->queue; r != NULL; r = r->next)
+		if (r->fn == fn)
+			return true;
+	return false;
+}
+
 static void
 runner_line(struct ctrl *c, struct vm_slot *v, char *line)
 {
@@ -278,9 +324,10 @@ runner_line(struct ctrl *c, struct vm_slot *v, char *line)
 	v->served++;
 	v->last_used_ms = mono_ms();
 	v->state = VMS_IDLE;
-	if (c->draining || dying || v->stale)
-		retire(c, v, dying ? "timed out" : c->draining ? "draining" :
-		    "function changed");
+	/* Draining, a VM still serves the requests queued for its function. */
+	if (dying || v->stale || (c->draining && !queued_for(c, v->fn)))
+		retire(c, v, dying ? "timed out" : v->stale ?
+		    "function changed" : "draining");
 }
 
 void
@@ -322,7 +369,7 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	if (v->req != NULL)
 		request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed", why);
 	ctrl_log(c, "vm_exited", 0, "\"pid\":%d,\"status\":%d,\"served\":%u",
-	    (int)v->proc.pid, status, v->served);
+	    (int)v->proc.pid, runproc_exit_code(status), v->served);
 	runproc_release(&v->proc);
 	c->used_mib -= v->mem_mib;
 	memset(v, 0, sizeof(*v));

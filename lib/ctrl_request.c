@@ -4,9 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "monotime.h"
 #include "ctrl.h"
 #include "log.h"
+#include "monotime.h"
 
 static const char *const outcome_type[OUT_N] = {
 	"ok", "FunctionError", "BadRequest", "NotFound", "OverCapacity",
@@ -69,7 +69,8 @@ request_parse(struct ctrl *c, const char *line, char *why, size_t n,
 			r->id = json_object_get(id);
 		p = json_object_object_get_ex(o, "payload", &p) ? p : NULL;
 		r->payload = strdup(p ? json_object_to_json_string_ext(p,
-		    JSON_C_TO_STRING_PLAIN) : "null");
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) :
+		    "null");
 	}
 	json_object_put(o);
 	return r;
@@ -81,9 +82,19 @@ request_enqueue(struct ctrl *c, struct request *r)
 	r->seq = ++c->seq;
 	r->arrived_ms = mono_ms();
 	r->deadline_ms = r->arrived_ms + c->conf.fn[r->fn].timeout_ms;
-	if (c->queued >= c->conf.queue_limit || c->draining) {
-		request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity", c->draining ?
-		    "ctrl is shutting down" : "the request queue is full");
+	if (c->draining) {
+		request_fail(c, r, OUT_SHUTDOWN, "ShuttingDown",
+		    "ctrl is shutting down");
+		return;
+	}
+	if (r->payload != NULL && strlen(r->payload) > CTRL_MAX_PAYLOAD) {
+		request_fail(c, r, OUT_BAD_REQUEST, "BadRequest", "the payload "
+		    "is larger than " CTRL_MAX_PAYLOAD_TEXT);
+		return;
+	}
+	if (c->queued >= c->conf.queue_limit) {
+		request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
+		    "the request queue is full");
 		return;
 	}
 	r->next = NULL;

@@ -89,6 +89,7 @@ static int
 spawn_builder(struct ctrl *c, int job)
 {
 	char out[CTRL_PATH], base[CTRL_PATH], diffs[CTRL_PATH + 8];
+	char layer[CTRL_PATH + 16];
 	char *argv[12];
 	int i = 0;
 
@@ -116,7 +117,8 @@ spawn_builder(struct ctrl *c, int job)
 	if (runproc_spawn(&c->builder, argv, c->log_fd) == -1)
 		return -1;
 	runproc_close_input(&c->builder);
-	ctrl_log(c, "snapshot_build", 0, "\"layer\":\"%s\",\"pid\":%d", out,
+	ctrl_log(c, "snapshot_build", 0, "\"layer\":%s,\"pid\":%d",
+	    ctrl_jstr(layer, sizeof(layer), out),
 	    (int)c->builder.pid);
 	return 0;
 }
@@ -156,9 +158,9 @@ snapbuild_done(struct ctrl *c, int status)
 	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 
 	ctrl_log(c, ok ? "snapshot_built" : "snapshot_failed", 0,
-	    "\"function\":\"%s\",\"status\":%d", job < 0 ? "(base)" :
-	    c->conf.fn[job].name, status);
-	if (!ok)
+	    "\"function\":\"%s\",\"status\":%d", job == -1 ? "(base)" :
+	    job < 0 ? "(removed)" : c->conf.fn[job].name, runproc_exit_code(status));
+	if (!ok && job >= -1)
 		c->snap_failed[job < 0 ? CTRL_MAX_FUNCS : job] = true;
 	runproc_release(&c->builder);
 	c->builder.pid = 0;

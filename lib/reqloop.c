@@ -11,10 +11,10 @@
 
 #include <json-c/json.h>
 
-#include "monotime.h"
 #include "digest.h"
 #include "frame.h"
 #include "log.h"
+#include "monotime.h"
 #include "reqloop.h"
 
 struct reqloop;

@@ -12,13 +12,13 @@
 #include <json-c/json.h>
 
 #include "api.h"
-#include "vmctl.h"
 #include "file.h"
 #include "log.h"
 #include "monotime.h"
 #include "reqloop.h"
 #include "runner.h"
 #include "snapmeta.h"
+#include "vmctl.h"
 
 struct runner {
 	struct runner_opts *o;

@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -45,7 +46,8 @@ runproc_spawn(struct runproc *p, char *const argv[], int stderr_fd)
 	sigemptyset(&none);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
-	e = posix_spawn(&p->pid, argv[0], &fa, &at, argv, environ);
+	/* A bare name is looked up in PATH, as a shell would. */
+	e = posix_spawnp(&p->pid, argv[0], &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(in[0]);
@@ -146,4 +148,12 @@ runproc_release(struct runproc *p)
 	free(p->buf);
 	p->buf = NULL;
 	p->len = p->cap = 0;
+}
+
+int
+runproc_exit_code(int wait_status)
+{
+	if (WIFSIGNALED(wait_status))
+		return 128 + WTERMSIG(wait_status);
+	return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
 }

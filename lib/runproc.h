@@ -21,6 +21,8 @@ struct runproc {
 
 /* Starts argv[0] (a path) with argv; stderr_fd receives its stderr. */
 int runproc_spawn(struct runproc *p, char *const argv[], int stderr_fd);
+/* A wait status as a shell reports it: the exit status, or 128 + signal. */
+int runproc_exit_code(int wait_status);
 /* Writes a whole line; -1 if the runner is gone. */
 int runproc_send(struct runproc *p, const char *line, size_t len);
 /* Reads what is there: 0, or -1 at the end of the output. */

@@ -144,6 +144,34 @@ for i in range(30):
 	[ $((ok + full)) -eq 6 ]
 }
 
+@test "oversized lines and payloads are refused before any VM starts" {
+	config 256
+	python3 -c '
+import json
+print(json.dumps({"id": 1, "function": "hello", "payload": "x" * (5 << 20)}))
+print(json.dumps({"id": 2, "function": "hello", "payload": "/" * ((4 << 20) - 40)}))
+print(json.dumps({"id": 3, "function": "nope"}))
+' > "$TMP/in"
+	ctrl -v --requests "$TMP/in" > "$TMP/out" 2> "$TMP/log"
+	[ "$(wc -l < "$TMP/out")" -eq 3 ]
+	grep -q '{"id":null,"function":null,"status":"error","error":{"type":"BadRequest","message":"the line is longer than 4 MiB + 64 KiB"}' "$TMP/out"
+	grep -q '{"id":2,"function":"hello","status":"error","error":{"type":"BadRequest","message":"the payload is larger than 4 MiB - 64 bytes"}' "$TMP/out"
+	grep -q '{"id":3,.*"type":"NotFound"' "$TMP/out"
+	! grep -q vm_started "$TMP/log"
+}
+
+@test "a runner program that cannot be started fails its request, once" {
+	config 256
+	sed -i "s|^snaprestore: .*|snaprestore: $TMP/no-such-runner|" "$TMP/ctrl.yaml"
+	echo '{"id":1,"function":"hello","payload":1}' > "$TMP/in"
+	run ctrl --requests "$TMP/in"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	grep -c runner_spawn_failed <<< "$output" | grep -qx 1
+	[[ "$output" == *'{"id":1,"function":"hello","status":"error","error":{"type":"RunnerFailed","message":"the runner could not be started; ctrl'"'"'s log says why"}'* ]]
+	[[ "$output" == *"\"runner\":\"$TMP/no-such-runner\",\"error\":\"No such file or directory\""* ]]
+}
+
 @test "malformed lines and unknown functions get one error line each" {
 	config 512
 	printf '%s\n' 'not json' '{"id":1,"function":"nope"}' '{"id":2,"function":"hello","extra":1}' \
@@ -216,6 +244,7 @@ for i in range(30):
 	grep -q '^snapvm_requests_total{function="spin",outcome="timeout"} 1$' "$TMP/metrics"
 	grep -q '^snapvm_request_duration_seconds_count{function="hello",start="warm"}' "$TMP/metrics"
 	grep -q '^snapvm_memory_budget_bytes 536870912$' "$TMP/metrics"
+	grep -q '^snapvm_requests_unknown_function_total 1$' "$TMP/metrics"
 	kill -TERM $pid
 	wait $pid
 }
@@ -230,6 +259,11 @@ for i in range(30):
 	client=$!
 	sleep 0.5
 	kill -TERM $pid
+	sleep 0.2
+	# Draining: a new request is refused, the one in flight answered.
+	[ "$(curl -s -o "$TMP/late" -w '%{http_code}' -X POST --data 1 \
+	    "http://127.0.0.1:$port/v1/functions/hello/invoke")" = 503 ]
+	grep -q '"type":"ShuttingDown"' "$TMP/late"
 	wait $client
 	wait $pid
 	cat "$TMP/r"

@@ -9,9 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monotime.h"
 #include "apiclient.h"
 #include "log.h"
+#include "monotime.h"
 
 #define OP_TIMEOUT_MS		10000
 #define SNAPSHOT_TIMEOUT_MS	600000	/* a large guest to a slow disk */

@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "monotime.h"
 #include "api.h"
 #include "apiclient.h"
+#include "monotime.h"
 #include "unit.h"
 
 /* What the fake VM was asked; read by the test after the reply, which
