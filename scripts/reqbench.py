@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Request benchmark (make bench): requests per second and per-request
+latency on one warm VM serving hello, beside a JSON-lines echo over a
+Unix socket on the host, the floor any VM-based path sits on.
+
+    scripts/reqbench.py SNAPDIR [N]
+
+Both sides run the same client code in this run: one request at a time
+(latency, p50 and p99), then N requests written without waiting
+(throughput).  Figures are for comparison with each other only.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p / 100))]
+
+
+class Lines:
+    """A JSON-lines peer behind a writable and a readable file."""
+
+    def __init__(self, w, r):
+        self.w, self.r = w, r
+
+    def send(self, i):
+        self.w.write(b'{"id": %d, "payload": {"name": "bench"}}\n' % i)
+
+    def call(self, i):
+        self.send(i)
+        self.w.flush()
+        return self.check(i)
+
+    def check(self, i):
+        line = self.r.readline()
+        if not line:
+            sys.exit("reqbench: the peer hung up")
+        got = json.loads(line)
+        if got.get("id") != i or got.get("status") != "ok":
+            sys.exit("reqbench: unexpected answer %r" % line[:200])
+        return got
+
+
+def measure(peer, n):
+    lat = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        peer.call(i)
+        lat.append(time.perf_counter() - t0)
+
+    def writer():
+        for i in range(n, 2 * n):
+            peer.send(i)
+        peer.w.flush()
+    t0 = time.perf_counter()
+    th = threading.Thread(target=writer)
+    th.start()
+    for i in range(n, 2 * n):
+        peer.check(i)
+    th.join()
+    rps = n / (time.perf_counter() - t0)
+    return rps, percentile(lat, 50) * 1e6, percentile(lat, 99) * 1e6
+
+
+def echo_server(path, ready):
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+    ready.set()
+    conn, _ = srv.accept()
+    r, w = conn.makefile("rb"), conn.makefile("wb")
+    for line in r:
+        req = json.loads(line)
+        w.write((json.dumps({"id": req["id"], "status": "ok",
+                             "response": {"echo": req["payload"]}}) +
+                 "\n").encode())
+        w.flush()
+    conn.close()
+    srv.close()
+
+
+def host_floor(n, tmp):
+    path = os.path.join(tmp, "echo.sock")
+    ready = threading.Event()
+    threading.Thread(target=echo_server, args=(path, ready),
+                     daemon=True).start()
+    ready.wait()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    peer = Lines(s.makefile("wb"), s.makefile("rb"))
+    peer.call(-1)
+    result = measure(peer, n)
+    s.close()
+    return result
+
+
+def vm(snap, n):
+    layers = "%s/python3,%s/diff/hello" % (snap, snap)
+    p = subprocess.Popen([os.path.join(ROOT, "bin/snaprestore"),
+                          "--load-dir", layers, "--appfs",
+                          os.path.join(ROOT, "build/appfs/hello.ext2")],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    peer = Lines(p.stdin, p.stdout)
+    for i in range(-20, 0):         # warm: restored pages faulted in
+        peer.call(i)
+    result = measure(peer, n)
+    p.stdin.close()
+    if p.wait(timeout=60) != 0:
+        sys.exit("reqbench: snaprestore exited with %d" % p.returncode)
+    return result
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit("usage: reqbench.py SNAPDIR [N]")
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        floor = host_floor(n, tmp)
+    ours = vm(sys.argv[1], n)
+    print("requests on a warm VM, %d one at a time, then %d pipelined" %
+          (n, n))
+    for what, i, unit in (("requests per second", 0, "rps"),
+                          ("latency p50", 1, "us"), ("latency p99", 2, "us")):
+        print("%-34s %-22s %8.0f %-3s %-22s %8.0f %-3s ratio %.2f" %
+              (what, "host unix echo", floor[i], unit, "vm hello", ours[i],
+               unit, ours[i] / floor[i] if i else floor[i] / ours[i]))
+
+
+if __name__ == "__main__":
+    main()
