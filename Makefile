@@ -7,10 +7,10 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
 CPPFLAGS += -Ilib -MMD -MP
 LDFLAGS  += -pthread
-LDLIBS   += -ljson-c -lcrypto -lyaml -lmicrohttpd
+LDLIBS   += -ljson-c -lcrypto -lyaml -lmicrohttpd -lcurl -lmnl
 
 B        := build
-PROGS    := vmrun snaprestore snapdump ctrl
+PROGS    := $(notdir $(wildcard cmd/*))
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 LIBA     := $(B)/libsnapvm.a

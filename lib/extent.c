@@ -1,0 +1,148 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "extent.h"
+#include "log.h"
+
+/* Merges [off, off+len) into the last extent if they touch. */
+static bool
+extend_last(struct extents *e, uint64_t off, uint64_t len)
+{
+	struct extent *last;
+	uint64_t end = off + len;
+
+	if (e->n == 0 || e->v == NULL)
+		return false;
+	last = &e->v[e->n - 1];
+	if (off > last->off + last->len)
+		return false;
+	if (end > last->off + last->len) {
+		e->total += end - (last->off + last->len);
+		last->len = end - last->off;
+	}
+	return true;
+}
+
+int
+extents_add(struct extents *e, uint64_t off, uint64_t len)
+{
+	if (len == 0 || extend_last(e, off, len))
+		return 0;
+	if (e->n == e->cap || e->v == NULL) {
+		size_t cap = e->cap ? 2 * e->cap : 64;
+		struct extent *v = reallocarray(e->v, cap, sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n++] = (struct extent){ off, len, e->total };
+	e->total += len;
+	return 0;
+}
+
+int
+extents_scan(int fd, const char *path, uint64_t size, struct extents *e)
+{
+	const uint64_t mask = EXTENT_ALIGN - 1;
+	off_t data, hole;
+	uint64_t from, to;
+
+	for (data = 0; (uint64_t)data < size; data = hole) {
+		if ((data = lseek(fd, data, SEEK_DATA)) == -1) {
+			if (errno == ENXIO)	/* only a hole is left */
+				break;
+			log_warn("%s: SEEK_DATA", path);
+			return -1;
+		}
+		if ((hole = lseek(fd, data, SEEK_HOLE)) == -1) {
+			log_warn("%s: SEEK_HOLE", path);
+			return -1;
+		}
+		from = (uint64_t)data & ~mask;
+		to = ((uint64_t)hole + mask) & ~mask;
+		if (to > size)
+			to = size;
+		if (to > from && extents_add(e, from, to - from) == -1) {
+			log_warn("%s", path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+size_t
+extents_find(const struct extents *e, uint64_t at)
+{
+	size_t lo = 0, hi = e->n;
+
+	while (lo < hi) {	/* the last extent starting at or before at */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e->v[mid].at <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || at >= e->v[lo - 1].at + e->v[lo - 1].len)
+		return e->n;
+	return lo - 1;
+}
+
+static int
+io_full(int fd, char *p, size_t n, off_t off, bool write)
+{
+	while (n > 0) {
+		ssize_t k = write ? pwrite(fd, p, n, off) : pread(fd, p, n, off);
+
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO;	/* the file shrank under us */
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+		off += k;
+	}
+	return 0;
+}
+
+int
+extents_io(const struct extents *e, int fd, uint64_t at, void *buf,
+    size_t len, bool write)
+{
+	char *p = buf;
+	size_t i = extents_find(e, at);
+
+	for (; len > 0; i++) {
+		uint64_t skip, n;
+
+		if (i >= e->n) {
+			errno = ERANGE;
+			return -1;
+		}
+		skip = at - e->v[i].at;
+		n = e->v[i].len - skip;
+		if (n > len)
+			n = len;
+		if (io_full(fd, p, n, (off_t)(e->v[i].off + skip), write) == -1)
+			return -1;
+		p += n;
+		at += n;
+		len -= n;
+	}
+	return 0;
+}
+
+void
+extents_free(struct extents *e)
+{
+	free(e->v);
+	e->v = NULL;
+	e->n = e->cap = 0;
+	e->total = 0;
+}

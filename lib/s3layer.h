@@ -1,0 +1,91 @@
+/*
+ * A snapshot layer as s3snap stores it (s3snap(1), "OBJECTS IN THE
+ * STORE"): each file of the layer directory is one object holding only
+ * the file's data extents, back to back, and the index object, written
+ * last, says where each extent goes and gives the SHA-256 of every part
+ * of every object.
+ */
+#ifndef SNAPVM_S3LAYER_H
+#define SNAPVM_S3LAYER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "extent.h"
+#include "s3conf.h"
+#include "s3ops.h"
+
+#define S3LAYER_INDEX		"s3snap-index.json"
+#define S3LAYER_FORMAT		"snapvm-s3snap-layer"
+#define S3LAYER_VERSION		1
+#define S3LAYER_FILES		4	/* manifest.json and snap_file_name */
+#define S3LAYER_INDEX_MAX	(64 * 1024 * 1024)
+
+struct s3file {
+	char name[16];
+	uint64_t size;
+	char sha256[DIGEST_HEX];	/* of the whole file */
+	struct extents ext;		/* ext.total: bytes in the store */
+	size_t nparts;
+	char (*part_sha)[DIGEST_HEX];
+
+	/* While transferring. */
+	int fd;
+	char upload_id[S3_UPLOAD_ID_MAX];	/* multipart: nparts > 1 */
+	char (*etag)[S3_ETAG_MAX];
+};
+
+struct s3layer {
+	char id[DIGEST_HEX];
+	bool diff;
+	uint64_t part_size;
+	int nfiles;
+	struct s3file file[S3LAYER_FILES];	/* manifest.json first */
+};
+
+/* The layer in directory dir, checked against its manifest, files open.
+ * 0 or a sysexits status. */
+int s3layer_local(struct s3layer *l, const char *dir, uint64_t part_size);
+/* The index object's text (free it); NULL if out of memory. */
+char *s3layer_index(const struct s3layer *l);
+/* An index object read from the store (what: its name for messages);
+ * every field checked, as the store is not trusted. */
+int s3layer_parse(struct s3layer *l, const char *text, const char *what);
+void s3layer_init(struct s3layer *l);		/* empty, no file open */
+void s3layer_free(struct s3layer *l);
+
+/* Whether name is one a layer may hold (manifest.json, state, ...). */
+bool s3layer_known(const char *name);
+/* PREFIX/NAME; -1 if too long. */
+int s3layer_key(const char *prefix, const char *name, char *out,
+    size_t size);
+/* One part of one file: the unit of work of a transfer. */
+struct s3task {
+	int file;
+	size_t part;
+};
+
+/* Every part of every file, file by file; with empty_too, a file without
+ * data counts as one empty part.  0, or -1 if out of memory. */
+int s3layer_plan(const struct s3layer *l, bool empty_too, struct s3task **t,
+    size_t *n);
+/* A task being worked on: its file, object, packed range and buffer. */
+struct s3part {
+	struct s3file *f;
+	size_t i;
+	char key[S3_PREFIX_MAX + 32];
+	uint64_t at;
+	size_t len;
+	char *buf;			/* len bytes (free it) */
+};
+
+/* Sets up part for task t of the layer stored under prefix: 0, or
+ * EX_OSERR (logged) if out of memory. */
+int s3layer_part(struct s3layer *l, const char *prefix,
+    const struct s3task *t, struct s3part *part);
+/* Allocates part_sha and etag for f's parts. */
+int s3layer_parts(const struct s3layer *l, struct s3file *f);
+
+#endif

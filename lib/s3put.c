@@ -1,0 +1,173 @@
+/* s3snap put: a layer directory into the store, its index last. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "log.h"
+#include "monotime.h"
+#include "s3layer.h"
+#include "s3pool.h"
+#include "s3sync.h"
+
+struct put {
+	const struct s3sync *o;
+	struct s3layer l;
+	struct s3task *task;
+	size_t ntasks;
+};
+
+/* One part (or the whole of a small file): read, hash, send. */
+static int
+put_part(struct s3 *s, void *ctx, size_t i)
+{
+	struct put *p = ctx;
+	struct s3part t;
+	char sha[DIGEST_HEX];
+	int rc;
+
+	if ((rc = s3layer_part(&p->l, p->o->uri.prefix, &p->task[i], &t)) != 0)
+		return rc;
+	if (extents_io(&t.f->ext, t.f->fd, t.at, t.buf, t.len, false) == -1) {
+		log_warn("%s: reading", t.f->name);
+		free(t.buf);
+		return EX_IOERR;
+	}
+	s3_sha256(t.buf, t.len, sha);
+	if (t.f->nparts <= 1)
+		rc = s3_put(s, t.key, t.buf, t.len, sha);
+	else
+		rc = s3_mpu_part(s, t.key, t.f->upload_id, (int)t.i + 1, t.buf,
+		    t.len, sha, t.f->etag[t.i]);
+	if (rc == 0 && t.f->nparts > 0)
+		memcpy(t.f->part_sha[t.i], sha, DIGEST_HEX);
+	free(t.buf);
+	return rc;
+}
+
+/* Starts (or, with finish, completes) the multipart upload of every
+ * file of more than one part. */
+static int
+multipart(struct s3 *s, struct put *p, bool finish)
+{
+	char key[S3_PREFIX_MAX + 32];
+	int rc;
+
+	for (int i = 0; i < p->l.nfiles; i++) {
+		struct s3file *f = &p->l.file[i];
+
+		if (f->nparts <= 1)
+			continue;
+		s3layer_key(p->o->uri.prefix, f->name, key, sizeof(key));
+		if (!finish)
+			rc = s3_mpu_create(s, key, f->upload_id);
+		else if ((rc = s3_mpu_complete(s, key, f->upload_id, f->etag,
+		    f->nparts)) == 0)
+			f->upload_id[0] = '\0';
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* After a failure: no upload left open, no object of a half layer. */
+static void
+undo(struct put *p)
+{
+	struct s3conf quick;
+	char key[S3_PREFIX_MAX + 32];
+	struct s3 s;
+
+	if (s3sync_cleanup_conn(&s, &quick, p->o) == -1)
+		return;
+	for (int i = 0; i < p->l.nfiles; i++) {
+		struct s3file *f = &p->l.file[i];
+
+		s3layer_key(p->o->uri.prefix, f->name, key, sizeof(key));
+		if (f->upload_id[0] != '\0' &&
+		    s3_mpu_abort(&s, key, f->upload_id) != 0)
+			log_warnx("s3://%s/%s: the unfinished upload stays; "
+			    "s3snap rm or the next put removes it",
+			    p->o->uri.bucket, key);
+	}
+	if (s3sync_delete_layer(&s, p->o->uri.prefix, NULL) != 0)
+		log_warnx("s3://%s/%s: some objects of the failed put stay; "
+		    "s3snap rm removes them", p->o->uri.bucket, p->o->uri.prefix);
+	s3_close(&s);
+}
+
+static int
+put_index(struct s3 *s, struct put *p)
+{
+	char key[S3_PREFIX_MAX + 32], sha[DIGEST_HEX];
+	char *text = s3layer_index(&p->l);
+	int rc;
+
+	if (text == NULL) {
+		log_warn("index");
+		return EX_OSERR;
+	}
+	s3layer_key(p->o->uri.prefix, S3LAYER_INDEX, key, sizeof(key));
+	s3_sha256(text, strlen(text), sha);
+	rc = s3_put(s, key, text, strlen(text), sha);
+	free(text);
+	return rc;
+}
+
+static int
+transfer(struct s3 *s, struct put *p, const char *dir)
+{
+	char label[S3_PREFIX_MAX + 128];
+	struct s3pool_opts po = { p->o->conf, p->o->uri.bucket, p->o->cancel,
+	    p->o->progress, label, 0 };
+	uint64_t moved = 0, size = 0, t0 = mono_ms();
+	int rc;
+
+	for (int i = 0; i < p->l.nfiles; i++) {
+		po.total += p->l.file[i].ext.total;
+		size += p->l.file[i].size;
+	}
+	snprintf(label, sizeof(label), "put s3://%s/%s", p->o->uri.bucket,
+	    p->o->uri.prefix);
+	if (s3layer_plan(&p->l, true, &p->task, &p->ntasks) == -1)
+		return EX_OSERR;
+	if ((rc = multipart(s, p, false)) != 0 ||
+	    (rc = s3pool_run(&po, p->ntasks, put_part, p, &moved)) != 0 ||
+	    (rc = multipart(s, p, true)) != 0 || (rc = put_index(s, p)) != 0)
+		return rc;
+	snprintf(label, sizeof(label), "put %s to s3://%s/%s", dir,
+	    p->o->uri.bucket, p->o->uri.prefix);
+	s3sync_summary(label, size, moved, mono_ms() - t0);
+	return 0;
+}
+
+int
+s3sync_put(const struct s3sync *o, const char *dir)
+{
+	struct put p = { .o = o };
+	char key[S3_PREFIX_MAX + 32];
+	struct s3 s;
+	int rc;
+
+	if ((rc = s3sync_need_dir(dir)) != 0)
+		return rc;
+	if ((rc = s3layer_local(&p.l, dir, o->conf->part_size)) != 0) {
+		s3layer_free(&p.l);
+		return rc;
+	}
+	if (s3_open(&s, o->conf, o->uri.bucket) == -1) {
+		s3layer_free(&p.l);
+		return EX_OSERR;
+	}
+	s.cancel = o->cancel;
+	/* A layer being replaced stops being one before any object changes. */
+	s3layer_key(o->uri.prefix, S3LAYER_INDEX, key, sizeof(key));
+	if ((rc = s3_delete(&s, key)) == 0 &&
+	    (rc = s3sync_abort_stale(&s, o->uri.prefix, NULL)) == 0 &&
+	    (rc = transfer(&s, &p, dir)) != 0)
+		undo(&p);
+	s3_close(&s);
+	s3layer_free(&p.l);
+	free(p.task);
+	return rc;
+}

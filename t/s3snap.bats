@@ -1,0 +1,445 @@
+#!/usr/bin/env bats
+# s3snap against a real S3 server: a single-node Ceph RADOS Gateway on
+# loopback (scripts/s3-test-server), started once for this file and
+# stopped at its end.  Snapshot layers are the real build/snap/python3
+# and build/snap/diff/hello, or small sparse ones made here where a test
+# needs one it can break.
+
+load helpers
+
+S3SNAP="$ROOT/bin/s3snap"
+SERVER="$ROOT/scripts/s3-test-server"
+BUCKET=snapvm-test
+# Overridable to try the tests on other layers; CI uses make snap's.
+BASE="${S3SNAP_TEST_BASE:-$ROOT/build/snap/python3}"
+DIFF="${S3SNAP_TEST_DIFF:-$ROOT/build/snap/diff/hello}"
+EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+
+setup_file() {
+	# A short path: Ceph's admin sockets must fit in sun_path.
+	S3_TEST_DIR="$(mktemp -d /tmp/s3snap-bats.XXXXXX)/srv"
+	export S3_TEST_DIR
+	# fd 3 is bats' own: daemons holding it would keep bats waiting.
+	"$SERVER" start 3>&- >&2
+}
+
+teardown_file() {
+	"$SERVER" stop 3>&- >&2
+	rmdir "$(dirname "$S3_TEST_DIR")"
+}
+
+setup() {
+	eval "$("$SERVER" env)"
+	TMP="$(mktemp -d)"
+	P="t$BATS_TEST_NUMBER"		# each test's own prefix
+	export S3SNAP_RETRIES=2		# a dead server fails in seconds
+}
+
+teardown() {
+	local pid
+	for pid in ${BG_PIDS:-}; do
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+
+# A full layer $1 of $2 MiB of sparse memory with ${3:-3000} random pages
+# of data (t/fakesnap.py): 3000 pages make a memory object of two parts.
+mklayer() {
+	python3 "$ROOT/t/fakesnap.py" layer "$1" --mib "$2" --pages "${3:-3000}"
+}
+
+# A signed request straight to the server: s3curl METHOD KEY [QUERY] [curl
+# arguments]; prints the body, then the HTTP status on a line of its own.
+s3curl() {
+	local method=$1 key=$2 query=${3:-}
+	shift 3 || shift $#
+	curl -s -X "$method" -w '\n%{http_code}\n' \
+	    --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+	    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+	    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@" \
+	    "$AWS_ENDPOINT_URL/$BUCKET/$key${query:+?$query}"
+}
+
+# Keys of the multipart uploads in progress under prefix $1.
+uploads() {
+	s3curl GET "" "prefix=${1//\//%2F}%2F&uploads=" |
+	    grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g' || true
+}
+
+# Replaces object $1 with $2 bytes of random data.
+clobber() {
+	head -c "$2" /dev/urandom > "$TMP/junk"
+	run s3curl PUT "$1" "" -T "$TMP/junk"
+	[ "${lines[-1]}" = 200 ]
+}
+
+object_size() {
+	curl -s -I --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+	    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+	    -H "x-amz-content-sha256: $EMPTY_SHA" \
+	    "$AWS_ENDPOINT_URL/$BUCKET/$1" | tr -d '\r' |
+	    sed -n 's/^[Cc]ontent-[Ll]ength: //p'
+}
+
+# No temporary directory of a get is left beside $1.
+no_leftovers() {
+	local parent base
+	parent=$(dirname "$1") base=$(basename "$1")
+	[ ! -e "$1" ]
+	[ -z "$(find "$parent" -maxdepth 1 -name ".$base.s3snap.*")" ]
+}
+
+wait_for() {
+	for _ in $(seq 300); do
+		eval "$1" && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for: $1" >&2
+	return 1
+}
+
+# A put of layer $1 to prefix $2, killed with SIGKILL once its multipart
+# upload has begun.
+killed_put() {
+	local pid
+	"$S3SNAP" --limit-rate 1M put "$1" "s3://$BUCKET/$2" 2>/dev/null &
+	pid=$!
+	BG_PIDS=$pid
+	wait_for "[ -n \"\$(uploads '$2')\" ]"
+	kill -9 "$pid"
+	wait "$pid" || true
+}
+
+@test "usage errors exit 64 and say what is wrong" {
+	run "$S3SNAP"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"no command"* ]]
+	[[ "$output" == *"usage: s3snap"* ]]
+	run "$S3SNAP" frob
+	[ "$status" -eq 64 ]
+	[[ "$output" == *'unknown command "frob"'* ]]
+	run "$S3SNAP" get s3://$BUCKET/x
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"get takes 2 operands"* ]]
+	run "$S3SNAP" put "$TMP" http://$BUCKET/x
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"expected s3://BUCKET/PREFIX"* ]]
+	run "$S3SNAP" rm s3://$BUCKET
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"name a layer"* ]]
+	run "$S3SNAP" get s3://$BUCKET/a/../b "$TMP/x"
+	[ "$status" -eq 64 ]
+	run "$S3SNAP" --jobs 0 ls s3://$BUCKET
+	[ "$status" -eq 64 ]
+	[[ "$output" == *'--jobs: jobs: "0": expected a number from 1 to 64'* ]]
+	run "$S3SNAP" --limit-rate 5Q ls s3://$BUCKET
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"limit_rate"* ]]
+	run env -u AWS_ACCESS_KEY_ID "$S3SNAP" ls s3://$BUCKET
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"no credentials"* ]]
+	run "$S3SNAP" --help
+	[ "$status" -eq 0 ]
+	[ ! -e "$TMP/x" ]
+}
+
+@test "verify: a good layer passes, a tampered or missing one does not" {
+	mklayer "$TMP/l" 8 500
+	run "$S3SNAP" -v verify "$TMP/l"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"every file matches its manifest"* ]]
+	run "$S3SNAP" verify "$BASE"
+	[ "$status" -eq 0 ]
+	printf 'x' | dd of="$TMP/l/memory" bs=1 seek=4096 conv=notrunc 2>/dev/null
+	run "$S3SNAP" verify "$TMP/l"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"$TMP/l/memory: SHA-256"*"(corrupted)"* ]]
+	truncate -s 100 "$TMP/l/state"
+	run "$S3SNAP" verify "$TMP/l"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"$TMP/l/state: 100 bytes"* ]]
+	echo '{' > "$TMP/l/manifest.json"
+	run "$S3SNAP" verify "$TMP/l"
+	[ "$status" -eq 65 ]
+	run "$S3SNAP" verify "$TMP/none"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"$TMP/none"* ]]
+}
+
+@test "round trip of the python3 base and hello diff: identical, sparse, verified" {
+	[ -f "$BASE/manifest.json" ] && [ -f "$DIFF/manifest.json" ] ||
+	    { echo "build/snap missing: make snap" >&2; false; }
+	run "$S3SNAP" -v put "$BASE" s3://$BUCKET/$P/python3
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run "$S3SNAP" -v put "$DIFF" s3://$BUCKET/$P/diff/hello
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run "$S3SNAP" ls s3://$BUCKET/$P/
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "s3://$BUCKET/$P/diff/hello" ]
+	[ "${lines[1]}" = "s3://$BUCKET/$P/python3" ]
+	[ "${#lines[@]}" -eq 2 ]
+
+	mkdir "$TMP/got"
+	run "$S3SNAP" -v get s3://$BUCKET/$P/python3 "$TMP/got/python3"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run "$S3SNAP" get s3://$BUCKET/$P/diff/hello "$TMP/got/hello"
+	[ "$status" -eq 0 ]
+	for f in "$BASE"/* "$DIFF"/*; do
+		layer=python3
+		[[ "$f" == "$DIFF"/* ]] && layer=hello
+		cmp "$f" "$TMP/got/$layer/$(basename "$f")"
+	done
+	[ "$(ls "$TMP/got/python3" | sort)" = "$(ls "$BASE" | sort)" ]
+	[ "$(ls "$TMP/got/hello" | sort)" = "$(ls "$DIFF" | sort)" ]
+	# Holes stay holes: no more blocks than the original (plus slack for
+	# how the file system rounds).
+	src=$(du -k "$BASE/memory" | cut -f1)
+	got=$(du -k "$TMP/got/python3/memory" | cut -f1)
+	echo "memory: $src KiB at the source, $got KiB fetched"
+	[ "$got" -le $((src + src / 10 + 64)) ]
+	[ "$(stat -c %s "$TMP/got/python3/memory")" = "$(stat -c %s "$BASE/memory")" ]
+	run "$S3SNAP" verify "$TMP/got/python3"
+	[ "$status" -eq 0 ]
+	run "$S3SNAP" verify "$TMP/got/hello"
+	[ "$status" -eq 0 ]
+	[ -z "$(find "$TMP/got" -name '.*')" ]
+
+	# The same layer again: nothing to do.  Another one there: refused.
+	run "$S3SNAP" -v get s3://$BUCKET/$P/python3 "$TMP/got/python3"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"holds s3://$BUCKET/$P/python3 already"* ]]
+	run "$S3SNAP" get s3://$BUCKET/$P/python3 "$TMP/got/hello"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"$TMP/got/hello: exists and is not this layer"* ]]
+	cmp "$DIFF/memory" "$TMP/got/hello/memory"
+}
+
+@test "get: a layer that is not in the store, a missing parent directory" {
+	run "$S3SNAP" get s3://$BUCKET/$P/none "$TMP/x"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"s3://$BUCKET/$P/none: no such layer"*"NoSuchKey"* ]]
+	[ ! -e "$TMP/x" ]
+	run "$S3SNAP" get s3://no-such-bucket-here/$P "$TMP/x"
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"NoSuchBucket"* ]]
+	mklayer "$TMP/l" 8 500
+	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/no/such/dir"
+	[ "$status" -eq 73 ]
+	run "$S3SNAP" put "$TMP/none" s3://$BUCKET/$P/m
+	[ "$status" -eq 66 ]
+}
+
+@test "wrong secret: exit 77, the store's reason, nothing written, no secret shown" {
+	mklayer "$TMP/l" 8 500
+	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	run env AWS_SECRET_ACCESS_KEY=not-the-secret-42 "$S3SNAP" -v get \
+	    s3://$BUCKET/$P/l "$TMP/got"
+	[ "$status" -eq 77 ]
+	[[ "$output" == *"HTTP 403 SignatureDoesNotMatch"* ]]
+	[[ "$output" != *"not-the-secret-42"* ]]
+	[[ "$output" != *"$AWS_SECRET_ACCESS_KEY"* ]]
+	no_leftovers "$TMP/got"
+	run env AWS_SECRET_ACCESS_KEY=not-the-secret-42 "$S3SNAP" put "$TMP/l" \
+	    s3://$BUCKET/$P/other
+	[ "$status" -eq 77 ]
+	[[ "$output" == *"s3://$BUCKET/$P/other/"*"HTTP 403 SignatureDoesNotMatch"* ]]
+	run env AWS_ACCESS_KEY_ID=NOSUCHKEY "$S3SNAP" ls s3://$BUCKET
+	[ "$status" -eq 77 ]
+	[[ "$output" == *"InvalidAccessKeyId"* ]]
+	run "$S3SNAP" ls s3://$BUCKET/$P/
+	[ "$output" = "s3://$BUCKET/$P/l" ]
+	[ -z "$(uploads "$P/other")" ]
+}
+
+@test "an object corrupted in the store: get refuses with a checksum error, leaves nothing" {
+	mklayer "$TMP/l" 64
+	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	size=$(object_size "$P/l/memory")
+	[ "$size" -gt $((8 << 20)) ]		# more than one part
+	clobber "$P/l/memory" "$size"
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"s3://$BUCKET/$P/l/memory: bytes "*"(corrupt object)"* ]]
+	no_leftovers "$TMP/got"
+	clobber "$P/l/memory" 1000		# and cut short
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
+	[ "$status" -eq 65 ]
+	no_leftovers "$TMP/got"
+	# A manifest that no longer matches the index.
+	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	clobber "$P/l/manifest.json" "$(stat -c %s "$TMP/l/manifest.json")"
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"manifest.json"*"corrupt object"* ]]
+	no_leftovers "$TMP/got"
+	# An index that is not one.
+	clobber "$P/l/s3snap-index.json" 300
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"s3snap-index.json: not a JSON object"* ]]
+	no_leftovers "$TMP/got"
+}
+
+@test "interrupted puts leave no multipart upload: abort on a signal, clean stale ones" {
+	mklayer "$TMP/l" 64
+	# SIGTERM: s3snap aborts its own upload and dies of the signal.
+	"$S3SNAP" --limit-rate 1M put "$TMP/l" s3://$BUCKET/$P/a 2>"$TMP/err" &
+	pid=$!
+	BG_PIDS=$pid
+	wait_for '[ -n "$(uploads "$P/a")" ]'
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 143 ]
+	grep -q "stopped by signal 15" "$TMP/err"
+	[ -z "$(uploads "$P/a")" ]
+	run "$S3SNAP" ls s3://$BUCKET/$P/
+	[ -z "$output" ]
+
+	# SIGKILL leaves one behind; the next put cleans it up and completes.
+	killed_put "$TMP/l" "$P/a"
+	[ "$(uploads "$P/a")" = "$P/a/memory" ]
+	run "$S3SNAP" -v put "$TMP/l" s3://$BUCKET/$P/a
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"aborting the unfinished upload of s3://$BUCKET/$P/a/memory"* ]]
+	[ -z "$(uploads "$P/a")" ]
+
+	# And rm cleans one up too.
+	killed_put "$TMP/l" "$P/b"
+	run "$S3SNAP" rm s3://$BUCKET/$P/b
+	[ "$status" -eq 0 ]
+	[ -z "$(uploads "$P/b")" ]
+	run "$S3SNAP" ls s3://$BUCKET/$P/
+	[ "$output" = "s3://$BUCKET/$P/a" ]
+}
+
+@test "ls and rm: layers by prefix, removal index first, missing layers" {
+	mklayer "$TMP/l" 8 500
+	python3 "$ROOT/t/fakesnap.py" layer "$TMP/d" --parent "$TMP/l" --mib 8
+	for name in x y; do
+		run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/$name
+		[ "$status" -eq 0 ]
+	done
+	run "$S3SNAP" put "$TMP/d" s3://$BUCKET/$P/deeper/z
+	[ "$status" -eq 0 ]
+	run "$S3SNAP" get s3://$BUCKET/$P/deeper/z "$TMP/z"
+	[ "$status" -eq 0 ]
+	cmp "$TMP/d/pages" "$TMP/z/pages"
+	cmp "$TMP/d/memory" "$TMP/z/memory"
+	run "$S3SNAP" ls s3://$BUCKET/$P
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 's3://%s/%s\n' $BUCKET $P/deeper/z $BUCKET $P/x \
+	    $BUCKET $P/y)" ]
+	run "$S3SNAP" rm s3://$BUCKET/$P/deeper
+	[ "$status" -eq 66 ]
+	[[ "$output" == *"s3://$BUCKET/$P/deeper: no such layer"* ]]
+	run "$S3SNAP" -v rm s3://$BUCKET/$P/x
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"removed 4 objects"* ]]
+	run "$S3SNAP" ls s3://$BUCKET/$P/
+	[ "$output" = "$(printf 's3://%s/%s\n' $BUCKET $P/deeper/z $BUCKET $P/y)" ]
+	run s3curl GET "" "list-type=2&prefix=$P%2Fx%2F"
+	[[ "$output" != *"<Key>"* ]]
+	run "$S3SNAP" rm s3://$BUCKET/$P/x
+	[ "$status" -eq 66 ]
+	run "$S3SNAP" get s3://$BUCKET/$P/x "$TMP/got"
+	[ "$status" -eq 66 ]
+	run "$S3SNAP" ls s3://$BUCKET/$P/nothing-here
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run "$S3SNAP" -v rm s3://$BUCKET/$P/deeper/z	# a diff has pages too
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"removed 5 objects"* ]]
+}
+
+@test "configuration: file, environment and flags, in that order" {
+	mklayer "$TMP/l" 8 500
+	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	cat > "$TMP/s3.yaml" <<EOF
+endpoint: $AWS_ENDPOINT_URL
+region: $AWS_REGION
+access_key_id: $AWS_ACCESS_KEY_ID
+secret_access_key: $AWS_SECRET_ACCESS_KEY
+addressing_style: path
+jobs: 2
+EOF
+	chmod 600 "$TMP/s3.yaml"
+	run env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+	    -u AWS_ENDPOINT_URL "$S3SNAP" --config "$TMP/s3.yaml" \
+	    get s3://$BUCKET/$P/l "$TMP/got"
+	[ "$status" -eq 0 ]
+	cmp "$TMP/l/memory" "$TMP/got/memory"
+	# The environment beats the file, flags beat the environment.
+	run env AWS_ENDPOINT_URL=http://127.0.0.1:1 "$S3SNAP" \
+	    --config "$TMP/s3.yaml" ls s3://$BUCKET/$P/
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"Couldn't connect"*"(3 attempts)"* ]]
+	run env AWS_ENDPOINT_URL=http://127.0.0.1:1 "$S3SNAP" \
+	    --config "$TMP/s3.yaml" --endpoint "$AWS_ENDPOINT_URL" \
+	    ls s3://$BUCKET/$P/
+	[ "$status" -eq 0 ]
+	[ "$output" = "s3://$BUCKET/$P/l" ]
+	run env S3SNAP_CONFIG="$TMP/s3.yaml" S3SNAP_JOBS=99 "$S3SNAP" ls \
+	    s3://$BUCKET/$P/
+	[ "$status" -eq 64 ]
+	[[ "$output" == *'S3SNAP_JOBS: jobs: "99"'* ]]
+	echo "colour: blue" >> "$TMP/s3.yaml"
+	run "$S3SNAP" --config "$TMP/s3.yaml" ls s3://$BUCKET/$P/
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"$TMP/s3.yaml:7: colour: unknown key"* ]]
+	[[ "$output" != *"$AWS_SECRET_ACCESS_KEY"* ]]
+}
+
+@test "gets at once: into different directories, and into the same one" {
+	mklayer "$TMP/l" 64
+	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	"$S3SNAP" get s3://$BUCKET/$P/l "$TMP/a" & a=$!
+	"$S3SNAP" get s3://$BUCKET/$P/l "$TMP/b" & b=$!
+	wait $a
+	wait $b
+	cmp "$TMP/l/memory" "$TMP/a/memory"
+	cmp "$TMP/l/memory" "$TMP/b/memory"
+	# The slower of two gets into one directory finds the layer there.
+	"$S3SNAP" get s3://$BUCKET/$P/l "$TMP/c" & a=$!
+	"$S3SNAP" get s3://$BUCKET/$P/l "$TMP/c" & b=$!
+	wait $a
+	wait $b
+	cmp "$TMP/l/memory" "$TMP/c/memory"
+	no_leftovers "$TMP/nothing"	# no .nothing.s3snap.*, and none of c:
+	[ -z "$(find "$TMP" -maxdepth 1 -name '.*s3snap*')" ]
+}
+
+# Last: it kills the server and starts a new, empty one.
+@test "server killed mid-download: exit 69, no destination, no temporary directory" {
+	mklayer "$TMP/l" 64
+	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	mkdir "$TMP/dst"
+	"$S3SNAP" --limit-rate 1M get s3://$BUCKET/$P/l "$TMP/dst/l" \
+	    2>"$TMP/err" &
+	pid=$!
+	BG_PIDS=$pid
+	wait_for '[ -n "$(find "$TMP/dst" -name ".l.s3snap.*")" ]'
+	sleep 1
+	kill -9 "$(cat "$S3_TEST_DIR/run/client.rgw.pid")"
+	status=0
+	wait "$pid" || status=$?
+	cat "$TMP/err"
+	[ "$status" -eq 69 ]
+	grep -q "GET s3://$BUCKET/$P/l/.*attempts)" "$TMP/err"
+	no_leftovers "$TMP/dst/l"
+	[ -z "$(ls -A "$TMP/dst")" ]
+	"$SERVER" start 3>&- >&2
+}

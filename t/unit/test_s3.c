@@ -1,0 +1,429 @@
+/* s3snap's pure parts: SigV4 encoding and query order, URLs, the XML
+ * scraps, extents of sparse files, configuration and the layer index. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "extent.h"
+#include "log.h"
+#include "s3.h"
+#include "s3conf.h"
+#include "s3layer.h"
+#include "s3xml.h"
+#include "unit.h"
+
+#define STR_EQ(a, b)	CHECK(strcmp((a), (b)) == 0)
+
+static void
+test_encode(void)
+{
+	char out[64];
+
+	CHECK(s3_encode("a b/c~d_e.f-g", true, out, sizeof(out)) == 0);
+	STR_EQ(out, "a%20b/c~d_e.f-g");
+	CHECK(s3_encode("a b/c", false, out, sizeof(out)) == 0);
+	STR_EQ(out, "a%20b%2Fc");
+	CHECK(s3_encode("\xc3\xa9+=&?%", false, out, sizeof(out)) == 0);
+	STR_EQ(out, "%C3%A9%2B%3D%26%3F%25");
+	CHECK(s3_encode("", true, out, sizeof(out)) == 0);
+	STR_EQ(out, "");
+	CHECK(s3_encode("abc", true, out, 3) == -1);	/* no room for NUL */
+	CHECK(s3_encode("   ", true, out, 9) == -1);
+	CHECK(s3_encode("   ", true, out, 10) == 0);
+}
+
+static void
+test_query(void)
+{
+	struct s3_param p[4] = {
+		{ "uploadId", "2~x+y/z" }, { "partNumber", "10" },
+	};
+	char q[256];
+
+	CHECK(s3_query_string(p, 2, q, sizeof(q)) == 0);
+	STR_EQ(q, "partNumber=10&uploadId=2~x%2By%2Fz");
+	p[0] = (struct s3_param){ "uploads", "" };
+	p[1] = (struct s3_param){ "prefix", "a/" };
+	CHECK(s3_query_string(p, 2, q, sizeof(q)) == 0);
+	STR_EQ(q, "prefix=a%2F&uploads=");
+	p[0] = (struct s3_param){ "list-type", "2" };
+	p[1] = (struct s3_param){ "prefix", "" };
+	p[2] = (struct s3_param){ "delimiter", "/" };
+	p[3] = (struct s3_param){ "continuation-token", "a b" };
+	CHECK(s3_query_string(p, 4, q, sizeof(q)) == 0);
+	STR_EQ(q, "continuation-token=a%20b&delimiter=%2F&list-type=2&prefix=");
+	CHECK(s3_query_string(p, 0, q, sizeof(q)) == 0);
+	STR_EQ(q, "");
+	CHECK(s3_query_string(p, 4, q, 20) == -1);
+}
+
+static void
+test_url(void)
+{
+	struct s3conf c;
+	char url[256];
+
+	s3conf_defaults(&c);
+	CHECK(s3conf_set(&c, "endpoint", "http://127.0.0.1:8000", "t") == 0);
+	c.style = S3_STYLE_PATH;
+	CHECK(s3_url(&c, "bkt", "a b/c", "x=1", url, sizeof(url)) == 0);
+	STR_EQ(url, "http://127.0.0.1:8000/bkt/a%20b/c?x=1");
+	CHECK(s3_url(&c, "bkt", NULL, "", url, sizeof(url)) == 0);
+	STR_EQ(url, "http://127.0.0.1:8000/bkt");
+	c.style = S3_STYLE_VIRTUAL;
+	CHECK(s3_url(&c, "bkt", "k", "", url, sizeof(url)) == 0);
+	STR_EQ(url, "http://bkt.127.0.0.1:8000/k");
+	CHECK(s3_url(&c, "bkt", NULL, "list-type=2", url, sizeof(url)) == 0);
+	STR_EQ(url, "http://bkt.127.0.0.1:8000/?list-type=2");
+	CHECK(s3_url(&c, "bkt", "k", "", url, 10) == -1);
+}
+
+static void
+test_xml(void)
+{
+	const char *x = "<?xml version=\"1.0\"?><R xmlns=\"u\"><Code>No&amp;"
+	    "Such&#x4b;ey</Code><Upload><Key>a/&lt;1&gt;</Key><UploadId>u1"
+	    "</UploadId></Upload><Upload><Key>b</Key><UploadId/></Upload>"
+	    "<Message>x</Message></R>";
+	const char *end = x + strlen(x), *p = x, *in, *in_end;
+	char out[64], esc[64];
+	int n = 0;
+
+	CHECK(s3xml_text(x, end, "Code", out, sizeof(out)) == 0);
+	STR_EQ(out, "No&SuchKey");
+	CHECK(s3xml_text(x, end, "Code", out, 5) == -1);
+	CHECK(s3xml_text(x, end, "Nothing", out, sizeof(out)) == -1);
+	CHECK(s3xml_text(x, end, "R", out, sizeof(out)) == -1);	/* long */
+	while ((p = s3xml_next(p, end, "Upload", &in, &in_end)) != NULL) {
+		CHECK(s3xml_text(in, in_end, "Key", out, sizeof(out)) == 0);
+		STR_EQ(out, n == 0 ? "a/<1>" : "b");
+		CHECK(s3xml_text(in, in_end, "UploadId", out, sizeof(out)) == 0);
+		STR_EQ(out, n == 0 ? "u1" : "");
+		n++;
+	}
+	CHECK_EQ(n, 2);
+	CHECK(s3xml_text(x, x + 30, "Code", out, sizeof(out)) == -1);
+	x = "<a>&bogus;</a><b>&#0;</b><c>&#x7e;</c>";
+	end = x + strlen(x);
+	CHECK(s3xml_text(x, end, "a", out, sizeof(out)) == -1);
+	CHECK(s3xml_text(x, end, "b", out, sizeof(out)) == -1);
+	CHECK(s3xml_text(x, end, "c", out, sizeof(out)) == 0);
+	STR_EQ(out, "~");
+	CHECK(s3xml_escape("\"a\"&<b>'", esc, sizeof(esc)) == 0);
+	STR_EQ(esc, "&quot;a&quot;&amp;&lt;b&gt;&apos;");
+	CHECK(s3xml_escape("&&&", esc, 10) == -1);
+}
+
+static void
+test_extents_add(void)
+{
+	struct extents e = { 0 };
+
+	CHECK(extents_add(&e, 0, 4096) == 0);
+	CHECK(extents_add(&e, 4096, 4096) == 0);	/* adjacent: merged */
+	CHECK(extents_add(&e, 6000, 4000) == 0);	/* overlapping */
+	CHECK(extents_add(&e, 20480, 8192) == 0);
+	CHECK(extents_add(&e, 40960, 0) == 0);		/* empty: nothing */
+	CHECK_EQ(e.n, 2);
+	CHECK_EQ(e.v[0].off, 0);
+	CHECK_EQ(e.v[0].len, 10000);
+	CHECK_EQ(e.v[1].off, 20480);
+	CHECK_EQ(e.v[1].at, 10000);
+	CHECK_EQ(e.total, 18192);
+	CHECK_EQ(extents_find(&e, 0), 0);
+	CHECK_EQ(extents_find(&e, 9999), 0);
+	CHECK_EQ(extents_find(&e, 10000), 1);
+	CHECK_EQ(extents_find(&e, 18191), 1);
+	CHECK_EQ(extents_find(&e, 18192), e.n);
+	extents_free(&e);
+	CHECK_EQ(extents_find(&e, 0), 0);	/* empty: none */
+}
+
+/* A sparse file: holes stay out of the packed stream, data reads back. */
+static void
+test_extents_scan(void)
+{
+	char path[] = "/tmp/snapvm-test-s3.XXXXXX", buf[3 * 4096], back[3 * 4096];
+	struct extents e = { 0 };
+	int fd = mkstemp(path);
+	uint64_t size = 64 * 4096;
+
+	CHECK(fd != -1);
+	if (fd == -1)
+		return;
+	memset(buf, 'a', sizeof(buf));
+	CHECK(ftruncate(fd, (off_t)size) == 0);
+	CHECK(pwrite(fd, buf, 100, 8 * 4096 + 10) == 100);
+	CHECK(pwrite(fd, buf, 2 * 4096, 40 * 4096) == 2 * 4096);
+	CHECK(extents_scan(fd, path, size, &e) == 0);
+	/* File systems may report data at a coarser grain, never finer. */
+	CHECK(e.total >= 3 * 4096 && e.total <= size);
+	CHECK(e.total % 4096 == 0);
+	CHECK(e.n >= 1 && e.v[0].off <= 8 * 4096);
+	CHECK(extents_io(&e, fd, 0, back, (size_t)(e.total < sizeof(back) ?
+	    e.total : sizeof(back)), false) == 0);
+	CHECK(extents_io(&e, fd, e.total - 10, back, 11, false) == -1);
+	memset(back, 'b', sizeof(back));
+	CHECK(extents_io(&e, fd, e.total - 4096, back, 4096, true) == 0);
+	CHECK(pread(fd, buf, 4096, (off_t)(e.v[e.n - 1].off +
+	    e.v[e.n - 1].len - 4096)) == 4096);
+	CHECK(memcmp(buf, back, 4096) == 0);
+	extents_free(&e);
+	CHECK(ftruncate(fd, 0) == 0);
+	CHECK(extents_scan(fd, path, 0, &e) == 0);
+	CHECK_EQ(e.n, 0);
+	close(fd);
+	unlink(path);
+}
+
+static void
+test_size(void)
+{
+	uint64_t v = 0;
+
+	CHECK(s3conf_size("12", &v) == 0 && v == 12);
+	CHECK(s3conf_size("8M", &v) == 0 && v == 8 << 20);
+	CHECK(s3conf_size("100k", &v) == 0 && v == 102400);
+	CHECK(s3conf_size("1G", &v) == 0 && v == 1 << 30);
+	CHECK(s3conf_size("", &v) == -1);
+	CHECK(s3conf_size("-1", &v) == -1);
+	CHECK(s3conf_size("5Q", &v) == -1);
+	CHECK(s3conf_size("5MB", &v) == -1);
+	CHECK(s3conf_size("99999999999999999999", &v) == -1);
+	CHECK(s3conf_size("17179869184G", &v) == -1);
+}
+
+static const char *
+fake_env(const char *name)
+{
+	if (strcmp(name, "AWS_ACCESS_KEY_ID") == 0)
+		return "AKID";
+	if (strcmp(name, "AWS_SECRET_ACCESS_KEY") == 0)
+		return "secret";
+	if (strcmp(name, "AWS_DEFAULT_REGION") == 0)
+		return "eu-west-3";
+	if (strcmp(name, "S3SNAP_JOBS") == 0)
+		return "7";
+	return NULL;
+}
+
+static void
+test_conf(void)
+{
+	char path[] = "/tmp/snapvm-test-s3conf.XXXXXX";
+	struct s3conf c;
+	int fd = mkstemp(path);
+	FILE *f = fd == -1 ? NULL : fdopen(fd, "w");
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fprintf(f, "endpoint: https://store.example:9000/\nregion: r1\n"
+	    "jobs: 2\npart_size: 16M\naddressing_style: virtual\n");
+	fclose(f);
+	s3conf_defaults(&c);
+	CHECK(s3conf_file(&c, path) == 0);
+	CHECK_EQ(c.jobs, 2);
+	CHECK(s3conf_env(&c, fake_env) == 0);	/* env beats the file */
+	CHECK_EQ(c.jobs, 7);
+	STR_EQ(c.region, "eu-west-3");
+	CHECK(s3conf_set(&c, "jobs", "3", "--jobs") == 0);	/* flags win */
+	CHECK(s3conf_finish(&c) == 0);
+	CHECK_EQ(c.jobs, 3);
+	CHECK_EQ(c.part_size, 16 << 20);
+	STR_EQ(c.scheme, "https");
+	STR_EQ(c.host, "store.example:9000");
+	CHECK(c.style == S3_STYLE_VIRTUAL);
+	STR_EQ(c.access_key, "AKID");
+
+	f = fopen(path, "w");
+	fprintf(f, "endpoint: http://a\nbogus: 1\n");
+	fclose(f);
+	CHECK(s3conf_file(&c, path) == -1);	/* unknown key */
+	f = fopen(path, "w");
+	fprintf(f, "- a list\n");
+	fclose(f);
+	CHECK(s3conf_file(&c, path) == -1);
+	unlink(path);
+	CHECK(s3conf_file(&c, path) == -1);	/* missing */
+
+	s3conf_defaults(&c);
+	CHECK(s3conf_finish(&c) == -1);		/* no credentials */
+	STR_EQ(c.host, "s3.us-east-1.amazonaws.com");
+	CHECK(c.style == S3_STYLE_VIRTUAL);
+	CHECK(s3conf_set(&c, "endpoint", "ftp://x", "t") == -1);
+	CHECK(s3conf_set(&c, "endpoint", "http://x/path", "t") == -1);
+	CHECK(s3conf_set(&c, "endpoint", "http://", "t") == -1);
+	CHECK(s3conf_set(&c, "endpoint", "http://a@b", "t") == -1);
+	CHECK(s3conf_set(&c, "part_size", "4M", "t") == -1);
+	CHECK(s3conf_set(&c, "jobs", "65", "t") == -1);
+	CHECK(s3conf_set(&c, "addressing_style", "odd", "t") == -1);
+	CHECK(s3conf_set(&c, "region", "US EAST", "t") == -1);
+	CHECK(s3conf_set(&c, "nonsense", "1", "t") == -1);
+	CHECK(s3conf_set(&c, "limit_rate", "0", "t") == 0);
+	STR_EQ(s3conf_env_name("region"), "AWS_REGION");
+	CHECK(s3conf_env_name("nonsense") == NULL);
+}
+
+static void
+test_uri(void)
+{
+	struct s3_uri u;
+
+	CHECK(s3_uri_parse("s3://snapvm-test/a/b/", true, &u) == 0);
+	STR_EQ(u.bucket, "snapvm-test");
+	STR_EQ(u.prefix, "a/b");
+	CHECK(s3_uri_parse("s3://bkt", false, &u) == 0);
+	STR_EQ(u.prefix, "");
+	CHECK(s3_uri_parse("s3://bkt", true, &u) == -1);
+	CHECK(s3_uri_parse("s3://bkt/", true, &u) == -1);
+	CHECK(s3_uri_parse("http://bkt/a", true, &u) == -1);
+	CHECK(s3_uri_parse("s3://ab/a", true, &u) == -1);
+	CHECK(s3_uri_parse("s3://Bkt/a", true, &u) == -1);
+	CHECK(s3_uri_parse("s3://-bkt/a", true, &u) == -1);
+	CHECK(s3_uri_parse("s3://bkt/a//b", true, &u) == -1);
+	CHECK(s3_uri_parse("s3://bkt/a/../b", true, &u) == -1);
+	CHECK(s3_uri_parse("s3://bkt/./b", true, &u) == -1);
+	CHECK(s3_uri_parse("s3://bkt/a\nb", true, &u) == -1);
+	CHECK(s3_uri_parse("s3://bkt/..a/b.", true, &u) == 0);
+}
+
+/* A layer of two files as put would describe it. */
+static void
+sample_layer(struct s3layer *l)
+{
+	s3layer_init(l);
+	l->part_size = 1 << 20;
+	memset(l->id, 'a', DIGEST_HEX - 1);
+	l->nfiles = 2;
+	snprintf(l->file[0].name, sizeof(l->file[0].name), "manifest.json");
+	l->file[0].size = 100;
+	memset(l->file[0].sha256, 'b', DIGEST_HEX - 1);
+	extents_add(&l->file[0].ext, 0, 100);
+	snprintf(l->file[1].name, sizeof(l->file[1].name), "memory");
+	l->file[1].size = 8 << 20;
+	memset(l->file[1].sha256, 'c', DIGEST_HEX - 1);
+	extents_add(&l->file[1].ext, 4096, 1 << 20);
+	extents_add(&l->file[1].ext, 4 << 20, 8192);
+	for (int i = 0; i < 2; i++) {
+		s3layer_parts(l, &l->file[i]);
+		for (size_t j = 0; j < l->file[i].nparts; j++)
+			memset(l->file[i].part_sha[j], 'd' + (int)j, DIGEST_HEX - 1);
+	}
+}
+
+/* The sample's index text with from replaced by to. */
+static int
+parse_edited(const char *from, const char *to)
+{
+	struct s3layer l, back;
+	char *text, *hit, edited[8192];
+	int rc;
+
+	sample_layer(&l);
+	text = s3layer_index(&l);
+	hit = strstr(text, from);
+	CHECK(hit != NULL);
+	if (hit == NULL) {
+		free(text);
+		s3layer_free(&l);
+		return 0;
+	}
+	snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(hit - text), text,
+	    to, hit + strlen(from));
+	rc = s3layer_parse(&back, edited, "test");
+	s3layer_free(&back);
+	s3layer_free(&l);
+	free(text);
+	return rc;
+}
+
+static void
+test_index(void)
+{
+	struct s3layer l, back;
+	char *text;
+
+	sample_layer(&l);
+	text = s3layer_index(&l);
+	CHECK(text != NULL);
+	CHECK(s3layer_parse(&back, text, "test") == 0);
+	STR_EQ(back.id, l.id);
+	CHECK_EQ(back.nfiles, 2);
+	CHECK_EQ(back.part_size, 1 << 20);
+	CHECK_EQ(back.file[1].ext.n, 2);
+	CHECK_EQ(back.file[1].ext.total, (1 << 20) + 8192);
+	CHECK_EQ(back.file[1].nparts, 2);
+	STR_EQ(back.file[1].part_sha[1], l.file[1].part_sha[1]);
+	CHECK_EQ(back.file[1].fd, -1);
+	s3layer_free(&back);
+	s3layer_free(&l);
+	free(text);
+
+	CHECK(parse_edited("\"version\":1", "\"version\":2") == -1);
+	CHECK(parse_edited("snapvm-s3snap-layer", "other") == -1);
+	CHECK(parse_edited("\"memory\"", "\"passwd\"") == -1);
+	CHECK(parse_edited("\"memory\"", "\"manifest.json\"") == -1);
+	CHECK(parse_edited("[4096,", "[0,") == 0);	/* still apart */
+	CHECK(parse_edited("[4194304,", "[4096,") == -1);	/* overlap */
+	CHECK(parse_edited("[4194304,8192]", "[8384512,8192]") == -1);
+	CHECK(parse_edited("[4194304,8192]", "[4194304,0]") == -1);
+	CHECK(parse_edited("[4194304,8192]", "[4194304,\"x\"]") == -1);
+	CHECK(parse_edited(",[4194304,8192]", "") == -1);	/* parts */
+	CHECK(parse_edited("\"part_size\":1048576", "\"part_size\":4096") == -1);
+	CHECK(parse_edited("\"kind\":\"full\"", "\"kind\":\"half\"") == -1);
+	CHECK(parse_edited("\"size\":100,", "\"size\":-1,") == -1);
+	CHECK(parse_edited("{", "[") == -1);
+	CHECK(s3layer_parse(&back, "", "test") == -1);
+	CHECK(s3layer_parse(&back, "{}", "test") == -1);
+	s3layer_free(&back);
+}
+
+static void
+test_plan(void)
+{
+	struct s3layer l;
+	struct s3task *t;
+	struct s3part part;
+	size_t n;
+
+	sample_layer(&l);
+	snprintf(l.file[2].name, sizeof(l.file[2].name), "pages");
+	l.nfiles = 3;				/* a file without data */
+	CHECK(s3layer_parts(&l, &l.file[2]) == 0);
+	CHECK(s3layer_plan(&l, false, &t, &n) == 0);
+	CHECK_EQ(n, 3);				/* 1 + 2 + none */
+	CHECK(t[1].file == 1 && t[1].part == 0 && t[2].part == 1);
+	CHECK(s3layer_part(&l, "a/b", &t[2], &part) == 0);
+	STR_EQ(part.key, "a/b/memory");
+	CHECK_EQ(part.at, 1 << 20);
+	CHECK_EQ(part.len, 8192);
+	free(part.buf);
+	free(t);
+	CHECK(s3layer_plan(&l, true, &t, &n) == 0);
+	CHECK_EQ(n, 4);				/* pages: one empty part */
+	CHECK(t[3].file == 2 && t[3].part == 0);
+	CHECK(s3layer_part(&l, "p", &t[3], &part) == 0);
+	CHECK_EQ(part.len, 0);
+	free(part.buf);
+	free(t);
+	s3layer_free(&l);
+}
+
+static const struct unit_test tests[] = {
+	{ "s3: key and query encoding as SigV4 wants it", test_encode },
+	{ "s3: query parameters sorted and encoded", test_query },
+	{ "s3: path-style and virtual-hosted URLs", test_url },
+	{ "s3xml: text, entities, iteration, escaping", test_xml },
+	{ "extent: adding, merging, finding", test_extents_add },
+	{ "extent: a sparse file's data, read and written", test_extents_scan },
+	{ "s3conf: sizes with suffixes", test_size },
+	{ "s3conf: file, environment, flags in that order", test_conf },
+	{ "s3conf: s3:// names", test_uri },
+	{ "s3layer: the index reads back and refuses damage", test_index },
+	{ "s3layer: parts of files as tasks", test_plan },
+};
+
+UNIT_MAIN(tests)
