@@ -60,6 +60,15 @@ struct vm_slot {
 	unsigned served;
 };
 
+/* An s3snap child: a layer on its way from or to the store. */
+#define CTRL_STORE_JOBS	4
+struct store_job {
+	pid_t pid;			/* 0: free */
+	bool put;
+	uint64_t started_ms;
+	char dir[CTRL_PATH];
+};
+
 struct fn_stats {
 	uint64_t outcome[OUT_N];
 	uint64_t lat_bucket[2][16];	/* [warm, cold]; see ctrl_metrics.c */
@@ -85,6 +94,14 @@ struct ctrl {
 	int builder_fn;			/* -1: the base */
 	uint64_t builder_mib;
 	bool snap_failed[CTRL_MAX_FUNCS + 1];	/* last: the base */
+	/* snapshot store (ctrl_store.c) */
+	struct store_job store_job[CTRL_STORE_JOBS];
+	char absent[CTRL_MAX_FUNCS + 1][CTRL_PATH];	/* not to be had */
+	int nabsent;
+	char upload[CTRL_MAX_FUNCS + 1][CTRL_PATH];	/* to go up */
+	int nupload;
+	char store_base_id[65];		/* the base the store has, if known */
+	bool store_base_failed;		/* it could not be put there */
 	/* HTTP: exchanges handed over from the server's threads */
 	pthread_mutex_t inbox_lock;
 	struct request *inbox;
@@ -127,6 +144,27 @@ void snapbuild_next(struct ctrl *c);
 void snapbuild_output(struct ctrl *c);
 void snapbuild_done(struct ctrl *c, int status);
 bool snap_layers(const struct ctrl *c, int fn, char *out, size_t n);
+/* ctrl's own layer of fn in snapshot_dir; fn -1: the base. */
+void snap_auto_layer(const struct ctrl *c, int fn, char *out, size_t n);
+bool snap_layer_exists(const char *dir);
+bool snap_diff_coming(const struct ctrl *c, int fn);
+bool snap_is_diff_dir(const struct ctrl *c, const char *dir);
+/* Removes a layer, its manifest first: never a layer that looks whole. */
+void snap_remove_layer(const char *dir);
+
+/* ctrl_store.c */
+bool store_fetch(struct ctrl *c, int fn);
+bool store_absent(const struct ctrl *c, const char *dir);
+struct store_job *store_job_for(struct ctrl *c, const char *dir);
+bool store_reaped(struct ctrl *c, pid_t pid, int status);
+void store_upload(struct ctrl *c, const char *dir);
+void store_next(struct ctrl *c);
+void store_drain(struct ctrl *c);
+bool store_idle(const struct ctrl *c);
+
+/* ctrl_cache.c */
+void snapcache_touch(struct ctrl *c, int fn);
+void snapcache_trim(struct ctrl *c);
 
 /* ctrl_http.c */
 int http_start(struct ctrl *c);

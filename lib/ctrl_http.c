@@ -2,9 +2,11 @@
  * ctrl's HTTP gateway (libmicrohttpd, its own threads).  The server's
  * threads never touch ctrl's state: each exchange is handed to the main
  * loop through the inbox and its connection suspended; the main loop
- * answers it and resumes the connection.
+ * answers it and hands it back through the inbox, to resume the
+ * connection once it is done with the exchange.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,10 @@
 #include "log.h"
 #include "monotime.h"
 
-#define HTTP_MAX_BODY	(4U << 20)
+/* The body as sent, and as ctrl writes it again for the runner (which may
+ * be longer: a raw control character becomes \u00XX), must fit the line
+ * to the runner. */
+#define HTTP_MAX_BODY	CTRL_MAX_PAYLOAD
 #define HTTP_DRAIN_MS	5000	/* for answers to reach slow clients */
 #define INVOKE_PREFIX	"/v1/functions/"
 #define INVOKE_SUFFIX	"/invoke"
@@ -35,9 +40,23 @@ struct http_x {
 	size_t len;
 	bool too_big, handed, done;
 	int status;
+	int force_status;		/* not 0: the answer's status, whatever
+					 * ctrl's outcome for it */
+	const char *allow;		/* for a 405: the methods there are */
 	char *resp;
 	const char *ctype;
 	struct request req;		/* the exchange's request, for ctrl */
+};
+
+/* One listen address: its server and, for a Unix socket, the file that
+ * is ours to remove (c->httpd holds these). */
+struct listener {
+	struct MHD_Daemon *d;
+	bool v6;			/* libmicrohttpd wants to be told */
+	bool is_unix;
+	dev_t dev;
+	ino_t ino;
+	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 };
 
 static struct MHD_Response *
@@ -51,27 +70,33 @@ text_response(const char *s, const char *ctype)
 	return r;
 }
 
+/* allow: the methods of the resource, for a 405; else NULL. */
 static enum MHD_Result
 reply(struct MHD_Connection *conn, int status, const char *body,
-    const char *ctype)
+    const char *ctype, const char *allow)
 {
 	struct MHD_Response *r = text_response(body, ctype);
 	enum MHD_Result rc;
 
 	if (r == NULL)
 		return MHD_NO;
+	if (allow != NULL)
+		MHD_add_response_header(r, "Allow", allow);
 	rc = MHD_queue_response(conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return rc;
 }
 
-/* Which handler a method and path go to; -1 and *status if none. */
+/* Which handler a method and path go to; -1 and *status if none (and
+ * *allow, for a 405).  HEAD is GET: the server sends no body for it. */
 static int
-route(const char *method, const char *url, struct http_x *x, int *status)
+route(const char *method, const char *url, struct http_x *x, int *status,
+    const char **allow)
 {
 	size_t n = strlen(url), pre = strlen(INVOKE_PREFIX),
 	    suf = strlen(INVOKE_SUFFIX);
-	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0,
+	    post = strcmp(method, "POST") == 0;
 
 	*status = 404;
 	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
@@ -79,6 +104,7 @@ route(const char *method, const char *url, struct http_x *x, int *status)
 		x->kind = url[1] == 'h' ? HK_HEALTH : url[1] == 'm' ? HK_METRICS :
 		    HK_FUNCTIONS;
 		*status = 405;
+		*allow = "GET, HEAD";
 		return get ? 0 : -1;
 	}
 	if (n > pre + suf && n - pre - suf < sizeof(x->fn) &&
@@ -87,6 +113,7 @@ route(const char *method, const char *url, struct http_x *x, int *status)
 		x->kind = HK_INVOKE;
 		memcpy(x->fn, url + pre, n - pre - suf);
 		*status = 405;
+		*allow = "POST";
 		return post ? 0 : -1;
 	}
 	return -1;
@@ -110,24 +137,84 @@ append_body(struct http_x *x, const char *data, size_t n)
 	return true;
 }
 
-/* Gives the exchange to the main loop and parks the connection. */
-static enum MHD_Result
-hand_over(struct ctrl *c, struct http_x *x)
+/* Into the inbox: a new exchange for the main loop, or one it answered,
+ * to be resumed. */
+static void
+inbox_push(struct ctrl *c, struct http_x *x)
 {
 	uint64_t one = 1;
 
-	x->handed = true;
-	x->req.src = SRC_HTTP;
-	x->req.http = x;
-	x->req.fn = -1;
-	__atomic_add_fetch(&c->http_open, 1, __ATOMIC_SEQ_CST);
-	MHD_suspend_connection(x->conn);
 	pthread_mutex_lock(&c->inbox_lock);
 	x->req.next = c->inbox;
 	c->inbox = &x->req;
 	pthread_mutex_unlock(&c->inbox_lock);
 	if (write(c->inbox_fd, &one, sizeof(one)) != sizeof(one))
 		log_warn("eventfd");
+}
+
+/* Gives the exchange to the main loop and parks the connection. */
+static enum MHD_Result
+hand_over(struct ctrl *c, struct http_x *x)
+{
+	x->handed = true;
+	x->req.src = SRC_HTTP;
+	x->req.http = x;
+	x->req.fn = -1;
+	__atomic_add_fetch(&c->http_open, 1, __ATOMIC_SEQ_CST);
+	MHD_suspend_connection(x->conn);
+	inbox_push(c, x);
+	return MHD_YES;
+}
+
+/* A Content-Length over the limit is refused before the body is read;
+ * a body without one is refused once it has been read. */
+static bool
+declared_too_big(struct MHD_Connection *conn)
+{
+	const char *s = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return s != NULL && strtoull(s, NULL, 10) > HTTP_MAX_BODY;
+}
+
+static enum MHD_Result
+health(struct ctrl *c, struct MHD_Connection *conn)
+{
+	/* The main loop sets draining; this thread only reads it. */
+	bool draining = __atomic_load_n(&c->draining, __ATOMIC_SEQ_CST);
+
+	return reply(conn, draining ? 503 : 200, draining ? "draining\n" :
+	    "ok\n", "text/plain", NULL);
+}
+
+/* The headers are in.  A refusal waits for the end of the request, as an
+ * answer queued now would close the connection; a body declared too big
+ * is refused now, and the connection closed, so as not to read it. */
+static enum MHD_Result
+first_call(struct ctrl *c, struct MHD_Connection *conn, const char *url,
+    const char *method, void **state)
+{
+	struct http_x *x = calloc(1, sizeof(*x));
+	const char *allow = NULL;
+	int status;
+
+	if (x == NULL)
+		return MHD_NO;
+	x->conn = conn;
+	*state = x;
+	if (route(method, url, x, &status, &allow) == -1) {
+		x->allow = allow;
+		x->done = true;
+		x->status = status;
+		x->resp = strdup(status == 404 ? "{\"type\":\"NotFound\","
+		    "\"message\":\"no such resource\"}" :
+		    "{\"type\":\"MethodNotAllowed\",\"message\":\"method "
+		    "not allowed here\"}");
+		x->ctype = "application/json";
+	} else if (x->kind == HK_INVOKE && declared_too_big(conn)) {
+		x->too_big = true;
+		return hand_over(c, x);
+	}
 	return MHD_YES;
 }
 
@@ -137,35 +224,21 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
     size_t *data_size, void **state)
 {
 	struct http_x *x = *state;
-	int status;
 
 	(void)version;
-	if (x == NULL) {
-		if ((x = calloc(1, sizeof(*x))) == NULL)
-			return MHD_NO;
-		x->conn = conn;
-		*state = x;
-		if (route(method, url, x, &status) == -1) {
-			x->done = true;
-			x->status = status;
-			x->resp = strdup(status == 404 ? "{\"type\":\"NotFound\","
-			    "\"message\":\"no such resource\"}" :
-			    "{\"type\":\"MethodNotAllowed\",\"message\":\"method "
-			    "not allowed here\"}");
-			x->ctype = "application/json";
-		}
-		return MHD_YES;
-	}
-	if (*data_size > 0) {
-		bool ok = append_body(x, data, *data_size);
+	if (x == NULL)
+		return first_call(cls, conn, url, method, state);
+	if (*data_size > 0) {	/* the body of a refusal is dropped */
+		bool ok = x->done || append_body(x, data, *data_size);
 
 		*data_size = 0;
 		return ok ? MHD_YES : MHD_NO;
 	}
-	if (x->done)
-		return reply(conn, x->status, x->resp ? x->resp : "", x->ctype);
+	if (x->done)		/* refused, or answered by the main loop */
+		return reply(conn, x->status, x->resp ? x->resp : "",
+		    x->ctype, x->allow);
 	if (x->kind == HK_HEALTH)
-		return reply(conn, 200, "ok\n", "text/plain");
+		return health(cls, conn);
 	return x->handed ? MHD_YES : hand_over(cls, x);
 }
 
@@ -196,46 +269,87 @@ http_respond(struct ctrl *c, struct request *r, int status, const char *body)
 {
 	struct http_x *x = r->http;
 
-	(void)c;
-	x->status = status;
+	x->status = x->force_status != 0 ? x->force_status : status;
 	x->resp = strdup(body);
 	x->ctype = x->kind == HK_METRICS ? "text/plain; version=0.0.4" :
 	    "application/json";
 	x->done = true;
-	MHD_resume_connection(x->conn);
+	/* Not resumed here: ctrl still reads r on its way back from this
+	 * call, and the server's thread frees it once the answer is sent. */
+	inbox_push(c, x);
+}
+
+/* The body as ctrl will write it to the runner (compact, as ctrl_pool.c
+ * writes it), or NULL if it is not one JSON text. */
+static char *
+body_json(const struct http_x *x)
+{
+	struct json_tokener *tok;
+	json_object *o;
+	char *s = NULL;
+	size_t end;
+
+	if (x->len == 0)
+		return strdup("null");
+	if ((tok = json_tokener_new()) == NULL)
+		return NULL;
+	/* With the NUL: the text ends there, so "12" is twelve and not the
+	 * start of a longer number. */
+	o = json_tokener_parse_ex(tok, x->body, (int)x->len + 1);
+	end = json_tokener_get_parse_end(tok);
+	if (json_tokener_get_error(tok) == json_tokener_success &&
+	    end <= x->len && strspn(x->body + end, " \t\r\n") == x->len - end)
+		s = strdup(json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	json_tokener_free(tok);
+	return s;
+}
+
+static void
+take_invoke(struct ctrl *c, struct request *r)
+{
+	struct http_x *x = r->http;
+	const struct fn_conf *f = ctrlconf_find(&c->conf, x->fn);
+
+	if (f == NULL) {
+		request_fail(c, r, OUT_NOT_FOUND, "NotFound", "no such function");
+		return;
+	}
+	r->fn = (int)(f - c->conf.fn);
+	snprintf(r->fn_name, sizeof(r->fn_name), "%s", f->name);
+	if (!x->too_big && (r->payload = body_json(x)) == NULL) {
+		request_fail(c, r, OUT_BAD_REQUEST, "BadRequest",
+		    "the body is not JSON");
+		return;
+	}
+	free(x->body);		/* the payload is what is passed on */
+	x->body = NULL;
+	if (x->too_big || strlen(r->payload) > CTRL_MAX_PAYLOAD) {
+		x->force_status = 413;	/* counted as a bad request */
+		request_fail(c, r, OUT_BAD_REQUEST, "PayloadTooLarge", x->too_big ?
+		    "the body is larger than " CTRL_MAX_PAYLOAD_TEXT : "the body, "
+		    "written compactly, is larger than " CTRL_MAX_PAYLOAD_TEXT);
+		return;
+	}
+	request_enqueue(c, r);
 }
 
 static void
 take_one(struct ctrl *c, struct request *r)
 {
 	struct http_x *x = r->http;
-	const struct fn_conf *f;
-	json_object *p;
 	char *s;
 
 	r->seq = ++c->seq;
 	r->arrived_ms = mono_ms();
-	if (x->kind != HK_INVOKE) {
-		s = x->kind == HK_METRICS ? metrics_text(c) : functions_json(c);
-		http_respond(c, r, s ? 200 : 500, s ? s : "");
-		free(s);
+	if (x->kind == HK_INVOKE) {
+		take_invoke(c, r);
 		return;
 	}
-	if ((f = ctrlconf_find(&c->conf, x->fn)) == NULL) {
-		request_fail(c, r, OUT_NOT_FOUND, "NotFound", "no such function");
-		return;
-	}
-	r->fn = (int)(f - c->conf.fn);
-	snprintf(r->fn_name, sizeof(r->fn_name), "%s", f->name);
-	p = x->len ? json_tokener_parse(x->body) : NULL;
-	if (x->too_big || (x->len > 0 && p == NULL)) {
-		request_fail(c, r, OUT_BAD_REQUEST, "BadRequest", x->too_big ?
-		    "the body is larger than 4 MiB" : "the body is not JSON");
-		return;
-	}
-	json_object_put(p);
-	r->payload = strdup(x->len ? x->body : "null");
-	request_enqueue(c, r);
+	s = x->kind == HK_METRICS ? metrics_text(c) : functions_json(c);
+	http_respond(c, r, s ? 200 : 500, s ? s : "");
+	free(s);
 }
 
 void
@@ -259,17 +373,97 @@ http_take_inbox(struct ctrl *c)
 	}
 	while (rev != NULL) {
 		struct request *next = rev->next;
+		struct http_x *x = rev->http;
 
 		rev->next = NULL;
-		take_one(c, rev);
+		if (x->done)	/* answered: the server's thread's from now */
+			MHD_resume_connection(x->conn);
+		else
+			take_one(c, rev);
 		rev = next;
 	}
 }
 
 static int
-unix_listener(const char *path)
+listen_on(int fd, const struct sockaddr *sa, socklen_t len, const char *addr)
+{
+	if (bind(fd, sa, len) == -1 || listen(fd, SOMAXCONN) == -1) {
+		log_warn("%s", addr);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+tcp_listener(struct listener *l, const char *addr)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	const char *why;
+	int fd, one = 1;
+
+	if (ctrlconf_inet(addr, &sa, &len, &why) == -1) {
+		log_warnx("%s: %s", addr, why);
+		return -1;
+	}
+	if ((fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("%s", addr);
+		return -1;
+	}
+	/* A restart must not wait for the old connections' TIME_WAIT; and
+	 * [::] means IPv6 only, whatever net.ipv6.bindv6only says. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	l->v6 = sa.ss_family == AF_INET6;
+	if (l->v6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	return listen_on(fd, (struct sockaddr *)&sa, len, addr);
+}
+
+/* A file at the socket's path is replaced only if it is a socket nobody
+ * listens on: one left by a ctrl that did not exit cleanly. */
+static int
+unix_clear(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(sa->sun_path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("%s", sa->sun_path);
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_warnx("%s: exists and is not a socket", sa->sun_path);
+		return -1;
+	}
+	/* Non-blocking: a listener with a full backlog would block us. */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1) {
+		log_warn("%s", sa->sun_path);
+		return -1;
+	}
+	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	close(fd);
+	if (rc == 0 || errno == EAGAIN) {
+		log_warnx("%s: another process listens on this socket",
+		    sa->sun_path);
+		return -1;
+	}
+	if (errno != ECONNREFUSED || unlink(sa->sun_path) == -1) {
+		log_warn("%s", sa->sun_path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+unix_listener(struct listener *l, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -277,54 +471,81 @@ unix_listener(const char *path)
 		return -1;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    chmod(path, 0660) == -1 || listen(fd, 64) == -1) {
+	if (unix_clear(&sa) == -1)
+		return -1;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("%s", path);
-		if (fd != -1)
-			close(fd);
 		return -1;
 	}
+	/* Born 0660, never reachable with a wider mode.  The umask is the
+	 * process's, but no other thread creates files yet: the only others
+	 * are the servers of the listeners already started. */
+	old = umask(0117);
+	fd = listen_on(fd, (struct sockaddr *)&sa, sizeof(sa), path);
+	umask(old);
+	if (fd == -1 || stat(path, &st) == -1)
+		return fd;
+	/* Ours to remove at exit, unless replaced by then. */
+	l->is_unix = true;
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	memcpy(l->path, sa.sun_path, sizeof(l->path));
 	return fd;
 }
 
 static struct MHD_Daemon *
-start_one(struct ctrl *c, const char *addr)
+start_one(struct ctrl *c, struct listener *l, const char *addr)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_POLL;
-	const char *colon = strrchr(addr, ':');
-	long port;
-	int fd;
+	bool is_unix = strncmp(addr, "unix:", 5) == 0;
+	int fd = is_unix ? unix_listener(l, addr + 5) : tcp_listener(l, addr);
+	struct MHD_Daemon *d;
 
-	if (strncmp(addr, "unix:", 5) == 0) {
-		if ((fd = unix_listener(addr + 5)) == -1)
-			return NULL;
-		return MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
-		    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-		    on_completed, c, MHD_OPTION_END);
-	}
-	port = strtol(colon + 1, NULL, 10);
-	if (port <= 0 || port > 65535) {
-		log_warnx("listen: \"%s\": bad port", addr);
+	if (fd == -1)
 		return NULL;
-	}
-	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request,
-	    c, MHD_OPTION_NOTIFY_COMPLETED, on_completed, c,
-	    MHD_OPTION_CONNECTION_TIMEOUT, 120U, MHD_OPTION_END);
+	if (l->v6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
+	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT, 120U,
+	    MHD_OPTION_END);
+	if (d == NULL)
+		close(fd);
+	return d;
+}
+
+/* Removes the Unix socket ctrl made, if it is still that one. */
+static void
+listener_free(struct listener *l)
+{
+	struct stat st;
+
+	if (l->is_unix && stat(l->path, &st) == 0 && st.st_dev == l->dev &&
+	    st.st_ino == l->ino && unlink(l->path) == -1)
+		log_warn("%s", l->path);
+	free(l);
 }
 
 int
 http_start(struct ctrl *c)
 {
+	char addr[sizeof(c->conf.listen[0]) + 16];
+
 	for (int i = 0; i < c->conf.nlisten; i++) {
-		if ((c->httpd[i] = start_one(c, c->conf.listen[i])) == NULL) {
+		struct listener *l = calloc(1, sizeof(*l));
+
+		if (l == NULL || (l->d = start_one(c, l, c->conf.listen[i])) ==
+		    NULL) {
 			log_warnx("cannot serve HTTP on %s", c->conf.listen[i]);
+			if (l != NULL)
+				listener_free(l);
 			return -1;
 		}
+		c->httpd[i] = l;
 		c->nhttpd = i + 1;
-		ctrl_log(c, "listening", 0, "\"address\":\"%s\"", c->conf.listen[i]);
+		ctrl_log(c, "listening", 0, "\"address\":%s", ctrl_jstr(addr,
+		    sizeof(addr), c->conf.listen[i]));
 	}
 	return 0;
 }
@@ -338,7 +559,8 @@ http_stop(struct ctrl *c)
 	 * connections, let the server's threads send them, then stop.  Only
 	 * a draining ctrl calls this with exchanges open. */
 	for (int i = 0; i < c->nhttpd; i++) {
-		MHD_socket fd = MHD_quiesce_daemon(c->httpd[i]);
+		struct listener *l = c->httpd[i];
+		MHD_socket fd = MHD_quiesce_daemon(l->d);
 
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);	/* ours now, not the server's */
@@ -348,7 +570,12 @@ http_stop(struct ctrl *c)
 		http_take_inbox(c);	/* late ones: refused, as draining */
 		usleep(10000);
 	}
-	for (int i = 0; i < c->nhttpd; i++)
-		MHD_stop_daemon(c->httpd[i]);
+	for (int i = 0; i < c->nhttpd; i++) {
+		struct listener *l = c->httpd[i];
+
+		MHD_stop_daemon(l->d);
+		listener_free(l);
+		c->httpd[i] = NULL;
+	}
 	c->nhttpd = 0;
 }

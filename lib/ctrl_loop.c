@@ -243,6 +243,8 @@ ctrl_reload(struct ctrl *c, struct input *in)
 	memcpy(c->stats, stats, sizeof(*stats) * CTRL_MAX_FUNCS);
 	c->conf.nfuncs = n;
 	memset(c->snap_failed, 0, sizeof(c->snap_failed));
+	c->nabsent = 0;			/* the store is asked again */
+	c->store_base_failed = false;
 	ctrl_log(c, "reloaded", 0, "\"functions\":%d", n);
 	free(fns);
 	free(stats);
@@ -278,6 +280,7 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 			in->eof = true;
 			if (c->builder.pid > 0)
 				kill(c->builder.pid, SIGTERM);
+			store_drain(c);
 		}
 	}
 }
@@ -345,6 +348,7 @@ ctrl_turn(struct ctrl *c, int sig_fd, struct input *in)
 	pool_dispatch(c);
 	pool_timers(c);
 	snapbuild_next(c);
+	store_next(c);
 }
 
 /* Work is over when no more requests can come and none is left. */
@@ -364,7 +368,7 @@ all_stopped(const struct ctrl *c)
 	for (int i = 0; i < CTRL_MAX_VMS; i++)
 		if (c->vm[i].state != VMS_FREE)
 			return false;
-	return c->builder.pid <= 0;
+	return c->builder.pid <= 0 && store_idle(c);
 }
 
 int
@@ -384,12 +388,14 @@ ctrl_run(struct ctrl *c, int in_fd)
 	}
 	if (in_fd != -1)
 		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+	snapcache_trim(c);
 	while (!ctrl_done(c, &in))
 		ctrl_turn(c, sig_fd, &in);
 	c->draining = true;
 	http_stop(c);		/* queue and VMs idle: exchanges are answered */
 	if (c->builder.pid > 0)
 		kill(c->builder.pid, SIGTERM);
+	store_drain(c);
 	pool_stop_all(c);
 	while (!all_stopped(c))
 		ctrl_turn(c, sig_fd, &in);

@@ -144,6 +144,8 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 	}
 	v->fn = fn;
 	v->cold_boot = a->cold;
+	if (!a->cold && c->conf.fn[fn].nlayers == 0)
+		snapcache_touch(c, fn);
 	v->mem_mib = vm_mib(c, fn, a);
 	v->started_ms = v->last_used_ms = mono_ms();
 	v->served = 0;
@@ -219,7 +221,8 @@ place(struct ctrl *c, struct request *r, bool *broken)
 	*broken = false;
 	if (v != NULL)
 		return v;
-	if (pool_count(c, r->fn, VMS_BUSY) >= f->concurrency)
+	if (pool_count(c, r->fn, VMS_BUSY) >= f->concurrency ||
+	    store_fetch(c, r->fn) || snap_diff_coming(c, r->fn))
 		return NULL;
 	runner_argv(c, r->fn, &a);
 	if (!make_room(c, vm_mib(c, r->fn, &a)))
@@ -384,10 +387,14 @@ pool_reap(struct ctrl *c)
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if ((v = slot_of(c, pid)) != NULL)
+		if ((v = slot_of(c, pid)) != NULL) {
 			reaped(c, v, status);
+			snapcache_trim(c);	/* its layers may be free now */
+		}
 		else if (pid == c->builder.pid)
 			snapbuild_done(c, status);
+		else
+			store_reaped(c, pid, status);
 	}
 }
 

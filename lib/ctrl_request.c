@@ -79,8 +79,10 @@ request_parse(struct ctrl *c, const char *line, char *why, size_t n,
 void
 request_enqueue(struct ctrl *c, struct request *r)
 {
-	r->seq = ++c->seq;
-	r->arrived_ms = mono_ms();
+	if (r->seq == 0) {		/* the HTTP gateway numbers its own */
+		r->seq = ++c->seq;
+		r->arrived_ms = mono_ms();
+	}
 	r->deadline_ms = r->arrived_ms + c->conf.fn[r->fn].timeout_ms;
 	if (c->draining) {
 		request_fail(c, r, OUT_SHUTDOWN, "ShuttingDown",
@@ -106,7 +108,8 @@ request_enqueue(struct ctrl *c, struct request *r)
 static void
 write_line(struct ctrl *c, json_object *o)
 {
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	size_t len = strlen(s);
 
 	if (write(c->out_fd, s, len) != (ssize_t)len || write(c->out_fd, "\n",
@@ -137,7 +140,8 @@ deliver(struct ctrl *c, struct request *r, enum outcome o, json_object *body)
 	if (r->src == SRC_HTTP)
 		http_respond(c, r, http_status[o], json_object_to_json_string_ext(
 		    json_object_object_get_ex(out, o == OUT_OK ? "response" :
-		    "error", &v) ? v : out, JSON_C_TO_STRING_PLAIN));
+		    "error", &v) ? v : out, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE));
 	else
 		write_line(c, out);
 	json_object_put(out);

@@ -6,6 +6,7 @@
  * one builder process at a time makes what is missing, within the memory
  * budget, so that the next VM of the function is a restore.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,8 +18,8 @@
 
 #define BUILDER_MIB	128	/* the snapshot's memory, see vmrun(1) */
 
-static bool
-layer_exists(const char *dir)
+bool
+snap_layer_exists(const char *dir)
 {
 	char path[CTRL_PATH + 32];
 	struct stat st;
@@ -27,14 +28,41 @@ layer_exists(const char *dir)
 	return stat(path, &st) == 0;
 }
 
-static void
-auto_layer(const struct ctrl *c, int fn, char *out, size_t n)
+void
+snap_auto_layer(const struct ctrl *c, int fn, char *out, size_t n)
 {
 	if (fn < 0)
 		snprintf(out, n, "%.900s/python3", c->conf.snapshot_dir);
 	else
 		snprintf(out, n, "%.900s/diff/%s", c->conf.snapshot_dir,
 		    c->conf.fn[fn].name);
+}
+
+bool
+snap_is_diff_dir(const struct ctrl *c, const char *dir)
+{
+	char base[CTRL_PATH];
+
+	snap_auto_layer(c, -1, base, sizeof(base));
+	return strcmp(dir, base) != 0;
+}
+
+void
+snap_remove_layer(const char *dir)
+{
+	char path[CTRL_PATH + 32];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	unlink(path);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(dir);
 }
 
 /* The --load-dir list of a function, if its snapshot is there. */
@@ -46,21 +74,45 @@ snap_layers(const struct ctrl *c, int fn, char *out, size_t n)
 	size_t len = 0;
 
 	if (f->nlayers == 0) {
-		auto_layer(c, -1, base, sizeof(base));
-		auto_layer(c, fn, diff, sizeof(diff));
-		if (!layer_exists(base) || !layer_exists(diff))
+		snap_auto_layer(c, -1, base, sizeof(base));
+		snap_auto_layer(c, fn, diff, sizeof(diff));
+		if (!snap_layer_exists(base) || !snap_layer_exists(diff))
 			return false;
 		snprintf(out, n, "%s,%s", base, diff);
 		return true;
 	}
 	out[0] = '\0';
 	for (int i = 0; i < f->nlayers; i++) {
-		if (!layer_exists(f->layer[i]))
+		if (!snap_layer_exists(f->layer[i]))
 			return false;
 		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s",
 		    i ? "," : "", f->layer[i]);
 	}
 	return len < n;
+}
+
+/*
+ * Whether fn's diff is being made, or will be as soon as the builder is
+ * free: on a base that is here, a restore and an import take seconds
+ * where a cold boot takes far longer, so fn's requests wait for it.
+ */
+bool
+snap_diff_coming(const struct ctrl *c, int fn)
+{
+	char dir[CTRL_PATH];
+
+	if (c->builder.pid > 0 && c->builder_fn == fn)
+		return true;
+	if (c->snap_failed[fn] || c->conf.fn[fn].nlayers > 0 ||
+	    !c->conf.fn[fn].snapshots || c->draining)
+		return false;
+	snap_auto_layer(c, -1, dir, sizeof(dir));
+	if (!snap_layer_exists(dir))
+		return false;
+	snap_auto_layer(c, fn, dir, sizeof(dir));
+	return !snap_layer_exists(dir) && store_absent(c, dir) &&
+	    (c->builder.pid > 0 ||
+	    c->used_mib + BUILDER_MIB <= c->conf.budget_mib);
 }
 
 /* What to build next: -1 the base, a function index, or -2 nothing. */
@@ -69,18 +121,19 @@ next_job(const struct ctrl *c)
 {
 	char dir[CTRL_PATH];
 
-	auto_layer(c, -1, dir, sizeof(dir));
+	snap_auto_layer(c, -1, dir, sizeof(dir));
 	for (int i = 0; i < c->conf.nfuncs; i++) {
 		const struct fn_conf *f = &c->conf.fn[i];
 
 		if (!f->snapshots || f->nlayers > 0 || c->snap_failed[i])
 			continue;
-		if (!layer_exists(dir))
-			return c->snap_failed[CTRL_MAX_FUNCS] ? -2 : -1;
-		auto_layer(c, i, dir, sizeof(dir));
-		if (!layer_exists(dir))
+		if (!snap_layer_exists(dir))
+			return c->snap_failed[CTRL_MAX_FUNCS] ||
+			    !store_absent(c, dir) ? -2 : -1;
+		snap_auto_layer(c, i, dir, sizeof(dir));
+		if (!snap_layer_exists(dir) && store_absent(c, dir))
 			return i;
-		auto_layer(c, -1, dir, sizeof(dir));
+		snap_auto_layer(c, -1, dir, sizeof(dir));
 	}
 	return -2;
 }
@@ -93,8 +146,8 @@ spawn_builder(struct ctrl *c, int job)
 	char *argv[12];
 	int i = 0;
 
-	auto_layer(c, job, out, sizeof(out));
-	auto_layer(c, -1, base, sizeof(base));
+	snap_auto_layer(c, job, out, sizeof(out));
+	snap_auto_layer(c, -1, base, sizeof(base));
 	snprintf(diffs, sizeof(diffs), "%s/diff", c->conf.snapshot_dir);
 	mkdir(c->conf.snapshot_dir, 0755);
 	mkdir(diffs, 0755);
@@ -156,12 +209,18 @@ snapbuild_done(struct ctrl *c, int status)
 {
 	int job = c->builder_fn;
 	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	char dir[CTRL_PATH];
 
 	ctrl_log(c, ok ? "snapshot_built" : "snapshot_failed", 0,
 	    "\"function\":\"%s\",\"status\":%d", job == -1 ? "(base)" :
 	    job < 0 ? "(removed)" : c->conf.fn[job].name, runproc_exit_code(status));
 	if (!ok && job >= -1)
 		c->snap_failed[job < 0 ? CTRL_MAX_FUNCS : job] = true;
+	if (ok && job >= -1) {
+		snap_auto_layer(c, job, dir, sizeof(dir));
+		store_upload(c, dir);
+		snapcache_trim(c);
+	}
 	runproc_release(&c->builder);
 	c->builder.pid = 0;
 	c->used_mib -= c->builder_mib;

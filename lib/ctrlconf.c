@@ -1,7 +1,10 @@
+#include <arpa/inet.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "ctrlconf.h"
 #include "log.h"
@@ -148,7 +151,8 @@ ctrlconf_load_functions(const struct ctrl_conf *c, const char *path,
 
 static const char *const ctrl_keys[] = { "kernel", "rootfs", "appfs_dir",
 	"snapshot_dir", "vmrun", "snaprestore", "memory_budget", "listen",
-	"log", "idle_timeout", "queue_limit", "functions", NULL };
+	"log", "idle_timeout", "queue_limit", "functions", "snapshot_store",
+	"snapshot_cache", "s3snap", "s3snap_config", NULL };
 
 static int
 ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
@@ -173,25 +177,88 @@ ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	return 0;
 }
 
+/* The node of the i-th listen address, so that errors give its line. */
+static yaml_node_t *
+listen_node(struct yconf *y, yaml_node_t *m, int i)
+{
+	yaml_node_t *l = yconf_get(y, m, "listen");
+
+	if (l != NULL && l->type == YAML_SEQUENCE_NODE)
+		return yaml_document_get_node(&y->doc,
+		    l->data.sequence.items.start[i]);
+	return l;
+}
+
+/* "unix:PATH": the path resolved, and short enough for a socket address,
+ * which the file system's limit on paths does not ensure. */
+static int
+listen_unix(struct yconf *y, const char *raw, char *out, size_t n,
+    const char **why)
+{
+	struct sockaddr_un sa;
+	char p[CTRL_PATH];
+
+	if (raw[0] == '\0') {
+		*why = "missing socket path";
+		return -1;
+	}
+	resolve(p, sizeof(p), y->path, raw);
+	if (strlen(p) >= sizeof(sa.sun_path) || strlen(p) + 5 >= n) {
+		*why = "the socket path is longer than 107 bytes";
+		return -1;
+	}
+	snprintf(out, n, "unix:%s", p);
+	return 0;
+}
+
+/* "s3://BUCKET[/PREFIX]", kept without a trailing slash.  s3snap(1)
+ * checks the bucket name itself; here only what would make the layer
+ * URLs ctrl builds from it wrong. */
+static int
+ctrl_store(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
+{
+	size_t len;
+	int rc;
+
+	snprintf(c->s3snap, sizeof(c->s3snap), "s3snap");
+	if (get_path(y, m, "s3snap", false, c->s3snap) < 0 ||
+	    get_path(y, m, "s3snap_config", false, c->s3snap_config) < 0 ||
+	    (rc = yconf_str(y, m, "snapshot_store", false, c->store,
+	    sizeof(c->store) - 64)) < 0)
+		return -1;
+	if (rc == 1)
+		return 0;
+	len = strlen(c->store);
+	while (len > 5 && c->store[len - 1] == '/')
+		c->store[--len] = '\0';
+	if (strncmp(c->store, "s3://", 5) != 0 || len == 5 ||
+	    c->store[5] == '/' || strpbrk(c->store, " \t?#") != NULL) {
+		yconf_error(y, yconf_get(y, m, "snapshot_store"),
+		    "snapshot_store", "\"%s\": expected s3://BUCKET or "
+		    "s3://BUCKET/PREFIX", c->store);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 ctrl_listen(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 {
 	char raw[CTRL_MAX_LISTEN][256];
 	int rc = yconf_strlist(y, m, "listen", raw, CTRL_MAX_LISTEN, &c->nlisten);
+	struct sockaddr_storage sa;
+	socklen_t len;
+	const char *why = "";
 
 	for (int i = 0; rc == 0 && i < c->nlisten; i++) {
-		if (strncmp(raw[i], "unix:", 5) == 0) {
-			char p[CTRL_PATH];
-
-			resolve(p, sizeof(p), y->path, raw[i] + 5);
-			snprintf(c->listen[i], sizeof(c->listen[i]), "unix:%.240s", p);
-		} else if (strrchr(raw[i], ':') == NULL) {
-			yconf_error(y, yconf_get(y, m, "listen"), "listen",
-			    "\"%s\": expected HOST:PORT or unix:PATH", raw[i]);
-			return -1;
-		} else {
+		if (strncmp(raw[i], "unix:", 5) == 0)
+			rc = listen_unix(y, raw[i] + 5, c->listen[i],
+			    sizeof(c->listen[i]), &why);
+		else if ((rc = ctrlconf_inet(raw[i], &sa, &len, &why)) == 0)
 			memcpy(c->listen[i], raw[i], sizeof(raw[i]));
-		}
+		if (rc == -1)
+			yconf_error(y, listen_node(y, m, i), "listen",
+			    "\"%s\": %s", raw[i], why);
 	}
 	return rc < 0 ? -1 : 0;
 }
@@ -215,7 +282,9 @@ ctrlconf_load(struct ctrl_conf *c, const char *path)
 	    &c->budget_mib) >= 0 &&
 	    yconf_uint(&y, m, "idle_timeout", false, 1, 86400, &idle_s) >= 0 &&
 	    yconf_uint(&y, m, "queue_limit", false, 1, 100000,
-	    &c->queue_limit) >= 0)
+	    &c->queue_limit) >= 0 && ctrl_store(&y, m, c) == 0 &&
+	    yconf_uint(&y, m, "snapshot_cache", false, 0, 1 << 24,
+	    &c->cache_mib) >= 0)
 		rc = 0;
 	c->idle_timeout_ms = idle_s * 1000;
 	yconf_free(&y);
@@ -231,4 +300,86 @@ ctrlconf_find(const struct ctrl_conf *c, const char *name)
 		if (strcmp(c->fn[i].name, name) == 0)
 			return &c->fn[i];
 	return NULL;
+}
+
+/* A port: 1 to 65535, decimal digits only. */
+static int
+inet_port(const char *s, in_port_t *port, const char **why)
+{
+	unsigned long v;
+
+	if (s[0] == '\0') {
+		*why = "missing port";
+		return -1;
+	}
+	v = strspn(s, "0123456789") == strlen(s) && strlen(s) <= 5 ?
+	    strtoul(s, NULL, 10) : 0;
+	if (v == 0 || v > 65535) {
+		*why = "the port must be a number from 1 to 65535";
+		return -1;
+	}
+	*port = htons((in_port_t)v);
+	return 0;
+}
+
+/* Splits "HOST:PORT" or "[HOST]:PORT"; *v6 if bracketed. */
+static int
+inet_split(const char *s, char *host, size_t n, const char **port, bool *v6,
+    const char **why)
+{
+	const char *h = s + (s[0] == '['), *end;
+
+	*v6 = s[0] == '[';
+	end = *v6 ? strchr(h, ']') : strrchr(h, ':');
+	if (end == NULL) {
+		*why = *v6 ? "missing ] after the IPv6 address" : "missing port";
+		return -1;
+	}
+	if (!*v6 && strchr(h, ':') != end) {
+		*why = "an IPv6 address goes in brackets: [ADDRESS]:PORT";
+		return -1;
+	}
+	*port = end + (*v6 ? 1 : 0);
+	if (**port != ':') {
+		*why = **port == '\0' ? "missing port" : "expected [ADDRESS]:PORT";
+		return -1;
+	}
+	(*port)++;
+	if (end == h || (size_t)(end - h) >= n) {
+		*why = end == h ? "missing address (0.0.0.0 or [::] for all)" :
+		    "not a numeric address";
+		return -1;
+	}
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = '\0';
+	return 0;
+}
+
+/* Numbers only, with inet_pton(3): inet_aton(3) would take "1:80" as
+ * 0.0.0.1 and a name would be looked up at every start. */
+int
+ctrlconf_inet(const char *s, struct sockaddr_storage *sa, socklen_t *len,
+    const char **why)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+	char host[INET6_ADDRSTRLEN];
+	const char *port;
+	bool v6;
+
+	memset(sa, 0, sizeof(*sa));
+	if (inet_split(s, host, sizeof(host), &port, &v6, why) == -1)
+		return -1;
+	if (v6 ? inet_pton(AF_INET6, host, &in6->sin6_addr) != 1 :
+	    inet_pton(AF_INET, host, &in->sin_addr) != 1) {
+		*why = v6 ? "not a numeric IPv6 address" : "not a numeric IPv4 "
+		    "address (host names are not looked up; IPv6 goes in "
+		    "brackets)";
+		return -1;
+	}
+	if (inet_port(port, v6 ? &in6->sin6_port : &in->sin_port, why) == -1)
+		return -1;
+	sa->ss_family = v6 ? AF_INET6 : AF_INET;
+	*len = v6 ? sizeof(*in6) : sizeof(*in);
+	return 0;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define CTRL_MAX_FUNCS		64
 #define CTRL_MAX_LISTEN		4
@@ -30,6 +31,9 @@ struct ctrl_conf {
 	char kernel[CTRL_PATH], rootfs[CTRL_PATH];
 	char snapshot_dir[CTRL_PATH];
 	char vmrun[CTRL_PATH], snaprestore[CTRL_PATH];
+	char store[CTRL_PATH];		/* "s3://BUCKET/PREFIX" or "" */
+	char s3snap[CTRL_PATH], s3snap_config[CTRL_PATH];
+	uint64_t cache_mib;		/* snapshot_dir's limit; 0: none */
 	uint64_t budget_mib;
 	int nlisten;
 	char listen[CTRL_MAX_LISTEN][256];	/* "HOST:PORT" or "unix:PATH" */
@@ -49,5 +53,9 @@ int ctrlconf_load_functions(const struct ctrl_conf *c, const char *path,
     struct fn_conf *fns, int *nfuncs);
 const struct fn_conf *ctrlconf_find(const struct ctrl_conf *c,
     const char *name);
+/* A TCP listen address, "A.B.C.D:PORT" or "[IPv6]:PORT", numbers only
+ * (no name is looked up): 0 and the address in sa, or -1 and why not. */
+int ctrlconf_inet(const char *s, struct sockaddr_storage *sa, socklen_t *len,
+    const char **why);
 
 #endif

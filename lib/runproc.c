@@ -21,13 +21,36 @@ close_pair(int p[2])
 		close(p[1]);
 }
 
+/* posix_spawnp with ctrl's signal mask cleared: ctrl blocks its signals
+ * for signalfd, and the child must not inherit that.  A bare name is
+ * looked up in PATH, as a shell would. */
+static int
+spawn_unblocked(pid_t *pid, char *const argv[],
+    const posix_spawn_file_actions_t *fa)
+{
+	posix_spawnattr_t at;
+	sigset_t none;
+	int e;
+
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+	e = posix_spawnp(pid, argv[0], fa, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
+	if (e != 0) {
+		errno = e;
+		log_warn("%s", argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
 int
 runproc_spawn(struct runproc *p, char *const argv[], int stderr_fd)
 {
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, e;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, rc;
 	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none;
 
 	memset(p, 0, sizeof(*p));
 	p->in_fd = p->out_fd = -1;
@@ -41,20 +64,11 @@ runproc_spawn(struct runproc *p, char *const argv[], int stderr_fd)
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, stderr_fd, 2);
-	/* ctrl blocks its signals for signalfd; the runner must not inherit. */
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
-	/* A bare name is looked up in PATH, as a shell would. */
-	e = posix_spawnp(&p->pid, argv[0], &fa, &at, argv, environ);
+	rc = spawn_unblocked(&p->pid, argv, &fa);
 	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
 	close(in[0]);
 	close(out[1]);
-	if (e != 0) {
-		errno = e;
-		log_warn("%s", argv[0]);
+	if (rc == -1) {
 		close(in[1]);
 		close(out[0]);
 		return -1;
@@ -63,6 +77,22 @@ runproc_spawn(struct runproc *p, char *const argv[], int stderr_fd)
 	p->out_fd = out[0];
 	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
 	return 0;
+}
+
+pid_t
+runproc_spawn_quiet(char *const argv[], int out_fd)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int rc;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+	posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+	rc = spawn_unblocked(&pid, argv, &fa);
+	posix_spawn_file_actions_destroy(&fa);
+	return rc == -1 ? -1 : pid;
 }
 
 int

@@ -21,6 +21,9 @@ struct runproc {
 
 /* Starts argv[0] (a path) with argv; stderr_fd receives its stderr. */
 int runproc_spawn(struct runproc *p, char *const argv[], int stderr_fd);
+/* Starts argv[0] with no pipes: stdin /dev/null, stdout and stderr to
+ * out_fd.  The pid, or -1. */
+pid_t runproc_spawn_quiet(char *const argv[], int out_fd);
 /* A wait status as a shell reports it: the exit status, or 128 + signal. */
 int runproc_exit_code(int wait_status);
 /* Writes a whole line; -1 if the runner is gone. */

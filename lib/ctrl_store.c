@@ -1,0 +1,353 @@
+/*
+ * Remote snapshots (snapshot_store in ctrl.yaml).  ctrl's own layers,
+ * python3/ and diff/NAME/ in snapshot_dir, mirror STORE/python3 and
+ * STORE/diff/NAME.  A request whose layers are missing waits while
+ * s3snap(1) fetches them, one download per layer however many requests
+ * wait for it; a layer the store cannot give is built here instead
+ * (ctrl_snap.c) and uploaded when done.  s3snap runs as a child like the
+ * runners, so a slow or dead store never blocks the loop, and any
+ * failure of the store only sends ctrl back to what it does without one.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "ctrl.h"
+#include "monotime.h"
+#include "snapmeta.h"
+
+static bool
+store_enabled(const struct ctrl *c)
+{
+	return c->conf.store[0] != '\0';
+}
+
+struct store_job *
+store_job_for(struct ctrl *c, const char *dir)
+{
+	for (int i = 0; i < CTRL_STORE_JOBS; i++)
+		if (c->store_job[i].pid > 0 &&
+		    strcmp(c->store_job[i].dir, dir) == 0)
+			return &c->store_job[i];
+	return NULL;
+}
+
+bool
+store_absent(const struct ctrl *c, const char *dir)
+{
+	if (!store_enabled(c))
+		return true;
+	for (int i = 0; i < c->nabsent; i++)
+		if (strcmp(c->absent[i], dir) == 0)
+			return true;
+	return false;
+}
+
+static void
+mark_absent(struct ctrl *c, const char *dir)
+{
+	if (store_absent(c, dir) || c->nabsent == CTRL_MAX_FUNCS + 1)
+		return;
+	snprintf(c->absent[c->nabsent++], CTRL_PATH, "%s", dir);
+}
+
+/* A layer's URL: the store, then its path below snapshot_dir. */
+static void
+layer_url(const struct ctrl *c, const char *dir, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%s", c->conf.store,
+	    dir + strlen(c->conf.snapshot_dir) + 1);
+}
+
+/* 0 started, 1 no free slot yet, -1 s3snap cannot be run. */
+static int
+spawn_job(struct ctrl *c, const char *dir, bool put)
+{
+	struct store_job *j = NULL;
+	char url[CTRL_PATH + 64], ju[sizeof(url) + 16], jd[CTRL_PATH + 16];
+	char *argv[8];
+	int i = 0;
+
+	for (int k = 0; k < CTRL_STORE_JOBS && j == NULL; k++)
+		if (c->store_job[k].pid <= 0)
+			j = &c->store_job[k];
+	if (j == NULL)
+		return 1;
+	layer_url(c, dir, url, sizeof(url));
+	snprintf(jd, sizeof(jd), "%s/diff", c->conf.snapshot_dir);
+	mkdir(c->conf.snapshot_dir, 0755);	/* s3snap makes only the layer */
+	mkdir(jd, 0755);
+	argv[i++] = c->conf.s3snap;
+	if (c->conf.s3snap_config[0] != '\0') {
+		argv[i++] = "--config";
+		argv[i++] = c->conf.s3snap_config;
+	}
+	argv[i++] = put ? "put" : "get";
+	argv[i++] = put ? (char *)dir : url;
+	argv[i++] = put ? url : (char *)dir;
+	argv[i] = NULL;
+	if ((j->pid = runproc_spawn_quiet(argv, c->log_fd)) == -1) {
+		j->pid = 0;
+		ctrl_log(c, "store_spawn_failed", 0, "\"s3snap\":%s,\"why\":"
+		    "\"s3snap cannot be started\"", ctrl_jstr(jd, sizeof(jd),
+		    c->conf.s3snap));
+		return -1;
+	}
+	j->put = put;
+	j->started_ms = mono_ms();
+	snprintf(j->dir, sizeof(j->dir), "%s", dir);
+	ctrl_log(c, put ? "snapshot_upload" : "snapshot_fetch", 0,
+	    "\"layer\":%s,\"url\":%s,\"pid\":%d", ctrl_jstr(jd, sizeof(jd), dir),
+	    ctrl_jstr(ju, sizeof(ju), url), (int)j->pid);
+	return 0;
+}
+
+/*
+ * Starts fetching what fn's restore needs and is not here; true while a
+ * request of fn should wait for that rather than boot cold.  A diff is
+ * only worth fetching on the store's base, so with a base built here
+ * (absent from the store) the diff is built here too.
+ */
+bool
+store_fetch(struct ctrl *c, int fn)
+{
+	const struct fn_conf *f = &c->conf.fn[fn];
+	char dir[2][CTRL_PATH];
+	bool wait = false;
+
+	if (!store_enabled(c) || !f->snapshots || f->nlayers > 0 || c->draining)
+		return false;
+	snap_auto_layer(c, -1, dir[0], sizeof(dir[0]));
+	snap_auto_layer(c, fn, dir[1], sizeof(dir[1]));
+	for (int i = 0; i < 2; i++) {
+		if (snap_layer_exists(dir[i]))
+			continue;
+		if (store_job_for(c, dir[i]) != NULL)
+			wait = true;
+		else if (i == 1 && !snap_layer_exists(dir[0]) && !wait)
+			break;			/* the base is being built */
+		else if (!store_absent(c, dir[i]))
+			wait |= spawn_job(c, dir[i], false) >= 0 ||
+			    (mark_absent(c, dir[i]), false);
+	}
+	return wait;
+}
+
+/* The base the store holds is the one here: diffs made on it may go up. */
+static void
+note_base(struct ctrl *c, const char *dir)
+{
+	char base[CTRL_PATH];
+	struct snap_meta m;
+
+	snap_auto_layer(c, -1, base, sizeof(base));
+	if (strcmp(dir, base) == 0 && snapmeta_read(base, &m) == 0)
+		snprintf(c->store_base_id, sizeof(c->store_base_id), "%s", m.id);
+}
+
+/* A diff fetched for a base it was not made on is of no use here; with
+ * the base still on its way, it is judged when the base arrives. */
+static bool
+fits_base(struct ctrl *c, const char *dir)
+{
+	char base[CTRL_PATH];
+	struct snap_meta b, d;
+
+	snap_auto_layer(c, -1, base, sizeof(base));
+	if (strcmp(dir, base) == 0 ||
+	    (!snap_layer_exists(base) && store_job_for(c, base) != NULL))
+		return true;
+	return snapmeta_read(base, &b) == 0 && snapmeta_read(dir, &d) == 0 &&
+	    strcmp(d.parent, b.id) == 0;
+}
+
+static void
+misfit(struct ctrl *c, const char *dir)
+{
+	char jd[CTRL_PATH + 16];
+
+	snap_remove_layer(dir);
+	mark_absent(c, dir);
+	ctrl_log(c, "snapshot_fetch_failed", 0, "\"layer\":%s,\"why\":\"the "
+	    "store's layer was made on another base; building it here\"",
+	    ctrl_jstr(jd, sizeof(jd), dir));
+}
+
+/* The base arrived: the diffs fetched while it was on its way must fit. */
+static void
+check_diffs(struct ctrl *c)
+{
+	char dir[CTRL_PATH];
+
+	for (int i = 0; i < c->conf.nfuncs; i++) {
+		snap_auto_layer(c, i, dir, sizeof(dir));
+		if (c->conf.fn[i].nlayers == 0 && snap_layer_exists(dir) &&
+		    store_job_for(c, dir) == NULL && !fits_base(c, dir))
+			misfit(c, dir);
+	}
+}
+
+static const char *
+s3snap_why(int code)
+{
+	switch (code) {
+	case 64: return "s3snap's configuration is incomplete";
+	case 65: return "a corrupt or unverifiable object";
+	case 66: return "not in the store";
+	case 69: return "the store is unreachable or failing";
+	case 73: return "the local layer could not be created";
+	case 74: return "a local I/O error";
+	case 77: return "the store refused the credentials";
+	default: return "s3snap failed";
+	}
+}
+
+static void
+fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
+{
+	char jd[CTRL_PATH + 16];
+
+	if (code == 0 && !fits_base(c, j->dir)) {
+		misfit(c, j->dir);
+		return;
+	}
+	if (code == 0) {
+		ctrl_log(c, "snapshot_fetched", 0, "\"layer\":%s,\"ms\":%ju",
+		    ctrl_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
+		note_base(c, j->dir);
+		if (!snap_is_diff_dir(c, j->dir))
+			check_diffs(c);
+		return;
+	}
+	mark_absent(c, j->dir);
+	ctrl_log(c, code == 66 ? "snapshot_not_in_store" :
+	    "snapshot_fetch_failed", 0, "\"layer\":%s,\"status\":%d,\"why\":"
+	    "\"%s; using local snapshots or cold boots\"",
+	    ctrl_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
+}
+
+static void
+uploaded(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
+{
+	char jd[CTRL_PATH + 16];
+
+	if (code == 0) {
+		ctrl_log(c, "snapshot_uploaded", 0, "\"layer\":%s,\"ms\":%ju",
+		    ctrl_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
+		note_base(c, j->dir);
+	} else {
+		ctrl_log(c, "snapshot_upload_failed", 0, "\"layer\":%s,"
+		    "\"status\":%d,\"why\":\"upload failed: %s; the layer stays local\"",
+		    ctrl_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
+		c->store_base_failed |= !snap_is_diff_dir(c, j->dir);
+	}
+}
+
+/* true if pid was one of the store's children. */
+bool
+store_reaped(struct ctrl *c, pid_t pid, int status)
+{
+	for (int i = 0; i < CTRL_STORE_JOBS; i++) {
+		struct store_job *j = &c->store_job[i];
+		uint64_t ms = mono_ms() - j->started_ms;
+
+		if (j->pid != pid)
+			continue;
+		j->pid = 0;
+		if (j->put)
+			uploaded(c, j, runproc_exit_code(status), ms);
+		else
+			fetched(c, j, runproc_exit_code(status), ms);
+		snapcache_trim(c);
+		return true;
+	}
+	return false;
+}
+
+static bool
+queued_upload(const struct ctrl *c, const char *dir)
+{
+	for (int i = 0; i < c->nupload; i++)
+		if (strcmp(c->upload[i], dir) == 0)
+			return true;
+	return false;
+}
+
+/* A layer made here goes to the store once the base under it is there:
+ * a diff on a base other hosts cannot fetch would be of no use to them. */
+void
+store_upload(struct ctrl *c, const char *dir)
+{
+	if (!store_enabled(c) || c->nupload == CTRL_MAX_FUNCS + 1 ||
+	    queued_upload(c, dir))
+		return;
+	snprintf(c->upload[c->nupload++], CTRL_PATH, "%s", dir);
+}
+
+static bool
+upload_ready(struct ctrl *c, const char *dir, bool *drop)
+{
+	char base[CTRL_PATH];
+	struct snap_meta d;
+
+	snap_auto_layer(c, -1, base, sizeof(base));
+	*drop = !snap_layer_exists(dir);
+	if (*drop || strcmp(dir, base) == 0)
+		return !*drop;
+	if (store_job_for(c, base) != NULL || queued_upload(c, base))
+		return false;			/* the base is on its way */
+	if (c->store_base_id[0] == '\0' && !c->store_base_failed &&
+	    snap_layer_exists(base)) {
+		store_upload(c, base);		/* made by an earlier ctrl */
+		return false;
+	}
+	*drop = snapmeta_read(dir, &d) == -1 ||
+	    strcmp(d.parent, c->store_base_id) != 0;
+	return !*drop;
+}
+
+/* Each turn: the uploads whose time has come. */
+void
+store_next(struct ctrl *c)
+{
+	char jd[CTRL_PATH + 16];
+	bool drop;
+
+	for (int i = 0; i < c->nupload; ) {
+		if (!upload_ready(c, c->upload[i], &drop) && !drop) {
+			i++;
+			continue;
+		}
+		if (drop)
+			ctrl_log(c, "snapshot_upload_skipped", 0, "\"layer\":%s,"
+			    "\"why\":\"its base is not in the store\"",
+			    ctrl_jstr(jd, sizeof(jd), c->upload[i]));
+		else if (spawn_job(c, c->upload[i], true) == 1)
+			break;			/* no free slot: next turn */
+		memmove(c->upload[i], c->upload[i + 1],
+		    (size_t)(c->nupload - i - 1) * sizeof(c->upload[0]));
+		c->nupload--;
+	}
+}
+
+/* Draining: fetches are of no more use; uploads are let finish. */
+void
+store_drain(struct ctrl *c)
+{
+	for (int i = 0; i < CTRL_STORE_JOBS; i++)
+		if (c->store_job[i].pid > 0 && !c->store_job[i].put)
+			kill(c->store_job[i].pid, SIGTERM);
+}
+
+bool
+store_idle(const struct ctrl *c)
+{
+	if (c->nupload > 0)
+		return false;
+	for (int i = 0; i < CTRL_STORE_JOBS; i++)
+		if (c->store_job[i].pid > 0)
+			return false;
+	return true;
+}

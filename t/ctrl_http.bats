@@ -1,0 +1,342 @@
+#!/usr/bin/env bats
+# ctrl's HTTP gateway and listen addresses.  No VM starts here: the one
+# function runs cold boots (snapshots: false) with a fake runner standing
+# in for vmrun(1), so every test takes a second or less.
+
+load helpers
+
+CTRL="$ROOT/bin/ctrl"
+
+setup_file() {
+	# The runner's side of the request lines (vmrun(1), request mode):
+	# echoes small payloads, reports the size of the line it got, sleeps
+	# when asked to.
+	cat > "$BATS_FILE_TMPDIR/runner" <<'PY'
+#!/usr/bin/env python3
+import json, sys, time
+for line in sys.stdin.buffer:
+    line = line.rstrip(b"\n")
+    req = json.loads(line)
+    p = req["payload"]
+    if isinstance(p, dict) and "sleep" in p:
+        time.sleep(p["sleep"])
+    resp = {"line": len(line), "slash_escaped": b"\\/" in line}
+    if len(line) < 4096:
+        resp["echo"] = p
+    print(json.dumps({"id": req["id"], "status": "ok", "response": resp}),
+          flush=True)
+PY
+	chmod +x "$BATS_FILE_TMPDIR/runner"
+}
+
+setup() {
+	TMP="$BATS_TEST_TMPDIR"
+}
+
+# config LISTEN...: ctrl.yaml listening on each LISTEN, functions.yaml with
+# one function, echo, served by the fake runner.
+config() {
+	{
+		cat <<EOF2
+kernel: $ROOT/build/vmlinux
+rootfs: $ROOT/build/rootfs.ext4
+appfs_dir: $ROOT/build/appfs
+snapshot_dir: $TMP/snap
+vmrun: $BATS_FILE_TMPDIR/runner
+snaprestore: $BATS_FILE_TMPDIR/runner
+functions: functions.yaml
+memory_budget: 512
+EOF2
+		[ $# -eq 0 ] || echo "listen:"
+		for l in "$@"; do
+			printf '  - "%s"\n' "$l"
+		done
+	} > "$TMP/ctrl.yaml"
+	printf 'functions:\n  - name: echo\n    appfs: %s\n    snapshots: false\n' \
+	    "$TMP/echo.ext2" > "$TMP/functions.yaml"
+}
+
+# ctrl in the background, as a service manager runs it: signals go to ctrl
+# itself (timeout(1) would take them), a watchdog bounds its life.
+ctrl_bg() {
+	"$CTRL" --config "$TMP/ctrl.yaml" "$@" 3>&- &
+	pid=$!
+	( sleep 120; kill -KILL $pid 2> /dev/null ) > /dev/null 2>&1 3>&- &
+	WATCHDOG=$!
+	disown $WATCHDOG
+}
+
+teardown() {
+	[ -z "${WATCHDOG:-}" ] || kill $WATCHDOG 2> /dev/null || true
+	[ -z "${pid:-}" ] || kill -KILL $pid 2> /dev/null || true
+	[ -z "${HOLDER:-}" ] || kill $HOLDER 2> /dev/null || true
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for URL [CURL OPTION...]: until ctrl answers on it.
+wait_for() {
+	local url=$1
+	shift
+	for _ in $(seq 1 50); do
+		curl -sf "$@" "$url/healthz" > /dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_ctrl() {
+	kill -TERM $pid
+	wait $pid
+}
+
+# raw PORT REQUEST: the whole response to one raw HTTP request, the
+# connection closed by us after the headers' Content-Length worth.
+raw() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode().replace(b"\n", b"\r\n"))
+s.settimeout(2)
+data = b""
+try:
+    while chunk := s.recv(65536):
+        data += chunk
+except socket.timeout:
+    pass
+sys.stdout.write(data.decode())
+PY
+}
+
+@test "--check: each bad listen address named with its line; exit 78" {
+	for bad in localhost:8080 127.0.0.1 127.0.0.1:0 127.0.0.1:65536 \
+	    127.0.0.1:http ::1:8080 '[::1]' '[::1:8080' ':8080' 127.1:8080 \
+	    unix: "unix:/$(printf 'x%.0s' $(seq 1 110))"; do
+		config 127.0.0.1:1 "$bad"
+		run "$CTRL" --config "$TMP/ctrl.yaml" --check
+		echo "$bad: $output"
+		[ "$status" -eq 78 ]
+		[[ "$output" == *"ctrl.yaml:11: listen: \"$bad\": "* ]]
+	done
+	config 127.0.0.1:1 '[::1]:65535' 0.0.0.0:8080 unix:ctrl.sock
+	run "$CTRL" --config "$TMP/ctrl.yaml" --check
+	[ "$status" -eq 0 ]
+	# One address, not a list: its own line.
+	config
+	printf 'listen: localhost:80\n' >> "$TMP/ctrl.yaml"
+	run "$CTRL" --config "$TMP/ctrl.yaml" --check
+	[ "$status" -eq 78 ]
+	[[ "$output" == *'ctrl.yaml:9: listen: "localhost:80": not a numeric IPv4 address'* ]]
+}
+
+@test "TCP: ctrl listens on exactly the address given, IPv4 and IPv6" {
+	port=$(free_port)
+	port6=$(free_port)
+	config "127.0.0.1:$port" "[::1]:$port6"
+	ctrl_bg
+	wait_for "http://127.0.0.1:$port"
+	ss -ltnH "sport = :$port" > "$TMP/ss"
+	cat "$TMP/ss"
+	[ "$(wc -l < "$TMP/ss")" -eq 1 ]
+	grep -q " 127\.0\.0\.1:$port " "$TMP/ss"
+	# Another loopback address is not served.
+	run curl -s -m 2 "http://127.0.0.2:$port/healthz"
+	[ "$status" -eq 7 ]
+	[ "$(curl -sg "http://[::1]:$port6/healthz")" = ok ]
+	ss -ltnH "sport = :$port6" > "$TMP/ss6"
+	cat "$TMP/ss6"
+	[ "$(wc -l < "$TMP/ss6")" -eq 1 ]
+	grep -q " \[::1\]:$port6 " "$TMP/ss6"
+	stop_ctrl
+}
+
+@test "TCP: an address in use fails the start, exit 69, and names it" {
+	port=$(free_port)
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+time.sleep(60)' "$port" &
+	HOLDER=$!
+	for _ in $(seq 1 50); do
+		[ -n "$(ss -ltnH "sport = :$port")" ] && break
+		sleep 0.1
+	done
+	config "127.0.0.1:$port"
+	run timeout 20 "$CTRL" --config "$TMP/ctrl.yaml"
+	echo "$output"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"127.0.0.1:$port: Address already in use"* ]]
+}
+
+@test "HTTP: a 405 names the methods allowed; HEAD is answered as GET, without a body" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	ctrl_bg
+	url="http://127.0.0.1:$port"
+	wait_for "$url"
+	curl -si -X POST "$url/healthz" | tr -d '\r' > "$TMP/h"
+	cat "$TMP/h"
+	grep -q '^HTTP/1.1 405 ' "$TMP/h"
+	grep -q '^Allow: GET, HEAD$' "$TMP/h"
+	grep -q '"type":"MethodNotAllowed"' "$TMP/h"
+	for path in /metrics /v1/functions; do
+		curl -si -X DELETE "$url$path" | tr -d '\r' | grep -q '^Allow: GET, HEAD$'
+	done
+	for method in "-X GET" -I "-X PUT"; do
+		# shellcheck disable=SC2086
+		curl -si $method "$url/v1/functions/echo/invoke" | tr -d '\r' > "$TMP/h"
+		grep -q '^HTTP/1.1 405 ' "$TMP/h"
+		grep -q '^Allow: POST$' "$TMP/h"
+	done
+	curl -si "$url/nowhere" > "$TMP/h"
+	run grep -qi '^Allow:' "$TMP/h"
+	[ "$status" -eq 1 ]
+	# A refusal keeps the connection open for the next request.
+	[ "$(curl -s -o /dev/null -o /dev/null -w '%{num_connects}\n' \
+	    "$url/v1/functions/echo/invoke" "$url/healthz" | tr '\n' ' ')" = "1 0 " ]
+	for path in /healthz /metrics /v1/functions; do
+		curl -s "$url$path" > "$TMP/get"
+		raw "$port" "HEAD $path HTTP/1.1
+Host: x
+Connection: close
+
+" | tr -d '\r' > "$TMP/head"
+		cat "$TMP/head"
+		grep -q '^HTTP/1.1 200 ' "$TMP/head"
+		grep -qx "Content-Length: $(wc -c < "$TMP/get")" "$TMP/head"
+		# Nothing after the blank line that ends the headers.
+		[ -z "$(sed '1,/^$/d' "$TMP/head")" ]
+	done
+	stop_ctrl
+}
+
+@test "HTTP: bodies too big for the runner's line get 413 PayloadTooLarge" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	ctrl_bg
+	url="http://127.0.0.1:$port/v1/functions/echo/invoke"
+	wait_for "http://127.0.0.1:$port"
+	max=$(( (4 << 20) - 64 ))
+	python3 - "$TMP" "$max" <<'PY'
+import sys
+tmp, n = sys.argv[1], int(sys.argv[2])
+open(tmp + "/4m1", "w").write("x" * ((4 << 20) + 1))
+open(tmp + "/max", "w").write('"' + "/" * (n - 2) + '"')
+open(tmp + "/max1", "w").write('"' + "a" * (n - 1) + '"')
+# 900 KB as sent, 5.4 MB as written again: \u0001 for each.
+open(tmp + "/ctl", "w").write('"' + "\x01" * 900000 + '"')
+PY
+	code() {
+		curl -s -o "$TMP/r" -w '%{http_code}' -X POST "$@" "$url"
+	}
+	# Refused from its Content-Length, before the body is read.
+	[ "$(code --data-binary @"$TMP/4m1")" = 413 ]
+	grep -qx '{"type":"PayloadTooLarge","message":"the body is larger than 4 MiB - 64 bytes"}' "$TMP/r"
+	# No Content-Length: refused once read.
+	[ "$(code -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/4m1")" = 413 ]
+	grep -q '"type":"PayloadTooLarge"' "$TMP/r"
+	[ "$(code --data-binary @"$TMP/max1")" = 413 ]
+	[ "$(code --data-binary @"$TMP/ctl")" = 413 ]
+	grep -qx '{"type":"PayloadTooLarge","message":"the body, written compactly, is larger than 4 MiB - 64 bytes"}' "$TMP/r"
+	# The largest body: passed on with its slashes as they are, in a line
+	# within the runner's 4 MiB.
+	[ "$(code --data-binary @"$TMP/max")" = 200 ]
+	cat "$TMP/r"
+	python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))
+assert r["line"] <= 4 << 20 and not r["slash_escaped"], r' "$TMP/r"
+	# Not JSON, or JSON and more: 400.  JSON null, or nothing: null.
+	[ "$(code --data 'x')" = 400 ]
+	[ "$(code --data '{"a":1} x')" = 400 ]
+	grep -qx '{"type":"BadRequest","message":"the body is not JSON"}' "$TMP/r"
+	[ "$(code --data ' null ')" = 200 ]
+	grep -q '"echo":null' "$TMP/r"
+	[ "$(code --data '{"a": "\/"} ')" = 200 ]
+	python3 -c 'import json, sys
+assert json.load(open(sys.argv[1]))["echo"] == {"a": "/"}' "$TMP/r"
+	curl -s "http://127.0.0.1:$port/metrics" |
+	    grep -qx 'snapvm_requests_total{function="echo",outcome="bad_request"} 6'
+	stop_ctrl
+}
+
+@test "HTTP: /healthz answers 503 draining while ctrl drains" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	ctrl_bg -v 2> "$TMP/log"
+	url="http://127.0.0.1:$port"
+	wait_for "$url"
+	[ "$(curl -s "$url/healthz")" = ok ]
+	curl -s -X POST --data '{"sleep": 2}' "$url/v1/functions/echo/invoke" > "$TMP/r" &
+	client=$!
+	for _ in $(seq 1 50); do
+		grep -q '"event":"vm_started"' "$TMP/log" && break
+		sleep 0.1
+	done
+	kill -TERM $pid
+	sleep 0.3
+	[ "$(curl -s -o "$TMP/h" -w '%{http_code}' "$url/healthz")" = 503 ]
+	[ "$(cat "$TMP/h")" = draining ]
+	wait $client
+	grep -q '"echo":{"sleep":2}' "$TMP/r"
+	wait $pid
+}
+
+@test "unix: a file that is not a socket, or a socket in use, is refused and kept" {
+	sock="$TMP/ctrl.sock"
+	config "unix:$sock"
+	echo precious > "$sock"
+	run timeout 20 "$CTRL" --config "$TMP/ctrl.yaml"
+	echo "$output"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"$sock: exists and is not a socket"* ]]
+	[ "$(cat "$sock")" = precious ]
+	rm "$sock"
+	mkdir "$sock"
+	run timeout 20 "$CTRL" --config "$TMP/ctrl.yaml"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"$sock: exists and is not a socket"* ]]
+	rmdir "$sock"
+	python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()
+time.sleep(60)' "$sock" &
+	HOLDER=$!
+	for _ in $(seq 1 30); do [ -S "$sock" ] && break; sleep 0.1; done
+	run timeout 20 "$CTRL" --config "$TMP/ctrl.yaml"
+	echo "$output"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"$sock: another process listens on this socket"* ]]
+	python3 -c 'import socket, sys
+socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$sock"
+}
+
+@test "unix: a stale socket is replaced, the new one is 0660 whatever the umask, and removed at exit" {
+	sock="$TMP/ctrl.sock"
+	config "unix:$sock"
+	# A socket nobody listens on, as a killed ctrl leaves it.
+	python3 -c 'import socket, sys
+socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$sock"
+	[ -S "$sock" ]
+	for mask in 000 077; do
+		umask $mask
+		ctrl_bg
+		umask 022
+		wait_for http://x --unix-socket "$sock"
+		[ "$(stat -c %a "$sock")" = 660 ]
+		stop_ctrl
+		[ ! -e "$sock" ]
+		kill $WATCHDOG
+	done
+}
+
+@test "unix: a socket replaced while ctrl runs is left alone at exit" {
+	sock="$TMP/ctrl.sock"
+	config "unix:$sock"
+	ctrl_bg
+	wait_for http://x --unix-socket "$sock"
+	mv "$sock" "$TMP/old.sock"
+	echo other > "$sock"
+	stop_ctrl
+	[ "$(cat "$sock")" = other ]
+	# Its own socket, moved away, is not followed either.
+	[ -S "$TMP/old.sock" ]
+}

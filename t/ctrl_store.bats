@@ -1,0 +1,229 @@
+#!/usr/bin/env bats
+# ctrl with a snapshot store, against a real S3 server
+# (scripts/s3-test-server: Ceph RGW on loopback).  The cold-boot program
+# is /bin/false in every test, so an answer can only come from a restore.
+# One test restores real VMs from the run's snapshots (build/snap); the
+# others use layers of the real format with t/fakesnap.py as the
+# restoring runner, which checks every layer it is given and runs the
+# app's code on the host.
+
+load helpers
+
+CTRL="$ROOT/bin/ctrl"
+S3SNAP="$ROOT/bin/s3snap"
+FAKE="$ROOT/t/fakesnap.py"
+
+setup_file() {
+	export SNAP="$ROOT/build/snap"
+	export S3_TEST_DIR="${S3_TEST_DIR:-$ROOT/build/s3-test-ctrl}"
+	"$ROOT/scripts/s3-test-server" start >&3
+	eval "$("$ROOT/scripts/s3-test-server" env)"
+	export STORE="s3://snapvm-test/ctrl-$$"
+	# Layers for the fake runner: a base and a diff per app on it, and a
+	# second base that no diff in the store was made on.
+	F="$BATS_FILE_TMPDIR/fake"
+	"$FAKE" layer "$F/python3"
+	for app in hello markdown digest; do
+		"$FAKE" layer "$F/diff/$app" --parent "$F/python3" --pages 384
+	done
+	"$FAKE" layer "$F/other/python3" --seed other
+	export F
+}
+
+teardown_file() {
+	"$ROOT/scripts/s3-test-server" stop
+}
+
+setup() {
+	TMP="$BATS_TEST_TMPDIR"
+	export XDG_CACHE_HOME="$BATS_FILE_TMPDIR/cache"
+}
+
+# config PREFIX [CACHE_MIB]: a ctrl whose own layers live in $TMP/snap,
+# restoring with $RESTORE (default: the fake runner).
+config() {
+	cat > "$TMP/ctrl.yaml" <<EOF2
+kernel: $ROOT/build/vmlinux
+rootfs: $ROOT/build/rootfs.ext4
+appfs_dir: $ROOT/build/appfs
+snapshot_dir: $TMP/snap
+vmrun: /bin/false
+snaprestore: ${RESTORE:-$FAKE}
+s3snap: $S3SNAP
+snapshot_store: $STORE/$1
+snapshot_cache: ${2:-0}
+functions: functions.yaml
+memory_budget: ${BUDGET:-1024}
+EOF2
+	{
+		echo "functions:"
+		for app in hello markdown digest; do
+			printf '  - name: %s\n    memory: 128\n    timeout: 600000\n' "$app"
+		done
+	} > "$TMP/functions.yaml"
+}
+
+# requests APP...: one request line per app, all at once, each with the
+# payload of the app's request.json.
+requests() {
+	python3 - "$ROOT" "$@" > "$TMP/requests" <<'PY'
+import json, sys
+root, apps = sys.argv[1], sys.argv[2:]
+for i, app in enumerate(apps):
+    req = json.load(open("%s/appfs/%s/request.json" % (root, app)))
+    print(json.dumps({"id": i + 1, "function": app, "payload": req["payload"]}))
+PY
+}
+
+ctrl() {
+	timeout --kill-after=10 900 "$CTRL" --config "$TMP/ctrl.yaml" -v \
+	    --requests "$TMP/requests" > "$TMP/out" 2> "$TMP/log"
+}
+
+# Every response ok and equal to its app's expected.json.
+answered() {
+	python3 - "$ROOT" "$TMP/out" "$TMP/requests" <<'PY'
+import json, sys
+root, out, req = sys.argv[1:]
+want = {json.loads(l)["id"]: json.loads(l)["function"] for l in open(req)}
+got = [json.loads(l) for l in open(out)]
+assert sorted(g["id"] for g in got) == sorted(want), (got, want)
+for g in got:
+    exp = json.load(open("%s/appfs/%s/expected.json" % (root, want[g["id"]])))
+    assert g["status"] == "ok" and g["response"] == exp, g
+PY
+}
+
+# events NAME [MATCH]: how many log events of that name (mentioning MATCH).
+events() {
+	grep "\"event\":\"$1\"" "$TMP/log" | grep -c -- "${2:-}" || true
+}
+
+# put_layer FROM PREFIX LAYER: as another host would have.
+put_layer() {
+	"$S3SNAP" put "$1/$3" "$STORE/$2/$3"
+}
+
+# here FROM LAYER: a layer already in this host's cache.
+here() {
+	mkdir -p "$(dirname "$TMP/snap/$2")"
+	cp -r --sparse=always "$1/$2" "$TMP/snap/$2"
+}
+
+@test "a second host with an empty cache answers hello from real snapshots fetched from the store" {
+	[ -f "$SNAP/diff/hello/manifest.json" ] || "$ROOT/scripts/mksnap" "$SNAP" 2> /dev/null
+	put_layer "$SNAP" real python3
+	put_layer "$SNAP" real diff/hello
+	RESTORE="$ROOT/bin/snaprestore" config real
+	requests hello
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events snapshot_fetched python3)" -eq 1 ]
+	[ "$(events snapshot_fetched diff/hello)" -eq 1 ]
+	[ "$(events vm_started '"restore":true')" -eq 1 ]
+	[ "$(events vm_started '"restore":false')" -eq 0 ]
+	cmp "$SNAP/diff/hello/memory" "$TMP/snap/diff/hello/memory"
+}
+
+@test "concurrent requests for missing layers wait on one download of each" {
+	put_layer "$F" once python3
+	put_layer "$F" once diff/hello
+	put_layer "$F" once diff/markdown
+	config once
+	requests hello hello markdown hello markdown
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events snapshot_fetch python3)" -eq 1 ]
+	[ "$(events snapshot_fetch diff/hello)" -eq 1 ]
+	[ "$(events snapshot_fetch diff/markdown)" -eq 1 ]
+	[ "$(events snapshot_fetched)" -eq 3 ]
+	[ "$(events vm_started '"restore":false')" -eq 0 ]
+	"$S3SNAP" verify "$TMP/snap/diff/markdown"
+}
+
+@test "a diff ctrl builds goes to the store after its base; another host fetches both" {
+	here "$F" python3
+	config build
+	requests hello
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events snapshot_not_in_store diff/hello)" -eq 1 ]
+	[ "$(events snapshot_built)" -eq 1 ]
+	[ "$(events snapshot_uploaded)" -eq 2 ]
+	grep '"event":"snapshot_upload"' "$TMP/log" | head -1 | grep -q python3
+	grep '"event":"snapshot_upload"' "$TMP/log" | tail -1 | grep -q diff/hello
+	# A second host, empty cache: both layers come from the store.
+	local first=$TMP/snap
+	TMP=$TMP/host2
+	mkdir -p "$TMP"
+	config build
+	requests hello
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events snapshot_fetched)" -eq 2 ]
+	[ "$(events snapshot_built)" -eq 0 ]
+	cmp "$first/diff/hello/manifest.json" "$TMP/snap/diff/hello/manifest.json"
+}
+
+@test "a store that is down: a logged warning, and the answer from layers made here" {
+	here "$F" python3
+	config down
+	requests hello
+	AWS_ENDPOINT_URL=http://127.0.0.1:9 ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events snapshot_fetch_failed '"status":69')" -eq 1 ]
+	[ "$(events snapshot_built)" -eq 1 ]
+	[ "$(events snapshot_upload_failed)" -ge 1 ]
+	[ -f "$TMP/snap/diff/hello/manifest.json" ]
+}
+
+@test "a store that refuses the credentials: a logged warning, the secret never" {
+	put_layer "$F" creds python3
+	put_layer "$F" creds diff/hello
+	here "$F" python3
+	config creds
+	requests hello
+	AWS_SECRET_ACCESS_KEY=not-the-secret ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events snapshot_fetch_failed '"status":77')" -eq 1 ]
+	[ "$(events snapshot_built)" -eq 1 ]
+	! grep -q not-the-secret "$TMP/log" "$TMP/out"
+}
+
+@test "a diff in the store made on another base is not used: built here instead" {
+	put_layer "$F" mixed diff/hello
+	here "$F/other" python3
+	config mixed
+	requests hello
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events snapshot_fetch_failed 'another base')" -eq 1 ]
+	[ "$(events snapshot_built)" -eq 1 ]
+	python3 - "$TMP/snap" <<'PY'
+import json, sys
+m = lambda l: json.load(open("%s/%s/manifest.json" % (sys.argv[1], l)))
+assert m("diff/hello")["parent"] == m("python3")["id"]
+PY
+}
+
+@test "the cache keeps under its limit, least recently used layer first" {
+	for l in python3 diff/hello diff/markdown diff/digest; do
+		put_layer "$F" lru $l
+	done
+	# Base 2 MiB and diffs 1.5 MiB on disk: room for the base and two.
+	BUDGET=16 config lru 6
+	requests hello markdown digest
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	# One VM at a time (the budget): the diff restored first is the
+	# least recently used when the third VM needs the room.
+	first=$(grep -m1 '"event":"vm_started"' "$TMP/log" |
+	    sed 's/.*"function":"\([a-z]*\)".*/\1/')
+	[ "$(events snapshot_evicted)" -eq 1 ]
+	[ "$(events snapshot_evicted "diff/$first\"")" -eq 1 ]
+	[ ! -e "$TMP/snap/diff/$first" ]
+	for app in hello markdown digest; do
+		[ "$app" = "$first" ] || [ -f "$TMP/snap/diff/$app/manifest.json" ]
+	done
+	[ "$(du -sk "$TMP/snap" | cut -f1)" -le $((6 * 1024)) ]
+}
