@@ -3,13 +3,15 @@
  * addresses and IRQs, and (later) of snapshot sections:
  *   COM1, i8042, debug exit, then one virtio-mmio block device per drive
  *   at VM_MMIO_BASE + 4 KiB * i, IRQ VM_MMIO_IRQ0 + i, then the vsock
- *   device in the next slot.
+ *   device in the next slot, then the network device in the next.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "tuntap.h"
 #include "vm.h"
 
 /*
@@ -117,6 +119,34 @@ devices_vsock(struct vm *vm, const struct vm_config *cfg, int slot)
 	    virtio_mmio_io, &vm->vsock_mmio);
 }
 
+static int
+devices_net(struct vm *vm, const struct vm_config *cfg, int slot)
+{
+	uint8_t mac[6];
+	int fd = tuntap_open(cfg->net.tap);
+
+	if (fd == -1) {
+		errno = ENOENT;	/* like a drive: an input that cannot be opened */
+		return -1;
+	}
+	if (virtio_mmio_init(&vm->net_mmio, &virtio_net_ops, &vm->net, &vm->kvm,
+	    &vm->mem, mmio_base(slot), VM_MMIO_IRQ0 + (uint32_t)slot,
+	    &vm->loop) == -1) {
+		close(fd);
+		return -1;
+	}
+	vm->has_net = true;
+	if (cfg->net.has_mac)
+		memcpy(mac, cfg->net.mac, sizeof(mac));
+	else
+		virtio_net_default_mac(cfg->cid, mac);
+	if (virtio_net_init(&vm->net, fd, cfg->net.tap, mac, &vm->loop,
+	    &vm->net_mmio) == -1)
+		return -1;
+	return bus_add(&vm->mmio, cfg->net.tap, mmio_base(slot),
+	    VIRTIO_MMIO_SIZE, virtio_mmio_io, &vm->net_mmio);
+}
+
 int
 devices_create(struct vm *vm, const struct vm_config *cfg)
 {
@@ -126,6 +156,9 @@ devices_create(struct vm *vm, const struct vm_config *cfg)
 		if (devices_drive(vm, &cfg->drive[i], i) == -1)
 			return -1;
 	if (cfg->vsock != NULL && devices_vsock(vm, cfg, cfg->ndrives) == -1)
+		return -1;
+	if (cfg->net.tap != NULL &&
+	    devices_net(vm, cfg, cfg->ndrives + (cfg->vsock != NULL)) == -1)
 		return -1;
 	return 0;
 }
@@ -184,7 +217,8 @@ devices_cmdline(const struct vm_config *cfg, char *buf, size_t size)
 	if (cfg->rootfs && !cmdline_sets(buf, "root", 4) && n < size)
 		n += (size_t)snprintf(buf + n, size - n, "%sroot=/dev/vda %s",
 		    n ? " " : "", cfg->drive[0].read_only ? "ro" : "rw");
-	for (int i = 0; i < cfg->ndrives + (cfg->vsock != NULL) && n < size; i++)
+	for (int i = 0; i < cfg->ndrives + (cfg->vsock != NULL) +
+	    (cfg->net.tap != NULL) && n < size; i++)
 		n += (size_t)snprintf(buf + n, size - n,
 		    "%svirtio_mmio.device=4K@%#llx:%u", n ? " " : "",
 		    (unsigned long long)mmio_base(i), VM_MMIO_IRQ0 + i);
@@ -212,6 +246,11 @@ devices_destroy(struct vm *vm)
 		virtio_mmio_destroy(&vm->vsock_mmio);
 	}
 	vm->has_vsock = false;
+	if (vm->has_net) {
+		virtio_net_close(&vm->net);
+		virtio_mmio_destroy(&vm->net_mmio);
+	}
+	vm->has_net = false;
 	evloop_destroy(&vm->loop);
 	serial_destroy(&vm->com1);
 }

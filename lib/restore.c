@@ -158,6 +158,45 @@ check_machine(const struct layers *l, struct vm_config *cfg)
 	return 0;
 }
 
+/* Only the state file says whether the machine has a network device and
+ * which tap it used; --net may name another tap and MAC, not add one. */
+static int
+check_net(const struct layers *l, struct vm_config *cfg, struct vm *vm)
+{
+	const struct virtio_net_state *ns;
+	const char *tap;
+	struct snapstate st;
+	char path[4200];
+	uint32_t size, tap_size;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/%s", l->dir[l->n - 1],
+	    snap_file_name[SNAP_STATE]);
+	if (snapstate_load(&st, path) == -1)
+		return -1;
+	ns = snapstate_find(&st, SEC_NET, 0, &size);
+	tap = snapstate_find(&st, SEC_NET_TAP, 0, &tap_size);
+	if (ns == NULL && cfg->net.tap != NULL)
+		log_warnx("%s: the snapshot has no network device for --net",
+		    l->dir[l->n - 1]);
+	else if (ns == NULL)
+		rc = 0;
+	else if (tap == NULL || tap_size != sizeof(vm->net_tap) ||
+	    memchr(tap, '\0', tap_size) == NULL)
+		log_warnx("%s: network device without its tap's name", path);
+	else if (virtio_net_check(ns, size, path) == 0) {
+		memcpy(vm->net_tap, tap, sizeof(vm->net_tap));
+		if (cfg->net.tap == NULL)
+			cfg->net.tap = vm->net_tap;
+		if (!cfg->net.has_mac)
+			memcpy(cfg->net.mac, ns->mac, sizeof(cfg->net.mac));
+		cfg->net.has_mac = true;
+		rc = 0;
+	}
+	snapstate_free(&st);
+	return rc;
+}
+
 static int
 read_layers(struct layers *l, struct vm_config *cfg, struct vm *vm)
 {
@@ -183,7 +222,7 @@ read_layers(struct layers *l, struct vm_config *cfg, struct vm *vm)
 		if (snapmeta_verify(l->dir[i], &l->m[i]) == -1)
 			return -1;
 	}
-	return 0;
+	return check_net(l, cfg, vm);
 }
 
 /* Maps the pages of a diff layer over the layers below, one mapping per
@@ -275,6 +314,22 @@ load_blk(struct vm_blk *b, const struct snapstate *st, uint32_t i)
 	return 0;
 }
 
+/* Checked by check_net() before the VM was built. */
+static int
+load_net(struct vm *vm, const struct snapstate *st)
+{
+	const struct virtio_mmio_state *ms = snapstate_get(st, SEC_MMIO,
+	    (uint32_t)(vm->nblk + vm->has_vsock), sizeof(*ms));
+	const struct virtio_net_state *ns = snapstate_get(st, SEC_NET, 0,
+	    sizeof(*ns));
+
+	if (ms == NULL || ns == NULL)
+		return -1;
+	vm->net_mmio.s = *ms;
+	virtio_net_load(&vm->net, ns);
+	return 0;
+}
+
 static int
 load_devices(struct vm *vm, const struct snapstate *st)
 {
@@ -297,6 +352,8 @@ load_devices(struct vm *vm, const struct snapstate *st)
 		vm->vsock_mmio.s = *ms;
 		vm->vsock.s = *vs;
 	}
+	if (vm->has_net && load_net(vm, st) == -1)
+		return -1;
 	for (int i = 0; i < vm->nblk; i++)
 		virtio_mmio_restored(&vm->blk[i].mmio);
 	if (vm->has_vsock) {
@@ -305,6 +362,8 @@ load_devices(struct vm *vm, const struct snapstate *st)
 		 * the snapshot; its listening sockets survive the reset. */
 		virtio_vsock_transport_reset(&vm->vsock);
 	}
+	if (vm->has_net)
+		virtio_mmio_restored(&vm->net_mmio);
 	return 0;
 }
 

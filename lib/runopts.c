@@ -22,10 +22,10 @@ runner_usage(enum runner_mode mode)
 		    "[--mem MIB] [--vcpus N]\n");
 	fprintf(stderr, "             [--rootfs FILE[,rw]] [--appfs FILE] "
 	    "[--drive FILE[,rw]]...\n"
-	    "             [--vsock PATH] [--cid N] [--serve] "
-	    "[--max-request BYTES] [--timeout MS]\n"
-	    "             [--dump-dir DIR] [--api-sock PATH]\n"
-	    "             [--console FILE] [--console-in FILE] [-v] [-q]\n");
+	    "             [--vsock PATH] [--cid N] [--net TAP[/MAC]] [--serve]\n"
+	    "             [--max-request BYTES] [--timeout MS] [--dump-dir DIR]\n"
+	    "             [--api-sock PATH] [--console FILE] [--console-in FILE] "
+	    "[-v] [-q]\n");
 }
 
 static int
@@ -78,6 +78,7 @@ static const struct option runner_flags[] = {
 	{ "drive", required_argument, NULL, 'd' },
 	{ "vsock", required_argument, NULL, 's' },
 	{ "cid", required_argument, NULL, 'C' },
+	{ "net", required_argument, NULL, 'N' },
 	{ "serve", no_argument, NULL, 'S' },
 	{ "max-request", required_argument, NULL, 'M' },
 	{ "timeout", required_argument, NULL, 'T' },
@@ -136,6 +137,7 @@ parse_one(int ch, struct runner_opts *o)
 	case 'P': o->api_sock = optarg; return 0;
 	case 'D': o->dump_dir = optarg; return 0;
 	case 'L': return split_layers(o, optarg);
+	case 'N': return virtio_net_parse_opt(optarg, &o->vm.net);
 	case 'v': o->verbosity++; return 0;
 	case 'q': o->verbosity = LOG_QUIET; return 0;
 	case 'h': return 1;

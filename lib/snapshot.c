@@ -39,6 +39,13 @@ collect_state(struct vm *vm, struct snapbuf *b)
 		    sizeof(vm->vsock_mmio.s));
 		snapbuf_add(b, SEC_VSOCK, 0, &vm->vsock.s, sizeof(vm->vsock.s));
 	}
+	if (vm->has_net) {
+		snapbuf_add(b, SEC_MMIO, (uint32_t)(vm->nblk + vm->has_vsock),
+		    &vm->net_mmio.s, sizeof(vm->net_mmio.s));
+		snapbuf_add(b, SEC_NET, 0, &vm->net.s, sizeof(vm->net.s));
+		snapbuf_add(b, SEC_NET_TAP, 0, vm->net.ifname,
+		    sizeof(vm->net.ifname));
+	}
 	if (b->failed) {
 		errno = b->failed;
 		log_warn("state");

@@ -23,6 +23,7 @@
 #include "vcpu.h"
 #include "virtio_blk.h"
 #include "virtio_mmio.h"
+#include "virtio_net.h"
 #include "virtio_vsock.h"
 
 #define VM_MAX_VCPUS	8
@@ -48,6 +49,7 @@ struct vm_config {
 	bool rootfs;		/* drive 0 is the root: root=/dev/vda */
 	const char *vsock;	/* host socket path, or NULL: no vsock */
 	uint64_t cid;		/* the guest's vsock CID */
+	struct virtio_net_opt net;	/* tap and MAC, or no network device */
 	bool track_dirty;	/* log written pages, for a diff snapshot */
 };
 
@@ -91,6 +93,9 @@ struct vm {
 	struct virtio_vsock vsock;
 	struct virtio_mmio vsock_mmio;
 	bool has_vsock;
+	struct virtio_net net;
+	struct virtio_mmio net_mmio;
+	bool has_net;
 	int nvcpus;
 	struct vcpu vcpu[VM_MAX_VCPUS];
 	int console_fd, console_in_fd;
@@ -115,6 +120,7 @@ struct vm {
 	void *ckpt_arg;
 	uint32_t restores;	/* how often this guest was restored */
 	char drive_path[VM_MAX_DRIVES][1024];	/* drives named by a snapshot */
+	char net_tap[VIRTIO_NET_IFNAME];	/* the tap a snapshot names */
 	char layer[65];		/* id of the snapshot layer the memory is
 				 * relative to: loaded or last written */
 };

@@ -25,7 +25,8 @@ vm_started_vcpus(const struct vm *vm)
 	return n;
 }
 
-/* Device locks, always in table order: serial, block drives, vsock. */
+/* Device locks, always in table order: serial, block drives, vsock,
+ * network. */
 static void
 vm_lock_devices(struct vm *vm)
 {
@@ -34,11 +35,15 @@ vm_lock_devices(struct vm *vm)
 		pthread_mutex_lock(&vm->blk[i].mmio.lock);
 	if (vm->has_vsock)
 		pthread_mutex_lock(&vm->vsock_mmio.lock);
+	if (vm->has_net)
+		pthread_mutex_lock(&vm->net_mmio.lock);
 }
 
 static void
 vm_unlock_devices(struct vm *vm)
 {
+	if (vm->has_net)
+		pthread_mutex_unlock(&vm->net_mmio.lock);
 	if (vm->has_vsock)
 		pthread_mutex_unlock(&vm->vsock_mmio.lock);
 	for (int i = vm->nblk - 1; i >= 0; i--)

@@ -20,31 +20,7 @@
  * failures; 100 when there is no vsock device.
  */
 #include "guest.h"
-
-#define MMIO_BASE	0xd0000000UL
-#define MMIO_SLOTS	8
-#define R_MAGIC		0x000
-#define R_VERSION	0x004
-#define R_DEVICE_ID	0x008
-#define R_DEV_FEAT	0x010
-#define R_DEV_FEAT_SEL	0x014
-#define R_DRV_FEAT	0x020
-#define R_DRV_FEAT_SEL	0x024
-#define R_QUEUE_SEL	0x030
-#define R_QUEUE_MAX	0x034
-#define R_QUEUE_NUM	0x038
-#define R_QUEUE_READY	0x044
-#define R_NOTIFY	0x050
-#define R_STATUS	0x070
-#define R_DESC		0x080
-#define R_AVAIL		0x090
-#define R_USED		0x0a0
-#define R_CONFIG	0x100
-#define ST_ACK		1
-#define ST_DRIVER	2
-#define ST_DRIVER_OK	4
-#define ST_FEATURES_OK	8
-#define ST_NEEDS_RESET	0x40
+#include "virtio.h"
 
 #define QSZ		8
 #define RX		0
@@ -60,8 +36,6 @@
 #define STORE		0x340000UL		/* bytes sent or received */
 #define STORE_MAX	0x20000U
 #define ECHO		(STORE + STORE_MAX)	/* what came back */
-#define F_NEXT		1
-#define F_WRITE		2
 
 #define HOST_CID	2
 #define TYPE_STREAM	1
