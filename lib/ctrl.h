@@ -17,7 +17,6 @@
 #include "ctrlconf.h"
 #include "runproc.h"
 
-#define CTRL_MAX_VMS	256
 /* A payload: the runner's 4 MiB request limit (vmrun(1), --max-request)
  * less the room of the line ctrl wraps it in. */
 #define CTRL_MAX_PAYLOAD	((4U << 20) - 64)
@@ -50,6 +49,7 @@ struct request {
 
 struct vm_slot {
 	enum vm_state state;
+	bool tap;			/* its slot's tap exists */
 	int fn;				/* -1: its function was removed */
 	bool stale;			/* its function changed: retire when idle */
 	bool cold_boot;			/* vmrun, not a restore */
@@ -93,6 +93,7 @@ struct ctrl {
 	struct runproc builder;
 	int builder_fn;			/* -1: the base */
 	uint64_t builder_mib;
+	bool builder_tap;
 	bool snap_failed[CTRL_MAX_FUNCS + 1];	/* last: the base */
 	/* snapshot store (ctrl_store.c) */
 	struct store_job store_job[CTRL_STORE_JOBS];
@@ -161,6 +162,16 @@ void store_upload(struct ctrl *c, const char *dir);
 void store_next(struct ctrl *c);
 void store_drain(struct ctrl *c);
 bool store_idle(const struct ctrl *c);
+
+/* ctrl_net.c: a VM slot's tap, its --net and --net-addr arguments */
+struct net_args {
+	char tap[16], net[48], addr[48];
+};
+int net_start(struct ctrl *c);
+/* slot -1: the builder's. */
+int net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
+    char **argv, int *i);
+void net_detach(struct ctrl *c, int slot);
 
 /* ctrl_cache.c */
 void snapcache_touch(struct ctrl *c, int fn);

@@ -382,7 +382,8 @@ ctrl_run(struct ctrl *c, int in_fd)
 	c->builder_fn = -2;
 	pthread_mutex_init(&c->inbox_lock, NULL);
 	c->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sig_fd == -1 || c->inbox_fd == -1 || http_start(c) == -1) {
+	if (sig_fd == -1 || c->inbox_fd == -1 || net_start(c) == -1 ||
+	    http_start(c) == -1) {
 		http_stop(c);
 		return -1;
 	}

@@ -72,10 +72,12 @@ send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 
 /* The runner's command line for a function. */
 struct runner_args {
-	char *argv[16];
+	char *argv[24];
+	int argc;
 	char layers[CTRL_MAX_LAYERS * CTRL_PATH];
 	char timeout[24], mem[24], vcpus[24];
 	bool cold;
+	struct net_args net;
 };
 
 static void
@@ -110,6 +112,18 @@ runner_argv(struct ctrl *c, int fn, struct runner_args *a)
 	argv[i++] = "--timeout";
 	argv[i++] = a->timeout;
 	argv[i] = NULL;
+	a->argc = i;
+}
+
+/* Which VMs have a network device: those of a function with network,
+ * and every restore from ctrl's own layers, which the builder makes with
+ * one (ctrl_net.c). */
+static bool
+needs_tap(const struct ctrl *c, int fn, const struct runner_args *a)
+{
+	const struct fn_conf *f = &c->conf.fn[fn];
+
+	return c->conf.network && (f->network || (!a->cold && f->nlayers == 0));
 }
 
 /* A restored VM has its snapshot's memory, whatever the function says. */
@@ -135,10 +149,21 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 			v = &c->vm[i];
 	if (v == NULL)
 		return NULL;
+	if (needs_tap(c, fn, a)) {
+		if (net_attach(c, (int)(v - c->vm), c->conf.fn[fn].network,
+		    &a->net, a->argv, &a->argc) == -1) {
+			*broken = true;
+			return NULL;
+		}
+		v->tap = true;
+	}
 	if (runproc_spawn(&v->proc, a->argv, c->log_fd) == -1) {
 		ctrl_log(c, "runner_spawn_failed", 0, "\"runner\":%s,"
 		    "\"error\":%s", ctrl_jstr(path, sizeof(path), a->argv[0]),
 		    ctrl_jstr(err, sizeof(err), strerror(errno)));
+		if (v->tap)
+			net_detach(c, (int)(v - c->vm));
+		v->tap = false;
 		*broken = true;
 		return NULL;
 	}
@@ -375,6 +400,8 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	    (int)v->proc.pid, runproc_exit_code(status), v->served);
 	runproc_release(&v->proc);
 	c->used_mib -= v->mem_mib;
+	if (v->tap)
+		net_detach(c, (int)(v - c->vm));	/* however it ended */
 	memset(v, 0, sizeof(*v));
 	v->proc.in_fd = v->proc.out_fd = -1;
 }

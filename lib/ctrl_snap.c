@@ -143,7 +143,8 @@ spawn_builder(struct ctrl *c, int job)
 {
 	char out[CTRL_PATH], base[CTRL_PATH], diffs[CTRL_PATH + 8];
 	char layer[CTRL_PATH + 16];
-	char *argv[12];
+	struct net_args net;
+	char *argv[16];
 	int i = 0;
 
 	snap_auto_layer(c, job, out, sizeof(out));
@@ -167,8 +168,18 @@ spawn_builder(struct ctrl *c, int job)
 	argv[i++] = "--dump-dir";
 	argv[i++] = out;
 	argv[i] = NULL;
-	if (runproc_spawn(&c->builder, argv, c->log_fd) == -1)
+	/* Layers with a network device serve functions with and without. */
+	if (c->conf.network) {
+		if (net_attach(c, -1, false, &net, argv, &i) == -1)
+			return -1;
+		c->builder_tap = true;
+	}
+	if (runproc_spawn(&c->builder, argv, c->log_fd) == -1) {
+		if (c->builder_tap)
+			net_detach(c, -1);
+		c->builder_tap = false;
 		return -1;
+	}
 	runproc_close_input(&c->builder);
 	ctrl_log(c, "snapshot_build", 0, "\"layer\":%s,\"pid\":%d",
 	    ctrl_jstr(layer, sizeof(layer), out),
@@ -222,6 +233,9 @@ snapbuild_done(struct ctrl *c, int status)
 		snapcache_trim(c);
 	}
 	runproc_release(&c->builder);
+	if (c->builder_tap)
+		net_detach(c, -1);
+	c->builder_tap = false;
 	c->builder.pid = 0;
 	c->used_mib -= c->builder_mib;
 	c->builder_mib = 0;

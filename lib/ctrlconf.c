@@ -43,7 +43,7 @@ valid_name(const char *s)
 }
 
 static const char *const fn_keys[] = { "name", "appfs", "memory", "vcpus",
-	"concurrency", "timeout", "snapshot", "snapshots", NULL };
+	"concurrency", "timeout", "snapshot", "snapshots", "network", NULL };
 
 static int
 fn_layers(struct yconf *y, yaml_node_t *m, struct fn_conf *f)
@@ -87,8 +87,14 @@ fn_parse(struct yconf *y, yaml_node_t *m, struct fn_conf *f,
 	if (yconf_uint(y, m, "memory", false, 16, 65536, &f->memory_mib) < 0 ||
 	    yconf_uint(y, m, "timeout", false, 1, 86400000, &f->timeout_ms) < 0 ||
 	    yconf_bool(y, m, "snapshots", false, &f->snapshots) < 0 ||
+	    yconf_bool(y, m, "network", false, &f->network) < 0 ||
 	    fn_layers(y, m, f) == -1)
 		return -1;
+	if (f->network && !c->network) {
+		yconf_error(y, yconf_get(y, m, "network"), "network", "true, "
+		    "but ctrl.yaml has no network section");
+		return -1;
+	}
 	v = (uint64_t)f->vcpus;
 	if (yconf_uint(y, m, "vcpus", false, 1, 8, &v) < 0)
 		return -1;
@@ -152,7 +158,7 @@ ctrlconf_load_functions(const struct ctrl_conf *c, const char *path,
 static const char *const ctrl_keys[] = { "kernel", "rootfs", "appfs_dir",
 	"snapshot_dir", "vmrun", "snaprestore", "memory_budget", "listen",
 	"log", "idle_timeout", "queue_limit", "functions", "snapshot_store",
-	"snapshot_cache", "s3snap", "s3snap_config", NULL };
+	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet", NULL };
 
 static int
 ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
@@ -241,6 +247,88 @@ ctrl_store(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	return 0;
 }
 
+/* "A.B.C.D/P" for the bridge, with room after it in the subnet for one
+ * address per VM slot and one for the builder. */
+static int
+net_cidr(const char *s, uint32_t *addr, int *prefix, const char **why)
+{
+	char a[INET_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	struct in_addr in;
+	uint32_t host_max;
+	char *end;
+	long p;
+
+	*why = "expected A.B.C.D/PREFIX, the bridge's address in its subnet";
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(a))
+		return -1;
+	memcpy(a, s, (size_t)(slash - s));
+	a[slash - s] = '\0';
+	p = strtol(slash + 1, &end, 10);
+	if (inet_pton(AF_INET, a, &in) != 1 || *end != '\0' ||
+	    end == slash + 1 || p < 1 || p > 30)
+		return -1;
+	*addr = ntohl(in.s_addr);
+	*prefix = (int)p;
+	host_max = (uint32_t)((1ULL << (32 - p)) - 1);
+	if ((*addr & host_max) == 0 ||
+	    (uint64_t)(*addr & host_max) + CTRL_MAX_VMS + 2 > host_max) {
+		*why = "the subnet must hold the bridge's address and 257 "
+		    "more after it (a VM per slot and the builder): /23 or "
+		    "wider, and not the network's own address";
+		return -1;
+	}
+	return 0;
+}
+
+static const char *const net_keys[] = { "bridge", "address", "tap_prefix",
+	NULL };
+
+static bool
+valid_prefix(const char *s)
+{
+	return s[0] != '\0' && strlen(s) <= 8 &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789") == strlen(s);
+}
+
+static int
+ctrl_net(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
+{
+	yaml_node_t *n = yconf_get(y, m, "network");
+	const char *why;
+
+	snprintf(c->tapnet, sizeof(c->tapnet), "tapnet");
+	if (get_path(y, m, "tapnet", false, c->tapnet) < 0)
+		return -1;
+	if (n == NULL)
+		return 0;
+	if (n->type != YAML_MAPPING_NODE) {
+		yconf_error(y, n, "network", "expected a mapping with bridge, "
+		    "address and tap_prefix");
+		return -1;
+	}
+	snprintf(c->tap_prefix, sizeof(c->tap_prefix), "svm");
+	if (yconf_keys(y, n, net_keys) == -1 ||
+	    yconf_str(y, n, "bridge", true, c->bridge, sizeof(c->bridge)) ||
+	    yconf_str(y, n, "address", true, c->net_cidr,
+	    sizeof(c->net_cidr)) ||
+	    yconf_str(y, n, "tap_prefix", false, c->tap_prefix,
+	    sizeof(c->tap_prefix)) < 0)
+		return -1;
+	if (net_cidr(c->net_cidr, &c->net_addr, &c->net_prefix, &why) == -1) {
+		yconf_error(y, yconf_get(y, n, "address"), "address", "\"%s\": %s",
+		    c->net_cidr, why);
+		return -1;
+	}
+	if (!valid_prefix(c->tap_prefix)) {
+		yconf_error(y, yconf_get(y, n, "tap_prefix"), "tap_prefix",
+		    "\"%s\": 1 to 8 of a-z and 0-9", c->tap_prefix);
+		return -1;
+	}
+	c->network = true;
+	return 0;
+}
+
 static int
 ctrl_listen(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 {
@@ -283,6 +371,7 @@ ctrlconf_load(struct ctrl_conf *c, const char *path)
 	    yconf_uint(&y, m, "idle_timeout", false, 1, 86400, &idle_s) >= 0 &&
 	    yconf_uint(&y, m, "queue_limit", false, 1, 100000,
 	    &c->queue_limit) >= 0 && ctrl_store(&y, m, c) == 0 &&
+	    ctrl_net(&y, m, c) == 0 &&
 	    yconf_uint(&y, m, "snapshot_cache", false, 0, 1 << 24,
 	    &c->cache_mib) >= 0)
 		rc = 0;

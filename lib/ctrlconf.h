@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #define CTRL_MAX_FUNCS		64
+#define CTRL_MAX_VMS		256
 #define CTRL_MAX_LISTEN		4
 #define CTRL_MAX_LAYERS		8
 #define CTRL_PATH		1024
@@ -25,6 +26,7 @@ struct fn_conf {
 	int nlayers;			/* 0: ctrl makes and uses its own */
 	char layer[CTRL_MAX_LAYERS][CTRL_PATH];
 	bool snapshots;			/* false: cold boots only */
+	bool network;			/* its VMs on ctrl's bridge */
 };
 
 struct ctrl_conf {
@@ -34,6 +36,13 @@ struct ctrl_conf {
 	char store[CTRL_PATH];		/* "s3://BUCKET/PREFIX" or "" */
 	char s3snap[CTRL_PATH], s3snap_config[CTRL_PATH];
 	uint64_t cache_mib;		/* snapshot_dir's limit; 0: none */
+	/* network: a bridge for the VMs of functions with network: true */
+	bool network;
+	char bridge[16], tap_prefix[8];
+	char net_cidr[24];		/* the bridge's address, A.B.C.D/P */
+	uint32_t net_addr;		/* the same, host byte order */
+	int net_prefix;
+	char tapnet[CTRL_PATH];
 	uint64_t budget_mib;
 	int nlisten;
 	char listen[CTRL_MAX_LISTEN][256];	/* "HOST:PORT" or "unix:PATH" */

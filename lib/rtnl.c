@@ -419,6 +419,19 @@ rtnl_link_up(struct rtnl *r, int index, int master)
 }
 
 int
+rtnl_link_isolate(struct rtnl *r, int index)
+{
+	char buf[RTNL_REQ_MAX];
+	struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, 0);
+	struct ifinfomsg *ifi = link_header(nlh, index);
+
+	ifi->ifi_flags = 0;
+	ifi->ifi_change = IFF_UP;
+	mnl_attr_put_u32(nlh, IFLA_MASTER, 0);	/* out of any bridge */
+	return rtnl_talk(r, nlh, NULL, NULL);
+}
+
+int
 rtnl_link_del(struct rtnl *r, int index)
 {
 	char buf[RTNL_REQ_MAX];

@@ -63,6 +63,8 @@ int rtnl_addrs(struct rtnl *r, rtnl_addr_fn *fn, void *arg);
 int rtnl_bridge_new(struct rtnl *r, const char *name);
 /* Sets the link up and, if master is not 0, makes it a port of master. */
 int rtnl_link_up(struct rtnl *r, int index, int master);
+/* Down and on no bridge: a tap that leads nowhere. */
+int rtnl_link_isolate(struct rtnl *r, int index);
 int rtnl_link_del(struct rtnl *r, int index);
 /* Adds the address, or refreshes it where the interface has it already. */
 int rtnl_addr_add(struct rtnl *r, const struct rtnl_addr *a);

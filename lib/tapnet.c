@@ -218,6 +218,13 @@ tap_add(struct rtnl *r, void *arg)
 	struct rtnl_link br, tap;
 	char doing[IFNAMSIZ + 32];
 
+	if (t->bridge == NULL) {
+		if (tap_make(r, t, &tap) == -1)
+			return -1;
+		if (rtnl_link_isolate(r, tap.index) == -1)
+			return refused(r, t->name, "taking it down, off its bridge");
+		return 0;
+	}
 	if (bridge_need(r, t->bridge, &br) == -1 || tap_make(r, t, &tap) == -1)
 		return -1;
 	snprintf(doing, sizeof(doing), "joining bridge %s", t->bridge);

@@ -11,7 +11,8 @@
   fakesnap.py --load-dir L[,L...] --appfs APP.ext2 [--dump-dir D] ...
       plays snaprestore(1) for ctrl: checks that every layer is whole
       (manifest present, files of the recorded size and SHA-256, each
-      diff on the layer before it), then either writes a diff layer on
+      diff on the layer before it) and, with --net, that the tap exists
+      (and says where it is on stderr), then either writes a diff layer on
       them at --dump-dir, or answers request lines by running the app's
       workload.py (appfs/NAME/) on the host.  Exits 70 if a layer is bad.
 """
@@ -97,6 +98,21 @@ def load_app(appfs):
     return mod
 
 
+def describe_net(opts):
+    """What ctrl gave the VM: the tap (which must exist), where it is and
+    the address the guest would be told."""
+    tap, mac = opts["--net"].split("/")
+    sysfs = "/sys/class/net/" + tap
+    if not os.path.isdir(sysfs):
+        raise SystemExit("fakesnap: no tap %s" % tap)
+    master = os.path.basename(os.readlink(sysfs + "/master")) \
+        if os.path.exists(sysfs + "/master") else "none"
+    with open(sysfs + "/flags") as f:
+        up = int(f.read(), 16) & 1
+    return "net tap=%s mac=%s bridge=%s up=%d addr=%s" % (
+        tap, mac, master, up, opts.get("--net-addr", "none"))
+
+
 def serve(app):
     for line in sys.stdin:
         req = json.loads(line)
@@ -122,6 +138,8 @@ def runner(argv):
         print("fakesnap: %s" % e, file=sys.stderr)
         return 70
     print("fakesnap: restored from %s" % ",".join(layers), file=sys.stderr)
+    if "--net" in opts:
+        print("fakesnap: %s" % describe_net(opts), file=sys.stderr)
     if "--dump-dir" in opts:
         write_layer(opts["--dump-dir"], layers[-1], manifest(layers[0])["mem_mib"],
                     os.path.basename(opts["--appfs"]))

@@ -192,9 +192,6 @@ nobody() {
 	[ "$status" -ne 0 ]			# nothing made
 	run tn bridge add name-of-16-bytes
 	[ "$status" -eq 64 ]
-	run tn tap add tap0
-	[ "$status" -eq 64 ]
-	[[ "$output" == *"--bridge BRIDGE is required"* ]]
 	run tn tap add tap0 --bridge br0 --addr 192.0.2.1/24
 	[ "$status" -eq 64 ]
 	run tn bridge frob br0
@@ -232,4 +229,20 @@ time.sleep(60)' "$1"
 	run tn tap add tap0 --bridge br0 --owner 0
 	[ "$status" -eq 75 ]
 	[[ "$output" == *"tap0: cannot attach to the tap: Device or resource busy"* ]]
+}
+
+@test "tapnet: a tap added without a bridge leaves its bridge and stays down" {
+	tn bridge add br0 --addr 192.0.2.1/24
+	tn tap add tap0 --bridge br0
+	run in_ns ip -o link show tap0
+	[[ "$output" == *"master br0"* ]]
+	tn tap add tap0
+	run in_ns ip -o link show tap0
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"master"* ]]
+	[[ "$output" != *"<"*"UP"*">"* ]]
+	tn tap add tap1
+	run in_ns ip -o link show tap1
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"master"* ]]
 }

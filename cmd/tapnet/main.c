@@ -23,7 +23,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: tapnet [-qv] bridge add NAME [--addr CIDR]\n"
 	    "       tapnet [-qv] bridge del NAME\n"
-	    "       tapnet [-qv] tap add NAME --bridge BRIDGE [--owner USER]\n"
+	    "       tapnet [-qv] tap add NAME [--bridge BRIDGE] [--owner USER]\n"
 	    "       tapnet [-qv] tap del NAME\n"
 	    "       tapnet [-qv] ls\n");
 }
@@ -86,8 +86,6 @@ command(const struct opts *o)
 		log_warnx("--addr goes with bridge add only");
 	else if ((o->bridge || o->owner) && strcmp(cmd, "ta") != 0)
 		log_warnx("--bridge and --owner go with tap add only");
-	else if (strcmp(cmd, "ta") == 0 && o->bridge == NULL)
-		log_warnx("tap add: --bridge BRIDGE is required");
 	else if (o->nwhat == 3 && !rtnl_ifname_ok(o->what[2]))
 		log_warnx("\"%s\": not an interface name (1 to 15 bytes, no "
 		    "'/', ':' or white space)", o->what[2]);
