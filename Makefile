@@ -18,11 +18,15 @@ UNIT_SRC := $(wildcard t/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:t/unit/%.c=$(B)/unit/%)
 APPS     := $(patsubst appfs/%/workload.py,%,$(wildcard appfs/*/workload.py))
 APPFS    := $(APPS:%=$(B)/appfs/%.ext2)
+# The guest's snapvm-netcfg (rootfs/mkrootfs), also built for the host:
+# t/netcfg.bats runs it in network namespaces.
+NETCFG_SRC := rootfs/init/netcfg.c rootfs/init/snapvm-netcfg.c lib/netaddr.c
+NETCFG   := $(B)/netcfg/snapvm-netcfg
 
 .SECONDARY:
 .PHONY: all check bench install clean testguests tidy demo appfs kernel \
 	rootfs guest snap
-all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs
+all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs $(NETCFG)
 
 appfs: $(APPFS)
 
@@ -49,6 +53,10 @@ $(B)/unit/%: $(B)/t/unit/%.o $(B)/t/unit/unit.o $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(NETCFG): $(NETCFG_SRC) rootfs/init/netcfg.h lib/netaddr.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ilib $(LDFLAGS) -o $@ $(NETCFG_SRC)
+
 testguests:
 	$(MAKE) -C t/guest O=$(CURDIR)/$(B)/testguest
 
@@ -73,8 +81,8 @@ bench: all
 	scripts/bench
 
 tidy:
-	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/*.c) -- $(CPPFLAGS) \
-	    -std=c11 -D_GNU_SOURCE
+	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/*.c rootfs/init/*.c) -- \
+	    $(CPPFLAGS) -std=c11 -D_GNU_SOURCE
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
@@ -86,7 +94,7 @@ install: all
 
 clean:
 	rm -rf bin $(B)/lib $(B)/cmd $(B)/t $(B)/unit $(B)/testguest $(B)/appfs \
-	    $(LIBA)
+	    $(B)/netcfg $(LIBA)
 
 -include $(shell find $(B)/lib $(B)/cmd $(B)/t -name '*.d' 2>/dev/null)
 

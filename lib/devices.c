@@ -201,6 +201,20 @@ cmdline_base(const struct vm_config *cfg, char *buf, size_t size)
 	return n;
 }
 
+/* snapvm.net= for the guest's init (rootfs/README), unless the caller's
+ * line has its own. */
+static size_t
+cmdline_net(const struct vm_config *cfg, char *buf, size_t size, size_t n)
+{
+	char na[NETADDR_LEN];
+
+	if (cfg->net_addr.prefix == 0 || cmdline_sets(buf, "snapvm.net", 10))
+		return n;
+	netaddr_format(&cfg->net_addr, na);
+	return n + (size_t)snprintf(buf + n, size - n, "%ssnapvm.net=%s",
+	    n ? " " : "", na);
+}
+
 /*
  * The full command line: the defaults, the caller's --cmdline and
  * --append, then what the devices need.  Fails with E2BIG when it does
@@ -217,6 +231,8 @@ devices_cmdline(const struct vm_config *cfg, char *buf, size_t size)
 	if (cfg->rootfs && !cmdline_sets(buf, "root", 4) && n < size)
 		n += (size_t)snprintf(buf + n, size - n, "%sroot=/dev/vda %s",
 		    n ? " " : "", cfg->drive[0].read_only ? "ro" : "rw");
+	if (n < size)
+		n = cmdline_net(cfg, buf, size, n);
 	for (int i = 0; i < cfg->ndrives + (cfg->vsock != NULL) +
 	    (cfg->net.tap != NULL) && n < size; i++)
 		n += (size_t)snprintf(buf + n, size - n,

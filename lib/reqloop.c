@@ -144,10 +144,35 @@ runtime_answer(struct reqloop *rl, json_object *f, bool ok)
 	finish_request(rl);
 }
 
+/* With --net-addr: the guest's address and gateway, and the MAC its
+ * device has now, which after a restore may not be the one the guest
+ * kernel read from the snapshot. */
+static void
+add_net(struct reqloop *rl, json_object *o)
+{
+	const struct netaddr *na = rl->cfg->net_addr;
+	char ip[NETADDR_IP_LEN], addr[NETADDR_LEN], mac[NETADDR_MAC_LEN];
+	json_object *net;
+
+	if (na == NULL || na->prefix == 0 || !rl->vm->has_net)
+		return;
+	net = json_object_new_object();
+	netaddr_ip(na->addr, ip);
+	snprintf(addr, sizeof(addr), "%s/%d", ip, na->prefix);
+	json_object_object_add(net, "addr", json_object_new_string(addr));
+	netaddr_ip(na->gw, ip);
+	json_object_object_add(net, "gw", na->gw != 0 ?
+	    json_object_new_string(ip) : NULL);
+	netaddr_format_mac(rl->vm->net.s.mac, mac);
+	json_object_object_add(net, "mac", json_object_new_string(mac));
+	json_object_object_add(o, "net", net);
+}
+
 /* What a runtime needs to go on, in the original VM or in a restored
  * copy: fresh entropy (copies of one snapshot must not share a random
- * state), the wall-clock time (the guest's stood still in the snapshot)
- * and the size of its app drive (it may have changed under the guest). */
+ * state), the wall-clock time (the guest's stood still in the snapshot),
+ * the size of its app drive (it may have changed under the guest) and
+ * its own network identity (copies must not share an address). */
 static void
 send_continue(struct reqloop *rl)
 {
@@ -172,6 +197,7 @@ send_continue(struct reqloop *rl)
 	if (rl->vm->nblk > 1)
 		json_object_object_add(o, "app_bytes", json_object_new_int64(
 		    (int64_t)rl->vm->blk[1].blk.s.capacity * 512));
+	add_net(rl, o);
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (frame_write(rl->conn_fd, s, strlen(s)) == -1)
 		runtime_gone(rl);

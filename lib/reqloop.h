@@ -19,6 +19,8 @@ struct reqloop_config {
 	int in_fd, out_fd;
 	size_t max_request;
 	unsigned timeout_ms;		/* per request; 0: none */
+	const struct netaddr *net_addr;	/* told to the runtime at every
+					 * "continue"; NULL or prefix 0: none */
 };
 
 /* Listens at "<vsock_path>_1024" before the guest starts; then runs the

@@ -180,6 +180,9 @@ runner_prepare(struct runner *r, bool *serve)
 
 	if (wants_runtime(o, serve) == -1)
 		return EX_DATAERR;
+	if (o->nlayers > 0 && !*serve && o->vm.net_addr.prefix != 0)
+		log_warnx("--net-addr: the snapshot has no runtime to tell; "
+		    "the guest keeps the address it had");
 	if ((*serve && o->vm.vsock == NULL) || base) {
 		if (file_tmpdir(r->dir, sizeof(r->dir)) == -1)
 			return EX_CANTCREAT;
@@ -242,7 +245,7 @@ runner_main(struct runner_opts *o)
 		if (serve) {
 			struct reqloop_config rq = { o->vm.vsock, STDIN_FILENO,
 			    STDOUT_FILENO, (size_t)o->max_request,
-			    (unsigned)o->timeout_ms };
+			    (unsigned)o->timeout_ms, &o->vm.net_addr };
 
 			reqloop_run(&r->vm, &rq, &res);
 		} else {

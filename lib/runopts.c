@@ -22,7 +22,8 @@ runner_usage(enum runner_mode mode)
 		    "[--mem MIB] [--vcpus N]\n");
 	fprintf(stderr, "             [--rootfs FILE[,rw]] [--appfs FILE] "
 	    "[--drive FILE[,rw]]...\n"
-	    "             [--vsock PATH] [--cid N] [--net TAP[/MAC]] [--serve]\n"
+	    "             [--vsock PATH] [--cid N] [--net TAP[/MAC]]\n"
+	    "             [--net-addr ADDR/PREFIX[,GATEWAY]] [--serve]\n"
 	    "             [--max-request BYTES] [--timeout MS] [--dump-dir DIR]\n"
 	    "             [--api-sock PATH] [--console FILE] [--console-in FILE] "
 	    "[-v] [-q]\n");
@@ -64,6 +65,18 @@ split_layers(struct runner_opts *o, char *list)
 	return 0;
 }
 
+static int
+parse_net_addr(const char *s, struct netaddr *na)
+{
+	const char *why = netaddr_parse(s, na);
+
+	if (why != NULL) {
+		log_warnx("--net-addr: \"%s\": %s", s, why);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct option runner_flags[] = {
 	{ "kernel", required_argument, NULL, 'k' },
 	{ "cmdline", required_argument, NULL, 'c' },
@@ -79,6 +92,7 @@ static const struct option runner_flags[] = {
 	{ "vsock", required_argument, NULL, 's' },
 	{ "cid", required_argument, NULL, 'C' },
 	{ "net", required_argument, NULL, 'N' },
+	{ "net-addr", required_argument, NULL, 'E' },
 	{ "serve", no_argument, NULL, 'S' },
 	{ "max-request", required_argument, NULL, 'M' },
 	{ "timeout", required_argument, NULL, 'T' },
@@ -138,6 +152,7 @@ parse_one(int ch, struct runner_opts *o)
 	case 'D': o->dump_dir = optarg; return 0;
 	case 'L': return split_layers(o, optarg);
 	case 'N': return virtio_net_parse_opt(optarg, &o->vm.net);
+	case 'E': return parse_net_addr(optarg, &o->vm.net_addr);
 	case 'v': o->verbosity++; return 0;
 	case 'q': o->verbosity = LOG_QUIET; return 0;
 	case 'h': return 1;
@@ -168,6 +183,11 @@ check_mode(const struct runner_opts *o)
 	    o->vm.append)) {
 		log_warnx("--kernel, --initrd, --cmdline and --append come from "
 		    "the snapshot when restoring");
+		return -1;
+	}
+	if (o->vm.net_addr.prefix != 0 && o->vm.net.tap == NULL) {
+		log_warnx("--net-addr needs --net: the address is for the "
+		    "guest's network device");
 		return -1;
 	}
 	if (!restoring && o->vm.kernel == NULL) {

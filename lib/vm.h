@@ -19,6 +19,7 @@
 #include "i8042.h"
 #include "kvm.h"
 #include "mem.h"
+#include "netaddr.h"
 #include "serial.h"
 #include "vcpu.h"
 #include "virtio_blk.h"
@@ -50,6 +51,7 @@ struct vm_config {
 	const char *vsock;	/* host socket path, or NULL: no vsock */
 	uint64_t cid;		/* the guest's vsock CID */
 	struct virtio_net_opt net;	/* tap and MAC, or no network device */
+	struct netaddr net_addr;	/* --net-addr; prefix 0: none */
 	bool track_dirty;	/* log written pages, for a diff snapshot */
 };
 

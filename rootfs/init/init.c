@@ -16,6 +16,7 @@
  *   snapvm.rw         remount / read-write
  *   snapvm.debug      print each step with a monotonic timestamp
  *   snapvm.seed=HEX   credit these bytes to the kernel's random pool
+ *   snapvm.net=A.B.C.D/P[,GW]  eth0's address and default route
  *
  * Guest kernel code is emulated on the project's machines (about 1 us per
  * instruction), so init makes as few system calls as it can: no fork for
@@ -28,7 +29,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/random.h>
-#include <net/if.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "netcfg.h"
+
 #define DEBUG_EXIT_PORT 0x505 /* the VMM's debug-exit device */
 #define CMDLINE_MAX 4096      /* x86 COMMAND_LINE_SIZE is 2048 */
 #define MAX_ARGS 64           /* words of a simple snapvm.run command */
@@ -58,6 +60,7 @@
 struct options {
 	char *run;  /* decoded snapvm.run=, or NULL */
 	char *seed; /* snapvm.seed= hex digits, or NULL */
+	char *net;  /* snapvm.net= value, or NULL */
 	bool rw;
 	bool debug;
 };
@@ -195,26 +198,36 @@ static void setup_root(bool rw)
 		debug("remounted / %s", rw ? "rw" : "ro");
 }
 
-/* ---- host name, loopback, entropy ------------------------------------- */
+/* ---- host name, network, entropy -------------------------------------- */
 
-/* Functions may talk to themselves over 127.0.0.1; lo starts down. */
-static void loopback_up(void)
+/*
+ * Functions may talk to themselves over 127.0.0.1, and lo starts down.
+ * With snapvm.net= the VMM gave eth0 (the virtio-net device) an address:
+ * a failure is reported and the boot goes on offline, since most
+ * functions never use the network.
+ */
+static void network_up(const char *net)
 {
-	struct ifreq ifr = { 0 };
+	char err[NETCFG_ERR_LEN];
+	struct netaddr na;
+	const char *why;
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	if (s < 0) {
 		debug("no inet socket: %s", strerror(errno));
 		return;
 	}
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-		if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
-			say("lo up: %s", strerror(errno));
-	}
+	if (netcfg_link_up(s, "lo", err) != 0)
+		say("%s", err);
+	else
+		debug("loopback up");
+	if (net && (why = netaddr_parse(net, &na)) != NULL)
+		say("snapvm.net=%s: %s; eth0 stays down", net, why);
+	else if (net && netcfg_iface(s, "eth0", &na, NULL, err) != 0)
+		say("snapvm.net=%s: %s", net, err);
+	else if (net)
+		debug("eth0 is %s", net);
 	close(s);
-	debug("loopback up");
 }
 
 static int hexval(int c)
@@ -338,6 +351,8 @@ static void parse_param(char *param, struct options *o)
 		unescape(o->run);
 	} else if (strncmp(param, "snapvm.seed=", 12) == 0) {
 		o->seed = param + 12;
+	} else if (strncmp(param, "snapvm.net=", 11) == 0) {
+		o->net = param + 11;
 	} else if (strcmp(param, "snapvm.debug") == 0) {
 		o->debug = true;
 	} else if (strcmp(param, "snapvm.rw") == 0) {
@@ -577,7 +592,7 @@ static void setup(struct options *o, char *cmdline)
 	setup_root(o->rw);
 	if (sethostname(HOSTNAME, sizeof HOSTNAME - 1) != 0)
 		debug("sethostname: %s", strerror(errno));
-	loopback_up();
+	network_up(o->net);
 	if (o->seed)
 		add_seed(o->seed);
 }

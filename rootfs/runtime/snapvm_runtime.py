@@ -12,11 +12,14 @@ A checkpoint is where the host may take a snapshot (snapvm-snapshot(5)).
 A VM restored from it finds its connection reset: the runtime connects
 again, says "restored", and like the original takes from the host's
 "continue" a random seed for the kernel (copies of one snapshot must not
-share random numbers), the wall-clock time and the app drive's size.
+share random numbers), the wall-clock time, the app drive's size and,
+if the host gives the VM a network, eth0's address, gateway and MAC
+(copies must not share those either), which /sbin/snapvm-netcfg sets.
 
 For tests on the host, SNAPVM_APP_DIR names an app directory to use
-instead of mounting, and SNAPVM_CONNECT=unix:PATH a Unix socket to use
-instead of vsock.
+instead of mounting, SNAPVM_CONNECT=unix:PATH a Unix socket to use
+instead of vsock, and SNAPVM_NETCFG a program to run instead of
+/sbin/snapvm-netcfg (on the host, nothing is run without it).
 """
 import ctypes
 import fcntl
@@ -36,8 +39,15 @@ APP_DIR = "/srv"
 MS_RDONLY = 1
 RNDADDENTROPY = 0x40085203      # linux/random.h
 RNDRESEEDCRNG = 0x5207
+NET_IFACE = "eth0"
 # On the host (tests), the runtime must not touch the clock or the RNG.
 IN_GUEST = not os.environ.get("SNAPVM_CONNECT")
+NETCFG = os.environ.get("SNAPVM_NETCFG") or (
+    "/sbin/snapvm-netcfg" if IN_GUEST else None)
+# The "net" of the last continue that was applied: the same again (the
+# second checkpoint of a boot, or a restore onto the snapshot's own
+# address and MAC) needs no new process.
+_net_applied = None
 
 
 def log(msg):
@@ -135,6 +145,45 @@ def reseed(seed):
         sys.modules["random"].seed()
 
 
+def netcfg_argv(net):
+    """The snapvm-netcfg command for a continue message's "net", or None
+    if it is not what snapvm-protocol(5) describes."""
+    if not isinstance(net, dict):
+        return None
+    addr, gw, mac = net.get("addr"), net.get("gw"), net.get("mac")
+    if not isinstance(addr, str) or not isinstance(gw, (str, type(None))) \
+            or not isinstance(mac, (str, type(None))):
+        return None
+    return [NETCFG, NET_IFACE, addr + ("," + gw if gw else "")] + \
+        ([mac] if mac else [])
+
+
+def configure_net(net):
+    """Gives eth0 the host's address, gateway and MAC for this VM.  A
+    failure is logged and the runtime goes on: most functions never use
+    the network, and those that do will say what failed."""
+    global _net_applied
+    argv = netcfg_argv(net)
+    if argv is None:
+        log("network: ignored a malformed \"net\": %r" % (net,))
+        return
+    if net == _net_applied:
+        return
+    try:
+        # posix_spawn: no subprocess import, and a vfork, which costs
+        # the guest kernel less than a fork of the whole interpreter.
+        pid = os.posix_spawn(argv[0], argv, os.environ)
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except OSError as e:
+        log("network: %s: %s" % (argv[0], e))
+        return
+    if status != 0:
+        log("network: %s exited with status %d; going on without it"
+            % (" ".join(argv), status))
+        return
+    _net_applied = net
+
+
 def resume(msg):
     """Applies a "continue" message; returns the app drive's size."""
     if msg.get("type") != "continue":
@@ -142,6 +191,8 @@ def resume(msg):
     if IN_GUEST:
         reseed(bytes.fromhex(msg["seed"]))
         time.clock_settime_ns(time.CLOCK_REALTIME, int(msg["time_ns"]))
+    if NETCFG and "net" in msg:
+        configure_net(msg["net"])
     return int(msg.get("app_bytes", 0))
 
 
