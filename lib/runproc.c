@@ -116,6 +116,8 @@ runproc_read(struct runproc *p)
 {
 	ssize_t n;
 
+	if (p->out_fd == -1)
+		return -1;
 	if (p->cap - p->len < 65536) {
 		size_t cap = p->cap ? p->cap * 2 : 131072;
 		char *b;

@@ -85,12 +85,35 @@ open_log(const struct ctrl_conf *c)
 	return fd;
 }
 
+static int
+run(struct ctrl *c, const struct opts *o)
+{
+	int in_fd;
+
+	if (ctrlconf_load(&c->conf, o->config) == -1)
+		return EX_CONFIG;
+	if (o->check) {
+		printf("%s: ok, %d functions\n", o->config, c->conf.nfuncs);
+		return 0;
+	}
+	if ((c->log_fd = open_log(&c->conf)) == -1)
+		return EX_CANTCREAT;
+	if ((in_fd = open_requests(o->requests)) == -1 && o->requests != NULL)
+		return EX_NOINPUT;
+	if (in_fd == -1 && c->conf.nlisten == 0) {
+		log_warnx("nothing to serve: no --requests and no listen address");
+		return EX_USAGE;
+	}
+	c->out_fd = STDOUT_FILENO;
+	return ctrl_run(c, in_fd) == 0 ? 0 : EX_UNAVAILABLE;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct opts o = { DEFAULT_CONFIG, NULL, false, LOG_WARN };
 	struct ctrl *c;
-	int in_fd, rc;
+	int rc;
 
 	log_init(argv[0], LOG_WARN);
 	if ((rc = parse(argc, argv, &o)) != 0) {
@@ -101,22 +124,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return EX_OSERR;
-	if (ctrlconf_load(&c->conf, o.config) == -1)
-		return EX_CONFIG;
-	if (o.check) {
-		printf("%s: ok, %d functions\n", o.config, c->conf.nfuncs);
-		return 0;
-	}
-	if ((c->log_fd = open_log(&c->conf)) == -1)
-		return EX_CANTCREAT;
-	if ((in_fd = open_requests(o.requests)) == -1 && o.requests != NULL)
-		return EX_NOINPUT;
-	if (in_fd == -1 && c->conf.nlisten == 0) {
-		log_warnx("nothing to serve: no --requests and no listen address");
-		return EX_USAGE;
-	}
-	c->out_fd = STDOUT_FILENO;
-	rc = ctrl_run(c, in_fd) == 0 ? 0 : EX_UNAVAILABLE;
+	rc = run(c, &o);
 	free(c);
 	return rc;
 }
