@@ -148,6 +148,8 @@ bool snap_layers(const struct ctrl *c, int fn, char *out, size_t n);
 /* ctrl's own layer of fn in snapshot_dir; fn -1: the base. */
 void snap_auto_layer(const struct ctrl *c, int fn, char *out, size_t n);
 bool snap_layer_exists(const char *dir);
+/* snapshot_dir/diff, or diff-net for layers with a network device. */
+void snap_diff_dir(const struct ctrl *c, char *out, size_t n);
 bool snap_diff_coming(const struct ctrl *c, int fn);
 bool snap_is_diff_dir(const struct ctrl *c, const char *dir);
 /* Removes a layer, its manifest first: never a layer that looks whole. */

@@ -81,7 +81,7 @@ list_layers(const struct ctrl *c, struct cached *l)
 
 	snap_auto_layer(c, -1, dir, sizeof(dir));
 	add(l, &n, dir, -1);
-	snprintf(dir, sizeof(dir), "%.900s/diff", c->conf.snapshot_dir);
+	snap_diff_dir(c, dir, sizeof(dir));
 	if ((d = opendir(dir)) == NULL)
 		return n;
 	while ((e = readdir(d)) != NULL) {

@@ -28,14 +28,28 @@ snap_layer_exists(const char *dir)
 	return stat(path, &st) == 0;
 }
 
+/* Layers made with a network device (ctrl_net.c) need a tap to restore,
+ * and those made without cannot have one: they go by other names, here
+ * and in the store, so that the two never mix. */
+void
+snap_diff_dir(const struct ctrl *c, char *out, size_t n)
+{
+	snprintf(out, n, "%.900s/%s", c->conf.snapshot_dir,
+	    c->conf.network ? "diff-net" : "diff");
+}
+
 void
 snap_auto_layer(const struct ctrl *c, int fn, char *out, size_t n)
 {
-	if (fn < 0)
-		snprintf(out, n, "%.900s/python3", c->conf.snapshot_dir);
-	else
-		snprintf(out, n, "%.900s/diff/%s", c->conf.snapshot_dir,
-		    c->conf.fn[fn].name);
+	char diffs[CTRL_PATH];
+
+	if (fn < 0) {
+		snprintf(out, n, "%.900s/%s", c->conf.snapshot_dir,
+		    c->conf.network ? "python3-net" : "python3");
+		return;
+	}
+	snap_diff_dir(c, diffs, sizeof(diffs));
+	snprintf(out, n, "%.960s/%s", diffs, c->conf.fn[fn].name);
 }
 
 bool
@@ -149,7 +163,7 @@ spawn_builder(struct ctrl *c, int job)
 
 	snap_auto_layer(c, job, out, sizeof(out));
 	snap_auto_layer(c, -1, base, sizeof(base));
-	snprintf(diffs, sizeof(diffs), "%s/diff", c->conf.snapshot_dir);
+	snap_diff_dir(c, diffs, sizeof(diffs));
 	mkdir(c->conf.snapshot_dir, 0755);
 	mkdir(diffs, 0755);
 	if (job < 0) {

@@ -76,7 +76,7 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
 	if (j == NULL)
 		return 1;
 	layer_url(c, dir, url, sizeof(url));
-	snprintf(jd, sizeof(jd), "%s/diff", c->conf.snapshot_dir);
+	snap_diff_dir(c, jd, sizeof(jd));
 	mkdir(c->conf.snapshot_dir, 0755);	/* s3snap makes only the layer */
 	mkdir(jd, 0755);
 	argv[i++] = c->conf.s3snap;

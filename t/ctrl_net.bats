@@ -11,10 +11,12 @@ TAPNET="$ROOT/bin/tapnet"
 FAKE="$ROOT/t/fakesnap.py"
 
 setup_file() {
+	# With a network section ctrl's own layers are python3-net/ and
+	# diff-net/NAME/, made with a network device.
 	F="$BATS_FILE_TMPDIR/fake"
-	"$FAKE" layer "$F/python3"
+	"$FAKE" layer "$F/python3-net"
 	for app in hello markdown; do
-		"$FAKE" layer "$F/diff/$app" --parent "$F/python3"
+		"$FAKE" layer "$F/diff-net/$app" --parent "$F/python3-net"
 	done
 	export F
 }
@@ -109,7 +111,7 @@ PY
 	curl -sf --unix-socket "$TMP/ctrl.sock" -X POST --data '{"a": 1}' \
 	    http://localhost/v1/functions/hello/invoke
 	[ "$(taps)" = t0 ]
-	kill -KILL "$(pgrep -f "fakesnap.py --load-dir $F/python3,$F/diff/hello")"
+	kill -KILL "$(pgrep -f "fakesnap.py --load-dir $F/python3-net,$F/diff-net/hello")"
 	for _ in $(seq 100); do [ -z "$(taps)" ] && break; sleep 0.1; done
 	[ -z "$(taps)" ]
 	grep -q '"event":"vm_exited".*"status":137' "$TMP/log"
