@@ -60,6 +60,8 @@ struct vm_slot {
 	unsigned served;
 };
 
+enum store_result { STORE_OK, STORE_ABSENT, STORE_FAILED };
+
 /* An s3snap child: a layer on its way from or to the store. */
 #define CTRL_STORE_JOBS	4
 struct store_job {
@@ -84,6 +86,10 @@ struct ctrl {
 	struct request *queue, **queue_tail;
 	uint64_t queued, seq;
 	uint64_t evictions;
+	/* the snapshot store and cache, for /metrics */
+	uint64_t fetched[3];		/* enum store_result */
+	uint64_t uploaded[2];		/* ok, failed */
+	uint64_t layers_evicted;
 	struct fn_stats stats[CTRL_MAX_FUNCS];
 	uint64_t unknown_fn;		/* requests for no configured function */
 	bool draining;			/* SIGTERM: finish, then stop */

@@ -159,6 +159,7 @@ snapcache_trim(struct ctrl *c)
 			break;
 		}
 		snap_remove_layer(lru->dir);
+		c->layers_evicted++;
 		ctrl_log(c, "snapshot_evicted", 0, "\"layer\":%s,\"bytes\":%ju",
 		    ctrl_jstr(jd, sizeof(jd), lru->dir), (uintmax_t)lru->bytes);
 		total -= lru->bytes;

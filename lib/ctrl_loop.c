@@ -401,8 +401,11 @@ ctrl_run(struct ctrl *c, int in_fd)
 	while (!all_stopped(c))
 		ctrl_turn(c, sig_fd, &in);
 	ctrl_log(c, "stopped", 0, "\"used_mib\":%ju,\"queued\":%ju,"
-	    "\"evictions\":%ju", (uintmax_t)c->used_mib, (uintmax_t)c->queued,
-	    (uintmax_t)c->evictions);
+	    "\"evictions\":%ju,\"fetched\":%ju,\"uploaded\":%ju,"
+	    "\"layers_evicted\":%ju", (uintmax_t)c->used_mib,
+	    (uintmax_t)c->queued, (uintmax_t)c->evictions,
+	    (uintmax_t)c->fetched[STORE_OK], (uintmax_t)c->uploaded[0],
+	    (uintmax_t)c->layers_evicted);
 	close(sig_fd);
 	close(c->inbox_fd);
 	free(in.buf);

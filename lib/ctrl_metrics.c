@@ -126,6 +126,18 @@ metrics_text(const struct ctrl *c)
 	    "# TYPE snapvm_queue_length gauge\nsnapvm_queue_length %ju\n",
 	    (uintmax_t)c->used_mib << 20, (uintmax_t)c->conf.budget_mib << 20,
 	    (uintmax_t)c->evictions, (uintmax_t)c->queued);
+	put(&t, "# TYPE snapvm_snapshot_fetches_total counter\n"
+	    "snapvm_snapshot_fetches_total{result=\"ok\"} %ju\n"
+	    "snapvm_snapshot_fetches_total{result=\"not_in_store\"} %ju\n"
+	    "snapvm_snapshot_fetches_total{result=\"failed\"} %ju\n"
+	    "# TYPE snapvm_snapshot_uploads_total counter\n"
+	    "snapvm_snapshot_uploads_total{result=\"ok\"} %ju\n"
+	    "snapvm_snapshot_uploads_total{result=\"failed\"} %ju\n"
+	    "# TYPE snapvm_snapshot_layers_evicted_total counter\n"
+	    "snapvm_snapshot_layers_evicted_total %ju\n",
+	    (uintmax_t)c->fetched[STORE_OK], (uintmax_t)c->fetched[STORE_ABSENT],
+	    (uintmax_t)c->fetched[STORE_FAILED], (uintmax_t)c->uploaded[0],
+	    (uintmax_t)c->uploaded[1], (uintmax_t)c->layers_evicted);
 	return t.s;
 }
 

@@ -168,6 +168,7 @@ misfit(struct ctrl *c, const char *dir)
 {
 	char jd[CTRL_PATH + 16];
 
+	c->fetched[STORE_FAILED]++;
 	snap_remove_layer(dir);
 	mark_absent(c, dir);
 	ctrl_log(c, "snapshot_fetch_failed", 0, "\"layer\":%s,\"why\":\"the "
@@ -214,6 +215,7 @@ fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 		return;
 	}
 	if (code == 0) {
+		c->fetched[STORE_OK]++;
 		ctrl_log(c, "snapshot_fetched", 0, "\"layer\":%s,\"ms\":%ju",
 		    ctrl_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
 		note_base(c, j->dir);
@@ -222,6 +224,7 @@ fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 		return;
 	}
 	mark_absent(c, j->dir);
+	c->fetched[code == 66 ? STORE_ABSENT : STORE_FAILED]++;
 	ctrl_log(c, code == 66 ? "snapshot_not_in_store" :
 	    "snapshot_fetch_failed", 0, "\"layer\":%s,\"status\":%d,\"why\":"
 	    "\"%s; using local snapshots or cold boots\"",
@@ -233,6 +236,7 @@ uploaded(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 {
 	char jd[CTRL_PATH + 16];
 
+	c->uploaded[code == 0 ? 0 : 1]++;
 	if (code == 0) {
 		ctrl_log(c, "snapshot_uploaded", 0, "\"layer\":%s,\"ms\":%ju",
 		    ctrl_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);

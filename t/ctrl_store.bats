@@ -137,6 +137,7 @@ here() {
 	[ "$(events snapshot_fetch diff/hello)" -eq 1 ]
 	[ "$(events snapshot_fetch diff/markdown)" -eq 1 ]
 	[ "$(events snapshot_fetched)" -eq 3 ]
+	grep -q '"event":"stopped".*"fetched":3,"uploaded":0' "$TMP/log"
 	[ "$(events vm_started '"restore":false')" -eq 0 ]
 	"$S3SNAP" verify "$TMP/snap/diff/markdown"
 }
@@ -150,6 +151,7 @@ here() {
 	[ "$(events snapshot_not_in_store diff/hello)" -eq 1 ]
 	[ "$(events snapshot_built)" -eq 1 ]
 	[ "$(events snapshot_uploaded)" -eq 2 ]
+	grep -q '"event":"stopped".*"fetched":0,"uploaded":2' "$TMP/log"
 	grep '"event":"snapshot_upload"' "$TMP/log" | head -1 | grep -q python3
 	grep '"event":"snapshot_upload"' "$TMP/log" | tail -1 | grep -q diff/hello
 	# A second host, empty cache: both layers come from the store.
@@ -220,6 +222,7 @@ PY
 	first=$(grep -m1 '"event":"vm_started"' "$TMP/log" |
 	    sed 's/.*"function":"\([a-z]*\)".*/\1/')
 	[ "$(events snapshot_evicted)" -eq 1 ]
+	grep -q '"event":"stopped".*"layers_evicted":1' "$TMP/log"
 	[ "$(events snapshot_evicted "diff/$first\"")" -eq 1 ]
 	[ ! -e "$TMP/snap/diff/$first" ]
 	for app in hello markdown digest; do
