@@ -94,3 +94,41 @@ file_tmpdir_remove(const char *dir)
 	closedir(d);
 	rmdir(dir);
 }
+
+int
+file_rename_noreplace(const char *from, const char *to)
+{
+	struct stat st;
+
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	if (lstat(to, &st) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename(from, to);
+}
+
+int
+file_rename_exchange(const char *a, const char *b)
+{
+	char aside[4200];
+	int e;
+
+	if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	snprintf(aside, sizeof(aside), "%s.old.%ld", b, (long)getpid());
+	if (rename(b, aside) == -1)
+		return -1;
+	if (rename(a, b) == -1 || rename(aside, a) == -1) {
+		e = errno;
+		rename(aside, b);	/* put back what was there */
+		errno = e;
+		return -1;
+	}
+	return 0;
+}

@@ -10,6 +10,17 @@ int file_open_regular(const char *path, uint64_t *size);
 /* Reads exactly len bytes from fd at offset 0 into buf. */
 int file_read_all(int fd, const char *path, void *buf, size_t len);
 
+/*
+ * Renames from to to, failing with EEXIST if to exists.  Where the file
+ * system has no RENAME_NOREPLACE (9p, some network file systems), a check
+ * and a plain rename stand in for it, which two writers racing for one
+ * name can defeat; snapvm's writers of one name are one process.
+ */
+int file_rename_noreplace(const char *from, const char *to);
+/* Swaps two names; where RENAME_EXCHANGE is missing, b goes to b.old.PID,
+ * a to b, and the old b comes back as a: b is briefly absent. */
+int file_rename_exchange(const char *a, const char *b);
+
 /* A private directory for a VM's sockets: $TMPDIR/snapvm.XXXXXX. */
 int file_tmpdir(char *buf, size_t size);
 /* Removes the directory and the sockets in it (not recursive beyond). */

@@ -10,6 +10,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "monotime.h"
 #include "s3layer.h"
@@ -198,7 +199,7 @@ publish(struct get *g, const char *dir)
 
 	if (fsync_dir(g->tmp) == -1)
 		return EX_IOERR;
-	if (renameat2(AT_FDCWD, g->tmp, AT_FDCWD, dir, RENAME_NOREPLACE) == -1) {
+	if (file_rename_noreplace(g->tmp, dir) == -1) {
 		if (errno == EEXIST || errno == ENOTEMPTY) {
 			remove_tmp(g);	/* a get beside us was quicker */
 			return existing(g, dir);

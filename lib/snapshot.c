@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "file.h"
 #include "log.h"
 #include "snap_kvm.h"
 #include "snapmeta.h"
@@ -266,9 +267,9 @@ publish(const char *tmp, const char *dir)
 {
 	char parent[4096], *slash;
 
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE) == 0 ||
-	    (errno == EEXIST &&
-	    renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) == 0)) {
+	if (file_rename_noreplace(tmp, dir) == 0 ||
+	    ((errno == EEXIST || errno == ENOTEMPTY) &&
+	    file_rename_exchange(tmp, dir) == 0)) {
 		remove_layer(tmp);	/* the old layer, if any, is here now */
 		snprintf(parent, sizeof(parent), "%s", dir);
 		slash = strrchr(parent, '/');
