@@ -26,6 +26,12 @@ setup() {
 	ip netns add "$NS"
 	in_ns sh -c 'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6'
 	in_ns "$TAPNET" bridge add br0 --addr 192.0.2.1/24
+	# A port that stays up: without one the bridge loses its carrier when
+	# the last VM exits, and the kernel then flushes its neighbours, which
+	# the tests read after the VMs are gone.
+	in_ns ip link add vb0 type veth peer name vb1
+	in_ns ip link set vb0 master br0 up
+	in_ns ip link set vb1 up
 	for t in tap0 tap1 tap2; do
 		in_ns "$TAPNET" tap add "$t" --bridge br0
 	done
@@ -103,7 +109,7 @@ continue_calls() {
 	) 2> "$TMP/runtime.err" &
 	echo '{"id": 1, "payload": 1}' | in_ns timeout --kill-after=5 60 \
 	    "$VMRUN" --kernel "$GUESTS/idle.elf" --serve --vsock "$sock" "$@" \
-	    > "$TMP/out"
+	    > "$TMP/out" 2> "$TMP/vmrun.err"
 	wait $!
 	grep -q '"status":"ok"' "$TMP/out"
 	cat "$TMP/calls"
@@ -138,6 +144,22 @@ os.rename(sys.argv[2] + ".tmp", sys.argv[2])
 srv.serve_forever()
 ' "$TMP/www" "$TMP/server.pid" > /dev/null 2>&1 3>&- &
 	for _ in $(seq 1 500); do [ -s "$TMP/server.pid" ] && break; sleep 0.01; done
+}
+
+@test "cold boot: the fetch function gets a page from the bridge over its own address" {
+	need_linux
+	mke2fs -q -t ext2 -L fetch -d "$ROOT/t/apps/fetch" "$TMP/fetch.ext2" 1024
+	start_server
+	echo '{"id": 1, "payload": {"url": "http://192.0.2.1:8080/blob"}}' |
+	    linux_ns --net tap0 --net-addr 192.0.2.2/24,192.0.2.1 \
+	    --appfs "$TMP/fetch.ext2" --console "$TMP/console" > "$TMP/out"
+	out=$(cat "$TMP/out")
+	echo "$out"
+	[ "$(field "$out" status)" = '"ok"' ]
+	[ "$(field "$out" response status)" = 200 ]
+	[ "$(field "$out" response length)" = 100000 ]
+	[ "$(field "$out" response sha256)" = "\"$(sha256sum < "$TMP/www/blob" | cut -d' ' -f1)\"" ]
+	[ "$(field "$out" response source)" = '"192.0.2.2"' ]
 }
 
 @test "restore: two clones of one snapshot at once, each with its own tap, MAC and address" {
