@@ -158,8 +158,6 @@ bool snap_layer_exists(const char *dir);
 void snap_diff_dir(const struct ctrl *c, char *out, size_t n);
 bool snap_diff_coming(const struct ctrl *c, int fn);
 bool snap_is_diff_dir(const struct ctrl *c, const char *dir);
-/* Removes a layer, its manifest first: never a layer that looks whole. */
-void snap_remove_layer(const char *dir);
 
 /* ctrl_store.c */
 bool store_fetch(struct ctrl *c, int fn);

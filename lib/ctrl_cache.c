@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "ctrl.h"
+#include "snapmeta.h"
 
 struct cached {
 	char dir[CTRL_PATH];
@@ -158,7 +159,7 @@ snapcache_trim(struct ctrl *c)
 			    "\"limit\":%ju", (uintmax_t)total, (uintmax_t)limit);
 			break;
 		}
-		snap_remove_layer(lru->dir);
+		snapmeta_remove(lru->dir);
 		c->layers_evicted++;
 		ctrl_log(c, "snapshot_evicted", 0, "\"layer\":%s,\"bytes\":%ju",
 		    ctrl_jstr(jd, sizeof(jd), lru->dir), (uintmax_t)lru->bytes);

@@ -6,7 +6,6 @@
  * one builder process at a time makes what is missing, within the memory
  * budget, so that the next VM of the function is a restore.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,24 +58,6 @@ snap_is_diff_dir(const struct ctrl *c, const char *dir)
 
 	snap_auto_layer(c, -1, base, sizeof(base));
 	return strcmp(dir, base) != 0;
-}
-
-void
-snap_remove_layer(const char *dir)
-{
-	char path[CTRL_PATH + 32];
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	unlink(path);
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
-	rmdir(dir);
 }
 
 /* The --load-dir list of a function, if its snapshot is there. */

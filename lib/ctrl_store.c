@@ -169,7 +169,7 @@ misfit(struct ctrl *c, const char *dir)
 	char jd[CTRL_PATH + 16];
 
 	c->fetched[STORE_FAILED]++;
-	snap_remove_layer(dir);
+	snapmeta_remove(dir);
 	mark_absent(c, dir);
 	ctrl_log(c, "snapshot_fetch_failed", 0, "\"layer\":%s,\"why\":\"the "
 	    "store's layer was made on another base; building it here\"",

@@ -330,3 +330,18 @@ snapmeta_verify(const char *dir, const struct snap_meta *m)
 	}
 	return 0;
 }
+
+void
+snapmeta_remove(const char *dir)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	unlink(path);
+	for (int i = 0; i < SNAP_NFILES; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, snap_file_name[i]);
+		unlink(path);
+	}
+	if (rmdir(dir) == -1 && errno != ENOENT)
+		log_warn("%s: left behind", dir);
+}

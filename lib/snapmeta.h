@@ -47,5 +47,8 @@ int snapmeta_write(const char *path, const struct snap_meta *m);
 int snapmeta_read(const char *dir, struct snap_meta *m);
 /* Every file present and of the recorded size and SHA-256. */
 int snapmeta_verify(const char *dir, const struct snap_meta *m);
+/* Removes a layer directory, its manifest first, so that a layer half
+ * removed is never taken for a whole one. */
+void snapmeta_remove(const char *dir);
 
 #endif

@@ -244,22 +244,6 @@ sync_dir(const char *path)
 	return rc;
 }
 
-/* Removes a layer directory this program wrote (its files only). */
-static void
-remove_layer(const char *dir)
-{
-	char path[4200];
-
-	for (int i = 0; i < SNAP_NFILES; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, snap_file_name[i]);
-		unlink(path);
-	}
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	unlink(path);
-	if (rmdir(dir) == -1 && errno != ENOENT)
-		log_warn("%s: left behind", dir);
-}
-
 /* The new layer takes the final name in one step; an older layer there is
  * swapped out atomically and removed afterwards. */
 static int
@@ -270,7 +254,7 @@ publish(const char *tmp, const char *dir)
 	if (file_rename_noreplace(tmp, dir) == 0 ||
 	    ((errno == EEXIST || errno == ENOTEMPTY) &&
 	    file_rename_exchange(tmp, dir) == 0)) {
-		remove_layer(tmp);	/* the old layer, if any, is here now */
+		snapmeta_remove(tmp);	/* the old layer, if any, is here now */
 		snprintf(parent, sizeof(parent), "%s", dir);
 		slash = strrchr(parent, '/');
 		if (slash != NULL)
@@ -303,7 +287,7 @@ snapshot_write(struct vm *vm, const char *dir, bool diff, const char *point)
 		return -1;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", dir, (long)getpid());
-	remove_layer(tmp);
+	snapmeta_remove(tmp);
 	if (mkdir(tmp, 0755) == -1) {
 		log_warn("%s", tmp);
 	} else if (write_files(vm, tmp, bits, &m) == 0) {
@@ -314,7 +298,7 @@ snapshot_write(struct vm *vm, const char *dir, bool diff, const char *point)
 			rc = 0;
 	}
 	if (rc == -1)
-		remove_layer(tmp);
+		snapmeta_remove(tmp);
 	else
 		memcpy(vm->layer, m.id, DIGEST_HEX);
 	free(bits);
