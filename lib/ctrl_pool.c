@@ -246,10 +246,12 @@ place(struct ctrl *c, struct request *r, bool *broken)
 	*broken = false;
 	if (v != NULL)
 		return v;
-	if (pool_count(c, r->fn, VMS_BUSY) >= f->concurrency ||
-	    store_fetch(c, r->fn) || snap_diff_coming(c, r->fn))
+	if (pool_count(c, r->fn, VMS_BUSY) >= f->concurrency)
 		return NULL;
 	runner_argv(c, r->fn, &a);
+	/* Layers missing: better wait for them than boot cold. */
+	if (a.cold && (store_fetch(c, r->fn) || snap_diff_coming(c, r->fn)))
+		return NULL;
 	if (!make_room(c, vm_mib(c, r->fn, &a)))
 		return NULL;
 	if ((v = start_vm(c, r->fn, &a, broken)) != NULL)
