@@ -93,6 +93,7 @@ free_port() {
 	[[ "$output" == *"none.yaml"* ]]
 }
 
+# bats test_tags=kvm
 @test "the bundled request file: every line answered correctly, exactly once" {
 	config 1024
 	ctrl --requests "$ROOT/appfs/requests.jsonl" > "$TMP/out"
@@ -110,6 +111,7 @@ for g in got:
 PY
 }
 
+# bats test_tags=kvm
 @test "a small budget forces evictions: all answered, accounting back to zero" {
 	# Thirty requests at once through two VMs: a deadline long enough
 	# that none expires on a loaded machine.
@@ -129,6 +131,7 @@ for i in range(30):
 	grep -q '"event":"stopped","used_mib":0,"queued":0' "$TMP/log"
 }
 
+# bats test_tags=kvm
 @test "a full queue refuses with OverCapacity at once; the rest are served" {
 	QUEUE=2 config 128
 	for i in 1 2 3 4 5 6; do
@@ -172,6 +175,7 @@ print(json.dumps({"id": 3, "function": "nope"}))
 	[[ "$output" == *"\"runner\":\"$TMP/no-such-runner\",\"error\":\"No such file or directory\""* ]]
 }
 
+# bats test_tags=kvm
 @test "malformed lines and unknown functions get one error line each" {
 	config 512
 	printf '%s\n' 'not json' '{"id":1,"function":"nope"}' '{"id":2,"function":"hello","extra":1}' \
@@ -185,6 +189,7 @@ print(json.dumps({"id": 3, "function": "nope"}))
 	grep -q '{"id":3,"function":"hello","status":"ok","response":{"echo":\[3\]}' "$TMP/out"
 }
 
+# bats test_tags=kvm
 @test "a function that times out: Timeout error, the runner is replaced" {
 	config 512
 	printf '%s\n' '{"id":1,"function":"spin"}' '{"id":2,"function":"hello","payload":2}' > "$TMP/in"
@@ -195,6 +200,7 @@ print(json.dumps({"id": 3, "function": "nope"}))
 	grep -q '"event":"stopped","used_mib":0' "$TMP/log"
 }
 
+# bats test_tags=kvm
 @test "a runner killed with SIGKILL mid-request: that request fails, the next is served" {
 	config 512
 	{
@@ -219,6 +225,7 @@ print(json.dumps({"id": 3, "function": "nope"}))
 	! pgrep -f "snaprestore.*spin.ext2"
 }
 
+# bats test_tags=kvm
 @test "HTTP: concurrent invocations, errors by status code, functions, metrics" {
 	port=$(free_port)
 	config 512 "127.0.0.1:$port"
@@ -249,17 +256,22 @@ print(json.dumps({"id": 3, "function": "nope"}))
 	wait $pid
 }
 
+# bats test_tags=kvm
 @test "SIGTERM drains: the request in flight is answered, then ctrl exits 0" {
 	port=$(free_port)
 	config 512 "127.0.0.1:$port"
 	ctrl_bg -v 2> "$TMP/log"
 	for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.1; done
-	curl -s -X POST --data '{"below": 300000}' \
-	    "http://127.0.0.1:$port/v1/functions/primes/invoke" > "$TMP/r" &
+	curl -s -X POST --data '{"sleep": 2}' \
+	    "http://127.0.0.1:$port/v1/functions/slowspin/invoke" > "$TMP/r" &
 	client=$!
-	sleep 0.5
+	# SIGTERM once a VM has the request: it sleeps 2 s in the handler.
+	busy='^snapvm_vms{function="slowspin",state="busy"} 1$'
+	for _ in $(seq 1 600); do
+		curl -s "http://127.0.0.1:$port/metrics" | grep -q "$busy" && break
+		sleep 0.1
+	done
 	kill -TERM $pid
-	sleep 0.2
 	# Draining: a new request is refused, the one in flight answered.
 	[ "$(curl -s -o "$TMP/late" -w '%{http_code}' -X POST --data 1 \
 	    "http://127.0.0.1:$port/v1/functions/hello/invoke")" = 503 ]
@@ -267,11 +279,12 @@ print(json.dumps({"id": 3, "function": "nope"}))
 	wait $client
 	wait $pid
 	cat "$TMP/r"
-	grep -q '"count":25997' "$TMP/r"
+	grep -q '"slept":2' "$TMP/r"
 	grep -q '"event":"draining"' "$TMP/log"
 	grep -q '"event":"stopped","used_mib":0' "$TMP/log"
 }
 
+# bats test_tags=kvm
 @test "SIGHUP reloads functions.yaml: unchanged functions keep their warm VMs" {
 	port=$(free_port)
 	config 1024 "127.0.0.1:$port"

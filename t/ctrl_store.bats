@@ -110,6 +110,7 @@ here() {
 	cp -r --sparse=always "$1/$2" "$TMP/snap/$2"
 }
 
+# bats test_tags=kvm
 @test "a second host with an empty cache answers hello from real snapshots fetched from the store" {
 	[ -f "$SNAP/diff/hello/manifest.json" ] || "$ROOT/scripts/mksnap" "$SNAP" 2> /dev/null
 	put_layer "$SNAP" real python3

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=kvm
 # Real Linux guests: build/vmlinux (scripts/mkkernel) on build/rootfs.ext4
 # (rootfs/mkrootfs).  A cold boot takes about a minute on hosts that
 # emulate guest kernel code, so this suite boots as few times as it can.

@@ -1,8 +1,5 @@
 #!/usr/bin/env bats
-# NOT YET RUN: written on a machine without /dev/kvm (its kernel was itself
-# a KVM guest with no nested virtualisation), so no VM here has ever
-# booted.  Move it to t/ once it has passed on a KVM host (see README).
-#
+# bats file_tags=kvm
 # The guest's IP configuration: --net-addr on a cold boot (snapvm.net= for
 # init), in the runtime's continue message (the host's side, with the
 # runtime on the host and idle.elf as the guest), and two VMs restored at

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=kvm
 # vmrun's request mode, with t/fake_runtime.py playing the guest runtime
 # on the host side of the vsock socket and idle.elf as the guest.
 
@@ -93,13 +94,16 @@ serve() {
 
 @test "SIGTERM in request mode stops the guest: exit 143, sockets removed" {
 	python3 "$ROOT/t/fake_runtime.py" "$SOCK" &
-	sleep 60 | "$VMRUN" --kernel "$GUESTS/idle.elf" --serve --vsock "$SOCK" 2>/dev/null &
+	mkfifo "$TMP/in"
+	"$VMRUN" --kernel "$GUESTS/idle.elf" --serve --vsock "$SOCK" \
+	    < "$TMP/in" 2>/dev/null &
 	pid=$!
+	exec {hold}> "$TMP/in"	# stdin open, no EOF, no writer process left over
 	sleep 1
 	kill -TERM "$pid"
 	rc=0
 	wait "$pid" || rc=$?
-	pkill -P $$ sleep || true
+	exec {hold}>&-
 	[ "$rc" -eq 143 ]
 	[ ! -e "$SOCK" ]
 	[ ! -e "${SOCK}_1024" ]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=kvm
 # The Python function runtime and the bundled apps, run on the host against
 # vmrun's request loop (idle.elf as the guest).  The same runtime runs in
 # the guest in t/linux.bats.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=kvm
 # snapdump without a VM: usage errors, missing or dead sockets, and a fake
 # VM (a few lines of Python speaking snapvm-api(5)) for the sequence of
 # requests and the exit status of each failure.

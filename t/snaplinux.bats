@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=kvm
 # Snapshots of the real Linux guest: one cold boot makes the language
 # snapshot (scripts/mksnap), every other VM here is restored from it.
 

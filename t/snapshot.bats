@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=kvm
 # Snapshots of the freestanding guest snap.elf (t/guest/snap.c): full and
 # diff round trips, and every way a snapshot is refused.
 load helpers

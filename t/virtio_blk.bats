@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=kvm
 # virtio-mmio and virtio-blk, driven by the freestanding vblk.elf guest.
 
 load helpers

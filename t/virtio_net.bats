@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=kvm
 # virtio-net, driven by the freestanding net.elf guest (t/guest/net.c) on
 # a tap of tapnet(1).  Everything lives in a network namespace each test
 # makes for itself: the bridge 192.0.2.1/24, the taps and the VMs; no

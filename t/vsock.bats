@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# bats file_tags=kvm
 # virtio-vsock, driven by the freestanding vsock.elf guest; Python plays
 # the host programs on the Unix sockets of --vsock.
 
