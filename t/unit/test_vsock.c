@@ -21,6 +21,9 @@
 
 #define QN	16
 #define CID	3
+/* How long a wait for something that must happen may take before the
+ * test fails: a backstop against a hang, never a measurement. */
+#define BACKSTOP_MS	10000
 enum { RX, TX, EV };
 
 static struct mem m;
@@ -118,14 +121,15 @@ used_next(int q, uint32_t elem[2], int ms)
 	return -1;
 }
 
-/* Waits up to 2 s for the next used rx buffer; its header and payload. */
+/* Waits for the next used rx buffer (a 10 s backstop); its header and
+ * payload. */
 static int
 recv_pkt(struct vsock_hdr *h, char *data, size_t size)
 {
 	uint32_t elem[2];
 
 	memset(h, 0, sizeof(*h));
-	if (used_next(RX, elem, 2000) == -1)
+	if (used_next(RX, elem, BACKSTOP_MS) == -1)
 		return -1;
 	mem_read(&m, 0x100000 + 0x1000ULL * elem[0], h, sizeof(*h));
 	memset(data, 0, size);
@@ -153,12 +157,12 @@ read_timeout(int fd, char *buf, size_t n)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 
-	if (poll(&p, 1, 2000) != 1)
+	if (poll(&p, 1, BACKSTOP_MS) != 1)
 		return -1;
 	return read(fd, buf, n);
 }
 
-/* Whether the peer closed fd (within 2 s): EOF, or a reset when it
+/* Whether the peer closed fd (a 10 s backstop): EOF, or a reset when it
  * closed with our bytes unread. */
 static bool
 hung_up(int fd)
@@ -167,7 +171,7 @@ hung_up(int fd)
 	char c;
 	ssize_t n;
 
-	if (poll(&p, 1, 2000) != 1)
+	if (poll(&p, 1, BACKSTOP_MS) != 1)
 		return false;
 	n = read(fd, &c, 1);
 	return n == 0 || (n == -1 && errno == ECONNRESET);
@@ -382,11 +386,11 @@ outstanding(int q)
 	return (uint16_t)(avail_idx[q] - used_idx(q));
 }
 
-/* Waits up to 2 s until the device has taken every tx chain offered. */
+/* Waits until the device has taken every tx chain offered. */
 static int
 tx_done(void)
 {
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < BACKSTOP_MS; i++) {
 		if (outstanding(TX) == 0)
 			return 0;
 		usleep(1000);
@@ -445,7 +449,7 @@ send_pattern(uint32_t gp, uint32_t hp, uint32_t total)
 	}
 }
 
-/* Reads from fd until EOF (each read bounded by 2 s); the byte count,
+/* Reads from fd until EOF (each read with its backstop); the byte count,
  * and *intact whether every byte followed the pattern. */
 static uint32_t
 read_pattern(int fd, bool *intact)
@@ -515,7 +519,7 @@ test_transport_reset(void)
 	CHECK_EQ(recv_pkt(&h, buf, sizeof(buf)), 0);
 	CHECK_EQ(h.op, 1 /* REQUEST */);
 	virtio_vsock_transport_reset(&v);
-	CHECK_EQ(event_next(2000), 0 /* TRANSPORT_RESET */);
+	CHECK_EQ(event_next(BACKSTOP_MS), 0 /* TRANSPORT_RESET */);
 	CHECK_EQ(read_timeout(s, buf, sizeof(buf)), 0);	/* EOF */
 	CHECK_EQ(read_timeout(hs, buf, sizeof(buf)), 0);	/* no "OK" */
 	CHECK_EQ(used_next(RX, elem, 50), -1);		/* no RST */
@@ -540,7 +544,7 @@ test_reset_pending(void)
 	virtio_vsock_transport_reset(&v);
 	CHECK_EQ(event_next(50), -1);			/* no buffer yet */
 	give_event(4);
-	CHECK_EQ(event_next(2000), 0);
+	CHECK_EQ(event_next(BACKSTOP_MS), 0);
 	give_event(4);
 	CHECK_EQ(event_next(50), -1);			/* delivered once */
 }
@@ -564,7 +568,7 @@ test_reset_before_run(void)
 	t.s = saved;
 	pthread_mutex_unlock(&t.lock);
 	virtio_mmio_restored(&t);
-	CHECK_EQ(event_next(2000), 0);
+	CHECK_EQ(event_next(BACKSTOP_MS), 0);
 }
 
 static void
@@ -720,11 +724,11 @@ count_state(enum vsock_state st)
 	return n;
 }
 
-/* Waits up to 2 s for n connections in state st. */
+/* Waits for n connections in state st. */
 static int
 wait_state(enum vsock_state st, int n)
 {
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < BACKSTOP_MS; i++) {
 		if (count_state(st) == n)
 			return 0;
 		usleep(1000);
