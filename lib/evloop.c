@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -7,15 +8,16 @@
 #include "evloop.h"
 #include "log.h"
 
+#define EVLOOP_STOP	UINT64_MAX	/* epoll data of the stop eventfd */
+#define EVLOOP_FIRST	32		/* slots before the first growth */
+
 int
 evloop_init(struct evloop *l)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = EVLOOP_MAX };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EVLOOP_STOP };
 
 	memset(l, 0, sizeof(*l));
 	l->epfd = l->stop_fd = -1;
-	for (int i = 0; i < EVLOOP_MAX; i++)
-		l->h[i].fd = -1;
 	pthread_mutex_init(&l->lock, NULL);
 	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    (l->stop_fd = eventfd(0, EFD_CLOEXEC)) == -1 ||
@@ -26,29 +28,50 @@ evloop_init(struct evloop *l)
 	return 0;
 }
 
+/* A free slot, growing the table if there is none; -1 at EVLOOP_MAX. */
+static int
+evloop_slot(struct evloop *l)
+{
+	struct evloop_handler *h;
+	uint32_t cap;
+
+	for (uint32_t i = 0; i < l->cap; i++)
+		if (l->h[i].fd == -1)
+			return (int)i;
+	if (l->cap == EVLOOP_MAX)
+		return -1;
+	cap = l->cap ? l->cap * 2 : EVLOOP_FIRST;
+	if (cap > EVLOOP_MAX)
+		cap = EVLOOP_MAX;
+	if ((h = realloc(l->h, cap * sizeof(*h))) == NULL)
+		return -1;
+	for (uint32_t i = l->cap; i < cap; i++)
+		h[i].fd = -1;
+	l->h = h;
+	l->cap = cap;
+	return evloop_slot(l);
+}
+
 int
 evloop_add(struct evloop *l, int fd, uint32_t events, evloop_fn *fn,
     void *opaque)
 {
 	struct epoll_event ev = { .events = events };
-	int slot = -1;
+	int slot, err = ENOSPC;
 
 	pthread_mutex_lock(&l->lock);
-	for (int i = 0; i < EVLOOP_MAX && slot == -1; i++)
-		if (l->h[i].fd == -1)
-			slot = i;
-	if (slot != -1) {
-		l->h[slot] = (struct evloop_handler){ fd, fn, opaque };
-		ev.data.u32 = (uint32_t)slot;
+	if ((slot = evloop_slot(l)) != -1) {
+		l->h[slot] = (struct evloop_handler){ fd, ++l->gen, fn, opaque };
+		ev.data.u64 = (uint64_t)l->h[slot].gen << 32 | (uint32_t)slot;
 		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			err = errno;
 			l->h[slot].fd = -1;
-			slot = -2;
+			slot = -1;
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
-	if (slot < 0) {
-		if (slot == -1)
-			errno = ENOSPC;
+	if (slot == -1) {
+		errno = err;
 		log_warn("evloop: fd %d", fd);
 		return -1;
 	}
@@ -61,7 +84,7 @@ evloop_del(struct evloop *l, int fd)
 	int rc = -1;
 
 	pthread_mutex_lock(&l->lock);
-	for (int i = 0; i < EVLOOP_MAX; i++) {
+	for (uint32_t i = 0; i < l->cap; i++) {
 		if (l->h[i].fd != fd)
 			continue;
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
@@ -70,6 +93,20 @@ evloop_del(struct evloop *l, int fd)
 	}
 	pthread_mutex_unlock(&l->lock);
 	return rc;
+}
+
+/* The handler an event was registered for, or one with fd -1. */
+static struct evloop_handler
+evloop_lookup(struct evloop *l, uint64_t data)
+{
+	struct evloop_handler h = { .fd = -1 };
+	uint32_t slot = (uint32_t)data, gen = (uint32_t)(data >> 32);
+
+	pthread_mutex_lock(&l->lock);
+	if (slot < l->cap && l->h[slot].gen == gen)
+		h = l->h[slot];
+	pthread_mutex_unlock(&l->lock);
+	return h;
 }
 
 static void *
@@ -90,11 +127,9 @@ evloop_thread(void *arg)
 		for (int i = 0; i < n; i++) {
 			struct evloop_handler h;
 
-			if (ev[i].data.u32 == EVLOOP_MAX)
+			if (ev[i].data.u64 == EVLOOP_STOP)
 				return NULL;
-			pthread_mutex_lock(&l->lock);
-			h = l->h[ev[i].data.u32];
-			pthread_mutex_unlock(&l->lock);
+			h = evloop_lookup(l, ev[i].data.u64);
 			if (h.fd != -1)
 				h.fn(h.opaque, h.fd, ev[i].events);
 		}
@@ -136,5 +171,8 @@ evloop_destroy(struct evloop *l)
 	if (l->stop_fd != -1)
 		close(l->stop_fd);
 	l->epfd = l->stop_fd = -1;
+	free(l->h);
+	l->h = NULL;
+	l->cap = 0;
 	pthread_mutex_destroy(&l->lock);
 }

@@ -1,8 +1,14 @@
 /*
  * The device I/O thread: one epoll loop that serves every host fd the
- * devices wait on (queue notifications, backends).  Callbacks run on the
- * loop thread only, so a device's backend state needs no lock of its own
- * against other callbacks.
+ * devices wait on (queue notifications, backends, vsock connections).
+ * Callbacks run on the loop thread only, so a device's backend state
+ * needs no lock of its own against other callbacks.
+ *
+ * The handler table grows as fds are added, up to EVLOOP_MAX, so that one
+ * user with many fds (vsock connections, which the vsock device bounds
+ * itself) cannot take the room another device needs.  An event is
+ * delivered only to the handler it was registered for: a slot freed and
+ * reused while events for its old fd are pending does not see them.
  */
 #ifndef SNAPVM_EVLOOP_H
 #define SNAPVM_EVLOOP_H
@@ -13,10 +19,11 @@
 
 typedef void evloop_fn(void *opaque, int fd, uint32_t events);
 
-#define EVLOOP_MAX	64
+#define EVLOOP_MAX	4096		/* fds one loop serves at most */
 
 struct evloop_handler {
-	int fd;
+	int fd;				/* -1: free slot */
+	uint32_t gen;			/* of the registration, see above */
 	evloop_fn *fn;
 	void *opaque;
 };
@@ -27,10 +34,13 @@ struct evloop {
 	bool started;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	struct evloop_handler h[EVLOOP_MAX];
+	struct evloop_handler *h;
+	uint32_t cap;			/* slots in h */
+	uint32_t gen;			/* last registration number given */
 };
 
 int evloop_init(struct evloop *l);
+/* -1 (errno ENOSPC past EVLOOP_MAX, or epoll's) when fd cannot be served. */
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_fn *fn,
     void *opaque);
 int evloop_del(struct evloop *l, int fd);

@@ -1,5 +1,4 @@
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -60,40 +59,64 @@ frame_read(struct frame_reader *r, int fd)
 	}
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n == -1 && errno == EAGAIN) {
-			poll(&pfd, 1, 1000);
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
-frame_write(int fd, const char *json, size_t len)
+frame_queue(struct frame_writer *w, const char *json, size_t len)
 {
-	uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16),
-	    (uint8_t)(len >> 8), (uint8_t)len };
+	uint8_t *b;
 
 	if (len == 0 || len > FRAME_MAX) {
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if (write_all(fd, hdr, 4) == -1 || write_all(fd, json, len) == -1)
+	if (w->off > 0) {		/* what is written makes room */
+		memmove(w->buf, w->buf + w->off, w->len - w->off);
+		w->len -= w->off;
+		w->off = 0;
+	}
+	if (w->len + 4 + len > FRAME_QUEUE_MAX) {
+		errno = ENOBUFS;
 		return -1;
+	}
+	if ((b = realloc(w->buf, w->len + 4 + len)) == NULL)
+		return -1;
+	b[w->len] = (uint8_t)(len >> 24);
+	b[w->len + 1] = (uint8_t)(len >> 16);
+	b[w->len + 2] = (uint8_t)(len >> 8);
+	b[w->len + 3] = (uint8_t)len;
+	memcpy(b + w->len + 4, json, len);
+	w->buf = b;
+	w->len += 4 + len;
 	return 0;
+}
+
+int
+frame_flush(struct frame_writer *w, int fd)
+{
+	while (w->off < w->len) {
+		ssize_t n = send(fd, w->buf + w->off, w->len - w->off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return -1;
+		w->off += (size_t)n;
+	}
+	frame_writer_reset(w);
+	return 1;
+}
+
+bool
+frame_pending(const struct frame_writer *w)
+{
+	return w->off < w->len;
+}
+
+void
+frame_writer_reset(struct frame_writer *w)
+{
+	free(w->buf);
+	memset(w, 0, sizeof(*w));
 }

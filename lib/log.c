@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "monotime.h"
 
 /* Per-process configuration, set once by main before any thread starts. */
 static const char *log_prog = "snapvm";
@@ -54,25 +55,69 @@ log_appendf(char *line, size_t size, size_t *n, const char *fmt, ...)
  * shown only when debugging: users need the file and the problem, not
  * our call graph.
  */
-void
-log_emit(int level, const char *func, int with_errno, const char *fmt, ...)
+static void
+log_vemit(const char *func, int with_errno, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int saved = errno;
 	size_t n = 0;
-	va_list ap;
 
-	if (level > log_lvl)
-		return;
 	log_appendf(line, sizeof(line) - 1, &n, "%s: ", log_prog);
 	if (log_lvl >= LOG_DEBUG)
 		log_appendf(line, sizeof(line) - 1, &n, "%s: ", func);
-	va_start(ap, fmt);
 	log_append(line, sizeof(line) - 1, &n, fmt, ap);
-	va_end(ap);
 	if (with_errno)
 		log_appendf(line, sizeof(line) - 1, &n, ": %s", strerror(saved));
 	line[n++] = '\n';
 	fwrite(line, 1, n, stderr);
 	errno = saved;
+}
+
+void
+log_emit(int level, const char *func, int with_errno, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_lvl)
+		return;
+	va_start(ap, fmt);
+	log_vemit(func, with_errno, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_rate_flush(struct log_rate *r)
+{
+	if (r->suppressed > 0)
+		log_emit(r->level, __func__, 0, "%s: %u similar messages "
+		    "suppressed", r->name, r->suppressed);
+	r->suppressed = 0;
+	r->level = LOG_DEBUG;
+}
+
+void
+log_rate_emit(struct log_rate *r, int level, const char *func,
+    int with_errno, const char *fmt, ...)
+{
+	uint64_t now;
+	va_list ap;
+
+	if (level > log_lvl)
+		return;
+	now = mono_ms();
+	if (r->lines == 0 || now - r->start_ms >= r->interval_ms) {
+		log_rate_flush(r);
+		r->start_ms = now;
+		r->lines = 0;
+	}
+	if (r->lines >= r->burst) {
+		r->suppressed++;
+		if (level < r->level)
+			r->level = level;
+		return;
+	}
+	r->lines++;
+	va_start(ap, fmt);
+	log_vemit(func, with_errno, fmt, ap);
+	va_end(ap);
 }

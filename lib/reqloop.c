@@ -26,6 +26,8 @@ struct reqloop {
 	char sock[128];
 	int listen_fd, conn_fd;
 	struct frame_reader fr;
+	struct frame_writer fw;		/* frames the runtime has yet to take */
+	struct log_rate log_rt;		/* what the runtime (the guest) did wrong */
 	char *buf;			/* input bytes not yet taken as lines */
 	size_t len, cap;
 	bool in_eof, discarding, ready, busy;
@@ -124,7 +126,8 @@ runtime_answer(struct reqloop *rl, json_object *f, bool ok)
 	int64_t handler = -1;
 
 	if (!rl->busy) {
-		log_warnx("runtime answered a request that was not asked");
+		log_warnx_rate(&rl->log_rt, "runtime answered a request that "
+		    "was not asked");
 		return;
 	}
 	if (json_object_object_get_ex(f, "handler_us", &h))
@@ -168,6 +171,22 @@ add_net(struct reqloop *rl, json_object *o)
 	json_object_object_add(o, "net", net);
 }
 
+/* Queues a frame for the runtime and writes what its socket takes now;
+ * the rest goes out as the socket drains (POLLOUT in reqloop_poll), so
+ * a runtime that does not read holds up nothing but itself. */
+static void
+runtime_send(struct reqloop *rl, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+	if (frame_queue(&rl->fw, s, strlen(s)) == -1) {
+		log_warn("a frame for the runtime");
+		runtime_gone(rl);
+	} else if (frame_flush(&rl->fw, rl->conn_fd) == -1) {
+		runtime_gone(rl);
+	}
+}
+
 /* What a runtime needs to go on, in the original VM or in a restored
  * copy: fresh entropy (copies of one snapshot must not share a random
  * state), the wall-clock time (the guest's stood still in the snapshot),
@@ -180,7 +199,6 @@ send_continue(struct reqloop *rl)
 	unsigned char seed[32];
 	char hex[65];
 	struct timespec ts;
-	const char *s;
 
 	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed)) {
 		log_warn("getrandom");
@@ -198,9 +216,7 @@ send_continue(struct reqloop *rl)
 		json_object_object_add(o, "app_bytes", json_object_new_int64(
 		    (int64_t)rl->vm->blk[1].blk.s.capacity * 512));
 	add_net(rl, o);
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	if (frame_write(rl->conn_fd, s, strlen(s)) == -1)
-		runtime_gone(rl);
+	runtime_send(rl, o);
 	json_object_put(o);
 }
 
@@ -221,7 +237,8 @@ runtime_checkpoint(struct reqloop *rl, json_object *f, bool restored)
 	uint32_t point = point_number(obj_str(f, "point"));
 
 	if (point == 0) {
-		log_warnx("runtime: checkpoint frame without a known point");
+		log_warnx_rate(&rl->log_rt, "runtime: checkpoint frame without "
+		    "a known point");
 		return;
 	}
 	log_info("runtime %s point \"%s\"", restored ? "resumed at" :
@@ -239,7 +256,8 @@ runtime_frame(struct reqloop *rl, const char *body)
 	const char *type = f ? obj_str(f, "type") : NULL;
 
 	if (type == NULL) {
-		log_warnx("runtime sent a frame that is not a typed JSON object");
+		log_warnx_rate(&rl->log_rt, "runtime sent a frame that is not a "
+		    "typed JSON object");
 		if (rl->busy) {
 			emit_error(rl, rl->id, "RuntimeError",
 			    "the runtime sent a malformed frame", NULL);
@@ -253,7 +271,8 @@ runtime_frame(struct reqloop *rl, const char *body)
 	} else if (strcmp(type, "result") == 0 || strcmp(type, "error") == 0) {
 		runtime_answer(rl, f, type[0] == 'r');
 	} else {
-		log_info("runtime frame of type \"%s\" ignored", type);
+		log_info_rate(&rl->log_rt, "runtime frame of type \"%.40s\" "
+		    "ignored", type);
 	}
 	json_object_put(f);
 }
@@ -269,6 +288,7 @@ runtime_gone(struct reqloop *rl)
 	rl->conn_fd = -1;
 	rl->ready = false;
 	frame_reset(&rl->fr);
+	frame_writer_reset(&rl->fw);
 	if (rl->busy) {
 		emit_error(rl, rl->id, "RuntimeError",
 		    "the runtime closed its connection during the request", NULL);
@@ -281,9 +301,12 @@ runtime_readable(struct reqloop *rl)
 {
 	int rc;
 
+	/* A frame may end the connection (a reply that cannot be sent). */
 	while ((rc = frame_read(&rl->fr, rl->conn_fd)) == 1) {
 		runtime_frame(rl, rl->fr.body);
 		frame_reset(&rl->fr);
+		if (rl->conn_fd == -1)
+			return;
 	}
 	if (rc == -1)
 		runtime_gone(rl);
@@ -297,7 +320,7 @@ runtime_accept(struct reqloop *rl)
 	if (fd == -1)
 		return;
 	if (rl->conn_fd != -1) {
-		log_warnx("a second runtime connection refused");
+		log_warnx_rate(&rl->log_rt, "a second runtime connection refused");
 		close(fd);
 		return;
 	}
@@ -364,7 +387,6 @@ dispatch(struct reqloop *rl, const char *line, size_t len)
 {
 	char why[160];
 	json_object *req, *id = NULL, *payload = NULL, *inv;
-	const char *s;
 
 	rl->lineno++;
 	if ((req = parse_request(line, len, why, sizeof(why))) == NULL ||
@@ -384,12 +406,10 @@ dispatch(struct reqloop *rl, const char *line, size_t len)
 	json_object_object_add(inv, "type", json_object_new_string("invoke"));
 	json_object_object_add(inv, "id", json_object_get(id));
 	json_object_object_add(inv, "payload", json_object_get(payload));
-	s = json_object_to_json_string_ext(inv, JSON_C_TO_STRING_PLAIN);
 	rl->id = json_object_get(id);
 	rl->busy = true;
 	rl->started_us = mono_us();
-	if (frame_write(rl->conn_fd, s, strlen(s)) == -1)
-		runtime_gone(rl);
+	runtime_send(rl, inv);
 	json_object_put(inv);
 	json_object_put(req);
 }
@@ -528,8 +548,21 @@ check_deadline(struct reqloop *rl)
 	vm_stop(rl->vm, VM_STOP_TIMEOUT, 0);
 }
 
+/* The runtime connection: frames in, and frames out while any wait. */
+static void
+runtime_ready(struct reqloop *rl, short revents)
+{
+	if ((revents & (POLLOUT | POLLERR | POLLHUP)) && frame_pending(&rl->fw) &&
+	    frame_flush(&rl->fw, rl->conn_fd) == -1)
+		runtime_gone(rl);
+	if (rl->conn_fd != -1 && (revents & (POLLIN | POLLERR | POLLHUP)))
+		runtime_readable(rl);
+}
+
 /* Input is read only while a request can be sent: the rest waits in the
- * pipe, where the writer feels the back-pressure. */
+ * pipe, where the writer feels the back-pressure.  Nothing here blocks:
+ * the deadline of the request in flight and the signals are served
+ * whatever the runtime does. */
 static int
 reqloop_poll(struct reqloop *rl)
 {
@@ -537,7 +570,7 @@ reqloop_poll(struct reqloop *rl)
 		{ .fd = rl->vm->stop_fd, .events = POLLIN },
 		{ .fd = rl->vm->sig_fd, .events = POLLIN },
 		{ .fd = rl->conn_fd != -1 ? rl->conn_fd : rl->listen_fd,
-		  .events = POLLIN },
+		  .events = POLLIN | (frame_pending(&rl->fw) ? POLLOUT : 0) },
 		{ .fd = rl->ready && !rl->busy && !rl->in_eof ? rl->cfg->in_fd : -1,
 		  .events = POLLIN },
 		{ .fd = rl->vm->ckpt_fd, .events = POLLIN },
@@ -551,7 +584,7 @@ reqloop_poll(struct reqloop *rl)
 	if (p[2].revents && rl->conn_fd == -1)
 		runtime_accept(rl);
 	else if (p[2].revents)
-		runtime_readable(rl);
+		runtime_ready(rl, p[2].revents);
 	if (p[3].revents)
 		input_readable(rl);
 	if (p[4].revents)
@@ -574,6 +607,8 @@ reqloop_close(struct reqloop *rl)
 		unlink(rl->sock);
 	}
 	frame_reset(&rl->fr);
+	frame_writer_reset(&rl->fw);
+	log_rate_flush(&rl->log_rt);
 	free(rl->buf);
 }
 
@@ -582,7 +617,7 @@ reqloop_run(struct vm *vm, const struct reqloop_config *cfg,
     struct vm_result *res)
 {
 	struct reqloop rl = { .vm = vm, .cfg = cfg, .listen_fd = -1,
-	    .conn_fd = -1 };
+	    .conn_fd = -1, .log_rt = LOG_RATE_INIT("runtime") };
 	int rc;
 
 	if (runtime_listen(&rl) == -1)

@@ -350,7 +350,8 @@ load_devices(struct vm *vm, const struct snapstate *st)
 		    (vs = snapstate_get(st, SEC_VSOCK, 0, sizeof(*vs))) == NULL)
 			return -1;
 		vm->vsock_mmio.s = *ms;
-		vm->vsock.s = *vs;
+		if (virtio_vsock_load(&vm->vsock, vs, st->path) == -1)
+			return -1;
 	}
 	if (vm->has_net && load_net(vm, st) == -1)
 		return -1;

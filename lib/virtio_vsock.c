@@ -1,12 +1,14 @@
 #include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "virtio_vsock.h"
 
 enum { Q_RX = 0, Q_TX = 1, Q_EVENT = 2 };
@@ -17,6 +19,8 @@ enum {
 #define TYPE_STREAM	1
 #define SHUT_FLAG_RCV	1
 #define SHUT_FLAG_SEND	2
+#define SHUT_BOTH	(SHUT_FLAG_RCV | SHUT_FLAG_SEND)
+#define HDR		((uint32_t)sizeof(struct vsock_hdr))
 
 static uint64_t
 vsock_features(void *dev)
@@ -37,8 +41,21 @@ vsock_config_read(void *dev, uint32_t off, uint8_t *data, uint32_t len)
 		    sizeof(v->s.guest_cid) - off);
 }
 
+/* Another turn for queue q, through its notify eventfd, as if the guest
+ * had kicked it: other devices on the loop get theirs in between. */
 static void
-vsock_hdr_fill(const struct virtio_vsock *v, const struct vsock_conn *c,
+vsock_requeue(struct virtio_vsock *v, int q)
+{
+	uint64_t one = 1;
+
+	if (v->t->notify_fd[q] != -1 &&
+	    write(v->t->notify_fd[q], &one, sizeof(one)) != sizeof(one))
+		log_warn("virtio-vsock: queue %d notify", q);
+}
+
+/* Every packet for a connection carries its credit: none is owed after. */
+static void
+vsock_hdr_fill(const struct virtio_vsock *v, struct vsock_conn *c,
     struct vsock_hdr *h, uint16_t op)
 {
 	memset(h, 0, sizeof(*h));
@@ -51,30 +68,23 @@ vsock_hdr_fill(const struct virtio_vsock *v, const struct vsock_conn *c,
 		h->dst_port = c->guest_port;
 		h->buf_alloc = VSOCK_BUF_ALLOC;
 		h->fwd_cnt = c->fwd_cnt;
+		c->fwd_reported = c->fwd_cnt;
+		c->owe &= (uint8_t)~VC_OWE_CREDIT;
 	}
 }
 
-void
-vsock_send_ctl(struct virtio_vsock *v, const struct vsock_conn *c, uint16_t op,
-    uint32_t flags)
+/* An RST to a packet that matches no connection, answered from its own
+ * header; the caller made sure there is room. */
+static void
+vsock_orphan_rst(struct virtio_vsock *v, const struct vsock_hdr *to)
 {
-	struct vsock_hdr *h;
+	struct vsock_hdr *h = &v->orphan[(v->orphan_head + v->orphan_len++) %
+	    VSOCK_ORPHAN_MAX];
 
-	if (v->ctl_len == VSOCK_CTL_QUEUE) {
-		log_warnx("virtio-vsock: control queue full, packet dropped");
-		return;
-	}
-	h = &v->ctl[(v->ctl_head + v->ctl_len++) % VSOCK_CTL_QUEUE];
-	vsock_hdr_fill(v, c, h, op);
-	h->flags = flags;
-}
-
-void
-vsock_send_rst(struct virtio_vsock *v, uint32_t host_port, uint32_t guest_port)
-{
-	struct vsock_conn c = { .host_port = host_port, .guest_port = guest_port };
-
-	vsock_send_ctl(v, &c, OP_RST, 0);
+	vsock_hdr_fill(v, NULL, h, OP_RST);
+	h->type = to->type;
+	h->src_port = to->dst_port;
+	h->dst_port = to->src_port;
 }
 
 /* Takes one rx buffer; 0 when the guest has given none. */
@@ -85,7 +95,7 @@ vsock_rx_buf(struct virtio_vsock *v)
 
 	if (rc == -1)
 		virtio_mmio_fail(v->t, "malformed receive queue");
-	else if (rc == 1 && v->chain.in_len < sizeof(struct vsock_hdr)) {
+	else if (rc == 1 && v->chain.in_len < HDR) {
 		virtio_mmio_fail(v->t, "receive buffer smaller than a header");
 		rc = -1;
 	}
@@ -96,102 +106,229 @@ static void
 vsock_rx_put(struct virtio_vsock *v, const struct vsock_hdr *h)
 {
 	virtq_write(v->t->mem, &v->chain, 0, h, sizeof(*h));
-	virtq_push(&v->t->s.q[Q_RX], v->t->mem, v->chain.head,
-	    (uint32_t)sizeof(*h) + h->len);
+	virtq_push(&v->t->s.q[Q_RX], v->t->mem, v->chain.head, HDR + h->len);
 }
 
-/* Reads host bytes straight into the guest's buffer behind the header. */
+/* The control packet a connection owes, sent; an RST ends it. */
+static void
+vsock_rx_ctl(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	struct vsock_hdr h;
+	uint16_t op = c->state == VC_RST ? OP_RST :
+	    (c->owe & VC_OWE_REQUEST) ? OP_REQUEST :
+	    (c->owe & VC_OWE_RESPONSE) ? OP_RESPONSE : OP_CREDIT_UPDATE;
+
+	c->owe &= (uint8_t)~(op == OP_REQUEST ? VC_OWE_REQUEST :
+	    op == OP_RESPONSE ? VC_OWE_RESPONSE : 0);
+	vsock_hdr_fill(v, c, &h, op);
+	vsock_rx_put(v, &h);
+	if (op == OP_RST)
+		vsock_conn_free(v, c);
+}
+
+/* Once the guest sends no more and nothing more can flow to it either,
+ * the connection closes; its last bytes still go to the host first. */
+static void
+vsock_close_when_done(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	if (c->state == VC_OPEN && (c->guest_shut & SHUT_FLAG_SEND) &&
+	    ((c->guest_shut & SHUT_FLAG_RCV) || c->host_eof)) {
+		c->state = VC_CLOSING;
+		c->owe = 0;
+		vsock_conn_wait(v, c);
+	}
+	if (vsock_conn_flush(v, c) == -1)
+		vsock_conn_reset(v, c, "the host program left before the "
+		    "guest's last bytes");
+}
+
+/*
+ * Host EOF.  A program that closed its socket takes nothing more either
+ * (POLLHUP): the guest hears both; one that only shut down writing may
+ * still read the guest's answer: the guest hears SEND only.
+ */
+static void
+vsock_rx_eof(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+	struct vsock_hdr h;
+
+	c->host_eof = true;
+	c->readable = false;
+	vsock_hdr_fill(v, c, &h, OP_SHUTDOWN);
+	h.flags = poll(&p, 1, 0) == 1 && (p.revents & POLLHUP) ? SHUT_BOTH :
+	    SHUT_FLAG_SEND;
+	vsock_rx_put(v, &h);
+	vsock_close_when_done(v, c);
+}
+
+/*
+ * Reads host bytes into the guest's buffer behind the header.  0: the
+ * buffer was not used.  A buffer with room for a header only carries a
+ * credit update: it is not a sign of anything about the host.
+ */
 static int
 vsock_rx_data(struct virtio_vsock *v, struct vsock_conn *c)
 {
-	uint32_t credit = c->peer_buf_alloc - (c->rx_cnt - c->peer_fwd_cnt);
-	uint32_t room = v->chain.in_len - (uint32_t)sizeof(struct vsock_hdr);
+	uint32_t room = v->chain.in_len - HDR, credit = vsock_conn_credit(c);
 	uint8_t buf[VSOCK_MAX_PKT];
 	uint32_t want = room < credit ? room : credit;
 	struct vsock_hdr h;
 	ssize_t n;
 
-	if (want > sizeof(buf))
-		want = sizeof(buf);
-	n = read(c->fd, buf, want);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+	if (want == 0) {
+		vsock_hdr_fill(v, c, &h, OP_CREDIT_UPDATE);
+		vsock_rx_put(v, &h);
+		return 1;
+	}
+	n = read(c->fd, buf, want < sizeof(buf) ? want : sizeof(buf));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
 		c->readable = false;
 		return 0;
 	}
-	vsock_hdr_fill(v, c, &h, n > 0 ? OP_RW : OP_SHUTDOWN);
-	if (n <= 0) {			/* EOF or error: no more host data */
-		c->host_eof = true;
-		c->readable = false;
-		h.flags = SHUT_FLAG_RCV | SHUT_FLAG_SEND;
+	if (n == -1) {
+		vsock_conn_reset(v, c, "the host socket failed");
+		if (c->state != VC_RST)
+			return 0;
+		vsock_rx_ctl(v, c);		/* the RST, in this buffer */
+	} else if (n == 0) {
+		vsock_rx_eof(v, c);
 	} else {
+		vsock_hdr_fill(v, c, &h, OP_RW);
 		h.len = (uint32_t)n;
-		virtq_write(v->t->mem, &v->chain, sizeof(h), buf, (size_t)n);
+		virtq_write(v->t->mem, &v->chain, HDR, buf, (size_t)n);
 		c->rx_cnt += (uint32_t)n;
+		vsock_rx_put(v, &h);
 	}
-	vsock_rx_put(v, &h);
 	return 1;
 }
 
-static struct vsock_conn *
-vsock_rx_ready(struct virtio_vsock *v)
+static bool
+vsock_owes(const struct vsock_conn *c)
 {
-	for (int i = 0; i < VSOCK_MAX_CONN; i++) {
-		struct vsock_conn *c = &v->conn[i];
+	return c->state == VC_RST || c->owe != 0;
+}
 
-		if (c->state == VC_OPEN && c->readable && !c->host_eof &&
-		    c->peer_buf_alloc - (c->rx_cnt - c->peer_fwd_cnt) > 0)
-			return c;
+static bool
+vsock_has_data(const struct vsock_conn *c)
+{
+	return c->state == VC_OPEN && c->readable && !c->host_eof &&
+	    !(c->guest_shut & SHUT_FLAG_RCV) && vsock_conn_credit(c) > 0;
+}
+
+/* The next connection, round robin, that owes a control packet or, if
+ * none does, has host bytes for the guest. */
+static struct vsock_conn *
+vsock_rx_next(struct virtio_vsock *v)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < VSOCK_MAX_CONN; i++) {
+			uint32_t k = (v->next_conn + (uint32_t)i) % VSOCK_MAX_CONN;
+			struct vsock_conn *c = &v->conn[k];
+
+			if (pass == 0 ? vsock_owes(c) : vsock_has_data(c)) {
+				v->next_conn = (k + 1) % VSOCK_MAX_CONN;
+				return c;
+			}
+		}
 	}
 	return NULL;
 }
 
-/* Fills guest rx buffers: control packets first, then host data. */
+/* One packet into the buffer just taken: 0 if it stayed unused. */
+static int
+vsock_rx_one(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	if (c == NULL) {
+		vsock_rx_put(v, &v->orphan[v->orphan_head]);
+		v->orphan_head = (v->orphan_head + 1) % VSOCK_ORPHAN_MAX;
+		v->orphan_len--;
+		return 1;
+	}
+	if (vsock_owes(c)) {
+		vsock_rx_ctl(v, c);
+		return 1;
+	}
+	return vsock_rx_data(v, c);
+}
+
+/* Fills guest rx buffers: RSTs for no connection first, then what the
+ * connections owe, then host data; a buffer it did not use goes back. */
 void
 vsock_kick_rx(struct virtio_vsock *v)
 {
 	struct virtq_state *q = &v->t->s.q[Q_RX];
-	struct vsock_conn *c;
-	bool sent = false;
+	bool sent = false, room = false;
+	int n;
 
 	if (!virtio_mmio_running(v->t) || !q->ready)
 		return;
-	for (;;) {
-		c = vsock_rx_ready(v);
-		if (v->ctl_len == 0 && c == NULL)
+	for (n = 0; n < VSOCK_BUDGET; n++) {
+		struct vsock_conn *c = NULL;
+
+		if (v->orphan_len == 0 && (c = vsock_rx_next(v)) == NULL)
 			break;
 		if (vsock_rx_buf(v) != 1)
 			break;
-		if (v->ctl_len > 0) {
-			vsock_rx_put(v, &v->ctl[v->ctl_head]);
-			v->ctl_head = (v->ctl_head + 1) % VSOCK_CTL_QUEUE;
-			v->ctl_len--;
-		} else if (vsock_rx_data(v, c) == 0) {
-			q->last_avail--;	/* buffer not used: give it back */
-			continue;
-		}
-		sent = true;
+		room |= c == NULL;
+		if (vsock_rx_one(v, c) == 1)
+			sent = true;
+		else
+			q->last_avail--;	/* give the buffer back */
 	}
+	if (n == VSOCK_BUDGET)
+		vsock_requeue(v, Q_RX);
 	if (sent && virtq_want_interrupt(q, v->t->mem))
 		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
+	if (room && v->tx_stalled) {
+		v->tx_stalled = false;
+		vsock_requeue(v, Q_TX);
+	}
 }
 
 static void
 vsock_guest_request(struct virtio_vsock *v, const struct vsock_hdr *h)
 {
 	struct vsock_conn *c;
-	int fd = vsock_conn_connect_host(v, h->dst_port);
+	int fd;
 
-	if (fd == -1 || (c = vsock_conn_new(v, fd, VC_OPEN)) == NULL) {
+	if (vsock_conn_count(v) == VSOCK_MAX_CONN) {
+		v->stats.refused++;
+		log_warnx_rate(&v->log_guest, "virtio-vsock: guest port %u: more "
+		    "than %d connections, refused", h->src_port, VSOCK_MAX_CONN);
+		vsock_orphan_rst(v, h);
+		return;
+	}
+	if ((fd = vsock_conn_connect_host(v, h->dst_port)) == -1 ||
+	    (c = vsock_conn_new(v, fd, VC_OPEN)) == NULL) {
 		if (fd != -1)
 			close(fd);
-		vsock_send_rst(v, h->dst_port, h->src_port);
+		vsock_orphan_rst(v, h);
 		return;
 	}
 	c->host_port = h->dst_port;
 	c->guest_port = h->src_port;
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
-	vsock_send_ctl(v, c, OP_RESPONSE, 0);
+	c->owe |= VC_OWE_RESPONSE;
+}
+
+/* The guest accepted a host CONNECT: the program reads "OK <port>". */
+static void
+vsock_guest_response(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	char ok[24];
+	int n = snprintf(ok, sizeof(ok), "OK %u\n", c->host_port);
+
+	if (c->state != VC_CONNECTING || (c->owe & VC_OWE_REQUEST)) {
+		vsock_conn_reset(v, c, "RESPONSE to no request");
+		return;
+	}
+	c->state = VC_OPEN;
+	c->deadline_ms = 0;
+	c->readable = true;		/* bytes may wait behind the line */
+	if (send(c->fd, ok, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+		vsock_conn_reset(v, c, "the host program is gone");
 }
 
 /* Guest data for the host: queue it, then write what the socket takes. */
@@ -199,44 +336,53 @@ static void
 vsock_guest_rw(struct virtio_vsock *v, struct vsock_conn *c,
     const struct vsock_hdr *h)
 {
-	uint32_t at;
-
 	/* Data before the handshake would reach a host program that is
 	 * still waiting for its "OK" line. */
-	if (c->state != VC_OPEN || h->len > VSOCK_BUF_ALLOC - c->tx_len) {
-		log_warnx("virtio-vsock: guest port %u sent data out of turn or "
-		    "beyond its credit", c->guest_port);
-		vsock_send_ctl(v, c, OP_RST, 0);
-		vsock_conn_free(v, c);
+	if (c->state != VC_OPEN || (c->guest_shut & SHUT_FLAG_SEND)) {
+		vsock_conn_reset(v, c, "data out of turn");
+		return;
+	}
+	if (h->len > VSOCK_BUF_ALLOC - c->tx_len) {
+		vsock_conn_reset(v, c, "data beyond its credit");
 		return;
 	}
 	for (uint32_t done = 0; done < h->len; ) {
-		uint32_t n;
-
-		at = (c->tx_head + c->tx_len) % VSOCK_BUF_ALLOC;
-		n = VSOCK_BUF_ALLOC - at < h->len - done ?
+		uint32_t at = (c->tx_head + c->tx_len) % VSOCK_BUF_ALLOC;
+		uint32_t n = VSOCK_BUF_ALLOC - at < h->len - done ?
 		    VSOCK_BUF_ALLOC - at : h->len - done;
-		virtq_read(v->t->mem, &v->chain, sizeof(*h) + done, c->tx + at, n);
+
+		virtq_read(v->t->mem, &v->chain, HDR + done, c->tx + at, n);
 		c->tx_len += n;
 		done += n;
 	}
-	if (vsock_conn_flush(v, c) == -1) {
-		vsock_send_ctl(v, c, OP_RST, 0);
-		vsock_conn_free(v, c);
-	}
+	if (vsock_conn_flush(v, c) == -1)
+		vsock_conn_reset(v, c, "the host socket failed");
 }
 
+/* The guest will not send (SEND) or receive (RCV) any more; the flags
+ * add up. */
 static void
 vsock_guest_shutdown(struct virtio_vsock *v, struct vsock_conn *c,
     uint32_t flags)
 {
-	if (flags & SHUT_FLAG_SEND)
-		shutdown(c->fd, SHUT_WR);
-	if ((flags & (SHUT_FLAG_SEND | SHUT_FLAG_RCV)) ==
-	    (SHUT_FLAG_SEND | SHUT_FLAG_RCV) || c->host_eof) {
-		vsock_send_ctl(v, c, OP_RST, 0);
-		vsock_conn_free(v, c);
+	if (c->state == VC_CONNECTING) {
+		vsock_conn_reset(v, c, "SHUTDOWN before RESPONSE");
+		return;
 	}
+	c->guest_shut |= (uint8_t)(flags & SHUT_BOTH);
+	if (c->state == VC_OPEN)
+		vsock_close_when_done(v, c);
+}
+
+/* A guest RST ends the connection at once, unless the guest had already
+ * closed it and its last bytes are still going to the host. */
+static void
+vsock_guest_rst(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	if (c->state == VC_CLOSING && c->tx_len > 0)
+		c->state = VC_LINGER;
+	else
+		vsock_conn_free(v, c);
 }
 
 static void
@@ -248,21 +394,19 @@ vsock_guest_packet(struct virtio_vsock *v, const struct vsock_hdr *h)
 		if (h->op == OP_REQUEST)
 			vsock_guest_request(v, h);
 		else if (h->op != OP_RST)
-			vsock_send_rst(v, h->dst_port, h->src_port);
+			vsock_orphan_rst(v, h);
+		return;
+	}
+	if (c->state == VC_RST) {	/* ours is on its way */
+		if (h->op == OP_RST)
+			vsock_conn_free(v, c);
 		return;
 	}
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	switch (h->op) {
 	case OP_RESPONSE:
-		if (c->state == VC_CONNECTING) {
-			char ok[24];
-			int n = snprintf(ok, sizeof(ok), "OK %u\n", c->host_port);
-
-			c->state = VC_OPEN;
-			if (write(c->fd, ok, (size_t)n) != n)
-				vsock_conn_free(v, c);
-		}
+		vsock_guest_response(v, c);
 		break;
 	case OP_RW:
 		vsock_guest_rw(v, c, h);
@@ -271,49 +415,82 @@ vsock_guest_packet(struct virtio_vsock *v, const struct vsock_hdr *h)
 		vsock_guest_shutdown(v, c, h->flags);
 		break;
 	case OP_CREDIT_REQUEST:
-		vsock_send_ctl(v, c, OP_CREDIT_UPDATE, 0);
+		c->owe |= VC_OWE_CREDIT;
+		break;
+	case OP_CREDIT_UPDATE:		/* credit taken above */
 		break;
 	case OP_RST:
-		vsock_conn_free(v, c);
+		vsock_guest_rst(v, c);
 		break;
-	default:			/* CREDIT_UPDATE: credit taken above */
+	default:			/* a REQUEST in use, an unknown op */
+		vsock_conn_reset(v, c, "unexpected op");
 		break;
 	}
 }
 
-/* A packet that lies about its length or addresses is dropped. */
-static bool
-vsock_tx_valid(const struct virtio_vsock *v, const struct virtq_chain *ch,
+/* Why a packet cannot be taken, or NULL.  Unknown types and ops are not
+ * here: they get an RST (5.10.6.2). */
+static const char *
+vsock_tx_fault(const struct virtio_vsock *v, const struct virtq_chain *ch,
     const struct vsock_hdr *h)
 {
-	return h->src_cid == v->s.guest_cid && h->dst_cid == VSOCK_HOST_CID &&
-	    h->type == TYPE_STREAM && h->len <= VSOCK_MAX_PKT &&
-	    h->len <= ch->out_len - sizeof(*h) && (h->op == OP_RW || h->len == 0);
+	if (h->src_cid != v->s.guest_cid)
+		return "source CID is not the guest's";
+	if (h->dst_cid != VSOCK_HOST_CID)
+		return "destination CID is not the host's";
+	if (h->len > VSOCK_MAX_PKT || h->len > ch->out_len - HDR)
+		return "length beyond the packet";
+	if (h->op != OP_RW && h->len != 0)
+		return "payload on a control packet";
+	return NULL;
 }
 
+static void
+vsock_tx_packet(struct virtio_vsock *v, const struct vsock_hdr *h)
+{
+	const char *fault = vsock_tx_fault(v, &v->chain, h);
+
+	if (fault != NULL) {
+		v->stats.malformed++;
+		log_warnx_rate(&v->log_guest, "virtio-vsock: malformed packet "
+		    "dropped: %s (op %u, ports %u -> %u, cid %" PRIu64 ", len %u)",
+		    fault, h->op, h->src_port, h->dst_port, h->src_cid, h->len);
+	} else if (h->type != TYPE_STREAM) {
+		vsock_orphan_rst(v, h);
+	} else {
+		vsock_guest_packet(v, h);
+	}
+}
+
+/* Guest packets, while there is room for what they may call for. */
 static void
 vsock_tx(struct virtio_vsock *v)
 {
 	struct virtq_state *q = &v->t->s.q[Q_TX];
 	struct vsock_hdr h;
 	bool done = false;
-	int rc;
+	int rc = 0, n;
 
-	while ((rc = virtq_pop(q, v->t->mem, &v->chain)) == 1) {
-		if (v->chain.out_len < sizeof(h)) {
+	for (n = 0; n < VSOCK_BUDGET; n++) {
+		if (v->orphan_len == VSOCK_ORPHAN_MAX) {
+			v->tx_stalled = true;
+			break;
+		}
+		if ((rc = virtq_pop(q, v->t->mem, &v->chain)) != 1)
+			break;
+		if (v->chain.out_len < HDR) {
 			virtio_mmio_fail(v->t, "transmit packet without a header");
 			return;
 		}
 		virtq_read(v->t->mem, &v->chain, 0, &h, sizeof(h));
-		if (vsock_tx_valid(v, &v->chain, &h))
-			vsock_guest_packet(v, &h);
-		else
-			log_warnx("virtio-vsock: malformed packet dropped");
+		vsock_tx_packet(v, &h);
 		virtq_push(q, v->t->mem, v->chain.head, 0);
 		done = true;
 	}
 	if (rc == -1)
 		virtio_mmio_fail(v->t, "malformed transmit queue");
+	else if (n == VSOCK_BUDGET)
+		vsock_requeue(v, Q_TX);
 	if (done && virtq_want_interrupt(q, v->t->mem))
 		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
 }
@@ -362,6 +539,17 @@ vsock_notify(void *dev, struct virtio_mmio *t, uint16_t q)
 	else if (q == Q_EVENT)
 		vsock_event_deliver(v);
 	vsock_kick_rx(v);	/* new rx buffers, or replies to what was sent */
+	vsock_timer_arm(v);
+}
+
+/* Everything host-side a reset forgets. */
+static void
+vsock_forget(struct virtio_vsock *v)
+{
+	vsock_conn_free_all(v);
+	v->orphan_head = v->orphan_len = 0;
+	v->tx_stalled = false;
+	vsock_timer_arm(v);
 }
 
 /*
@@ -374,8 +562,7 @@ vsock_reset(void *dev)
 {
 	struct virtio_vsock *v = dev;
 
-	vsock_conn_free_all(v);
-	v->ctl_head = v->ctl_len = 0;
+	vsock_forget(v);
 	v->event_pending = false;
 }
 
@@ -389,37 +576,64 @@ const struct virtio_dev_ops virtio_vsock_ops = {
 	.reset = vsock_reset,
 };
 
+/* Reserved CIDs (virtio 1.2, 5.10.4): 0, 1, the host's 2, and 2^32-1;
+ * the upper 32 bits are zero. */
+bool
+virtio_vsock_cid_ok(uint64_t cid)
+{
+	return cid > VSOCK_HOST_CID && cid < UINT32_MAX;
+}
+
+static int
+vsock_listen(struct virtio_vsock *v, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (v->listen_fd == -1 || v->timer_fd == -1 ||
+	    bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    listen(v->listen_fd, 16) == -1 ||
+	    evloop_add(v->loop, v->listen_fd, EPOLLIN, vsock_listen_event, v) == -1 ||
+	    evloop_add(v->loop, v->timer_fd, EPOLLIN, vsock_timer_event, v) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	return 0;
+}
+
 int
 virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, const char *path,
     struct evloop *loop, struct virtio_mmio *t)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const struct log_rate guest = LOG_RATE_INIT("virtio-vsock"),
+	    host = LOG_RATE_INIT("virtio-vsock host");
 
 	memset(v, 0, sizeof(*v));
 	v->s.guest_cid = cid;
 	v->loop = loop;
 	v->t = t;
 	v->next_port = 1U << 30;
-	v->listen_fd = -1;
+	v->timeout_ms = VSOCK_TIMEOUT_MS;
+	v->listen_fd = v->timer_fd = -1;
+	v->log_guest = guest;
+	v->log_host = host;
 	for (int i = 0; i < VSOCK_MAX_CONN; i++)
 		v->conn[i].fd = -1;
+	if (!virtio_vsock_cid_ok(cid)) {
+		log_warnx("virtio-vsock: guest CID %" PRIu64 " is reserved", cid);
+		errno = EINVAL;
+		return -1;
+	}
 	if (strlen(path) + 12 > sizeof(v->path)) {
 		log_warnx("%s: vsock socket path too long", path);
 		errno = ENAMETOOLONG;
 		return -1;
 	}
 	snprintf(v->path, sizeof(v->path), "%s", path);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path);
-	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (v->listen_fd == -1 ||
-	    bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    listen(v->listen_fd, 16) == -1 ||
-	    evloop_add(loop, v->listen_fd, EPOLLIN, vsock_listen_event, v) == -1) {
-		log_warn("%s", path);
-		return -1;
-	}
-	return 0;
+	return vsock_listen(v, path);
 }
 
 void
@@ -427,15 +641,22 @@ virtio_vsock_close(struct virtio_vsock *v)
 {
 	vsock_conn_free_all(v);
 	if (v->listen_fd != -1) {
+		evloop_del(v->loop, v->listen_fd);
 		close(v->listen_fd);
 		unlink(v->path);
 	}
-	v->listen_fd = -1;
+	if (v->timer_fd != -1) {
+		evloop_del(v->loop, v->timer_fd);
+		close(v->timer_fd);
+	}
+	v->listen_fd = v->timer_fd = -1;
+	log_rate_flush(&v->log_guest);
+	log_rate_flush(&v->log_host);
 }
 
 /*
  * No RST goes to the guest: the event makes it drop every connection by
- * itself, and control packets still queued name connections it will no
+ * itself, and control packets still owed name connections it will no
  * longer know.  The event is delivered on the evloop thread, through the
  * event queue's notify eventfd, as if the guest had kicked that queue;
  * before the loop runs (a restore) the eventfd holds it until it does.
@@ -445,14 +666,28 @@ virtio_vsock_close(struct virtio_vsock *v)
 void
 virtio_vsock_transport_reset(struct virtio_vsock *v)
 {
-	uint64_t one = 1;
-
 	pthread_mutex_lock(&v->t->lock);
-	vsock_conn_free_all(v);
-	v->ctl_head = v->ctl_len = 0;
+	vsock_forget(v);
 	v->event_pending = true;
 	pthread_mutex_unlock(&v->t->lock);
-	if (v->t->notify_fd[Q_EVENT] != -1 &&
-	    write(v->t->notify_fd[Q_EVENT], &one, sizeof(one)) != sizeof(one))
-		log_warn("virtio-vsock: event queue notify");
+	vsock_requeue(v, Q_EVENT);
+}
+
+int
+virtio_vsock_load(struct virtio_vsock *v, const struct virtio_vsock_state *s,
+    const char *file)
+{
+	if (!virtio_vsock_cid_ok(s->guest_cid)) {
+		log_warnx("%s: vsock section (0x33), field guest_cid: %" PRIu64
+		    " is a reserved CID", file, s->guest_cid);
+		return -1;
+	}
+	if (s->guest_cid != v->s.guest_cid) {
+		log_warnx("%s: vsock section (0x33), field guest_cid: %" PRIu64
+		    ", but the manifest's vsock_cid is %" PRIu64, file,
+		    s->guest_cid, v->s.guest_cid);
+		return -1;
+	}
+	v->s = *s;
+	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * The host side of virtio-vsock: a table of connections, each a Unix
- * stream socket, non-blocking and edge-triggered on the evloop.
+ * stream socket, non-blocking and edge-triggered on the evloop, and the
+ * timer that gives up on a peer that stays silent.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -8,17 +9,18 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "monotime.h"
 #include "virtio_vsock.h"
 
-#define OP_REQUEST		1
-#define OP_RST			3
-#define OP_CREDIT_UPDATE	6
 #define CONN_EVENTS	(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define SHUT_FLAG_RCV	1
+#define SHUT_FLAG_SEND	2
 
+/* Connections the guest can address by their ports. */
 struct vsock_conn *
 vsock_conn_find(struct virtio_vsock *v, uint32_t host_port,
     uint32_t guest_port)
@@ -27,12 +29,24 @@ vsock_conn_find(struct virtio_vsock *v, uint32_t host_port,
 		struct vsock_conn *c = &v->conn[i];
 
 		if (c->state != VC_FREE && c->state != VC_HOST_LINE &&
-		    c->host_port == host_port && c->guest_port == guest_port)
+		    c->state != VC_LINGER && c->host_port == host_port &&
+		    c->guest_port == guest_port)
 			return c;
 	}
 	return NULL;
 }
 
+int
+vsock_conn_count(const struct virtio_vsock *v)
+{
+	int n = 0;
+
+	for (int i = 0; i < VSOCK_MAX_CONN; i++)
+		n += v->conn[i].state != VC_FREE;
+	return n;
+}
+
+/* NULL when the table is full (errno EUSERS) or fd cannot be watched. */
 struct vsock_conn *
 vsock_conn_new(struct virtio_vsock *v, int fd, enum vsock_state state)
 {
@@ -42,21 +56,31 @@ vsock_conn_new(struct virtio_vsock *v, int fd, enum vsock_state state)
 		if (c->state != VC_FREE)
 			continue;
 		memset(c, 0, sizeof(*c));
+		c->fd = -1;
 		if ((c->tx = malloc(VSOCK_BUF_ALLOC)) == NULL)
 			return NULL;
+		if (evloop_add(v->loop, fd, CONN_EVENTS, vsock_conn_event, v) == -1) {
+			free(c->tx);
+			c->tx = NULL;
+			return NULL;
+		}
 		c->fd = fd;
 		c->state = state;
 		c->readable = true;
-		if (evloop_add(v->loop, fd, CONN_EVENTS, vsock_conn_event, v) == -1) {
-			free(c->tx);
-			c->state = VC_FREE;
-			c->fd = -1;
-			return NULL;
-		}
 		return c;
 	}
-	log_warnx("virtio-vsock: more than %d connections", VSOCK_MAX_CONN);
+	errno = EUSERS;
 	return NULL;
+}
+
+static void
+vsock_conn_close_fd(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	if (c->fd == -1)
+		return;
+	evloop_del(v->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
 }
 
 void
@@ -64,8 +88,7 @@ vsock_conn_free(struct virtio_vsock *v, struct vsock_conn *c)
 {
 	if (c->state == VC_FREE)
 		return;
-	evloop_del(v->loop, c->fd);
-	close(c->fd);
+	vsock_conn_close_fd(v, c);
 	free(c->tx);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
@@ -76,6 +99,44 @@ vsock_conn_free_all(struct virtio_vsock *v)
 {
 	for (int i = 0; i < VSOCK_MAX_CONN; i++)
 		vsock_conn_free(v, &v->conn[i]);
+}
+
+/* Closes the host side and leaves the connection only to send the guest
+ * its RST; one the guest never heard of is simply forgotten. */
+void
+vsock_conn_hangup(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	if (c->state == VC_HOST_LINE || c->state == VC_LINGER ||
+	    (c->owe & VC_OWE_REQUEST)) {
+		vsock_conn_free(v, c);
+		return;
+	}
+	vsock_conn_close_fd(v, c);
+	free(c->tx);
+	c->tx = NULL;
+	c->tx_len = 0;
+	c->owe = 0;
+	c->deadline_ms = 0;
+	c->state = VC_RST;
+}
+
+/* Ends a connection that broke the protocol or whose host socket failed. */
+void
+vsock_conn_reset(struct virtio_vsock *v, struct vsock_conn *c, const char *why)
+{
+	if (c->state == VC_FREE || c->state == VC_RST)
+		return;
+	log_warnx_rate(&v->log_guest, "virtio-vsock: connection %u <-> guest "
+	    "port %u reset: %s", c->host_port, c->guest_port, why);
+	v->stats.resets++;
+	vsock_conn_hangup(v, c);
+}
+
+/* Starts (or restarts) the wait on a silent peer. */
+void
+vsock_conn_wait(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	c->deadline_ms = mono_ms() + v->timeout_ms;
 }
 
 /* A guest connecting to host port P reaches the socket "PATH_P". */
@@ -92,20 +153,41 @@ vsock_conn_connect_host(struct virtio_vsock *v, uint32_t port)
 	if (fd == -1)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		log_info("virtio-vsock: %s: %s", sa.sun_path, strerror(errno));
+		log_info_rate(&v->log_guest, "virtio-vsock: %s: %s", sa.sun_path,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
-/*
- * Writes queued guest bytes to the host socket.  Each byte written frees
- * guest credit; the guest hears of it when half its buffer is free again.
- */
-int
-vsock_conn_flush(struct virtio_vsock *v, struct vsock_conn *c)
+/* Bytes the guest has room for.  A guest whose counters claim more in
+ * flight than its buffer holds gets nothing until they make sense. */
+uint32_t
+vsock_conn_credit(const struct vsock_conn *c)
 {
+	uint32_t in_flight = c->rx_cnt - c->peer_fwd_cnt;
+
+	return in_flight >= c->peer_buf_alloc ? 0 :
+	    c->peer_buf_alloc - in_flight;
+}
+
+/* The guest is done and its bytes are out: the host socket closes (EOF
+ * to the host program) and the guest gets the RST that ends it all. */
+static void
+vsock_conn_drained(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	if (c->state == VC_LINGER)
+		vsock_conn_free(v, c);
+	else if (c->state == VC_CLOSING)
+		vsock_conn_hangup(v, c);
+}
+
+static int
+vsock_conn_write(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	bool moved = false;
+
 	while (c->tx_len > 0) {
 		uint32_t n = VSOCK_BUF_ALLOC - c->tx_head < c->tx_len ?
 		    VSOCK_BUF_ALLOC - c->tx_head : c->tx_len;
@@ -118,49 +200,140 @@ vsock_conn_flush(struct virtio_vsock *v, struct vsock_conn *c)
 		c->tx_head = (c->tx_head + (uint32_t)w) % VSOCK_BUF_ALLOC;
 		c->tx_len -= (uint32_t)w;
 		c->fwd_cnt += (uint32_t)w;
+		moved = true;
 	}
-	if (c->fwd_cnt - c->fwd_reported >= VSOCK_BUF_ALLOC / 2 ||
-	    (c->tx_len == 0 && c->fwd_cnt != c->fwd_reported)) {
-		vsock_send_ctl(v, c, OP_CREDIT_UPDATE, 0);
-		c->fwd_reported = c->fwd_cnt;
-	}
+	if (moved && (c->state == VC_CLOSING || c->state == VC_LINGER))
+		vsock_conn_wait(v, c);
 	return 0;
 }
 
-/* "CONNECT P\n" from a host program: ask the guest for port P. */
+/*
+ * Writes queued guest bytes to the host socket.  Each byte written frees
+ * guest credit; the guest hears of it when half its buffer is free again.
+ * Once the last byte is out after the guest shut down sending, the host
+ * program gets EOF.  -1: the host socket is broken.
+ */
+int
+vsock_conn_flush(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	if (c->fd == -1 || vsock_conn_write(v, c) == -1)
+		return -1;
+	if (c->state == VC_OPEN &&
+	    (c->fwd_cnt - c->fwd_reported >= VSOCK_BUF_ALLOC / 2 ||
+	    (c->tx_len == 0 && c->fwd_cnt != c->fwd_reported)))
+		c->owe |= VC_OWE_CREDIT;
+	if (c->tx_len > 0)
+		return 0;
+	if ((c->guest_shut & SHUT_FLAG_SEND) && !c->host_shut) {
+		shutdown(c->fd, SHUT_WR);
+		c->host_shut = true;
+	}
+	vsock_conn_drained(v, c);
+	return 0;
+}
+
+/* "CONNECT P": the guest port, or -1. */
+static int64_t
+vsock_conn_parse(const char *line)
+{
+	unsigned long port;
+	char *end;
+
+	if (strncmp(line, "CONNECT ", 8) != 0 || line[8] < '0' || line[8] > '9')
+		return -1;
+	errno = 0;
+	port = strtoul(line + 8, &end, 10);
+	if (*end != '\0' || errno != 0 || port > UINT32_MAX)
+		return -1;
+	return (int64_t)port;
+}
+
+/* A host port, from 2^30 up, that no connection to guest port gp uses. */
+static uint32_t
+vsock_conn_port(struct virtio_vsock *v, uint32_t gp)
+{
+	for (;;) {
+		uint32_t p = v->next_port++;
+
+		if (v->next_port == 0)
+			v->next_port = 1U << 30;
+		if (vsock_conn_find(v, p, gp) == NULL)
+			return p;
+	}
+}
+
+/*
+ * "CONNECT P\n" from a host program: ask the guest for port P.  The line
+ * is peeked at and only it is taken from the socket, so that what the
+ * program wrote behind it stays there for the guest.
+ */
 static void
 vsock_conn_line(struct virtio_vsock *v, struct vsock_conn *c)
 {
-	ssize_t n = read(c->fd, c->line + c->line_len,
-	    sizeof(c->line) - 1 - c->line_len);
-	char *nl, *end;
-	unsigned long port;
+	char line[32], sink[32], *nl;
+	ssize_t n = recv(c->fd, line, sizeof(line) - 1, MSG_PEEK);
+	int64_t port;
 
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
 	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			vsock_conn_free(v, c);
+		vsock_conn_free(v, c);		/* gone before its line */
 		return;
 	}
-	c->line_len += (uint32_t)n;
-	c->line[c->line_len] = '\0';
-	if ((nl = strchr(c->line, '\n')) == NULL) {
-		if (c->line_len == sizeof(c->line) - 1)
-			vsock_conn_free(v, c);	/* no newline in time */
+	line[n] = '\0';
+	if ((nl = memchr(line, '\n', (size_t)n)) == NULL) {
+		if (n == sizeof(line) - 1) {
+			log_warnx_rate(&v->log_host, "virtio-vsock: a host "
+			    "program sent no CONNECT line");
+			vsock_conn_free(v, c);
+		}
 		return;
 	}
 	*nl = '\0';
-	errno = 0;
-	if (strncmp(c->line, "CONNECT ", 8) != 0 ||
-	    (port = strtoul(c->line + 8, &end, 10)) > UINT32_MAX ||
-	    *end != '\0' || errno != 0 || end == c->line + 8) {
+	if (recv(c->fd, sink, (size_t)(nl - line + 1), MSG_DONTWAIT) !=
+	    nl - line + 1 || (port = vsock_conn_parse(line)) == -1) {
+		log_warnx_rate(&v->log_host, "virtio-vsock: a host program sent "
+		    "\"%.24s\", not \"CONNECT <port>\"", line);
 		vsock_conn_free(v, c);
 		return;
 	}
 	c->state = VC_CONNECTING;
 	c->guest_port = (uint32_t)port;
-	c->host_port = v->next_port++;
-	c->peer_buf_alloc = 0;
-	vsock_send_ctl(v, c, OP_REQUEST, 0);
+	c->host_port = vsock_conn_port(v, c->guest_port);
+	c->owe |= VC_OWE_REQUEST;
+	vsock_conn_wait(v, c);
+}
+
+/* What a host socket's readiness means in each state. */
+static void
+vsock_conn_host(struct virtio_vsock *v, struct vsock_conn *c, uint32_t events)
+{
+	switch (c->state) {
+	case VC_HOST_LINE:
+		vsock_conn_line(v, c);
+		break;
+	case VC_CONNECTING:
+		/* A program that hangs up before the guest answers is gone;
+		 * one that only shut down writing still waits for "OK". */
+		if (events & (EPOLLHUP | EPOLLERR))
+			vsock_conn_hangup(v, c);
+		break;
+	case VC_OPEN:
+		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			c->readable = true;
+		if ((events & (EPOLLOUT | EPOLLERR)) &&
+		    vsock_conn_flush(v, c) == -1)
+			vsock_conn_reset(v, c, "the host socket failed");
+		break;
+	case VC_CLOSING:
+	case VC_LINGER:
+		if (vsock_conn_flush(v, c) == -1)
+			vsock_conn_reset(v, c, "the host program left before the "
+			    "guest's last bytes");
+		break;
+	default:
+		break;
+	}
 }
 
 static struct vsock_conn *
@@ -180,18 +353,9 @@ vsock_conn_event(void *opaque, int fd, uint32_t events)
 
 	pthread_mutex_lock(&v->t->lock);
 	if ((c = vsock_conn_by_fd(v, fd)) != NULL) {
-		if (c->state == VC_HOST_LINE && (events & EPOLLIN))
-			vsock_conn_line(v, c);
-		else if (c->state == VC_OPEN) {
-			if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
-				c->readable = true;
-			if ((events & EPOLLOUT) && vsock_conn_flush(v, c) == -1)
-				c->host_eof = true;
-		} else if (events & (EPOLLHUP | EPOLLERR)) {
-			vsock_send_ctl(v, c, OP_RST, 0);
-			vsock_conn_free(v, c);
-		}
+		vsock_conn_host(v, c, events);
 		vsock_kick_rx(v);
+		vsock_timer_arm(v);
 	}
 	pthread_mutex_unlock(&v->t->lock);
 }
@@ -200,13 +364,98 @@ void
 vsock_listen_event(void *opaque, int fd, uint32_t events)
 {
 	struct virtio_vsock *v = opaque;
-	int c;
+	struct vsock_conn *c;
+	int s;
 
 	(void)events;
-	while ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
+	while ((s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) != -1) {
 		pthread_mutex_lock(&v->t->lock);
-		if (vsock_conn_new(v, c, VC_HOST_LINE) == NULL)
-			close(c);
+		if ((c = vsock_conn_new(v, s, VC_HOST_LINE)) == NULL) {
+			if (errno == EUSERS)
+				v->stats.refused++;
+			log_warnx_rate(&v->log_host, "virtio-vsock: host program "
+			    "refused: %s", errno == EUSERS ? "the guest has "
+			    "too many connections" : strerror(errno));
+			close(s);
+		} else {
+			vsock_conn_wait(v, c);
+			vsock_timer_arm(v);
+		}
 		pthread_mutex_unlock(&v->t->lock);
 	}
+}
+
+static const char *
+vsock_conn_waiting_for(const struct vsock_conn *c)
+{
+	switch (c->state) {
+	case VC_HOST_LINE:
+		return "a host program sent no CONNECT line";
+	case VC_CONNECTING:
+		return "the guest did not answer a host CONNECT";
+	default:
+		return "the host program did not take the guest's last bytes";
+	}
+}
+
+static void
+vsock_conn_expire(struct virtio_vsock *v, struct vsock_conn *c)
+{
+	v->stats.timeouts++;
+	log_warnx_rate(&v->log_host, "virtio-vsock: connection %u <-> guest "
+	    "port %u given up after %u ms: %s", c->host_port, c->guest_port,
+	    v->timeout_ms, vsock_conn_waiting_for(c));
+	v->stats.resets += c->state != VC_HOST_LINE && c->state != VC_LINGER;
+	vsock_conn_hangup(v, c);
+}
+
+void
+vsock_timer_event(void *opaque, int fd, uint32_t events)
+{
+	struct virtio_vsock *v = opaque;
+	uint64_t ticks, now;
+
+	(void)events;
+	if (read(fd, &ticks, sizeof(ticks)) == -1 && errno != EAGAIN)
+		log_warn("virtio-vsock: timer");
+	pthread_mutex_lock(&v->t->lock);
+	now = mono_ms();
+	v->timer_at = 0;
+	for (int i = 0; i < VSOCK_MAX_CONN; i++) {
+		struct vsock_conn *c = &v->conn[i];
+
+		if (c->state != VC_FREE && c->state != VC_RST &&
+		    c->deadline_ms != 0 && c->deadline_ms <= now)
+			vsock_conn_expire(v, c);
+	}
+	vsock_kick_rx(v);
+	vsock_timer_arm(v);
+	pthread_mutex_unlock(&v->t->lock);
+}
+
+/* Arms the timer for the earliest wait on a peer, if it changed. */
+void
+vsock_timer_arm(struct virtio_vsock *v)
+{
+	struct itimerspec its = { 0 };
+	uint64_t at = 0, now;
+
+	for (int i = 0; i < VSOCK_MAX_CONN; i++) {
+		const struct vsock_conn *c = &v->conn[i];
+
+		if (c->state != VC_FREE && c->state != VC_RST &&
+		    c->deadline_ms != 0 && (at == 0 || c->deadline_ms < at))
+			at = c->deadline_ms;
+	}
+	if (at == v->timer_at || v->timer_fd == -1)
+		return;
+	v->timer_at = at;
+	if (at != 0) {
+		now = mono_ms();
+		at = at > now ? at - now : 1;
+		its.it_value.tv_sec = (time_t)(at / 1000);
+		its.it_value.tv_nsec = (long)(at % 1000) * 1000000;
+	}
+	if (timerfd_settime(v->timer_fd, 0, &its, NULL) == -1)
+		log_warn("virtio-vsock: timer");
 }

@@ -2,12 +2,15 @@
 """Plays the guest runtime of snapvm-protocol(5) on the host side of a
 vmrun --vsock socket, so the request loop can be tested without Linux.
 
-usage: fake_runtime.py SOCKET_PATH [APP]
+usage: fake_runtime.py SOCKET_PATH [APP] [--stall]
 Payload {"raise": MSG} answers with an error frame, {"close": true}
 closes the connection, {"garbage": true} sends a frame that is not JSON;
-anything else is echoed back as {"echo": payload}.
+anything else is echoed back as {"echo": payload}.  With --stall it says
+hello and then never reads its socket (until it is killed); it creates
+SOCKET_PATH.stalled once bytes for it wait there unread.
 """
 import json
+import select
 import socket
 import struct
 import sys
@@ -59,9 +62,15 @@ def serve(s):
 
 
 def main():
-    s = connect(sys.argv[1] + "_1024")
+    args = [a for a in sys.argv[1:] if a != "--stall"]
+    s = connect(args[0] + "_1024")
     send(s, {"type": "hello", "version": 1,
-             "app": sys.argv[2] if len(sys.argv) > 2 else "echo"})
+             "app": args[1] if len(args) > 1 else "echo"})
+    if "--stall" in sys.argv:
+        select.select([s], [], [])
+        open(args[0] + ".stalled", "w").close()
+        while True:
+            time.sleep(60)
     try:
         serve(s)
     except EOFError:

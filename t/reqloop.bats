@@ -10,15 +10,30 @@ setup() {
 	SOCK="$TMP/v.sock"
 }
 
+# Processes a test left running, by the pids it wrote to $TMP/*.pid.
 teardown() {
-	pkill -f "fake_runtime.py $SOCK" 2>/dev/null || true
+	for f in "$TMP"/*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+	done
 	rm -rf "$TMP"
+}
+
+# runtime ARGS...: the fake runtime in the background, its pid kept for
+# teardown.
+runtime() {
+	python3 "$ROOT/t/fake_runtime.py" "$SOCK" "$@" &
+	echo $! > "$TMP/runtime.pid"
 }
 
 # serve ARGS...: runs vmrun in request mode on stdin with a fake runtime.
 serve() {
-	python3 "$ROOT/t/fake_runtime.py" "$SOCK" &
+	runtime
 	vm --kernel "$GUESTS/idle.elf" --serve --vsock "$SOCK" "$@"
+}
+
+# A request line whose payload is a string of $1 bytes.
+big_request() {
+	python3 -c 'import sys; print("{\"id\":1,\"payload\":\"" + "x" * int(sys.argv[1]) + "\"}")' "$1"
 }
 
 @test "requests are answered in order, one JSON line each, exit 0 at EOF" {
@@ -93,7 +108,7 @@ serve() {
 }
 
 @test "SIGTERM in request mode stops the guest: exit 143, sockets removed" {
-	python3 "$ROOT/t/fake_runtime.py" "$SOCK" &
+	runtime
 	mkfifo "$TMP/in"
 	"$VMRUN" --kernel "$GUESTS/idle.elf" --serve --vsock "$SOCK" \
 	    < "$TMP/in" 2>/dev/null &
@@ -116,4 +131,41 @@ serve() {
 	    --kernel "$GUESTS/idle.elf" --serve < /dev/null
 	[ "$status" -eq 124 ]
 	[ -z "$(ls -A "$TMP/tmpdir")" ]
+}
+
+# Issue 14, defect 8: the request is larger than the socket holds and the
+# runtime never reads it; vmrun used to retry the write for ever, deaf to
+# --timeout and to signals.
+@test "a runtime that never reads its request: --timeout still stops it (75)" {
+	big_request 1000000 > "$TMP/in"
+	runtime --stall
+	run vm --kernel "$GUESTS/idle.elf" --serve --vsock "$SOCK" \
+	    --max-request 2000000 --timeout 2000 < "$TMP/in"
+	echo "$output" | cut -c1-300
+	[ "$status" -eq 75 ]
+	[[ "$output" == *'{"id":1,"status":"error","error":{"type":"Timeout","message":"the function did not answer within 2000 ms; the VM was stopped"}'* ]]
+}
+
+@test "a runtime that never reads its request: SIGTERM still stops vmrun (143)" {
+	big_request 1000000 > "$TMP/in"
+	runtime --stall
+	"$VMRUN" --kernel "$GUESTS/idle.elf" --serve --vsock "$SOCK" \
+	    --max-request 2000000 < "$TMP/in" > "$TMP/out" 2> "$TMP/err" &
+	pid=$!
+	echo "$pid" > "$TMP/vmrun.pid"
+	for _ in $(seq 1500); do	# until the request is on its way
+		[ -e "$SOCK.stalled" ] && break
+		sleep 0.02
+	done
+	[ -e "$SOCK.stalled" ]
+	kill -TERM "$pid"
+	rc=0
+	timeout 30 tail --pid="$pid" -f /dev/null || rc=124
+	[ "$rc" -eq 0 ] || kill -KILL "$pid"
+	[ "$rc" -eq 0 ]
+	wait "$pid" || rc=$?
+	rm "$TMP/vmrun.pid"
+	cat "$TMP/err"
+	[ "$rc" -eq 143 ]
+	grep -q '"id":1,"status":"error","error":{"type":"VMStopped"' "$TMP/out"
 }

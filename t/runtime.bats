@@ -11,8 +11,11 @@ setup() {
 	SOCK="$TMP/v.sock"
 }
 
+# The runtimes a test started, by the pids it wrote to $TMP/*.pid.
 teardown() {
-	pkill -f "snapvm_runtime.py" 2>/dev/null || true
+	for f in "$TMP"/*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+	done
 	rm -rf "$TMP"
 }
 
@@ -25,6 +28,7 @@ invoke() {
 		SNAPVM_APP_DIR="$ROOT/appfs/$app" SNAPVM_CONNECT="unix:${SOCK}_1024" \
 		    exec python3 "$ROOT/rootfs/runtime/snapvm_runtime.py"
 	) 2> "$TMP/runtime.err" &
+	echo $! > "$TMP/runtime.pid"
 	vm --kernel "$GUESTS/idle.elf" --serve --vsock "$SOCK" "$@" 2> "$TMP/vm.err"
 }
 
@@ -66,6 +70,7 @@ same_json() {
 		SNAPVM_APP_DIR="$TMP/badapp" SNAPVM_CONNECT="unix:${SOCK}_1024" \
 		    exec python3 "$ROOT/rootfs/runtime/snapvm_runtime.py"
 	) 2>/dev/null &
+	echo $! > "$TMP/runtime.pid"
 	run vm --kernel "$GUESTS/idle.elf" --serve --vsock "$SOCK" \
 	    < <(printf '{"id":1,"payload":null}\n{"id":2,"function":"badapp"}\n')
 	echo "$output"

@@ -14,7 +14,7 @@
  *              that does not exist; both must get RST
  *   5 hostile  malformed packets and chains: vmrun must drop them or stop
  *              the device, never crash, and the device must work after a
- *              reset
+ *              reset; unknown ops and types get RST
  *
  * Prints "ok NAME" or "FAIL NAME" per check and exits with the number of
  * failures; 100 when there is no vsock device.
@@ -263,8 +263,9 @@ recv(struct hdr *h, uint8_t *data, uint32_t max, long spins)
 		return -3;
 	memcpy(data, (const void *)(RXBUF(id) + sizeof(*h)), h->len);
 	give_back_rx((uint16_t)id);
+	/* An RST answers in the type it was asked in. */
 	misaddressed += h->src_cid != HOST_CID || h->dst_cid != cid ||
-	    h->type != TYPE_STREAM;
+	    (h->type != TYPE_STREAM && h->op != OP_RST);
 	return 0;
 }
 
@@ -492,9 +493,6 @@ send_malformed(void)
 	tx_raw(TXHDR, sizeof(*h), 16);
 	fill_hdr(h, OP_REQUEST, 41000, 41001, 16);	/* payload on a request */
 	tx_raw(TXHDR, sizeof(*h), 16);
-	fill_hdr(h, OP_REQUEST, 41000, 41001, 0);
-	h->type = 2;					/* seqpacket */
-	tx_raw(TXHDR, sizeof(*h), 0);
 }
 
 static void
@@ -513,6 +511,10 @@ mode_hostile(void)
 	send(99, 41000, 41001, 0, NULL, 0);		/* unknown op */
 	guest_check("malformed packets dropped, unknown op gets RST",
 	    answered_by_rst(41000, 41001));
+	fill_hdr((struct hdr *)TXHDR, OP_REQUEST, 41002, 41003, 0);
+	((struct hdr *)TXHDR)->type = 2;		/* seqpacket: not offered */
+	tx_raw(TXHDR, sizeof(struct hdr), 0);
+	guest_check("unknown type gets RST", answered_by_rst(41002, 41003));
 	guest_check("header cut short stops the device",
 	    tx_raw(TXHDR, 10, 0) == -2);
 	reset_and_probe("works again after a reset");
