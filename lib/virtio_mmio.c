@@ -403,7 +403,7 @@ virtio_mmio_status_check(const struct virtio_mmio *t,
     const struct virtio_mmio_state *s, char *why, size_t n)
 {
 	if (s->status & ~(uint32_t)(STATUS_DRIVER_BITS | STATUS_NEEDS_RESET))
-		snprintf(why, n, "status %#x: bits %#x are no status bits",
+		snprintf(why, n, "status %#x: bits %#x are not status bits",
 		    s->status, s->status &
 		    ~(uint32_t)(STATUS_DRIVER_BITS | STATUS_NEEDS_RESET));
 	else if ((s->status & STATUS_FEATURES_OK) &&
@@ -417,7 +417,7 @@ virtio_mmio_status_check(const struct virtio_mmio *t,
 		snprintf(why, n, "status %#x: DRIVER_OK without FEATURES_OK",
 		    s->status);
 	else if (s->isr & ~(uint32_t)INT_BITS)
-		snprintf(why, n, "isr %#x: bits %#x are no interrupt causes",
+		snprintf(why, n, "isr %#x: bits %#x are not interrupt causes",
 		    s->isr, s->isr & ~(uint32_t)INT_BITS);
 	else
 		return 0;
