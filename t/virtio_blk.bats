@@ -52,11 +52,11 @@ teardown() {
 # Waits until file $1 has a line matching $2 or process $3 is gone; $4
 # seconds is a backstop for a stuck VM, not a measure.
 wait_line() {
-	local i
-	for ((i = 0; i < $4 * 10; i++)); do
+	local end=$((SECONDS + $4))
+	while [ "$SECONDS" -lt "$end" ]; do
 		grep -q "$2" "$1" 2> /dev/null && return 0
 		kill -0 "$3" 2> /dev/null || return 1
-		sleep 0.1
+		sleep 0.2
 	done
 	return 1
 }
@@ -69,13 +69,14 @@ wait_line() {
 	wait_line "$TMP/console" "^halting" "$pid" 120 || true
 	kill -TERM "$pid"
 	rc=0
-	for ((i = 0; i < 600; i++)); do
-		kill -0 "$pid" 2> /dev/null || break
-		sleep 0.1
+	end=$((SECONDS + 60))
+	while kill -0 "$pid" 2> /dev/null && [ "$SECONDS" -lt "$end" ]; do
+		sleep 0.2
 	done
 	kill -KILL "$pid" 2> /dev/null && echo "vmrun did not stop on SIGTERM"
 	wait "$pid" || rc=$?
-	cat "$TMP/console" "$TMP/err"
+	cat "$TMP/console"
+	uniq -c "$TMP/err" | tail -n 20
 	[ "$rc" -eq 143 ]
 	grep -q "^ok NEEDS_RESET stays until a reset" "$TMP/console"
 	grep -q "^ok the device stays stopped" "$TMP/console"
