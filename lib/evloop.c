@@ -109,31 +109,41 @@ evloop_lookup(struct evloop *l, uint64_t data)
 	return h;
 }
 
+int
+evloop_turn(struct evloop *l, int timeout_ms)
+{
+	struct epoll_event ev[16];
+	int n, ran = 0;
+
+	do
+		n = epoll_wait(l->epfd, ev, 16, timeout_ms);
+	while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		log_warn("epoll_wait");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct evloop_handler h;
+
+		if (ev[i].data.u64 == EVLOOP_STOP)
+			return -1;
+		h = evloop_lookup(l, ev[i].data.u64);
+		if (h.fd != -1) {
+			h.fn(h.opaque, h.fd, ev[i].events);
+			ran++;
+		}
+	}
+	return ran;
+}
+
 static void *
 evloop_thread(void *arg)
 {
 	struct evloop *l = arg;
-	struct epoll_event ev[16];
-	int n;
 
-	for (;;) {
-		n = epoll_wait(l->epfd, ev, 16, -1);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			log_warn("epoll_wait");
-			return NULL;
-		}
-		for (int i = 0; i < n; i++) {
-			struct evloop_handler h;
-
-			if (ev[i].data.u64 == EVLOOP_STOP)
-				return NULL;
-			h = evloop_lookup(l, ev[i].data.u64);
-			if (h.fd != -1)
-				h.fn(h.opaque, h.fd, ev[i].events);
-		}
-	}
+	while (evloop_turn(l, -1) != -1)
+		;
+	return NULL;
 }
 
 int

@@ -44,6 +44,11 @@ int evloop_init(struct evloop *l);
 int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_fn *fn,
     void *opaque);
 int evloop_del(struct evloop *l, int fd);
+/* Waits up to timeout_ms (-1: for ever) and runs once the handler of each
+ * fd that is ready: how many ran, or -1 on error or after evloop_stop.
+ * The loop thread is this in a loop; tests call it on a loop that was
+ * never started, to run a device's callbacks one notification at a time. */
+int evloop_turn(struct evloop *l, int timeout_ms);
 int evloop_start(struct evloop *l);
 void evloop_stop(struct evloop *l);
 void evloop_destroy(struct evloop *l);

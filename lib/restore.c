@@ -292,6 +292,12 @@ map_layer(struct mem *mem, const char *dir, bool diff)
 	return rc;
 }
 
+/*
+ * Device sections are checked field by field as if the guest had written
+ * them, by the device's own load function (the guest's memory is mapped
+ * already, so queue rings are checked against it): a crafted layer is
+ * refused, naming the section and field, before anything runs.
+ */
 static int
 load_blk(struct vm_blk *b, const struct snapstate *st, uint32_t i)
 {
@@ -299,35 +305,28 @@ load_blk(struct vm_blk *b, const struct snapstate *st, uint32_t i)
 	    sizeof(*bs));
 	const struct virtio_mmio_state *ms = snapstate_get(st, SEC_MMIO, i,
 	    sizeof(*ms));
-	uint64_t capacity = b->blk.s.capacity;
 
 	if (bs == NULL || ms == NULL)
 		return -1;
-	b->mmio.s = *ms;
-	b->blk.s = *bs;
-	if (capacity != bs->capacity) {
-		/* Another app drive than at the snapshot: its driver re-reads
-		 * the capacity on the config-change interrupt. */
-		b->blk.s.capacity = capacity;
-		virtio_mmio_config_changed(&b->mmio);
-	}
-	return 0;
+	return virtio_blk_load(&b->blk, &b->mmio, bs, ms, st->path, i);
 }
 
-/* Checked by check_net() before the VM was built. */
 static int
 load_net(struct vm *vm, const struct snapstate *st)
 {
-	const struct virtio_mmio_state *ms = snapstate_get(st, SEC_MMIO,
-	    (uint32_t)(vm->nblk + vm->has_vsock), sizeof(*ms));
+	uint32_t slot = (uint32_t)(vm->nblk + vm->has_vsock), tap_size;
+	const struct virtio_mmio_state *ms = snapstate_get(st, SEC_MMIO, slot,
+	    sizeof(*ms));
 	const struct virtio_net_state *ns = snapstate_get(st, SEC_NET, 0,
 	    sizeof(*ns));
+	const void *tap = snapstate_find(st, SEC_NET_TAP, 0, &tap_size);
 
 	if (ms == NULL || ns == NULL)
 		return -1;
-	vm->net_mmio.s = *ms;
-	virtio_net_load(&vm->net, ns);
-	return 0;
+	if (virtio_net_tap_check(tap, tap != NULL ? tap_size : 0,
+	    st->path) == -1)
+		return -1;
+	return virtio_net_load(&vm->net, ns, ms, st->path, slot);
 }
 
 static int
@@ -338,9 +337,8 @@ load_devices(struct vm *vm, const struct snapstate *st)
 	const struct virtio_mmio_state *ms;
 	const struct virtio_vsock_state *vs;
 
-	if (ss == NULL)
+	if (ss == NULL || serial_load(&vm->com1, ss, st->path) == -1)
 		return -1;
-	vm->com1.s = *ss;
 	for (int i = 0; i < vm->nblk; i++)
 		if (load_blk(&vm->blk[i], st, (uint32_t)i) == -1)
 			return -1;
@@ -349,8 +347,9 @@ load_devices(struct vm *vm, const struct snapstate *st)
 		    sizeof(*ms))) == NULL ||
 		    (vs = snapstate_get(st, SEC_VSOCK, 0, sizeof(*vs))) == NULL)
 			return -1;
-		vm->vsock_mmio.s = *ms;
-		if (virtio_vsock_load(&vm->vsock, vs, st->path) == -1)
+		if (virtio_mmio_load(&vm->vsock_mmio, ms, st->path,
+		    (uint32_t)vm->nblk) == -1 ||
+		    virtio_vsock_load(&vm->vsock, vs, st->path) == -1)
 			return -1;
 	}
 	if (vm->has_net && load_net(vm, st) == -1)

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -30,14 +31,21 @@ enum {
 #define MSR_DSR		0x20
 #define MSR_RI		0x40
 #define MSR_DCD		0x80
+/* The bits a write keeps; the rest read as zero. */
+#define IER_MASK	0x0f
+#define FCR_MASK	0xc9
+#define MCR_MASK	0x1f
+/* This UART's line and modem status never change. */
+#define LSR_IDLE	(LSR_THRE | LSR_TEMT)
+#define MSR_WIRED	(MSR_DCD | MSR_DSR | MSR_CTS)
 
 int
 serial_init(struct serial *u, int out_fd, int in_fd, serial_irq_fn *irq,
     void *irq_opaque)
 {
 	memset(u, 0, sizeof(*u));
-	u->s.lsr = LSR_THRE | LSR_TEMT;
-	u->s.msr = MSR_DCD | MSR_DSR | MSR_CTS;
+	u->s.lsr = LSR_IDLE;
+	u->s.msr = MSR_WIRED;
 	u->out_fd = out_fd;
 	u->in_fd = in_fd;
 	u->irq = irq;
@@ -174,20 +182,20 @@ serial_write(struct serial *u, unsigned reg, uint8_t v)
 		}
 		if ((v & IER_THRI) && !(s->ier & IER_THRI))
 			s->thr_irq = 1;	/* THR is empty: interrupt at once */
-		s->ier = v & 0x0f;
+		s->ier = v & IER_MASK;
 		break;
 	case REG_IIR_FCR:
 		if (v & FCR_CLEAR_RX) {
 			s->rx_count = 0;
 			pthread_cond_signal(&u->room);
 		}
-		s->fcr = v & 0xc9;
+		s->fcr = v & FCR_MASK;
 		break;
 	case REG_LCR:
 		s->lcr = v;
 		break;
 	case REG_MCR:
-		s->mcr = v & 0x1f;
+		s->mcr = v & MCR_MASK;
 		break;
 	case REG_SCR:
 		s->scr = v;
@@ -213,6 +221,50 @@ serial_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 	}
 	serial_update_irq(u);
 	pthread_mutex_unlock(&u->lock);
+}
+
+/* Fills why (n bytes) and returns -1 for a state no guest could have
+ * left: register bits a write drops, status the UART never shows, FIFO
+ * indices past the FIFO, an IRQ level that is not the registers'. */
+static int
+serial_state_check(const struct serial_state *s, char *why, size_t n)
+{
+	static const uint8_t zero[sizeof(s->pad)];
+
+	if ((s->ier & ~IER_MASK) || (s->fcr & ~FCR_MASK) || (s->mcr & ~MCR_MASK))
+		snprintf(why, n, "ier %#x, fcr %#x, mcr %#x: bits no write "
+		    "keeps", s->ier, s->fcr, s->mcr);
+	else if (s->lsr != LSR_IDLE || s->msr != MSR_WIRED)
+		snprintf(why, n, "lsr %#x, msr %#x: the UART's are %#x, %#x",
+		    s->lsr, s->msr, LSR_IDLE, MSR_WIRED);
+	else if (s->rx_head >= SERIAL_FIFO || s->rx_count > SERIAL_FIFO)
+		snprintf(why, n, "rx_head %u, rx_count %u: the FIFO holds %u",
+		    s->rx_head, s->rx_count, SERIAL_FIFO);
+	else if (s->thr_irq > 1 ||
+	    s->irq_level != ((serial_iir(s) & IIR_NONE) == 0))
+		snprintf(why, n, "thr_irq %u, irq_level %u: not what the "
+		    "registers give", s->thr_irq, s->irq_level);
+	else if (memcmp(s->pad, zero, sizeof(zero)) != 0)
+		snprintf(why, n, "pad is not zero");
+	else
+		return 0;
+	return -1;
+}
+
+int
+serial_load(struct serial *u, const struct serial_state *s, const char *file)
+{
+	char why[128];
+
+	if (serial_state_check(s, why, sizeof(why)) == -1) {
+		log_warnx("%s: section serial: %s", file, why);
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&u->lock);
+	u->s = *s;
+	pthread_mutex_unlock(&u->lock);
+	return 0;
 }
 
 /* Hands bytes to the FIFO, waiting while it is full. */

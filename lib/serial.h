@@ -46,6 +46,10 @@ int serial_init(struct serial *u, int out_fd, int in_fd, serial_irq_fn *irq,
     void *irq_opaque);
 void serial_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
     bool is_write);
+/* A snapshot's serial section of file, checked as if the guest had
+ * written it: -1 with a message naming the file, section and field. */
+int serial_load(struct serial *u, const struct serial_state *s,
+    const char *file);
 int serial_start(struct serial *u);
 void serial_stop(struct serial *u);
 void serial_destroy(struct serial *u);

@@ -171,32 +171,42 @@ blk_request(struct virtio_blk *b, const struct mem *m,
 	}
 }
 
+/* One request taken from the queue: served, its status written. */
+static int
+blk_serve(struct virtio_blk *b, struct virtio_mmio *t, struct virtq_state *q)
+{
+	const struct virtq_chain *c = &b->chain;
+	uint32_t written = 0;
+	uint8_t status;
+
+	if (c->out_len < BLK_HDR || c->in_len < 1) {
+		virtio_mmio_fail(t, "request without header or status");
+		return -1;
+	}
+	status = blk_request(b, t->mem, c, &written);
+	virtq_write(t->mem, c, c->in_len - 1, &status, 1);
+	return virtq_push(q, t->mem, c->head, written + 1);
+}
+
+/* At most a budget of requests per turn; the rest on the next one. */
 static void
 blk_notify(void *dev, struct virtio_mmio *t, uint16_t qi)
 {
 	struct virtio_blk *b = dev;
 	struct virtq_state *q = &t->s.q[qi];
-	struct virtq_chain *c = &b->chain;
-	bool done = false;
-	int rc;
+	int done = 0, rc = 0;
 
-	while ((rc = virtq_pop(q, t->mem, c)) == 1) {
-		uint32_t written = 0;
-		uint8_t status;
-
-		if (c->out_len < BLK_HDR || c->in_len < 1) {
-			virtio_mmio_fail(t, "request without header or status");
-			return;
-		}
-		status = blk_request(b, t->mem, c, &written);
-		virtq_write(t->mem, c, c->in_len - 1, &status, 1);
-		if (virtq_push(q, t->mem, c->head, written + 1) == -1)
+	while (done < VIRTIO_MMIO_BUDGET &&
+	    (rc = virtq_pop(q, t->mem, &b->chain)) == 1) {
+		if (blk_serve(b, t, q) == -1)
 			break;
-		done = true;
+		done++;
 	}
 	if (rc == -1)
 		virtio_mmio_fail(t, "malformed request queue");
-	if (done && virtq_want_interrupt(q, t->mem))
+	else if (done == VIRTIO_MMIO_BUDGET)
+		virtio_mmio_requeue(t, qi);
+	if (done > 0 && virtq_want_interrupt(q, t->mem))
 		virtio_mmio_interrupt(t, VIRTIO_INT_VRING);
 }
 
@@ -215,3 +225,45 @@ const struct virtio_dev_ops virtio_blk_ops = {
 	.queue_notify = blk_notify,
 	.reset = blk_reset,
 };
+
+/* Every field is the device's own: what the guest saw must be this
+ * drive, opened as it was then. */
+static int
+blk_state_check(const struct virtio_blk *b, const struct virtio_blk_state *s,
+    char *why, size_t n)
+{
+	static const uint8_t zero[sizeof(s->pad)];
+
+	if (s->read_only != b->s.read_only)
+		snprintf(why, n, "read_only %u, the drive is opened %s",
+		    s->read_only, b->s.read_only ? "read-only" : "read-write");
+	else if (memcmp(s->pad, zero, sizeof(zero)) != 0)
+		snprintf(why, n, "pad is not zero");
+	else if (memcmp(s->id, b->s.id, sizeof(s->id)) != 0)
+		snprintf(why, n, "id \"%.*s\" is not this drive's \"%s\"",
+		    VIRTIO_BLK_ID_BYTES, s->id, b->s.id);
+	else
+		return 0;
+	return -1;
+}
+
+int
+virtio_blk_load(struct virtio_blk *b, struct virtio_mmio *t,
+    const struct virtio_blk_state *s, const struct virtio_mmio_state *ms,
+    const char *file, uint32_t index)
+{
+	char why[128];
+
+	if (blk_state_check(b, s, why, sizeof(why)) == -1) {
+		log_warnx("%s: section blk %u: %s", file, index, why);
+		errno = EINVAL;
+		return -1;
+	}
+	if (virtio_mmio_load(t, ms, file, index) == -1)
+		return -1;
+	/* Another app drive than at the snapshot: its driver re-reads the
+	 * capacity on the config-change interrupt. */
+	if (s->capacity != b->s.capacity)
+		virtio_mmio_config_changed(t);
+	return 0;
+}

@@ -32,6 +32,16 @@ struct virtio_blk {
 int virtio_blk_open(struct virtio_blk *b, const char *path, bool read_only,
     const char *id);
 void virtio_blk_close(struct virtio_blk *b);
+/*
+ * A snapshot's sections of drive index of file: the device's own (s) and
+ * its transport's (ms, see virtio_mmio_load).  The drive must be opened
+ * as it was (read_only) and carry the same id; it keeps its own capacity
+ * and announces a config change when the saved one differs.  -1 with a
+ * message naming the file, section and field.
+ */
+int virtio_blk_load(struct virtio_blk *b, struct virtio_mmio *t,
+    const struct virtio_blk_state *s, const struct virtio_mmio_state *ms,
+    const char *file, uint32_t index);
 extern const struct virtio_dev_ops virtio_blk_ops;
 
 #endif

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -24,10 +25,16 @@ enum {
 #define MMIO_MAGIC		0x74726976	/* "virt" */
 #define MMIO_VERSION		2
 #define MMIO_VENDOR		0x4d564e53	/* "SNVM" */
+#define STATUS_ACK		1
+#define STATUS_DRIVER		2
 #define STATUS_DRIVER_OK	4
 #define STATUS_FEATURES_OK	8
 #define STATUS_NEEDS_RESET	0x40
 #define STATUS_FAILED		0x80
+/* What a driver may set; NEEDS_RESET is the device's alone. */
+#define STATUS_DRIVER_BITS	(STATUS_ACK | STATUS_DRIVER | \
+	STATUS_DRIVER_OK | STATUS_FEATURES_OK | STATUS_FAILED)
+#define INT_BITS		(VIRTIO_INT_VRING | VIRTIO_INT_CONFIG)
 
 static void
 virtio_mmio_notified(void *opaque, int fd, uint32_t events)
@@ -134,13 +141,30 @@ virtio_mmio_interrupt(struct virtio_mmio *t, uint32_t why)
 	}
 }
 
-/* A driver that broke the rules gets a device that needs a reset. */
+/*
+ * A driver that broke the rules gets a device that needs a reset (virtio
+ * 1.2, 2.1.2): said once, and told to a driver that has DRIVER_OK.  Until
+ * the reset the device leaves its queues alone.
+ */
 void
 virtio_mmio_fail(struct virtio_mmio *t, const char *why)
 {
+	if (t->s.status & STATUS_NEEDS_RESET)
+		return;
 	log_warnx("%s: device stopped: %s", t->ops->name, why);
 	t->s.status |= STATUS_NEEDS_RESET;
-	virtio_mmio_interrupt(t, VIRTIO_INT_CONFIG);
+	if (t->s.status & STATUS_DRIVER_OK)
+		virtio_mmio_interrupt(t, VIRTIO_INT_CONFIG);
+}
+
+void
+virtio_mmio_requeue(struct virtio_mmio *t, uint16_t q)
+{
+	uint64_t one = 1;
+
+	if (q < t->ops->nqueues &&
+	    write(t->notify_fd[q], &one, sizeof(one)) != sizeof(one))
+		log_warn("%s: notify", t->ops->name);
 }
 
 static void
@@ -156,19 +180,71 @@ virtio_mmio_features(const struct virtio_mmio *t)
 	return t->ops->features(t->dev) | (1ULL << VIRTIO_F_VERSION_1);
 }
 
+/* FEATURES_OK sticks only for a subset of ours that includes 1.0. */
+static bool
+virtio_mmio_features_ok(const struct virtio_mmio *t, uint64_t driver)
+{
+	return !(driver & ~virtio_mmio_features(t)) &&
+	    (driver & (1ULL << VIRTIO_F_VERSION_1));
+}
+
+/* Fills why (n bytes) and returns -1 if queue i may not run as it is. */
+static int
+virtio_mmio_queue_check(const struct virtio_mmio *t,
+    const struct virtq_state *q, uint32_t i, char *why, size_t n)
+{
+	const char *bad = virtq_check(q, t->mem);
+
+	if (bad == NULL)
+		return 0;
+	snprintf(why, n, "queue %u: %s", i, bad);
+	return -1;
+}
+
+/* Every live queue is checked before the device touches any ring. */
+static void
+virtio_mmio_driver_ok(struct virtio_mmio *t)
+{
+	char why[128];
+
+	if (!(t->s.status & STATUS_FEATURES_OK)) {
+		virtio_mmio_fail(t, "DRIVER_OK before FEATURES_OK");
+		return;
+	}
+	for (uint16_t q = 0; q < t->ops->nqueues; q++) {
+		if (t->s.q[q].ready &&
+		    virtio_mmio_queue_check(t, &t->s.q[q], q, why,
+		    sizeof(why)) == -1) {
+			virtio_mmio_fail(t, why);
+			return;
+		}
+	}
+}
+
+/*
+ * Virtio 1.2, 2.1.2: the driver never clears a status bit; only a reset
+ * (writing 0) does.  A write that would clear one is ignored, so that
+ * NEEDS_RESET, once set, stays until the reset that puts every queue
+ * counter and register back to its initial value.
+ */
 static void
 virtio_mmio_set_status(struct virtio_mmio *t, uint32_t v)
 {
+	uint32_t old = t->s.status & STATUS_DRIVER_BITS;
+
 	if (v == 0) {
 		virtio_mmio_reset(t);
 		return;
 	}
-	/* FEATURES_OK sticks only for a subset of ours that includes 1.0. */
-	if ((v & STATUS_FEATURES_OK) && !(t->s.status & STATUS_FEATURES_OK) &&
-	    ((t->s.driver_features & ~virtio_mmio_features(t)) ||
-	    !(t->s.driver_features & (1ULL << VIRTIO_F_VERSION_1))))
+	v &= STATUS_DRIVER_BITS;
+	if (old & ~v)
+		return;
+	if ((v & STATUS_FEATURES_OK) && !(old & STATUS_FEATURES_OK) &&
+	    !virtio_mmio_features_ok(t, t->s.driver_features))
 		v &= ~(uint32_t)STATUS_FEATURES_OK;
-	t->s.status = v;
+	t->s.status = v | (t->s.status & STATUS_NEEDS_RESET);
+	if ((v & STATUS_DRIVER_OK) && !(old & STATUS_DRIVER_OK))
+		virtio_mmio_driver_ok(t);
 }
 
 static struct virtq_state *
@@ -208,6 +284,21 @@ set_half(uint64_t *v, bool high, uint32_t x)
 	    (*v & ~0xffffffffULL) | x;
 }
 
+/* A queue is checked when enabled, and again at DRIVER_OK. */
+static void
+virtio_mmio_queue_ready(struct virtio_mmio *t, struct virtq_state *q,
+    uint32_t v)
+{
+	char why[128];
+	bool was = q->ready;
+
+	q->ready = v & 1;
+	if (q->ready && !was &&
+	    virtio_mmio_queue_check(t, q, t->s.queue_sel, why,
+	    sizeof(why)) == -1)
+		virtio_mmio_fail(t, why);
+}
+
 /* Queue registers change only while the queue is not live. */
 static void
 virtio_mmio_write_queue(struct virtio_mmio *t, uint64_t off, uint32_t v)
@@ -218,7 +309,7 @@ virtio_mmio_write_queue(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		return;
 	switch (off) {
 	case R_QUEUE_NUM: q->size = v <= VIRTQ_MAX_SIZE ? (uint16_t)v : 0; break;
-	case R_QUEUE_READY: q->ready = v & 1; break;
+	case R_QUEUE_READY: virtio_mmio_queue_ready(t, q, v); break;
 	case R_DESC_LO: case R_DESC_HI:
 		set_half(&q->desc, off == R_DESC_HI, v); break;
 	case R_AVAIL_LO: case R_AVAIL_HI:
@@ -227,16 +318,6 @@ virtio_mmio_write_queue(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		set_half(&q->used, off == R_USED_HI, v); break;
 	default: break;
 	}
-}
-
-static void
-virtio_mmio_notify(struct virtio_mmio *t, uint32_t q)
-{
-	uint64_t one = 1;
-
-	if (q < t->ops->nqueues &&
-	    write(t->notify_fd[q], &one, sizeof(one)) != sizeof(one))
-		log_warn("%s: notify", t->ops->name);
 }
 
 static void
@@ -251,7 +332,10 @@ virtio_mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
 		break;
 	case R_DRV_FEATURES_SEL: t->s.drv_features_sel = v; break;
 	case R_QUEUE_SEL: t->s.queue_sel = v; break;
-	case R_QUEUE_NOTIFY: virtio_mmio_notify(t, v); break;
+	case R_QUEUE_NOTIFY:
+		if (v < t->ops->nqueues)
+			virtio_mmio_requeue(t, (uint16_t)v);
+		break;
 	case R_INT_ACK: t->s.isr &= ~v; break;
 	case R_STATUS: virtio_mmio_set_status(t, v); break;
 	default: virtio_mmio_write_queue(t, off, v); break;
@@ -300,9 +384,9 @@ virtio_mmio_destroy(struct virtio_mmio *t)
 void
 virtio_mmio_restored(struct virtio_mmio *t)
 {
-	for (uint32_t q = 0; q < t->ops->nqueues; q++)
+	for (uint16_t q = 0; q < t->ops->nqueues; q++)
 		if (t->s.q[q].ready)
-			virtio_mmio_notify(t, q);
+			virtio_mmio_requeue(t, q);
 }
 
 void
@@ -311,4 +395,86 @@ virtio_mmio_config_changed(struct virtio_mmio *t)
 	t->s.config_gen++;
 	if (virtio_mmio_running(t))
 		virtio_mmio_interrupt(t, VIRTIO_INT_CONFIG);
+}
+
+/* The status register as a driver could have left it. */
+static int
+virtio_mmio_status_check(const struct virtio_mmio *t,
+    const struct virtio_mmio_state *s, char *why, size_t n)
+{
+	if (s->status & ~(uint32_t)(STATUS_DRIVER_BITS | STATUS_NEEDS_RESET))
+		snprintf(why, n, "status %#x: bits %#x are not status bits",
+		    s->status, s->status &
+		    ~(uint32_t)(STATUS_DRIVER_BITS | STATUS_NEEDS_RESET));
+	else if ((s->status & STATUS_FEATURES_OK) &&
+	    !virtio_mmio_features_ok(t, s->driver_features))
+		snprintf(why, n, "driver_features %#jx with FEATURES_OK: not "
+		    "VERSION_1 and a subset of the device's %#jx",
+		    (uintmax_t)s->driver_features,
+		    (uintmax_t)virtio_mmio_features(t));
+	else if ((s->status & STATUS_DRIVER_OK) &&
+	    !(s->status & (STATUS_FEATURES_OK | STATUS_NEEDS_RESET)))
+		snprintf(why, n, "status %#x: DRIVER_OK without FEATURES_OK",
+		    s->status);
+	else if (s->isr & ~(uint32_t)INT_BITS)
+		snprintf(why, n, "isr %#x: bits %#x are not interrupt causes",
+		    s->isr, s->isr & ~(uint32_t)INT_BITS);
+	else
+		return 0;
+	return -1;
+}
+
+/* Queue i as the driver could have set it and the device moved it. */
+static int
+virtio_mmio_state_queue(const struct virtio_mmio *t,
+    const struct virtio_mmio_state *s, uint16_t i, char *why, size_t n)
+{
+	static const struct virtq_state none;
+	const struct virtq_state *q = &s->q[i];
+
+	if (i >= t->ops->nqueues) {
+		if (memcmp(q, &none, sizeof(none)) == 0)
+			return 0;
+		snprintf(why, n, "queue %u: set, the device has %u queues", i,
+		    t->ops->nqueues);
+		return -1;
+	}
+	if (q->size > VIRTQ_MAX_SIZE || q->ready > 1) {
+		snprintf(why, n, "queue %u: size %u (at most %u), ready %u", i,
+		    q->size, VIRTQ_MAX_SIZE, q->ready);
+		return -1;
+	}
+	/* A device that needs a reset leaves its queues alone until then. */
+	if (!q->ready || (s->status & STATUS_NEEDS_RESET))
+		return 0;
+	if (virtio_mmio_queue_check(t, q, i, why, n) == -1)
+		return -1;
+	if ((uint16_t)(q->last_avail - q->next_used) > q->size) {
+		snprintf(why, n, "queue %u: last_avail %u, next_used %u: more "
+		    "chains in flight than its %u entries", i, q->last_avail,
+		    q->next_used, q->size);
+		return -1;
+	}
+	return 0;
+}
+
+int
+virtio_mmio_load(struct virtio_mmio *t, const struct virtio_mmio_state *s,
+    const char *file, uint32_t index)
+{
+	char why[160];
+	int rc = virtio_mmio_status_check(t, s, why, sizeof(why));
+
+	for (uint16_t q = 0; q < VIRTIO_MMIO_MAX_QUEUES && rc == 0; q++)
+		rc = virtio_mmio_state_queue(t, s, q, why, sizeof(why));
+	if (rc == -1) {
+		log_warnx("%s: section mmio %u (%s): %s", file, index,
+		    t->ops->name, why);
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&t->lock);
+	t->s = *s;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
 }

@@ -34,6 +34,16 @@
 #define VIRTIO_INT_VRING	1
 #define VIRTIO_INT_CONFIG	2
 
+/*
+ * Chains a device takes from a queue per notification.  Past it the
+ * device calls virtio_mmio_requeue() and returns: the transport lock is
+ * released, and vCPU exits to the device, other devices and a stop of
+ * the evloop are served before the rest.  A guest can keep a queue full
+ * for ever (even feed it from the device's own writes into its buffers)
+ * but cannot hold the device thread.
+ */
+#define VIRTIO_MMIO_BUDGET	64
+
 struct virtio_mmio;
 
 struct virtio_dev_ops {
@@ -76,12 +86,26 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops,
 void virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data,
     uint32_t len, bool is_write);
 void virtio_mmio_interrupt(struct virtio_mmio *t, uint32_t why);
+/* Sets NEEDS_RESET (once; logged once): the device does nothing with its
+ * queues until the driver resets it. */
 void virtio_mmio_fail(struct virtio_mmio *t, const char *why);
+/* Queue q is looked at again on a later turn of the evloop. */
+void virtio_mmio_requeue(struct virtio_mmio *t, uint16_t q);
 bool virtio_mmio_running(const struct virtio_mmio *t);
 void virtio_mmio_destroy(struct virtio_mmio *t);
 /* After a restore: queues the guest filled while the snapshot was taken
  * are looked at once, as if it had notified them again. */
 void virtio_mmio_restored(struct virtio_mmio *t);
 void virtio_mmio_config_changed(struct virtio_mmio *t);
+/*
+ * A snapshot's transport section (mmio number index of file), checked as
+ * if a driver had written it: status bits a driver can set (and the
+ * device's NEEDS_RESET), accepted features under FEATURES_OK, interrupt
+ * causes, queue sizes, and the layout of every live queue against guest
+ * memory (t->mem, mapped already).  -1 with a message naming the file,
+ * section and field; else the state is the transport's.
+ */
+int virtio_mmio_load(struct virtio_mmio *t, const struct virtio_mmio_state *s,
+    const char *file, uint32_t index);
 
 #endif

@@ -181,22 +181,25 @@ net_tx_frame(struct virtio_net *n)
 	n->stats.tx_bytes += len - VIRTIO_NET_HDR_LEN;
 }
 
+/* At most a budget of frames per turn; the rest on the next one. */
 static void
 net_tx(struct virtio_net *n)
 {
 	struct virtq_state *q = &n->t->s.q[Q_TX];
-	bool done = false;
-	int rc;
+	int done = 0, rc = 0;
 
-	while ((rc = virtq_pop(q, n->t->mem, &n->chain)) == 1) {
+	while (done < VIRTIO_MMIO_BUDGET &&
+	    (rc = virtq_pop(q, n->t->mem, &n->chain)) == 1) {
 		net_tx_frame(n);
 		if (virtq_push(q, n->t->mem, n->chain.head, 0) == -1)
 			break;
-		done = true;
+		done++;
 	}
 	if (rc == -1)
 		virtio_mmio_fail(n->t, "malformed transmit queue");
-	if (done && virtq_want_interrupt(q, n->t->mem))
+	else if (done == VIRTIO_MMIO_BUDGET)
+		virtio_mmio_requeue(n->t, Q_TX);
+	if (done > 0 && virtq_want_interrupt(q, n->t->mem))
 		virtio_mmio_interrupt(n->t, VIRTIO_INT_VRING);
 }
 
@@ -289,19 +292,37 @@ virtio_net_check(const void *section, uint32_t size, const char *file)
 	struct virtio_net_state s;
 
 	if (size < sizeof(s.version)) {
-		log_warnx("%s: network device section of %u bytes", file, size);
+		log_warnx("%s: section net: %u bytes, no version", file, size);
 		return -1;
 	}
 	memcpy(&s.version, section, sizeof(s.version));
 	if (s.version != VIRTIO_NET_STATE_VERSION || size != sizeof(s)) {
-		log_warnx("%s: network device state version %u (%u bytes); this "
+		log_warnx("%s: section net: version %u (%u bytes); this "
 		    "program reads version %u (%zu bytes)", file, s.version, size,
 		    VIRTIO_NET_STATE_VERSION, sizeof(s));
 		return -1;
 	}
 	memcpy(&s, section, sizeof(s));
+	if (s.status != VIRTIO_NET_S_LINK_UP) {
+		log_warnx("%s: section net: status %#x, the device's is %#x "
+		    "(link up)", file, s.status, VIRTIO_NET_S_LINK_UP);
+		return -1;
+	}
 	if (!mac_ok(s.mac)) {
-		log_warnx("%s: network device MAC is not a unicast address", file);
+		log_warnx("%s: section net: mac is not a unicast address", file);
+		return -1;
+	}
+	return 0;
+}
+
+int
+virtio_net_tap_check(const void *section, uint32_t size, const char *file)
+{
+	if (size != VIRTIO_NET_IFNAME ||
+	    memchr(section, '\0', VIRTIO_NET_IFNAME) == NULL ||
+	    !rtnl_ifname_ok(section)) {
+		log_warnx("%s: section net_tap: not an interface name in %u "
+		    "bytes", file, VIRTIO_NET_IFNAME);
 		return -1;
 	}
 	return 0;
@@ -309,11 +330,16 @@ virtio_net_check(const void *section, uint32_t size, const char *file)
 
 /* The MAC and the link status are the device's own; the saved ones are
  * what the guest last read, so a new MAC is announced as a change. */
-void
-virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s)
+int
+virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s,
+    const struct virtio_mmio_state *ms, const char *file, uint32_t index)
 {
+	if (virtio_net_check(s, sizeof(*s), file) == -1 ||
+	    virtio_mmio_load(n->t, ms, file, index) == -1)
+		return -1;
 	if (memcmp(n->s.mac, s->mac, sizeof(s->mac)) != 0)
 		virtio_mmio_config_changed(n->t);
+	return 0;
 }
 
 static int

@@ -72,10 +72,17 @@ struct virtio_net_opt {
 int virtio_net_init(struct virtio_net *n, int fd, const char *ifname,
     const uint8_t mac[6], struct evloop *loop, struct virtio_mmio *t);
 void virtio_net_close(struct virtio_net *n);
-/* A snapshot's section (size bytes): checked, then loaded; the device
- * keeps the MAC it was given, raising a config change if it differs. */
+/* A snapshot's net section (size bytes): version, link status, unicast
+ * MAC; -1 with a message naming the file, section and field. */
 int virtio_net_check(const void *section, uint32_t size, const char *file);
-void virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s);
+/* Its net_tap section: a NUL-terminated interface name. */
+int virtio_net_tap_check(const void *section, uint32_t size,
+    const char *file);
+/* Both sections of the device: its own (checked again) and its
+ * transport's (virtio_mmio_load, mmio number index).  The device keeps
+ * the MAC it was given, raising a config change if it differs. */
+int virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s,
+    const struct virtio_mmio_state *ms, const char *file, uint32_t index);
 
 /* "TAP" or "TAP/MAC" (MAC as six hex pairs with colons, unicast, not
  * zero); spec is the flag's own string and is split in place. */

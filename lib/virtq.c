@@ -30,17 +30,43 @@ used_bytes(uint16_t size)
 	return 6 + 8ULL * size;
 }
 
+static bool
+overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* Checked inside guest memory first, so that no sum below can wrap. */
+const char *
+virtq_check(const struct virtq_state *q, const struct mem *m)
+{
+	uint64_t d = desc_bytes(q->size), a = avail_bytes(q->size),
+	    u = used_bytes(q->size);
+
+	if (q->size == 0 || q->size > VIRTQ_MAX_SIZE ||
+	    (q->size & (q->size - 1)) != 0)
+		return "size is not a power of two up to 256";
+	if ((q->desc & 15) || (q->avail & 1) || (q->used & 3))
+		return "ring misaligned (descriptors 16, available 2, used 4)";
+	if (mem_ptr(m, q->desc, d) == NULL)
+		return "descriptor table outside guest memory";
+	if (mem_ptr(m, q->avail, a) == NULL)
+		return "available ring outside guest memory";
+	if (mem_ptr(m, q->used, u) == NULL)
+		return "used ring outside guest memory";
+	if (overlap(q->used, u, q->avail, a))
+		return "used ring overlaps the available ring";
+	if (overlap(q->used, u, q->desc, d))
+		return "used ring overlaps the descriptor table";
+	if (overlap(q->avail, a, q->desc, d))
+		return "available ring overlaps the descriptor table";
+	return NULL;
+}
+
 bool
 virtq_valid(const struct virtq_state *q, const struct mem *m)
 {
-	if (q->size == 0 || q->size > VIRTQ_MAX_SIZE ||
-	    (q->size & (q->size - 1)) != 0)
-		return false;
-	if ((q->desc & 15) || (q->avail & 1) || (q->used & 3))
-		return false;
-	return mem_ptr(m, q->desc, desc_bytes(q->size)) != NULL &&
-	    mem_ptr(m, q->avail, avail_bytes(q->size)) != NULL &&
-	    mem_ptr(m, q->used, used_bytes(q->size)) != NULL;
+	return virtq_check(q, m) == NULL;
 }
 
 static uint16_t
@@ -70,6 +96,11 @@ chain_add(const struct mem *m, struct virtq_chain *c, const struct virtq_desc *d
 		return virtq_bad("buffer outside guest memory");
 	if (!(d->flags & VIRTQ_DESC_F_WRITE) && c->in_len > 0)
 		return virtq_bad("readable buffer after a writable one");
+	/* Buffers may overlap, so their sum is not bounded by guest memory:
+	 * a 32-bit used length could not describe more anyway. */
+	if (d->len > UINT32_MAX - ((d->flags & VIRTQ_DESC_F_WRITE) ?
+	    c->in_len : c->out_len))
+		return virtq_bad("buffers of a chain add up to 4 GiB or more");
 	b = &c->buf[c->n++];
 	b->addr = d->addr;
 	b->len = d->len;

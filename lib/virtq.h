@@ -36,6 +36,8 @@ struct virtq_buf {
 	bool write;			/* device writes, driver reads */
 };
 
+/* A chain's byte counts fit 32 bits (a longer chain is malformed): the
+ * used ring reports the bytes written in 32 bits. */
 struct virtq_chain {
 	uint16_t head;
 	uint16_t n;
@@ -48,6 +50,10 @@ int virtq_pop(struct virtq_state *q, const struct mem *m, struct virtq_chain *c)
 int virtq_push(struct virtq_state *q, const struct mem *m, uint16_t head,
     uint32_t written);
 bool virtq_want_interrupt(const struct virtq_state *q, const struct mem *m);
+/* The queue's layout (virtio 1.2, 2.7): size a power of two up to
+ * VIRTQ_MAX_SIZE, each ring aligned and wholly inside guest memory, no
+ * two rings overlapping.  NULL if it holds, else what is wrong. */
+const char *virtq_check(const struct virtq_state *q, const struct mem *m);
 bool virtq_valid(const struct virtq_state *q, const struct mem *m);
 
 /* Copy between a chain's buffers and host memory, from byte offset off. */

@@ -49,6 +49,41 @@ teardown() {
 	[[ "$output" == *"device stopped: malformed request queue"* ]]
 }
 
+# Waits until file $1 has a line matching $2 or process $3 is gone; $4
+# seconds is a backstop for a stuck VM, not a measure.
+wait_line() {
+	local end=$((SECONDS + $4))
+	while [ "$SECONDS" -lt "$end" ]; do
+		grep -q "$2" "$1" 2> /dev/null && return 0
+		kill -0 "$3" 2> /dev/null || return 1
+		sleep 0.2
+	done
+	return 1
+}
+
+@test "virtio-blk: a guest that makes a ring loop cannot hold the device; SIGTERM stops the VM" {
+	"$VMRUN" --kernel "$GUESTS/vblk.elf" --drive "$TMP/disk.img,rw" \
+	    --cmdline spin=1 --console "$TMP/console" 2> "$TMP/err" &
+	pid=$!
+	wait_line "$TMP/console" "^ring loop made" "$pid" 900 || true
+	wait_line "$TMP/console" "^halting" "$pid" 120 || true
+	kill -TERM "$pid"
+	rc=0
+	end=$((SECONDS + 60))
+	while kill -0 "$pid" 2> /dev/null && [ "$SECONDS" -lt "$end" ]; do
+		sleep 0.2
+	done
+	kill -KILL "$pid" 2> /dev/null && echo "vmrun did not stop on SIGTERM"
+	wait "$pid" || rc=$?
+	cat "$TMP/console"
+	uniq -c "$TMP/err" | tail -n 20
+	[ "$rc" -eq 143 ]
+	grep -q "^ok NEEDS_RESET stays until a reset" "$TMP/console"
+	grep -q "^ok the device stays stopped" "$TMP/console"
+	# said once, not once per attempt
+	[ "$(grep -c "device stopped: request without header or status" "$TMP/err")" -eq 1 ]
+}
+
 @test "virtio-blk: missing or unusable drive files are refused by name" {
 	run "$VMRUN" --kernel "$GUESTS/vblk.elf" --drive /nonexistent/disk.img
 	[ "$status" -eq 66 ]

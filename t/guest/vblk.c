@@ -3,6 +3,15 @@
  * read, write, flush, get-id, a read past the end, and two malformed
  * requests after which the device must ask for a reset.  Prints "ok NAME"
  * or "FAIL NAME" per check and exits with the number of failures.
+ *
+ * With spin=1 it attacks the device instead (issue 14): it fails the
+ * device again and again, clearing NEEDS_RESET without a reset each time,
+ * until the queue's counters are QSZ apart, then puts the used ring over
+ * the available ring, so that each used index the device publishes offers
+ * it another request.  A device that let it do all that spins for ever.
+ * It prints "ring loop made", reads the status register (which blocks
+ * while a spinning device holds its lock) and halts: the VM must still
+ * stop on SIGTERM.
  */
 #include "guest.h"
 
@@ -160,6 +169,59 @@ hostile_checks(void)
 	guest_check("buffer outside RAM stops the device", kick() == -2);
 }
 
+/* Publishes chain head as the next available entry and notifies. */
+static void
+offer(uint16_t head)
+{
+	volatile uint16_t *avail = (volatile uint16_t *)AVAIL;
+
+	avail[2 + avail_idx % QSZ] = head;
+	__asm__ volatile("" ::: "memory");
+	avail[1] = ++avail_idx;
+	*reg(0x50) = 0;
+}
+
+static int
+wait_needs_reset(void)
+{
+	for (long i = 0; i < 100000; i++)
+		if (*reg(0x70) & NEEDS_RESET)
+			return 0;
+	return -1;
+}
+
+static void
+spin_attack(void)
+{
+	volatile uint32_t *h = (volatile uint32_t *)HDR;
+	int stuck = 1;
+
+	guest_check("device set-up", setup() == 0);
+	h[0] = 99;				/* no such request: UNSUPP */
+	set_desc(0, HDR, 16, F_NEXT, 2);	/* heads 0 and 1: fine */
+	set_desc(1, HDR, 16, F_NEXT, 2);
+	set_desc(2, STATUS, 1, F_WRITE, 0);
+	set_desc(3, STATUS, 1, F_WRITE, 0);	/* head 3: no header */
+	for (long i = 0; i < 65536 - QSZ; i++) {
+		*reg(0x70) = 1 | 2 | 8 | 4;	/* "clear" NEEDS_RESET */
+		if (i == 1)
+			stuck = (*reg(0x70) & NEEDS_RESET) != 0;
+		offer(3);
+		wait_needs_reset();
+	}
+	guest_check("NEEDS_RESET stays until a reset", stuck);
+	*reg(0x44) = 0;				/* queue off, rings moved */
+	*reg(0xa0) = AVAIL;
+	*reg(0x44) = 1;
+	*reg(0x70) = 1 | 2 | 8 | 4;
+	offer(0);
+	serial_puts("ring loop made\n");
+	guest_check("the device stays stopped", (*reg(0x70) & NEEDS_RESET) != 0);
+	serial_puts("halting\n");
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
 int
 main(void)
 {
@@ -167,6 +229,8 @@ main(void)
 		serial_puts("no virtio-mmio block device at 0xd0000000\n");
 		return 100;
 	}
+	if (cmdline_int("spin", 0))
+		spin_attack();
 	io_checks(cmdline_int("ro", 0));
 	hostile_checks();
 	return guest_failures;

@@ -147,6 +147,73 @@ test_setup_checks(void)
 	CHECK(virtq_valid(&q, &m));
 }
 
+/* Rings over each other let the device's writes feed its own work. */
+static void
+test_ring_overlap(void)
+{
+	struct virtq_state q = fresh();
+
+	q.used = q.avail;			/* the reported case */
+	CHECK(!virtq_valid(&q, &m));
+	CHECK(virtq_check(&q, &m) != NULL &&
+	    strstr(virtq_check(&q, &m), "used ring overlaps the available") != NULL);
+	q = fresh();
+	q.used = AVAIL + 4 + 2 * QSIZE - 4;	/* the last bytes of avail */
+	CHECK(!virtq_valid(&q, &m));
+	q = fresh();
+	q.used = (AVAIL + 6 + 2 * QSIZE + 3) & ~3;	/* just after it */
+	CHECK(virtq_valid(&q, &m));
+	q = fresh();
+	q.avail = DESC + 16 * QSIZE - 2;	/* last descriptor's tail */
+	CHECK(!virtq_valid(&q, &m));
+	q = fresh();
+	q.used = DESC;
+	CHECK(!virtq_valid(&q, &m));
+	q = fresh();
+	q.used = DESC - 8;			/* runs into the descriptors */
+	CHECK(!virtq_valid(&q, &m));
+	q.used = DESC - (6 + 8 * QSIZE) - 2;	/* ends just before them */
+	q.used &= ~3ULL;
+	CHECK(virtq_valid(&q, &m));
+	q = fresh();				/* wraps around the address space */
+	q.used = ~0ULL - 15;
+	CHECK(!virtq_valid(&q, &m));
+}
+
+/* Buffers may overlap, so a chain can name more bytes than the guest
+ * has: 5 x 1 GiB in a 1 GiB guest.  The 32-bit sums must not wrap. */
+static void
+test_length_overflow(void)
+{
+	static struct mem big;
+	struct mem keep = m;
+	struct virtq_state q;
+
+	if (big.base == NULL)
+		CHECK_EQ(mem_create(&big, 1024), 0);
+	m = big;
+	q = fresh();
+	for (uint16_t i = 0; i < 5; i++)
+		desc(i, 0, 1U << 30, VIRTQ_DESC_F_WRITE |
+		    (i < 4 ? VIRTQ_DESC_F_NEXT : 0), (uint16_t)(i + 1));
+	offer(0, 0);
+	CHECK_EQ(virtq_pop(&q, &m, &chain), -1);
+	q = fresh();				/* readable side, 4 GiB exactly */
+	for (uint16_t i = 0; i < 4; i++)
+		desc(i, 0, 1U << 30, i < 3 ? VIRTQ_DESC_F_NEXT : 0,
+		    (uint16_t)(i + 1));
+	offer(0, 0);
+	CHECK_EQ(virtq_pop(&q, &m, &chain), -1);
+	q = fresh();				/* just under 4 GiB: taken */
+	for (uint16_t i = 0; i < 4; i++)
+		desc(i, 0, i < 3 ? 1U << 30 : (1U << 30) - 1,
+		    i < 3 ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	offer(0, 0);
+	CHECK_EQ(virtq_pop(&q, &m, &chain), 1);
+	CHECK_EQ(chain.out_len, 0xffffffffULL);
+	m = keep;
+}
+
 static void
 test_interrupt_suppression(void)
 {
@@ -169,12 +236,16 @@ static void test_a(void) { setup_mem(); test_round_trip(); }
 static void test_b(void) { setup_mem(); test_hostile(); }
 static void test_c(void) { setup_mem(); test_setup_checks(); }
 static void test_d(void) { setup_mem(); test_interrupt_suppression(); }
+static void test_e(void) { setup_mem(); test_ring_overlap(); }
+static void test_f(void) { setup_mem(); test_length_overflow(); }
 
 static const struct unit_test tests[] = {
 	{ "virtq: a chain round trip, copies across buffers", test_a },
 	{ "virtq: loops, bad indices, bad buffers are refused", test_b },
 	{ "virtq: queue set-up is validated", test_c },
 	{ "virtq: interrupt suppression flag is honoured", test_d },
+	{ "virtq: rings over each other are refused", test_e },
+	{ "virtq: a chain's byte counts cannot wrap 32 bits", test_f },
 };
 
 UNIT_MAIN(tests)
