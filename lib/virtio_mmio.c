@@ -162,7 +162,7 @@ virtio_mmio_requeue(struct virtio_mmio *t, uint16_t q)
 {
 	uint64_t one = 1;
 
-	if (q < t->ops->nqueues &&
+	if (q < t->ops->nqueues && t->notify_fd[q] != -1 &&
 	    write(t->notify_fd[q], &one, sizeof(one)) != sizeof(one))
 		log_warn("%s: notify", t->ops->name);
 }

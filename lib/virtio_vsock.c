@@ -41,18 +41,6 @@ vsock_config_read(void *dev, uint32_t off, uint8_t *data, uint32_t len)
 		    sizeof(v->s.guest_cid) - off);
 }
 
-/* Another turn for queue q, through its notify eventfd, as if the guest
- * had kicked it: other devices on the loop get theirs in between. */
-static void
-vsock_requeue(struct virtio_vsock *v, int q)
-{
-	uint64_t one = 1;
-
-	if (v->t->notify_fd[q] != -1 &&
-	    write(v->t->notify_fd[q], &one, sizeof(one)) != sizeof(one))
-		log_warn("virtio-vsock: queue %d notify", q);
-}
-
 /* Every packet for a connection carries its credit: none is owed after. */
 static void
 vsock_hdr_fill(const struct virtio_vsock *v, struct vsock_conn *c,
@@ -277,12 +265,12 @@ vsock_kick_rx(struct virtio_vsock *v)
 			q->last_avail--;	/* give the buffer back */
 	}
 	if (n == VSOCK_BUDGET)
-		vsock_requeue(v, Q_RX);
+		virtio_mmio_requeue(v->t, Q_RX);
 	if (sent && virtq_want_interrupt(q, v->t->mem))
 		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
 	if (room && v->tx_stalled) {
 		v->tx_stalled = false;
-		vsock_requeue(v, Q_TX);
+		virtio_mmio_requeue(v->t, Q_TX);
 	}
 }
 
@@ -490,7 +478,7 @@ vsock_tx(struct virtio_vsock *v)
 	if (rc == -1)
 		virtio_mmio_fail(v->t, "malformed transmit queue");
 	else if (n == VSOCK_BUDGET)
-		vsock_requeue(v, Q_TX);
+		virtio_mmio_requeue(v->t, Q_TX);
 	if (done && virtq_want_interrupt(q, v->t->mem))
 		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
 }
@@ -670,7 +658,7 @@ virtio_vsock_transport_reset(struct virtio_vsock *v)
 	vsock_forget(v);
 	v->event_pending = true;
 	pthread_mutex_unlock(&v->t->lock);
-	vsock_requeue(v, Q_EVENT);
+	virtio_mmio_requeue(v->t, Q_EVENT);
 }
 
 int
