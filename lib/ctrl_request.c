@@ -110,11 +110,11 @@ write_line(struct ctrl *c, json_object *o)
 {
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t len = strlen(s);
 
-	if (write(c->out_fd, s, len) != (ssize_t)len || write(c->out_fd, "\n",
-	    1) != 1)
-		log_warn("response output");
+	/* Written when the reader takes it (ctrl_sink.c): never lost, and
+	 * never waited for. */
+	sink_put(&c->out, s, strlen(s));
+	sink_put(&c->out, "\n", 1);
 }
 
 /* The answer: one line for the lines gateway, one HTTP response else. */

@@ -158,7 +158,8 @@ ctrlconf_load_functions(const struct ctrl_conf *c, const char *path,
 static const char *const ctrl_keys[] = { "kernel", "rootfs", "appfs_dir",
 	"snapshot_dir", "vmrun", "snaprestore", "memory_budget", "listen",
 	"log", "idle_timeout", "queue_limit", "functions", "snapshot_store",
-	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet", NULL };
+	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet",
+	"console_ring", "console_rate", NULL };
 
 static int
 ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
@@ -351,6 +352,21 @@ ctrl_listen(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	return rc < 0 ? -1 : 0;
 }
 
+/* Runners' consoles. */
+static int
+ctrl_limits(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
+{
+	uint64_t ring_kib = 64;
+
+	c->console_rate = 10;
+	if (yconf_uint(y, m, "console_ring", false, 0, 1024, &ring_kib) < 0 ||
+	    yconf_uint(y, m, "console_rate", false, 0, 10000,
+	    &c->console_rate) < 0)
+		return -1;
+	c->console_ring = ring_kib << 10;
+	return 0;
+}
+
 int
 ctrlconf_load(struct ctrl_conf *c, const char *path)
 {
@@ -373,7 +389,7 @@ ctrlconf_load(struct ctrl_conf *c, const char *path)
 	    &c->queue_limit) >= 0 && ctrl_store(&y, m, c) == 0 &&
 	    ctrl_net(&y, m, c) == 0 &&
 	    yconf_uint(&y, m, "snapshot_cache", false, 0, 1 << 24,
-	    &c->cache_mib) >= 0)
+	    &c->cache_mib) >= 0 && ctrl_limits(&y, m, c) == 0)
 		rc = 0;
 	c->idle_timeout_ms = idle_s * 1000;
 	yconf_free(&y);

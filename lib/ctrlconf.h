@@ -49,6 +49,8 @@ struct ctrl_conf {
 	char log[CTRL_PATH];			/* "stderr" or a file */
 	uint64_t idle_timeout_ms;
 	uint64_t queue_limit;
+	uint64_t console_ring;			/* bytes of stderr kept per VM */
+	uint64_t console_rate;			/* lines a second per VM */
 	char functions[CTRL_PATH];
 	char appfs_dir[CTRL_PATH];
 	int nfuncs;

@@ -1,0 +1,297 @@
+#!/usr/bin/env bats
+# ctrl against peers that misbehave: runners that stop reading, flood
+# their consoles or answer nonsense, readers of its log and responses that
+# stall, HTTP clients that hold connections and half-sent bodies.  No VM
+# starts here: every function boots "cold" with a fake runner standing in
+# for vmrun(1), whose behaviour its app image's name chooses.
+
+load helpers
+
+CTRL="$ROOT/bin/ctrl"
+
+setup_file() {
+	# The runner's side of the request lines (vmrun(1), request mode).
+	# stall: answers its first request, then never reads stdin again.
+	# Any runner: {"flood": N} writes N lines and more on stderr, then
+	# exits 3 mid-request; {"reply": TEXT} answers with TEXT, its ID
+	# replaced by the request's id.
+	cat > "$BATS_FILE_TMPDIR/runner" <<'PY'
+#!/usr/bin/env python3
+import json, os, sys, time
+args = sys.argv[1:]
+mode = os.path.basename(args[args.index("--appfs") + 1]).split(".")[0]
+err = sys.stderr.buffer
+err.write(b"fake runner %s up\n" % mode.encode())
+err.flush()
+for line in sys.stdin.buffer:
+    req = json.loads(line)
+    p = req["payload"]
+    if isinstance(p, dict) and "flood" in p:
+        for i in range(p["flood"]):
+            err.write(b"flood line %d\n" % i)
+        err.write(b"x" * 100000 + b"\n")
+        err.write(b"bad \xff\xfe UTF-8, a \" quote, an \x1b[31m escape\n")
+        err.write(b'{"ts":1,"event":"vm_started","forged":true}\n')
+        err.write(b"last words")
+        err.flush()
+        sys.exit(3)
+    if isinstance(p, dict) and "reply" in p:
+        print(p["reply"].replace("ID", str(req["id"])), flush=True)
+        continue
+    print(json.dumps({"id": req["id"], "status": "ok",
+                      "response": {"line": len(line)}}), flush=True)
+    if mode == "stall":
+        time.sleep(600)
+PY
+	chmod +x "$BATS_FILE_TMPDIR/runner"
+}
+
+setup() {
+	TMP="$BATS_TEST_TMPDIR"
+}
+
+# config [LISTEN]: ctrl.yaml (plus the lines in $EXTRA) and functions.yaml
+# with echo, stall (timeout 1 s), noisy and other, all run by the fake
+# runner.
+config() {
+	cat > "$TMP/ctrl.yaml" <<EOF2
+kernel: $ROOT/build/vmlinux
+rootfs: $ROOT/build/rootfs.ext4
+appfs_dir: $TMP
+snapshot_dir: $TMP/snap
+vmrun: $BATS_FILE_TMPDIR/runner
+snaprestore: $BATS_FILE_TMPDIR/runner
+functions: functions.yaml
+memory_budget: 1024
+${1:+listen: [\"$1\"]}
+${EXTRA:-}
+EOF2
+	cat > "$TMP/functions.yaml" <<EOF2
+functions:
+  - name: echo
+    snapshots: false
+  - name: stall
+    snapshots: false
+    timeout: 1000
+  - name: noisy
+    snapshots: false
+  - name: other
+    snapshots: false
+EOF2
+}
+
+# ctrl in the background, as a service manager runs it: signals go to ctrl
+# itself (timeout(1) would take them), a watchdog bounds its life.
+ctrl_bg() {
+	"$CTRL" --config "$TMP/ctrl.yaml" "$@" 3>&- &
+	pid=$!
+	( sleep 120; kill -KILL $pid 2> /dev/null ) > /dev/null 2>&1 3>&- &
+	WATCHDOG=$!
+	disown $WATCHDOG
+}
+
+teardown() {
+	[ -z "${WATCHDOG:-}" ] || kill $WATCHDOG 2> /dev/null || true
+	[ -z "${pid:-}" ] || kill -KILL $pid 2> /dev/null || true
+	[ -z "${READER:-}" ] || kill $READER 2> /dev/null || true
+	pkill -KILL -f "$BATS_FILE_TMPDIR/runner --kernel [^ ]* --rootfs [^ ]* --mem [0-9]* --vcpus [0-9]* --appfs $TMP/" 2> /dev/null || true
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_for() {
+	for _ in $(seq 1 50); do
+		curl -sf -m 5 "$1/healthz" > /dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# metric URL LINE: whether /metrics has that exact line; a /metrics that
+# does not answer within 5 s fails the test.
+metric() {
+	local m
+	m=$(curl -sf -m 5 "$1/metrics") || { echo "/metrics did not answer"; return 2; }
+	grep -qxF "$2" <<< "$m"
+}
+
+@test "a runner that stops reading its stdin holds up nobody: HTTP, metrics, other functions and its timeout go on" {
+	port=$(free_port)
+	url="http://127.0.0.1:$port"
+	config "127.0.0.1:$port"
+	ctrl_bg -v 2> "$TMP/log"
+	wait_for "$url"
+	# stall's runner answers one request and then reads no more.
+	[ "$(curl -s -m 10 -X POST --data '{"a":1}' "$url/v1/functions/stall/invoke")" = '{"line":27}' ]
+	# A request far larger than the pipe (64 KiB) goes to it.
+	python3 -c 'print("\"" + "y" * (512 << 10) + "\"")' > "$TMP/big"
+	curl -s -m 60 -o "$TMP/big.out" -w '%{http_code}\n' -X POST \
+	    --data-binary @"$TMP/big" "$url/v1/functions/stall/invoke" > "$TMP/big.code" &
+	client=$!
+	busy=0
+	for _ in $(seq 1 100); do
+		rc=0
+		metric "$url" 'snapvm_vms{function="stall",state="busy"} 1' || rc=$?
+		[ $rc -ne 2 ]
+		[ $rc -eq 0 ] && { busy=1; break; }
+		sleep 0.1
+	done
+	[ $busy -eq 1 ]
+	# While it is stuck: health, metrics and another function are served.
+	[ "$(curl -s -m 5 "$url/healthz")" = ok ]
+	metric "$url" 'snapvm_vms{function="stall",state="busy"} 1'
+	[[ "$(curl -s -m 10 -X POST --data '"hi"' "$url/v1/functions/echo/invoke")" =~ ^\{\"line\":2[0-9]\}$ ]]
+	# And its request's timeout (1 s, plus ctrl's 5 s of grace) fires.
+	wait $client
+	cat "$TMP/big.code" "$TMP/big.out"
+	[ "$(cat "$TMP/big.code")" = 500 ]
+	grep -qx '{"type":"RunnerFailed","message":"the runner did not answer within the function'"'"'s timeout"}' "$TMP/big.out"
+	grep -q '"event":"runner_failed",.*"why":"the runner did not answer within the function'"'"'s timeout"' "$TMP/log"
+	kill -TERM $pid
+	wait $pid
+	grep -q '"event":"stopped","used_mib":0,' "$TMP/log"
+}
+
+@test "a runner's console: logged as JSON at a bounded rate, the excess counted, its tail in the failure event" {
+	EXTRA=$'console_rate: 5\nconsole_ring: 4' config
+	echo '{"id":1,"function":"noisy","payload":{"flood":20000}}' > "$TMP/in"
+	# Without -v: console lines and failures are logged all the same.
+	timeout 120 "$CTRL" --config "$TMP/ctrl.yaml" --requests "$TMP/in" \
+	    > "$TMP/out" 2> "$TMP/log"
+	cat "$TMP/out"
+	grep -qx '{"id":1,"function":"noisy","status":"error","error":{"type":"RunnerFailed","message":"the runner exited with status 3 during the request"},"cold":true,"latency_ms":[0-9]*}' "$TMP/out"
+	python3 - "$TMP/log" <<'PY'
+import json, math, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]  # every line is JSON
+lines = [e for e in ev if e["event"] == "console"]
+supp = sum(e["lines"] for e in ev if e["event"] == "console_suppressed")
+# "up", 20000 flood lines, the long one, the bad one, the forged event,
+# the last words: each logged or counted, exactly once.
+assert len(lines) + supp == 20005, (len(lines), supp)
+secs = math.ceil(lines[-1]["ts"] - lines[0]["ts"]) + 1
+assert len(lines) <= 50 + 5 * secs, (len(lines), secs)
+assert all(len(e["line"]) <= 512 for e in lines)
+assert not any(e.get("forged") for e in ev)
+dead = [e for e in ev if e["event"] == "vm_exited"]
+assert len(dead) == 1 and dead[0]["status"] == 3, dead
+con = dead[0]["console"]
+assert 0 < len(con.encode()) <= 4096, len(con.encode())
+assert con.endswith('bad ?? UTF-8, a " quote, an \x1b[31m escape\n'
+    '{"ts":1,"event":"vm_started","forged":true}\nlast words'), con[-200:]
+PY
+}
+
+# stalled_reader FIFO OUT: a reader of FIFO that reads nothing until
+# $TMP/go exists, then copies all of it to OUT.
+stalled_reader() {
+	mkfifo "$1"
+	python3 - "$1" "$TMP/go" "$2" 3>&- <<'PY' &
+import os, sys, time
+fifo, go, out = sys.argv[1:]
+fd = os.open(fifo, os.O_RDONLY)
+while not os.path.exists(go):
+    time.sleep(0.05)
+with open(out, "wb") as f:
+    while b := os.read(fd, 65536):
+        f.write(b)
+        f.flush()
+PY
+	READER=$!
+}
+
+@test "a log reader that stalls: ctrl serves on, drops log lines and says how many" {
+	port=$(free_port)
+	url="http://127.0.0.1:$port"
+	EXTRA='console_rate: 10000' config "127.0.0.1:$port"
+	stalled_reader "$TMP/logfifo" "$TMP/log"
+	ctrl_bg -v 2> "$TMP/logfifo"
+	wait_for "$url"
+	# A runner floods its console, far more than the log's pipe holds.
+	[ "$(curl -s -m 60 -o "$TMP/noisy.out" -w '%{http_code}' -X POST \
+	    --data '{"flood":20000}' "$url/v1/functions/noisy/invoke")" = 500 ]
+	# Nobody reads the log: answers, metrics and new VMs go on.
+	[[ "$(curl -s -m 10 -X POST --data '1' "$url/v1/functions/echo/invoke")" =~ ^\{\"line\":[0-9]+\}$ ]]
+	metric "$url" 'snapvm_vms{function="echo",state="idle"} 1'
+	touch "$TMP/go"
+	for _ in $(seq 1 100); do
+		grep -q '"event":"log_dropped"' "$TMP/log" && break
+		sleep 0.1
+	done
+	kill -TERM $pid
+	wait $pid
+	wait $READER
+	python3 - "$TMP/log" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+drops = [e["lines"] for e in ev if e["event"] == "log_dropped"]
+assert drops and all(n > 0 for n in drops), drops
+assert ev[-1]["event"] == "stopped", ev[-1]
+PY
+}
+
+@test "a response reader that stalls: ctrl serves HTTP on, and every line gets its answer once it reads" {
+	port=$(free_port)
+	url="http://127.0.0.1:$port"
+	EXTRA='queue_limit: 100000' config "127.0.0.1:$port"
+	# 3 MB of answers (each has its id): more than the pipe holds.
+	python3 -c '
+import json
+for i in range(3000):
+    print(json.dumps({"id": "%04d" % i + "z" * 1000, "function": "echo"}))
+' > "$TMP/in"
+	# The lines stay open until the reader reads: ctrl's work is not over.
+	mkfifo "$TMP/infifo"
+	( cat "$TMP/in"; while [ ! -e "$TMP/go" ]; do sleep 0.1; done ) \
+	    > "$TMP/infifo" 3>&- &
+	stalled_reader "$TMP/outfifo" "$TMP/out"
+	ctrl_bg --requests "$TMP/infifo" > "$TMP/outfifo" 2> "$TMP/log"
+	wait_for "$url"
+	for _ in $(seq 1 3); do
+		[[ "$(curl -s -m 10 -X POST --data 2 "$url/v1/functions/other/invoke")" =~ ^\{\"line\":[0-9]+\}$ ]]
+		metric "$url" 'snapvm_vms{function="other",state="idle"} 1'
+		sleep 0.5
+	done
+	touch "$TMP/go"
+	wait $pid
+	wait $READER
+	python3 - "$TMP/out" <<'PY'
+import json, sys
+got = [json.loads(l) for l in open(sys.argv[1])]
+assert sorted(g["id"] for g in got) == ["%04d" % i + "z" * 1000
+                                        for i in range(3000)], len(got)
+assert all(g["status"] == "ok" for g in got)
+PY
+}
+
+@test "a runner's answer must be a response to the request: a string id, a missing member or a wrong type fails it" {
+	config
+	python3 - > "$TMP/in" <<'PY'
+import json
+bad = ['{"id":"ID","status":"ok","response":1}',
+       '{"id":ID.0,"status":"ok","response":1}',
+       '[ID]',
+       '{"id":ID,"status":"ok"}',
+       '{"id":ID,"status":"fine","response":1}',
+       '{"id":ID,"status":"error","error":"boom"}',
+       '{"id":ID,"status":"error","error":{"type":1,"message":"m"}}']
+for i, b in enumerate(bad):
+    print(json.dumps({"id": i, "function": "echo", "payload": {"reply": b}}))
+print(json.dumps({"id": 99, "function": "echo", "payload":
+                  {"reply": '{"id":ID,"status":"error","error":{"type":"E","message":"m"}}'}}))
+PY
+	timeout 120 "$CTRL" --config "$TMP/ctrl.yaml" --requests "$TMP/in" \
+	    > "$TMP/out" 2> "$TMP/log"
+	cat "$TMP/out"
+	python3 - "$TMP/out" <<'PY'
+import json, sys
+got = {g["id"]: g for g in map(json.loads, open(sys.argv[1]))}
+assert sorted(got) == list(range(7)) + [99], sorted(got)
+no = "the runner wrote a line that answers no request"
+bad = "the runner wrote a malformed response"
+for i, why in enumerate([no, no, no, bad, bad, bad, bad]):
+    assert got[i]["error"] == {"type": "RunnerFailed", "message": why}, got[i]
+assert got[99]["status"] == "error" and got[99]["error"] == {"type": "E", "message": "m"}
+PY
+}
