@@ -114,7 +114,7 @@ struct ctrl {
 	struct sink log;		/* the log, for ctrl itself */
 	struct sink out;		/* response lines */
 	uint64_t used_mib;
-	uint64_t vm_budget_mib;		/* what VMs and the builder may use */
+	uint64_t vm_budget_mib;		/* what HTTP leaves of the budget */
 	struct vm_slot vm[CTRL_MAX_VMS];
 	struct request *queue, **queue_tail;
 	uint64_t queued, seq;
@@ -152,6 +152,11 @@ struct ctrl {
 	int http_open;			/* exchanges handed over and not yet
 					 * sent: atomic, the server's threads
 					 * count them down */
+	/* HTTP limits (ctrl_http.c), shared with the server's threads:
+	 * atomic */
+	uint64_t http_conns;		/* connections open */
+	uint64_t http_bytes;		/* bodies, payloads and answers held */
+	uint64_t http_refused[2];	/* 503s: connections, buffer */
 };
 
 /* ctrl_log.c: events whose name says "failed" always, the rest with -v. */

@@ -377,7 +377,7 @@ ctrl_run(struct ctrl *c, int in_fd)
 
 	sink_open(&c->log, c->log_fd, LOG_LIMIT, true);
 	sink_open(&c->out, c->out_fd, OUT_LIMIT, false);
-	c->vm_budget_mib = c->conf.budget_mib;
+	c->vm_budget_mib = c->conf.budget_mib - ctrlconf_http_mib(&c->conf);
 	sig_fd = signals_open(&old);
 	c->queue_tail = &c->queue;
 	c->builder_fn = -2;

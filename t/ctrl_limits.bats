@@ -14,7 +14,9 @@ setup_file() {
 	# stall: answers its first request, then never reads stdin again.
 	# Any runner: {"flood": N} writes N lines and more on stderr, then
 	# exits 3 mid-request; {"reply": TEXT} answers with TEXT, its ID
-	# replaced by the request's id.
+	# replaced by the request's id; {"sleep": S} answers after S seconds,
+	# {"big": N} with a string of N bytes; the rest with the length of
+	# the request line.
 	cat > "$BATS_FILE_TMPDIR/runner" <<'PY'
 #!/usr/bin/env python3
 import json, os, sys, time
@@ -38,8 +40,13 @@ for line in sys.stdin.buffer:
     if isinstance(p, dict) and "reply" in p:
         print(p["reply"].replace("ID", str(req["id"])), flush=True)
         continue
-    print(json.dumps({"id": req["id"], "status": "ok",
-                      "response": {"line": len(line)}}), flush=True)
+    resp = {"line": len(line)}
+    if isinstance(p, dict) and "sleep" in p:
+        time.sleep(p["sleep"])
+    if isinstance(p, dict) and "big" in p:
+        resp = "b" * p["big"]
+    print(json.dumps({"id": req["id"], "status": "ok", "response": resp}),
+          flush=True)
     if mode == "stall":
         time.sleep(600)
 PY
@@ -294,4 +301,166 @@ for i, why in enumerate([no, no, no, bad, bad, bad, bad]):
     assert got[i]["error"] == {"type": "RunnerFailed", "message": why}, got[i]
 assert got[99]["status"] == "error" and got[99]["error"] == {"type": "E", "message": "m"}
 PY
+}
+
+@test "HTTP: slow clients fill the buffer and the connections, the rest get 503 and Retry-After; memory stays bounded; then all is well again" {
+	port=$(free_port)
+	url="http://127.0.0.1:$port"
+	EXTRA=$'http_buffer: 16\nhttp_connections: 24' config "127.0.0.1:$port"
+	ctrl_bg 2> "$TMP/log"
+	wait_for "$url"
+	python3 - "$port" "$pid" <<'PY'
+import re, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+CL = (4 << 20) - 100        # declared: fits in the runner's line
+PART = 2 << 20              # sent, then the client stalls
+
+def rss():
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) << 10
+
+def head(s):
+    """The status, headers and what came after them of the next answer,
+    or None if the connection closed first."""
+    s.settimeout(30)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        try:
+            chunk = s.recv(4096)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            return None
+        data += chunk
+    h, rest = data.split(b"\r\n\r\n", 1)
+    h = h.decode().lower()
+    return int(h.split()[1]), h, rest
+
+def get(path):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    r = head(s)
+    body = b""
+    if r and (m := re.search(r"content-length: (\d+)", r[1])):
+        body = r[2]
+        while len(body) < int(m.group(1)):
+            body += s.recv(65536)
+    s.close()
+    return r, body
+
+base = rss()
+held, refused = [], []
+for i in range(40):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"POST /v1/functions/echo/invoke HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % CL)
+    r = head(s)
+    if r and r[0] == 100:
+        s.sendall(b"y" * PART)
+        held.append(s)
+    else:
+        refused.append(r)
+        s.close()
+print("held", len(held), "refused", len(refused))
+assert len(held) == 4, len(held)          # 16 MiB: four declared bodies
+assert all(r and r[0] == 503 and "retry-after: 1" in r[1] and
+           "connection: close" in r[1] for r in refused), refused
+r, metrics = get("/metrics")
+metrics = metrics.decode()
+buffered = int(re.search(r"^snapvm_http_buffered_bytes (\d+)$", metrics, re.M)[1])
+refs = int(re.search(r'^snapvm_http_refused_total\{reason="buffer"\} (\d+)$',
+                     metrics, re.M)[1])
+print("buffered", buffered, "refused", refs, "rss growth", rss() - base)
+assert buffered == 4 * CL and refs == 36
+assert rss() - base < 48 << 20
+# Connections that say nothing fill the rest: past 24, 503.
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(25)]
+for _ in range(100):
+    r, body = get("/healthz")
+    if r and r[0] == 503:
+        break
+    time.sleep(0.1)
+assert r[0] == 503 and "retry-after: 1" in r[1], r
+assert b"too many HTTP connections" in body, body
+# The slow ones go: all is well again.
+for s in held + idle:
+    s.close()
+for _ in range(100):
+    r, body = get("/healthz")
+    if r and r[0] == 200:
+        break
+    time.sleep(0.1)
+assert r[0] == 200, r
+for _ in range(100):
+    r, metrics = get("/metrics")
+    if re.search(r"^snapvm_http_buffered_bytes 0$", metrics.decode(), re.M):
+        break
+    time.sleep(0.1)
+assert re.search(r"^snapvm_http_buffered_bytes 0$", metrics.decode(), re.M)
+PY
+	[[ "$(curl -s -m 10 -X POST --data '"back"' "$url/v1/functions/echo/invoke")" =~ ^\{\"line\":[0-9]+\}$ ]]
+	kill -TERM $pid
+	wait $pid
+}
+
+@test "HTTP: a body without Content-Length past the buffer, and an answer too big for it, get 503; idle connections close, waiting ones do not" {
+	port=$(free_port)
+	url="http://127.0.0.1:$port/v1/functions/echo/invoke"
+	EXTRA=$'http_buffer: 1\nhttp_idle_timeout: 1' config "127.0.0.1:$port"
+	ctrl_bg 2> "$TMP/log"
+	wait_for "http://127.0.0.1:$port"
+	python3 -c 'print("\"" + "c" * (2 << 20) + "\"")' > "$TMP/2m"
+	code() {
+		curl -s -m 30 -D "$TMP/h" -o "$TMP/r" -w '%{http_code}' -X POST "$@" "$url"
+	}
+	[ "$(code -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/2m")" = 503 ]
+	grep -qi '^Retry-After: 1' "$TMP/h"
+	grep -qx '{"type":"OverCapacity","message":"ctrl'"'"'s HTTP buffer is full; retry later"}' "$TMP/r"
+	[ "$(code --data '{"big": 2000000}')" = 503 ]
+	grep -qi '^Retry-After: 1' "$TMP/h"
+	grep -qx '{"type":"OverCapacity","message":"the answer does not fit in ctrl'"'"'s HTTP buffer; retry later"}' "$TMP/r"
+	# Within the buffer, all is well; an exchange waiting for its answer
+	# is not idle, however long the function takes.
+	[ "$(code --data '{"big": 500000}')" = 200 ]
+	[ "$(wc -c < "$TMP/r")" -eq 500002 ]
+	[ "$(code --data '{"sleep": 3}')" = 200 ]
+	# A connection that says nothing is closed.
+	python3 - "$port" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(60)
+assert s.recv(1) == b""
+PY
+	curl -s "http://127.0.0.1:$port/metrics" > "$TMP/m"
+	grep -qx 'snapvm_http_refused_total{reason="buffer"} 2' "$TMP/m"
+	grep -qx 'snapvm_http_buffered_bytes 0' "$TMP/m"
+	kill -TERM $pid
+	wait $pid
+}
+
+@test "--check: the limits' ranges, and a budget that leaves VMs nothing once HTTP has its share, are named; exit 78" {
+	for bad in 'console_ring: 1025' 'console_rate: x' 'http_connections: 0' \
+	    'http_buffer: 65537' 'http_idle_timeout: 0'; do
+		EXTRA="$bad" config 127.0.0.1:1
+		run "$CTRL" --config "$TMP/ctrl.yaml" --check
+		echo "$bad: $output"
+		[ "$status" -eq 78 ]
+		[[ "$output" == *"ctrl.yaml:10: ${bad%%:*}: expected a"*" integer from "* ]]
+	done
+	# 32 MiB of buffer and 64 KiB for each of 128 + 16 connections: 41.
+	EXTRA='http_buffer: 32' config 127.0.0.1:1
+	sed -i 's/^memory_budget: .*/memory_budget: 56/' "$TMP/ctrl.yaml"
+	run "$CTRL" --config "$TMP/ctrl.yaml" --check
+	echo "$output"
+	[ "$status" -eq 78 ]
+	[[ "$output" == *'ctrl.yaml:8: memory_budget: 56 MiB leaves less than 16 MiB for VMs once 41 MiB are set aside for HTTP'* ]]
+	sed -i 's/^memory_budget: .*/memory_budget: 57/' "$TMP/ctrl.yaml"
+	run "$CTRL" --config "$TMP/ctrl.yaml" --check
+	[ "$status" -eq 0 ]
+	# Without a listen address there is no share.
+	EXTRA='' config
+	sed -i 's/^memory_budget: .*/memory_budget: 16/' "$TMP/ctrl.yaml"
+	run "$CTRL" --config "$TMP/ctrl.yaml" --check
+	[ "$status" -eq 0 ]
 }
