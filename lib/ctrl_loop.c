@@ -237,6 +237,9 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 			ctrl_log(c, "draining", 0, "\"signal\":%u", si.ssi_signo);
 			c->draining = true;
 			in->eof = true;
+			if (in->held != NULL)	/* refused, not waited for */
+				request_enqueue(c, in->held);
+			in->held = NULL;
 			if (c->builder.pid > 0)
 				kill(c->builder.pid, SIGTERM);
 			store_drain(c);

@@ -439,6 +439,9 @@ pool_runner_output(struct ctrl *c, struct vm_slot *v)
 		v->proc.len = 0;	/* nothing it says counts any more */
 	else if (rc == -1)
 		runner_failed(c, v, "the runner wrote an overlong line");
+	else if (v->state == VMS_IDLE && v->proc.len > 0)
+		runner_failed(c, v, "the runner wrote a line that answers no "
+		    "request");		/* not kept until it is 8 MiB long */
 	if (eof == -1 && v->proc.out_fd != -1) {
 		close(v->proc.out_fd);
 		v->proc.out_fd = -1;

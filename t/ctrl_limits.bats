@@ -15,8 +15,9 @@ setup_file() {
 	# Any runner: {"flood": N} writes N lines and more on stderr, then
 	# exits 3 mid-request; {"reply": TEXT} answers with TEXT, its ID
 	# replaced by the request's id; {"sleep": S} answers after S seconds,
-	# {"big": N} with a string of N bytes; the rest with the length of
-	# the request line.
+	# {"big": N} with a string of N bytes, {"trail": N} with the length
+	# of the line and then N bytes of no line; the rest with the length
+	# of the request line.
 	cat > "$BATS_FILE_TMPDIR/runner" <<'PY'
 #!/usr/bin/env python3
 import json, os, sys, time
@@ -47,6 +48,9 @@ for line in sys.stdin.buffer:
         resp = "b" * p["big"]
     print(json.dumps({"id": req["id"], "status": "ok", "response": resp}),
           flush=True)
+    if isinstance(p, dict) and "trail" in p:
+        sys.stdout.write("t" * p["trail"])
+        sys.stdout.flush()
     if mode == "stall":
         time.sleep(600)
 PY
@@ -463,4 +467,52 @@ PY
 	sed -i 's/^memory_budget: .*/memory_budget: 16/' "$TMP/ctrl.yaml"
 	run "$CTRL" --config "$TMP/ctrl.yaml" --check
 	[ "$status" -eq 0 ]
+}
+
+@test "a request line's time must be milliseconds from 0 to a year: 1e300, NaN, -5 and a string are bad requests" {
+	config
+	cat > "$TMP/in" <<'EOF2'
+{"id":1,"function":"echo","payload":1,"time":1e300}
+{"id":2,"function":"echo","payload":2,"time":NaN}
+{"id":3,"function":"echo","payload":3,"time":-5}
+{"id":4,"function":"echo","payload":4,"time":"soon"}
+{"id":5,"function":"echo","payload":5,"time":31536000001}
+{"id":6,"function":"echo","payload":6,"time":10.5}
+EOF2
+	timeout --kill-after=5 60 "$CTRL" --config "$TMP/ctrl.yaml" \
+	    --requests "$TMP/in" > "$TMP/out" 2> "$TMP/log"
+	cat "$TMP/out"
+	for i in 1 2 3 4 5; do
+		grep -qx '{"id":'$i',"function":null,"status":"error","error":{"type":"BadRequest","message":"time: expected milliseconds from 0 to 31536000000"},"cold":false,"latency_ms":[0-9]*}' "$TMP/out"
+	done
+	grep -q '^{"id":6,"function":"echo","status":"ok"' "$TMP/out"
+	[ "$(wc -l < "$TMP/out")" -eq 6 ]
+}
+
+@test "SIGTERM refuses a request line still waiting for its time, rather than wait for it" {
+	config
+	printf '%s\n' '{"id":1,"function":"echo","payload":1}' \
+	    '{"id":2,"function":"echo","payload":2,"time":600000}' > "$TMP/in"
+	ctrl_bg -v --requests "$TMP/in" > "$TMP/out" 2> "$TMP/log"
+	for _ in $(seq 1 100); do
+		grep -q '"id":1' "$TMP/out" && break
+		sleep 0.1
+	done
+	kill -TERM $pid
+	wait $pid
+	cat "$TMP/out"
+	grep -q '^{"id":1,"function":"echo","status":"ok"' "$TMP/out"
+	grep -q '^{"id":2,"function":"echo","status":"error","error":{"type":"ShuttingDown","message":"ctrl is shutting down"}' "$TMP/out"
+}
+
+@test "an idle runner that writes anything fails at once, not once it has written 8 MiB" {
+	config
+	printf '%s\n' '{"id":1,"function":"echo","payload":{"trail":100}}' \
+	    '{"id":2,"function":"echo","payload":2,"time":3000}' > "$TMP/in"
+	timeout --kill-after=5 60 "$CTRL" --config "$TMP/ctrl.yaml" -v \
+	    --requests "$TMP/in" > "$TMP/out" 2> "$TMP/log"
+	cat "$TMP/out"
+	grep -q '^{"id":1,"function":"echo","status":"ok"' "$TMP/out"
+	grep -q '^{"id":2,"function":"echo","status":"ok","response":{"line":[0-9]*},"cold":true' "$TMP/out"
+	grep -q '"event":"runner_failed","pid":[0-9]*,"why":"the runner wrote a line that answers no request"' "$TMP/log"
 }
