@@ -313,14 +313,15 @@ first_call(struct ctrl *c, struct MHD_Connection *conn, const char *url,
 		    "{\"type\":\"MethodNotAllowed\",\"message\":\"method "
 		    "not allowed here\"}");
 		x->ctype = "application/json";
-	} else if (x->kind == HK_INVOKE &&
-	    (declared = declared_length(conn)) > (long long)HTTP_MAX_BODY) {
+		return MHD_YES;
+	}
+	declared = x->kind == HK_INVOKE ? declared_length(conn) : -1;
+	if (declared > (long long)HTTP_MAX_BODY) {
 		x->too_big = true;
 		return hand_over(c, x);
-	} else if (x->kind == HK_INVOKE && declared > 0 &&
-	    !http_hold(c, x, (uint64_t)declared, false)) {
-		return refuse(c, x, 1);
 	}
+	if (declared > 0 && !http_hold(c, x, (uint64_t)declared, false))
+		return refuse(c, x, 1);
 	return MHD_YES;
 }
 

@@ -516,3 +516,29 @@ EOF2
 	grep -q '^{"id":2,"function":"echo","status":"ok","response":{"line":[0-9]*},"cold":true' "$TMP/out"
 	grep -q '"event":"runner_failed","pid":[0-9]*,"why":"the runner wrote a line that answers no request"' "$TMP/log"
 }
+
+@test "a snapshot build that fails: its console in the snapshot_failed event, not raw in the log" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	printf '  - name: built\n' >> "$TMP/functions.yaml"
+	# ctrl builds the missing base at once, with the fake runner, which
+	# cannot (it has no --appfs there): it dies with a Python traceback
+	# on its stderr.
+	ctrl_bg 2> "$TMP/log"
+	for _ in $(seq 1 300); do
+		grep -q '"event":"snapshot_failed"' "$TMP/log" && break
+		sleep 0.1
+	done
+	kill -TERM $pid
+	wait $pid
+	cat "$TMP/log"
+	python3 - "$TMP/log" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+failed = [e for e in ev if e["event"] == "snapshot_failed"]
+assert len(failed) == 1 and failed[0]["function"] == "(base)", failed
+assert failed[0]["status"] == 1, failed
+assert "Traceback" in failed[0]["console"], failed[0]
+assert failed[0]["console"].rstrip().endswith("ValueError: '--appfs' is not in list")
+PY
+}
