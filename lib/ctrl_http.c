@@ -435,6 +435,9 @@ body_json(const struct http_x *x)
 		return strdup("null");
 	if ((tok = json_tokener_new()) == NULL)
 		return NULL;
+	/* JSON is UTF-8 (RFC 8259): a client's other bytes would reach the
+	 * guest, and through its answer other readers. */
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	/* With the NUL: the text ends there, so "12" is twelve and not the
 	 * start of a longer number. */
 	o = json_tokener_parse_ex(tok, x->body, (int)x->len + 1);

@@ -388,6 +388,30 @@ answers(json_object *o, const struct request *r)
 	    (uint64_t)json_object_get_int64(id) == r->seq;
 }
 
+/* A runner's line as JSON: one text, in UTF-8 (RFC 8259), as a guest's
+ * other bytes would reach HTTP clients and the readers of response
+ * lines, whose parsers may stop at them. */
+static json_object *
+runner_json(const char *line)
+{
+	struct json_tokener *tok = json_tokener_new();
+	size_t len = strlen(line), end;
+	json_object *o;
+
+	if (tok == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, line, (int)len + 1);
+	end = json_tokener_get_parse_end(tok);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    end > len || strspn(line + end, " \t\r") != len - end) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
 static void
 runner_line(struct ctrl *c, struct vm_slot *v, char *line)
 {
@@ -396,7 +420,7 @@ runner_line(struct ctrl *c, struct vm_slot *v, char *line)
 
 	if (v->state == VMS_STOPPING)
 		return;
-	o = json_tokener_parse(line);
+	o = runner_json(line);
 	if (o == NULL || !answers(o, v->req)) {
 		json_object_put(o);
 		runner_failed(c, v, "the runner wrote a line that answers no "

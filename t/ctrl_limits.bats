@@ -14,7 +14,8 @@ setup_file() {
 	# stall: answers its first request, then never reads stdin again.
 	# Any runner: {"flood": N} writes N lines and more on stderr, then
 	# exits 3 mid-request; {"reply": TEXT} answers with TEXT, its ID
-	# replaced by the request's id; {"sleep": S} answers after S seconds,
+	# replaced by the request's id and <FF> by a byte 0xff; {"sleep": S}
+	# answers after S seconds,
 	# {"big": N} with a string of N bytes, {"trail": N} with the length
 	# of the line and then N bytes of no line; the rest with the length
 	# of the request line.
@@ -39,7 +40,9 @@ for line in sys.stdin.buffer:
         err.flush()
         sys.exit(3)
     if isinstance(p, dict) and "reply" in p:
-        print(p["reply"].replace("ID", str(req["id"])), flush=True)
+        out = p["reply"].replace("ID", str(req["id"])).encode()
+        sys.stdout.buffer.write(out.replace(b"<FF>", b"\xff") + b"\n")
+        sys.stdout.flush()
         continue
     resp = {"line": len(line)}
     if isinstance(p, dict) and "sleep" in p:
@@ -276,7 +279,7 @@ assert all(g["status"] == "ok" for g in got)
 PY
 }
 
-@test "a runner's answer must be a response to the request: a string id, a missing member or a wrong type fails it" {
+@test "a runner's answer must be a response to the request: a string id, a missing member, a wrong type, bytes that are not UTF-8 or trailing text fail it" {
 	config
 	python3 - > "$TMP/in" <<'PY'
 import json
@@ -286,7 +289,9 @@ bad = ['{"id":"ID","status":"ok","response":1}',
        '{"id":ID,"status":"ok"}',
        '{"id":ID,"status":"fine","response":1}',
        '{"id":ID,"status":"error","error":"boom"}',
-       '{"id":ID,"status":"error","error":{"type":1,"message":"m"}}']
+       '{"id":ID,"status":"error","error":{"type":1,"message":"m"}}',
+       '{"id":ID,"status":"ok","response":"<FF>"}',
+       '{"id":ID,"status":"ok","response":1} and more']
 for i, b in enumerate(bad):
     print(json.dumps({"id": i, "function": "echo", "payload": {"reply": b}}))
 print(json.dumps({"id": 99, "function": "echo", "payload":
@@ -298,10 +303,10 @@ PY
 	python3 - "$TMP/out" <<'PY'
 import json, sys
 got = {g["id"]: g for g in map(json.loads, open(sys.argv[1]))}
-assert sorted(got) == list(range(7)) + [99], sorted(got)
+assert sorted(got) == list(range(9)) + [99], sorted(got)
 no = "the runner wrote a line that answers no request"
 bad = "the runner wrote a malformed response"
-for i, why in enumerate([no, no, no, bad, bad, bad, bad]):
+for i, why in enumerate([no, no, no, bad, bad, bad, bad, no, no]):
     assert got[i]["error"] == {"type": "RunnerFailed", "message": why}, got[i]
 assert got[99]["status"] == "error" and got[99]["error"] == {"type": "E", "message": "m"}
 PY
@@ -541,4 +546,20 @@ assert failed[0]["status"] == 1, failed
 assert "Traceback" in failed[0]["console"], failed[0]
 assert failed[0]["console"].rstrip().endswith("ValueError: '--appfs' is not in list")
 PY
+}
+
+@test "HTTP: a body that is not UTF-8 is not JSON" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	ctrl_bg 2> "$TMP/log"
+	wait_for "http://127.0.0.1:$port"
+	printf '"a\xffb"' > "$TMP/body"
+	[ "$(curl -s -o "$TMP/r" -w '%{http_code}' -X POST --data-binary @"$TMP/body" \
+	    "http://127.0.0.1:$port/v1/functions/echo/invoke")" = 400 ]
+	grep -qx '{"type":"BadRequest","message":"the body is not JSON"}' "$TMP/r"
+	printf '"a\xc3\xa9b"' > "$TMP/body"
+	[ "$(curl -s -o "$TMP/r" -w '%{http_code}' -X POST --data-binary @"$TMP/body" \
+	    "http://127.0.0.1:$port/v1/functions/echo/invoke")" = 200 ]
+	kill -TERM $pid
+	wait $pid
 }
