@@ -25,10 +25,6 @@
 #define CTRL_MAX_LINE		((4U << 20) + 65536)
 #define CTRL_MAX_LINE_TEXT	"4 MiB + 64 KiB"
 
-/* A request line's "time": at most a year after the start. */
-#define CTRL_MAX_TIME_MS	31536000000.0
-#define CTRL_MAX_TIME_TEXT	"31536000000"
-
 enum vm_state { VMS_FREE, VMS_BUSY, VMS_IDLE, VMS_STOPPING };
 
 /* A descriptor ctrl writes without blocking (ctrl_sink.c). */
