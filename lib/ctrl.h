@@ -28,7 +28,11 @@
 enum vm_state { VMS_FREE, VMS_BUSY, VMS_IDLE, VMS_STOPPING };
 
 /* A descriptor ctrl writes without blocking (ctrl_sink.c). */
+#define CTRL_LOG_LIMIT	(1U << 20)	/* log lines waiting for its reader */
+#define CTRL_OUT_LIMIT	(1U << 20)	/* response lines waiting: past this,
+					 * no more request lines are taken */
 struct sink {
+	bool open;
 	int fd;
 	bool own;			/* a description of ctrl's own, to close */
 	bool sock;			/* written with send(MSG_DONTWAIT) */
@@ -182,6 +186,8 @@ bool sink_pending(const struct sink *s);
 bool sink_full(const struct sink *s);
 /* Writes what waits, for at most wait_ms, then lets go of the fd. */
 void sink_close(struct sink *s, unsigned wait_ms);
+/* c->log and c->out on c->log_fd and c->out_fd, unless they are open. */
+void ctrl_sinks_open(struct ctrl *c);
 
 /* ctrl_console.c */
 void console_open(const struct ctrl *c, struct console *k, pid_t pid,

@@ -98,6 +98,7 @@ log_put(struct ctrl *c, const char *event, uint64_t seq, const char *extra,
 	    extra, name ? ",\"" : "", name ? name : "", name ? "\":" : "",
 	    name ? text : "");
 	/* A log that cannot be written is not worth a stop. */
+	ctrl_sinks_open(c);
 	if (h > 0 && (size_t)h < n)
 		sink_put(&c->log, line, (size_t)h);
 	free(line);

@@ -15,9 +15,6 @@
 #include "monotime.h"
 
 #define TICK_MS		100	/* timers: deadlines, idle VMs */
-#define LOG_LIMIT	(1U << 20)	/* log lines waiting for its reader */
-#define OUT_LIMIT	(1U << 20)	/* response lines waiting: past this,
-					 * no more request lines are taken */
 #define LOG_WAIT_MS	2000		/* at exit, for the log's reader */
 
 
@@ -378,8 +375,7 @@ ctrl_run(struct ctrl *c, int in_fd)
 	sigset_t old;
 	int sig_fd;
 
-	sink_open(&c->log, c->log_fd, LOG_LIMIT, true);
-	sink_open(&c->out, c->out_fd, OUT_LIMIT, false);
+	ctrl_sinks_open(c);
 	c->vm_budget_mib = c->conf.budget_mib - ctrlconf_http_mib(&c->conf);
 	sig_fd = signals_open(&old);
 	c->queue_tail = &c->queue;

@@ -138,6 +138,7 @@ write_line(struct ctrl *c, json_object *o)
 
 	/* Written when the reader takes it (ctrl_sink.c): never lost, and
 	 * never waited for. */
+	ctrl_sinks_open(c);
 	sink_put(&c->out, s, strlen(s));
 	sink_put(&c->out, "\n", 1);
 }

@@ -33,6 +33,7 @@ sink_open(struct sink *s, int fd, size_t limit, bool lossy)
 	int nb;
 
 	memset(s, 0, sizeof(*s));
+	s->open = true;
 	s->fd = fd;
 	s->limit = limit;
 	s->lossy = lossy;
@@ -154,6 +155,15 @@ sink_full(const struct sink *s)
 }
 
 void
+ctrl_sinks_open(struct ctrl *c)
+{
+	if (!c->log.open)
+		sink_open(&c->log, c->log_fd, CTRL_LOG_LIMIT, true);
+	if (!c->out.open)
+		sink_open(&c->out, c->out_fd, CTRL_OUT_LIMIT, false);
+}
+
+void
 sink_close(struct sink *s, unsigned wait_ms)
 {
 	uint64_t until = mono_ms() + wait_ms, now;
@@ -167,5 +177,6 @@ sink_close(struct sink *s, unsigned wait_ms)
 		close(s->fd);
 	free(s->buf);
 	memset(s, 0, sizeof(*s));
+	s->open = true;			/* and closed: not opened again */
 	s->fd = -1;
 }
