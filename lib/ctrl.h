@@ -26,6 +26,38 @@
 #define CTRL_MAX_LINE_TEXT	"4 MiB + 64 KiB"
 
 enum vm_state { VMS_FREE, VMS_BUSY, VMS_IDLE, VMS_STOPPING };
+
+/* A descriptor ctrl writes without blocking (ctrl_sink.c). */
+#define CTRL_LOG_LIMIT	(1U << 20)	/* log lines waiting for its reader */
+#define CTRL_OUT_LIMIT	(1U << 20)	/* response lines waiting: past this,
+					 * no more request lines are taken */
+struct sink {
+	bool open;
+	int fd;
+	bool own;			/* a description of ctrl's own, to close */
+	bool sock;			/* written with send(MSG_DONTWAIT) */
+	bool broken;			/* the reader is gone: all is dropped */
+	bool lossy;			/* full: drop lines (the log) */
+	char *buf;			/* not written yet: buf[off..len) */
+	size_t off, len, cap, limit;
+	uint64_t dropped;		/* lines, since last reported */
+};
+
+/* A runner's standard error (ctrl_console.c). */
+#define CONSOLE_LINE	512		/* longer lines are logged cut */
+struct console {
+	pid_t pid;
+	char who[64];			/* its function, or the builder's */
+	char *ring;			/* the last size bytes: ring[head] is
+					 * the oldest once used == size */
+	size_t size, head, used;
+	char line[CONSOLE_LINE];	/* the line being read */
+	size_t llen;
+	bool skipping;			/* the rest of a line logged cut */
+	uint64_t tokens;		/* lines it may log, in thousandths */
+	uint64_t refilled_ms, reported_ms;
+	uint64_t suppressed;		/* lines not logged, to report */
+};
 enum req_source { SRC_LINES, SRC_HTTP };
 
 /* Outcomes, as counted in /metrics and mapped to HTTP statuses. */
@@ -54,6 +86,8 @@ struct vm_slot {
 	bool stale;			/* its function changed: retire when idle */
 	bool cold_boot;			/* vmrun, not a restore */
 	struct runproc proc;
+	struct console con;
+	bool con_shown;			/* a failure event showed it */
 	struct request *req;		/* in flight */
 	uint64_t mem_mib;
 	uint64_t started_ms, last_used_ms, deadline_ms;
@@ -80,8 +114,11 @@ struct fn_stats {
 struct ctrl {
 	struct ctrl_conf conf;
 	const char *conf_path;
-	int log_fd;			/* runners' stderr and ctrl's log */
+	int log_fd;			/* the log, for s3snap and tapnet */
+	struct sink log;		/* the log, for ctrl itself */
+	struct sink out;		/* response lines */
 	uint64_t used_mib;
+	uint64_t vm_budget_mib;		/* what HTTP leaves of the budget */
 	struct vm_slot vm[CTRL_MAX_VMS];
 	struct request *queue, **queue_tail;
 	uint64_t queued, seq;
@@ -97,6 +134,7 @@ struct ctrl {
 	int out_fd;			/* response lines */
 	/* snapshot builder: one child at a time */
 	struct runproc builder;
+	struct console builder_con;
 	int builder_fn;			/* -1: the base */
 	uint64_t builder_mib;
 	bool builder_tap;
@@ -118,17 +156,56 @@ struct ctrl {
 	int http_open;			/* exchanges handed over and not yet
 					 * sent: atomic, the server's threads
 					 * count them down */
+	/* HTTP limits (ctrl_http.c), shared with the server's threads:
+	 * atomic */
+	uint64_t http_conns;		/* connections open */
+	uint64_t http_bytes;		/* bodies, payloads and answers held */
+	uint64_t http_refused[2];	/* 503s: connections, buffer */
 };
 
+/* ctrl_log.c: events whose name says "failed" always, the rest with -v. */
 void ctrl_log(struct ctrl *c, const char *event, uint64_t seq,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* An event logged whatever the verbosity; with name, text[0..len) (any
+ * bytes) as that member, a JSON string. */
+void ctrl_log_text(struct ctrl *c, const char *event, uint64_t seq,
+    const char *name, const char *text, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+/* On POLLOUT: writes what waits, and reports lines dropped meanwhile. */
+void ctrl_log_flush(struct ctrl *c);
 /* s as a JSON string, quotes included, for ctrl_log's %s: buf, cut short
  * (still valid JSON) if it does not fit. */
 const char *ctrl_jstr(char *buf, size_t n, const char *s);
 
+/* ctrl_sink.c: lossy, past limit bytes waiting, drops lines; else keeps
+ * them all and is full. */
+void sink_open(struct sink *s, int fd, size_t limit, bool lossy);
+bool sink_put(struct sink *s, const char *p, size_t n);
+int sink_flush(struct sink *s);	/* 1 while bytes wait */
+bool sink_pending(const struct sink *s);
+bool sink_full(const struct sink *s);
+/* Writes what waits, for at most wait_ms, then lets go of the fd. */
+void sink_close(struct sink *s, unsigned wait_ms);
+/* c->log and c->out on c->log_fd and c->out_fd, unless they are open. */
+void ctrl_sinks_open(struct ctrl *c);
+
+/* ctrl_console.c */
+void console_open(const struct ctrl *c, struct console *k, pid_t pid,
+    const char *who);
+/* Takes what p's stderr has now: 1 if there was something, 0 if not, -1
+ * at its end. */
+int console_read(struct ctrl *c, struct console *k, struct runproc *p);
+/* Logs the count of suppressed lines: at most once a second, or now. */
+void console_report(struct ctrl *c, struct console *k, bool now);
+/* The ring's bytes, oldest first (malloc'd, NUL after them), or NULL. */
+char *console_tail(const struct console *k, size_t *len);
+void console_close(struct ctrl *c, struct console *k);
+
 /* ctrl_pool.c */
 int pool_dispatch(struct ctrl *c);
 void pool_runner_output(struct ctrl *c, struct vm_slot *v);
+void pool_runner_input(struct ctrl *c, struct vm_slot *v);
+void pool_runner_console(struct ctrl *c, struct vm_slot *v);
 void pool_reap(struct ctrl *c);
 void pool_timers(struct ctrl *c);
 int pool_busy(const struct ctrl *c);
@@ -149,6 +226,7 @@ void request_expire(struct ctrl *c);
 /* ctrl_snap.c */
 void snapbuild_next(struct ctrl *c);
 void snapbuild_output(struct ctrl *c);
+void snapbuild_console(struct ctrl *c);
 void snapbuild_done(struct ctrl *c, int status);
 bool snap_layers(const struct ctrl *c, int fn, char *out, size_t n);
 /* ctrl's own layer of fn in snapshot_dir; fn -1: the base. */

@@ -4,6 +4,14 @@
  * loop through the inbox and its connection suspended; the main loop
  * answers it and hands it back through the inbox, to resume the
  * connection once it is done with the exchange.
+ *
+ * Clients are untrusted, and what they make ctrl hold is bounded:
+ * connections by http_connections (libmicrohttpd closes those past it
+ * and CTRL_HTTP_EXTRA more at once; the extra ones are told 503), and
+ * the bytes each exchange holds, its body as it arrives (all of a
+ * declared Content-Length at once), then its payload, then its answer,
+ * by http_buffer over all of them.  What does not fit is refused with
+ * 503 and Retry-After, and holds nothing.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -27,6 +35,11 @@
  * to the runner. */
 #define HTTP_MAX_BODY	CTRL_MAX_PAYLOAD
 #define HTTP_DRAIN_MS	5000	/* for answers to reach slow clients */
+#define HTTP_RETRY_S	"1"	/* Retry-After of a 503 */
+/* Answers this small are always given: CTRL_HTTP_CONN_KIB per connection
+ * is set aside for them besides http_buffer. */
+#define HTTP_SMALL	(32U << 10)
+#define HTTP_POOL	(32U << 10)	/* libmicrohttpd's memory a connection */
 #define INVOKE_PREFIX	"/v1/functions/"
 #define INVOKE_SUFFIX	"/invoke"
 
@@ -37,8 +50,12 @@ struct http_x {
 	enum http_kind kind;
 	char fn[64];
 	char *body;
-	size_t len;
+	size_t len, cap;
+	uint64_t held;			/* bytes counted in c->http_bytes */
 	bool too_big, handed, done;
+	bool over;			/* past http_buffer: refused, body dropped */
+	bool replied;			/* an answer is queued */
+	bool retry;			/* a 503 that says Retry-After */
 	int status;
 	int force_status;		/* not 0: the answer's status, whatever
 					 * ctrl's outcome for it */
@@ -59,32 +76,89 @@ struct listener {
 	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 };
 
-static struct MHD_Response *
-text_response(const char *s, const char *ctype)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s),
-	    (void *)s, MHD_RESPMEM_MUST_COPY);
-
-	if (r != NULL)
-		MHD_add_response_header(r, "Content-Type", ctype);
-	return r;
-}
-
-/* allow: the methods of the resource, for a 405; else NULL. */
+/* allow: the methods of the resource, for a 405; else NULL.  A 503
+ * of x->retry says when to come back.  The body is x's, alive until
+ * the exchange completes. */
 static enum MHD_Result
-reply(struct MHD_Connection *conn, int status, const char *body,
-    const char *ctype, const char *allow)
+reply(struct http_x *x, int status, const char *body, const char *ctype,
+    const char *allow)
 {
-	struct MHD_Response *r = text_response(body, ctype);
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body),
+	    (void *)body, MHD_RESPMEM_PERSISTENT);
 	enum MHD_Result rc;
 
 	if (r == NULL)
 		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", ctype);
 	if (allow != NULL)
 		MHD_add_response_header(r, "Allow", allow);
-	rc = MHD_queue_response(conn, (unsigned)status, r);
+	if (x->retry) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
+		    HTTP_RETRY_S);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	}
+	x->replied = true;
+	rc = MHD_queue_response(x->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return rc;
+}
+
+/* Counts n more bytes for x, if they fit in http_buffer (or are few
+ * enough to come out of the connection's own share). */
+static bool
+http_hold(struct ctrl *c, struct http_x *x, uint64_t n, bool small)
+{
+	uint64_t cur = __atomic_load_n(&c->http_bytes, __ATOMIC_SEQ_CST);
+
+	do {
+		if (!small && cur + n > c->conf.http_buffer)
+			return false;
+	} while (!__atomic_compare_exchange_n(&c->http_bytes, &cur, cur + n,
+	    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
+	x->held += n;
+	return true;
+}
+
+static void
+http_let_go(struct ctrl *c, struct http_x *x, uint64_t n)
+{
+	n = n < x->held ? n : x->held;
+	__atomic_sub_fetch(&c->http_bytes, n, __ATOMIC_SEQ_CST);
+	x->held -= n;
+}
+
+/* x to hold exactly n bytes: false, holding what it held, if they do not
+ * fit. */
+static bool
+http_hold_exactly(struct ctrl *c, struct http_x *x, uint64_t n)
+{
+	if (n <= x->held) {
+		http_let_go(c, x, x->held - n);
+		return true;
+	}
+	return http_hold(c, x, n - x->held, n <= HTTP_SMALL);
+}
+
+/* 503 now, from the server's thread: the exchange holds nothing, and
+ * the connection closes once the answer is out. */
+static enum MHD_Result
+refuse(struct ctrl *c, struct http_x *x, int why)
+{
+	static const char *const msg[2] = {
+		"{\"type\":\"OverCapacity\",\"message\":\"too many HTTP "
+		    "connections; retry later\"}",
+		"{\"type\":\"OverCapacity\",\"message\":\"ctrl's HTTP buffer "
+		    "is full; retry later\"}",
+	};
+
+	__atomic_add_fetch(&c->http_refused[why], 1, __ATOMIC_SEQ_CST);
+	free(x->body);
+	x->body = NULL;
+	x->len = x->cap = 0;
+	http_let_go(c, x, x->held);
+	x->done = x->retry = true;
+	x->status = 503;
+	return reply(x, 503, msg[why], "application/json", NULL);
 }
 
 /* Which handler a method and path go to; -1 and *status if none (and
@@ -119,18 +193,36 @@ route(const char *method, const char *url, struct http_x *x, int *status,
 	return -1;
 }
 
+/* A body too big, or past http_buffer, is read and dropped: its answer
+ * comes at its end. */
 static bool
-append_body(struct http_x *x, const char *data, size_t n)
+append_body(struct ctrl *c, struct http_x *x, const char *data, size_t n)
 {
+	size_t cap;
 	char *b;
 
-	if (x->too_big || x->len + n > HTTP_MAX_BODY) {
-		x->too_big = true;
+	if (x->too_big || x->over || x->len + n > HTTP_MAX_BODY) {
+		x->too_big = !x->over;
 		return true;
 	}
-	if ((b = realloc(x->body, x->len + n + 1)) == NULL)
-		return false;
-	x->body = b;
+	if (x->len + n > x->held && !http_hold(c, x, x->len + n - x->held,
+	    false)) {
+		x->over = true;		/* refused (and counted) at its end */
+		free(x->body);
+		x->body = NULL;
+		x->len = x->cap = 0;
+		http_let_go(c, x, x->held);
+		return true;
+	}
+	if (x->len + n + 1 > x->cap) {
+		for (cap = x->cap ? x->cap : 4096; cap < x->len + n + 1; cap *= 2)
+			;
+		cap = cap < x->held + 1 ? cap : x->held + 1;
+		if ((b = realloc(x->body, cap)) == NULL)
+			return false;
+		x->body = b;
+		x->cap = cap;
+	}
 	memcpy(x->body + x->len, data, n);
 	x->len += n;
 	x->body[x->len] = '\0';
@@ -166,42 +258,52 @@ hand_over(struct ctrl *c, struct http_x *x)
 	return MHD_YES;
 }
 
-/* A Content-Length over the limit is refused before the body is read;
- * a body without one is refused once it has been read. */
-static bool
-declared_too_big(struct MHD_Connection *conn)
+/* The Content-Length, or -1 if there is none.  libmicrohttpd has
+ * checked its form. */
+static long long
+declared_length(struct MHD_Connection *conn)
 {
 	const char *s = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long n;
 
-	return s != NULL && strtoull(s, NULL, 10) > HTTP_MAX_BODY;
+	if (s == NULL)
+		return -1;
+	n = strtoull(s, NULL, 10);
+	return n > HTTP_MAX_BODY ? (long long)HTTP_MAX_BODY + 1 : (long long)n;
 }
 
 static enum MHD_Result
-health(struct ctrl *c, struct MHD_Connection *conn)
+health(struct ctrl *c, struct http_x *x)
 {
 	/* The main loop sets draining; this thread only reads it. */
 	bool draining = __atomic_load_n(&c->draining, __ATOMIC_SEQ_CST);
 
-	return reply(conn, draining ? 503 : 200, draining ? "draining\n" :
-	    "ok\n", "text/plain", NULL);
+	return reply(x, draining ? 503 : 200, draining ? "draining\n" : "ok\n",
+	    "text/plain", NULL);
 }
 
 /* The headers are in.  A refusal waits for the end of the request, as an
  * answer queued now would close the connection; a body declared too big
- * is refused now, and the connection closed, so as not to read it. */
+ * is refused now, and the connection closed, so as not to read it, and
+ * so is any request past the limits.  A declared body is counted whole
+ * from here. */
 static enum MHD_Result
 first_call(struct ctrl *c, struct MHD_Connection *conn, const char *url,
     const char *method, void **state)
 {
 	struct http_x *x = calloc(1, sizeof(*x));
 	const char *allow = NULL;
+	long long declared;
 	int status;
 
 	if (x == NULL)
 		return MHD_NO;
 	x->conn = conn;
 	*state = x;
+	if (__atomic_load_n(&c->http_conns, __ATOMIC_SEQ_CST) >
+	    c->conf.http_connections)
+		return refuse(c, x, 0);
 	if (route(method, url, x, &status, &allow) == -1) {
 		x->allow = allow;
 		x->done = true;
@@ -211,10 +313,15 @@ first_call(struct ctrl *c, struct MHD_Connection *conn, const char *url,
 		    "{\"type\":\"MethodNotAllowed\",\"message\":\"method "
 		    "not allowed here\"}");
 		x->ctype = "application/json";
-	} else if (x->kind == HK_INVOKE && declared_too_big(conn)) {
+		return MHD_YES;
+	}
+	declared = x->kind == HK_INVOKE ? declared_length(conn) : -1;
+	if (declared > (long long)HTTP_MAX_BODY) {
 		x->too_big = true;
 		return hand_over(c, x);
 	}
+	if (declared > 0 && !http_hold(c, x, (uint64_t)declared, false))
+		return refuse(c, x, 1);
 	return MHD_YES;
 }
 
@@ -229,17 +336,36 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (x == NULL)
 		return first_call(cls, conn, url, method, state);
 	if (*data_size > 0) {	/* the body of a refusal is dropped */
-		bool ok = x->done || append_body(x, data, *data_size);
+		bool ok = x->done || x->kind != HK_INVOKE ||
+		    append_body(cls, x, data, *data_size);
 
 		*data_size = 0;
 		return ok ? MHD_YES : MHD_NO;
 	}
+	if (x->replied)
+		return MHD_YES;
+	if (x->over)
+		return refuse(cls, x, 1);
 	if (x->done)		/* refused, or answered by the main loop */
-		return reply(conn, x->status, x->resp ? x->resp : "",
-		    x->ctype, x->allow);
+		return reply(x, x->status, x->resp ? x->resp : "", x->ctype,
+		    x->allow);
 	if (x->kind == HK_HEALTH)
-		return health(cls, conn);
+		return health(cls, x);
 	return x->handed ? MHD_YES : hand_over(cls, x);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_state,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct ctrl *c = cls;
+
+	(void)conn;
+	(void)socket_state;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		__atomic_add_fetch(&c->http_conns, 1, __ATOMIC_SEQ_CST);
+	else
+		__atomic_sub_fetch(&c->http_conns, 1, __ATOMIC_SEQ_CST);
 }
 
 static void
@@ -255,6 +381,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **state,
 		return;
 	if (x->handed)
 		__atomic_sub_fetch(&c->http_open, 1, __ATOMIC_SEQ_CST);
+	http_let_go(c, x, x->held);
 	free(x->body);
 	free(x->resp);
 	json_object_put(x->req.id);
@@ -263,16 +390,31 @@ on_completed(void *cls, struct MHD_Connection *conn, void **state,
 	*state = NULL;
 }
 
-/* Main loop: the answer is ready; the server's thread sends it. */
+/* Main loop: the answer is ready; the server's thread sends it.  It is
+ * what the exchange holds from now on: an answer that does not fit
+ * becomes a 503. */
 void
 http_respond(struct ctrl *c, struct request *r, int status, const char *body)
 {
 	struct http_x *x = r->http;
+	size_t n = strlen(body);
 
+	free(r->payload);		/* sent, or never to be */
+	r->payload = NULL;
 	x->status = x->force_status != 0 ? x->force_status : status;
-	x->resp = strdup(body);
 	x->ctype = x->kind == HK_METRICS ? "text/plain; version=0.0.4" :
 	    "application/json";
+	if (!http_hold_exactly(c, x, n)) {
+		__atomic_add_fetch(&c->http_refused[1], 1, __ATOMIC_SEQ_CST);
+		http_let_go(c, x, x->held);
+		x->status = 503;
+		x->ctype = "application/json";
+		body = "{\"type\":\"OverCapacity\",\"message\":\"the answer "
+		    "does not fit in ctrl's HTTP buffer; retry later\"}";
+		http_hold(c, x, strlen(body), true);
+	}
+	x->retry = x->status == 503 && !c->draining;
+	x->resp = strdup(body);
 	x->done = true;
 	/* Not resumed here: ctrl still reads r on its way back from this
 	 * call, and the server's thread frees it once the answer is sent. */
@@ -293,6 +435,9 @@ body_json(const struct http_x *x)
 		return strdup("null");
 	if ((tok = json_tokener_new()) == NULL)
 		return NULL;
+	/* JSON is UTF-8 (RFC 8259): a client's other bytes would reach the
+	 * guest, and through its answer other readers. */
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	/* With the NUL: the text ends there, so "12" is twelve and not the
 	 * start of a longer number. */
 	o = json_tokener_parse_ex(tok, x->body, (int)x->len + 1);
@@ -325,6 +470,14 @@ take_invoke(struct ctrl *c, struct request *r)
 	}
 	free(x->body);		/* the payload is what is passed on */
 	x->body = NULL;
+	x->len = x->cap = 0;
+	if (!x->too_big && !http_hold_exactly(c, x, strlen(r->payload))) {
+		x->force_status = 503;
+		__atomic_add_fetch(&c->http_refused[1], 1, __ATOMIC_SEQ_CST);
+		request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity", "ctrl's "
+		    "HTTP buffer is full; retry later");
+		return;
+	}
 	if (x->too_big || strlen(r->payload) > CTRL_MAX_PAYLOAD) {
 		x->force_status = 413;	/* counted as a bad request */
 		request_fail(c, r, OUT_BAD_REQUEST, "PayloadTooLarge", x->too_big ?
@@ -508,7 +661,11 @@ start_one(struct ctrl *c, struct listener *l, const char *addr)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, c,
 	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, c, MHD_OPTION_CONNECTION_TIMEOUT, 120U,
+	    on_completed, c, MHD_OPTION_NOTIFY_CONNECTION, on_connection, c,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)(c->conf.http_connections + CTRL_HTTP_EXTRA),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->conf.http_idle_s,
 	    MHD_OPTION_END);
 	if (d == NULL)
 		close(fd);

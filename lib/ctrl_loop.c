@@ -3,13 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ctrl.h"
@@ -17,52 +15,8 @@
 #include "monotime.h"
 
 #define TICK_MS		100	/* timers: deadlines, idle VMs */
+#define LOG_WAIT_MS	2000		/* at exit, for the log's reader */
 
-
-/* Structured log: one JSON object per line.  Failures always; the rest
- * with -v. */
-void
-ctrl_log(struct ctrl *c, const char *event, uint64_t seq, const char *fmt, ...)
-{
-	char line[2048], extra[1536] = "", req[40] = "";
-	struct timespec ts;
-	va_list ap;
-	int n;
-
-	if (log_level() < LOG_INFO && strstr(event, "failed") == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(extra, sizeof(extra), fmt, ap);
-	va_end(ap);
-	if (seq != 0)
-		snprintf(req, sizeof(req), ",\"request\":%ju", (uintmax_t)seq);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	n = snprintf(line, sizeof(line), "{\"ts\":%ld.%03ld,\"event\":\"%s\"%s"
-	    "%s%s}\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, event, req,
-	    extra[0] ? "," : "", extra);
-	if (n > 0 && (size_t)n < sizeof(line) &&
-	    write(c->log_fd, line, (size_t)n) != n)
-		return;	/* a log that cannot be written is not worth a stop */
-}
-
-const char *
-ctrl_jstr(char *buf, size_t n, const char *s)
-{
-	json_object *o = json_object_new_string(s);
-	const char *j = o ? json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
-
-	if (j != NULL && strlen(j) >= n) {
-		/* Escaping takes at most 6 bytes a byte: a prefix that fits. */
-		json_object_put(o);
-		o = json_object_new_string_len(s, n > 8 ? (int)(n - 3) / 6 : 0);
-		j = o ? json_object_to_json_string_ext(o,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
-	}
-	snprintf(buf, n, "%s", j != NULL && strlen(j) < n ? j : "\"\"");
-	json_object_put(o);
-	return buf;
-}
 
 /* Request lines (--requests), with replay timing. */
 struct input {
@@ -140,7 +94,9 @@ input_take(struct ctrl *c, struct input *in)
 		request_enqueue(c, in->held);
 		in->held = NULL;
 	}
-	while (in->held == NULL && in->len > 0) {
+	/* Responses the reader has not taken hold back the requests that
+	 * would make more. */
+	while (in->held == NULL && in->len > 0 && !sink_full(&c->out)) {
 		size_t n;
 
 		nl = memchr(in->buf, '\n', in->len);
@@ -278,6 +234,9 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 			ctrl_log(c, "draining", 0, "\"signal\":%u", si.ssi_signo);
 			c->draining = true;
 			in->eof = true;
+			if (in->held != NULL)	/* refused, not waited for */
+				request_enqueue(c, in->held);
+			in->held = NULL;
 			if (c->builder.pid > 0)
 				kill(c->builder.pid, SIGTERM);
 			store_drain(c);
@@ -285,20 +244,27 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 	}
 }
 
-#define MAX_POLL	(CTRL_MAX_VMS + 8)
+/* What a polled descriptor is. */
+enum fd_role { FD_SIGNAL, FD_INBOX, FD_INPUT, FD_LOG, FD_OUTPUT,
+	FD_BUILDER_OUT, FD_BUILDER_ERR, FD_VM_OUT, FD_VM_IN, FD_VM_ERR };
+
+#define MAX_POLL	(3 * CTRL_MAX_VMS + 8)
 
 struct poller {
 	struct pollfd p[MAX_POLL];
+	enum fd_role role[MAX_POLL];
 	struct vm_slot *vm[MAX_POLL];
 	int n;
 };
 
 static void
-watch(struct poller *pl, int fd, struct vm_slot *v)
+watch(struct poller *pl, int fd, short events, enum fd_role role,
+    struct vm_slot *v)
 {
 	if (fd == -1 || pl->n == MAX_POLL)
 		return;
-	pl->p[pl->n] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	pl->p[pl->n] = (struct pollfd){ .fd = fd, .events = events };
+	pl->role[pl->n] = role;
 	pl->vm[pl->n++] = v;
 }
 
@@ -313,36 +279,66 @@ poll_timeout(const struct input *in)
 	return due <= now ? 0 : due - now < TICK_MS ? (int)(due - now) : TICK_MS;
 }
 
+static void
+watch_all(struct ctrl *c, struct poller *pl, int sig_fd,
+    const struct input *in)
+{
+	watch(pl, sig_fd, POLLIN, FD_SIGNAL, NULL);
+	watch(pl, c->inbox_fd, POLLIN, FD_INBOX, NULL);
+	watch(pl, in->fd != -1 && !in->eof && in->held == NULL &&
+	    !sink_full(&c->out) ? in->fd : -1, POLLIN, FD_INPUT, NULL);
+	watch(pl, sink_pending(&c->log) ? c->log.fd : -1, POLLOUT, FD_LOG,
+	    NULL);
+	watch(pl, sink_pending(&c->out) ? c->out.fd : -1, POLLOUT, FD_OUTPUT,
+	    NULL);
+	if (c->builder.pid > 0) {
+		watch(pl, c->builder.out_fd, POLLIN, FD_BUILDER_OUT, NULL);
+		watch(pl, c->builder.err_fd, POLLIN, FD_BUILDER_ERR, NULL);
+	}
+	for (int i = 0; i < CTRL_MAX_VMS; i++) {
+		struct vm_slot *v = &c->vm[i];
+
+		if (v->state == VMS_FREE)
+			continue;
+		watch(pl, v->proc.out_fd, POLLIN, FD_VM_OUT, v);
+		watch(pl, v->proc.err_fd, POLLIN, FD_VM_ERR, v);
+		if (runproc_sending(&v->proc))
+			watch(pl, v->proc.in_fd, POLLOUT, FD_VM_IN, v);
+	}
+}
+
+/* Each handler looks at its VM or child as it is now: an earlier one in
+ * the same turn may have reaped it. */
+static void
+serve(struct ctrl *c, enum fd_role role, struct vm_slot *v, int sig_fd,
+    struct input *in)
+{
+	switch (role) {
+	case FD_SIGNAL:		on_signal(c, sig_fd, in); break;
+	case FD_INBOX:		http_take_inbox(c); break;
+	case FD_INPUT:		input_read(c, in); break;
+	case FD_LOG:		ctrl_log_flush(c); break;
+	case FD_OUTPUT:		sink_flush(&c->out); break;
+	case FD_BUILDER_OUT:	snapbuild_output(c); break;
+	case FD_BUILDER_ERR:	snapbuild_console(c); break;
+	case FD_VM_OUT:		pool_runner_output(c, v); break;
+	case FD_VM_IN:		pool_runner_input(c, v); break;
+	case FD_VM_ERR:		pool_runner_console(c, v); break;
+	}
+}
+
 /* One turn: wait for something, then serve it. */
 static void
 ctrl_turn(struct ctrl *c, int sig_fd, struct input *in)
 {
 	struct poller pl = { .n = 0 };
 
-	watch(&pl, sig_fd, NULL);
-	watch(&pl, c->inbox_fd, NULL);
-	watch(&pl, in->fd != -1 && !in->eof && in->held == NULL ? in->fd : -1,
-	    NULL);
-	watch(&pl, c->builder.pid > 0 ? c->builder.out_fd : -1, NULL);
-	for (int i = 0; i < CTRL_MAX_VMS; i++)
-		if (c->vm[i].state != VMS_FREE)
-			watch(&pl, c->vm[i].proc.out_fd, &c->vm[i]);
+	watch_all(c, &pl, sig_fd, in);
 	if (poll(pl.p, (nfds_t)pl.n, poll_timeout(in)) == -1 && errno != EINTR)
 		log_warn("poll");
-	for (int i = 0; i < pl.n; i++) {
-		if (!pl.p[i].revents)
-			continue;
-		if (pl.vm[i] != NULL)
-			pool_runner_output(c, pl.vm[i]);
-		else if (pl.p[i].fd == sig_fd)
-			on_signal(c, sig_fd, in);
-		else if (pl.p[i].fd == c->inbox_fd)
-			http_take_inbox(c);
-		else if (pl.p[i].fd == in->fd)
-			input_read(c, in);
-		else
-			snapbuild_output(c);
-	}
+	for (int i = 0; i < pl.n; i++)
+		if (pl.p[i].revents)
+			serve(c, pl.role[i], pl.vm[i], sig_fd, in);
 	input_take(c, in);
 	request_expire(c);
 	pool_dispatch(c);
@@ -356,7 +352,8 @@ static bool
 ctrl_done(const struct ctrl *c, const struct input *in)
 {
 	bool lines = in->fd != -1;	/* --requests: done at its end */
-	bool open_input = (lines && !in->eof) || in->held != NULL ||
+	bool open_input = (lines && (!in->eof || in->len > 0)) ||
+	    in->held != NULL ||
 	    (!lines && c->nhttpd > 0 && !c->draining);
 
 	return !open_input && c->queue == NULL && pool_count(c, -1, VMS_BUSY) == 0;
@@ -368,7 +365,7 @@ all_stopped(const struct ctrl *c)
 	for (int i = 0; i < CTRL_MAX_VMS; i++)
 		if (c->vm[i].state != VMS_FREE)
 			return false;
-	return c->builder.pid <= 0 && store_idle(c);
+	return c->builder.pid <= 0 && store_idle(c) && !sink_pending(&c->out);
 }
 
 int
@@ -376,8 +373,11 @@ ctrl_run(struct ctrl *c, int in_fd)
 {
 	struct input in = { .fd = in_fd, .t0 = mono_ms() };
 	sigset_t old;
-	int sig_fd = signals_open(&old);
+	int sig_fd;
 
+	ctrl_sinks_open(c);
+	c->vm_budget_mib = c->conf.budget_mib - ctrlconf_http_mib(&c->conf);
+	sig_fd = signals_open(&old);
 	c->queue_tail = &c->queue;
 	c->builder_fn = -2;
 	pthread_mutex_init(&c->inbox_lock, NULL);
@@ -385,6 +385,8 @@ ctrl_run(struct ctrl *c, int in_fd)
 	if (sig_fd == -1 || c->inbox_fd == -1 || net_start(c) == -1 ||
 	    http_start(c) == -1) {
 		http_stop(c);
+		sink_close(&c->log, LOG_WAIT_MS);
+		sink_close(&c->out, 0);
 		return -1;
 	}
 	if (in_fd != -1)
@@ -409,6 +411,8 @@ ctrl_run(struct ctrl *c, int in_fd)
 	close(sig_fd);
 	close(c->inbox_fd);
 	free(in.buf);
+	sink_close(&c->out, 0);
+	sink_close(&c->log, LOG_WAIT_MS);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }

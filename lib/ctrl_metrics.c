@@ -94,6 +94,32 @@ put_histogram(struct text *t, const struct ctrl *c, int f)
 	}
 }
 
+/* The gateway's limits; its counters are the server threads' too. */
+static void
+put_http(struct text *t, const struct ctrl *c)
+{
+	put(t, "# TYPE snapvm_http_connections gauge\n"
+	    "snapvm_http_connections %ju\n"
+	    "# TYPE snapvm_http_connections_limit gauge\n"
+	    "snapvm_http_connections_limit %ju\n"
+	    "# TYPE snapvm_http_buffered_bytes gauge\n"
+	    "snapvm_http_buffered_bytes %ju\n"
+	    "# TYPE snapvm_http_buffer_limit_bytes gauge\n"
+	    "snapvm_http_buffer_limit_bytes %ju\n"
+	    "# TYPE snapvm_http_memory_reserved_bytes gauge\n"
+	    "snapvm_http_memory_reserved_bytes %ju\n"
+	    "# TYPE snapvm_http_refused_total counter\n"
+	    "snapvm_http_refused_total{reason=\"connections\"} %ju\n"
+	    "snapvm_http_refused_total{reason=\"buffer\"} %ju\n",
+	    (uintmax_t)__atomic_load_n(&c->http_conns, __ATOMIC_SEQ_CST),
+	    (uintmax_t)c->conf.http_connections,
+	    (uintmax_t)__atomic_load_n(&c->http_bytes, __ATOMIC_SEQ_CST),
+	    (uintmax_t)c->conf.http_buffer,
+	    (uintmax_t)ctrlconf_http_mib(&c->conf) << 20,
+	    (uintmax_t)__atomic_load_n(&c->http_refused[0], __ATOMIC_SEQ_CST),
+	    (uintmax_t)__atomic_load_n(&c->http_refused[1], __ATOMIC_SEQ_CST));
+}
+
 char *
 metrics_text(const struct ctrl *c)
 {
@@ -138,6 +164,7 @@ metrics_text(const struct ctrl *c)
 	    (uintmax_t)c->fetched[STORE_OK], (uintmax_t)c->fetched[STORE_ABSENT],
 	    (uintmax_t)c->fetched[STORE_FAILED], (uintmax_t)c->uploaded[0],
 	    (uintmax_t)c->uploaded[1], (uintmax_t)c->layers_evicted);
+	put_http(&t, c);
 	return t.s;
 }
 

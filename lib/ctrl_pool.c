@@ -59,14 +59,16 @@ send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 	v->deadline_ms = mono_ms() + c->conf.fn[r->fn].timeout_ms + GRACE_MS +
 	    (v->served > 0 ? 0 : v->cold_boot ? COLD_BOOT_MS : RESTORE_MS);
 	v->state = VMS_BUSY;
+	/* What the pipe does not take now waits for POLLOUT: a runner reads
+	 * only once its guest is up, or never. */
 	if ((line = malloc(n + 1)) != NULL) {
 		memcpy(line, s, n);
 		line[n] = '\n';
-		if (runproc_send(&v->proc, line, n + 1) == -1)
-			ctrl_log(c, "runner_write_failed", r->seq, "\"pid\":%d",
-			    (int)v->proc.pid);
-		free(line);
 	}
+	if (line == NULL || runproc_send(&v->proc, line, n + 1) == -1)
+		ctrl_log(c, "runner_write_failed", r->seq, "\"pid\":%d",
+		    (int)v->proc.pid);
+	free(line);
 	json_object_put(o);
 }
 
@@ -157,7 +159,7 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 		}
 		v->tap = true;
 	}
-	if (runproc_spawn(&v->proc, a->argv, c->log_fd) == -1) {
+	if (runproc_spawn(&v->proc, a->argv, RUNPROC_PIPE) == -1) {
 		ctrl_log(c, "runner_spawn_failed", 0, "\"runner\":%s,"
 		    "\"error\":%s", ctrl_jstr(path, sizeof(path), a->argv[0]),
 		    ctrl_jstr(err, sizeof(err), strerror(errno)));
@@ -168,6 +170,8 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 		return NULL;
 	}
 	v->fn = fn;
+	console_open(c, &v->con, v->proc.pid, c->conf.fn[fn].name);
+	v->con_shown = false;
 	v->cold_boot = a->cold;
 	if (!a->cold && c->conf.fn[fn].nlayers == 0)
 		snapcache_touch(c, fn);
@@ -204,9 +208,9 @@ make_room(struct ctrl *c, uint64_t need)
 		idle += c->vm[i].state == VMS_IDLE ? c->vm[i].mem_mib : 0;
 		stopping += c->vm[i].state == VMS_STOPPING ? c->vm[i].mem_mib : 0;
 	}
-	if (c->used_mib - stopping - idle + need > c->conf.budget_mib)
+	if (c->used_mib - stopping - idle + need > c->vm_budget_mib)
 		return false;	/* even evicting every idle VM is not enough */
-	while (c->used_mib - stopping + need > c->conf.budget_mib) {
+	while (c->used_mib - stopping + need > c->vm_budget_mib) {
 		struct vm_slot *lru = NULL;
 
 		for (int i = 0; i < CTRL_MAX_VMS; i++)
@@ -218,7 +222,7 @@ make_room(struct ctrl *c, uint64_t need)
 		retire(c, lru, "evicted");
 	}
 	/* Room is there once the retired runners are reaped. */
-	return c->used_mib + need <= c->conf.budget_mib;
+	return c->used_mib + need <= c->vm_budget_mib;
 }
 
 static struct vm_slot *
@@ -296,12 +300,30 @@ pool_dispatch(struct ctrl *c)
 	return sent;
 }
 
+/* The failure event of a runner, with the last of its console. */
+static void
+log_failure(struct ctrl *c, struct vm_slot *v, const char *event,
+    uint64_t seq, const char *extra)
+{
+	size_t len;
+	char *tail = console_tail(&v->con, &len);
+
+	console_report(c, &v->con, true);
+	ctrl_log_text(c, event, seq, tail ? "console" : NULL, tail, len, "%s",
+	    extra);
+	v->con_shown = true;
+	free(tail);
+}
+
 /* A runner that broke its contract: killed, its request failed. */
 static void
 runner_failed(struct ctrl *c, struct vm_slot *v, const char *why)
 {
-	ctrl_log(c, "runner_failed", v->req ? v->req->seq : 0,
-	    "\"pid\":%d,\"why\":\"%s\"", (int)v->proc.pid, why);
+	char extra[160];
+
+	snprintf(extra, sizeof(extra), "\"pid\":%d,\"why\":\"%s\"",
+	    (int)v->proc.pid, why);
+	log_failure(c, v, "runner_failed", v->req ? v->req->seq : 0, extra);
 	runproc_kill(&v->proc);
 	runproc_close_input(&v->proc);
 	if (v->req != NULL)
@@ -331,23 +353,86 @@ queued_for(const struct ctrl *c, int fn)
 	return false;
 }
 
+/* A response as snapvm-protocol(5) has it: a status, and a response
+ * for "ok" or an error with a type and a message for "error". */
+static bool
+well_formed(json_object *o)
+{
+	json_object *st, *e, *t, *m;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, "status", &st) ||
+	    !json_object_is_type(st, json_type_string))
+		return false;
+	s = json_object_get_string(st);
+	if (strcmp(s, "ok") == 0)
+		return json_object_object_get_ex(o, "response", NULL);
+	return strcmp(s, "error") == 0 &&
+	    json_object_object_get_ex(o, "error", &e) &&
+	    json_object_object_get_ex(e, "type", &t) &&
+	    json_object_is_type(t, json_type_string) &&
+	    json_object_object_get_ex(e, "message", &m) &&
+	    json_object_is_type(m, json_type_string);
+}
+
+/* The id ctrl gave the request, as an integer: nothing else matches. */
+static bool
+answers(json_object *o, const struct request *r)
+{
+	json_object *id;
+
+	return r != NULL && json_object_is_type(o, json_type_object) &&
+	    json_object_object_get_ex(o, "id", &id) &&
+	    json_object_is_type(id, json_type_int) &&
+	    json_object_get_int64(id) > 0 &&
+	    (uint64_t)json_object_get_int64(id) == r->seq;
+}
+
+/* A runner's line as JSON: one text, in UTF-8 (RFC 8259), as a guest's
+ * other bytes would reach HTTP clients and the readers of response
+ * lines, whose parsers may stop at them. */
+static json_object *
+runner_json(const char *line)
+{
+	struct json_tokener *tok = json_tokener_new();
+	size_t len = strlen(line), end;
+	json_object *o;
+
+	if (tok == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, line, (int)len + 1);
+	end = json_tokener_get_parse_end(tok);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    end > len || strspn(line + end, " \t\r") != len - end) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
 static void
 runner_line(struct ctrl *c, struct vm_slot *v, char *line)
 {
-	json_object *o = json_tokener_parse(line), *id;
-	bool dying = o != NULL && is_timeout(o);
+	json_object *o;
+	bool dying;
 
-	if (v->state == VMS_STOPPING) {
-		json_object_put(o);
+	if (v->state == VMS_STOPPING)
 		return;
-	}
-	if (o == NULL || !json_object_object_get_ex(o, "id", &id) ||
-	    v->req == NULL || (uint64_t)json_object_get_int64(id) != v->req->seq) {
+	o = runner_json(line);
+	if (o == NULL || !answers(o, v->req)) {
 		json_object_put(o);
 		runner_failed(c, v, "the runner wrote a line that answers no "
 		    "request");
 		return;
 	}
+	if (!well_formed(o)) {
+		json_object_put(o);
+		runner_failed(c, v, "the runner wrote a malformed response");
+		return;
+	}
+	dying = is_timeout(o);
 	json_object_put(o);
 	request_finish(c, v->req, OUT_OK, line);
 	v->req = NULL;
@@ -364,18 +449,42 @@ void
 pool_runner_output(struct ctrl *c, struct vm_slot *v)
 {
 	char *line;
-	int rc, eof = runproc_read(&v->proc);
+	int rc = 0, eof;
 
-	while ((rc = runproc_line(&v->proc, &line)) == 1) {
+	if (v->state == VMS_FREE)
+		return;
+	eof = runproc_read(&v->proc);
+	while (v->state != VMS_STOPPING &&
+	    (rc = runproc_line(&v->proc, &line)) == 1) {
 		runner_line(c, v, line);
 		free(line);
 	}
-	if (rc == -1)
+	if (v->state == VMS_STOPPING)
+		v->proc.len = 0;	/* nothing it says counts any more */
+	else if (rc == -1)
 		runner_failed(c, v, "the runner wrote an overlong line");
-	else if (eof == -1 && v->proc.out_fd != -1) {
+	else if (v->state == VMS_IDLE && v->proc.len > 0)
+		runner_failed(c, v, "the runner wrote a line that answers no "
+		    "request");		/* not kept until it is 8 MiB long */
+	if (eof == -1 && v->proc.out_fd != -1) {
 		close(v->proc.out_fd);
 		v->proc.out_fd = -1;
 	}
+}
+
+void
+pool_runner_input(struct ctrl *c, struct vm_slot *v)
+{
+	if (v->state != VMS_FREE && runproc_flush(&v->proc) == -1)
+		ctrl_log(c, "runner_write_failed", v->req ? v->req->seq : 0,
+		    "\"pid\":%d", (int)v->proc.pid);
+}
+
+void
+pool_runner_console(struct ctrl *c, struct vm_slot *v)
+{
+	if (v->state != VMS_FREE)
+		console_read(c, &v->con, &v->proc);
 }
 
 static struct vm_slot *
@@ -390,22 +499,31 @@ slot_of(struct ctrl *c, pid_t pid)
 static void
 reaped(struct ctrl *c, struct vm_slot *v, int status)
 {
-	char why[96];
+	char why[96], extra[96];
+	int code = runproc_exit_code(status);
+	bool failed = code != 0 || v->req != NULL;
 
 	pool_runner_output(c, v);	/* a last answer may still be there */
+	for (int i = 0; i < 8 && console_read(c, &v->con, &v->proc) > 0; i++)
+		;			/* and its last words */
 	snprintf(why, sizeof(why), "the runner %s %d during the request",
 	    WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	if (v->req != NULL)
 		request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed", why);
-	ctrl_log(c, "vm_exited", 0, "\"pid\":%d,\"status\":%d,\"served\":%u",
-	    (int)v->proc.pid, runproc_exit_code(status), v->served);
+	snprintf(extra, sizeof(extra), "\"pid\":%d,\"status\":%d,"
+	    "\"served\":%u", (int)v->proc.pid, code, v->served);
+	if (failed && !v->con_shown)
+		log_failure(c, v, "vm_exited", 0, extra);
+	else
+		ctrl_log(c, "vm_exited", 0, "%s", extra);
+	console_close(c, &v->con);
 	runproc_release(&v->proc);
 	c->used_mib -= v->mem_mib;
 	if (v->tap)
 		net_detach(c, (int)(v - c->vm));	/* however it ended */
 	memset(v, 0, sizeof(*v));
-	v->proc.in_fd = v->proc.out_fd = -1;
+	v->proc.in_fd = v->proc.out_fd = v->proc.err_fd = -1;
 }
 
 void
@@ -435,6 +553,8 @@ pool_timers(struct ctrl *c)
 	for (int i = 0; i < CTRL_MAX_VMS; i++) {
 		struct vm_slot *v = &c->vm[i];
 
+		if (v->state != VMS_FREE)
+			console_report(c, &v->con, false);
 		if (v->state == VMS_BUSY && now > v->deadline_ms)
 			runner_failed(c, v, "the runner did not answer within the "
 			    "function's timeout");

@@ -7,6 +7,7 @@
  * budget, so that the next VM of the function is a restore.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -107,7 +108,7 @@ snap_diff_coming(const struct ctrl *c, int fn)
 	snap_auto_layer(c, fn, dir, sizeof(dir));
 	return !snap_layer_exists(dir) && store_absent(c, dir) &&
 	    (c->builder.pid > 0 ||
-	    c->used_mib + BUILDER_MIB <= c->conf.budget_mib);
+	    c->used_mib + BUILDER_MIB <= c->vm_budget_mib);
 }
 
 /* What to build next: -1 the base, a function index, or -2 nothing. */
@@ -169,13 +170,15 @@ spawn_builder(struct ctrl *c, int job)
 			return -1;
 		c->builder_tap = true;
 	}
-	if (runproc_spawn(&c->builder, argv, c->log_fd) == -1) {
+	if (runproc_spawn(&c->builder, argv, RUNPROC_PIPE) == -1) {
 		if (c->builder_tap)
 			net_detach(c, -1);
 		c->builder_tap = false;
 		return -1;
 	}
 	runproc_close_input(&c->builder);
+	console_open(c, &c->builder_con, c->builder.pid, job < 0 ? "(base)" :
+	    c->conf.fn[job].name);
 	ctrl_log(c, "snapshot_build", 0, "\"layer\":%s,\"pid\":%d",
 	    ctrl_jstr(layer, sizeof(layer), out),
 	    (int)c->builder.pid);
@@ -188,7 +191,7 @@ snapbuild_next(struct ctrl *c)
 	int job;
 
 	if (c->builder.pid > 0 || c->draining ||
-	    c->used_mib + BUILDER_MIB > c->conf.budget_mib ||
+	    c->used_mib + BUILDER_MIB > c->vm_budget_mib ||
 	    (job = next_job(c)) == -2)
 		return;
 	c->builder_fn = job;
@@ -211,15 +214,35 @@ snapbuild_output(struct ctrl *c)
 }
 
 void
+snapbuild_console(struct ctrl *c)
+{
+	if (c->builder.pid > 0)
+		console_read(c, &c->builder_con, &c->builder);
+}
+
+void
 snapbuild_done(struct ctrl *c, int status)
 {
 	int job = c->builder_fn;
 	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	char dir[CTRL_PATH];
+	char dir[CTRL_PATH], *tail;
+	size_t len;
 
-	ctrl_log(c, ok ? "snapshot_built" : "snapshot_failed", 0,
-	    "\"function\":\"%s\",\"status\":%d", job == -1 ? "(base)" :
-	    job < 0 ? "(removed)" : c->conf.fn[job].name, runproc_exit_code(status));
+	for (int i = 0; i < 8 && console_read(c, &c->builder_con,
+	    &c->builder) > 0; i++)
+		;
+	tail = ok ? NULL : console_tail(&c->builder_con, &len);
+	console_close(c, &c->builder_con);
+	if (ok)
+		ctrl_log(c, "snapshot_built", 0, "\"function\":\"%s\","
+		    "\"status\":0", job == -1 ? "(base)" : job < 0 ?
+		    "(removed)" : c->conf.fn[job].name);
+	else
+		ctrl_log_text(c, "snapshot_failed", 0, tail ? "console" : NULL,
+		    tail, len, "\"function\":\"%s\",\"status\":%d", job == -1 ?
+		    "(base)" : job < 0 ? "(removed)" : c->conf.fn[job].name,
+		    runproc_exit_code(status));
+	free(tail);
 	if (!ok && job >= -1)
 		c->snap_failed[job < 0 ? CTRL_MAX_FUNCS : job] = true;
 	if (ok && job >= -1) {

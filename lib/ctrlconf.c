@@ -158,7 +158,9 @@ ctrlconf_load_functions(const struct ctrl_conf *c, const char *path,
 static const char *const ctrl_keys[] = { "kernel", "rootfs", "appfs_dir",
 	"snapshot_dir", "vmrun", "snaprestore", "memory_budget", "listen",
 	"log", "idle_timeout", "queue_limit", "functions", "snapshot_store",
-	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet", NULL };
+	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet",
+	"console_ring", "console_rate", "http_connections", "http_buffer",
+	"http_idle_timeout", NULL };
 
 static int
 ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
@@ -351,6 +353,53 @@ ctrl_listen(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	return rc < 0 ? -1 : 0;
 }
 
+uint64_t
+ctrlconf_http_mib(const struct ctrl_conf *c)
+{
+	/* Each listener's server takes up to that many connections. */
+	uint64_t conn_kib = (uint64_t)c->nlisten * (c->http_connections +
+	    CTRL_HTTP_EXTRA) * CTRL_HTTP_CONN_KIB;
+
+	if (c->nlisten == 0)
+		return 0;
+	return (c->http_buffer >> 20) + (conn_kib + 1023) / 1024;
+}
+
+/* Runners' consoles and the HTTP gateway's limits. */
+static int
+ctrl_limits(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
+{
+	uint64_t ring_kib = 64, buffer_mib = 32;
+
+	c->console_rate = 10;
+	c->http_connections = 128;
+	c->http_idle_s = 30;
+	if (yconf_uint(y, m, "console_ring", false, 0, 1024, &ring_kib) < 0 ||
+	    yconf_uint(y, m, "console_rate", false, 0, 10000,
+	    &c->console_rate) < 0 ||
+	    yconf_uint(y, m, "http_connections", false, 1, 10000,
+	    &c->http_connections) < 0 ||
+	    yconf_uint(y, m, "http_buffer", false, 1, 65536, &buffer_mib) < 0 ||
+	    yconf_uint(y, m, "http_idle_timeout", false, 1, 3600,
+	    &c->http_idle_s) < 0)
+		return -1;
+	c->console_ring = ring_kib << 10;
+	c->http_buffer = buffer_mib << 20;
+	/* VMs get what the HTTP gateway leaves of the budget. */
+	if (c->budget_mib < ctrlconf_http_mib(c) + 16) {
+		yconf_error(y, yconf_get(y, m, "memory_budget") ?
+		    yconf_get(y, m, "memory_budget") : m, "memory_budget",
+		    "%ju MiB leaves less than 16 MiB for VMs once %ju MiB are "
+		    "set aside for HTTP (http_buffer, and %d KiB for each of "
+		    "http_connections + %d per listen address)",
+		    (uintmax_t)c->budget_mib,
+		    (uintmax_t)ctrlconf_http_mib(c), CTRL_HTTP_CONN_KIB,
+		    CTRL_HTTP_EXTRA);
+		return -1;
+	}
+	return 0;
+}
+
 int
 ctrlconf_load(struct ctrl_conf *c, const char *path)
 {
@@ -373,7 +422,7 @@ ctrlconf_load(struct ctrl_conf *c, const char *path)
 	    &c->queue_limit) >= 0 && ctrl_store(&y, m, c) == 0 &&
 	    ctrl_net(&y, m, c) == 0 &&
 	    yconf_uint(&y, m, "snapshot_cache", false, 0, 1 << 24,
-	    &c->cache_mib) >= 0)
+	    &c->cache_mib) >= 0 && ctrl_limits(&y, m, c) == 0)
 		rc = 0;
 	c->idle_timeout_ms = idle_s * 1000;
 	yconf_free(&y);

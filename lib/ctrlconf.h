@@ -15,6 +15,11 @@
 #define CTRL_MAX_LISTEN		4
 #define CTRL_MAX_LAYERS		8
 #define CTRL_PATH		1024
+/* HTTP: connections past http_connections that are still accepted, to be
+ * told 503; and what ctrl sets aside for each connection (libmicrohttpd's
+ * 32 KiB memory pool and the rest of its state and ours). */
+#define CTRL_HTTP_EXTRA		16
+#define CTRL_HTTP_CONN_KIB	64
 
 struct fn_conf {
 	char name[64];
@@ -49,6 +54,11 @@ struct ctrl_conf {
 	char log[CTRL_PATH];			/* "stderr" or a file */
 	uint64_t idle_timeout_ms;
 	uint64_t queue_limit;
+	uint64_t console_ring;			/* bytes of stderr kept per VM */
+	uint64_t console_rate;			/* lines a second per VM */
+	uint64_t http_connections;
+	uint64_t http_buffer;			/* bytes */
+	uint64_t http_idle_s;
 	char functions[CTRL_PATH];
 	char appfs_dir[CTRL_PATH];
 	int nfuncs;
@@ -60,6 +70,9 @@ int ctrlconf_load(struct ctrl_conf *c, const char *path);
 /* functions.yaml alone (SIGHUP): into fns, leaving c as it is. */
 int ctrlconf_load_functions(const struct ctrl_conf *c, const char *path,
     struct fn_conf *fns, int *nfuncs);
+/* The part of memory_budget set aside for HTTP, in MiB: 0 without a
+ * listen address. */
+uint64_t ctrlconf_http_mib(const struct ctrl_conf *c);
 const struct fn_conf *ctrlconf_find(const struct ctrl_conf *c,
     const char *name);
 /* A TCP listen address, "A.B.C.D:PORT" or "[IPv6]:PORT", numbers only

@@ -1,0 +1,167 @@
+/*
+ * ctrl's structured log: one JSON object per line, written through a
+ * lossy sink (ctrl_sink.c) so that a log reader that stalls costs lines,
+ * counted, and never the loop.  Text from runners (their consoles) goes
+ * in as JSON strings, so that nothing a guest prints can forge an event
+ * or break the line.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctrl.h"
+#include "log.h"
+
+/* The length of the valid UTF-8 sequence at s, or 0. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	uint32_t cp, min;
+	size_t need;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		need = 1, cp = s[0] & 0x1f, min = 0x80;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 2, cp = s[0] & 0x0f, min = 0x800;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 3, cp = s[0] & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n <= need)
+		return 0;
+	for (size_t i = 1; i <= need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return need + 1;
+}
+
+/* text as a JSON string (malloc'd), every byte that is not part of valid
+ * UTF-8 replaced by '?'. */
+static char *
+json_text(const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	char *clean = malloc(len + 1), *out = NULL;
+	json_object *o;
+
+	if (clean == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; ) {
+		size_t k = utf8_seq(s + i, len - i);
+
+		if (k == 0) {
+			clean[i++] = '?';
+			continue;
+		}
+		memcpy(clean + i, s + i, k);
+		i += k;
+	}
+	if ((o = json_object_new_string_len(clean, (int)len)) != NULL)
+		out = strdup(json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	free(clean);
+	return out;
+}
+
+static void
+log_put(struct ctrl *c, const char *event, uint64_t seq, const char *extra,
+    const char *name, const char *text)
+{
+	char head[160], req[40] = "";
+	struct timespec ts;
+	size_t n;
+	char *line;
+	int h;
+
+	if (seq != 0)
+		snprintf(req, sizeof(req), ",\"request\":%ju", (uintmax_t)seq);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	h = snprintf(head, sizeof(head), "{\"ts\":%ld.%03ld,\"event\":\"%s\"%s",
+	    (long)ts.tv_sec, ts.tv_nsec / 1000000, event, req);
+	if (h < 0 || (size_t)h >= sizeof(head))
+		return;
+	n = (size_t)h + strlen(extra) + 8 + (name ? strlen(name) +
+	    strlen(text) + 8 : 0);
+	if ((line = malloc(n)) == NULL)
+		return;
+	h = snprintf(line, n, "%s%s%s%s%s%s%s}\n", head, extra[0] ? "," : "",
+	    extra, name ? ",\"" : "", name ? name : "", name ? "\":" : "",
+	    name ? text : "");
+	/* A log that cannot be written is not worth a stop. */
+	ctrl_sinks_open(c);
+	if (h > 0 && (size_t)h < n)
+		sink_put(&c->log, line, (size_t)h);
+	free(line);
+}
+
+void
+ctrl_log(struct ctrl *c, const char *event, uint64_t seq, const char *fmt, ...)
+{
+	char extra[1536] = "";
+	va_list ap;
+
+	if (log_level() < LOG_INFO && strstr(event, "failed") == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(extra, sizeof(extra), fmt, ap);
+	va_end(ap);
+	log_put(c, event, seq, extra, NULL, NULL);
+}
+
+void
+ctrl_log_text(struct ctrl *c, const char *event, uint64_t seq,
+    const char *name, const char *text, size_t len, const char *fmt, ...)
+{
+	char extra[1536] = "", *j = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(extra, sizeof(extra), fmt, ap);
+	va_end(ap);
+	if (name != NULL && (j = json_text(text ? text : "", text ? len : 0)) ==
+	    NULL)
+		name = NULL;
+	log_put(c, event, seq, extra, name, j);
+	free(j);
+}
+
+void
+ctrl_log_flush(struct ctrl *c)
+{
+	uint64_t lost = c->log.dropped;
+
+	if (sink_flush(&c->log) != 0 || lost == 0)
+		return;
+	c->log.dropped = 0;
+	ctrl_log_text(c, "log_dropped", 0, NULL, NULL, 0, "\"lines\":%ju",
+	    (uintmax_t)lost);
+}
+
+const char *
+ctrl_jstr(char *buf, size_t n, const char *s)
+{
+	json_object *o = json_object_new_string(s);
+	const char *j = o ? json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+
+	if (j != NULL && strlen(j) >= n) {
+		/* Escaping takes at most 6 bytes a byte: a prefix that fits. */
+		json_object_put(o);
+		o = json_object_new_string_len(s, n > 8 ? (int)(n - 3) / 6 : 0);
+		j = o ? json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+	}
+	snprintf(buf, n, "%s", j != NULL && strlen(j) < n ? j : "\"\"");
+	json_object_put(o);
+	return buf;
+}
