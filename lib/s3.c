@@ -429,11 +429,12 @@ status_exit(long status, const char *code)
 static void
 error_body(struct attempt *a, char *msg, size_t size)
 {
-	const char *p = a->err.data, *end = p + a->err.len;
+	const char *p = a->err.data, *end;
 
 	a->r->code[0] = msg[0] = '\0';
-	if (p == NULL)
+	if (p == NULL)		/* no body: NULL + 0 is undefined too */
 		return;
+	end = p + a->err.len;
 	if (s3xml_text(p, end, "Code", a->r->code, sizeof(a->r->code)) == -1)
 		a->r->code[0] = '\0';
 	if (s3xml_text(p, end, "Message", msg, size) == -1)
