@@ -38,6 +38,31 @@ request_fields(json_object *o, char *why, size_t n)
 	return 0;
 }
 
+/* "time": whole milliseconds of a double, which holds integers exactly
+ * up to 2^53; beyond, or not a number, it is refused (a cast of a
+ * larger double to an integer is undefined). */
+#define TIME_MAX_MS	9007199254740992.0
+
+static int
+request_time(json_object *o, uint64_t *ms, char *why, size_t n)
+{
+	json_object *t;
+	double v;
+
+	*ms = 0;
+	if (!json_object_object_get_ex(o, "time", &t))
+		return 0;
+	v = json_object_get_double(t);
+	if ((!json_object_is_type(t, json_type_int) &&
+	    !json_object_is_type(t, json_type_double)) ||
+	    !(v >= 0 && v <= TIME_MAX_MS)) {
+		snprintf(why, n, "time: expected milliseconds from 0 to 2^53");
+		return -1;
+	}
+	*ms = (uint64_t)v;
+	return 0;
+}
+
 /* A request line; NULL with why filled if it is malformed.  *fn_missing
  * tells an unknown function (404) from other faults (400). */
 struct request *
@@ -47,6 +72,7 @@ request_parse(struct ctrl *c, const char *line, char *why, size_t n,
 	json_object *o = json_tokener_parse(line), *f = NULL, *id, *p;
 	struct request *r = NULL;
 	const struct fn_conf *fc;
+	uint64_t at_ms;
 
 	*fn_missing = 0;
 	if (o == NULL || !json_object_is_type(o, json_type_object))
@@ -59,12 +85,11 @@ request_parse(struct ctrl *c, const char *line, char *why, size_t n,
 	    json_object_get_string(f))) == NULL) {
 		snprintf(why, n, "no function \"%.60s\"", json_object_get_string(f));
 		*fn_missing = 1;
-	} else if (f != NULL && (r = calloc(1, sizeof(*r))) != NULL) {
+	} else if (f != NULL && request_time(o, &at_ms, why, n) == 0 &&
+	    (r = calloc(1, sizeof(*r))) != NULL) {
 		r->fn = (int)(fc - c->conf.fn);
 		snprintf(r->fn_name, sizeof(r->fn_name), "%s", fc->name);
-		if (json_object_object_get_ex(o, "time", &p))
-			r->at_ms = (uint64_t)(json_object_get_double(p) > 0 ?
-			    json_object_get_double(p) : 0);
+		r->at_ms = at_ms;
 		if (json_object_object_get_ex(o, "id", &id))
 			r->id = json_object_get(id);
 		p = json_object_object_get_ex(o, "payload", &p) ? p : NULL;
