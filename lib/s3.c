@@ -243,7 +243,9 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	if (len > 5 && strncmp(p, "HTTP/", 5) == 0)
 		a->status = 0;		/* a new answer, e.g. after 100 */
 	if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
-		v = 5 + strspn(p + 5, " \t");
+		/* Not NUL-terminated: every scan stops at len. */
+		for (v = 5; v < len && (p[v] == ' ' || p[v] == '\t'); v++)
+			;
 		while (len > v && (p[len - 1] == '\r' || p[len - 1] == '\n' ||
 		    p[len - 1] == ' '))
 			len--;
