@@ -154,6 +154,8 @@ prime(struct virtio_mmio *t)
 	for (int i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
 		const struct virtq_state *q = &t->s.q[i];
 
+		if (!q->ready)
+			continue;
 		mem_write(&m, q->avail + 2, &q->last_avail, 2);
 		mem_write(&m, q->used + 2, &q->next_used, 2);
 	}
