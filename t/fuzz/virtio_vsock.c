@@ -47,7 +47,8 @@ slot_close(int i)
 }
 
 /* 0x80 connect, 0x81 accept from the service, 0x82 write, 0x83 read,
- * 0x84 shutdown(SHUT_WR), 0x85 close: on slot u8 % SLOTS. */
+ * 0x84 shutdown(SHUT_WR), 0x85 close: on slot u8 % SLOTS; 0x86 the
+ * transport reset that follows a restore. */
 static void
 vsock_op(struct fz_dev *dev, uint8_t code, struct fz *f)
 {
@@ -56,7 +57,7 @@ vsock_op(struct fz_dev *dev, uint8_t code, struct fz *f)
 	size_t n;
 
 	(void)dev;
-	switch (code % 6) {
+	switch (code % 7) {
 	case 0:
 		slot_close(i);
 		host[i] = unix_socket(v.path, false);
@@ -80,8 +81,11 @@ vsock_op(struct fz_dev *dev, uint8_t code, struct fz *f)
 		if (host[i] != -1)
 			shutdown(host[i], SHUT_WR);
 		break;
-	default:
+	case 5:
 		slot_close(i);
+		break;
+	default:
+		virtio_vsock_transport_reset(&v);
 		break;
 	}
 }
