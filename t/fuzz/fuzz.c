@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -125,11 +124,34 @@ fz_str(const uint8_t *data, size_t n)
 	return s;
 }
 
+int
+fz_mem_create(struct mem *m, uint64_t mib)
+{
+	return mem_create(m, mib) == -1 ? -1 : mem_track_dirty(m);
+}
+
+/* Zeroing only the pages written is much cheaper than dropping them all
+ * (madvise() flushes the TLBs of every CPU the process ran on). */
+void
+fz_mem_clean(struct mem *m)
+{
+	for (uint64_t w = 0; w < (mem_pages(m) + 63) / 64; w++) {
+		for (uint64_t bits = m->vmm_dirty[w]; bits != 0;
+		    bits &= bits - 1) {
+			uint64_t pg = w * 64 + (uint64_t)__builtin_ctzll(bits);
+
+			memset(m->base + pg * MEM_PAGE, 0, MEM_PAGE);
+		}
+		m->vmm_dirty[w] = 0;
+	}
+}
+
 void
 fz_dev_init(struct fz_dev *d, const struct virtio_dev_ops *ops, void *dev)
 {
 	fz_init();
-	if (mem_create(&d->m, FZ_MEM_MIB) == -1 || evloop_init(&d->loop) == -1 ||
+	if (fz_mem_create(&d->m, FZ_MEM_MIB) == -1 ||
+	    evloop_init(&d->loop) == -1 ||
 	    virtio_mmio_init(&d->t, ops, dev, NULL, &d->m, 0, 0, &d->loop) == -1)
 		abort();
 }
@@ -168,8 +190,7 @@ fz_dev_reset(struct fz_dev *d)
 	fz_loop_run(&d->loop);
 	if (d->reset != NULL)
 		d->reset(d);
-	if (madvise(d->m.base, d->m.bytes, MADV_DONTNEED) == -1)
-		abort();
+	fz_mem_clean(&d->m);
 }
 
 /* Where a queue's rings go when the driver sets it up the usual way. */

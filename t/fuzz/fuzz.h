@@ -40,6 +40,11 @@ void fz_file(const char *name, const void *data, size_t n, char *path,
 /* A NUL-terminated copy of the input (free it). */
 char *fz_str(const uint8_t *data, size_t n);
 
+/* Guest memory that remembers the pages written through mem_ptr(),
+ * which is every access a device makes, and zeroes them again. */
+int fz_mem_create(struct mem *m, uint64_t mib);
+void fz_mem_clean(struct mem *m);
+
 /* A virtio device behind its transport, on fake guest memory. */
 struct fz_dev {
 	struct mem m;

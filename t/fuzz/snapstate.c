@@ -11,9 +11,9 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -42,7 +42,7 @@ setup(void)
 	int sv[2];
 
 	fz_init();
-	if (mem_create(&m, MEM_MIB) == -1 || evloop_init(&loop) == -1 ||
+	if (fz_mem_create(&m, MEM_MIB) == -1 || evloop_init(&loop) == -1 ||
 	    serial_init(&com1, -1, -1, NULL, NULL) == -1 ||
 	    (state_fd = memfd_create("fuzz-state", MFD_CLOEXEC)) == -1)
 		abort();
@@ -185,8 +185,7 @@ reset(void)
 	virtio_mmio_io(&net_t, 0x70, (uint8_t *)&zero, 4, true);
 	fz_loop_run(&loop);
 	memset(&com1.s, 0, sizeof(com1.s));
-	if (madvise(m.base, m.bytes, MADV_DONTNEED) == -1)
-		abort();
+	fz_mem_clean(&m);
 }
 
 int
