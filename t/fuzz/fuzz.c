@@ -236,7 +236,7 @@ static void
 op_desc(struct fz_dev *d, struct fz *f)
 {
 	struct virtq_state *q = queue(d, f);
-	uint8_t i = fz_u8(f), desc[16];
+	uint8_t i = fz_u8(f), desc[16] = { 0 };
 
 	fz_take(f, desc, sizeof(desc));
 	if (q->size != 0)

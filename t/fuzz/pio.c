@@ -52,7 +52,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	serial_init(&com1, -1, -1, on_irq, NULL);	/* a fresh UART */
 	while (f.n > 0) {
 		uint16_t port = fz_u16(&f);
-		uint8_t how = fz_u8(&f), buf[8];
+		uint8_t how = fz_u8(&f), buf[8] = { 0 };
 
 		fz_take(&f, buf, sizeof(buf));
 		bus_access(&pio, port, buf, 1U << (how % 4), how & 0x80);

@@ -4,6 +4,7 @@
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,14 +29,15 @@ static void
 net_op(struct fz_dev *dev, uint8_t code, struct fz *f)
 {
 	static uint8_t frame[4096];
-	size_t len = fz_u16(f) % sizeof(frame);
+	size_t len = fz_u16(f) % sizeof(frame), got;
 
 	(void)dev;
 	if (code % 2 == 1) {
 		drain(tap);
 		return;
 	}
-	fz_take(f, frame, len);
+	got = fz_take(f, frame, len);
+	memset(frame + got, 0, len - got);	/* past the input: zeros */
 	if (write(tap, frame, len) == -1)
 		return;		/* the tap's queue is full: the frame is lost */
 }
