@@ -25,7 +25,7 @@ NETCFG   := $(B)/netcfg/snapvm-netcfg
 
 .SECONDARY:
 .PHONY: all check bench install clean testguests tidy demo appfs kernel \
-	rootfs guest snap
+	rootfs guest snap fuzz fuzz-build fuzz-replay
 all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs $(NETCFG)
 
 appfs: $(APPFS)
@@ -75,8 +75,44 @@ guest: kernel rootfs
 snap: all guest
 	scripts/mksnap $(B)/snap
 
-check: all guest
+check: all guest fuzz-build
 	scripts/check
+
+# libFuzzer targets (t/fuzz/*.c but the shared fuzz.c), with lib/ built
+# again by clang with ASan and UBSan, under $(FZ).  `make fuzz` runs each
+# for FUZZ_S seconds (FUZZ_TARGETS: a subset); `make fuzz-replay` runs
+# each once over its committed corpus and crash reproducers, as
+# `make check` does (scripts/fuzz).
+FUZZ_CC  ?= clang
+FUZZ_S   ?= 60
+FZ       := $(B)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -std=c11 -Wall -Wextra \
+	-Werror -D_GNU_SOURCE -pthread $(FUZZ_SAN)
+FUZZ_SRC := $(filter-out t/fuzz/fuzz.c,$(wildcard t/fuzz/*.c))
+FUZZ_BIN := $(FUZZ_SRC:t/fuzz/%.c=$(FZ)/bin/%)
+FUZZ_LIBA := $(FZ)/libsnapvm.a
+
+$(FZ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -It/fuzz $(FUZZ_CFLAGS) \
+	    -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_LIBA): $(LIB_SRC:%.c=$(FZ)/%.o)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FZ)/bin/%: $(FZ)/t/fuzz/%.o $(FZ)/t/fuzz/fuzz.o $(FUZZ_LIBA)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	FUZZ_S=$(FUZZ_S) scripts/fuzz run $(FUZZ_TARGETS)
+
+fuzz-replay: fuzz-build
+	scripts/fuzz replay $(FUZZ_TARGETS)
 
 bench: all
 	scripts/bench
@@ -95,9 +131,9 @@ install: all
 
 clean:
 	rm -rf bin $(B)/lib $(B)/cmd $(B)/t $(B)/unit $(B)/testguest $(B)/appfs \
-	    $(B)/netcfg $(LIBA)
+	    $(B)/netcfg $(LIBA) $(FZ)
 
--include $(shell find $(B)/lib $(B)/cmd $(B)/t -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/lib $(B)/cmd $(B)/t $(FZ) -name '*.d' 2>/dev/null)
 
 # The embedded default job: the bundled hello guest in a VM.
 demo: all guest

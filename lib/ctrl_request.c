@@ -190,6 +190,15 @@ request_fail(struct ctrl *c, struct request *r, enum outcome o,
 	request_free(r);
 }
 
+/* The error object comes from the guest's runtime as it sent it: its
+ * members may be null, which json_object_get_string() gives as NULL. */
+static bool
+is_string(json_object *o, const char *s)
+{
+	return json_object_is_type(o, json_type_string) &&
+	    strcmp(json_object_get_string(o), s) == 0;
+}
+
 /* The runner's response line answers the request. */
 void
 request_finish(struct ctrl *c, struct request *r, enum outcome o,
@@ -198,11 +207,11 @@ request_finish(struct ctrl *c, struct request *r, enum outcome o,
 	json_object *body = json_tokener_parse(line), *st, *e, *t;
 
 	if (body != NULL && json_object_object_get_ex(body, "status", &st) &&
-	    strcmp(json_object_get_string(st), "error") == 0) {
+	    is_string(st, "error")) {
 		o = OUT_FUNCTION_ERROR;
 		if (json_object_object_get_ex(body, "error", &e) &&
 		    json_object_object_get_ex(e, "type", &t) &&
-		    strcmp(json_object_get_string(t), "Timeout") == 0)
+		    is_string(t, "Timeout"))
 			o = OUT_TIMEOUT;
 	}
 	ctrl_log(c, "request_done", r->seq, "\"outcome\":\"%s\",\"cold\":%s",

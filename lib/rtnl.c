@@ -146,6 +146,26 @@ talk_done(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_ERROR;
 }
 
+/* Each message of a datagram inside it: libmnl takes nlmsg_len as an int
+ * and walks past the end of the buffer on one of 2 GiB or more. */
+static bool
+rtnl_whole(const char *buf, size_t n)
+{
+	while (n >= sizeof(struct nlmsghdr)) {
+		const struct nlmsghdr *h = (const void *)buf;
+		size_t step;
+
+		if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > n)
+			return false;
+		step = MNL_ALIGN(h->nlmsg_len);
+		if (step >= n)
+			break;
+		buf += step;
+		n -= step;
+	}
+	return true;
+}
+
 static int
 rtnl_talk(struct rtnl *r, struct nlmsghdr *nlh, mnl_cb_t fn, void *arg)
 {
@@ -165,6 +185,10 @@ rtnl_talk(struct rtnl *r, struct nlmsghdr *nlh, mnl_cb_t fn, void *arg)
 	do {
 		if ((n = mnl_socket_recvfrom(r->nl, buf, sizeof(buf))) < 0)
 			return -1;
+		if (!rtnl_whole(buf, (size_t)n)) {
+			errno = EPROTO;
+			return -1;
+		}
 		rc = mnl_cb_run2(buf, (size_t)n, nlh->nlmsg_seq, r->portid,
 		    talk_data, &t, ctl, NLMSG_MIN_TYPE);
 	} while (rc > MNL_CB_STOP);

@@ -243,7 +243,9 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	if (len > 5 && strncmp(p, "HTTP/", 5) == 0)
 		a->status = 0;		/* a new answer, e.g. after 100 */
 	if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
-		v = 5 + strspn(p + 5, " \t");
+		/* Not NUL-terminated: every scan stops at len. */
+		for (v = 5; v < len && (p[v] == ' ' || p[v] == '\t'); v++)
+			;
 		while (len > v && (p[len - 1] == '\r' || p[len - 1] == '\n' ||
 		    p[len - 1] == ' '))
 			len--;
@@ -429,11 +431,12 @@ status_exit(long status, const char *code)
 static void
 error_body(struct attempt *a, char *msg, size_t size)
 {
-	const char *p = a->err.data, *end = p + a->err.len;
+	const char *p = a->err.data, *end;
 
 	a->r->code[0] = msg[0] = '\0';
-	if (p == NULL)
+	if (p == NULL)		/* no body: NULL + 0 is undefined too */
 		return;
+	end = p + a->err.len;
 	if (s3xml_text(p, end, "Code", a->r->code, sizeof(a->r->code)) == -1)
 		a->r->code[0] = '\0';
 	if (s3xml_text(p, end, "Message", msg, size) == -1)

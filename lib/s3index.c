@@ -148,13 +148,15 @@ parse_parts(const char *what, const struct s3layer *l, json_object *a,
 {
 	char field[64];
 
-	if (s3layer_parts(l, f) == -1)
-		return -1;
-	if (json_object_array_length(a) != f->nparts) {
+	/* Checked before the arrays are made: their size then follows from
+	 * the index's own, not from a size an index of a few bytes claims. */
+	if (json_object_array_length(a) != s3layer_nparts(l, f)) {
 		log_warnx("%s: %s: %zu parts, its extents make %zu", what,
-		    f->name, json_object_array_length(a), f->nparts);
+		    f->name, json_object_array_length(a), s3layer_nparts(l, f));
 		return -1;
 	}
+	if (s3layer_parts(l, f) == -1)
+		return -1;
 	for (size_t i = 0; i < f->nparts; i++) {
 		snprintf(field, sizeof(field), "%s: parts[%zu]", f->name, i);
 		if (hash(what, json_object_array_get_idx(a, i), field,

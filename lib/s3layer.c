@@ -48,10 +48,16 @@ s3layer_part(struct s3layer *l, const char *prefix, const struct s3task *t,
 	return 0;
 }
 
+size_t
+s3layer_nparts(const struct s3layer *l, const struct s3file *f)
+{
+	return (size_t)((f->ext.total + l->part_size - 1) / l->part_size);
+}
+
 int
 s3layer_parts(const struct s3layer *l, struct s3file *f)
 {
-	f->nparts = (size_t)((f->ext.total + l->part_size - 1) / l->part_size);
+	f->nparts = s3layer_nparts(l, f);
 	f->part_sha = calloc(f->nparts ? f->nparts : 1, sizeof(*f->part_sha));
 	f->etag = calloc(f->nparts ? f->nparts : 1, sizeof(*f->etag));
 	if (f->part_sha == NULL || f->etag == NULL) {

@@ -85,6 +85,8 @@ struct s3part {
  * EX_OSERR (logged) if out of memory. */
 int s3layer_part(struct s3layer *l, const char *prefix,
     const struct s3task *t, struct s3part *part);
+/* How many parts f's extents make. */
+size_t s3layer_nparts(const struct s3layer *l, const struct s3file *f);
 /* Allocates part_sha and etag for f's parts. */
 int s3layer_parts(const struct s3layer *l, struct s3file *f);
 
