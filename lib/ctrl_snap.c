@@ -157,6 +157,8 @@ spawn_builder(struct ctrl *c, int job)
 		argv[i++] = c->conf.snaprestore;
 		argv[i++] = "--load-dir";
 		argv[i++] = base;
+		argv[i++] = "--rootfs";
+		argv[i++] = c->conf.rootfs;
 		argv[i++] = "--appfs";
 		argv[i++] = c->conf.fn[job].appfs;
 	}

@@ -21,12 +21,15 @@ setup_file() {
 	export STORE="s3://snapvm-test/ctrl-$$"
 	# Layers for the fake runner: a base and a diff per app on it, and a
 	# second base that no diff in the store was made on.
+	# Drives by content: ctrl.yaml's rootfs, each app's image.
 	F="$BATS_FILE_TMPDIR/fake"
-	"$FAKE" layer "$F/python3"
+	"$FAKE" layer "$F/python3" --rootfs "$ROOT/build/rootfs.ext4"
 	for app in hello markdown digest; do
-		"$FAKE" layer "$F/diff/$app" --parent "$F/python3" --pages 384
+		"$FAKE" layer "$F/diff/$app" --parent "$F/python3" --pages 384 \
+		    --appfs "$ROOT/build/appfs/$app.ext2"
 	done
-	"$FAKE" layer "$F/other/python3" --seed other
+	"$FAKE" layer "$F/other/python3" --seed other \
+	    --rootfs "$ROOT/build/rootfs.ext4"
 	export F
 }
 
