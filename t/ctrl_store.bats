@@ -234,3 +234,24 @@ PY
 	done
 	[ "$(du -sk "$TMP/snap" | cut -f1)" -le $((6 * 1024)) ]
 }
+
+@test "ctrl's own layers of an older format are removed at start and built again" {
+	here "$F" python3
+	here "$F" diff/hello
+	# As an earlier snapvm wrote it: version 1, a drive named by path.
+	python3 - "$TMP/snap/diff/hello/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["version"] = 1
+m["drives"][0]["path"] = "/etc/hostname"
+json.dump(m, open(sys.argv[1], "w"))
+PY
+	config outdated
+	requests hello
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events snapshot_outdated 'diff/hello","version":1')" -eq 1 ]
+	[ "$(events snapshot_outdated)" -eq 1 ]
+	[ "$(events snapshot_built)" -eq 1 ]
+	grep -q '"version": 2' "$TMP/snap/diff/hello/manifest.json"
+}
