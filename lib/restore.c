@@ -232,10 +232,12 @@ check_machine(const struct layers *l, struct vm_config *cfg)
 	return 0;
 }
 
-/* Only the state file says whether the machine has a network device and
- * which tap it used; --net may name another tap and MAC, not add one. */
+/* Only the state file says whether the machine has a network device;
+ * --net may not add one.  The tap is a host resource and so the
+ * caller's: the name the state records is only quoted.  The MAC, which
+ * the guest has seen, is the state's unless --net gives one. */
 static int
-check_net(const struct layers *l, struct vm_config *cfg, struct vm *vm)
+check_net(struct layers *l, struct vm_config *cfg)
 {
 	const struct virtio_net_state *ns;
 	const char *tap;
@@ -250,7 +252,7 @@ check_net(const struct layers *l, struct vm_config *cfg, struct vm *vm)
 	}
 	if (ns == NULL && tap == NULL)
 		return 0;
-	if (ns == NULL || tap == NULL || tap_size != sizeof(vm->net_tap) ||
+	if (ns == NULL || tap == NULL || tap_size != VIRTIO_NET_IFNAME ||
 	    memchr(tap, '\0', tap_size) == NULL) {
 		log_warnx("%s: network device without its tap's name, or a tap "
 		    "name without the device", l->st.path);
@@ -258,9 +260,11 @@ check_net(const struct layers *l, struct vm_config *cfg, struct vm *vm)
 	}
 	if (virtio_net_check(ns, size, l->st.path) == -1)
 		return -1;
-	memcpy(vm->net_tap, tap, sizeof(vm->net_tap));
-	if (cfg->net.tap == NULL)
-		cfg->net.tap = vm->net_tap;
+	if (cfg->net.tap == NULL) {
+		log_warnx("%s: the snapshot has a network device: name its tap "
+		    "with --net (it was taken on \"%s\")", top_dir(l), tap);
+		return refuse(l, EX_USAGE);
+	}
 	if (!cfg->net.has_mac)
 		memcpy(cfg->net.mac, ns->mac, sizeof(cfg->net.mac));
 	cfg->net.has_mac = true;
@@ -373,7 +377,7 @@ open_layer(struct layers *l, int i)
 }
 
 static int
-read_layers(struct layers *l, struct vm_config *cfg, struct vm *vm)
+read_layers(struct layers *l, struct vm_config *cfg)
 {
 	for (int i = 0; i < l->n; i++)
 		if (snapmeta_read(l->dir[i], &l->m[i]) == -1)
@@ -387,7 +391,7 @@ read_layers(struct layers *l, struct vm_config *cfg, struct vm *vm)
 	if (snap_kvm_check(&l->st, l->m[0].vcpus) == -1 ||
 	    check_devices(l, cfg) == -1)
 		return -1;
-	return check_net(l, cfg, vm);
+	return check_net(l, cfg);
 }
 
 static void
@@ -561,7 +565,7 @@ vm_restore(struct vm *vm, struct vm_config *cfg, char *const *dirs, int n)
 	if (n < 1 || n > SNAP_MAX_LAYERS) {
 		log_warnx("--load-dir: 1 to %d layers, got %d", SNAP_MAX_LAYERS, n);
 		vm_fail(vm, EX_USAGE);
-	} else if (read_layers(l, cfg, vm) == -1) {
+	} else if (read_layers(l, cfg) == -1) {
 		vm_fail(vm, l->fail ? l->fail : EX_DATAERR);
 	} else if (mem_create(&vm->mem, cfg->mem_mib) == -1) {
 		vm_fail(vm, EX_OSERR);

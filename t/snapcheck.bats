@@ -170,6 +170,22 @@ for s in secs:
 	accepted
 }
 
+@test "a layer's network device needs a tap from --net: the tap it names is never opened" {
+	# The device of a machine that had a network device on tap "victim0".
+	state "$TMP/base" '
+secs.append([0x31, 3, bytearray(160)])
+secs.append([0x34, 0, bytearray(struct.pack("<IH6B", 1, 1, 2, 0x53, 0, 0, 0, 3))])
+secs.append([0x35, 0, bytearray(b"victim0".ljust(16, b"\0"))])'
+	run restore --load-dir "$TMP/base" --rootfs "$TMP/rootfs.img" \
+	    --appfs "$TMP/app.img"
+	echo "$output"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"$TMP/base: the snapshot has a network device: name its tap with --net (it was taken on \"victim0\")"* ]]
+	run restore --load-dir "$TMP/base" --rootfs "$TMP/rootfs.img" \
+	    --appfs "$TMP/app.img" --net tap9
+	accepted
+}
+
 @test "a diff recording other drives than the layer it was made on is refused" {
 	edit "$TMP/diff" 'm["drives"][0]["sha256"] = "0" * 64'
 	run restore --load-dir "$TMP/base,$TMP/diff" --rootfs "$TMP/rootfs.img" \
