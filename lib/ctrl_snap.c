@@ -7,6 +7,7 @@
  * budget, so that the next VM of the function is a restore.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,7 +68,11 @@ snap_drop_outdated(struct ctrl *c)
 		if ((d = opendir(dir)) == NULL)
 			continue;
 		while ((e = readdir(d)) != NULL) {
-			if (e->d_name[0] == '.')
+			struct stat st;
+
+			/* ctrl's own layers are directories, never links */
+			if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name,
+			    &st, AT_SYMLINK_NOFOLLOW) == -1 || !S_ISDIR(st.st_mode))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 			drop_outdated(c, path);
