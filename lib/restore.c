@@ -184,7 +184,7 @@ check_drive(struct layers *l, const struct vm_config *cfg, int i)
 }
 
 static int
-check_drives(struct layers *l, const struct vm_config *cfg)
+check_drives(struct layers *l, struct vm_config *cfg)
 {
 	const struct snap_meta *top = &l->m[l->n - 1];
 
@@ -198,6 +198,7 @@ check_drives(struct layers *l, const struct vm_config *cfg)
 	for (int i = 0; i < top->ndrives; i++)
 		if (check_drive(l, cfg, i) == -1)
 			return -1;
+	cfg->ndrives = top->ndrives;	/* the slots past it are empty */
 	return 0;
 }
 
