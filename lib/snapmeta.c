@@ -528,15 +528,6 @@ snapmeta_version(const char *dir)
 	return version;
 }
 
-int
-snapmeta_open(const char *dir, enum snap_file which, uint64_t *size)
-{
-	char path[4200];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, snap_file_name[which]);
-	return open_plain(path, size);
-}
-
 static int
 check_size(const char *dir, const struct snap_meta *m, enum snap_file which,
     uint64_t size)

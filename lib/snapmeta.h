@@ -49,15 +49,17 @@ struct snap_meta {
 int snapmeta_write(const char *path, const struct snap_meta *m);
 /* Reads and checks DIR/manifest.json; messages name the file and field. */
 int snapmeta_read(const char *dir, struct snap_meta *m);
-/* The version DIR/manifest.json claims, or -1 (nothing else checked):
- * tells a layer of an older format from a damaged one. */
-int snapmeta_version(const char *dir);
 /* The same as snapmeta_read from text in memory; name is used in messages. */
 int snapmeta_parse(const char *name, const char *text, size_t len,
     struct snap_meta *m);
-/* Opens DIR/NAME of the layer for reading: a regular file, not a
- * symbolic link, not waited on (a FIFO is refused, not opened). */
-int snapmeta_open(const char *dir, enum snap_file which, uint64_t *size);
+/* The version DIR/manifest.json claims, or -1 (nothing else checked):
+ * tells a layer of an older format from a damaged one. */
+int snapmeta_version(const char *dir);
+
+/* The files of a layer below are opened by a name that is no symbolic
+ * link, without waiting (a FIFO or device is refused), and must be
+ * regular files. */
+
 /* Reads a file of the layer into memory once, checks its size and the
  * SHA-256 of exactly the bytes read against the manifest; *data is
  * malloc'ed.  For the state file and a diff's pages bitmap. */
