@@ -37,9 +37,10 @@ static void
 drop_outdated(struct ctrl *c, const char *dir)
 {
 	char jd[CTRL_PATH + 16];
-	int version = snapmeta_version(dir);
+	int version;
 
-	if (version < 0 || version == SNAP_META_VERSION)
+	if (!snap_layer_exists(dir) || (version = snapmeta_version(dir)) < 0 ||
+	    version == SNAP_META_VERSION)
 		return;
 	for (int i = 0; i < c->conf.nfuncs; i++)
 		for (int j = 0; j < c->conf.fn[i].nlayers; j++)
