@@ -200,6 +200,9 @@ def check_drives(top, opts):
 
 
 def load_app(appfs):
+    # No __pycache__ in appfs/NAME/: make would take it for a change to
+    # the app and pack a new image, which no diff layer was made with.
+    sys.dont_write_bytecode = True
     name = os.path.basename(appfs).rsplit(".", 1)[0]
     path = os.path.join(ROOT, "appfs", name, "workload.py")
     spec = importlib.util.spec_from_file_location("workload", path)
