@@ -224,6 +224,8 @@ void request_free(struct request *r);
 void request_expire(struct ctrl *c);
 
 /* ctrl_snap.c */
+/* At start-up: ctrl's own layers of an older format are removed. */
+void snap_drop_outdated(struct ctrl *c);
 void snapbuild_next(struct ctrl *c);
 void snapbuild_output(struct ctrl *c);
 void snapbuild_console(struct ctrl *c);

@@ -108,6 +108,8 @@ runner_argv(struct ctrl *c, int fn, struct runner_args *a)
 		argv[i++] = c->conf.snaprestore;
 		argv[i++] = "--load-dir";
 		argv[i++] = a->layers;
+		argv[i++] = "--rootfs";		/* a layer names no file */
+		argv[i++] = c->conf.rootfs;
 	}
 	argv[i++] = "--appfs";
 	argv[i++] = (char *)f->appfs;

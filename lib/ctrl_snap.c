@@ -6,6 +6,8 @@
  * one builder process at a time makes what is missing, within the memory
  * budget, so that the next VM of the function is a restore.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 
 #include "ctrl.h"
 #include "log.h"
+#include "snapmeta.h"
 
 #define BUILDER_MIB	128	/* the snapshot's memory, see vmrun(1) */
 
@@ -26,6 +29,58 @@ snap_layer_exists(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
 	return stat(path, &st) == 0;
+}
+
+/* A layer of ctrl's own in an older format is removed, so that it is
+ * built again in this one (snaprestore refuses it); layers named in
+ * functions.yaml are the user's and stay. */
+static void
+drop_outdated(struct ctrl *c, const char *dir)
+{
+	char jd[CTRL_PATH + 16];
+	int version;
+
+	if (!snap_layer_exists(dir) || (version = snapmeta_version(dir)) < 0 ||
+	    version == SNAP_META_VERSION)
+		return;
+	for (int i = 0; i < c->conf.nfuncs; i++)
+		for (int j = 0; j < c->conf.fn[i].nlayers; j++)
+			if (strcmp(c->conf.fn[i].layer[j], dir) == 0)
+				return;
+	snapmeta_remove(dir);
+	ctrl_log(c, "snapshot_outdated", 0, "\"layer\":%s,\"version\":%d",
+	    ctrl_jstr(jd, sizeof(jd), dir), version);
+}
+
+void
+snap_drop_outdated(struct ctrl *c)
+{
+	static const char *const base[] = { "python3", "python3-net" };
+	static const char *const diffs[] = { "diff", "diff-net" };
+	char dir[CTRL_PATH], path[CTRL_PATH + 300];
+	struct dirent *e;
+	DIR *d;
+
+	for (size_t k = 0; k < 2; k++) {
+		snprintf(dir, sizeof(dir), "%.900s/%s", c->conf.snapshot_dir,
+		    base[k]);
+		drop_outdated(c, dir);
+		snprintf(dir, sizeof(dir), "%.900s/%s", c->conf.snapshot_dir,
+		    diffs[k]);
+		if ((d = opendir(dir)) == NULL)
+			continue;
+		while ((e = readdir(d)) != NULL) {
+			struct stat st;
+
+			/* ctrl's own layers are directories, never links */
+			if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name,
+			    &st, AT_SYMLINK_NOFOLLOW) == -1 || !S_ISDIR(st.st_mode))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			drop_outdated(c, path);
+		}
+		closedir(d);
+	}
 }
 
 /* Layers made with a network device (ctrl_net.c) need a tap to restore,
@@ -158,6 +213,8 @@ spawn_builder(struct ctrl *c, int job)
 		argv[i++] = c->conf.snaprestore;
 		argv[i++] = "--load-dir";
 		argv[i++] = base;
+		argv[i++] = "--rootfs";
+		argv[i++] = c->conf.rootfs;
 		argv[i++] = "--appfs";
 		argv[i++] = c->conf.fn[job].appfs;
 	}

@@ -63,19 +63,18 @@ digest_file(const char *path, char hex[DIGEST_HEX])
 
 /* The cache entry's name: a digest of the identity, never of contents. */
 static int
-digest_cache_path(const char *path, char *out, size_t n)
+digest_cache_entry(const struct stat *st, char *out, size_t n)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	char id[512], hex[DIGEST_HEX];
 	unsigned char md[EVP_MAX_MD_SIZE];
-	struct stat st;
 
-	if (stat(path, &st) == -1 || (xdg == NULL && home == NULL))
+	if (xdg == NULL && home == NULL)
 		return -1;
 	snprintf(id, sizeof(id), "%ju %ju %jd %ld.%09ld %ld.%09ld",
-	    (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, (intmax_t)st.st_size,
-	    (long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-	    (long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	    (uintmax_t)st->st_dev, (uintmax_t)st->st_ino, (intmax_t)st->st_size,
+	    (long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+	    (long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
 	if (EVP_Digest(id, strlen(id), md, NULL, EVP_sha256(), NULL) != 1)
 		return -1;
 	digest_hex(md, hex);
@@ -84,6 +83,16 @@ digest_cache_path(const char *path, char *out, size_t n)
 	else
 		snprintf(out, n, "%s/.cache/snapvm/digest/%s", home, hex);
 	return 0;
+}
+
+static int
+digest_cache_path(const char *path, char *out, size_t n)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	return digest_cache_entry(&st, out, n);
 }
 
 static void
@@ -109,28 +118,58 @@ digest_cache_store(const char *entry, const char hex[DIGEST_HEX])
 		unlink(tmp);
 }
 
+static bool
+digest_cache_get(const char *entry, char hex[DIGEST_HEX])
+{
+	char line[DIGEST_HEX + 2];
+	FILE *f = fopen(entry, "r");
+	bool ok;
+
+	if (f == NULL)
+		return false;
+	ok = fgets(line, sizeof(line), f) != NULL &&
+	    strlen(line) == DIGEST_HEX && line[DIGEST_HEX - 1] == '\n';
+	fclose(f);
+	if (ok) {
+		memcpy(hex, line, DIGEST_HEX - 1);
+		hex[DIGEST_HEX - 1] = '\0';
+	}
+	return ok;
+}
+
 int
 digest_file_cached(const char *path, char hex[DIGEST_HEX])
 {
-	char entry[PATH_MAX_DIGEST], line[DIGEST_HEX + 2];
-	FILE *f;
+	char entry[PATH_MAX_DIGEST];
 
 	if (digest_cache_path(path, entry, sizeof(entry)) == -1)
 		return digest_file(path, hex);
-	if ((f = fopen(entry, "r")) != NULL) {
-		bool ok = fgets(line, sizeof(line), f) != NULL &&
-		    strlen(line) == DIGEST_HEX && line[DIGEST_HEX - 1] == '\n';
-
-		fclose(f);
-		if (ok) {
-			memcpy(hex, line, DIGEST_HEX - 1);
-			hex[DIGEST_HEX - 1] = '\0';
-			return 0;
-		}
-	}
+	if (digest_cache_get(entry, hex))
+		return 0;
 	if (digest_file(path, hex) == -1)
 		return -1;
 	digest_cache_store(entry, hex);
+	return 0;
+}
+
+int
+digest_fd_cached(int fd, const char *path, char hex[DIGEST_HEX])
+{
+	char entry[PATH_MAX_DIGEST];
+	struct stat st;
+	bool cached = fstat(fd, &st) == 0 &&
+	    digest_cache_entry(&st, entry, sizeof(entry)) == 0;
+
+	if (cached && digest_cache_get(entry, hex))
+		return 0;
+	if (lseek(fd, 0, SEEK_SET) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	if (digest_fd(fd, path, hex) == -1)
+		return -1;
+	if (cached)
+		digest_cache_store(entry, hex);
 	return 0;
 }
 

@@ -12,6 +12,9 @@
 int digest_file(const char *path, char hex[DIGEST_HEX]);
 /* As digest_file, through the cache in $XDG_CACHE_HOME/snapvm/digest. */
 int digest_file_cached(const char *path, char hex[DIGEST_HEX]);
+/* As digest_file_cached, for a file open for reading: the digest is of
+ * what fd reads, from offset 0 (path is for messages). */
+int digest_fd_cached(int fd, const char *path, char hex[DIGEST_HEX]);
 /* Records a digest computed while writing the file. */
 void digest_cache_put(const char *path, const char hex[DIGEST_HEX]);
 void digest_hex(const unsigned char *md, char hex[DIGEST_HEX]);

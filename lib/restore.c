@@ -1,9 +1,16 @@
 /*
  * Building a VM from snapshot layers instead of booting it: the manifests
  * are read and every check is made (format, chain of layers, machine,
- * drives, checksums) before KVM is touched; then memory is mapped
- * copy-on-write from the layer files, and the KVM and device state of the
- * top layer is loaded in the order KVM needs.
+ * drives, checksums, the state's sections) before KVM is touched; then
+ * memory is mapped copy-on-write from the layer files, and the KVM and
+ * device state of the top layer is loaded in the order KVM needs.
+ *
+ * A layer is data, never authority: it names no host file.  Every drive
+ * is the caller's (cfg), opened with the access the caller gives, and
+ * must have the contents the layer records.  Each file of a layer is
+ * opened once, and what is hashed is what is used: the state and a
+ * diff's bitmap are read into memory, hashed and parsed from there; the
+ * memory file is hashed and mapped through one descriptor.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +31,40 @@ struct layers {
 	int n;
 	char *const *dir;
 	struct snap_meta m[SNAP_MAX_LAYERS];
+	int mem_fd[SNAP_MAX_LAYERS];	/* hashed, then mapped from */
+	uint8_t *pages[SNAP_MAX_LAYERS];	/* a diff's bitmap, as hashed */
+	struct snapstate st;		/* the top layer's state, as hashed */
+	int fail;			/* sysexits class of a refusal */
 };
+
+static const char *
+top_dir(const struct layers *l)
+{
+	return l->dir[l->n - 1];
+}
+
+/* A diff was made on a VM restored from the layers below, with the very
+ * drives they record, but for the app drive of a layer taken at the
+ * runtime point (no app was open yet). */
+static int
+check_chain_drives(const struct layers *l, int i)
+{
+	const struct snap_meta *m = &l->m[i], *below = &l->m[i - 1];
+
+	for (int d = 0; d < m->ndrives; d++) {
+		const struct snap_drive *a = &m->drive[d], *b = &below->drive[d];
+
+		if (d == 1 && strcmp(below->point, "runtime") == 0)
+			continue;
+		if (a->size != b->size || a->read_only != b->read_only ||
+		    strcmp(a->sha256, b->sha256) != 0) {
+			log_warnx("%s: drive %d is not the one of %s, the layer "
+			    "it was made on", l->dir[i], d, l->dir[i - 1]);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static int
 check_chain(const struct layers *l)
@@ -49,7 +89,8 @@ check_chain(const struct layers *l)
 			return -1;
 		}
 		if (m->mem_mib != l->m[0].mem_mib || m->vcpus != l->m[0].vcpus ||
-		    m->ndrives != l->m[0].ndrives || m->vsock != l->m[0].vsock) {
+		    m->ndrives != l->m[0].ndrives || m->vsock != l->m[0].vsock ||
+		    m->cid != l->m[0].cid) {
 			log_warnx("%s: machine differs from %s's", l->dir[i],
 			    l->dir[0]);
 			return -1;
@@ -58,77 +99,106 @@ check_chain(const struct layers *l)
 			log_warnx("%s: id is not the state file's SHA-256", l->dir[i]);
 			return -1;
 		}
+		if (i > 0 && check_chain_drives(l, i) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* How the caller names drive i (runner.c places them so). */
+static const char *
+drive_flag(int i)
+{
+	return i == 0 ? "--rootfs" : i == 1 ? "--appfs" : "--drive";
+}
+
+static int
+refuse(struct layers *l, int class)
+{
+	l->fail = class;
+	return -1;
+}
+
+/* The file the caller gave for drive i has the layer's contents. */
+static int
+check_drive_file(struct layers *l, const struct vm_drive *given, int i)
+{
+	const struct snap_drive *d = &l->m[l->n - 1].drive[i];
+	char hex[DIGEST_HEX];
+	uint64_t size;
+	int fd, rc;
+
+	if ((fd = file_open_regular(given->path, &size)) == -1) {
+		log_warnx("%s: cannot open drive %d (%s)", given->path, i,
+		    drive_flag(i));
+		return refuse(l, EX_NOINPUT);
+	}
+	rc = digest_fd_cached(fd, given->path, hex);
+	close(fd);
+	if (rc == -1)
+		return refuse(l, EX_IOERR);
+	if (size != d->size || strcmp(hex, d->sha256) != 0) {
+		log_warnx("%s: not drive %d (%s) of %s: the file has SHA-256 %s "
+		    "(%ju bytes), the layer's drive %s (%ju bytes)", given->path,
+		    i, drive_flag(i), top_dir(l), hex, (uintmax_t)size,
+		    d->sha256, (uintmax_t)d->size);
+		return refuse(l, EX_DATAERR);
 	}
 	return 0;
 }
 
 /* The guest has cached what it read from its drives, so they must be the
- * very files it ran with; only an app drive the runtime has not opened
- * yet (a layer taken at the "runtime" point) may be another. */
-/* Drives not named on the command line are the snapshot's own files. */
+ * very contents it ran with; only an app drive the runtime has not
+ * opened yet (a layer taken at the "runtime" point) may be any file.
+ * Either way the caller names every file and grants its access. */
 static int
-fill_drives(const struct layers *l, struct vm_config *cfg, struct vm *vm)
+check_drive(struct layers *l, const struct vm_config *cfg, int i)
 {
 	const struct snap_meta *top = &l->m[l->n - 1];
+	const struct snap_drive *d = &top->drive[i];
+	const struct vm_drive *given = i < cfg->ndrives ? &cfg->drive[i] : NULL;
 
-	for (int i = cfg->ndrives; i < top->ndrives; i++)
-		cfg->drive[i].path = NULL;
-	if (cfg->ndrives < top->ndrives)
-		cfg->ndrives = top->ndrives;
-	for (int i = 0; i < cfg->ndrives && i < top->ndrives; i++) {
-		if (cfg->drive[i].path != NULL)
-			continue;
-		if (top->drive[i].path[0] == '\0') {
-			log_warnx("%s: drive %d has no file on record; name it "
-			    "(--rootfs, --appfs, --drive)", l->dir[l->n - 1], i);
-			return -1;
-		}
-		memcpy(vm->drive_path[i], top->drive[i].path,
-		    sizeof(vm->drive_path[i]));
-		cfg->drive[i].path = vm->drive_path[i];
-		cfg->drive[i].read_only = top->drive[i].read_only;
+	if ((given == NULL || given->path == NULL) && i == 1 &&
+	    strcmp(top->point, "runtime") == 0) {
+		log_warnx("%s: drive 1 is not named: give an app image with "
+		    "--appfs (the layer was taken before any app was opened)",
+		    top_dir(l));
+		return refuse(l, EX_USAGE);
 	}
-	return 0;
+	if (given == NULL || given->path == NULL) {
+		log_warnx("%s: drive %d is not named: give its file with %s (the "
+		    "layer's drive has SHA-256 %s, %ju bytes)", top_dir(l), i,
+		    drive_flag(i), d->sha256, (uintmax_t)d->size);
+		return refuse(l, EX_USAGE);
+	}
+	if (d->read_only != given->read_only) {
+		log_warnx("%s: drive %d (%s) was %s when %s was taken; it is "
+		    "given %s", given->path, i, drive_flag(i), d->read_only ?
+		    "read-only" : "read-write", top_dir(l), given->read_only ?
+		    "read-only (add ,rw to grant writes)" : "read-write");
+		return refuse(l, EX_DATAERR);
+	}
+	if (i == 1 && strcmp(top->point, "runtime") == 0)
+		return 0;
+	return check_drive_file(l, given, i);
 }
 
 static int
-check_drives(const struct layers *l, struct vm_config *cfg, struct vm *vm)
+check_drives(struct layers *l, struct vm_config *cfg)
 {
 	const struct snap_meta *top = &l->m[l->n - 1];
-	char hex[DIGEST_HEX];
-	struct stat st;
 
-	if (fill_drives(l, cfg, vm) == -1)
-		return -1;
-	if (cfg->ndrives != top->ndrives) {
-		log_warnx("%s: the snapshot has %d drives, %d given", l->dir[l->n - 1],
-		    top->ndrives, cfg->ndrives);
-		return -1;
-	}
-	for (int i = 0; i < cfg->ndrives; i++) {
-		const struct snap_drive *d = &top->drive[i];
-		bool free_app = i == 1 && strcmp(top->point, "runtime") == 0;
-
-		if (d->read_only != cfg->drive[i].read_only) {
-			log_warnx("%s: drive %d was %s in the snapshot",
-			    cfg->drive[i].path, i, d->read_only ? "read-only" :
-			    "read-write");
-			return -1;
+	for (int i = top->ndrives; i < cfg->ndrives; i++)
+		if (cfg->drive[i].path != NULL) {
+			log_warnx("%s: the layer has %d drive%s; %s names drive "
+			    "%d", top_dir(l), top->ndrives, top->ndrives == 1 ?
+			    "" : "s", drive_flag(i), i);
+			return refuse(l, EX_USAGE);
 		}
-		if (free_app)
-			continue;
-		if (stat(cfg->drive[i].path, &st) == -1) {
-			log_warn("%s", cfg->drive[i].path);
+	for (int i = 0; i < top->ndrives; i++)
+		if (check_drive(l, cfg, i) == -1)
 			return -1;
-		}
-		if ((uint64_t)st.st_size != d->size ||
-		    digest_file_cached(cfg->drive[i].path, hex) == -1 ||
-		    strcmp(hex, d->sha256) != 0) {
-			log_warnx("%s: not the drive %d the snapshot was taken with "
-			    "(size or SHA-256 differs)", cfg->drive[i].path, i);
-			return -1;
-		}
-	}
+	cfg->ndrives = top->ndrives;	/* the slots past it are empty */
 	return 0;
 }
 
@@ -137,6 +207,11 @@ check_machine(const struct layers *l, struct vm_config *cfg)
 {
 	const struct snap_meta *m = &l->m[0];
 
+	if (m->mem_mib < MEM_MIN_MIB) {
+		log_warnx("%s: memory size %ju MiB: a VM has at least %d",
+		    l->dir[0], (uintmax_t)m->mem_mib, MEM_MIN_MIB);
+		return -1;
+	}
 	if (cfg->mem_mib != 0 && cfg->mem_mib != m->mem_mib) {
 		log_warnx("%s: memory size %ju MiB, --mem asks for %ju", l->dir[0],
 		    (uintmax_t)m->mem_mib, (uintmax_t)cfg->mem_mib);
@@ -158,71 +233,178 @@ check_machine(const struct layers *l, struct vm_config *cfg)
 	return 0;
 }
 
-/* Only the state file says whether the machine has a network device and
- * which tap it used; --net may name another tap and MAC, not add one. */
+/* Only the state file says whether the machine has a network device;
+ * --net may not add one.  The tap is a host resource and so the
+ * caller's: the name the state records is only quoted.  The MAC, which
+ * the guest has seen, is the state's unless --net gives one. */
 static int
-check_net(const struct layers *l, struct vm_config *cfg, struct vm *vm)
+check_net(struct layers *l, struct vm_config *cfg)
 {
 	const struct virtio_net_state *ns;
 	const char *tap;
-	struct snapstate st;
-	char path[4200];
 	uint32_t size, tap_size;
-	int rc = -1;
 
-	snprintf(path, sizeof(path), "%s/%s", l->dir[l->n - 1],
-	    snap_file_name[SNAP_STATE]);
-	if (snapstate_load(&st, path) == -1)
-		return -1;
-	ns = snapstate_find(&st, SEC_NET, 0, &size);
-	tap = snapstate_find(&st, SEC_NET_TAP, 0, &tap_size);
-	if (ns == NULL && cfg->net.tap != NULL)
+	ns = snapstate_find(&l->st, SEC_NET, 0, &size);
+	tap = snapstate_find(&l->st, SEC_NET_TAP, 0, &tap_size);
+	if (ns == NULL && cfg->net.tap != NULL) {
 		log_warnx("%s: the snapshot has no network device for --net",
-		    l->dir[l->n - 1]);
-	else if (ns == NULL)
-		rc = 0;
-	else if (tap == NULL || tap_size != sizeof(vm->net_tap) ||
-	    memchr(tap, '\0', tap_size) == NULL)
-		log_warnx("%s: network device without its tap's name", path);
-	else if (virtio_net_check(ns, size, path) == 0) {
-		memcpy(vm->net_tap, tap, sizeof(vm->net_tap));
-		if (cfg->net.tap == NULL)
-			cfg->net.tap = vm->net_tap;
-		if (!cfg->net.has_mac)
-			memcpy(cfg->net.mac, ns->mac, sizeof(cfg->net.mac));
-		cfg->net.has_mac = true;
-		rc = 0;
+		    top_dir(l));
+		return -1;
 	}
-	snapstate_free(&st);
-	return rc;
+	if (ns == NULL && tap == NULL)
+		return 0;
+	if (ns == NULL || tap == NULL || tap_size != VIRTIO_NET_IFNAME ||
+	    memchr(tap, '\0', tap_size) == NULL) {
+		log_warnx("%s: network device without its tap's name, or a tap "
+		    "name without the device", l->st.path);
+		return -1;
+	}
+	if (virtio_net_check(ns, size, l->st.path) == -1)
+		return -1;
+	if (cfg->net.tap == NULL) {
+		log_warnx("%s: the snapshot has a network device: name its tap "
+		    "with --net (it was taken on \"%s\")", top_dir(l), tap);
+		return refuse(l, EX_USAGE);
+	}
+	if (!cfg->net.has_mac)
+		memcpy(cfg->net.mac, ns->mac, sizeof(cfg->net.mac));
+	cfg->net.has_mac = true;
+	return 0;
 }
 
 static int
-read_layers(struct layers *l, struct vm_config *cfg, struct vm *vm)
+check_section(const struct layers *l, uint32_t type, uint32_t index,
+    uint32_t size)
+{
+	return snapstate_get(&l->st, type, index, size) == NULL ? -1 : 0;
+}
+
+/* A drive's guest-visible read-only flag is the access the caller gives
+ * (and the manifest records, check_drive). */
+static int
+check_blk_sections(const struct layers *l, const struct vm_config *cfg,
+    uint32_t ndrives)
+{
+	const struct virtio_blk_state *bs;
+
+	for (uint32_t i = 0; i < ndrives; i++) {
+		if ((bs = snapstate_get(&l->st, SEC_BLK, i, sizeof(*bs))) == NULL)
+			return -1;
+		if (bs->read_only != cfg->drive[i].read_only) {
+			log_warnx("%s: section 0x%x (virtio-blk) %u: field "
+			    "read_only: %u, the drive is given %s", l->st.path,
+			    SEC_BLK, i, bs->read_only, cfg->drive[i].read_only ?
+			    "read-only" : "read-write");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+check_vsock_section(const struct layers *l, const struct snap_meta *top)
+{
+	const struct virtio_vsock_state *vs = snapstate_get(&l->st, SEC_VSOCK,
+	    0, sizeof(*vs));
+
+	if (vs == NULL)
+		return -1;
+	if (vs->guest_cid != top->cid) {
+		log_warnx("%s: section 0x%x (virtio-vsock) 0: field guest_cid: "
+		    "%ju, the manifest says %ju", l->st.path, SEC_VSOCK,
+		    (uintmax_t)vs->guest_cid, (uintmax_t)top->cid);
+		return -1;
+	}
+	return 0;
+}
+
+/* The device sections are those of the machine the manifest describes,
+ * each of its struct's size; the devices check what is inside. */
+static int
+check_devices(const struct layers *l, const struct vm_config *cfg)
+{
+	const struct snap_meta *top = &l->m[l->n - 1];
+	uint32_t ndrives = (uint32_t)top->ndrives, nmmio = ndrives + top->vsock +
+	    (snapstate_count(&l->st, SEC_NET) != 0);
+
+	if (check_section(l, SEC_SERIAL, 0, sizeof(struct serial_state)) == -1)
+		return -1;
+	for (uint32_t i = 0; i < nmmio; i++)
+		if (check_section(l, SEC_MMIO, i,
+		    sizeof(struct virtio_mmio_state)) == -1)
+			return -1;
+	if (check_blk_sections(l, cfg, ndrives) == -1 ||
+	    (top->vsock && check_vsock_section(l, top) == -1))
+		return -1;
+	if (snapstate_count(&l->st, SEC_MMIO) != nmmio ||
+	    snapstate_count(&l->st, SEC_BLK) != ndrives ||
+	    snapstate_count(&l->st, SEC_VSOCK) != (uint32_t)top->vsock) {
+		log_warnx("%s: device sections for another machine than %s's "
+		    "manifest describes (%u drives%s)", l->st.path, top_dir(l),
+		    ndrives, top->vsock ? ", vsock" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Each file of layer i opened once: the state (kept for the top layer)
+ * and a diff's bitmap read and hashed in memory, the memory file hashed
+ * through the descriptor it is mapped from. */
+static int
+open_layer(struct layers *l, int i)
+{
+	const struct snap_meta *m = &l->m[i];
+	char path[4200];
+	uint8_t *state;
+	size_t len;
+
+	if (snapmeta_load(l->dir[i], m, SNAP_STATE, &state, &len) == -1)
+		return -1;
+	if (i == l->n - 1) {
+		snprintf(path, sizeof(path), "%s/%s", l->dir[i],
+		    snap_file_name[SNAP_STATE]);
+		if (snapstate_parse(&l->st, path, state, len) == -1)
+			return -1;
+	} else {
+		free(state);
+	}
+	if ((l->mem_fd[i] = snapmeta_open_verified(l->dir[i], m,
+	    SNAP_MEMORY)) == -1)
+		return -1;
+	if (m->diff && snapmeta_load(l->dir[i], m, SNAP_PAGES, &l->pages[i],
+	    &len) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+read_layers(struct layers *l, struct vm_config *cfg)
 {
 	for (int i = 0; i < l->n; i++)
 		if (snapmeta_read(l->dir[i], &l->m[i]) == -1)
 			return -1;
 	if (check_chain(l) == -1 || check_machine(l, cfg) == -1 ||
-	    check_drives(l, cfg, vm) == -1)
+	    check_drives(l, cfg) == -1)
 		return -1;
-	for (int i = 0; i < l->n; i++) {
-		if (l->m[i].file[SNAP_MEMORY].size != l->m[0].mem_mib << 20) {
-			log_warnx("%s/memory: %ju bytes, the machine has %ju MiB",
-			    l->dir[i], (uintmax_t)l->m[i].file[SNAP_MEMORY].size,
-			    (uintmax_t)l->m[0].mem_mib);
+	for (int i = 0; i < l->n; i++)
+		if (open_layer(l, i) == -1)
 			return -1;
-		}
-		if (l->m[i].diff &&
-		    l->m[i].file[SNAP_PAGES].size != (l->m[0].mem_mib << 20) / 4096 / 8) {
-			log_warnx("%s/pages: wrong size for %ju MiB of memory",
-			    l->dir[i], (uintmax_t)l->m[0].mem_mib);
-			return -1;
-		}
-		if (snapmeta_verify(l->dir[i], &l->m[i]) == -1)
-			return -1;
+	if (snap_kvm_check(&l->st, l->m[0].vcpus) == -1 ||
+	    check_devices(l, cfg) == -1)
+		return -1;
+	return check_net(l, cfg);
+}
+
+static void
+close_layers(struct layers *l)
+{
+	for (int i = 0; i < SNAP_MAX_LAYERS; i++) {
+		if (l->mem_fd[i] != -1)
+			close(l->mem_fd[i]);	/* the mappings keep the file */
+		free(l->pages[i]);
 	}
-	return check_net(l, cfg, vm);
+	snapstate_free(&l->st);
+	free(l);
 }
 
 /* Maps the pages of a diff layer over the layers below, one mapping per
@@ -255,41 +437,17 @@ overlay_diff(struct mem *mem, const char *dir, int fd, const uint8_t *bits)
 	return 0;
 }
 
+/* The bitmap's size is the manifest's, checked against mem_mib there. */
 static int
-open_layer_file(const char *dir, enum snap_file which)
+map_layer(struct mem *mem, const struct layers *l, int i)
 {
-	char path[4200];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, snap_file_name[which]);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		log_warn("%s", path);
-	return fd;
-}
-
-static int
-map_layer(struct mem *mem, const char *dir, bool diff)
-{
-	int fd = open_layer_file(dir, SNAP_MEMORY), pfd = -1, rc = -1;
-	size_t nbytes = mem_pages(mem) / 8;
-	uint8_t *bits = NULL;
-
-	if (fd == -1)
+	if (l->m[i].diff)
+		return overlay_diff(mem, l->dir[i], l->mem_fd[i], l->pages[i]);
+	if (mem_map_file(mem, l->mem_fd[i], 0, mem->bytes) == -1) {
+		log_warn("%s/memory: mmap", l->dir[i]);
 		return -1;
-	if (!diff) {
-		rc = mem_map_file(mem, fd, 0, mem->bytes);
-		if (rc == -1)
-			log_warn("%s/memory: mmap", dir);
-	} else if ((pfd = open_layer_file(dir, SNAP_PAGES)) != -1 &&
-	    (bits = malloc(nbytes)) != NULL &&
-	    file_read_all(pfd, dir, bits, nbytes) == 0) {
-		rc = overlay_diff(mem, dir, fd, bits);
 	}
-	free(bits);
-	if (pfd != -1)
-		close(pfd);
-	close(fd);	/* the mappings keep the file */
-	return rc;
+	return 0;
 }
 
 /*
@@ -368,56 +526,62 @@ load_devices(struct vm *vm, const struct snapstate *st)
 }
 
 static int
-load_state(struct vm *vm, const char *dir)
+load_state(struct vm *vm, const struct snapstate *st)
 {
-	struct snapstate st;
-	char path[4200];
 	int rc = -1;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, snap_file_name[SNAP_STATE]);
-	if (snapstate_load(&st, path) == -1)
-		return -1;
-	if (snap_load_vm(&vm->kvm, &st) == 0) {
+	if (snap_load_vm(&vm->kvm, st) == 0) {
 		rc = 0;
 		for (int i = 0; i < vm->nvcpus && rc == 0; i++)
-			rc = snap_load_vcpu(&vm->kvm, vm->vcpu[i].fd, i, &st);
+			rc = snap_load_vcpu(&vm->kvm, vm->vcpu[i].fd, i, st);
 		if (rc == 0)
-			rc = load_devices(vm, &st);
+			rc = load_devices(vm, st);
 	}
-	snapstate_free(&st);
 	return rc;
+}
+
+static struct layers *
+layers_new(char *const *dirs, int n)
+{
+	struct layers *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->n = n;
+	l->dir = dirs;
+	for (int i = 0; i < SNAP_MAX_LAYERS; i++)
+		l->mem_fd[i] = -1;
+	return l;
 }
 
 int
 vm_restore(struct vm *vm, struct vm_config *cfg, char *const *dirs, int n)
 {
-	struct layers *l = calloc(1, sizeof(*l));
+	struct layers *l = layers_new(dirs, n);
 	int rc = -1;
 
 	vm_clear(vm);
 	if (l == NULL)
 		return vm_fail(vm, EX_OSERR);
-	l->n = n;
-	l->dir = dirs;
 	if (n < 1 || n > SNAP_MAX_LAYERS) {
 		log_warnx("--load-dir: 1 to %d layers, got %d", SNAP_MAX_LAYERS, n);
 		vm_fail(vm, EX_USAGE);
-	} else if (read_layers(l, cfg, vm) == -1) {
-		vm_fail(vm, EX_DATAERR);
+	} else if (read_layers(l, cfg) == -1) {
+		vm_fail(vm, l->fail ? l->fail : EX_DATAERR);
 	} else if (mem_create(&vm->mem, cfg->mem_mib) == -1) {
 		vm_fail(vm, EX_OSERR);
 	} else {
 		rc = 0;
 		for (int i = 0; i < n && rc == 0; i++)
-			rc = map_layer(&vm->mem, dirs[i], l->m[i].diff);
+			rc = map_layer(&vm->mem, l, i);
 		vm->restores = 1;
 		if (rc == -1)
 			vm_fail(vm, EX_NOINPUT);
 		else if ((rc = vm_build(vm, cfg)) == 0 &&
-		    (rc = load_state(vm, dirs[n - 1])) == -1)
+		    (rc = load_state(vm, &l->st)) == -1)
 			vm_fail(vm, EX_DATAERR);
 		memcpy(vm->layer, l->m[n - 1].id, DIGEST_HEX);
 	}
-	free(l);
+	close_layers(l);
 	return rc;
 }

@@ -109,7 +109,8 @@ add_drive(struct vm_config *cfg, int i, char *spec, bool read_only)
 }
 
 /* Booting: root, app, the others, packed.  Restoring: slot 0 is always
- * the root and slot 1 the app; an empty slot takes the snapshot's file. */
+ * the root and slot 1 the app, so that an empty slot is reported as the
+ * flag that should have named it: a layer never supplies a file. */
 static int
 place_drives(struct runner *r)
 {
@@ -131,7 +132,7 @@ place_drives(struct runner *r)
 		add_drive(cfg, i++, o->drive[d], true);
 	}
 	if (fixed && o->rootfs == NULL && o->appfs == NULL && o->ndrives == 0)
-		cfg->ndrives = 0;	/* all from the snapshot */
+		cfg->ndrives = 0;	/* right only for a layer without drives */
 	return 0;
 }
 

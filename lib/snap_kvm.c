@@ -1,5 +1,8 @@
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -8,6 +11,7 @@
 
 #include "log.h"
 #include "snap_kvm.h"
+#include "vm.h"
 
 /* One fixed-size KVM structure per section: the ioctls to move it. */
 struct snap_item {
@@ -249,5 +253,291 @@ snap_load_vm(const struct kvm *k, const struct snapstate *st)
 		log_warn("%s: KVM_SET_PIT2/KVM_SET_CLOCK", st->path);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Checking the KVM sections before KVM is touched.  KVM validates much
+ * of this itself, but a layer is untrusted input: every count, index and
+ * enumerated field is held to the values KVM hands out, so that a bad
+ * one is refused with the file, section and field named rather than
+ * passed on.
+ */
+static int
+bad(const struct snapstate *st, uint32_t type, uint32_t index,
+    const char *field, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_warnx("%s: section 0x%x (%s) %u: field %s: %s", st->path, type,
+	    snapstate_name(type), index, field, why);
+	return -1;
+}
+
+static bool
+zeros(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
+static int
+check_msrs(const struct snapstate *st, uint32_t i)
+{
+	const struct kvm_msr_entry *e;
+	uint32_t size, n;
+
+	if ((e = snapstate_find(st, SEC_MSRS, i, &size)) == NULL) {
+		log_warnx("%s: no section 0x%x (MSRs) for vCPU %u", st->path,
+		    SEC_MSRS, i);
+		return -1;
+	}
+	if (size % sizeof(*e) != 0)
+		return bad(st, SEC_MSRS, i, "size", "%u bytes is not a whole "
+		    "number of %zu-byte entries", size, sizeof(*e));
+	n = size / (uint32_t)sizeof(*e);
+	if (n == 0 || n > SNAP_MAX_MSRS)
+		return bad(st, SEC_MSRS, i, "nmsrs", "%u, expected 1 to %d", n,
+		    SNAP_MAX_MSRS);
+	for (uint32_t k = 0; k < n; k++) {
+		if (e[k].reserved != 0)
+			return bad(st, SEC_MSRS, i, "reserved", "not zero in "
+			    "entry %u", k);
+		for (uint32_t j = 0; j < k; j++)
+			if (e[j].index == e[k].index)
+				return bad(st, SEC_MSRS, i, "index", "MSR 0x%x "
+				    "twice", e[k].index);
+	}
+	return 0;
+}
+
+/* The XSAVE header KVM gives out: standard format, reserved bytes zero. */
+static int
+check_xsave(const struct snapstate *st, uint32_t i, const void *p)
+{
+	const uint8_t *hdr = (const uint8_t *)p + 512;
+	uint64_t xcomp;
+
+	memcpy(&xcomp, hdr + 8, sizeof(xcomp));
+	if (xcomp != 0)
+		return bad(st, SEC_XSAVE, i, "xcomp_bv", "0x%jx, not the "
+		    "standard format", (uintmax_t)xcomp);
+	if (!zeros(hdr + 16, 48))
+		return bad(st, SEC_XSAVE, i, "header reserved", "not zero");
+	return 0;
+}
+
+static int
+check_xcrs(const struct snapstate *st, uint32_t i, const void *p)
+{
+	const struct kvm_xcrs *x = p;
+
+	if (x->nr_xcrs > KVM_MAX_XCRS)
+		return bad(st, SEC_XCRS, i, "nr_xcrs", "%u, at most %d",
+		    x->nr_xcrs, KVM_MAX_XCRS);
+	if (x->flags != 0)
+		return bad(st, SEC_XCRS, i, "flags", "0x%x, expected 0",
+		    x->flags);
+	for (uint32_t k = 0; k < x->nr_xcrs; k++)
+		if (x->xcrs[k].xcr != 0 || x->xcrs[k].reserved != 0)
+			return bad(st, SEC_XCRS, i, "xcrs", "entry %u is not "
+			    "XCR0", k);
+	if (!zeros(&x->xcrs[x->nr_xcrs], (KVM_MAX_XCRS - x->nr_xcrs) *
+	    sizeof(x->xcrs[0])) || !zeros(x->padding, sizeof(x->padding)))
+		return bad(st, SEC_XCRS, i, "padding", "not zero");
+	return 0;
+}
+
+#define EVENT_FLAGS	(KVM_VCPUEVENT_VALID_NMI_PENDING | \
+	KVM_VCPUEVENT_VALID_SIPI_VECTOR | KVM_VCPUEVENT_VALID_SHADOW | \
+	KVM_VCPUEVENT_VALID_SMM | KVM_VCPUEVENT_VALID_PAYLOAD | \
+	KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
+
+static int
+check_late(const struct snapstate *st, uint32_t type, uint32_t i,
+    const void *p)
+{
+	const struct kvm_mp_state *mp = p;
+	const struct kvm_vcpu_events *ev = p;
+	const struct kvm_debugregs *dr = p;
+
+	if (type == SEC_MP_STATE && mp->mp_state > KVM_MP_STATE_SIPI_RECEIVED)
+		return bad(st, type, i, "mp_state", "%u, at most %d",
+		    mp->mp_state, KVM_MP_STATE_SIPI_RECEIVED);
+	if (type == SEC_EVENTS && (ev->flags & ~(uint32_t)EVENT_FLAGS) != 0)
+		return bad(st, type, i, "flags", "unknown bits 0x%x",
+		    ev->flags & ~(uint32_t)EVENT_FLAGS);
+	if (type == SEC_EVENTS && (ev->exception.injected ||
+	    ev->exception.pending) && ev->exception.nr > 31)
+		return bad(st, type, i, "exception.nr", "vector %u",
+		    ev->exception.nr);
+	if (type == SEC_DEBUGREGS && (dr->flags != 0 ||
+	    !zeros(dr->reserved, sizeof(dr->reserved))))
+		return bad(st, type, i, "flags", "flags or reserved not zero");
+	return 0;
+}
+
+/* One fixed-size section: present if required, of its exact size. */
+static int
+check_item(const struct snapstate *st, const struct snap_item *it,
+    uint32_t i, bool required)
+{
+	uint32_t size;
+	const void *p = snapstate_find(st, it->type, i, &size);
+
+	if (p == NULL && required)
+		log_warnx("%s: no section 0x%x (%s) for vCPU %u", st->path,
+		    it->type, snapstate_name(it->type), i);
+	if (p == NULL)
+		return required ? -1 : 0;
+	if (size != it->size)
+		return bad(st, it->type, i, "size", "%u bytes, expected %u",
+		    size, it->size);
+	if (it->type == SEC_XSAVE)
+		return check_xsave(st, i, p);
+	if (it->type == SEC_XCRS)
+		return check_xcrs(st, i, p);
+	return check_late(st, it->type, i, p);
+}
+
+static int
+check_vcpu(const struct snapstate *st, uint32_t i)
+{
+	uint32_t size;
+	bool xsave = snapstate_find(st, SEC_XSAVE, i, &size) != NULL;
+
+	for (size_t k = 0; k < sizeof(vcpu_items) / sizeof(vcpu_items[0]); k++)
+		if (check_item(st, &vcpu_items[k], i, vcpu_items[k].cap == 0) ==
+		    -1)
+			return -1;
+	for (size_t k = 0; k < sizeof(vcpu_late_items) /
+	    sizeof(vcpu_late_items[0]); k++)
+		if (check_item(st, &vcpu_late_items[k], i,
+		    vcpu_late_items[k].cap == 0) == -1)
+			return -1;
+	if (xsave == (snapstate_find(st, SEC_FPU, i, &size) != NULL)) {
+		log_warnx("%s: vCPU %u: %s: a vCPU has XSAVE (0x%x) or FPU "
+		    "(0x%x) state, one of the two", st->path, i, xsave ?
+		    "both" : "neither", SEC_XSAVE, SEC_FPU);
+		return -1;
+	}
+	return check_msrs(st, i);
+}
+
+static const uint32_t vcpu_types[] = { SEC_REGS, SEC_SREGS, SEC_XSAVE,
+    SEC_XCRS, SEC_MSRS, SEC_LAPIC, SEC_MP_STATE, SEC_EVENTS, SEC_DEBUGREGS,
+    SEC_FPU };
+
+static int
+check_pic(const struct snapstate *st, uint32_t type, const struct kvm_pic_state *p)
+{
+	const uint8_t flag[] = { p->read_reg_select, p->poll, p->special_mask,
+	    p->auto_eoi, p->rotate_on_auto_eoi, p->special_fully_nested_mode,
+	    p->init4 };
+
+	if (p->priority_add > 7)
+		return bad(st, type, 0, "priority_add", "%u, at most 7",
+		    p->priority_add);
+	if (p->init_state > 3)
+		return bad(st, type, 0, "init_state", "%u, at most 3",
+		    p->init_state);
+	for (size_t k = 0; k < sizeof(flag); k++)
+		if (flag[k] > 1)
+			return bad(st, type, 0, "mode flags", "%u is not 0 or 1",
+			    flag[k]);
+	return 0;
+}
+
+/* KVM's IOAPIC stays at its default address: a guest cannot move it. */
+static int
+check_ioapic(const struct snapstate *st, const struct kvm_ioapic_state *a)
+{
+	if (a->base_address != 0xfec00000)
+		return bad(st, SEC_IOAPIC, 0, "base_address", "0x%jx, expected "
+		    "0xfec00000", (uintmax_t)a->base_address);
+	if (a->id > 15)
+		return bad(st, SEC_IOAPIC, 0, "id", "%u, at most 15", a->id);
+	if (a->irr >> KVM_IOAPIC_NUM_PINS != 0 || a->pad != 0)
+		return bad(st, SEC_IOAPIC, 0, "irr", "0x%x: bits past pin %d",
+		    a->irr, KVM_IOAPIC_NUM_PINS - 1);
+	return 0;
+}
+
+static int
+check_chip(const struct snapstate *st, uint32_t n)
+{
+	const struct kvm_irqchip *c = snapstate_get(st, chip_sec[n], 0,
+	    sizeof(*c));
+	size_t used = n < 2 ? sizeof(c->chip.pic) : sizeof(c->chip.ioapic);
+
+	if (c == NULL)
+		return -1;
+	if (c->chip_id != n)
+		return bad(st, chip_sec[n], 0, "chip_id", "%u, expected %u",
+		    c->chip_id, n);
+	if (c->pad != 0 || !zeros((const uint8_t *)&c->chip + used,
+	    sizeof(c->chip) - used))
+		return bad(st, chip_sec[n], 0, "pad", "not zero");
+	return n < 2 ? check_pic(st, chip_sec[n], &c->chip.pic) :
+	    check_ioapic(st, &c->chip.ioapic);
+}
+
+/* The values KVM's 8254 takes: mode 0-5, or 0xff before it is set. */
+static int
+check_pit(const struct snapstate *st)
+{
+	const struct kvm_pit_state2 *p = snapstate_get(st, SEC_PIT, 0,
+	    sizeof(*p));
+
+	if (p == NULL)
+		return -1;
+	if ((p->flags & ~(uint32_t)(KVM_PIT_FLAGS_HPET_LEGACY |
+	    KVM_PIT_FLAGS_SPEAKER_DATA_ON)) != 0 ||
+	    !zeros(p->reserved, sizeof(p->reserved)))
+		return bad(st, SEC_PIT, 0, "flags", "unknown bits or reserved "
+		    "not zero");
+	for (int k = 0; k < 3; k++) {
+		const struct kvm_pit_channel_state *c = &p->channels[k];
+
+		if (c->count > 0x10000)
+			return bad(st, SEC_PIT, 0, "count", "channel %d: %u, at "
+			    "most 65536", k, c->count);
+		if ((c->mode > 5 && c->mode != 0xff) || c->rw_mode > 3 ||
+		    c->read_state > 4 || c->write_state > 4 ||
+		    c->count_latched > 3)
+			return bad(st, SEC_PIT, 0, "mode", "channel %d: mode, "
+			    "access or latch state out of range", k);
+		if (c->status_latched > 1 || c->bcd > 1 || c->gate > 1)
+			return bad(st, SEC_PIT, 0, "gate", "channel %d: a flag "
+			    "is not 0 or 1", k);
+	}
+	return 0;
+}
+
+int
+snap_kvm_check(const struct snapstate *st, int nvcpus)
+{
+	for (uint32_t n = 0; n < 3; n++)
+		if (check_chip(st, n) == -1)
+			return -1;
+	if (check_pit(st) == -1 || snapstate_get(st, SEC_CLOCK, 0,
+	    sizeof(struct kvm_clock_data)) == NULL)
+		return -1;
+	for (int i = 0; i < nvcpus; i++)
+		if (check_vcpu(st, (uint32_t)i) == -1)
+			return -1;
+	for (size_t k = 0; k < sizeof(vcpu_types) / sizeof(vcpu_types[0]); k++)
+		for (uint32_t i = (uint32_t)nvcpus, size; i < VM_MAX_VCPUS; i++)
+			if (snapstate_find(st, vcpu_types[k], i, &size) != NULL)
+				return bad(st, vcpu_types[k], i, "index", "a "
+				    "vCPU the machine lacks (vCPUs: %d)", nvcpus);
 	return 0;
 }

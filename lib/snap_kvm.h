@@ -17,5 +17,10 @@ int snap_load_vcpu(const struct kvm *k, int vcpu_fd, int index,
     const struct snapstate *st);
 int snap_save_vm(const struct kvm *k, struct snapbuf *b);
 int snap_load_vm(const struct kvm *k, const struct snapstate *st);
+/* Every KVM section of a state for nvcpus vCPUs, checked before KVM is
+ * touched: present where KVM requires it, of its exact size, counts and
+ * enumerated fields within what KVM hands out, none for a vCPU the
+ * machine does not have.  Messages name the file, section and field. */
+int snap_kvm_check(const struct snapstate *st, int nvcpus);
 
 #endif

@@ -1,16 +1,27 @@
+/*
+ * manifest.json, and reading the files of a layer so that what is checked
+ * is what is used: each file is opened once, by a name that is no
+ * symbolic link, and hashed from that descriptor or from the very bytes
+ * read into memory.
+ */
 #include <errno.h>
-#include <stdint.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
+#include "file.h"
 #include "log.h"
+#include "mem.h"
 #include "snapmeta.h"
 #include "snapstate.h"
+#include "vm.h"
 
 const char *const snap_file_name[SNAP_NFILES] = { "state", "memory", "pages" };
 
@@ -22,8 +33,6 @@ meta_drives(const struct snap_meta *m)
 	for (int i = 0; i < m->ndrives; i++) {
 		json_object *d = json_object_new_object();
 
-		json_object_object_add(d, "path",
-		    json_object_new_string(m->drive[i].path));
 		json_object_object_add(d, "size",
 		    json_object_new_int64((int64_t)m->drive[i].size));
 		json_object_object_add(d, "read_only",
@@ -79,7 +88,7 @@ snapmeta_write(const char *path, const struct snap_meta *m)
 	int rc;
 
 	json_object_object_add(o, "format", json_object_new_string(SNAP_FORMAT));
-	json_object_object_add(o, "version", json_object_new_int(SNAP_VERSION));
+	json_object_object_add(o, "version", json_object_new_int(SNAP_META_VERSION));
 	json_object_object_add(o, "kind",
 	    json_object_new_string(m->diff ? "diff" : "full"));
 	json_object_object_add(o, "id", json_object_new_string(m->id));
@@ -115,16 +124,44 @@ field(const struct meta_src *s, json_object *o, const char *key,
 		log_warnx("%s: missing field \"%s\"", s->path, key);
 		return NULL;
 	}
-	if ((v == NULL && nullable) || json_object_is_type(v, type))
-		return v ? v : (json_object *)o;	/* o: "present, null" */
+	if (v == NULL && nullable)
+		return o;			/* o: "present, null" */
+	if (json_object_is_type(v, type) && type == json_type_string &&
+	    strlen(json_object_get_string(v)) !=
+	    (size_t)json_object_get_string_len(v)) {
+		log_warnx("%s: field \"%s\": a NUL character", s->path, key);
+		return NULL;
+	}
+	if (json_object_is_type(v, type))
+		return v;
 	log_warnx("%s: field \"%s\": expected %s%s", s->path, key,
 	    json_type_to_name(type), nullable ? " or null" : "");
 	return NULL;
 }
 
+/* A field of a nested object is named with its place: "drives[1].size". */
+static int
+only_fields(const struct meta_src *s, json_object *o, const char *where,
+    const char *const *keys)
+{
+	json_object_object_foreach(o, key, val) {
+		size_t i;
+
+		(void)val;
+		for (i = 0; keys[i] != NULL && strcmp(keys[i], key) != 0; i++)
+			;
+		if (keys[i] == NULL) {
+			log_warnx("%s: %s%sunknown field \"%s\"", s->path, where,
+			    where[0] ? ": " : "", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 get_u64(const struct meta_src *s, json_object *o, const char *key,
-    uint64_t max, uint64_t *out)
+    uint64_t min, uint64_t max, uint64_t *out)
 {
 	json_object *v = field(s, o, key, json_type_int, false);
 	int64_t x;
@@ -132,9 +169,9 @@ get_u64(const struct meta_src *s, json_object *o, const char *key,
 	if (v == NULL)
 		return -1;
 	x = json_object_get_int64(v);
-	if (x < 0 || (uint64_t)x > max) {
-		log_warnx("%s: field \"%s\": %lld is out of range", s->path, key,
-		    (long long)x);
+	if (x < 0 || (uint64_t)x < min || (uint64_t)x > max) {
+		log_warnx("%s: field \"%s\": %lld is out of range (%ju to %ju)",
+		    s->path, key, (long long)x, (uintmax_t)min, (uintmax_t)max);
 		return -1;
 	}
 	*out = (uint64_t)x;
@@ -152,7 +189,8 @@ get_hash(const struct meta_src *s, json_object *o, const char *key,
 		return -1;
 	if (strlen(h) != DIGEST_HEX - 1 || strspn(h, "0123456789abcdef") !=
 	    DIGEST_HEX - 1) {
-		log_warnx("%s: field \"%s\": not a SHA-256 in hex", s->path, key);
+		log_warnx("%s: field \"%s\": not a SHA-256 in lower-case hex",
+		    s->path, key);
 		return -1;
 	}
 	memcpy(out, h, DIGEST_HEX);
@@ -160,10 +198,10 @@ get_hash(const struct meta_src *s, json_object *o, const char *key,
 }
 
 static int
-meta_header(const struct meta_src *s, json_object *o, struct snap_meta *m)
+meta_version(const struct meta_src *s, json_object *o)
 {
 	json_object *v;
-	const char *kind;
+	int version;
 
 	if ((v = field(s, o, "format", json_type_string, false)) == NULL ||
 	    strcmp(json_object_get_string(v), SNAP_FORMAT) != 0) {
@@ -172,11 +210,34 @@ meta_header(const struct meta_src *s, json_object *o, struct snap_meta *m)
 	}
 	if ((v = field(s, o, "version", json_type_int, false)) == NULL)
 		return -1;
-	if (json_object_get_int(v) != SNAP_VERSION) {
-		log_warnx("%s: snapshot format version %d, this program reads "
-		    "version %d", s->path, json_object_get_int(v), SNAP_VERSION);
+	version = json_object_get_int(v);
+	if (version == 1) {
+		log_warnx("%s: snapshot format version 1, which named host files "
+		    "for its drives: this program reads version %d only; "
+		    "rebuild the layer (make snap; ctrl rebuilds its own)",
+		    s->path, SNAP_META_VERSION);
 		return -1;
 	}
+	if (version != SNAP_META_VERSION) {
+		log_warnx("%s: snapshot format version %d, this program reads "
+		    "version %d", s->path, version, SNAP_META_VERSION);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *const meta_keys[] = { "format", "version", "kind", "id",
+    "parent", "point", "mem_mib", "vcpus", "drives", "vsock_cid", "files",
+    NULL };
+
+static int
+meta_header(const struct meta_src *s, json_object *o, struct snap_meta *m)
+{
+	json_object *v;
+	const char *kind;
+
+	if (meta_version(s, o) == -1 || only_fields(s, o, "", meta_keys) == -1)
+		return -1;
 	if ((v = field(s, o, "kind", json_type_string, false)) == NULL)
 		return -1;
 	kind = json_object_get_string(v);
@@ -190,6 +251,31 @@ meta_header(const struct meta_src *s, json_object *o, struct snap_meta *m)
 		return -1;
 	if (m->diff)
 		return get_hash(s, o, "parent", m->parent);
+	if (!json_object_object_get_ex(o, "parent", &v) || v != NULL) {
+		log_warnx("%s: field \"parent\": a full layer's is null",
+		    s->path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+meta_point(const struct meta_src *s, json_object *o, struct snap_meta *m)
+{
+	json_object *v = field(s, o, "point", json_type_string, true);
+	const char *p;
+
+	if (v == NULL)
+		return -1;
+	if (v == o)
+		return 0;
+	p = json_object_get_string(v);
+	if (strcmp(p, "runtime") != 0 && strcmp(p, "app") != 0) {
+		log_warnx("%s: field \"point\": neither \"runtime\" nor \"app\"",
+		    s->path);
+		return -1;
+	}
+	snprintf(m->point, sizeof(m->point), "%s", p);
 	return 0;
 }
 
@@ -199,27 +285,54 @@ meta_machine(const struct meta_src *s, json_object *o, struct snap_meta *m)
 	uint64_t vcpus;
 	json_object *v;
 
-	if (get_u64(s, o, "mem_mib", 65536, &m->mem_mib) == -1 ||
-	    get_u64(s, o, "vcpus", 8, &vcpus) == -1)
+	/* Bounds the work a layer asks for; a restore also wants at least
+	 * what any VM has (MEM_MIN_MIB). */
+	if (get_u64(s, o, "mem_mib", 1, MEM_MAX_MIB,
+	    &m->mem_mib) == -1 ||
+	    get_u64(s, o, "vcpus", 1, VM_MAX_VCPUS, &vcpus) == -1 ||
+	    meta_point(s, o, m) == -1)
 		return -1;
 	m->vcpus = (int)vcpus;
-	if ((v = field(s, o, "point", json_type_string, true)) == NULL)
-		return -1;
-	if (v != o)
-		snprintf(m->point, sizeof(m->point), "%s",
-		    json_object_get_string(v));
 	if ((v = field(s, o, "vsock_cid", json_type_int, true)) == NULL)
 		return -1;
 	m->vsock = v != o;
-	if (m->vsock && get_u64(s, o, "vsock_cid", UINT32_MAX, &m->cid) == -1)
+	/* 0-2 are the hypervisor, local and host; -1 is "any". */
+	if (m->vsock && get_u64(s, o, "vsock_cid", 3, UINT32_MAX - 1,
+	    &m->cid) == -1)
 		return -1;
+	return 0;
+}
+
+static const char *const drive_keys[] = { "size", "read_only", "sha256",
+    NULL };
+
+static int
+meta_drive(const struct meta_src *s, json_object *d, int i,
+    struct snap_drive *out)
+{
+	char where[32];
+	json_object *ro;
+
+	snprintf(where, sizeof(where), "drives[%d]", i);
+	if (!json_object_is_type(d, json_type_object)) {
+		log_warnx("%s: %s: not an object", s->path, where);
+		return -1;
+	}
+	if (only_fields(s, d, where, drive_keys) == -1 ||
+	    get_u64(s, d, "size", 0, INT64_MAX, &out->size) == -1 ||
+	    get_hash(s, d, "sha256", out->sha256) == -1 ||
+	    (ro = field(s, d, "read_only", json_type_boolean, false)) == NULL) {
+		log_warnx("%s: %s is malformed", s->path, where);
+		return -1;
+	}
+	out->read_only = json_object_get_boolean(ro);
 	return 0;
 }
 
 static int
 meta_drive_list(const struct meta_src *s, json_object *o, struct snap_meta *m)
 {
-	json_object *a = field(s, o, "drives", json_type_array, false), *ro;
+	json_object *a = field(s, o, "drives", json_type_array, false);
 
 	if (a == NULL)
 		return -1;
@@ -229,32 +342,45 @@ meta_drive_list(const struct meta_src *s, json_object *o, struct snap_meta *m)
 		return -1;
 	}
 	m->ndrives = (int)json_object_array_length(a);
-	for (int i = 0; i < m->ndrives; i++) {
-		json_object *d = json_object_array_get_idx(a, (size_t)i);
+	for (int i = 0; i < m->ndrives; i++)
+		if (meta_drive(s, json_object_array_get_idx(a, (size_t)i), i,
+		    &m->drive[i]) == -1)
+			return -1;
+	return 0;
+}
 
-		if (!json_object_is_type(d, json_type_object) ||
-		    get_u64(s, d, "size", INT64_MAX, &m->drive[i].size) == -1 ||
-		    get_hash(s, d, "sha256", m->drive[i].sha256) == -1 ||
-		    (ro = field(s, d, "read_only", json_type_boolean,
-		    false)) == NULL) {
-			log_warnx("%s: drives[%d] is malformed", s->path, i);
-			return -1;
-		}
-		m->drive[i].read_only = json_object_get_boolean(ro);
-		if ((ro = field(s, d, "path", json_type_string, false)) == NULL)
-			return -1;
-		snprintf(m->drive[i].path, sizeof(m->drive[i].path), "%s",
-		    json_object_get_string(ro));
+/* The sizes every file must have for this machine. */
+static int
+meta_file_size(const struct meta_src *s, const struct snap_meta *m, int i)
+{
+	uint64_t mem = m->mem_mib << 20, want = i == SNAP_MEMORY ? mem :
+	    mem / MEM_PAGE / 8, size = m->file[i].size;
+
+	if (i == SNAP_STATE && (size < sizeof(struct snap_file_hdr) ||
+	    size > SNAP_STATE_MAX || size % 8 != 0)) {
+		log_warnx("%s: files.state.size: %ju bytes is not the size of a "
+		    "state file", s->path, (uintmax_t)size);
+		return -1;
+	}
+	if (i != SNAP_STATE && size != want) {
+		log_warnx("%s: files.%s.size: %ju bytes, %ju for %ju MiB of "
+		    "memory", s->path, snap_file_name[i], (uintmax_t)size,
+		    (uintmax_t)want, (uintmax_t)m->mem_mib);
+		return -1;
 	}
 	return 0;
 }
+
+static const char *const file_keys[] = { "size", "sha256", NULL };
+static const char *const file_names[] = { "state", "memory", "pages", NULL };
 
 static int
 meta_file_list(const struct meta_src *s, json_object *o, struct snap_meta *m)
 {
 	json_object *files = field(s, o, "files", json_type_object, false), *f;
+	char where[32];
 
-	if (files == NULL)
+	if (files == NULL || only_fields(s, files, "files", file_names) == -1)
 		return -1;
 	for (int i = 0; i < SNAP_NFILES; i++) {
 		bool want = i != SNAP_PAGES || m->diff;
@@ -267,66 +393,230 @@ meta_file_list(const struct meta_src *s, json_object *o, struct snap_meta *m)
 			    "belongs to diff snapshots only");
 			return -1;
 		}
-		if (want && (!json_object_is_type(f, json_type_object) ||
-		    get_u64(s, f, "size", INT64_MAX, &m->file[i].size) == -1 ||
-		    get_hash(s, f, "sha256", m->file[i].sha256) == -1))
+		if (!want)
+			continue;
+		snprintf(where, sizeof(where), "files.%s", snap_file_name[i]);
+		if (!json_object_is_type(f, json_type_object)) {
+			log_warnx("%s: %s: not an object", s->path, where);
+			return -1;
+		}
+		if (only_fields(s, f, where, file_keys) == -1 ||
+		    get_u64(s, f, "size", 0, INT64_MAX, &m->file[i].size) == -1 ||
+		    get_hash(s, f, "sha256", m->file[i].sha256) == -1 ||
+		    meta_file_size(s, m, i) == -1)
 			return -1;
 	}
 	return 0;
 }
 
-int
-snapmeta_read(const char *dir, struct snap_meta *m)
+static bool
+only_space(const char *p, size_t n)
 {
-	char path[4096];
-	struct meta_src s = { path };
-	json_object *o;
+	for (size_t i = 0; i < n; i++)
+		if (strchr(" \t\r\n", p[i]) == NULL)
+			return false;
+	return true;
+}
+
+int
+snapmeta_parse(const char *name, const char *text, size_t len,
+    struct snap_meta *m)
+{
+	struct meta_src s = { name };
+	json_tokener *tok = json_tokener_new();
+	json_object *o = NULL;
 	int rc = -1;
 
 	memset(m, 0, sizeof(*m));
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	if (access(path, R_OK) == -1) {
-		log_warn("%s", path);
+	if (tok == NULL)
 		return -1;
-	}
-	if ((o = json_object_from_file(path)) == NULL ||
+	if (len > SNAP_META_MAX || memchr(text, '\0', len) != NULL ||
+	    len > INT32_MAX)
+		log_warnx("%s: not a manifest (too large, or a NUL byte)", name);
+	else if ((o = json_tokener_parse_ex(tok, text, (int)len)) == NULL ||
+	    !only_space(text + json_tokener_get_parse_end(tok),
+	    len - json_tokener_get_parse_end(tok)) ||
 	    !json_object_is_type(o, json_type_object))
-		log_warnx("%s: not a JSON object (%s)", path,
-		    json_util_get_last_err() ? json_util_get_last_err() : "");
+		log_warnx("%s: not a JSON object%s%s", name,
+		    o == NULL ? ": " : " alone",
+		    o == NULL ? json_tokener_error_desc(
+		    json_tokener_get_error(tok)) : "");
 	else if (meta_header(&s, o, m) == 0 && meta_machine(&s, o, m) == 0 &&
 	    meta_drive_list(&s, o, m) == 0 && meta_file_list(&s, o, m) == 0)
 		rc = 0;
 	json_object_put(o);
+	json_tokener_free(tok);
 	return rc;
+}
+
+/* A name inside the layer: never a symbolic link out of it, never a FIFO
+ * or device to wait on. */
+static int
+open_plain(const char *path, uint64_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY);
+	struct stat st;
+
+	if (fd == -1) {
+		if (errno == ELOOP)
+			log_warnx("%s: a symbolic link; a layer's files are its "
+			    "own", path);
+		else
+			log_warn("%s", path);
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		log_warn("%s", path);
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_warnx("%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+int
+snapmeta_read(const char *dir, struct snap_meta *m)
+{
+	char path[4200], *text;
+	uint64_t size;
+	int fd, rc = -1;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if ((fd = open_plain(path, &size)) == -1)
+		return -1;
+	if (size > SNAP_META_MAX)
+		log_warnx("%s: %ju bytes, a manifest has at most %u", path,
+		    (uintmax_t)size, SNAP_META_MAX);
+	else if ((text = malloc(size + 1)) != NULL) {
+		if (file_read_all(fd, path, text, (size_t)size) == 0)
+			rc = snapmeta_parse(path, text, (size_t)size, m);
+		free(text);
+	}
+	close(fd);
+	return rc;
+}
+
+int
+snapmeta_version(const char *dir)
+{
+	char path[4200], *text = NULL;
+	json_object *o = NULL, *v;
+	uint64_t size;
+	int fd, version = -1;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if ((fd = open_plain(path, &size)) == -1)
+		return -1;
+	if (size <= SNAP_META_MAX && (text = malloc(size + 1)) != NULL &&
+	    file_read_all(fd, path, text, (size_t)size) == 0) {
+		text[size] = '\0';
+		if ((o = json_tokener_parse(text)) != NULL &&
+		    json_object_object_get_ex(o, "version", &v) &&
+		    json_object_is_type(v, json_type_int))
+			version = json_object_get_int(v);
+	}
+	json_object_put(o);
+	free(text);
+	close(fd);
+	return version;
+}
+
+static int
+check_size(const char *dir, const struct snap_meta *m, enum snap_file which,
+    uint64_t size)
+{
+	if (size == m->file[which].size)
+		return 0;
+	log_warnx("%s/%s: %ju bytes, the manifest says %ju (truncated or "
+	    "replaced)", dir, snap_file_name[which], (uintmax_t)size,
+	    (uintmax_t)m->file[which].size);
+	return -1;
+}
+
+static int
+check_hash(const char *dir, const struct snap_meta *m, enum snap_file which,
+    const char hex[DIGEST_HEX])
+{
+	if (strcmp(hex, m->file[which].sha256) == 0)
+		return 0;
+	log_warnx("%s/%s: SHA-256 %s does not match the manifest's %s "
+	    "(corrupted)", dir, snap_file_name[which], hex,
+	    m->file[which].sha256);
+	return -1;
+}
+
+int
+snapmeta_load(const char *dir, const struct snap_meta *m,
+    enum snap_file which, uint8_t **data, size_t *len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char path[4200], hex[DIGEST_HEX];
+	uint64_t size;
+	uint8_t *buf = NULL;
+	int fd;
+
+	*data = NULL;
+	*len = 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, snap_file_name[which]);
+	if ((fd = open_plain(path, &size)) == -1)
+		return -1;
+	/* The manifest's size is bounded (snapmeta_read); the file's may be
+	 * anything. */
+	if (check_size(dir, m, which, size) == 0 &&
+	    (buf = malloc(size ? size : 1)) != NULL &&
+	    file_read_all(fd, path, buf, (size_t)size) == 0 &&
+	    EVP_Digest(buf, (size_t)size, md, NULL, EVP_sha256(), NULL) == 1) {
+		digest_hex(md, hex);
+		if (check_hash(dir, m, which, hex) == 0) {
+			close(fd);
+			*data = buf;
+			*len = (size_t)size;
+			return 0;
+		}
+	}
+	close(fd);
+	free(buf);
+	return -1;
+}
+
+int
+snapmeta_open_verified(const char *dir, const struct snap_meta *m,
+    enum snap_file which)
+{
+	char path[4200], hex[DIGEST_HEX];
+	uint64_t size;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, snap_file_name[which]);
+	if ((fd = open_plain(path, &size)) == -1)
+		return -1;
+	if (check_size(dir, m, which, size) == -1 ||
+	    digest_fd_cached(fd, path, hex) == -1 ||
+	    check_hash(dir, m, which, hex) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int
 snapmeta_verify(const char *dir, const struct snap_meta *m)
 {
-	char path[4096], hex[DIGEST_HEX];
-	struct stat st;
-
 	for (int i = 0; i < SNAP_NFILES; i++) {
+		int fd;
+
 		if (!m->file[i].present)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, snap_file_name[i]);
-		if (stat(path, &st) == -1) {
-			log_warn("%s", path);
+		if ((fd = snapmeta_open_verified(dir, m, (enum snap_file)i)) == -1)
 			return -1;
-		}
-		if ((uint64_t)st.st_size != m->file[i].size) {
-			log_warnx("%s: %jd bytes, the manifest says %ju (truncated "
-			    "or replaced)", path, (intmax_t)st.st_size,
-			    (uintmax_t)m->file[i].size);
-			return -1;
-		}
-		if (digest_file_cached(path, hex) == -1)
-			return -1;
-		if (strcmp(hex, m->file[i].sha256) != 0) {
-			log_warnx("%s: SHA-256 %s does not match the manifest's %s "
-			    "(corrupted)", path, hex, m->file[i].sha256);
-			return -1;
-		}
+		close(fd);
 	}
 	return 0;
 }

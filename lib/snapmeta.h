@@ -1,26 +1,30 @@
 /*
  * A snapshot layer's manifest.json (snapvm-snapshot(5)): what the layer
- * is, what it sits on, the machine it needs and the checksum of every
- * file in it.
+ * is, what it sits on, the machine it needs, the contents of its drives
+ * and the checksum of every file in it.  A layer is data: it names no
+ * host path, and every number in it is checked before use.
  */
 #ifndef SNAPVM_SNAPMETA_H
 #define SNAPVM_SNAPMETA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "digest.h"
 
 #define SNAP_FORMAT		"snapvm-snapshot"
+#define SNAP_META_VERSION	2
+#define SNAP_META_MAX		(64 << 10)	/* bytes of manifest.json */
 #define SNAP_MAX_DRIVES		8
 
 enum snap_file { SNAP_STATE, SNAP_MEMORY, SNAP_PAGES, SNAP_NFILES };
 extern const char *const snap_file_name[SNAP_NFILES];
 
+/* A drive by its contents only: the caller names the file. */
 struct snap_drive {
-	char path[1024];		/* absolute, as given when dumped; "" */
 	uint64_t size;
-	bool read_only;
+	bool read_only;			/* as the guest saw it */
 	char sha256[DIGEST_HEX];
 };
 
@@ -45,6 +49,26 @@ struct snap_meta {
 int snapmeta_write(const char *path, const struct snap_meta *m);
 /* Reads and checks DIR/manifest.json; messages name the file and field. */
 int snapmeta_read(const char *dir, struct snap_meta *m);
+/* The same as snapmeta_read from text in memory; name is used in messages. */
+int snapmeta_parse(const char *name, const char *text, size_t len,
+    struct snap_meta *m);
+/* The version DIR/manifest.json claims, or -1 (nothing else checked):
+ * tells a layer of an older format from a damaged one. */
+int snapmeta_version(const char *dir);
+
+/* The files of a layer below are opened by a name that is no symbolic
+ * link, without waiting (a FIFO or device is refused), and must be
+ * regular files. */
+
+/* Reads a file of the layer into memory once, checks its size and the
+ * SHA-256 of exactly the bytes read against the manifest; *data is
+ * malloc'ed.  For the state file and a diff's pages bitmap. */
+int snapmeta_load(const char *dir, const struct snap_meta *m,
+    enum snap_file which, uint8_t **data, size_t *len);
+/* Opens a file of the layer and checks its size and SHA-256 through that
+ * descriptor (the memory file, which is then mapped from it). */
+int snapmeta_open_verified(const char *dir, const struct snap_meta *m,
+    enum snap_file which);
 /* Every file present and of the recorded size and SHA-256. */
 int snapmeta_verify(const char *dir, const struct snap_meta *m);
 /* Removes a layer directory, its manifest first, so that a layer half

@@ -211,20 +211,17 @@ describe(struct vm *vm, bool diff, const char *point, struct snap_meta *m)
 	m->mem_mib = vm->mem.bytes >> 20;
 	m->vcpus = vm->nvcpus;
 	m->ndrives = vm->nblk;
+	/* A drive is recorded by its contents only: whoever restores the
+	 * layer names the file. */
 	for (int i = 0; i < vm->nblk; i++) {
 		struct virtio_blk *b = &vm->blk[i].blk;
-		char *abs;
 
 		if (fstat(b->fd, &st) == -1 ||
-		    digest_file_cached(b->path, m->drive[i].sha256) == -1) {
+		    digest_fd_cached(b->fd, b->path, m->drive[i].sha256) == -1) {
 			log_warn("%s", b->path);
 			return -1;
 		}
 		m->drive[i].size = (uint64_t)st.st_size;
-		abs = realpath(b->path, NULL);
-		snprintf(m->drive[i].path, sizeof(m->drive[i].path), "%s",
-		    abs ? abs : "");
-		free(abs);
 		m->drive[i].read_only = b->s.read_only;
 	}
 	m->vsock = vm->has_vsock;

@@ -11,8 +11,9 @@
 #include <stdint.h>
 
 #define SNAP_STATE_MAGIC	"SNAPVMST"
-#define SNAP_VERSION		1
+#define SNAP_STATE_VERSION	1
 #define SNAP_STATE_MAX		(64U << 20)
+#define SNAP_MAX_SECTIONS	1024
 
 enum snap_section {
 	SEC_REGS = 0x10, SEC_SREGS, SEC_XSAVE, SEC_XCRS, SEC_MSRS, SEC_LAPIC,
@@ -44,13 +45,24 @@ void snapbuf_add(struct snapbuf *b, uint32_t type, uint32_t index,
     const void *p, uint32_t size);
 void snapbuf_free(struct snapbuf *b);
 
-/* A loaded state file, checked section by section on load. */
+/*
+ * A state file in memory whose section table has been checked: every
+ * section lies inside the data, is of a known type with an index in its
+ * range, appears once, has zero reserved and padding bytes.  What is
+ * inside a section is checked by its reader (snap_kvm_check, the devices).
+ */
 struct snapstate {
 	uint8_t *data;
 	size_t len;
 	char path[512];
 };
 
+/* Takes data (malloc'ed, len bytes), whatever the outcome; path names
+ * the file in messages. */
+int snapstate_parse(struct snapstate *st, const char *path, uint8_t *data,
+    size_t len);
+/* Reads path (a regular file of at most SNAP_STATE_MAX bytes) and parses
+ * it. */
 int snapstate_load(struct snapstate *st, const char *path);
 /* The section, which must be exactly size bytes; NULL (and a message
  * naming the file and section) if it is missing or of another size. */
@@ -59,6 +71,10 @@ const void *snapstate_get(const struct snapstate *st, uint32_t type,
 /* The section and its size, or NULL without a message. */
 const void *snapstate_find(const struct snapstate *st, uint32_t type,
     uint32_t index, uint32_t *size);
+/* How many sections of a type, at any index. */
+uint32_t snapstate_count(const struct snapstate *st, uint32_t type);
+/* "MSRs", "LAPIC", ...: the type's name for messages. */
+const char *snapstate_name(uint32_t type);
 void snapstate_free(struct snapstate *st);
 
 #endif

@@ -121,8 +121,6 @@ struct vm {
 	vm_ckpt_fn *on_ckpt;
 	void *ckpt_arg;
 	uint32_t restores;	/* how often this guest was restored */
-	char drive_path[VM_MAX_DRIVES][1024];	/* drives named by a snapshot */
-	char net_tap[VIRTIO_NET_IFNAME];	/* the tap a snapshot names */
 	char layer[65];		/* id of the snapshot layer the memory is
 				 * relative to: loaded or last written */
 };

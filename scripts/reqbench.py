@@ -106,7 +106,8 @@ def host_floor(n, tmp):
 def vm(snap, n):
     layers = "%s/python3,%s/diff/hello" % (snap, snap)
     p = subprocess.Popen([os.path.join(ROOT, "bin/snaprestore"),
-                          "--load-dir", layers, "--appfs",
+                          "--load-dir", layers, "--rootfs",
+                          os.path.join(ROOT, "build/rootfs.ext4"), "--appfs",
                           os.path.join(ROOT, "build/appfs/hello.ext2")],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL)

@@ -188,6 +188,7 @@ def main():
                            hello], mem)
     layers = "%s/python3,%s/diff/hello" % (snap, snap)
     warm = [first_response([bin_ + "/snaprestore", "--load-dir", layers,
+                            "--rootfs", build + "/rootfs.ext4",
                             "--appfs", hello], mem) for _ in range(5)]
     warm.sort()
     best = warm[len(warm) // 2]

@@ -13,10 +13,12 @@ FAKE="$ROOT/t/fakesnap.py"
 setup_file() {
 	# With a network section ctrl's own layers are python3-net/ and
 	# diff-net/NAME/, made with a network device.
+	# They record ctrl.yaml's rootfs and the app images by content.
 	F="$BATS_FILE_TMPDIR/fake"
-	"$FAKE" layer "$F/python3-net"
+	"$FAKE" layer "$F/python3-net" --rootfs "$ROOT/build/rootfs.ext4"
 	for app in hello markdown; do
-		"$FAKE" layer "$F/diff-net/$app" --parent "$F/python3-net"
+		"$FAKE" layer "$F/diff-net/$app" --parent "$F/python3-net" \
+		    --appfs "$ROOT/build/appfs/$app.ext2"
 	done
 	export F
 }

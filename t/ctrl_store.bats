@@ -21,12 +21,15 @@ setup_file() {
 	export STORE="s3://snapvm-test/ctrl-$$"
 	# Layers for the fake runner: a base and a diff per app on it, and a
 	# second base that no diff in the store was made on.
+	# Drives by content: ctrl.yaml's rootfs, each app's image.
 	F="$BATS_FILE_TMPDIR/fake"
-	"$FAKE" layer "$F/python3"
+	"$FAKE" layer "$F/python3" --rootfs "$ROOT/build/rootfs.ext4"
 	for app in hello markdown digest; do
-		"$FAKE" layer "$F/diff/$app" --parent "$F/python3" --pages 384
+		"$FAKE" layer "$F/diff/$app" --parent "$F/python3" --pages 384 \
+		    --appfs "$ROOT/build/appfs/$app.ext2"
 	done
-	"$FAKE" layer "$F/other/python3" --seed other
+	"$FAKE" layer "$F/other/python3" --seed other \
+	    --rootfs "$ROOT/build/rootfs.ext4"
 	export F
 }
 
@@ -230,4 +233,25 @@ PY
 		[ "$app" = "$first" ] || [ -f "$TMP/snap/diff/$app/manifest.json" ]
 	done
 	[ "$(du -sk "$TMP/snap" | cut -f1)" -le $((6 * 1024)) ]
+}
+
+@test "ctrl's own layers of an older format are removed at start and built again" {
+	here "$F" python3
+	here "$F" diff/hello
+	# As an earlier snapvm wrote it: version 1, a drive named by path.
+	python3 - "$TMP/snap/diff/hello/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["version"] = 1
+m["drives"][0]["path"] = "/etc/hostname"
+json.dump(m, open(sys.argv[1], "w"))
+PY
+	config outdated
+	requests hello
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events snapshot_outdated 'diff/hello","version":1')" -eq 1 ]
+	[ "$(events snapshot_outdated)" -eq 1 ]
+	[ "$(events snapshot_built)" -eq 1 ]
+	grep -q '"version": 2' "$TMP/snap/diff/hello/manifest.json"
 }

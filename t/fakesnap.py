@@ -2,29 +2,42 @@
 """Snapshot layers and a runner for tests that need no VM.
 
   fakesnap.py layer DIR [--parent BASE] [--mib N] [--pages N] [--seed S]
-      writes a layer in the format of snapvm-snapshot(5): a state file of
-      random bytes, a sparse memory file with a few data pages, for a
-      diff a pages bitmap, and a manifest.json with every size and
+                        [--rootfs FILE] [--appfs FILE]
+      writes a layer in the format of snapvm-snapshot(5), version 2: a
+      state file whose sections have the sizes and values a real one has
+      (zeros, a seeded clock), a sparse memory file with a few data pages,
+      for a diff a pages bitmap, and a manifest.json with every size and
       SHA-256 (the id is the state's SHA-256, a diff's parent the base's
-      id).  Nothing in it can be resumed; the format is what is real.
+      id).  Drives are recorded by content: a base with --rootfs has that
+      and an empty app drive, as a base vmrun makes; a diff has its
+      parent's, with --appfs as the app drive.  snaprestore(1) checks such
+      a layer as it would a real one; nothing in it can be resumed.
 
-  fakesnap.py --load-dir L[,L...] --appfs APP.ext2 [--dump-dir D] ...
+  fakesnap.py --load-dir L[,L...] [--rootfs F] --appfs APP.ext2
+              [--dump-dir D] ...
       plays snaprestore(1) for ctrl: checks that every layer is whole
-      (manifest present, files of the recorded size and SHA-256, each
-      diff on the layer before it) and, with --net, that the tap exists
-      (and says where it is on stderr), then either writes a diff layer on
-      them at --dump-dir, or answers request lines by running the app's
-      workload.py (appfs/NAME/) on the host.  Exits 70 if a layer is bad.
+      (manifest of version 2 present, files of the recorded size and
+      SHA-256, each diff on the layer before it), that the drives named
+      are the ones the top layer records (any app drive for a layer at
+      the runtime point) and, with --net, that the tap exists (and says
+      where it is on stderr), then either writes a diff layer on them at
+      --dump-dir, or answers request lines by running the app's
+      workload.py (appfs/NAME/) on the host.  Exits 70 if a layer or a
+      drive is bad.
 """
 import hashlib
 import importlib.util
 import json
 import os
 import random
+import struct
 import sys
 
 PAGE = 4096
+VERSION = 2
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EMPTY = {"size": 0, "read_only": True,
+         "sha256": hashlib.sha256(b"").hexdigest()}
 
 
 def sha256(path):
@@ -35,11 +48,68 @@ def sha256(path):
     return h.hexdigest()
 
 
-def write_layer(d, parent, mib, seed, ndata=None):
+def drive_record(spec):
+    """A drive as a manifest records it: FILE[,rw] by its contents."""
+    path, ro = (spec[:-3], False) if spec.endswith(",rw") else (spec, True)
+    return {"size": os.path.getsize(path), "read_only": ro,
+            "sha256": sha256(path)}
+
+
+# Section sizes and types of snapvm-snapshot(5) on x86-64.
+SEC = {"regs": (0x10, 144), "sregs": (0x11, 312), "xsave": (0x12, 4096),
+       "xcrs": (0x13, 392), "lapic": (0x15, 1024), "mp_state": (0x16, 4),
+       "events": (0x17, 64), "debugregs": (0x18, 128)}
+
+
+def section(kind, index, data):
+    data = bytes(data)
+    pad = b"\0" * (-len(data) % 8)
+    return struct.pack("<IIII", kind, index, len(data), 0) + data + pad
+
+
+def state_bytes(rnd, drives, cid):
+    """A state file as a one-vCPU machine with these drives has: the
+    interrupt controllers, PIT and clock (seeded, so that layers differ),
+    the vCPU's sections, the UART, each drive's transport and device and
+    the vsock device."""
+    secs = []
+    for n in range(3):
+        chip = bytearray(520)
+        struct.pack_into("<I", chip, 0, n)
+        if n == 2:
+            struct.pack_into("<Q", chip, 8, 0xfec00000)
+        secs.append(section(0x20 + n, 0, chip))
+    secs.append(section(0x23, 0, bytes(112)))
+    secs.append(section(0x24, 0, struct.pack("<Q", rnd.getrandbits(63)) +
+                        bytes(40)))
+    for name in ("sregs", "regs", "xsave", "xcrs", "lapic"):
+        kind, size = SEC[name]
+        data = bytearray(size)
+        if name == "xcrs":
+            struct.pack_into("<IIIIQ", data, 0, 1, 0, 0, 0, 1)
+        secs.append(section(kind, 0, data))
+    secs.append(section(0x14, 0, b"".join(
+        struct.pack("<IIQ", msr, 0, 0) for msr in (0x10, 0x174, 0xc0000080))))
+    for name in ("mp_state", "events", "debugregs"):
+        kind, size = SEC[name]
+        secs.append(section(kind, 0, bytes(size)))
+    secs.append(section(0x30, 0, bytes(32)))
+    for i, d in enumerate(drives):
+        secs.append(section(0x31, i, bytes(160)))
+        blk = struct.pack("<QB3x", d["size"] // 512, d["read_only"])
+        secs.append(section(0x32, i, blk + bytes(20)))
+    if cid is not None:
+        secs.append(section(0x31, len(drives), bytes(160)))
+        secs.append(section(0x33, 0, struct.pack("<Q", cid)))
+    return b"SNAPVMST" + struct.pack("<II", 1, len(secs)) + b"".join(secs)
+
+
+def write_layer(d, parent, mib, seed, ndata=None, drives=(), cid=3):
     rnd = random.Random(seed)
+    drives = list(drives)
     os.makedirs(d)
     with open(os.path.join(d, "state"), "wb") as f:
-        f.write(rnd.randbytes(8192))
+        f.write(state_bytes(rnd, drives, cid))
     npages = mib * 256
     ndata = ndata or (64 if parent else 512)
     data = sorted(rnd.sample(range(npages), min(npages, ndata)))
@@ -58,15 +128,30 @@ def write_layer(d, parent, mib, seed, ndata=None):
         names.append("pages")
     files = {n: {"size": os.path.getsize(os.path.join(d, n)),
                  "sha256": sha256(os.path.join(d, n))} for n in names}
-    meta = {"format": "snapvm-snapshot", "version": 1,
+    meta = {"format": "snapvm-snapshot", "version": VERSION,
             "kind": "diff" if parent else "full",
             "id": files["state"]["sha256"],
             "parent": manifest(parent)["id"] if parent else None,
             "point": "app" if parent else "runtime",
-            "mem_mib": mib, "vcpus": 1, "drives": [], "vsock_cid": 3,
+            "mem_mib": mib, "vcpus": 1, "drives": drives, "vsock_cid": cid,
             "files": files}
     with open(os.path.join(d, "manifest.json"), "w") as f:
         json.dump(meta, f)
+
+
+def layer_drives(parent, rootfs, appfs):
+    """The drives a layer made with these flags records."""
+    if parent is None:
+        if rootfs is None:
+            return []
+        return [drive_record(rootfs),
+                drive_record(appfs) if appfs else EMPTY]
+    drives = list(manifest(parent)["drives"])
+    if rootfs is not None and drives:
+        drives[0] = drive_record(rootfs)
+    if appfs is not None and len(drives) > 1:
+        drives[1] = drive_record(appfs)
+    return drives
 
 
 def manifest(d):
@@ -78,6 +163,9 @@ def check_layers(dirs):
     below = None
     for d in dirs:
         m = manifest(d)
+        if m["version"] != VERSION:
+            raise ValueError("%s: format version %s, not %d: rebuild it" %
+                             (d, m["version"], VERSION))
         for name, want in m["files"].items():
             p = os.path.join(d, name)
             if os.path.getsize(p) != want["size"] or sha256(p) != want["sha256"]:
@@ -86,9 +174,35 @@ def check_layers(dirs):
                 (below is not None and m["parent"] != below["id"]):
             raise ValueError("%s: not on the layer below it" % d)
         below = m
+    return below
+
+
+def check_drives(top, opts):
+    """As snaprestore: slot 0 is --rootfs, slot 1 --appfs; every drive of
+    the layer named, none more, each with the recorded contents except
+    the app drive of a layer at the runtime point."""
+    given = [opts.get("--rootfs"), opts.get("--appfs")]
+    while given and given[-1] is None:
+        given.pop()
+    want = top["drives"]
+    if len(given) > len(want):
+        raise ValueError("the layer has %d drives, %d given" %
+                         (len(want), len(given)))
+    for i, rec in enumerate(want):
+        if i >= len(given) or given[i] is None:
+            raise ValueError("drive %d is not named" % i)
+        got = drive_record(given[i]) if i != 1 or top["point"] != "runtime" \
+            else dict(rec, read_only=drive_record(given[i])["read_only"])
+        if got != rec:
+            raise ValueError("%s: not drive %d of the layer: %s, the layer "
+                             "has %s" % (given[i], i, got["sha256"],
+                                         rec["sha256"]))
 
 
 def load_app(appfs):
+    # No __pycache__ in appfs/NAME/: make would take it for a change to
+    # the app and pack a new image, which no diff layer was made with.
+    sys.dont_write_bytecode = True
     name = os.path.basename(appfs).rsplit(".", 1)[0]
     path = os.path.join(ROOT, "appfs", name, "workload.py")
     spec = importlib.util.spec_from_file_location("workload", path)
@@ -133,7 +247,7 @@ def runner(argv):
         opts[argv[i]] = argv[i + 1]
     layers = opts["--load-dir"].split(",")
     try:
-        check_layers(layers)
+        check_drives(check_layers(layers), opts)
     except (OSError, ValueError, KeyError) as e:
         print("fakesnap: %s" % e, file=sys.stderr)
         return 70
@@ -142,7 +256,9 @@ def runner(argv):
         print("fakesnap: %s" % describe_net(opts), file=sys.stderr)
     if "--dump-dir" in opts:
         write_layer(opts["--dump-dir"], layers[-1], manifest(layers[0])["mem_mib"],
-                    os.path.basename(opts["--appfs"]))
+                    os.path.basename(opts["--appfs"]),
+                    drives=layer_drives(layers[-1], opts.get("--rootfs"),
+                                        opts.get("--appfs")))
         return 0
     serve(load_app(opts["--appfs"]))
     return 0
@@ -150,11 +266,13 @@ def runner(argv):
 
 def main(argv):
     if argv and argv[0] == "layer":
-        parent = argv[argv.index("--parent") + 1] if "--parent" in argv else None
-        mib = int(argv[argv.index("--mib") + 1]) if "--mib" in argv else 16
-        seed = argv[argv.index("--seed") + 1] if "--seed" in argv else argv[1]
-        pages = int(argv[argv.index("--pages") + 1]) if "--pages" in argv else None
-        write_layer(argv[1], parent, mib, seed, pages)
+        def flag(name, default=None):
+            return argv[argv.index(name) + 1] if name in argv else default
+        parent = flag("--parent")
+        pages = flag("--pages")
+        write_layer(argv[1], parent, int(flag("--mib", 16)),
+                    flag("--seed", argv[1]), int(pages) if pages else None,
+                    layer_drives(parent, flag("--rootfs"), flag("--appfs")))
         return 0
     return runner(argv)
 

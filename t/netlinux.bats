@@ -55,7 +55,7 @@ linux_ns() {
 }
 
 restore_ns() {
-	in_ns timeout --kill-after=10 300 "$SNAPRESTORE" "$@"
+	in_ns timeout --kill-after=10 300 "$SNAPRESTORE" --rootfs "$ROOTFS" "$@"
 }
 
 field() {	# field JSON-LINE KEY...: a member, as JSON

@@ -27,8 +27,9 @@ setup() {
 	TMP="$BATS_TEST_TMPDIR"
 }
 
+# Every drive is named by the caller: the root filesystem here.
 restore() {
-	timeout --kill-after=10 300 "$SNAPRESTORE" "$@"
+	timeout --kill-after=10 300 "$SNAPRESTORE" --rootfs "$ROOT/build/rootfs.ext4" "$@"
 }
 
 same_json() {
@@ -106,7 +107,9 @@ PY
 	    --appfs "$ROOT/build/appfs/primes.ext2" < /dev/null
 	echo "$output"
 	[ "$status" -eq 65 ]
-	[[ "$output" == *"primes.ext2: not the drive 1 the snapshot was taken with"* ]]
+	want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["drives"][1]["sha256"])' "$SNAP/diff/hello/manifest.json")
+	got=$(sha256sum < "$ROOT/build/appfs/primes.ext2" | cut -d' ' -f1)
+	[[ "$output" == *"primes.ext2: not drive 1 (--appfs) of $SNAP/diff/hello: the file has SHA-256 $got"*", the layer's drive $want"* ]]
 }
 
 @test "a handler that never returns: Timeout error, the VM is stopped, exit 75" {

@@ -113,12 +113,16 @@ make_net_snap() {
 	[ "$status" -eq 64 ]
 }
 
-@test "virtio-net snapshot: the restored VM reopens its tap by name, keeps its MAC" {
+@test "virtio-net snapshot: the restored VM gets the tap --net names, keeps its MAC" {
 	run make_net_snap
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"ok echo 2"* ]]
 	[[ "$output" != *"restores"* ]]		# stopped at the checkpoint
+	# The tap is the caller's: the one the snapshot records is not taken.
 	run restore_ns --load-dir "$SNAP" -v
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"name its tap with --net (it was taken on \"tap0\")"* ]]
+	run restore_ns --load-dir "$SNAP" --net tap0 -v
 	printf '%s\n' "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"restores 1"* ]]
@@ -149,7 +153,7 @@ make_net_snap() {
 @test "virtio-net snapshot: a missing tap is named; --net cannot add a device" {
 	make_net_snap
 	in_ns "$TAPNET" tap del tap0
-	run restore_ns --load-dir "$SNAP"
+	run restore_ns --load-dir "$SNAP" --net tap0
 	[ "$status" -eq 66 ]
 	[[ "$output" == *"tap0: no such network interface"* ]]
 	vm --kernel "$GUESTS/snap.elf" --mem 32 --dump-dir "$BATS_TEST_TMPDIR/plain"
