@@ -343,6 +343,7 @@ is_timeout(json_object *o)
 
 	return json_object_object_get_ex(o, "error", &e) &&
 	    json_object_object_get_ex(e, "type", &t) &&
+	    json_object_is_type(t, json_type_string) &&
 	    strcmp(json_object_get_string(t), "Timeout") == 0;
 }
 

@@ -44,7 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	close(p[1]);
 	*v = (struct vm_slot){ .state = VMS_BUSY, .proc = { .in_fd = -1,
-	    .out_fd = p[0] } };
+	    .out_fd = p[0], .err_fd = -1 } };
 	if ((v->req = calloc(1, sizeof(*v->req))) == NULL)
 		abort();
 	v->req->seq = 1;

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "fuzz.h"
@@ -159,22 +158,9 @@ fz_dev_init(struct fz_dev *d, const struct virtio_dev_ops *ops, void *dev)
 void
 fz_loop_run(struct evloop *l)
 {
-	struct epoll_event ev[16];
-	int n;
-
-	for (int round = 0; round < 64; round++) {
-		if ((n = epoll_wait(l->epfd, ev, 16, 0)) <= 0)
+	for (int round = 0; round < 64; round++)
+		if (evloop_turn(l, 0) <= 0)
 			return;
-		for (int i = 0; i < n; i++) {
-			struct evloop_handler h;
-
-			if (ev[i].data.u32 >= EVLOOP_MAX)
-				continue;
-			h = l->h[ev[i].data.u32];
-			if (h.fd != -1)
-				h.fn(h.opaque, h.fd, ev[i].events);
-		}
-	}
 }
 
 static void

@@ -70,42 +70,47 @@ setup(void)
 	close(sv[1]);
 }
 
-/* A transport and its device's section, as load_blk() and load_net(). */
+/* Each device's section through its own load function, in the order and
+ * with the checks of restore.c's load_devices(). */
 static bool
-load_mmio(const struct snapstate *st, struct virtio_mmio *t, uint32_t slot,
-    uint32_t type, void *dev_state, uint32_t size)
+load_blk(const struct snapstate *st, uint32_t i)
+{
+	const struct virtio_blk_state *bs = snapstate_get(st, SEC_BLK, i,
+	    sizeof(*bs));
+	const struct virtio_mmio_state *ms = snapstate_get(st, SEC_MMIO, i,
+	    sizeof(*ms));
+
+	return bs != NULL && ms != NULL && virtio_blk_load(&blk[i].blk,
+	    &blk[i].mmio, bs, ms, st->path, i) == 0;
+}
+
+static bool
+load_vsock(const struct snapstate *st, uint32_t slot)
 {
 	const struct virtio_mmio_state *ms = snapstate_get(st, SEC_MMIO, slot,
 	    sizeof(*ms));
-	const void *ds = snapstate_get(st, type, type == SEC_BLK ? slot : 0,
-	    size);
+	const struct virtio_vsock_state *vs = snapstate_get(st, SEC_VSOCK, 0,
+	    sizeof(*vs));
 
-	if (ms == NULL || ds == NULL)
-		return false;
-	t->s = *ms;
-	memcpy(dev_state, ds, size);
-	return true;
+	return ms != NULL && vs != NULL &&
+	    virtio_mmio_load(&vsock_t, ms, st->path, slot) == 0 &&
+	    virtio_vsock_load(&vsock, vs, st->path) == 0;
 }
 
-/* As check_net() and load_net(): the tap's name must be there too. */
 static bool
 load_net(const struct snapstate *st, uint32_t slot)
 {
-	const struct virtio_mmio_state *ms;
-	const void *ns, *tap;
-	uint32_t size, tap_size;
+	const struct virtio_mmio_state *ms = snapstate_get(st, SEC_MMIO, slot,
+	    sizeof(*ms));
+	const struct virtio_net_state *ns = snapstate_get(st, SEC_NET, 0,
+	    sizeof(*ns));
+	uint32_t tap_size;
+	const void *tap = snapstate_find(st, SEC_NET_TAP, 0, &tap_size);
 
-	if ((ns = snapstate_find(st, SEC_NET, 0, &size)) == NULL)
-		return true;
-	tap = snapstate_find(st, SEC_NET_TAP, 0, &tap_size);
-	if (tap == NULL || tap_size != VIRTIO_NET_IFNAME ||
-	    memchr(tap, '\0', tap_size) == NULL ||
-	    virtio_net_check(ns, size, state_path) == -1 ||
-	    (ms = snapstate_get(st, SEC_MMIO, slot, sizeof(*ms))) == NULL)
-		return false;
-	net_t.s = *ms;
-	virtio_net_load(&net, ns);
-	return true;
+	return ms != NULL && ns != NULL &&
+	    virtio_net_tap_check(tap, tap != NULL ? tap_size : 0,
+	    st->path) == 0 &&
+	    virtio_net_load(&net, ns, ms, st->path, slot) == 0;
 }
 
 static bool
@@ -115,24 +120,18 @@ load(const struct snapstate *st)
 	    sizeof(*ss));
 	uint32_t size, slot;
 
-	if (ss == NULL)
+	if (ss == NULL || serial_load(&com1, ss, st->path) == -1)
 		return false;
-	com1.s = *ss;
 	for (nblk = 0; nblk < DRIVES &&
-	    snapstate_find(st, SEC_BLK, (uint32_t)nblk, &size) != NULL; nblk++) {
-		uint64_t capacity = blk[nblk].blk.s.capacity;
-
-		if (!load_mmio(st, &blk[nblk].mmio, (uint32_t)nblk, SEC_BLK,
-		    &blk[nblk].blk.s, sizeof(blk[nblk].blk.s)))
+	    snapstate_find(st, SEC_BLK, (uint32_t)nblk, &size) != NULL; nblk++)
+		if (!load_blk(st, (uint32_t)nblk))
 			return false;
-		blk[nblk].blk.s.capacity = capacity;
-	}
 	slot = (uint32_t)nblk;
 	if (snapstate_find(st, SEC_VSOCK, 0, &size) != NULL &&
-	    !load_mmio(st, &vsock_t, slot++, SEC_VSOCK, &vsock.s,
-	    sizeof(vsock.s)))
+	    !load_vsock(st, slot++))
 		return false;
-	return load_net(st, slot);
+	return snapstate_find(st, SEC_NET, 0, &size) == NULL ||
+	    load_net(st, slot);
 }
 
 /* The guest reads every UART register, more times than the FIFO holds. */

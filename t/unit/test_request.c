@@ -16,6 +16,7 @@ ctrl_with_hello(void)
 		c->conf.nfuncs = 1;
 		strcpy(c->conf.fn[0].name, "hello");
 		c->log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		sink_open(&c->log, c->log_fd, CTRL_LOG_LIMIT, true);
 	}
 	return c;
 }
@@ -84,10 +85,14 @@ finish(const char *response, char *out, size_t size)
 	out[0] = '\0';
 	if (pipe(p) == -1)
 		return;
+	/* A sink of its own on each pipe: ctrl's holds its own
+	 * non-blocking description of the fd it was opened on. */
 	c->out_fd = p[1];
+	sink_open(&c->out, p[1], CTRL_OUT_LIMIT, false);
 	if ((r = parse("{\"id\":5,\"function\":\"hello\"}", why,
 	    &missing)) != NULL)
 		request_finish(c, r, OUT_OK, response);
+	sink_close(&c->out, 1000);
 	close(p[1]);
 	n = read(p[0], out, size - 1);
 	out[n > 0 ? n : 0] = '\0';
