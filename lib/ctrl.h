@@ -243,6 +243,9 @@ bool snap_is_diff_dir(const struct ctrl *c, const char *dir);
 bool store_fetch(struct ctrl *c, int fn);
 bool store_absent(const struct ctrl *c, const char *dir);
 struct store_job *store_job_for(struct ctrl *c, const char *dir);
+/* A fetch of dir runs: its layer may be in place before the fetch is
+ * reaped and checked against its base, so it is not used yet. */
+bool store_fetching(const struct ctrl *c, const char *dir);
 bool store_reaped(struct ctrl *c, pid_t pid, int status);
 void store_upload(struct ctrl *c, const char *dir);
 void store_next(struct ctrl *c);

@@ -116,6 +116,13 @@ snap_is_diff_dir(const struct ctrl *c, const char *dir)
 	return strcmp(dir, base) != 0;
 }
 
+/* In place, and not a fetch still to be checked (store_fetching). */
+static bool
+layer_ready(const struct ctrl *c, const char *dir)
+{
+	return snap_layer_exists(dir) && !store_fetching(c, dir);
+}
+
 /* The --load-dir list of a function, if its snapshot is there. */
 bool
 snap_layers(const struct ctrl *c, int fn, char *out, size_t n)
@@ -127,14 +134,14 @@ snap_layers(const struct ctrl *c, int fn, char *out, size_t n)
 	if (f->nlayers == 0) {
 		snap_auto_layer(c, -1, base, sizeof(base));
 		snap_auto_layer(c, fn, diff, sizeof(diff));
-		if (!snap_layer_exists(base) || !snap_layer_exists(diff))
+		if (!layer_ready(c, base) || !layer_ready(c, diff))
 			return false;
 		snprintf(out, n, "%s,%s", base, diff);
 		return true;
 	}
 	out[0] = '\0';
 	for (int i = 0; i < f->nlayers; i++) {
-		if (!snap_layer_exists(f->layer[i]))
+		if (!layer_ready(c, f->layer[i]))
 			return false;
 		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s",
 		    i ? "," : "", f->layer[i]);

@@ -35,6 +35,16 @@ store_job_for(struct ctrl *c, const char *dir)
 }
 
 bool
+store_fetching(const struct ctrl *c, const char *dir)
+{
+	for (int i = 0; i < CTRL_STORE_JOBS; i++)
+		if (c->store_job[i].pid > 0 && !c->store_job[i].put &&
+		    strcmp(c->store_job[i].dir, dir) == 0)
+			return true;
+	return false;
+}
+
+bool
 store_absent(const struct ctrl *c, const char *dir)
 {
 	if (!store_enabled(c))
@@ -122,9 +132,11 @@ store_fetch(struct ctrl *c, int fn)
 	snap_auto_layer(c, -1, dir[0], sizeof(dir[0]));
 	snap_auto_layer(c, fn, dir[1], sizeof(dir[1]));
 	for (int i = 0; i < 2; i++) {
-		if (snap_layer_exists(dir[i]))
+		if (store_fetching(c, dir[i]))
+			wait = true;	/* even once it is in place */
+		else if (snap_layer_exists(dir[i]))
 			continue;
-		if (store_job_for(c, dir[i]) != NULL)
+		else if (store_job_for(c, dir[i]) != NULL)
 			wait = true;
 		else if (i == 1 && !snap_layer_exists(dir[0]) && !wait)
 			break;			/* the base is being built */
