@@ -92,6 +92,7 @@ virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops,
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
 	t->ops = ops;
+	t->log_fail = (struct log_rate)LOG_RATE_INIT(ops->name);
 	t->dev = dev;
 	t->kvm = kvm;
 	t->mem = mem;
@@ -151,7 +152,8 @@ virtio_mmio_fail(struct virtio_mmio *t, const char *why)
 {
 	if (t->s.status & STATUS_NEEDS_RESET)
 		return;
-	log_warnx("%s: device stopped: %s", t->ops->name, why);
+	log_warnx_rate(&t->log_fail, "%s: device stopped: %s", t->ops->name,
+	    why);
 	t->s.status |= STATUS_NEEDS_RESET;
 	if (t->s.status & STATUS_DRIVER_OK)
 		virtio_mmio_interrupt(t, VIRTIO_INT_CONFIG);
@@ -370,6 +372,7 @@ virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len,
 void
 virtio_mmio_destroy(struct virtio_mmio *t)
 {
+	log_rate_flush(&t->log_fail);
 	for (int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
 		if (t->notify_fd[q] != -1)
 			close(t->notify_fd[q]);

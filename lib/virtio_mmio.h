@@ -19,6 +19,7 @@
 
 #include "evloop.h"
 #include "kvm.h"
+#include "log.h"
 #include "mem.h"
 #include "virtq.h"
 
@@ -78,6 +79,7 @@ struct virtio_mmio {
 	void *dev;
 	const struct kvm *kvm;
 	const struct mem *mem;
+	struct log_rate log_fail;	/* a guest can fail it in a loop */
 };
 
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops,
@@ -86,8 +88,8 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops,
 void virtio_mmio_io(void *opaque, uint64_t offset, uint8_t *data,
     uint32_t len, bool is_write);
 void virtio_mmio_interrupt(struct virtio_mmio *t, uint32_t why);
-/* Sets NEEDS_RESET (once; logged once): the device does nothing with its
- * queues until the driver resets it. */
+/* Sets NEEDS_RESET, logged once (and at a bounded rate across resets):
+ * the device does nothing with its queues until the driver resets it. */
 void virtio_mmio_fail(struct virtio_mmio *t, const char *why);
 /* Queue q is looked at again on a later turn of the evloop. */
 void virtio_mmio_requeue(struct virtio_mmio *t, uint16_t q);

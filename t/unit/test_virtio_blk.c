@@ -449,6 +449,53 @@ test_state_load(void)
 	reg(0x70, 0);
 }
 
+/* A guest that breaks the device, resets it and breaks it again, in a
+ * loop: each failure is a log line it causes, so they are rate-limited. */
+static int
+fail_loop(const void *arg)
+{
+	int times = *(const int *)arg;
+
+	for (int i = 0; i < times; i++) {
+		setup();
+		put_desc(0, STATUS, 1, 2, 0);	/* no header */
+		mem_write(&m, AVAIL + 4, "\0\0", 2);
+		avail_idx = 1;
+		mem_write(&m, AVAIL + 2, &avail_idx, 2);
+		reg(0x50, 0);
+		turn();
+		if ((reg_rd(0x70) & NEEDS_RESET) == 0)
+			return -1;
+		reg(0x70, 0);
+	}
+	return 0;
+}
+
+static void
+test_fail_rate_limited(void)
+{
+	int times = 4 * LOG_RATE_BURST, lines = 0;
+	FILE *f = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	char line[256];
+
+	start();
+	fflush(stderr);
+	dup2(fileno(f), STDERR_FILENO);
+	log_init(NULL, LOG_WARN);
+	CHECK_EQ(fail_loop(&times), 0);
+	fflush(stderr);
+	log_init(NULL, LOG_QUIET);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		lines += strstr(line, "device stopped") != NULL;
+	fclose(f);
+	CHECK(lines >= 1);
+	CHECK(lines <= LOG_RATE_BURST);
+}
+
 static void
 test_end(void)
 {
@@ -470,6 +517,8 @@ static const struct unit_test tests[] = {
 	    test_reported_spin },
 	{ "virtio-blk: snapshot sections checked field by field",
 	    test_state_load },
+	{ "virtio-mmio: a guest's fail and reset loop: its log lines "
+	    "rate-limited", test_fail_rate_limited },
 	{ "virtio-blk: clean-up", test_end },
 };
 
