@@ -30,7 +30,11 @@ all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs $(NETCFG)
 
 appfs: $(APPFS)
 
-$(B)/appfs/%.ext2: appfs/%/* appfs/mkappfs
+# What a host run of an app leaves (__pycache__) is not in the image, and
+# remaking it would change the app drive that snapshots were made on.
+.SECONDEXPANSION:
+$(B)/appfs/%.ext2: $$(filter-out $$(wildcard appfs/$$*/__pycache__),$$(wildcard appfs/$$*/*)) \
+    appfs/mkappfs
 	appfs/mkappfs $(B)/appfs $*
 
 $(B)/%.o: %.c

@@ -89,3 +89,14 @@ same_json() {
 		debugfs -R 'cat /workload.py' "$img" 2>/dev/null | cmp - "$dir/workload.py"
 	done
 }
+
+# A host run of an app (the tests above) leaves appfs/APP/__pycache__,
+# which is not in the image: remaking the image for it changed the app
+# drive's SHA-256, and snapshots made on the old one were refused.
+@test "appfs images: a __pycache__ left in an app's directory does not remake its image" {
+	make -s -C "$ROOT" build/appfs/hello.ext2 > /dev/null
+	mkdir -p "$ROOT/appfs/hello/__pycache__"
+	touch "$ROOT/appfs/hello/__pycache__"
+	run make -q -C "$ROOT" build/appfs/hello.ext2
+	[ "$status" -eq 0 ]
+}
