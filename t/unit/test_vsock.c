@@ -720,7 +720,7 @@ count_state(enum vsock_state st)
 
 	pthread_mutex_lock(&t.lock);
 	for (int i = 0; i < VSOCK_MAX_CONN; i++)
-		n += v.conn[i].state == st;
+		n += v.host.conn[i].state == st;
 	pthread_mutex_unlock(&t.lock);
 	return n;
 }
@@ -871,14 +871,14 @@ static void
 test_half_open_timeout(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t before = v.stats.timeouts;
+	uint64_t before = v.host.stats.timeouts;
 	struct vsock_hdr h;
 	char buf[64];
 	int hs, quiet;
 
 	restart_device();
 	pthread_mutex_lock(&t.lock);
-	v.timeout_ms = 100;
+	v.host.timeout_ms = 100;
 	pthread_mutex_unlock(&t.lock);
 	hs = host_connect("CONNECT 5005\n");
 	CHECK_EQ(recv_next(&h, buf, sizeof(buf), false), 0);
@@ -895,10 +895,10 @@ test_half_open_timeout(void)
 	CHECK_EQ(connect(quiet, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CHECK(hung_up(quiet));
 	close(quiet);
-	CHECK_EQ(v.stats.timeouts - before, 2);
+	CHECK_EQ(v.host.stats.timeouts - before, 2);
 	CHECK_EQ(wait_state(VC_FREE, VSOCK_MAX_CONN), 0);
 	pthread_mutex_lock(&t.lock);
-	v.timeout_ms = VSOCK_TIMEOUT_MS;
+	v.host.timeout_ms = VSOCK_TIMEOUT_MS;
 	pthread_mutex_unlock(&t.lock);
 }
 
@@ -1024,7 +1024,7 @@ static void
 test_malformed_rate_limited(void)
 {
 	struct vsock_hdr r = { .src_cid = 99, .dst_cid = 2, .type = 1, .op = 1 };
-	uint64_t before = v.stats.malformed;
+	uint64_t before = v.host.stats.malformed;
 
 	restart_device();
 	catch_stderr();
@@ -1036,7 +1036,7 @@ test_malformed_rate_limited(void)
 		CHECK_EQ(tx_done(), 0);
 	}
 	CHECK(release_stderr("malformed packet dropped") <= LOG_RATE_BURST);
-	CHECK_EQ(v.stats.malformed - before, 40);
+	CHECK_EQ(v.host.stats.malformed - before, 40);
 }
 
 /* Issue 14, defect 5: the device's snapshot section is checked as if the
