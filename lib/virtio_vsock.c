@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "virtio_vsock.h"
 
 enum { Q_RX = 0, Q_TX = 1, Q_EVENT = 2 };

@@ -50,7 +50,6 @@
 #include <stdint.h>
 
 #include "evloop.h"
-#include "log.h"
 #include "virtio_mmio.h"
 #include "vsock_conn.h"
 
