@@ -3,12 +3,10 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "virtio_vsock.h"
 
 enum { Q_RX = 0, Q_TX = 1, Q_EVENT = 2 };
@@ -111,7 +109,7 @@ vsock_rx_ctl(struct virtio_vsock *v, struct vsock_conn *c)
 	vsock_hdr_fill(v, c, &h, op);
 	vsock_rx_put(v, &h);
 	if (op == OP_RST)
-		vsock_conn_free(v, c);
+		vsock_conn_free(&v->host, c);
 }
 
 /* Once the guest sends no more and nothing more can flow to it either,
@@ -123,11 +121,11 @@ vsock_close_when_done(struct virtio_vsock *v, struct vsock_conn *c)
 	    ((c->guest_shut & SHUT_FLAG_RCV) || c->host_eof)) {
 		c->state = VC_CLOSING;
 		c->owe = 0;
-		vsock_conn_wait(v, c);
+		vsock_conn_wait(&v->host, c);
 	}
-	if (vsock_conn_flush(v, c) == -1)
-		vsock_conn_reset(v, c, "the host program left before the "
-		    "guest's last bytes");
+	if (vsock_conn_flush(&v->host, c) == -1)
+		vsock_conn_reset(&v->host, c, "the host program left before "
+		    "the guest's last bytes");
 }
 
 /*
@@ -175,7 +173,7 @@ vsock_rx_data(struct virtio_vsock *v, struct vsock_conn *c)
 		return 0;
 	}
 	if (n == -1) {
-		vsock_conn_reset(v, c, "the host socket failed");
+		vsock_conn_reset(&v->host, c, "the host socket failed");
 		if (c->state != VC_RST)
 			return 0;
 		vsock_rx_ctl(v, c);		/* the RST, in this buffer */
@@ -212,7 +210,7 @@ vsock_rx_next(struct virtio_vsock *v)
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < VSOCK_MAX_CONN; i++) {
 			uint32_t k = (v->next_conn + (uint32_t)i) % VSOCK_MAX_CONN;
-			struct vsock_conn *c = &v->conn[k];
+			struct vsock_conn *c = &v->host.conn[k];
 
 			if (pass == 0 ? vsock_owes(c) : vsock_has_data(c)) {
 				v->next_conn = (k + 1) % VSOCK_MAX_CONN;
@@ -242,7 +240,7 @@ vsock_rx_one(struct virtio_vsock *v, struct vsock_conn *c)
 
 /* Fills guest rx buffers: RSTs for no connection first, then what the
  * connections owe, then host data; a buffer it did not use goes back. */
-void
+static void
 vsock_kick_rx(struct virtio_vsock *v)
 {
 	struct virtq_state *q = &v->t->s.q[Q_RX];
@@ -274,21 +272,33 @@ vsock_kick_rx(struct virtio_vsock *v)
 	}
 }
 
+/* The connection table's way back up: host sockets have news. */
+static void
+vsock_host_kick(void *dev)
+{
+	vsock_kick_rx(dev);
+}
+
+static const struct vsock_conn_ops vsock_host_ops = {
+	.kick = vsock_host_kick,
+};
+
 static void
 vsock_guest_request(struct virtio_vsock *v, const struct vsock_hdr *h)
 {
 	struct vsock_conn *c;
 	int fd;
 
-	if (vsock_conn_count(v) == VSOCK_MAX_CONN) {
-		v->stats.refused++;
-		log_warnx_rate(&v->log_guest, "virtio-vsock: guest port %u: more "
-		    "than %d connections, refused", h->src_port, VSOCK_MAX_CONN);
+	if (vsock_conn_count(&v->host) == VSOCK_MAX_CONN) {
+		v->host.stats.refused++;
+		log_warnx_rate(&v->host.log_guest, "virtio-vsock: guest port "
+		    "%u: more than %d connections, refused", h->src_port,
+		    VSOCK_MAX_CONN);
 		vsock_orphan_rst(v, h);
 		return;
 	}
-	if ((fd = vsock_conn_connect_host(v, h->dst_port)) == -1 ||
-	    (c = vsock_conn_new(v, fd, VC_OPEN)) == NULL) {
+	if ((fd = vsock_conn_connect_host(&v->host, h->dst_port)) == -1 ||
+	    (c = vsock_conn_new(&v->host, fd, VC_OPEN)) == NULL) {
 		if (fd != -1)
 			close(fd);
 		vsock_orphan_rst(v, h);
@@ -309,14 +319,14 @@ vsock_guest_response(struct virtio_vsock *v, struct vsock_conn *c)
 	int n = snprintf(ok, sizeof(ok), "OK %u\n", c->host_port);
 
 	if (c->state != VC_CONNECTING || (c->owe & VC_OWE_REQUEST)) {
-		vsock_conn_reset(v, c, "RESPONSE to no request");
+		vsock_conn_reset(&v->host, c, "RESPONSE to no request");
 		return;
 	}
 	c->state = VC_OPEN;
 	c->deadline_ms = 0;
 	c->readable = true;		/* bytes may wait behind the line */
 	if (send(c->fd, ok, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
-		vsock_conn_reset(v, c, "the host program is gone");
+		vsock_conn_reset(&v->host, c, "the host program is gone");
 }
 
 /* Guest data for the host: queue it, then write what the socket takes. */
@@ -327,11 +337,11 @@ vsock_guest_rw(struct virtio_vsock *v, struct vsock_conn *c,
 	/* Data before the handshake would reach a host program that is
 	 * still waiting for its "OK" line. */
 	if (c->state != VC_OPEN || (c->guest_shut & SHUT_FLAG_SEND)) {
-		vsock_conn_reset(v, c, "data out of turn");
+		vsock_conn_reset(&v->host, c, "data out of turn");
 		return;
 	}
 	if (h->len > VSOCK_BUF_ALLOC - c->tx_len) {
-		vsock_conn_reset(v, c, "data beyond its credit");
+		vsock_conn_reset(&v->host, c, "data beyond its credit");
 		return;
 	}
 	for (uint32_t done = 0; done < h->len; ) {
@@ -343,8 +353,8 @@ vsock_guest_rw(struct virtio_vsock *v, struct vsock_conn *c,
 		c->tx_len += n;
 		done += n;
 	}
-	if (vsock_conn_flush(v, c) == -1)
-		vsock_conn_reset(v, c, "the host socket failed");
+	if (vsock_conn_flush(&v->host, c) == -1)
+		vsock_conn_reset(&v->host, c, "the host socket failed");
 }
 
 /* The guest will not send (SEND) or receive (RCV) any more; the flags
@@ -354,7 +364,7 @@ vsock_guest_shutdown(struct virtio_vsock *v, struct vsock_conn *c,
     uint32_t flags)
 {
 	if (c->state == VC_CONNECTING) {
-		vsock_conn_reset(v, c, "SHUTDOWN before RESPONSE");
+		vsock_conn_reset(&v->host, c, "SHUTDOWN before RESPONSE");
 		return;
 	}
 	c->guest_shut |= (uint8_t)(flags & SHUT_BOTH);
@@ -370,13 +380,14 @@ vsock_guest_rst(struct virtio_vsock *v, struct vsock_conn *c)
 	if (c->state == VC_CLOSING && c->tx_len > 0)
 		c->state = VC_LINGER;
 	else
-		vsock_conn_free(v, c);
+		vsock_conn_free(&v->host, c);
 }
 
 static void
 vsock_guest_packet(struct virtio_vsock *v, const struct vsock_hdr *h)
 {
-	struct vsock_conn *c = vsock_conn_find(v, h->dst_port, h->src_port);
+	struct vsock_conn *c = vsock_conn_find(&v->host, h->dst_port,
+	    h->src_port);
 
 	if (c == NULL) {
 		if (h->op == OP_REQUEST)
@@ -387,7 +398,7 @@ vsock_guest_packet(struct virtio_vsock *v, const struct vsock_hdr *h)
 	}
 	if (c->state == VC_RST) {	/* ours is on its way */
 		if (h->op == OP_RST)
-			vsock_conn_free(v, c);
+			vsock_conn_free(&v->host, c);
 		return;
 	}
 	c->peer_buf_alloc = h->buf_alloc;
@@ -411,7 +422,7 @@ vsock_guest_packet(struct virtio_vsock *v, const struct vsock_hdr *h)
 		vsock_guest_rst(v, c);
 		break;
 	default:			/* a REQUEST in use, an unknown op */
-		vsock_conn_reset(v, c, "unexpected op");
+		vsock_conn_reset(&v->host, c, "unexpected op");
 		break;
 	}
 }
@@ -439,9 +450,9 @@ vsock_tx_packet(struct virtio_vsock *v, const struct vsock_hdr *h)
 	const char *fault = vsock_tx_fault(v, &v->chain, h);
 
 	if (fault != NULL) {
-		v->stats.malformed++;
-		log_warnx_rate(&v->log_guest, "virtio-vsock: malformed packet "
-		    "dropped: %s (op %u, ports %u -> %u, cid %" PRIu64 ", len %u)",
+		v->host.stats.malformed++;
+		log_warnx_rate(&v->host.log_guest, "virtio-vsock: malformed "
+		    "packet dropped: %s (op %u, ports %u -> %u, cid %" PRIu64 ", len %u)",
 		    fault, h->op, h->src_port, h->dst_port, h->src_cid, h->len);
 	} else if (h->type != TYPE_STREAM) {
 		vsock_orphan_rst(v, h);
@@ -527,17 +538,17 @@ vsock_notify(void *dev, struct virtio_mmio *t, uint16_t q)
 	else if (q == Q_EVENT)
 		vsock_event_deliver(v);
 	vsock_kick_rx(v);	/* new rx buffers, or replies to what was sent */
-	vsock_timer_arm(v);
+	vsock_conn_timer_arm(&v->host);
 }
 
 /* Everything host-side a reset forgets. */
 static void
 vsock_forget(struct virtio_vsock *v)
 {
-	vsock_conn_free_all(v);
+	vsock_conn_free_all(&v->host);
 	v->orphan_head = v->orphan_len = 0;
 	v->tx_stalled = false;
-	vsock_timer_arm(v);
+	vsock_conn_timer_arm(&v->host);
 }
 
 /*
@@ -572,74 +583,26 @@ virtio_vsock_cid_ok(uint64_t cid)
 	return cid > VSOCK_HOST_CID && cid < UINT32_MAX;
 }
 
-static int
-vsock_listen(struct virtio_vsock *v, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path);
-	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (v->listen_fd == -1 || v->timer_fd == -1 ||
-	    bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    listen(v->listen_fd, 16) == -1 ||
-	    evloop_add(v->loop, v->listen_fd, EPOLLIN, vsock_listen_event, v) == -1 ||
-	    evloop_add(v->loop, v->timer_fd, EPOLLIN, vsock_timer_event, v) == -1) {
-		log_warn("%s", path);
-		return -1;
-	}
-	return 0;
-}
-
 int
 virtio_vsock_init(struct virtio_vsock *v, uint64_t cid, const char *path,
     struct evloop *loop, struct virtio_mmio *t)
 {
-	const struct log_rate guest = LOG_RATE_INIT("virtio-vsock"),
-	    host = LOG_RATE_INIT("virtio-vsock host");
-
 	memset(v, 0, sizeof(*v));
 	v->s.guest_cid = cid;
-	v->loop = loop;
 	v->t = t;
-	v->next_port = 1U << 30;
-	v->timeout_ms = VSOCK_TIMEOUT_MS;
-	v->listen_fd = v->timer_fd = -1;
-	v->log_guest = guest;
-	v->log_host = host;
-	for (int i = 0; i < VSOCK_MAX_CONN; i++)
-		v->conn[i].fd = -1;
+	vsock_conn_init(&v->host, loop, &t->lock, &vsock_host_ops, v);
 	if (!virtio_vsock_cid_ok(cid)) {
 		log_warnx("virtio-vsock: guest CID %" PRIu64 " is reserved", cid);
 		errno = EINVAL;
 		return -1;
 	}
-	if (strlen(path) + 12 > sizeof(v->path)) {
-		log_warnx("%s: vsock socket path too long", path);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	snprintf(v->path, sizeof(v->path), "%s", path);
-	return vsock_listen(v, path);
+	return vsock_conn_listen(&v->host, path);
 }
 
 void
 virtio_vsock_close(struct virtio_vsock *v)
 {
-	vsock_conn_free_all(v);
-	if (v->listen_fd != -1) {
-		evloop_del(v->loop, v->listen_fd);
-		close(v->listen_fd);
-		unlink(v->path);
-	}
-	if (v->timer_fd != -1) {
-		evloop_del(v->loop, v->timer_fd);
-		close(v->timer_fd);
-	}
-	v->listen_fd = v->timer_fd = -1;
-	log_rate_flush(&v->log_guest);
-	log_rate_flush(&v->log_host);
+	vsock_conn_close(&v->host);
 }
 
 /*

@@ -60,7 +60,7 @@ vsock_op(struct fz_dev *dev, uint8_t code, struct fz *f)
 	switch (code % 7) {
 	case 0:
 		slot_close(i);
-		host[i] = unix_socket(v.path, false);
+		host[i] = unix_socket(v.host.path, false);
 		break;
 	case 1:
 		slot_close(i);
@@ -100,7 +100,7 @@ vsock_host_reset(struct fz_dev *dev)
 		slot_close(i);
 	while ((fd = accept4(service, NULL, NULL, SOCK_CLOEXEC)) != -1)
 		close(fd);
-	v.next_port = 1U << 30;	/* as the same input found it before */
+	v.host.next_port = 1U << 30;	/* as the same input found it before */
 }
 
 static void

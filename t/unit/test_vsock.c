@@ -720,7 +720,7 @@ count_state(enum vsock_state st)
 
 	pthread_mutex_lock(&t.lock);
 	for (int i = 0; i < VSOCK_MAX_CONN; i++)
-		n += v.conn[i].state == st;
+		n += v.host.conn[i].state == st;
 	pthread_mutex_unlock(&t.lock);
 	return n;
 }
@@ -871,14 +871,14 @@ static void
 test_half_open_timeout(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	uint64_t before = v.stats.timeouts;
+	uint64_t before = v.host.stats.timeouts;
 	struct vsock_hdr h;
 	char buf[64];
 	int hs, quiet;
 
 	restart_device();
 	pthread_mutex_lock(&t.lock);
-	v.timeout_ms = 100;
+	v.host.timeout_ms = 100;
 	pthread_mutex_unlock(&t.lock);
 	hs = host_connect("CONNECT 5005\n");
 	CHECK_EQ(recv_next(&h, buf, sizeof(buf), false), 0);
@@ -895,10 +895,10 @@ test_half_open_timeout(void)
 	CHECK_EQ(connect(quiet, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	CHECK(hung_up(quiet));
 	close(quiet);
-	CHECK_EQ(v.stats.timeouts - before, 2);
+	CHECK_EQ(v.host.stats.timeouts - before, 2);
 	CHECK_EQ(wait_state(VC_FREE, VSOCK_MAX_CONN), 0);
 	pthread_mutex_lock(&t.lock);
-	v.timeout_ms = VSOCK_TIMEOUT_MS;
+	v.host.timeout_ms = VSOCK_TIMEOUT_MS;
 	pthread_mutex_unlock(&t.lock);
 }
 
@@ -1024,7 +1024,7 @@ static void
 test_malformed_rate_limited(void)
 {
 	struct vsock_hdr r = { .src_cid = 99, .dst_cid = 2, .type = 1, .op = 1 };
-	uint64_t before = v.stats.malformed;
+	uint64_t before = v.host.stats.malformed;
 
 	restart_device();
 	catch_stderr();
@@ -1036,7 +1036,7 @@ test_malformed_rate_limited(void)
 		CHECK_EQ(tx_done(), 0);
 	}
 	CHECK(release_stderr("malformed packet dropped") <= LOG_RATE_BURST);
-	CHECK_EQ(v.stats.malformed - before, 40);
+	CHECK_EQ(v.host.stats.malformed - before, 40);
 }
 
 /* Issue 14, defect 5: the device's snapshot section is checked as if the
@@ -1108,6 +1108,73 @@ test_host_half_close(void)
 	unlink(lpath);
 }
 
+/* The connection table under a fake device: a host program's CONNECT
+ * line leaves a REQUEST owed on its connection, and the table tells the
+ * device through ops->kick alone, with the device's lock held. */
+struct fake_dev {
+	pthread_mutex_t lock;
+	int kicks, unlocked_kicks;
+};
+
+static void
+fake_kick(void *dev)
+{
+	struct fake_dev *d = dev;
+
+	d->kicks++;
+	if (pthread_mutex_trylock(&d->lock) == 0) {
+		d->unlocked_kicks++;
+		pthread_mutex_unlock(&d->lock);
+	}
+}
+
+static int
+fake_kicks(struct fake_dev *d)
+{
+	int n;
+
+	pthread_mutex_lock(&d->lock);
+	n = d->kicks;
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+static void
+test_table_alone(void)
+{
+	static const struct vsock_conn_ops ops = { .kick = fake_kick };
+	static struct vsock_conn_table ct;
+	struct fake_dev d = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const struct vsock_conn *c = NULL;
+	int s, i;
+
+	start();
+	vsock_conn_init(&ct, &loop, &d.lock, &ops, &d);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ct.sock", dir);
+	CHECK_EQ(vsock_conn_listen(&ct, sa.sun_path), 0);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK_EQ(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ(write(s, "CONNECT 77\n", 11), 11);
+	for (i = 0; i < BACKSTOP_MS && fake_kicks(&d) == 0; i++)
+		usleep(1000);
+	CHECK(fake_kicks(&d) > 0);
+	pthread_mutex_lock(&d.lock);
+	CHECK_EQ(d.unlocked_kicks, 0);
+	CHECK_EQ(vsock_conn_count(&ct), 1);
+	for (i = 0; i < VSOCK_MAX_CONN; i++)
+		if (ct.conn[i].state != VC_FREE)
+			c = &ct.conn[i];
+	CHECK(c != NULL && c->state == VC_CONNECTING &&
+	    c->owe == VC_OWE_REQUEST && c->guest_port == 77 &&
+	    c->host_port >= 1U << 30);
+	pthread_mutex_unlock(&d.lock);
+	vsock_conn_close(&ct);
+	CHECK(hung_up(s));
+	CHECK_EQ(access(sa.sun_path, F_OK), -1);
+	close(s);
+}
+
 static const struct unit_test tests[] = {
 	{ "vsock: guest connects to a host socket, data both ways", test_guest_connects },
 	{ "vsock: refused and unknown connections get RST", test_refused },
@@ -1134,6 +1201,7 @@ static const struct unit_test tests[] = {
 	{ "vsock: malformed packets are counted, their lines rate-limited", test_malformed_rate_limited },
 	{ "vsock: the snapshot section is checked field by field", test_state_load },
 	{ "vsock: a reserved guest CID is refused", test_reserved_cid },
+	{ "vsock_conn: the table reaches its device only through ops->kick, locked", test_table_alone },
 };
 
 int
