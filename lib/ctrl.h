@@ -208,9 +208,7 @@ void pool_runner_input(struct ctrl *c, struct vm_slot *v);
 void pool_runner_console(struct ctrl *c, struct vm_slot *v);
 void pool_reap(struct ctrl *c);
 void pool_timers(struct ctrl *c);
-int pool_busy(const struct ctrl *c);
 void pool_stop_all(struct ctrl *c);
-int pool_count(const struct ctrl *c, int fn, enum vm_state st);
 
 /* ctrl_request.c */
 struct request *request_parse(struct ctrl *c, const char *line, char *why,
@@ -223,6 +221,28 @@ void request_fail(struct ctrl *c, struct request *r, enum outcome o,
 void request_free(struct request *r);
 void request_expire(struct ctrl *c);
 
+/* ctrl_state.c: questions on ctrl's state, which change nothing. */
+/* ctrl's own layer of fn in snapshot_dir; fn -1: the base. */
+void ctrl_state_own_layer(const struct ctrl *c, int fn, char *out, size_t n);
+/* snapshot_dir/diff, or diff-net for layers with a network device. */
+void ctrl_state_diff_dir(const struct ctrl *c, char *out, size_t n);
+bool ctrl_state_is_diff(const struct ctrl *c, const char *dir);
+bool ctrl_state_layer_exists(const char *dir);
+/* The --load-dir list of fn (comma-separated), if all its layers are in
+ * place and none is a fetch still to be checked. */
+bool ctrl_state_load_dirs(const struct ctrl *c, int fn, char *out, size_t n);
+bool ctrl_state_has_store(const struct ctrl *c);
+/* An s3snap child, fetch or upload, works on dir. */
+bool ctrl_state_store_job(const struct ctrl *c, const char *dir);
+/* A fetch of dir runs: its layer may be in place before the fetch is
+ * reaped and checked against its base, so it is not used yet. */
+bool ctrl_state_fetching(const struct ctrl *c, const char *dir);
+/* The store cannot give dir (or there is no store). */
+bool ctrl_state_store_absent(const struct ctrl *c, const char *dir);
+bool ctrl_state_upload_queued(const struct ctrl *c, const char *dir);
+/* VMs in state st, of fn or (fn -1) of all functions. */
+int ctrl_state_vm_count(const struct ctrl *c, int fn, enum vm_state st);
+
 /* ctrl_snap.c */
 /* At start-up: ctrl's own layers of an older format are removed. */
 void snap_drop_outdated(struct ctrl *c);
@@ -230,22 +250,10 @@ void snapbuild_next(struct ctrl *c);
 void snapbuild_output(struct ctrl *c);
 void snapbuild_console(struct ctrl *c);
 void snapbuild_done(struct ctrl *c, int status);
-bool snap_layers(const struct ctrl *c, int fn, char *out, size_t n);
-/* ctrl's own layer of fn in snapshot_dir; fn -1: the base. */
-void snap_auto_layer(const struct ctrl *c, int fn, char *out, size_t n);
-bool snap_layer_exists(const char *dir);
-/* snapshot_dir/diff, or diff-net for layers with a network device. */
-void snap_diff_dir(const struct ctrl *c, char *out, size_t n);
 bool snap_diff_coming(const struct ctrl *c, int fn);
-bool snap_is_diff_dir(const struct ctrl *c, const char *dir);
 
 /* ctrl_store.c */
 bool store_fetch(struct ctrl *c, int fn);
-bool store_absent(const struct ctrl *c, const char *dir);
-struct store_job *store_job_for(struct ctrl *c, const char *dir);
-/* A fetch of dir runs: its layer may be in place before the fetch is
- * reaped and checked against its base, so it is not used yet. */
-bool store_fetching(const struct ctrl *c, const char *dir);
 bool store_reaped(struct ctrl *c, pid_t pid, int status);
 void store_upload(struct ctrl *c, const char *dir);
 void store_next(struct ctrl *c);

@@ -356,7 +356,8 @@ ctrl_done(const struct ctrl *c, const struct input *in)
 	    in->held != NULL ||
 	    (!lines && c->nhttpd > 0 && !c->draining);
 
-	return !open_input && c->queue == NULL && pool_count(c, -1, VMS_BUSY) == 0;
+	return !open_input && c->queue == NULL &&
+	    ctrl_state_vm_count(c, -1, VMS_BUSY) == 0;
 }
 
 static bool

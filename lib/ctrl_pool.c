@@ -26,22 +26,6 @@
 #define RESTORE_MS	60000
 #define COLD_BOOT_MS	900000
 
-int
-pool_count(const struct ctrl *c, int fn, enum vm_state st)
-{
-	int n = 0;
-
-	for (int i = 0; i < CTRL_MAX_VMS; i++)
-		n += c->vm[i].state == st && (fn < 0 || c->vm[i].fn == fn);
-	return n;
-}
-
-int
-pool_busy(const struct ctrl *c)
-{
-	return pool_count(c, -1, VMS_BUSY) + pool_count(c, -1, VMS_STOPPING);
-}
-
 static void
 send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 {
@@ -93,7 +77,7 @@ runner_argv(struct ctrl *c, int fn, struct runner_args *a)
 	snprintf(a->mem, sizeof(a->mem), "%ju", (uintmax_t)f->memory_mib);
 	snprintf(a->vcpus, sizeof(a->vcpus), "%d", f->vcpus);
 	a->cold = !f->snapshots ||
-	    !snap_layers(c, fn, a->layers, sizeof(a->layers));
+	    !ctrl_state_load_dirs(c, fn, a->layers, sizeof(a->layers));
 	if (a->cold) {
 		argv[i++] = c->conf.vmrun;
 		argv[i++] = "--kernel";
@@ -252,7 +236,7 @@ place(struct ctrl *c, struct request *r, bool *broken)
 	*broken = false;
 	if (v != NULL)
 		return v;
-	if (pool_count(c, r->fn, VMS_BUSY) >= f->concurrency)
+	if (ctrl_state_vm_count(c, r->fn, VMS_BUSY) >= f->concurrency)
 		return NULL;
 	runner_argv(c, r->fn, &a);
 	/* Layers missing: better wait for them than boot cold. */

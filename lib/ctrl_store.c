@@ -18,47 +18,10 @@
 #include "monotime.h"
 #include "snapmeta.h"
 
-static bool
-store_enabled(const struct ctrl *c)
-{
-	return c->conf.store[0] != '\0';
-}
-
-struct store_job *
-store_job_for(struct ctrl *c, const char *dir)
-{
-	for (int i = 0; i < CTRL_STORE_JOBS; i++)
-		if (c->store_job[i].pid > 0 &&
-		    strcmp(c->store_job[i].dir, dir) == 0)
-			return &c->store_job[i];
-	return NULL;
-}
-
-bool
-store_fetching(const struct ctrl *c, const char *dir)
-{
-	for (int i = 0; i < CTRL_STORE_JOBS; i++)
-		if (c->store_job[i].pid > 0 && !c->store_job[i].put &&
-		    strcmp(c->store_job[i].dir, dir) == 0)
-			return true;
-	return false;
-}
-
-bool
-store_absent(const struct ctrl *c, const char *dir)
-{
-	if (!store_enabled(c))
-		return true;
-	for (int i = 0; i < c->nabsent; i++)
-		if (strcmp(c->absent[i], dir) == 0)
-			return true;
-	return false;
-}
-
 static void
 mark_absent(struct ctrl *c, const char *dir)
 {
-	if (store_absent(c, dir) || c->nabsent == CTRL_MAX_FUNCS + 1)
+	if (ctrl_state_store_absent(c, dir) || c->nabsent == CTRL_MAX_FUNCS + 1)
 		return;
 	snprintf(c->absent[c->nabsent++], CTRL_PATH, "%s", dir);
 }
@@ -86,7 +49,7 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
 	if (j == NULL)
 		return 1;
 	layer_url(c, dir, url, sizeof(url));
-	snap_diff_dir(c, jd, sizeof(jd));
+	ctrl_state_diff_dir(c, jd, sizeof(jd));
 	mkdir(c->conf.snapshot_dir, 0755);	/* s3snap makes only the layer */
 	mkdir(jd, 0755);
 	argv[i++] = c->conf.s3snap;
@@ -127,20 +90,21 @@ store_fetch(struct ctrl *c, int fn)
 	char dir[2][CTRL_PATH];
 	bool wait = false;
 
-	if (!store_enabled(c) || !f->snapshots || f->nlayers > 0 || c->draining)
+	if (!ctrl_state_has_store(c) || !f->snapshots || f->nlayers > 0 ||
+	    c->draining)
 		return false;
-	snap_auto_layer(c, -1, dir[0], sizeof(dir[0]));
-	snap_auto_layer(c, fn, dir[1], sizeof(dir[1]));
+	ctrl_state_own_layer(c, -1, dir[0], sizeof(dir[0]));
+	ctrl_state_own_layer(c, fn, dir[1], sizeof(dir[1]));
 	for (int i = 0; i < 2; i++) {
-		if (store_fetching(c, dir[i]))
+		if (ctrl_state_fetching(c, dir[i]))
 			wait = true;	/* even once it is in place */
-		else if (snap_layer_exists(dir[i]))
+		else if (ctrl_state_layer_exists(dir[i]))
 			continue;
-		else if (store_job_for(c, dir[i]) != NULL)
+		else if (ctrl_state_store_job(c, dir[i]))
 			wait = true;
-		else if (i == 1 && !snap_layer_exists(dir[0]) && !wait)
+		else if (i == 1 && !ctrl_state_layer_exists(dir[0]) && !wait)
 			break;			/* the base is being built */
-		else if (!store_absent(c, dir[i]))
+		else if (!ctrl_state_store_absent(c, dir[i]))
 			wait |= spawn_job(c, dir[i], false) >= 0 ||
 			    (mark_absent(c, dir[i]), false);
 	}
@@ -154,7 +118,7 @@ note_base(struct ctrl *c, const char *dir)
 	char base[CTRL_PATH];
 	struct snap_meta m;
 
-	snap_auto_layer(c, -1, base, sizeof(base));
+	ctrl_state_own_layer(c, -1, base, sizeof(base));
 	if (strcmp(dir, base) == 0 && snapmeta_read(base, &m) == 0)
 		snprintf(c->store_base_id, sizeof(c->store_base_id), "%s", m.id);
 }
@@ -167,9 +131,9 @@ fits_base(struct ctrl *c, const char *dir)
 	char base[CTRL_PATH];
 	struct snap_meta b, d;
 
-	snap_auto_layer(c, -1, base, sizeof(base));
+	ctrl_state_own_layer(c, -1, base, sizeof(base));
 	if (strcmp(dir, base) == 0 ||
-	    (!snap_layer_exists(base) && store_job_for(c, base) != NULL))
+	    (!ctrl_state_layer_exists(base) && ctrl_state_store_job(c, base)))
 		return true;
 	return snapmeta_read(base, &b) == 0 && snapmeta_read(dir, &d) == 0 &&
 	    strcmp(d.parent, b.id) == 0;
@@ -195,9 +159,9 @@ check_diffs(struct ctrl *c)
 	char dir[CTRL_PATH];
 
 	for (int i = 0; i < c->conf.nfuncs; i++) {
-		snap_auto_layer(c, i, dir, sizeof(dir));
-		if (c->conf.fn[i].nlayers == 0 && snap_layer_exists(dir) &&
-		    store_job_for(c, dir) == NULL && !fits_base(c, dir))
+		ctrl_state_own_layer(c, i, dir, sizeof(dir));
+		if (c->conf.fn[i].nlayers == 0 && ctrl_state_layer_exists(dir) &&
+		    !ctrl_state_store_job(c, dir) && !fits_base(c, dir))
 			misfit(c, dir);
 	}
 }
@@ -231,7 +195,7 @@ fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 		ctrl_log(c, "snapshot_fetched", 0, "\"layer\":%s,\"ms\":%ju",
 		    ctrl_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
 		note_base(c, j->dir);
-		if (!snap_is_diff_dir(c, j->dir))
+		if (!ctrl_state_is_diff(c, j->dir))
 			check_diffs(c);
 		return;
 	}
@@ -257,7 +221,7 @@ uploaded(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 		ctrl_log(c, "snapshot_upload_failed", 0, "\"layer\":%s,"
 		    "\"status\":%d,\"why\":\"upload failed: %s; the layer stays local\"",
 		    ctrl_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
-		c->store_base_failed |= !snap_is_diff_dir(c, j->dir);
+		c->store_base_failed |= !ctrl_state_is_diff(c, j->dir);
 	}
 }
 
@@ -282,22 +246,13 @@ store_reaped(struct ctrl *c, pid_t pid, int status)
 	return false;
 }
 
-static bool
-queued_upload(const struct ctrl *c, const char *dir)
-{
-	for (int i = 0; i < c->nupload; i++)
-		if (strcmp(c->upload[i], dir) == 0)
-			return true;
-	return false;
-}
-
 /* A layer made here goes to the store once the base under it is there:
  * a diff on a base other hosts cannot fetch would be of no use to them. */
 void
 store_upload(struct ctrl *c, const char *dir)
 {
-	if (!store_enabled(c) || c->nupload == CTRL_MAX_FUNCS + 1 ||
-	    queued_upload(c, dir))
+	if (!ctrl_state_has_store(c) || c->nupload == CTRL_MAX_FUNCS + 1 ||
+	    ctrl_state_upload_queued(c, dir))
 		return;
 	snprintf(c->upload[c->nupload++], CTRL_PATH, "%s", dir);
 }
@@ -308,14 +263,14 @@ upload_ready(struct ctrl *c, const char *dir, bool *drop)
 	char base[CTRL_PATH];
 	struct snap_meta d;
 
-	snap_auto_layer(c, -1, base, sizeof(base));
-	*drop = !snap_layer_exists(dir);
+	ctrl_state_own_layer(c, -1, base, sizeof(base));
+	*drop = !ctrl_state_layer_exists(dir);
 	if (*drop || strcmp(dir, base) == 0)
 		return !*drop;
-	if (store_job_for(c, base) != NULL || queued_upload(c, base))
+	if (ctrl_state_store_job(c, base) || ctrl_state_upload_queued(c, base))
 		return false;			/* the base is on its way */
 	if (c->store_base_id[0] == '\0' && !c->store_base_failed &&
-	    snap_layer_exists(base)) {
+	    ctrl_state_layer_exists(base)) {
 		store_upload(c, base);		/* made by an earlier ctrl */
 		return false;
 	}
