@@ -65,6 +65,8 @@ enum outcome { OUT_OK, OUT_FUNCTION_ERROR, OUT_BAD_REQUEST, OUT_NOT_FOUND,
 	OUT_OVER_CAPACITY, OUT_TIMEOUT, OUT_RUNNER_FAILED, OUT_SHUTDOWN,
 	OUT_N };
 
+struct ctrl;
+
 struct request {
 	uint64_t seq;			/* ctrl's own id, in the logs */
 	json_object *id;		/* the caller's, or NULL */
@@ -74,7 +76,13 @@ struct request {
 	char *payload;			/* JSON text */
 	uint64_t arrived_ms, deadline_ms;
 	enum req_source src;
-	void *http;			/* the HTTP exchange waiting for it */
+	/* An HTTP exchange's answer: the gateway (ctrl_http.c) sets this,
+	 * and ctrl calls it once, on its main loop, with the HTTP status
+	 * and the body; NULL: the answer is a response line. */
+	void (*respond)(struct ctrl *c, struct request *r, int status,
+	    const char *body);
+	void *http;			/* the exchange waiting for it: the
+					 * gateway's, opaque to the rest */
 	bool cold;			/* served by a VM started for it */
 	struct request *next;
 };
@@ -277,8 +285,6 @@ void snapcache_trim(struct ctrl *c);
 /* ctrl_http.c */
 int http_start(struct ctrl *c);
 void http_take_inbox(struct ctrl *c);
-void http_respond(struct ctrl *c, struct request *r, int status,
-    const char *body);
 void http_stop(struct ctrl *c);
 
 /* ctrl_metrics.c */

@@ -244,12 +244,16 @@ inbox_push(struct ctrl *c, struct http_x *x)
 		log_warn("eventfd");
 }
 
+static void http_respond(struct ctrl *c, struct request *r, int status,
+    const char *body);
+
 /* Gives the exchange to the main loop and parks the connection. */
 static enum MHD_Result
 hand_over(struct ctrl *c, struct http_x *x)
 {
 	x->handed = true;
 	x->req.src = SRC_HTTP;
+	x->req.respond = http_respond;
 	x->req.http = x;
 	x->req.fn = -1;
 	__atomic_add_fetch(&c->http_open, 1, __ATOMIC_SEQ_CST);
@@ -390,10 +394,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **state,
 	*state = NULL;
 }
 
-/* Main loop: the answer is ready; the server's thread sends it.  It is
- * what the exchange holds from now on: an answer that does not fit
- * becomes a 503. */
-void
+/* Main loop: the answer is ready (r->respond); the server's thread sends
+ * it.  It is what the exchange holds from now on: an answer that does
+ * not fit becomes a 503. */
+static void
 http_respond(struct ctrl *c, struct request *r, int status, const char *body)
 {
 	struct http_x *x = r->http;

@@ -163,8 +163,8 @@ deliver(struct ctrl *c, struct request *r, enum outcome o, json_object *body)
 	json_object_object_add(out, "cold", json_object_new_boolean(r->cold));
 	json_object_object_add(out, "latency_ms", json_object_new_int64(
 	    (int64_t)(mono_ms() - r->arrived_ms)));
-	if (r->src == SRC_HTTP)
-		http_respond(c, r, http_status[o], json_object_to_json_string_ext(
+	if (r->respond != NULL)
+		r->respond(c, r, http_status[o], json_object_to_json_string_ext(
 		    json_object_object_get_ex(out, o == OUT_OK ? "response" :
 		    "error", &v) ? v : out, JSON_C_TO_STRING_PLAIN |
 		    JSON_C_TO_STRING_NOSLASHESCAPE));
