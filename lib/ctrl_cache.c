@@ -26,7 +26,7 @@ struct cached {
 #define MAX_CACHED	(CTRL_MAX_FUNCS * 2 + 1)
 
 void
-snapcache_touch(struct ctrl *c, int fn)
+ctrl_cache_touch(struct ctrl *c, int fn)
 {
 	char dir[CTRL_PATH];
 
@@ -133,7 +133,7 @@ older(const struct timespec *a, const struct timespec *b)
 }
 
 void
-snapcache_trim(struct ctrl *c)
+ctrl_cache_trim(struct ctrl *c)
 {
 	struct cached *l;
 	uint64_t total = 0, limit = c->conf.cache_mib << 20;
@@ -160,7 +160,8 @@ snapcache_trim(struct ctrl *c)
 		snapmeta_remove(lru->dir);
 		c->layers_evicted++;
 		ctrl_log(c, "snapshot_evicted", 0, "\"layer\":%s,\"bytes\":%ju",
-		    ctrl_jstr(jd, sizeof(jd), lru->dir), (uintmax_t)lru->bytes);
+		    ctrl_log_jstr(jd, sizeof(jd), lru->dir),
+		    (uintmax_t)lru->bytes);
 		total -= lru->bytes;
 		lru->bytes = 0;
 	}

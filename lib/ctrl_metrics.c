@@ -15,7 +15,7 @@ static const char *const outcome_label[OUT_N] = { "ok", "function_error",
 	"runner_failed", "shutdown" };
 
 void
-metrics_observe(struct ctrl *c, const struct request *r, enum outcome o)
+ctrl_metrics_observe(struct ctrl *c, const struct request *r, enum outcome o)
 {
 	struct fn_stats *s;
 	uint64_t us;
@@ -121,7 +121,7 @@ put_http(struct text *t, const struct ctrl *c)
 }
 
 char *
-metrics_text(const struct ctrl *c)
+ctrl_metrics_text(const struct ctrl *c)
 {
 	struct text t = { NULL, 0, 0 };
 
@@ -169,7 +169,7 @@ metrics_text(const struct ctrl *c)
 }
 
 char *
-functions_json(const struct ctrl *c)
+ctrl_metrics_functions_json(const struct ctrl *c)
 {
 	json_object *a = json_object_new_array();
 	char layers[CTRL_MAX_LAYERS * CTRL_PATH], *s;

@@ -40,11 +40,11 @@ drop_outdated(struct ctrl *c, const char *dir)
 				return;
 	snapmeta_remove(dir);
 	ctrl_log(c, "snapshot_outdated", 0, "\"layer\":%s,\"version\":%d",
-	    ctrl_jstr(jd, sizeof(jd), dir), version);
+	    ctrl_log_jstr(jd, sizeof(jd), dir), version);
 }
 
 void
-snap_drop_outdated(struct ctrl *c)
+ctrl_snap_drop_outdated(struct ctrl *c)
 {
 	static const char *const base[] = { "python3", "python3-net" };
 	static const char *const diffs[] = { "diff", "diff-net" };
@@ -80,7 +80,7 @@ snap_drop_outdated(struct ctrl *c)
  * where a cold boot takes far longer, so fn's requests wait for it.
  */
 bool
-snap_diff_coming(const struct ctrl *c, int fn)
+ctrl_snap_diff_coming(const struct ctrl *c, int fn)
 {
 	char dir[CTRL_PATH];
 
@@ -156,27 +156,27 @@ spawn_builder(struct ctrl *c, int job)
 	argv[i] = NULL;
 	/* Layers with a network device serve functions with and without. */
 	if (c->conf.network) {
-		if (net_attach(c, -1, false, &net, argv, &i) == -1)
+		if (ctrl_net_attach(c, -1, false, &net, argv, &i) == -1)
 			return -1;
 		c->builder_tap = true;
 	}
 	if (runproc_spawn(&c->builder, argv, RUNPROC_PIPE) == -1) {
 		if (c->builder_tap)
-			net_detach(c, -1);
+			ctrl_net_detach(c, -1);
 		c->builder_tap = false;
 		return -1;
 	}
 	runproc_close_input(&c->builder);
-	console_open(c, &c->builder_con, c->builder.pid, job < 0 ? "(base)" :
-	    c->conf.fn[job].name);
+	ctrl_console_open(c, &c->builder_con, c->builder.pid,
+	    job < 0 ? "(base)" : c->conf.fn[job].name);
 	ctrl_log(c, "snapshot_build", 0, "\"layer\":%s,\"pid\":%d",
-	    ctrl_jstr(layer, sizeof(layer), out),
+	    ctrl_log_jstr(layer, sizeof(layer), out),
 	    (int)c->builder.pid);
 	return 0;
 }
 
 void
-snapbuild_next(struct ctrl *c)
+ctrl_snap_build_next(struct ctrl *c)
 {
 	int job;
 
@@ -194,7 +194,7 @@ snapbuild_next(struct ctrl *c)
 }
 
 void
-snapbuild_output(struct ctrl *c)
+ctrl_snap_build_output(struct ctrl *c)
 {
 	if (runproc_read(&c->builder) == -1 && c->builder.out_fd != -1) {
 		close(c->builder.out_fd);
@@ -204,25 +204,25 @@ snapbuild_output(struct ctrl *c)
 }
 
 void
-snapbuild_console(struct ctrl *c)
+ctrl_snap_build_console(struct ctrl *c)
 {
 	if (c->builder.pid > 0)
-		console_read(c, &c->builder_con, &c->builder);
+		ctrl_console_read(c, &c->builder_con, &c->builder);
 }
 
 void
-snapbuild_done(struct ctrl *c, int status)
+ctrl_snap_build_done(struct ctrl *c, int status)
 {
 	int job = c->builder_fn;
 	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	char dir[CTRL_PATH], *tail;
 	size_t len;
 
-	for (int i = 0; i < 8 && console_read(c, &c->builder_con,
+	for (int i = 0; i < 8 && ctrl_console_read(c, &c->builder_con,
 	    &c->builder) > 0; i++)
 		;
-	tail = ok ? NULL : console_tail(&c->builder_con, &len);
-	console_close(c, &c->builder_con);
+	tail = ok ? NULL : ctrl_console_tail(&c->builder_con, &len);
+	ctrl_console_close(c, &c->builder_con);
 	if (ok)
 		ctrl_log(c, "snapshot_built", 0, "\"function\":\"%s\","
 		    "\"status\":0", job == -1 ? "(base)" : job < 0 ?
@@ -237,12 +237,12 @@ snapbuild_done(struct ctrl *c, int status)
 		c->snap_failed[job < 0 ? CTRL_MAX_FUNCS : job] = true;
 	if (ok && job >= -1) {
 		ctrl_state_own_layer(c, job, dir, sizeof(dir));
-		store_upload(c, dir);
-		snapcache_trim(c);
+		ctrl_store_upload(c, dir);
+		ctrl_cache_trim(c);
 	}
 	runproc_release(&c->builder);
 	if (c->builder_tap)
-		net_detach(c, -1);
+		ctrl_net_detach(c, -1);
 	c->builder_tap = false;
 	c->builder.pid = 0;
 	c->used_mib -= c->builder_mib;

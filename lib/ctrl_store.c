@@ -64,16 +64,17 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
 	if ((j->pid = runproc_spawn_quiet(argv, c->log_fd)) == -1) {
 		j->pid = 0;
 		ctrl_log(c, "store_spawn_failed", 0, "\"s3snap\":%s,\"why\":"
-		    "\"s3snap cannot be started\"", ctrl_jstr(jd, sizeof(jd),
-		    c->conf.s3snap));
+		    "\"s3snap cannot be started\"",
+		    ctrl_log_jstr(jd, sizeof(jd), c->conf.s3snap));
 		return -1;
 	}
 	j->put = put;
 	j->started_ms = mono_ms();
 	snprintf(j->dir, sizeof(j->dir), "%s", dir);
 	ctrl_log(c, put ? "snapshot_upload" : "snapshot_fetch", 0,
-	    "\"layer\":%s,\"url\":%s,\"pid\":%d", ctrl_jstr(jd, sizeof(jd), dir),
-	    ctrl_jstr(ju, sizeof(ju), url), (int)j->pid);
+	    "\"layer\":%s,\"url\":%s,\"pid\":%d",
+	    ctrl_log_jstr(jd, sizeof(jd), dir),
+	    ctrl_log_jstr(ju, sizeof(ju), url), (int)j->pid);
 	return 0;
 }
 
@@ -84,7 +85,7 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
  * (absent from the store) the diff is built here too.
  */
 bool
-store_fetch(struct ctrl *c, int fn)
+ctrl_store_fetch(struct ctrl *c, int fn)
 {
 	const struct fn_conf *f = &c->conf.fn[fn];
 	char dir[2][CTRL_PATH];
@@ -149,7 +150,7 @@ misfit(struct ctrl *c, const char *dir)
 	mark_absent(c, dir);
 	ctrl_log(c, "snapshot_fetch_failed", 0, "\"layer\":%s,\"why\":\"the "
 	    "store's layer was made on another base; building it here\"",
-	    ctrl_jstr(jd, sizeof(jd), dir));
+	    ctrl_log_jstr(jd, sizeof(jd), dir));
 }
 
 /* The base arrived: the diffs fetched while it was on its way must fit. */
@@ -193,7 +194,7 @@ fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 	if (code == 0) {
 		c->fetched[STORE_OK]++;
 		ctrl_log(c, "snapshot_fetched", 0, "\"layer\":%s,\"ms\":%ju",
-		    ctrl_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
+		    ctrl_log_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
 		note_base(c, j->dir);
 		if (!ctrl_state_is_diff(c, j->dir))
 			check_diffs(c);
@@ -204,7 +205,7 @@ fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 	ctrl_log(c, code == 66 ? "snapshot_not_in_store" :
 	    "snapshot_fetch_failed", 0, "\"layer\":%s,\"status\":%d,\"why\":"
 	    "\"%s; using local snapshots or cold boots\"",
-	    ctrl_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
+	    ctrl_log_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
 }
 
 static void
@@ -215,19 +216,20 @@ uploaded(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 	c->uploaded[code == 0 ? 0 : 1]++;
 	if (code == 0) {
 		ctrl_log(c, "snapshot_uploaded", 0, "\"layer\":%s,\"ms\":%ju",
-		    ctrl_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
+		    ctrl_log_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
 		note_base(c, j->dir);
 	} else {
 		ctrl_log(c, "snapshot_upload_failed", 0, "\"layer\":%s,"
 		    "\"status\":%d,\"why\":\"upload failed: %s; the layer stays local\"",
-		    ctrl_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
+		    ctrl_log_jstr(jd, sizeof(jd), j->dir), code,
+		    s3snap_why(code));
 		c->store_base_failed |= !ctrl_state_is_diff(c, j->dir);
 	}
 }
 
 /* true if pid was one of the store's children. */
 bool
-store_reaped(struct ctrl *c, pid_t pid, int status)
+ctrl_store_reaped(struct ctrl *c, pid_t pid, int status)
 {
 	for (int i = 0; i < CTRL_STORE_JOBS; i++) {
 		struct store_job *j = &c->store_job[i];
@@ -240,7 +242,7 @@ store_reaped(struct ctrl *c, pid_t pid, int status)
 			uploaded(c, j, runproc_exit_code(status), ms);
 		else
 			fetched(c, j, runproc_exit_code(status), ms);
-		snapcache_trim(c);
+		ctrl_cache_trim(c);
 		return true;
 	}
 	return false;
@@ -249,7 +251,7 @@ store_reaped(struct ctrl *c, pid_t pid, int status)
 /* A layer made here goes to the store once the base under it is there:
  * a diff on a base other hosts cannot fetch would be of no use to them. */
 void
-store_upload(struct ctrl *c, const char *dir)
+ctrl_store_upload(struct ctrl *c, const char *dir)
 {
 	if (!ctrl_state_has_store(c) || c->nupload == CTRL_MAX_FUNCS + 1 ||
 	    ctrl_state_upload_queued(c, dir))
@@ -271,7 +273,7 @@ upload_ready(struct ctrl *c, const char *dir, bool *drop)
 		return false;			/* the base is on its way */
 	if (c->store_base_id[0] == '\0' && !c->store_base_failed &&
 	    ctrl_state_layer_exists(base)) {
-		store_upload(c, base);		/* made by an earlier ctrl */
+		ctrl_store_upload(c, base);	/* made by an earlier ctrl */
 		return false;
 	}
 	*drop = snapmeta_read(dir, &d) == -1 ||
@@ -281,7 +283,7 @@ upload_ready(struct ctrl *c, const char *dir, bool *drop)
 
 /* Each turn: the uploads whose time has come. */
 void
-store_next(struct ctrl *c)
+ctrl_store_next(struct ctrl *c)
 {
 	char jd[CTRL_PATH + 16];
 	bool drop;
@@ -294,7 +296,7 @@ store_next(struct ctrl *c)
 		if (drop)
 			ctrl_log(c, "snapshot_upload_skipped", 0, "\"layer\":%s,"
 			    "\"why\":\"its base is not in the store\"",
-			    ctrl_jstr(jd, sizeof(jd), c->upload[i]));
+			    ctrl_log_jstr(jd, sizeof(jd), c->upload[i]));
 		else if (spawn_job(c, c->upload[i], true) == 1)
 			break;			/* no free slot: next turn */
 		memmove(c->upload[i], c->upload[i + 1],
@@ -305,7 +307,7 @@ store_next(struct ctrl *c)
 
 /* Draining: fetches are of no more use; uploads are let finish. */
 void
-store_drain(struct ctrl *c)
+ctrl_store_drain(struct ctrl *c)
 {
 	for (int i = 0; i < CTRL_STORE_JOBS; i++)
 		if (c->store_job[i].pid > 0 && !c->store_job[i].put)
@@ -313,7 +315,7 @@ store_drain(struct ctrl *c)
 }
 
 bool
-store_idle(const struct ctrl *c)
+ctrl_store_idle(const struct ctrl *c)
 {
 	if (c->nupload > 0)
 		return false;

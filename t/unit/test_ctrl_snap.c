@@ -50,7 +50,7 @@ test_fetching_is_absent(void)
 	/* and a request waits for it rather than booting cold */
 	strcpy(c->conf.store, "s3://bucket/snaps");
 	c->conf.fn[0].snapshots = true;
-	CHECK(store_fetch(c, 0));
+	CHECK(ctrl_store_fetch(c, 0));
 	c->store_job[0].put = true;		/* an upload reads it: fine */
 	CHECK(ctrl_state_load_dirs(c, 0, out, sizeof(out)));
 	c->store_job[0].pid = 0;
