@@ -4,6 +4,12 @@
  * memory budget over all of them; requests from JSON lines or HTTP.
  * Everything but the HTTP server's own threads runs on one thread, in
  * ctrl_loop_run()'s poll loop, so pool and accounting need no locks.
+ *
+ * Each file calls only files later in this list, never one before it:
+ * ctrl_loop; ctrl_pool; ctrl_snap; ctrl_store, ctrl_http; ctrl_cache,
+ * ctrl_request, ctrl_console, ctrl_net; ctrl_metrics, ctrl_log;
+ * ctrl_sink, ctrl_state.  What has to go the other way is a callback:
+ * a request's answer reaches the HTTP gateway through r->respond.
  */
 #ifndef SNAPVM_CTRL_H
 #define SNAPVM_CTRL_H
@@ -219,8 +225,8 @@ void ctrl_pool_timers(struct ctrl *c);
 void ctrl_pool_stop_all(struct ctrl *c);
 
 /* ctrl_request.c */
-struct request *ctrl_request_parse(struct ctrl *c, const char *line, char *why,
-    size_t n, int *fn_missing);
+struct request *ctrl_request_parse(struct ctrl *c, const char *line,
+    char *why, size_t n, int *fn_missing);
 void ctrl_request_enqueue(struct ctrl *c, struct request *r);
 void ctrl_request_finish(struct ctrl *c, struct request *r, enum outcome o,
     const char *response_line);
@@ -274,8 +280,8 @@ struct net_args {
 };
 int ctrl_net_start(struct ctrl *c);
 /* slot -1: the builder's. */
-int ctrl_net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
-    char **argv, int *i);
+int ctrl_net_attach(struct ctrl *c, int slot, bool bridged,
+    struct net_args *n, char **argv, int *i);
 void ctrl_net_detach(struct ctrl *c, int slot);
 
 /* ctrl_cache.c */

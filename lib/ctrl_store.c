@@ -161,7 +161,8 @@ check_diffs(struct ctrl *c)
 
 	for (int i = 0; i < c->conf.nfuncs; i++) {
 		ctrl_state_own_layer(c, i, dir, sizeof(dir));
-		if (c->conf.fn[i].nlayers == 0 && ctrl_state_layer_exists(dir) &&
+		if (c->conf.fn[i].nlayers == 0 &&
+		    ctrl_state_layer_exists(dir) &&
 		    !ctrl_state_store_job(c, dir) && !fits_base(c, dir))
 			misfit(c, dir);
 	}
