@@ -3,7 +3,13 @@
  * function, each one VM, fed one request at a time over its pipes; a
  * memory budget over all of them; requests from JSON lines or HTTP.
  * Everything but the HTTP server's own threads runs on one thread, in
- * ctrl_run()'s poll loop, so pool and accounting need no locks.
+ * ctrl_loop_run()'s poll loop, so pool and accounting need no locks.
+ *
+ * Each file calls only files later in this list, never one before it:
+ * ctrl_loop; ctrl_pool; ctrl_snap; ctrl_store, ctrl_http; ctrl_cache,
+ * ctrl_request, ctrl_console, ctrl_net; ctrl_metrics, ctrl_log;
+ * ctrl_sink, ctrl_state.  What has to go the other way is a callback:
+ * a request's answer reaches the HTTP gateway through r->respond.
  */
 #ifndef SNAPVM_CTRL_H
 #define SNAPVM_CTRL_H
@@ -65,6 +71,8 @@ enum outcome { OUT_OK, OUT_FUNCTION_ERROR, OUT_BAD_REQUEST, OUT_NOT_FOUND,
 	OUT_OVER_CAPACITY, OUT_TIMEOUT, OUT_RUNNER_FAILED, OUT_SHUTDOWN,
 	OUT_N };
 
+struct ctrl;
+
 struct request {
 	uint64_t seq;			/* ctrl's own id, in the logs */
 	json_object *id;		/* the caller's, or NULL */
@@ -74,7 +82,13 @@ struct request {
 	char *payload;			/* JSON text */
 	uint64_t arrived_ms, deadline_ms;
 	enum req_source src;
-	void *http;			/* the HTTP exchange waiting for it */
+	/* An HTTP exchange's answer: the gateway (ctrl_http.c) sets this,
+	 * and ctrl calls it once, on its main loop, with the HTTP status
+	 * and the body; NULL: the answer is a response line. */
+	void (*respond)(struct ctrl *c, struct request *r, int status,
+	    const char *body);
+	void *http;			/* the exchange waiting for it: the
+					 * gateway's, opaque to the rest */
 	bool cold;			/* served by a VM started for it */
 	struct request *next;
 };
@@ -175,110 +189,117 @@ void ctrl_log_text(struct ctrl *c, const char *event, uint64_t seq,
 void ctrl_log_flush(struct ctrl *c);
 /* s as a JSON string, quotes included, for ctrl_log's %s: buf, cut short
  * (still valid JSON) if it does not fit. */
-const char *ctrl_jstr(char *buf, size_t n, const char *s);
+const char *ctrl_log_jstr(char *buf, size_t n, const char *s);
 
 /* ctrl_sink.c: lossy, past limit bytes waiting, drops lines; else keeps
  * them all and is full. */
-void sink_open(struct sink *s, int fd, size_t limit, bool lossy);
-bool sink_put(struct sink *s, const char *p, size_t n);
-int sink_flush(struct sink *s);	/* 1 while bytes wait */
-bool sink_pending(const struct sink *s);
-bool sink_full(const struct sink *s);
+void ctrl_sink_open(struct sink *s, int fd, size_t limit, bool lossy);
+bool ctrl_sink_put(struct sink *s, const char *p, size_t n);
+int ctrl_sink_flush(struct sink *s);	/* 1 while bytes wait */
+bool ctrl_sink_pending(const struct sink *s);
+bool ctrl_sink_full(const struct sink *s);
 /* Writes what waits, for at most wait_ms, then lets go of the fd. */
-void sink_close(struct sink *s, unsigned wait_ms);
+void ctrl_sink_close(struct sink *s, unsigned wait_ms);
 /* c->log and c->out on c->log_fd and c->out_fd, unless they are open. */
-void ctrl_sinks_open(struct ctrl *c);
+void ctrl_sink_ensure(struct ctrl *c);
 
 /* ctrl_console.c */
-void console_open(const struct ctrl *c, struct console *k, pid_t pid,
+void ctrl_console_open(const struct ctrl *c, struct console *k, pid_t pid,
     const char *who);
 /* Takes what p's stderr has now: 1 if there was something, 0 if not, -1
  * at its end. */
-int console_read(struct ctrl *c, struct console *k, struct runproc *p);
+int ctrl_console_read(struct ctrl *c, struct console *k, struct runproc *p);
 /* Logs the count of suppressed lines: at most once a second, or now. */
-void console_report(struct ctrl *c, struct console *k, bool now);
+void ctrl_console_report(struct ctrl *c, struct console *k, bool now);
 /* The ring's bytes, oldest first (malloc'd, NUL after them), or NULL. */
-char *console_tail(const struct console *k, size_t *len);
-void console_close(struct ctrl *c, struct console *k);
+char *ctrl_console_tail(const struct console *k, size_t *len);
+void ctrl_console_close(struct ctrl *c, struct console *k);
 
 /* ctrl_pool.c */
-int pool_dispatch(struct ctrl *c);
-void pool_runner_output(struct ctrl *c, struct vm_slot *v);
-void pool_runner_input(struct ctrl *c, struct vm_slot *v);
-void pool_runner_console(struct ctrl *c, struct vm_slot *v);
-void pool_reap(struct ctrl *c);
-void pool_timers(struct ctrl *c);
-int pool_busy(const struct ctrl *c);
-void pool_stop_all(struct ctrl *c);
-int pool_count(const struct ctrl *c, int fn, enum vm_state st);
+int ctrl_pool_dispatch(struct ctrl *c);
+void ctrl_pool_runner_output(struct ctrl *c, struct vm_slot *v);
+void ctrl_pool_runner_input(struct ctrl *c, struct vm_slot *v);
+void ctrl_pool_runner_console(struct ctrl *c, struct vm_slot *v);
+void ctrl_pool_reap(struct ctrl *c);
+void ctrl_pool_timers(struct ctrl *c);
+void ctrl_pool_stop_all(struct ctrl *c);
 
 /* ctrl_request.c */
-struct request *request_parse(struct ctrl *c, const char *line, char *why,
-    size_t n, int *fn_missing);
-void request_enqueue(struct ctrl *c, struct request *r);
-void request_finish(struct ctrl *c, struct request *r, enum outcome o,
+struct request *ctrl_request_parse(struct ctrl *c, const char *line,
+    char *why, size_t n, int *fn_missing);
+void ctrl_request_enqueue(struct ctrl *c, struct request *r);
+void ctrl_request_finish(struct ctrl *c, struct request *r, enum outcome o,
     const char *response_line);
-void request_fail(struct ctrl *c, struct request *r, enum outcome o,
+void ctrl_request_fail(struct ctrl *c, struct request *r, enum outcome o,
     const char *type, const char *msg);
-void request_free(struct request *r);
-void request_expire(struct ctrl *c);
+void ctrl_request_free(struct request *r);
+void ctrl_request_expire(struct ctrl *c);
+
+/* ctrl_state.c: questions on ctrl's state, which change nothing. */
+/* ctrl's own layer of fn in snapshot_dir; fn -1: the base. */
+void ctrl_state_own_layer(const struct ctrl *c, int fn, char *out, size_t n);
+/* snapshot_dir/diff, or diff-net for layers with a network device. */
+void ctrl_state_diff_dir(const struct ctrl *c, char *out, size_t n);
+bool ctrl_state_is_diff(const struct ctrl *c, const char *dir);
+bool ctrl_state_layer_exists(const char *dir);
+/* The --load-dir list of fn (comma-separated), if all its layers are in
+ * place and none is a fetch still to be checked. */
+bool ctrl_state_load_dirs(const struct ctrl *c, int fn, char *out, size_t n);
+bool ctrl_state_has_store(const struct ctrl *c);
+/* An s3snap child, fetch or upload, works on dir. */
+bool ctrl_state_store_job(const struct ctrl *c, const char *dir);
+/* A fetch of dir runs: its layer may be in place before the fetch is
+ * reaped and checked against its base, so it is not used yet. */
+bool ctrl_state_fetching(const struct ctrl *c, const char *dir);
+/* The store cannot give dir (or there is no store). */
+bool ctrl_state_store_absent(const struct ctrl *c, const char *dir);
+bool ctrl_state_upload_queued(const struct ctrl *c, const char *dir);
+/* VMs in state st, of fn or (fn -1) of all functions. */
+int ctrl_state_vm_count(const struct ctrl *c, int fn, enum vm_state st);
 
 /* ctrl_snap.c */
 /* At start-up: ctrl's own layers of an older format are removed. */
-void snap_drop_outdated(struct ctrl *c);
-void snapbuild_next(struct ctrl *c);
-void snapbuild_output(struct ctrl *c);
-void snapbuild_console(struct ctrl *c);
-void snapbuild_done(struct ctrl *c, int status);
-bool snap_layers(const struct ctrl *c, int fn, char *out, size_t n);
-/* ctrl's own layer of fn in snapshot_dir; fn -1: the base. */
-void snap_auto_layer(const struct ctrl *c, int fn, char *out, size_t n);
-bool snap_layer_exists(const char *dir);
-/* snapshot_dir/diff, or diff-net for layers with a network device. */
-void snap_diff_dir(const struct ctrl *c, char *out, size_t n);
-bool snap_diff_coming(const struct ctrl *c, int fn);
-bool snap_is_diff_dir(const struct ctrl *c, const char *dir);
+void ctrl_snap_drop_outdated(struct ctrl *c);
+void ctrl_snap_build_next(struct ctrl *c);
+void ctrl_snap_build_output(struct ctrl *c);
+void ctrl_snap_build_console(struct ctrl *c);
+void ctrl_snap_build_done(struct ctrl *c, int status);
+bool ctrl_snap_diff_coming(const struct ctrl *c, int fn);
 
 /* ctrl_store.c */
-bool store_fetch(struct ctrl *c, int fn);
-bool store_absent(const struct ctrl *c, const char *dir);
-struct store_job *store_job_for(struct ctrl *c, const char *dir);
-/* A fetch of dir runs: its layer may be in place before the fetch is
- * reaped and checked against its base, so it is not used yet. */
-bool store_fetching(const struct ctrl *c, const char *dir);
-bool store_reaped(struct ctrl *c, pid_t pid, int status);
-void store_upload(struct ctrl *c, const char *dir);
-void store_next(struct ctrl *c);
-void store_drain(struct ctrl *c);
-bool store_idle(const struct ctrl *c);
+bool ctrl_store_fetch(struct ctrl *c, int fn);
+bool ctrl_store_reaped(struct ctrl *c, pid_t pid, int status);
+void ctrl_store_upload(struct ctrl *c, const char *dir);
+void ctrl_store_next(struct ctrl *c);
+void ctrl_store_drain(struct ctrl *c);
+bool ctrl_store_idle(const struct ctrl *c);
 
 /* ctrl_net.c: a VM slot's tap, its --net and --net-addr arguments */
 struct net_args {
 	char tap[16], net[48], addr[48];
 };
-int net_start(struct ctrl *c);
+int ctrl_net_start(struct ctrl *c);
 /* slot -1: the builder's. */
-int net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
-    char **argv, int *i);
-void net_detach(struct ctrl *c, int slot);
+int ctrl_net_attach(struct ctrl *c, int slot, bool bridged,
+    struct net_args *n, char **argv, int *i);
+void ctrl_net_detach(struct ctrl *c, int slot);
 
 /* ctrl_cache.c */
-void snapcache_touch(struct ctrl *c, int fn);
-void snapcache_trim(struct ctrl *c);
+void ctrl_cache_touch(struct ctrl *c, int fn);
+void ctrl_cache_trim(struct ctrl *c);
 
 /* ctrl_http.c */
-int http_start(struct ctrl *c);
-void http_take_inbox(struct ctrl *c);
-void http_respond(struct ctrl *c, struct request *r, int status,
-    const char *body);
-void http_stop(struct ctrl *c);
+int ctrl_http_start(struct ctrl *c);
+void ctrl_http_take_inbox(struct ctrl *c);
+void ctrl_http_stop(struct ctrl *c);
 
 /* ctrl_metrics.c */
-void metrics_observe(struct ctrl *c, const struct request *r, enum outcome o);
-char *metrics_text(const struct ctrl *c);
-char *functions_json(const struct ctrl *c);
+void ctrl_metrics_observe(struct ctrl *c, const struct request *r,
+    enum outcome o);
+char *ctrl_metrics_text(const struct ctrl *c);
+char *ctrl_metrics_functions_json(const struct ctrl *c);
 
 /* ctrl_loop.c */
-int ctrl_run(struct ctrl *c, int in_fd);
+int ctrl_loop_run(struct ctrl *c, int in_fd);
 
 #endif

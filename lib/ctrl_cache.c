@@ -26,13 +26,13 @@ struct cached {
 #define MAX_CACHED	(CTRL_MAX_FUNCS * 2 + 1)
 
 void
-snapcache_touch(struct ctrl *c, int fn)
+ctrl_cache_touch(struct ctrl *c, int fn)
 {
 	char dir[CTRL_PATH];
 
-	snap_auto_layer(c, -1, dir, sizeof(dir));
+	ctrl_state_own_layer(c, -1, dir, sizeof(dir));
 	utimensat(AT_FDCWD, dir, NULL, 0);
-	snap_auto_layer(c, fn, dir, sizeof(dir));
+	ctrl_state_own_layer(c, fn, dir, sizeof(dir));
 	utimensat(AT_FDCWD, dir, NULL, 0);
 }
 
@@ -80,9 +80,9 @@ list_layers(const struct ctrl *c, struct cached *l)
 	DIR *d;
 	int n = 0;
 
-	snap_auto_layer(c, -1, dir, sizeof(dir));
+	ctrl_state_own_layer(c, -1, dir, sizeof(dir));
 	add(l, &n, dir, -1);
-	snap_diff_dir(c, dir, sizeof(dir));
+	ctrl_state_diff_dir(c, dir, sizeof(dir));
 	if ((d = opendir(dir)) == NULL)
 		return n;
 	while ((e = readdir(d)) != NULL) {
@@ -110,11 +110,9 @@ serves(const struct ctrl *c, const struct cached *x, int fn)
 static bool
 in_use(struct ctrl *c, const struct cached *x)
 {
-	if (store_job_for(c, x->dir) != NULL)
+	if (ctrl_state_store_job(c, x->dir) ||
+	    ctrl_state_upload_queued(c, x->dir))
 		return true;
-	for (int i = 0; i < c->nupload; i++)
-		if (strcmp(c->upload[i], x->dir) == 0)
-			return true;
 	if (c->builder.pid > 0 && (x->fn == -1 || x->fn == c->builder_fn))
 		return true;
 	for (int i = 0; i < CTRL_MAX_VMS; i++)
@@ -135,7 +133,7 @@ older(const struct timespec *a, const struct timespec *b)
 }
 
 void
-snapcache_trim(struct ctrl *c)
+ctrl_cache_trim(struct ctrl *c)
 {
 	struct cached *l;
 	uint64_t total = 0, limit = c->conf.cache_mib << 20;
@@ -162,7 +160,8 @@ snapcache_trim(struct ctrl *c)
 		snapmeta_remove(lru->dir);
 		c->layers_evicted++;
 		ctrl_log(c, "snapshot_evicted", 0, "\"layer\":%s,\"bytes\":%ju",
-		    ctrl_jstr(jd, sizeof(jd), lru->dir), (uintmax_t)lru->bytes);
+		    ctrl_log_jstr(jd, sizeof(jd), lru->dir),
+		    (uintmax_t)lru->bytes);
 		total -= lru->bytes;
 		lru->bytes = 0;
 	}

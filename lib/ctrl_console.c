@@ -18,7 +18,7 @@
 #define CONSOLE_REPORT_MS	1000	/* suppressed lines: one event a second */
 
 void
-console_open(const struct ctrl *c, struct console *k, pid_t pid,
+ctrl_console_open(const struct ctrl *c, struct console *k, pid_t pid,
     const char *who)
 {
 	memset(k, 0, sizeof(*k));
@@ -78,7 +78,7 @@ line_done(struct ctrl *c, struct console *k, bool cut)
 	if (may_log(c, k))
 		ctrl_log_text(c, "console", 0, "line", k->line, k->llen,
 		    "\"pid\":%d,\"function\":%s%s", (int)k->pid,
-		    ctrl_jstr(who, sizeof(who), k->who),
+		    ctrl_log_jstr(who, sizeof(who), k->who),
 		    cut ? ",\"cut\":true" : "");
 	else
 		k->suppressed++;
@@ -106,7 +106,7 @@ feed(struct ctrl *c, struct console *k, const char *p, size_t n)
 }
 
 int
-console_read(struct ctrl *c, struct console *k, struct runproc *p)
+ctrl_console_read(struct ctrl *c, struct console *k, struct runproc *p)
 {
 	char *buf = malloc(CONSOLE_READ);
 	ssize_t n;
@@ -118,12 +118,12 @@ console_read(struct ctrl *c, struct console *k, struct runproc *p)
 	free(buf);
 	if (n == -1 && k->llen > 0 && !k->skipping)
 		line_done(c, k, false);	/* the last line, without newline */
-	console_report(c, k, false);
+	ctrl_console_report(c, k, false);
 	return n == -1 ? -1 : (int)(n > 0);
 }
 
 void
-console_report(struct ctrl *c, struct console *k, bool now)
+ctrl_console_report(struct ctrl *c, struct console *k, bool now)
 {
 	char who[80];
 
@@ -132,13 +132,13 @@ console_report(struct ctrl *c, struct console *k, bool now)
 		return;
 	ctrl_log_text(c, "console_suppressed", 0, NULL, NULL, 0, "\"pid\":%d,"
 	    "\"function\":%s,\"lines\":%ju", (int)k->pid,
-	    ctrl_jstr(who, sizeof(who), k->who), (uintmax_t)k->suppressed);
+	    ctrl_log_jstr(who, sizeof(who), k->who), (uintmax_t)k->suppressed);
 	k->suppressed = 0;
 	k->reported_ms = mono_ms();
 }
 
 char *
-console_tail(const struct console *k, size_t *len)
+ctrl_console_tail(const struct console *k, size_t *len)
 {
 	size_t start = (k->head + k->size - k->used) % (k->size ? k->size : 1);
 	size_t first = k->used < k->size - start ? k->used : k->size - start;
@@ -157,9 +157,9 @@ console_tail(const struct console *k, size_t *len)
 }
 
 void
-console_close(struct ctrl *c, struct console *k)
+ctrl_console_close(struct ctrl *c, struct console *k)
 {
-	console_report(c, k, true);
+	ctrl_console_report(c, k, true);
 	free(k->ring);
 	k->ring = NULL;
 	k->size = k->used = k->head = 0;

@@ -244,12 +244,16 @@ inbox_push(struct ctrl *c, struct http_x *x)
 		log_warn("eventfd");
 }
 
+static void http_respond(struct ctrl *c, struct request *r, int status,
+    const char *body);
+
 /* Gives the exchange to the main loop and parks the connection. */
 static enum MHD_Result
 hand_over(struct ctrl *c, struct http_x *x)
 {
 	x->handed = true;
 	x->req.src = SRC_HTTP;
+	x->req.respond = http_respond;
 	x->req.http = x;
 	x->req.fn = -1;
 	__atomic_add_fetch(&c->http_open, 1, __ATOMIC_SEQ_CST);
@@ -390,10 +394,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **state,
 	*state = NULL;
 }
 
-/* Main loop: the answer is ready; the server's thread sends it.  It is
- * what the exchange holds from now on: an answer that does not fit
- * becomes a 503. */
-void
+/* Main loop: the answer is ready (r->respond); the server's thread sends
+ * it.  It is what the exchange holds from now on: an answer that does
+ * not fit becomes a 503. */
+static void
 http_respond(struct ctrl *c, struct request *r, int status, const char *body)
 {
 	struct http_x *x = r->http;
@@ -458,13 +462,14 @@ take_invoke(struct ctrl *c, struct request *r)
 	const struct fn_conf *f = ctrlconf_find(&c->conf, x->fn);
 
 	if (f == NULL) {
-		request_fail(c, r, OUT_NOT_FOUND, "NotFound", "no such function");
+		ctrl_request_fail(c, r, OUT_NOT_FOUND, "NotFound",
+		    "no such function");
 		return;
 	}
 	r->fn = (int)(f - c->conf.fn);
 	snprintf(r->fn_name, sizeof(r->fn_name), "%s", f->name);
 	if (!x->too_big && (r->payload = body_json(x)) == NULL) {
-		request_fail(c, r, OUT_BAD_REQUEST, "BadRequest",
+		ctrl_request_fail(c, r, OUT_BAD_REQUEST, "BadRequest",
 		    "the body is not JSON");
 		return;
 	}
@@ -474,18 +479,19 @@ take_invoke(struct ctrl *c, struct request *r)
 	if (!x->too_big && !http_hold_exactly(c, x, strlen(r->payload))) {
 		x->force_status = 503;
 		__atomic_add_fetch(&c->http_refused[1], 1, __ATOMIC_SEQ_CST);
-		request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity", "ctrl's "
-		    "HTTP buffer is full; retry later");
+		ctrl_request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
+		    "ctrl's HTTP buffer is full; retry later");
 		return;
 	}
 	if (x->too_big || strlen(r->payload) > CTRL_MAX_PAYLOAD) {
 		x->force_status = 413;	/* counted as a bad request */
-		request_fail(c, r, OUT_BAD_REQUEST, "PayloadTooLarge", x->too_big ?
-		    "the body is larger than " CTRL_MAX_PAYLOAD_TEXT : "the body, "
-		    "written compactly, is larger than " CTRL_MAX_PAYLOAD_TEXT);
+		ctrl_request_fail(c, r, OUT_BAD_REQUEST, "PayloadTooLarge",
+		    x->too_big ? "the body is larger than "
+		    CTRL_MAX_PAYLOAD_TEXT : "the body, written compactly, is "
+		    "larger than " CTRL_MAX_PAYLOAD_TEXT);
 		return;
 	}
-	request_enqueue(c, r);
+	ctrl_request_enqueue(c, r);
 }
 
 static void
@@ -500,13 +506,14 @@ take_one(struct ctrl *c, struct request *r)
 		take_invoke(c, r);
 		return;
 	}
-	s = x->kind == HK_METRICS ? metrics_text(c) : functions_json(c);
+	s = x->kind == HK_METRICS ? ctrl_metrics_text(c) :
+	    ctrl_metrics_functions_json(c);
 	http_respond(c, r, s ? 200 : 500, s ? s : "");
 	free(s);
 }
 
 void
-http_take_inbox(struct ctrl *c)
+ctrl_http_take_inbox(struct ctrl *c)
 {
 	struct request *list, *rev = NULL;
 	uint64_t n;
@@ -685,7 +692,7 @@ listener_free(struct listener *l)
 }
 
 int
-http_start(struct ctrl *c)
+ctrl_http_start(struct ctrl *c)
 {
 	char addr[sizeof(c->conf.listen[0]) + 16];
 
@@ -701,14 +708,14 @@ http_start(struct ctrl *c)
 		}
 		c->httpd[i] = l;
 		c->nhttpd = i + 1;
-		ctrl_log(c, "listening", 0, "\"address\":%s", ctrl_jstr(addr,
-		    sizeof(addr), c->conf.listen[i]));
+		ctrl_log(c, "listening", 0, "\"address\":%s",
+		    ctrl_log_jstr(addr, sizeof(addr), c->conf.listen[i]));
 	}
 	return 0;
 }
 
 void
-http_stop(struct ctrl *c)
+ctrl_http_stop(struct ctrl *c)
 {
 	uint64_t until = mono_ms() + HTTP_DRAIN_MS;
 
@@ -724,7 +731,8 @@ http_stop(struct ctrl *c)
 	}
 	while (__atomic_load_n(&c->http_open, __ATOMIC_SEQ_CST) > 0 &&
 	    mono_ms() < until) {
-		http_take_inbox(c);	/* late ones: refused, as draining */
+		/* late ones: refused, as draining */
+		ctrl_http_take_inbox(c);
 		usleep(10000);
 	}
 	for (int i = 0; i < c->nhttpd; i++) {

@@ -98,9 +98,9 @@ log_put(struct ctrl *c, const char *event, uint64_t seq, const char *extra,
 	    extra, name ? ",\"" : "", name ? name : "", name ? "\":" : "",
 	    name ? text : "");
 	/* A log that cannot be written is not worth a stop. */
-	ctrl_sinks_open(c);
+	ctrl_sink_ensure(c);
 	if (h > 0 && (size_t)h < n)
-		sink_put(&c->log, line, (size_t)h);
+		ctrl_sink_put(&c->log, line, (size_t)h);
 	free(line);
 }
 
@@ -140,7 +140,7 @@ ctrl_log_flush(struct ctrl *c)
 {
 	uint64_t lost = c->log.dropped;
 
-	if (sink_flush(&c->log) != 0 || lost == 0)
+	if (ctrl_sink_flush(&c->log) != 0 || lost == 0)
 		return;
 	c->log.dropped = 0;
 	ctrl_log_text(c, "log_dropped", 0, NULL, NULL, 0, "\"lines\":%ju",
@@ -148,7 +148,7 @@ ctrl_log_flush(struct ctrl *c)
 }
 
 const char *
-ctrl_jstr(char *buf, size_t n, const char *s)
+ctrl_log_jstr(char *buf, size_t n, const char *s)
 {
 	json_object *o = json_object_new_string(s);
 	const char *j = o ? json_object_to_json_string_ext(o,

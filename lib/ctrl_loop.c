@@ -47,7 +47,7 @@ bad_line(struct ctrl *c, const char *line, const char *why, int missing)
 	    json_object_object_get_ex(o, "id", &id))
 		r->id = json_object_get(id);
 	json_object_put(o);
-	request_fail(c, r, missing ? OUT_NOT_FOUND : OUT_BAD_REQUEST,
+	ctrl_request_fail(c, r, missing ? OUT_NOT_FOUND : OUT_BAD_REQUEST,
 	    missing ? "NotFound" : "BadRequest", why);
 }
 
@@ -60,7 +60,8 @@ input_line(struct ctrl *c, struct input *in, const char *line)
 
 	if (line[strspn(line, " \t\r")] == '\0')
 		return;
-	if ((r = request_parse(c, line, why, sizeof(why), &missing)) == NULL) {
+	if ((r = ctrl_request_parse(c, line, why, sizeof(why),
+	    &missing)) == NULL) {
 		bad_line(c, line, why, missing);
 		return;
 	}
@@ -68,7 +69,7 @@ input_line(struct ctrl *c, struct input *in, const char *line)
 	if (r->at_ms > 0 && in->t0 + r->at_ms > mono_ms())
 		in->held = r;
 	else
-		request_enqueue(c, r);
+		ctrl_request_enqueue(c, r);
 }
 
 /* A line too long to be a request gets its error at once, not after
@@ -91,12 +92,12 @@ input_take(struct ctrl *c, struct input *in)
 	char *nl;
 
 	if (in->held != NULL && in->t0 + in->held->at_ms <= mono_ms()) {
-		request_enqueue(c, in->held);
+		ctrl_request_enqueue(c, in->held);
 		in->held = NULL;
 	}
 	/* Responses the reader has not taken hold back the requests that
 	 * would make more. */
-	while (in->held == NULL && in->len > 0 && !sink_full(&c->out)) {
+	while (in->held == NULL && in->len > 0 && !ctrl_sink_full(&c->out)) {
 		size_t n;
 
 		nl = memchr(in->buf, '\n', in->len);
@@ -161,8 +162,8 @@ ctrl_reload(struct ctrl *c, struct input *in)
 	    c->conf.functions, fns, &n) == -1) {
 		char file[CTRL_PATH + 16];
 
-		ctrl_log(c, "reload_failed", 0, "\"file\":%s", ctrl_jstr(file,
-		    sizeof(file), c->conf.functions));
+		ctrl_log(c, "reload_failed", 0, "\"file\":%s",
+		    ctrl_log_jstr(file, sizeof(file), c->conf.functions));
 		free(fns);
 		free(stats);
 		return;
@@ -188,7 +189,7 @@ ctrl_reload(struct ctrl *c, struct input *in)
 			v->req->fn = map[v->req->fn];	/* -1: not counted */
 	}
 	/* Requests keep their function by name: -1, removed, is failed by
-	 * pool_dispatch. */
+	 * ctrl_pool_dispatch. */
 	for (struct request *r = c->queue; r != NULL; r = r->next)
 		r->fn = r->fn < 0 ? -1 : map[r->fn];
 	if (in->held != NULL && in->held->fn >= 0)
@@ -227,7 +228,7 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD) {
-			pool_reap(c);
+			ctrl_pool_reap(c);
 		} else if (si.ssi_signo == SIGHUP) {
 			ctrl_reload(c, in);
 		} else if (!c->draining) {
@@ -235,11 +236,11 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 			c->draining = true;
 			in->eof = true;
 			if (in->held != NULL)	/* refused, not waited for */
-				request_enqueue(c, in->held);
+				ctrl_request_enqueue(c, in->held);
 			in->held = NULL;
 			if (c->builder.pid > 0)
 				kill(c->builder.pid, SIGTERM);
-			store_drain(c);
+			ctrl_store_drain(c);
 		}
 	}
 }
@@ -286,11 +287,11 @@ watch_all(struct ctrl *c, struct poller *pl, int sig_fd,
 	watch(pl, sig_fd, POLLIN, FD_SIGNAL, NULL);
 	watch(pl, c->inbox_fd, POLLIN, FD_INBOX, NULL);
 	watch(pl, in->fd != -1 && !in->eof && in->held == NULL &&
-	    !sink_full(&c->out) ? in->fd : -1, POLLIN, FD_INPUT, NULL);
-	watch(pl, sink_pending(&c->log) ? c->log.fd : -1, POLLOUT, FD_LOG,
+	    !ctrl_sink_full(&c->out) ? in->fd : -1, POLLIN, FD_INPUT, NULL);
+	watch(pl, ctrl_sink_pending(&c->log) ? c->log.fd : -1, POLLOUT, FD_LOG,
 	    NULL);
-	watch(pl, sink_pending(&c->out) ? c->out.fd : -1, POLLOUT, FD_OUTPUT,
-	    NULL);
+	watch(pl, ctrl_sink_pending(&c->out) ? c->out.fd : -1, POLLOUT,
+	    FD_OUTPUT, NULL);
 	if (c->builder.pid > 0) {
 		watch(pl, c->builder.out_fd, POLLIN, FD_BUILDER_OUT, NULL);
 		watch(pl, c->builder.err_fd, POLLIN, FD_BUILDER_ERR, NULL);
@@ -315,15 +316,15 @@ serve(struct ctrl *c, enum fd_role role, struct vm_slot *v, int sig_fd,
 {
 	switch (role) {
 	case FD_SIGNAL:		on_signal(c, sig_fd, in); break;
-	case FD_INBOX:		http_take_inbox(c); break;
+	case FD_INBOX:		ctrl_http_take_inbox(c); break;
 	case FD_INPUT:		input_read(c, in); break;
 	case FD_LOG:		ctrl_log_flush(c); break;
-	case FD_OUTPUT:		sink_flush(&c->out); break;
-	case FD_BUILDER_OUT:	snapbuild_output(c); break;
-	case FD_BUILDER_ERR:	snapbuild_console(c); break;
-	case FD_VM_OUT:		pool_runner_output(c, v); break;
-	case FD_VM_IN:		pool_runner_input(c, v); break;
-	case FD_VM_ERR:		pool_runner_console(c, v); break;
+	case FD_OUTPUT:		ctrl_sink_flush(&c->out); break;
+	case FD_BUILDER_OUT:	ctrl_snap_build_output(c); break;
+	case FD_BUILDER_ERR:	ctrl_snap_build_console(c); break;
+	case FD_VM_OUT:		ctrl_pool_runner_output(c, v); break;
+	case FD_VM_IN:		ctrl_pool_runner_input(c, v); break;
+	case FD_VM_ERR:		ctrl_pool_runner_console(c, v); break;
 	}
 }
 
@@ -340,11 +341,11 @@ ctrl_turn(struct ctrl *c, int sig_fd, struct input *in)
 		if (pl.p[i].revents)
 			serve(c, pl.role[i], pl.vm[i], sig_fd, in);
 	input_take(c, in);
-	request_expire(c);
-	pool_dispatch(c);
-	pool_timers(c);
-	snapbuild_next(c);
-	store_next(c);
+	ctrl_request_expire(c);
+	ctrl_pool_dispatch(c);
+	ctrl_pool_timers(c);
+	ctrl_snap_build_next(c);
+	ctrl_store_next(c);
 }
 
 /* Work is over when no more requests can come and none is left. */
@@ -356,7 +357,8 @@ ctrl_done(const struct ctrl *c, const struct input *in)
 	    in->held != NULL ||
 	    (!lines && c->nhttpd > 0 && !c->draining);
 
-	return !open_input && c->queue == NULL && pool_count(c, -1, VMS_BUSY) == 0;
+	return !open_input && c->queue == NULL &&
+	    ctrl_state_vm_count(c, -1, VMS_BUSY) == 0;
 }
 
 static bool
@@ -365,41 +367,43 @@ all_stopped(const struct ctrl *c)
 	for (int i = 0; i < CTRL_MAX_VMS; i++)
 		if (c->vm[i].state != VMS_FREE)
 			return false;
-	return c->builder.pid <= 0 && store_idle(c) && !sink_pending(&c->out);
+	return c->builder.pid <= 0 && ctrl_store_idle(c) &&
+	    !ctrl_sink_pending(&c->out);
 }
 
 int
-ctrl_run(struct ctrl *c, int in_fd)
+ctrl_loop_run(struct ctrl *c, int in_fd)
 {
 	struct input in = { .fd = in_fd, .t0 = mono_ms() };
 	sigset_t old;
 	int sig_fd;
 
-	ctrl_sinks_open(c);
+	ctrl_sink_ensure(c);
 	c->vm_budget_mib = c->conf.budget_mib - ctrlconf_http_mib(&c->conf);
 	sig_fd = signals_open(&old);
 	c->queue_tail = &c->queue;
 	c->builder_fn = -2;
 	pthread_mutex_init(&c->inbox_lock, NULL);
 	c->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sig_fd == -1 || c->inbox_fd == -1 || net_start(c) == -1 ||
-	    http_start(c) == -1) {
-		http_stop(c);
-		sink_close(&c->log, LOG_WAIT_MS);
-		sink_close(&c->out, 0);
+	if (sig_fd == -1 || c->inbox_fd == -1 || ctrl_net_start(c) == -1 ||
+	    ctrl_http_start(c) == -1) {
+		ctrl_http_stop(c);
+		ctrl_sink_close(&c->log, LOG_WAIT_MS);
+		ctrl_sink_close(&c->out, 0);
 		return -1;
 	}
 	if (in_fd != -1)
 		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
-	snapcache_trim(c);
+	ctrl_cache_trim(c);
 	while (!ctrl_done(c, &in))
 		ctrl_turn(c, sig_fd, &in);
 	c->draining = true;
-	http_stop(c);		/* queue and VMs idle: exchanges are answered */
+	/* queue and VMs idle: exchanges are answered */
+	ctrl_http_stop(c);
 	if (c->builder.pid > 0)
 		kill(c->builder.pid, SIGTERM);
-	store_drain(c);
-	pool_stop_all(c);
+	ctrl_store_drain(c);
+	ctrl_pool_stop_all(c);
 	while (!all_stopped(c))
 		ctrl_turn(c, sig_fd, &in);
 	ctrl_log(c, "stopped", 0, "\"used_mib\":%ju,\"queued\":%ju,"
@@ -411,8 +415,8 @@ ctrl_run(struct ctrl *c, int in_fd)
 	close(sig_fd);
 	close(c->inbox_fd);
 	free(in.buf);
-	sink_close(&c->out, 0);
-	sink_close(&c->log, LOG_WAIT_MS);
+	ctrl_sink_close(&c->out, 0);
+	ctrl_sink_close(&c->log, LOG_WAIT_MS);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }

@@ -15,7 +15,7 @@ static const char *const outcome_label[OUT_N] = { "ok", "function_error",
 	"runner_failed", "shutdown" };
 
 void
-metrics_observe(struct ctrl *c, const struct request *r, enum outcome o)
+ctrl_metrics_observe(struct ctrl *c, const struct request *r, enum outcome o)
 {
 	struct fn_stats *s;
 	uint64_t us;
@@ -121,7 +121,7 @@ put_http(struct text *t, const struct ctrl *c)
 }
 
 char *
-metrics_text(const struct ctrl *c)
+ctrl_metrics_text(const struct ctrl *c)
 {
 	struct text t = { NULL, 0, 0 };
 
@@ -141,8 +141,8 @@ metrics_text(const struct ctrl *c)
 	for (int f = 0; f < c->conf.nfuncs; f++)
 		put(&t, "snapvm_vms{function=\"%s\",state=\"idle\"} %d\n"
 		    "snapvm_vms{function=\"%s\",state=\"busy\"} %d\n",
-		    c->conf.fn[f].name, pool_count(c, f, VMS_IDLE),
-		    c->conf.fn[f].name, pool_count(c, f, VMS_BUSY));
+		    c->conf.fn[f].name, ctrl_state_vm_count(c, f, VMS_IDLE),
+		    c->conf.fn[f].name, ctrl_state_vm_count(c, f, VMS_BUSY));
 	put(&t, "# TYPE snapvm_memory_used_bytes gauge\n"
 	    "snapvm_memory_used_bytes %ju\n"
 	    "# TYPE snapvm_memory_budget_bytes gauge\n"
@@ -169,7 +169,7 @@ metrics_text(const struct ctrl *c)
 }
 
 char *
-functions_json(const struct ctrl *c)
+ctrl_metrics_functions_json(const struct ctrl *c)
 {
 	json_object *a = json_object_new_array();
 	char layers[CTRL_MAX_LAYERS * CTRL_PATH], *s;
@@ -186,11 +186,12 @@ functions_json(const struct ctrl *c)
 		json_object_object_add(o, "timeout_ms",
 		    json_object_new_int64((int64_t)fc->timeout_ms));
 		json_object_object_add(o, "snapshot", json_object_new_boolean(
-		    fc->snapshots && snap_layers(c, f, layers, sizeof(layers))));
+		    fc->snapshots && ctrl_state_load_dirs(c, f, layers,
+		    sizeof(layers))));
 		json_object_object_add(o, "vms_idle",
-		    json_object_new_int(pool_count(c, f, VMS_IDLE)));
+		    json_object_new_int(ctrl_state_vm_count(c, f, VMS_IDLE)));
 		json_object_object_add(o, "vms_busy",
-		    json_object_new_int(pool_count(c, f, VMS_BUSY)));
+		    json_object_new_int(ctrl_state_vm_count(c, f, VMS_BUSY)));
 		json_object_array_add(a, o);
 	}
 	s = strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));

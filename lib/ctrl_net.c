@@ -74,7 +74,7 @@ net_names(const struct ctrl *c, int slot, struct net_args *n)
 
 /* Makes slot's tap and adds --net (and --net-addr if bridged) to argv. */
 int
-net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
+ctrl_net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
     char **argv, int *i)
 {
 	char *cmd[8];
@@ -96,7 +96,7 @@ net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
 	cmd[k] = NULL;
 	if ((rc = tapnet(c, cmd)) != 0) {
 		ctrl_log(c, "tap_failed", 0, "\"tap\":%s,\"status\":%d",
-		    ctrl_jstr(jt, sizeof(jt), n->tap), rc);
+		    ctrl_log_jstr(jt, sizeof(jt), n->tap), rc);
 		return -1;
 	}
 	argv[(*i)++] = "--net";
@@ -110,7 +110,7 @@ net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
 }
 
 void
-net_detach(struct ctrl *c, int slot)
+ctrl_net_detach(struct ctrl *c, int slot)
 {
 	char tap[16];
 	char *cmd[] = { c->conf.tapnet, "-q", "tap", "del", tap, NULL };
@@ -162,7 +162,7 @@ sweep(struct ctrl *c)
 
 /* The bridge, with its address; stale taps of ours removed. */
 int
-net_start(struct ctrl *c)
+ctrl_net_start(struct ctrl *c)
 {
 	char *cmd[] = { c->conf.tapnet, "-q", "bridge", "add", c->conf.bridge,
 	    "--addr", c->conf.net_cidr, NULL };
@@ -173,7 +173,7 @@ net_start(struct ctrl *c)
 		return 0;
 	if ((rc = tapnet(c, cmd)) != 0) {
 		ctrl_log(c, "network_failed", 0, "\"bridge\":%s,\"status\":%d",
-		    ctrl_jstr(jb, sizeof(jb), c->conf.bridge), rc);
+		    ctrl_log_jstr(jb, sizeof(jb), c->conf.bridge), rc);
 		return -1;
 	}
 	sweep(c);

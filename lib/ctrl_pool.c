@@ -26,22 +26,6 @@
 #define RESTORE_MS	60000
 #define COLD_BOOT_MS	900000
 
-int
-pool_count(const struct ctrl *c, int fn, enum vm_state st)
-{
-	int n = 0;
-
-	for (int i = 0; i < CTRL_MAX_VMS; i++)
-		n += c->vm[i].state == st && (fn < 0 || c->vm[i].fn == fn);
-	return n;
-}
-
-int
-pool_busy(const struct ctrl *c)
-{
-	return pool_count(c, -1, VMS_BUSY) + pool_count(c, -1, VMS_STOPPING);
-}
-
 static void
 send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 {
@@ -93,7 +77,7 @@ runner_argv(struct ctrl *c, int fn, struct runner_args *a)
 	snprintf(a->mem, sizeof(a->mem), "%ju", (uintmax_t)f->memory_mib);
 	snprintf(a->vcpus, sizeof(a->vcpus), "%d", f->vcpus);
 	a->cold = !f->snapshots ||
-	    !snap_layers(c, fn, a->layers, sizeof(a->layers));
+	    !ctrl_state_load_dirs(c, fn, a->layers, sizeof(a->layers));
 	if (a->cold) {
 		argv[i++] = c->conf.vmrun;
 		argv[i++] = "--kernel";
@@ -154,7 +138,7 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 	if (v == NULL)
 		return NULL;
 	if (needs_tap(c, fn, a)) {
-		if (net_attach(c, (int)(v - c->vm), c->conf.fn[fn].network,
+		if (ctrl_net_attach(c, (int)(v - c->vm), c->conf.fn[fn].network,
 		    &a->net, a->argv, &a->argc) == -1) {
 			*broken = true;
 			return NULL;
@@ -163,20 +147,21 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 	}
 	if (runproc_spawn(&v->proc, a->argv, RUNPROC_PIPE) == -1) {
 		ctrl_log(c, "runner_spawn_failed", 0, "\"runner\":%s,"
-		    "\"error\":%s", ctrl_jstr(path, sizeof(path), a->argv[0]),
-		    ctrl_jstr(err, sizeof(err), strerror(errno)));
+		    "\"error\":%s", ctrl_log_jstr(path, sizeof(path),
+		    a->argv[0]), ctrl_log_jstr(err, sizeof(err),
+		    strerror(errno)));
 		if (v->tap)
-			net_detach(c, (int)(v - c->vm));
+			ctrl_net_detach(c, (int)(v - c->vm));
 		v->tap = false;
 		*broken = true;
 		return NULL;
 	}
 	v->fn = fn;
-	console_open(c, &v->con, v->proc.pid, c->conf.fn[fn].name);
+	ctrl_console_open(c, &v->con, v->proc.pid, c->conf.fn[fn].name);
 	v->con_shown = false;
 	v->cold_boot = a->cold;
 	if (!a->cold && c->conf.fn[fn].nlayers == 0)
-		snapcache_touch(c, fn);
+		ctrl_cache_touch(c, fn);
 	v->mem_mib = vm_mib(c, fn, a);
 	v->started_ms = v->last_used_ms = mono_ms();
 	v->served = 0;
@@ -252,11 +237,12 @@ place(struct ctrl *c, struct request *r, bool *broken)
 	*broken = false;
 	if (v != NULL)
 		return v;
-	if (pool_count(c, r->fn, VMS_BUSY) >= f->concurrency)
+	if (ctrl_state_vm_count(c, r->fn, VMS_BUSY) >= f->concurrency)
 		return NULL;
 	runner_argv(c, r->fn, &a);
 	/* Layers missing: better wait for them than boot cold. */
-	if (a.cold && (store_fetch(c, r->fn) || snap_diff_coming(c, r->fn)))
+	if (a.cold && (ctrl_store_fetch(c, r->fn) ||
+	    ctrl_snap_diff_coming(c, r->fn)))
 		return NULL;
 	if (!make_room(c, vm_mib(c, r->fn, &a)))
 		return NULL;
@@ -266,7 +252,7 @@ place(struct ctrl *c, struct request *r, bool *broken)
 }
 
 int
-pool_dispatch(struct ctrl *c)
+ctrl_pool_dispatch(struct ctrl *c)
 {
 	int sent = 0;
 
@@ -279,12 +265,12 @@ pool_dispatch(struct ctrl *c)
 			*pp = r->next;
 			c->queued--;
 			if (broken)
-				request_fail(c, r, OUT_RUNNER_FAILED,
+				ctrl_request_fail(c, r, OUT_RUNNER_FAILED,
 				    "RunnerFailed", "the runner could not be "
 				    "started; ctrl's log says why");
 			else
-				request_fail(c, r, OUT_NOT_FOUND, "NotFound",
-				    "the function was removed");
+				ctrl_request_fail(c, r, OUT_NOT_FOUND,
+				    "NotFound", "the function was removed");
 			continue;
 		}
 		if (v == NULL) {
@@ -308,9 +294,9 @@ log_failure(struct ctrl *c, struct vm_slot *v, const char *event,
     uint64_t seq, const char *extra)
 {
 	size_t len;
-	char *tail = console_tail(&v->con, &len);
+	char *tail = ctrl_console_tail(&v->con, &len);
 
-	console_report(c, &v->con, true);
+	ctrl_console_report(c, &v->con, true);
 	ctrl_log_text(c, event, seq, tail ? "console" : NULL, tail, len, "%s",
 	    extra);
 	v->con_shown = true;
@@ -329,7 +315,8 @@ runner_failed(struct ctrl *c, struct vm_slot *v, const char *why)
 	runproc_kill(&v->proc);
 	runproc_close_input(&v->proc);
 	if (v->req != NULL)
-		request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed", why);
+		ctrl_request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed",
+		    why);
 	v->req = NULL;
 	v->state = VMS_STOPPING;
 	v->deadline_ms = mono_ms() + GRACE_MS;
@@ -437,7 +424,7 @@ runner_line(struct ctrl *c, struct vm_slot *v, char *line)
 	}
 	dying = is_timeout(o);
 	json_object_put(o);
-	request_finish(c, v->req, OUT_OK, line);
+	ctrl_request_finish(c, v->req, OUT_OK, line);
 	v->req = NULL;
 	v->served++;
 	v->last_used_ms = mono_ms();
@@ -449,7 +436,7 @@ runner_line(struct ctrl *c, struct vm_slot *v, char *line)
 }
 
 void
-pool_runner_output(struct ctrl *c, struct vm_slot *v)
+ctrl_pool_runner_output(struct ctrl *c, struct vm_slot *v)
 {
 	char *line;
 	int rc = 0, eof;
@@ -476,7 +463,7 @@ pool_runner_output(struct ctrl *c, struct vm_slot *v)
 }
 
 void
-pool_runner_input(struct ctrl *c, struct vm_slot *v)
+ctrl_pool_runner_input(struct ctrl *c, struct vm_slot *v)
 {
 	if (v->state != VMS_FREE && runproc_flush(&v->proc) == -1)
 		ctrl_log(c, "runner_write_failed", v->req ? v->req->seq : 0,
@@ -484,10 +471,10 @@ pool_runner_input(struct ctrl *c, struct vm_slot *v)
 }
 
 void
-pool_runner_console(struct ctrl *c, struct vm_slot *v)
+ctrl_pool_runner_console(struct ctrl *c, struct vm_slot *v)
 {
 	if (v->state != VMS_FREE)
-		console_read(c, &v->con, &v->proc);
+		ctrl_console_read(c, &v->con, &v->proc);
 }
 
 static struct vm_slot *
@@ -506,31 +493,33 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	int code = runproc_exit_code(status);
 	bool failed = code != 0 || v->req != NULL;
 
-	pool_runner_output(c, v);	/* a last answer may still be there */
-	for (int i = 0; i < 8 && console_read(c, &v->con, &v->proc) > 0; i++)
+	ctrl_pool_runner_output(c, v);	/* a last answer may still be there */
+	for (int i = 0; i < 8 && ctrl_console_read(c, &v->con, &v->proc) > 0;
+	    i++)
 		;			/* and its last words */
 	snprintf(why, sizeof(why), "the runner %s %d during the request",
 	    WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	if (v->req != NULL)
-		request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed", why);
+		ctrl_request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed",
+		    why);
 	snprintf(extra, sizeof(extra), "\"pid\":%d,\"status\":%d,"
 	    "\"served\":%u", (int)v->proc.pid, code, v->served);
 	if (failed && !v->con_shown)
 		log_failure(c, v, "vm_exited", 0, extra);
 	else
 		ctrl_log(c, "vm_exited", 0, "%s", extra);
-	console_close(c, &v->con);
+	ctrl_console_close(c, &v->con);
 	runproc_release(&v->proc);
 	c->used_mib -= v->mem_mib;
 	if (v->tap)
-		net_detach(c, (int)(v - c->vm));	/* however it ended */
+		ctrl_net_detach(c, (int)(v - c->vm));	/* however it ended */
 	memset(v, 0, sizeof(*v));
 	v->proc.in_fd = v->proc.out_fd = v->proc.err_fd = -1;
 }
 
 void
-pool_reap(struct ctrl *c)
+ctrl_pool_reap(struct ctrl *c)
 {
 	struct vm_slot *v;
 	pid_t pid;
@@ -539,17 +528,17 @@ pool_reap(struct ctrl *c)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if ((v = slot_of(c, pid)) != NULL) {
 			reaped(c, v, status);
-			snapcache_trim(c);	/* its layers may be free now */
+			ctrl_cache_trim(c);	/* its layers may be free now */
 		}
 		else if (pid == c->builder.pid)
-			snapbuild_done(c, status);
+			ctrl_snap_build_done(c, status);
 		else
-			store_reaped(c, pid, status);
+			ctrl_store_reaped(c, pid, status);
 	}
 }
 
 void
-pool_timers(struct ctrl *c)
+ctrl_pool_timers(struct ctrl *c)
 {
 	uint64_t now = mono_ms();
 
@@ -557,7 +546,7 @@ pool_timers(struct ctrl *c)
 		struct vm_slot *v = &c->vm[i];
 
 		if (v->state != VMS_FREE)
-			console_report(c, &v->con, false);
+			ctrl_console_report(c, &v->con, false);
 		if (v->state == VMS_BUSY && now > v->deadline_ms)
 			runner_failed(c, v, "the runner did not answer within the "
 			    "function's timeout");
@@ -570,7 +559,7 @@ pool_timers(struct ctrl *c)
 }
 
 void
-pool_stop_all(struct ctrl *c)
+ctrl_pool_stop_all(struct ctrl *c)
 {
 	for (int i = 0; i < CTRL_MAX_VMS; i++)
 		if (c->vm[i].state == VMS_IDLE)

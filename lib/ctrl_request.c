@@ -15,7 +15,7 @@ static const char *const outcome_type[OUT_N] = {
 
 /* An HTTP exchange owns its request; the server frees both. */
 void
-request_free(struct request *r)
+ctrl_request_free(struct request *r)
 {
 	if (r == NULL || r->src == SRC_HTTP)
 		return;
@@ -66,7 +66,7 @@ request_time(json_object *o, uint64_t *ms, char *why, size_t n)
 /* A request line; NULL with why filled if it is malformed.  *fn_missing
  * tells an unknown function (404) from other faults (400). */
 struct request *
-request_parse(struct ctrl *c, const char *line, char *why, size_t n,
+ctrl_request_parse(struct ctrl *c, const char *line, char *why, size_t n,
     int *fn_missing)
 {
 	json_object *o = json_tokener_parse(line), *f = NULL, *id, *p;
@@ -102,7 +102,7 @@ request_parse(struct ctrl *c, const char *line, char *why, size_t n,
 }
 
 void
-request_enqueue(struct ctrl *c, struct request *r)
+ctrl_request_enqueue(struct ctrl *c, struct request *r)
 {
 	if (r->seq == 0) {		/* the HTTP gateway numbers its own */
 		r->seq = ++c->seq;
@@ -110,17 +110,17 @@ request_enqueue(struct ctrl *c, struct request *r)
 	}
 	r->deadline_ms = r->arrived_ms + c->conf.fn[r->fn].timeout_ms;
 	if (c->draining) {
-		request_fail(c, r, OUT_SHUTDOWN, "ShuttingDown",
+		ctrl_request_fail(c, r, OUT_SHUTDOWN, "ShuttingDown",
 		    "ctrl is shutting down");
 		return;
 	}
 	if (r->payload != NULL && strlen(r->payload) > CTRL_MAX_PAYLOAD) {
-		request_fail(c, r, OUT_BAD_REQUEST, "BadRequest", "the payload "
-		    "is larger than " CTRL_MAX_PAYLOAD_TEXT);
+		ctrl_request_fail(c, r, OUT_BAD_REQUEST, "BadRequest",
+		    "the payload is larger than " CTRL_MAX_PAYLOAD_TEXT);
 		return;
 	}
 	if (c->queued >= c->conf.queue_limit) {
-		request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
+		ctrl_request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
 		    "the request queue is full");
 		return;
 	}
@@ -138,9 +138,9 @@ write_line(struct ctrl *c, json_object *o)
 
 	/* Written when the reader takes it (ctrl_sink.c): never lost, and
 	 * never waited for. */
-	ctrl_sinks_open(c);
-	sink_put(&c->out, s, strlen(s));
-	sink_put(&c->out, "\n", 1);
+	ctrl_sink_ensure(c);
+	ctrl_sink_put(&c->out, s, strlen(s));
+	ctrl_sink_put(&c->out, "\n", 1);
 }
 
 /* The answer: one line for the lines gateway, one HTTP response else. */
@@ -163,8 +163,8 @@ deliver(struct ctrl *c, struct request *r, enum outcome o, json_object *body)
 	json_object_object_add(out, "cold", json_object_new_boolean(r->cold));
 	json_object_object_add(out, "latency_ms", json_object_new_int64(
 	    (int64_t)(mono_ms() - r->arrived_ms)));
-	if (r->src == SRC_HTTP)
-		http_respond(c, r, http_status[o], json_object_to_json_string_ext(
+	if (r->respond != NULL)
+		r->respond(c, r, http_status[o], json_object_to_json_string_ext(
 		    json_object_object_get_ex(out, o == OUT_OK ? "response" :
 		    "error", &v) ? v : out, JSON_C_TO_STRING_PLAIN |
 		    JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -174,7 +174,7 @@ deliver(struct ctrl *c, struct request *r, enum outcome o, json_object *body)
 }
 
 void
-request_fail(struct ctrl *c, struct request *r, enum outcome o,
+ctrl_request_fail(struct ctrl *c, struct request *r, enum outcome o,
     const char *type, const char *msg)
 {
 	json_object *body = json_object_new_object(), *e = json_object_new_object();
@@ -184,10 +184,10 @@ request_fail(struct ctrl *c, struct request *r, enum outcome o,
 	json_object_object_add(body, "error", e);
 	ctrl_log(c, "request_failed", r->seq, "\"outcome\":\"%s\"",
 	    outcome_type[o]);
-	metrics_observe(c, r, o);
+	ctrl_metrics_observe(c, r, o);
 	deliver(c, r, o, body);
 	json_object_put(body);
-	request_free(r);
+	ctrl_request_free(r);
 }
 
 /* The error object comes from the guest's runtime as it sent it: its
@@ -201,7 +201,7 @@ is_string(json_object *o, const char *s)
 
 /* The runner's response line answers the request. */
 void
-request_finish(struct ctrl *c, struct request *r, enum outcome o,
+ctrl_request_finish(struct ctrl *c, struct request *r, enum outcome o,
     const char *line)
 {
 	json_object *body = json_tokener_parse(line), *st, *e, *t;
@@ -216,15 +216,15 @@ request_finish(struct ctrl *c, struct request *r, enum outcome o,
 	}
 	ctrl_log(c, "request_done", r->seq, "\"outcome\":\"%s\",\"cold\":%s",
 	    outcome_type[o], r->cold ? "true" : "false");
-	metrics_observe(c, r, o);
+	ctrl_metrics_observe(c, r, o);
 	deliver(c, r, o, body);
 	json_object_put(body);
-	request_free(r);
+	ctrl_request_free(r);
 }
 
 /* Requests that waited past their deadline in the queue. */
 void
-request_expire(struct ctrl *c)
+ctrl_request_expire(struct ctrl *c)
 {
 	uint64_t now = mono_ms();
 
@@ -237,7 +237,7 @@ request_expire(struct ctrl *c)
 		}
 		*pp = r->next;
 		c->queued--;
-		request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
+		ctrl_request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
 		    "no VM could be started for this request before its deadline");
 	}
 	c->queue_tail = &c->queue;

@@ -26,7 +26,7 @@
 #include "monotime.h"
 
 void
-sink_open(struct sink *s, int fd, size_t limit, bool lossy)
+ctrl_sink_open(struct sink *s, int fd, size_t limit, bool lossy)
 {
 	char path[40];
 	struct stat st;
@@ -71,7 +71,7 @@ sink_write(struct sink *s, const char *p, size_t n)
 }
 
 int
-sink_flush(struct sink *s)
+ctrl_sink_flush(struct sink *s)
 {
 	while (!s->broken && s->off < s->len) {
 		ssize_t w = sink_write(s, s->buf + s->off, s->len - s->off);
@@ -114,7 +114,7 @@ sink_keep(struct sink *s, const char *p, size_t n)
 }
 
 bool
-sink_put(struct sink *s, const char *p, size_t n)
+ctrl_sink_put(struct sink *s, const char *p, size_t n)
 {
 	size_t pending = s->len - s->off;
 	ssize_t w;
@@ -143,32 +143,32 @@ sink_put(struct sink *s, const char *p, size_t n)
 }
 
 bool
-sink_pending(const struct sink *s)
+ctrl_sink_pending(const struct sink *s)
 {
 	return !s->broken && s->off < s->len;
 }
 
 bool
-sink_full(const struct sink *s)
+ctrl_sink_full(const struct sink *s)
 {
-	return sink_pending(s) && s->len - s->off >= s->limit;
+	return ctrl_sink_pending(s) && s->len - s->off >= s->limit;
 }
 
 void
-ctrl_sinks_open(struct ctrl *c)
+ctrl_sink_ensure(struct ctrl *c)
 {
 	if (!c->log.open)
-		sink_open(&c->log, c->log_fd, CTRL_LOG_LIMIT, true);
+		ctrl_sink_open(&c->log, c->log_fd, CTRL_LOG_LIMIT, true);
 	if (!c->out.open)
-		sink_open(&c->out, c->out_fd, CTRL_OUT_LIMIT, false);
+		ctrl_sink_open(&c->out, c->out_fd, CTRL_OUT_LIMIT, false);
 }
 
 void
-sink_close(struct sink *s, unsigned wait_ms)
+ctrl_sink_close(struct sink *s, unsigned wait_ms)
 {
 	uint64_t until = mono_ms() + wait_ms, now;
 
-	while (sink_flush(s) == 1 && (now = mono_ms()) < until) {
+	while (ctrl_sink_flush(s) == 1 && (now = mono_ms()) < until) {
 		struct pollfd p = { .fd = s->fd, .events = POLLOUT };
 
 		poll(&p, 1, (int)(until - now));

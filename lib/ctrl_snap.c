@@ -21,16 +21,6 @@
 
 #define BUILDER_MIB	128	/* the snapshot's memory, see vmrun(1) */
 
-bool
-snap_layer_exists(const char *dir)
-{
-	char path[CTRL_PATH + 32];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	return stat(path, &st) == 0;
-}
-
 /* A layer of ctrl's own in an older format is removed, so that it is
  * built again in this one (snaprestore refuses it); layers named in
  * functions.yaml are the user's and stay. */
@@ -40,7 +30,8 @@ drop_outdated(struct ctrl *c, const char *dir)
 	char jd[CTRL_PATH + 16];
 	int version;
 
-	if (!snap_layer_exists(dir) || (version = snapmeta_version(dir)) < 0 ||
+	if (!ctrl_state_layer_exists(dir) ||
+	    (version = snapmeta_version(dir)) < 0 ||
 	    version == SNAP_META_VERSION)
 		return;
 	for (int i = 0; i < c->conf.nfuncs; i++)
@@ -49,11 +40,11 @@ drop_outdated(struct ctrl *c, const char *dir)
 				return;
 	snapmeta_remove(dir);
 	ctrl_log(c, "snapshot_outdated", 0, "\"layer\":%s,\"version\":%d",
-	    ctrl_jstr(jd, sizeof(jd), dir), version);
+	    ctrl_log_jstr(jd, sizeof(jd), dir), version);
 }
 
 void
-snap_drop_outdated(struct ctrl *c)
+ctrl_snap_drop_outdated(struct ctrl *c)
 {
 	static const char *const base[] = { "python3", "python3-net" };
 	static const char *const diffs[] = { "diff", "diff-net" };
@@ -83,79 +74,13 @@ snap_drop_outdated(struct ctrl *c)
 	}
 }
 
-/* Layers made with a network device (ctrl_net.c) need a tap to restore,
- * and those made without cannot have one: they go by other names, here
- * and in the store, so that the two never mix. */
-void
-snap_diff_dir(const struct ctrl *c, char *out, size_t n)
-{
-	snprintf(out, n, "%.900s/%s", c->conf.snapshot_dir,
-	    c->conf.network ? "diff-net" : "diff");
-}
-
-void
-snap_auto_layer(const struct ctrl *c, int fn, char *out, size_t n)
-{
-	char diffs[CTRL_PATH];
-
-	if (fn < 0) {
-		snprintf(out, n, "%.900s/%s", c->conf.snapshot_dir,
-		    c->conf.network ? "python3-net" : "python3");
-		return;
-	}
-	snap_diff_dir(c, diffs, sizeof(diffs));
-	snprintf(out, n, "%.960s/%s", diffs, c->conf.fn[fn].name);
-}
-
-bool
-snap_is_diff_dir(const struct ctrl *c, const char *dir)
-{
-	char base[CTRL_PATH];
-
-	snap_auto_layer(c, -1, base, sizeof(base));
-	return strcmp(dir, base) != 0;
-}
-
-/* In place, and not a fetch still to be checked (store_fetching). */
-static bool
-layer_ready(const struct ctrl *c, const char *dir)
-{
-	return snap_layer_exists(dir) && !store_fetching(c, dir);
-}
-
-/* The --load-dir list of a function, if its snapshot is there. */
-bool
-snap_layers(const struct ctrl *c, int fn, char *out, size_t n)
-{
-	const struct fn_conf *f = &c->conf.fn[fn];
-	char base[CTRL_PATH], diff[CTRL_PATH];
-	size_t len = 0;
-
-	if (f->nlayers == 0) {
-		snap_auto_layer(c, -1, base, sizeof(base));
-		snap_auto_layer(c, fn, diff, sizeof(diff));
-		if (!layer_ready(c, base) || !layer_ready(c, diff))
-			return false;
-		snprintf(out, n, "%s,%s", base, diff);
-		return true;
-	}
-	out[0] = '\0';
-	for (int i = 0; i < f->nlayers; i++) {
-		if (!layer_ready(c, f->layer[i]))
-			return false;
-		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s",
-		    i ? "," : "", f->layer[i]);
-	}
-	return len < n;
-}
-
 /*
  * Whether fn's diff is being made, or will be as soon as the builder is
  * free: on a base that is here, a restore and an import take seconds
  * where a cold boot takes far longer, so fn's requests wait for it.
  */
 bool
-snap_diff_coming(const struct ctrl *c, int fn)
+ctrl_snap_diff_coming(const struct ctrl *c, int fn)
 {
 	char dir[CTRL_PATH];
 
@@ -164,12 +89,12 @@ snap_diff_coming(const struct ctrl *c, int fn)
 	if (c->snap_failed[fn] || c->conf.fn[fn].nlayers > 0 ||
 	    !c->conf.fn[fn].snapshots || c->draining)
 		return false;
-	snap_auto_layer(c, -1, dir, sizeof(dir));
-	if (!snap_layer_exists(dir))
+	ctrl_state_own_layer(c, -1, dir, sizeof(dir));
+	if (!ctrl_state_layer_exists(dir))
 		return false;
-	snap_auto_layer(c, fn, dir, sizeof(dir));
-	return !snap_layer_exists(dir) && store_absent(c, dir) &&
-	    (c->builder.pid > 0 ||
+	ctrl_state_own_layer(c, fn, dir, sizeof(dir));
+	return !ctrl_state_layer_exists(dir) &&
+	    ctrl_state_store_absent(c, dir) && (c->builder.pid > 0 ||
 	    c->used_mib + BUILDER_MIB <= c->vm_budget_mib);
 }
 
@@ -179,19 +104,20 @@ next_job(const struct ctrl *c)
 {
 	char dir[CTRL_PATH];
 
-	snap_auto_layer(c, -1, dir, sizeof(dir));
+	ctrl_state_own_layer(c, -1, dir, sizeof(dir));
 	for (int i = 0; i < c->conf.nfuncs; i++) {
 		const struct fn_conf *f = &c->conf.fn[i];
 
 		if (!f->snapshots || f->nlayers > 0 || c->snap_failed[i])
 			continue;
-		if (!snap_layer_exists(dir))
+		if (!ctrl_state_layer_exists(dir))
 			return c->snap_failed[CTRL_MAX_FUNCS] ||
-			    !store_absent(c, dir) ? -2 : -1;
-		snap_auto_layer(c, i, dir, sizeof(dir));
-		if (!snap_layer_exists(dir) && store_absent(c, dir))
+			    !ctrl_state_store_absent(c, dir) ? -2 : -1;
+		ctrl_state_own_layer(c, i, dir, sizeof(dir));
+		if (!ctrl_state_layer_exists(dir) &&
+		    ctrl_state_store_absent(c, dir))
 			return i;
-		snap_auto_layer(c, -1, dir, sizeof(dir));
+		ctrl_state_own_layer(c, -1, dir, sizeof(dir));
 	}
 	return -2;
 }
@@ -205,9 +131,9 @@ spawn_builder(struct ctrl *c, int job)
 	char *argv[16];
 	int i = 0;
 
-	snap_auto_layer(c, job, out, sizeof(out));
-	snap_auto_layer(c, -1, base, sizeof(base));
-	snap_diff_dir(c, diffs, sizeof(diffs));
+	ctrl_state_own_layer(c, job, out, sizeof(out));
+	ctrl_state_own_layer(c, -1, base, sizeof(base));
+	ctrl_state_diff_dir(c, diffs, sizeof(diffs));
 	mkdir(c->conf.snapshot_dir, 0755);
 	mkdir(diffs, 0755);
 	if (job < 0) {
@@ -230,27 +156,27 @@ spawn_builder(struct ctrl *c, int job)
 	argv[i] = NULL;
 	/* Layers with a network device serve functions with and without. */
 	if (c->conf.network) {
-		if (net_attach(c, -1, false, &net, argv, &i) == -1)
+		if (ctrl_net_attach(c, -1, false, &net, argv, &i) == -1)
 			return -1;
 		c->builder_tap = true;
 	}
 	if (runproc_spawn(&c->builder, argv, RUNPROC_PIPE) == -1) {
 		if (c->builder_tap)
-			net_detach(c, -1);
+			ctrl_net_detach(c, -1);
 		c->builder_tap = false;
 		return -1;
 	}
 	runproc_close_input(&c->builder);
-	console_open(c, &c->builder_con, c->builder.pid, job < 0 ? "(base)" :
-	    c->conf.fn[job].name);
+	ctrl_console_open(c, &c->builder_con, c->builder.pid,
+	    job < 0 ? "(base)" : c->conf.fn[job].name);
 	ctrl_log(c, "snapshot_build", 0, "\"layer\":%s,\"pid\":%d",
-	    ctrl_jstr(layer, sizeof(layer), out),
+	    ctrl_log_jstr(layer, sizeof(layer), out),
 	    (int)c->builder.pid);
 	return 0;
 }
 
 void
-snapbuild_next(struct ctrl *c)
+ctrl_snap_build_next(struct ctrl *c)
 {
 	int job;
 
@@ -268,7 +194,7 @@ snapbuild_next(struct ctrl *c)
 }
 
 void
-snapbuild_output(struct ctrl *c)
+ctrl_snap_build_output(struct ctrl *c)
 {
 	if (runproc_read(&c->builder) == -1 && c->builder.out_fd != -1) {
 		close(c->builder.out_fd);
@@ -278,25 +204,25 @@ snapbuild_output(struct ctrl *c)
 }
 
 void
-snapbuild_console(struct ctrl *c)
+ctrl_snap_build_console(struct ctrl *c)
 {
 	if (c->builder.pid > 0)
-		console_read(c, &c->builder_con, &c->builder);
+		ctrl_console_read(c, &c->builder_con, &c->builder);
 }
 
 void
-snapbuild_done(struct ctrl *c, int status)
+ctrl_snap_build_done(struct ctrl *c, int status)
 {
 	int job = c->builder_fn;
 	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	char dir[CTRL_PATH], *tail;
 	size_t len;
 
-	for (int i = 0; i < 8 && console_read(c, &c->builder_con,
+	for (int i = 0; i < 8 && ctrl_console_read(c, &c->builder_con,
 	    &c->builder) > 0; i++)
 		;
-	tail = ok ? NULL : console_tail(&c->builder_con, &len);
-	console_close(c, &c->builder_con);
+	tail = ok ? NULL : ctrl_console_tail(&c->builder_con, &len);
+	ctrl_console_close(c, &c->builder_con);
 	if (ok)
 		ctrl_log(c, "snapshot_built", 0, "\"function\":\"%s\","
 		    "\"status\":0", job == -1 ? "(base)" : job < 0 ?
@@ -310,13 +236,13 @@ snapbuild_done(struct ctrl *c, int status)
 	if (!ok && job >= -1)
 		c->snap_failed[job < 0 ? CTRL_MAX_FUNCS : job] = true;
 	if (ok && job >= -1) {
-		snap_auto_layer(c, job, dir, sizeof(dir));
-		store_upload(c, dir);
-		snapcache_trim(c);
+		ctrl_state_own_layer(c, job, dir, sizeof(dir));
+		ctrl_store_upload(c, dir);
+		ctrl_cache_trim(c);
 	}
 	runproc_release(&c->builder);
 	if (c->builder_tap)
-		net_detach(c, -1);
+		ctrl_net_detach(c, -1);
 	c->builder_tap = false;
 	c->builder.pid = 0;
 	c->used_mib -= c->builder_mib;

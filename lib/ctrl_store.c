@@ -18,47 +18,10 @@
 #include "monotime.h"
 #include "snapmeta.h"
 
-static bool
-store_enabled(const struct ctrl *c)
-{
-	return c->conf.store[0] != '\0';
-}
-
-struct store_job *
-store_job_for(struct ctrl *c, const char *dir)
-{
-	for (int i = 0; i < CTRL_STORE_JOBS; i++)
-		if (c->store_job[i].pid > 0 &&
-		    strcmp(c->store_job[i].dir, dir) == 0)
-			return &c->store_job[i];
-	return NULL;
-}
-
-bool
-store_fetching(const struct ctrl *c, const char *dir)
-{
-	for (int i = 0; i < CTRL_STORE_JOBS; i++)
-		if (c->store_job[i].pid > 0 && !c->store_job[i].put &&
-		    strcmp(c->store_job[i].dir, dir) == 0)
-			return true;
-	return false;
-}
-
-bool
-store_absent(const struct ctrl *c, const char *dir)
-{
-	if (!store_enabled(c))
-		return true;
-	for (int i = 0; i < c->nabsent; i++)
-		if (strcmp(c->absent[i], dir) == 0)
-			return true;
-	return false;
-}
-
 static void
 mark_absent(struct ctrl *c, const char *dir)
 {
-	if (store_absent(c, dir) || c->nabsent == CTRL_MAX_FUNCS + 1)
+	if (ctrl_state_store_absent(c, dir) || c->nabsent == CTRL_MAX_FUNCS + 1)
 		return;
 	snprintf(c->absent[c->nabsent++], CTRL_PATH, "%s", dir);
 }
@@ -86,7 +49,7 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
 	if (j == NULL)
 		return 1;
 	layer_url(c, dir, url, sizeof(url));
-	snap_diff_dir(c, jd, sizeof(jd));
+	ctrl_state_diff_dir(c, jd, sizeof(jd));
 	mkdir(c->conf.snapshot_dir, 0755);	/* s3snap makes only the layer */
 	mkdir(jd, 0755);
 	argv[i++] = c->conf.s3snap;
@@ -101,16 +64,17 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
 	if ((j->pid = runproc_spawn_quiet(argv, c->log_fd)) == -1) {
 		j->pid = 0;
 		ctrl_log(c, "store_spawn_failed", 0, "\"s3snap\":%s,\"why\":"
-		    "\"s3snap cannot be started\"", ctrl_jstr(jd, sizeof(jd),
-		    c->conf.s3snap));
+		    "\"s3snap cannot be started\"",
+		    ctrl_log_jstr(jd, sizeof(jd), c->conf.s3snap));
 		return -1;
 	}
 	j->put = put;
 	j->started_ms = mono_ms();
 	snprintf(j->dir, sizeof(j->dir), "%s", dir);
 	ctrl_log(c, put ? "snapshot_upload" : "snapshot_fetch", 0,
-	    "\"layer\":%s,\"url\":%s,\"pid\":%d", ctrl_jstr(jd, sizeof(jd), dir),
-	    ctrl_jstr(ju, sizeof(ju), url), (int)j->pid);
+	    "\"layer\":%s,\"url\":%s,\"pid\":%d",
+	    ctrl_log_jstr(jd, sizeof(jd), dir),
+	    ctrl_log_jstr(ju, sizeof(ju), url), (int)j->pid);
 	return 0;
 }
 
@@ -121,26 +85,27 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
  * (absent from the store) the diff is built here too.
  */
 bool
-store_fetch(struct ctrl *c, int fn)
+ctrl_store_fetch(struct ctrl *c, int fn)
 {
 	const struct fn_conf *f = &c->conf.fn[fn];
 	char dir[2][CTRL_PATH];
 	bool wait = false;
 
-	if (!store_enabled(c) || !f->snapshots || f->nlayers > 0 || c->draining)
+	if (!ctrl_state_has_store(c) || !f->snapshots || f->nlayers > 0 ||
+	    c->draining)
 		return false;
-	snap_auto_layer(c, -1, dir[0], sizeof(dir[0]));
-	snap_auto_layer(c, fn, dir[1], sizeof(dir[1]));
+	ctrl_state_own_layer(c, -1, dir[0], sizeof(dir[0]));
+	ctrl_state_own_layer(c, fn, dir[1], sizeof(dir[1]));
 	for (int i = 0; i < 2; i++) {
-		if (store_fetching(c, dir[i]))
+		if (ctrl_state_fetching(c, dir[i]))
 			wait = true;	/* even once it is in place */
-		else if (snap_layer_exists(dir[i]))
+		else if (ctrl_state_layer_exists(dir[i]))
 			continue;
-		else if (store_job_for(c, dir[i]) != NULL)
+		else if (ctrl_state_store_job(c, dir[i]))
 			wait = true;
-		else if (i == 1 && !snap_layer_exists(dir[0]) && !wait)
+		else if (i == 1 && !ctrl_state_layer_exists(dir[0]) && !wait)
 			break;			/* the base is being built */
-		else if (!store_absent(c, dir[i]))
+		else if (!ctrl_state_store_absent(c, dir[i]))
 			wait |= spawn_job(c, dir[i], false) >= 0 ||
 			    (mark_absent(c, dir[i]), false);
 	}
@@ -154,7 +119,7 @@ note_base(struct ctrl *c, const char *dir)
 	char base[CTRL_PATH];
 	struct snap_meta m;
 
-	snap_auto_layer(c, -1, base, sizeof(base));
+	ctrl_state_own_layer(c, -1, base, sizeof(base));
 	if (strcmp(dir, base) == 0 && snapmeta_read(base, &m) == 0)
 		snprintf(c->store_base_id, sizeof(c->store_base_id), "%s", m.id);
 }
@@ -167,9 +132,9 @@ fits_base(struct ctrl *c, const char *dir)
 	char base[CTRL_PATH];
 	struct snap_meta b, d;
 
-	snap_auto_layer(c, -1, base, sizeof(base));
+	ctrl_state_own_layer(c, -1, base, sizeof(base));
 	if (strcmp(dir, base) == 0 ||
-	    (!snap_layer_exists(base) && store_job_for(c, base) != NULL))
+	    (!ctrl_state_layer_exists(base) && ctrl_state_store_job(c, base)))
 		return true;
 	return snapmeta_read(base, &b) == 0 && snapmeta_read(dir, &d) == 0 &&
 	    strcmp(d.parent, b.id) == 0;
@@ -185,7 +150,7 @@ misfit(struct ctrl *c, const char *dir)
 	mark_absent(c, dir);
 	ctrl_log(c, "snapshot_fetch_failed", 0, "\"layer\":%s,\"why\":\"the "
 	    "store's layer was made on another base; building it here\"",
-	    ctrl_jstr(jd, sizeof(jd), dir));
+	    ctrl_log_jstr(jd, sizeof(jd), dir));
 }
 
 /* The base arrived: the diffs fetched while it was on its way must fit. */
@@ -195,9 +160,10 @@ check_diffs(struct ctrl *c)
 	char dir[CTRL_PATH];
 
 	for (int i = 0; i < c->conf.nfuncs; i++) {
-		snap_auto_layer(c, i, dir, sizeof(dir));
-		if (c->conf.fn[i].nlayers == 0 && snap_layer_exists(dir) &&
-		    store_job_for(c, dir) == NULL && !fits_base(c, dir))
+		ctrl_state_own_layer(c, i, dir, sizeof(dir));
+		if (c->conf.fn[i].nlayers == 0 &&
+		    ctrl_state_layer_exists(dir) &&
+		    !ctrl_state_store_job(c, dir) && !fits_base(c, dir))
 			misfit(c, dir);
 	}
 }
@@ -229,9 +195,9 @@ fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 	if (code == 0) {
 		c->fetched[STORE_OK]++;
 		ctrl_log(c, "snapshot_fetched", 0, "\"layer\":%s,\"ms\":%ju",
-		    ctrl_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
+		    ctrl_log_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
 		note_base(c, j->dir);
-		if (!snap_is_diff_dir(c, j->dir))
+		if (!ctrl_state_is_diff(c, j->dir))
 			check_diffs(c);
 		return;
 	}
@@ -240,7 +206,7 @@ fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 	ctrl_log(c, code == 66 ? "snapshot_not_in_store" :
 	    "snapshot_fetch_failed", 0, "\"layer\":%s,\"status\":%d,\"why\":"
 	    "\"%s; using local snapshots or cold boots\"",
-	    ctrl_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
+	    ctrl_log_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
 }
 
 static void
@@ -251,19 +217,20 @@ uploaded(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 	c->uploaded[code == 0 ? 0 : 1]++;
 	if (code == 0) {
 		ctrl_log(c, "snapshot_uploaded", 0, "\"layer\":%s,\"ms\":%ju",
-		    ctrl_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
+		    ctrl_log_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
 		note_base(c, j->dir);
 	} else {
 		ctrl_log(c, "snapshot_upload_failed", 0, "\"layer\":%s,"
 		    "\"status\":%d,\"why\":\"upload failed: %s; the layer stays local\"",
-		    ctrl_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
-		c->store_base_failed |= !snap_is_diff_dir(c, j->dir);
+		    ctrl_log_jstr(jd, sizeof(jd), j->dir), code,
+		    s3snap_why(code));
+		c->store_base_failed |= !ctrl_state_is_diff(c, j->dir);
 	}
 }
 
 /* true if pid was one of the store's children. */
 bool
-store_reaped(struct ctrl *c, pid_t pid, int status)
+ctrl_store_reaped(struct ctrl *c, pid_t pid, int status)
 {
 	for (int i = 0; i < CTRL_STORE_JOBS; i++) {
 		struct store_job *j = &c->store_job[i];
@@ -276,28 +243,19 @@ store_reaped(struct ctrl *c, pid_t pid, int status)
 			uploaded(c, j, runproc_exit_code(status), ms);
 		else
 			fetched(c, j, runproc_exit_code(status), ms);
-		snapcache_trim(c);
+		ctrl_cache_trim(c);
 		return true;
 	}
-	return false;
-}
-
-static bool
-queued_upload(const struct ctrl *c, const char *dir)
-{
-	for (int i = 0; i < c->nupload; i++)
-		if (strcmp(c->upload[i], dir) == 0)
-			return true;
 	return false;
 }
 
 /* A layer made here goes to the store once the base under it is there:
  * a diff on a base other hosts cannot fetch would be of no use to them. */
 void
-store_upload(struct ctrl *c, const char *dir)
+ctrl_store_upload(struct ctrl *c, const char *dir)
 {
-	if (!store_enabled(c) || c->nupload == CTRL_MAX_FUNCS + 1 ||
-	    queued_upload(c, dir))
+	if (!ctrl_state_has_store(c) || c->nupload == CTRL_MAX_FUNCS + 1 ||
+	    ctrl_state_upload_queued(c, dir))
 		return;
 	snprintf(c->upload[c->nupload++], CTRL_PATH, "%s", dir);
 }
@@ -308,15 +266,15 @@ upload_ready(struct ctrl *c, const char *dir, bool *drop)
 	char base[CTRL_PATH];
 	struct snap_meta d;
 
-	snap_auto_layer(c, -1, base, sizeof(base));
-	*drop = !snap_layer_exists(dir);
+	ctrl_state_own_layer(c, -1, base, sizeof(base));
+	*drop = !ctrl_state_layer_exists(dir);
 	if (*drop || strcmp(dir, base) == 0)
 		return !*drop;
-	if (store_job_for(c, base) != NULL || queued_upload(c, base))
+	if (ctrl_state_store_job(c, base) || ctrl_state_upload_queued(c, base))
 		return false;			/* the base is on its way */
 	if (c->store_base_id[0] == '\0' && !c->store_base_failed &&
-	    snap_layer_exists(base)) {
-		store_upload(c, base);		/* made by an earlier ctrl */
+	    ctrl_state_layer_exists(base)) {
+		ctrl_store_upload(c, base);	/* made by an earlier ctrl */
 		return false;
 	}
 	*drop = snapmeta_read(dir, &d) == -1 ||
@@ -326,7 +284,7 @@ upload_ready(struct ctrl *c, const char *dir, bool *drop)
 
 /* Each turn: the uploads whose time has come. */
 void
-store_next(struct ctrl *c)
+ctrl_store_next(struct ctrl *c)
 {
 	char jd[CTRL_PATH + 16];
 	bool drop;
@@ -339,7 +297,7 @@ store_next(struct ctrl *c)
 		if (drop)
 			ctrl_log(c, "snapshot_upload_skipped", 0, "\"layer\":%s,"
 			    "\"why\":\"its base is not in the store\"",
-			    ctrl_jstr(jd, sizeof(jd), c->upload[i]));
+			    ctrl_log_jstr(jd, sizeof(jd), c->upload[i]));
 		else if (spawn_job(c, c->upload[i], true) == 1)
 			break;			/* no free slot: next turn */
 		memmove(c->upload[i], c->upload[i + 1],
@@ -350,7 +308,7 @@ store_next(struct ctrl *c)
 
 /* Draining: fetches are of no more use; uploads are let finish. */
 void
-store_drain(struct ctrl *c)
+ctrl_store_drain(struct ctrl *c)
 {
 	for (int i = 0; i < CTRL_STORE_JOBS; i++)
 		if (c->store_job[i].pid > 0 && !c->store_job[i].put)
@@ -358,7 +316,7 @@ store_drain(struct ctrl *c)
 }
 
 bool
-store_idle(const struct ctrl *c)
+ctrl_store_idle(const struct ctrl *c)
 {
 	if (c->nupload > 0)
 		return false;

@@ -105,8 +105,8 @@ run(struct ctrl *c, const struct opts *o)
 		return EX_USAGE;
 	}
 	c->out_fd = STDOUT_FILENO;
-	snap_drop_outdated(c);
-	return ctrl_run(c, in_fd) == 0 ? 0 : EX_UNAVAILABLE;
+	ctrl_snap_drop_outdated(c);
+	return ctrl_loop_run(c, in_fd) == 0 ? 0 : EX_UNAVAILABLE;
 }
 
 int

@@ -1,8 +1,8 @@
 /*
  * ctrl's request lines (ctrl(1), "REQUEST LINES"): a line parsed by
- * request_parse() and, if it is a request, answered with the runner's
+ * ctrl_request_parse() and, if it is a request, answered with the runner's
  * response line that follows it in the input (after the first newline),
- * as request_finish() does; the answer goes to /dev/null.
+ * as ctrl_request_finish() does; the answer goes to /dev/null.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -44,10 +44,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	answer = strchr(line, '\n');
 	if (answer != NULL)
 		*answer++ = '\0';
-	r = request_parse(c, line, why, sizeof(why), &missing);
+	r = ctrl_request_parse(c, line, why, sizeof(why), &missing);
 	if (r != NULL) {
 		r->src = SRC_LINES;
-		request_finish(c, r, OUT_OK, answer ? answer : "");
+		ctrl_request_finish(c, r, OUT_OK, answer ? answer : "");
 	}
 	free(line);
 	return 0;

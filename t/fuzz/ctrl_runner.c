@@ -1,6 +1,6 @@
 /*
  * What a runner writes back to ctrl (ctrl(1), vmrun(1) "OUTPUT"): lines
- * read by pool_runner_output() from the runner's stdout while a request
+ * read by ctrl_pool_runner_output() from the runner's stdout while a request
  * is in flight.  vmrun copies the guest runtime's result and error
  * objects into them, so their content is the guest's.  The request in
  * flight has ctrl's sequence number 1, as its answer must say in "id".
@@ -50,8 +50,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	v->req->seq = 1;
 	strcpy(v->req->fn_name, "hello");
 	while (v->proc.out_fd != -1)
-		pool_runner_output(c, v);
-	request_free(v->req);
+		ctrl_pool_runner_output(c, v);
+	ctrl_request_free(v->req);
 	runproc_release(&v->proc);
 	return 0;
 }

@@ -33,20 +33,20 @@ rig_open(struct rig *r, uint64_t ring, uint64_t rate, size_t log_limit)
 	r->log_r = lp[0];
 	fcntl(r->log_r, F_SETFL, O_NONBLOCK);
 	r->c->log_fd = lp[1];
-	sink_open(&r->c->log, lp[1], log_limit, true);
+	ctrl_sink_open(&r->c->log, lp[1], log_limit, true);
 	r->c->conf.console_ring = ring;
 	r->c->conf.console_rate = rate;
 	r->p.in_fd = r->p.out_fd = -1;
 	r->p.err_fd = ep[0];
 	r->err_w = ep[1];
-	console_open(r->c, &r->k, 42, "fn");
+	ctrl_console_open(r->c, &r->k, 42, "fn");
 }
 
 static void
 rig_close(struct rig *r)
 {
-	console_close(r->c, &r->k);
-	sink_close(&r->c->log, 0);
+	ctrl_console_close(r->c, &r->k);
+	ctrl_sink_close(&r->c->log, 0);
 	close(r->c->log_fd);
 	close(r->log_r);
 	close(r->err_w);
@@ -59,7 +59,7 @@ static void
 say(struct rig *r, const char *s, size_t n)
 {
 	CHECK_EQ(write(r->err_w, s, n), n);
-	while (console_read(r->c, &r->k, &r->p) > 0)
+	while (ctrl_console_read(r->c, &r->k, &r->p) > 0)
 		;
 }
 
@@ -107,17 +107,17 @@ test_ring_keeps_the_last_bytes_in_order(void)
 
 	rig_open(&r, 16, 100, 1 << 20);
 	say(&r, "abcdefghij\n", 11);
-	t = console_tail(&r.k, &len);
+	t = ctrl_console_tail(&r.k, &len);
 	CHECK(t != NULL && len == 11 && memcmp(t, "abcdefghij\n", 11) == 0);
 	free(t);
 	say(&r, "0123456789\n", 11);
-	t = console_tail(&r.k, &len);
+	t = ctrl_console_tail(&r.k, &len);
 	CHECK(t != NULL && len == 16 &&
 	    memcmp(t, "ghij\n0123456789\n", 16) == 0);
 	free(t);
 	/* More than the ring at once: its last 16 bytes. */
 	say(&r, "ABCDEFGHIJKLMNOPQRSTUVWXYZ", 26);
-	t = console_tail(&r.k, &len);
+	t = ctrl_console_tail(&r.k, &len);
 	CHECK(t != NULL && len == 16 && memcmp(t, "KLMNOPQRSTUVWXYZ", 16) == 0);
 	free(t);
 	json_object_put(events(&r));
@@ -142,7 +142,7 @@ test_lines_are_json_cut_and_escaped(void)
 	say(&r, "no newline", 10);
 	close(r.err_w);
 	r.err_w = -1;
-	CHECK_EQ(console_read(r.c, &r.k, &r.p), -1);	/* the end */
+	CHECK_EQ(ctrl_console_read(r.c, &r.k, &r.p), -1);	/* the end */
 	r.err_w = open("/dev/null", O_WRONLY);
 	a = events(&r);
 	CHECK_EQ(json_object_array_length(a), 4);
@@ -167,7 +167,7 @@ test_rate_limit_counts_what_it_drops(void)
 	rig_open(&r, 0, 1, 1 << 20);		/* a burst of 10 lines */
 	for (int i = 0; i < 25; i++)
 		say(&r, "line\n", 5);
-	console_close(r.c, &r.k);
+	ctrl_console_close(r.c, &r.k);
 	a = events(&r);
 	for (size_t i = 0; i < json_object_array_length(a); i++)
 		lines += strcmp(member(a, i, "event"), "console") == 0;
@@ -175,7 +175,7 @@ test_rate_limit_counts_what_it_drops(void)
 	CHECK(strcmp(member(a, 10, "event"), "console_suppressed") == 0);
 	CHECK(strcmp(member(a, 10, "lines"), "15") == 0);
 	json_object_put(a);
-	console_open(r.c, &r.k, 42, "fn");	/* for rig_close */
+	ctrl_console_open(r.c, &r.k, 42, "fn");	/* for rig_close */
 	rig_close(&r);
 }
 
@@ -195,7 +195,7 @@ test_a_log_nobody_reads_drops_lines_and_says_how_many(void)
 		ctrl_log_text(r.c, "console", 0, "line", line, sizeof(line),
 		    "\"n\":%d", i);
 	CHECK(r.c->log.dropped > 0);
-	CHECK(sink_pending(&r.c->log));
+	CHECK(ctrl_sink_pending(&r.c->log));
 	a = events(&r);			/* the reader wakes up */
 	seen = (int)json_object_array_length(a);
 	json_object_put(a);
@@ -222,22 +222,22 @@ test_a_lossless_sink_keeps_all_and_is_full(void)
 	if (got == NULL || pipe2(p, O_CLOEXEC) == -1)
 		abort();
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	sink_open(&s, p[1], 65536, false);
+	ctrl_sink_open(&s, p[1], 65536, false);
 	memset(buf, 'z', sizeof(buf));
 	for (int i = 0; i < 8; i++)
-		CHECK(sink_put(&s, buf, sizeof(buf)));	/* never waits */
-	CHECK(sink_full(&s));
+		CHECK(ctrl_sink_put(&s, buf, sizeof(buf))); /* never waits */
+	CHECK(ctrl_sink_full(&s));
 	for (;;) {
 		while ((n = read(p[0], got + total, (1 << 20) - total)) > 0)
 			total += (size_t)n;
-		if (sink_flush(&s) == 0)
+		if (ctrl_sink_flush(&s) == 0)
 			break;
 	}
 	while ((n = read(p[0], got + total, (1 << 20) - total)) > 0)
 		total += (size_t)n;
 	CHECK_EQ(total, 8 * sizeof(buf));
-	CHECK(!sink_pending(&s) && !sink_full(&s));
-	sink_close(&s, 0);
+	CHECK(!ctrl_sink_pending(&s) && !ctrl_sink_full(&s));
+	ctrl_sink_close(&s, 0);
 	close(p[0]);
 	close(p[1]);
 	free(got);

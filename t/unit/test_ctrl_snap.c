@@ -1,4 +1,4 @@
-/* Which layers ctrl restores a function from (snap_layers). */
+/* Which layers ctrl restores a function from (ctrl_state_load_dirs). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,23 +38,23 @@ test_fetching_is_absent(void)
 	snprintf(c->conf.snapshot_dir, sizeof(c->conf.snapshot_dir), "%s", top);
 	c->conf.nfuncs = 1;
 	strcpy(c->conf.fn[0].name, "hello");
-	CHECK(!snap_layers(c, 0, out, sizeof(out)));
+	CHECK(!ctrl_state_load_dirs(c, 0, out, sizeof(out)));
 	layer("python3");
 	layer("diff");
 	layer("diff/hello");
-	CHECK(snap_layers(c, 0, out, sizeof(out)));
+	CHECK(ctrl_state_load_dirs(c, 0, out, sizeof(out)));
 	c->store_job[0].pid = 99999;
 	snprintf(c->store_job[0].dir, sizeof(c->store_job[0].dir),
 	    "%s/diff/hello", top);
-	CHECK(!snap_layers(c, 0, out, sizeof(out)));
+	CHECK(!ctrl_state_load_dirs(c, 0, out, sizeof(out)));
 	/* and a request waits for it rather than booting cold */
 	strcpy(c->conf.store, "s3://bucket/snaps");
 	c->conf.fn[0].snapshots = true;
-	CHECK(store_fetch(c, 0));
+	CHECK(ctrl_store_fetch(c, 0));
 	c->store_job[0].put = true;		/* an upload reads it: fine */
-	CHECK(snap_layers(c, 0, out, sizeof(out)));
+	CHECK(ctrl_state_load_dirs(c, 0, out, sizeof(out)));
 	c->store_job[0].pid = 0;
-	CHECK(snap_layers(c, 0, out, sizeof(out)));
+	CHECK(ctrl_state_load_dirs(c, 0, out, sizeof(out)));
 	free(c);
 }
 

@@ -1,4 +1,4 @@
-/* ctrl's request lines: what request_parse() takes and refuses. */
+/* ctrl's request lines: what ctrl_request_parse() takes and refuses. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +16,7 @@ ctrl_with_hello(void)
 		c->conf.nfuncs = 1;
 		strcpy(c->conf.fn[0].name, "hello");
 		c->log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		sink_open(&c->log, c->log_fd, CTRL_LOG_LIMIT, true);
+		ctrl_sink_open(&c->log, c->log_fd, CTRL_LOG_LIMIT, true);
 	}
 	return c;
 }
@@ -24,7 +24,7 @@ ctrl_with_hello(void)
 static struct request *
 parse(const char *line, char *why, int *missing)
 {
-	return request_parse(ctrl_with_hello(), line, why, 160, missing);
+	return ctrl_request_parse(ctrl_with_hello(), line, why, 160, missing);
 }
 
 static void
@@ -38,11 +38,11 @@ test_time(void)
 	CHECK(r != NULL);
 	if (r != NULL)
 		CHECK_EQ(r->at_ms, 8000);
-	request_free(r);
+	ctrl_request_free(r);
 	r = parse("{\"function\":\"hello\",\"time\":9007199254740992}", why,
 	    &missing);
 	CHECK(r != NULL);
-	request_free(r);
+	ctrl_request_free(r);
 	/* Past 2^53 a double cast to an integer was undefined behaviour. */
 	static const char *const bad[] = { "1e300", "-1", "\"5\"", "null",
 		"9007199254740994", "[1]" };
@@ -88,11 +88,11 @@ finish(const char *response, char *out, size_t size)
 	/* A sink of its own on each pipe: ctrl's holds its own
 	 * non-blocking description of the fd it was opened on. */
 	c->out_fd = p[1];
-	sink_open(&c->out, p[1], CTRL_OUT_LIMIT, false);
+	ctrl_sink_open(&c->out, p[1], CTRL_OUT_LIMIT, false);
 	if ((r = parse("{\"id\":5,\"function\":\"hello\"}", why,
 	    &missing)) != NULL)
-		request_finish(c, r, OUT_OK, response);
-	sink_close(&c->out, 1000);
+		ctrl_request_finish(c, r, OUT_OK, response);
+	ctrl_sink_close(&c->out, 1000);
 	close(p[1]);
 	n = read(p[0], out, size - 1);
 	out[n > 0 ? n : 0] = '\0';
