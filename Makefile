@@ -4,7 +4,22 @@
 CC       ?= cc
 PREFIX   ?= /usr/local
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
+# WERROR=0 keeps warnings from failing the build (a newer compiler's, say);
+# V=1 shows each command instead of its short form.
+WERROR   ?= 1
+V        ?= 0
+WARNINGS := -Wall -Wextra -Wmissing-prototypes -Wshadow
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+ifeq ($(V),1)
+Q        :=
+say      :=
+else
+Q        := @
+say       = printf '  %-7s %s\n' $(1) $(2);
+endif
+CFLAGS   += -std=c11 $(WARNINGS) -D_GNU_SOURCE -pthread
 CPPFLAGS += -Ilib -MMD -MP
 LDFLAGS  += -pthread
 LDLIBS   += -ljson-c -lcrypto -lyaml -lmicrohttpd -lcurl -lmnl
@@ -25,7 +40,7 @@ NETCFG   := $(B)/netcfg/snapvm-netcfg
 
 .SECONDARY:
 .PHONY: all check bench install clean testguests tidy demo appfs kernel \
-	rootfs guest snap fuzz fuzz-build fuzz-replay
+	rootfs guest snap fuzz fuzz-build fuzz-replay layers
 all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs $(NETCFG)
 
 appfs: $(APPFS)
@@ -39,27 +54,27 @@ $(B)/appfs/%.ext2: $$(filter-out $$(wildcard appfs/$$*/__pycache__),$$(wildcard 
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(call say,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIBA): $(LIB_OBJ)
-	rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)rm -f $@
+	$(Q)$(call say,AR,$@)$(AR) rcs $@ $^
 
 # One rule per program: bin/NAME links cmd/NAME/*.c with lib/.
 define prog_rule
 bin/$(1): $(patsubst %.c,$(B)/%.o,$(wildcard cmd/$(1)/*.c)) $(LIBA)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LDLIBS)
+	$$(Q)$$(call say,LINK,$$@)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
 
 $(B)/unit/%: $(B)/t/unit/%.o $(B)/t/unit/unit.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(NETCFG): $(NETCFG_SRC) rootfs/init/netcfg.h lib/netaddr.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Ilib $(LDFLAGS) -o $@ $(NETCFG_SRC)
+	$(Q)$(call say,CC,$@)$(CC) $(CFLAGS) -Ilib $(LDFLAGS) -o $@ $(NETCFG_SRC)
 
 testguests:
 	$(MAKE) -C t/guest O=$(CURDIR)/$(B)/testguest
@@ -82,6 +97,12 @@ snap: all guest
 check: all guest fuzz-build
 	scripts/check
 
+# lib/'s folders from the bottom up: a file calls and includes only its
+# own folder and those below it, and no files need each other (a cycle).
+LAYERS   :=
+layers: all
+	scripts/layers $(B) $(LAYERS)
+
 # libFuzzer targets (t/fuzz/*.c but the shared fuzz.c), with lib/ built
 # again by clang with ASan and UBSan, under $(FZ).  `make fuzz` runs each
 # for FUZZ_S seconds (FUZZ_TARGETS: a subset); `make fuzz-replay` runs
@@ -92,23 +113,23 @@ FUZZ_S   ?= 60
 FZ       := $(B)/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -std=c11 -Wall -Wextra \
-	-Werror -D_GNU_SOURCE -pthread $(FUZZ_SAN)
+	$(filter -Werror,$(WARNINGS)) -D_GNU_SOURCE -pthread $(FUZZ_SAN)
 FUZZ_SRC := $(filter-out t/fuzz/fuzz.c,$(wildcard t/fuzz/*.c))
 FUZZ_BIN := $(FUZZ_SRC:t/fuzz/%.c=$(FZ)/bin/%)
 FUZZ_LIBA := $(FZ)/libsnapvm.a
 
 $(FZ)/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) -It/fuzz $(FUZZ_CFLAGS) \
+	$(Q)$(call say,CC,$@)$(FUZZ_CC) $(CPPFLAGS) -It/fuzz $(FUZZ_CFLAGS) \
 	    -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_LIBA): $(LIB_SRC:%.c=$(FZ)/%.o)
-	rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)rm -f $@
+	$(Q)$(call say,AR,$@)$(AR) rcs $@ $^
 
 $(FZ)/bin/%: $(FZ)/t/fuzz/%.o $(FZ)/t/fuzz/fuzz.o $(FUZZ_LIBA)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ $(LDLIBS)
+	$(Q)$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)
 
