@@ -21,7 +21,7 @@
 #include "mem.h"
 #include "snapmeta.h"
 #include "snapstate.h"
-#include "vm.h"
+#include "vmconf.h"
 
 const char *const snap_file_name[SNAP_NFILES] = { "state", "memory", "pages" };
 

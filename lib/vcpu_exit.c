@@ -7,10 +7,21 @@
 
 #include "emulate.h"
 #include "log.h"
-#include "vcpu.h"
-#include "vm.h"
+#include "vcpu_exit.h"
 
 #define PAGE_SIZE 4096ULL
+
+static void
+vcpu_stop(const struct vcpu *v, enum vcpu_stop why)
+{
+	v->host->ops->stop(v->host->opaque, why);
+}
+
+static bool
+vcpu_stopping(const struct vcpu *v)
+{
+	return v->host->ops->stopping(v->host->opaque);
+}
 
 static int
 vcpu_io(struct vcpu *v)
@@ -19,11 +30,11 @@ vcpu_io(struct vcpu *v)
 	size_t bytes = (size_t)r->io.size * r->io.count;
 	uint8_t *data = (uint8_t *)r + r->io.data_offset;
 
-	if (r->io.data_offset > v->vm->kvm.run_size ||
-	    bytes > v->vm->kvm.run_size - r->io.data_offset)
+	if (r->io.data_offset > v->host->kvm->run_size ||
+	    bytes > v->host->kvm->run_size - r->io.data_offset)
 		return -1;
 	for (uint32_t i = 0; i < r->io.count; i++)
-		bus_access(&v->vm->pio, r->io.port, data + i * r->io.size,
+		bus_access(v->host->pio, r->io.port, data + i * r->io.size,
 		    r->io.size, r->io.direction == KVM_EXIT_IO_OUT);
 	return 0;
 }
@@ -35,7 +46,7 @@ vcpu_mmio(struct vcpu *v)
 
 	if (r->mmio.len > sizeof(r->mmio.data))
 		return -1;
-	bus_access(&v->vm->mmio, r->mmio.phys_addr, r->mmio.data, r->mmio.len,
+	bus_access(v->host->mmio, r->mmio.phys_addr, r->mmio.data, r->mmio.len,
 	    r->mmio.is_write);
 	return 0;
 }
@@ -54,7 +65,7 @@ vcpu_read_linear(void *ctx, uint64_t linear, void *buf, size_t len)
 		if (chunk > len)
 			chunk = len;
 		if (ioctl(v->fd, KVM_TRANSLATE, &t) == -1 || !t.valid ||
-		    mem_read(&v->vm->mem, t.physical_address, out, chunk) == -1) {
+		    mem_read(v->host->mem, t.physical_address, out, chunk) == -1) {
 			errno = EFAULT;
 			return -1;
 		}
@@ -207,10 +218,10 @@ vcpu_system_event(struct vcpu *v)
 {
 	switch (v->run->system_event.type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		vm_stop(v->vm, VM_STOP_POWEROFF, 0);
+		vcpu_stop(v, VCPU_STOP_POWEROFF);
 		return 1;
 	case KVM_SYSTEM_EVENT_RESET:
-		vm_stop(v->vm, VM_STOP_RESET, 0);
+		vcpu_stop(v, VCPU_STOP_RESET);
 		return 1;
 	default:
 		vcpu_report(v, "guest crash event");
@@ -256,12 +267,58 @@ vcpu_dispatch(struct vcpu *v)
 	}
 }
 
-int
+static int
 vcpu_handle_exit(struct vcpu *v)
 {
 	int rc = vcpu_dispatch(v);
 
 	if (rc == -1)
-		vm_stop(v->vm, VM_STOP_ERROR, 0);
+		vcpu_stop(v, VCPU_STOP_ERROR);
 	return rc == 0 ? 0 : -1;
+}
+
+/*
+ * A kicked vCPU parks until the VM is no longer paused, then clears the
+ * kick and enters KVM_RUN again; unless the VM is stopping: a stop kicks
+ * too, and the flag stays set for the loop to end on.
+ */
+static void *
+vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	sigset_t kick;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	while (!vcpu_stopping(v)) {
+		if (ioctl(v->fd, KVM_RUN, 0) == -1) {
+			if (errno == EINTR || errno == EAGAIN) {
+				v->host->ops->park(v->host->opaque);
+				if (!vcpu_stopping(v))
+					vcpu_unkick(v);
+				continue;
+			}
+			log_warn("vCPU %d: KVM_RUN", v->id);
+			vcpu_stop(v, VCPU_STOP_ERROR);
+			break;
+		}
+		if (vcpu_handle_exit(v) == -1)
+			break;
+	}
+	return NULL;
+}
+
+int
+vcpu_start(struct vcpu *v)
+{
+	int e = pthread_create(&v->thread, NULL, vcpu_thread, v);
+
+	if (e != 0) {
+		errno = e;
+		log_warn("vCPU %d: pthread_create", v->id);
+		return -1;
+	}
+	v->started = true;
+	return 0;
 }

@@ -11,9 +11,11 @@
 
 #include "boot_x86.h"
 #include "cpuid.h"
+#include "devices.h"
 #include "elfload.h"
 #include "log.h"
 #include "mptable.h"
+#include "vcpu_exit.h"
 #include "vm.h"
 
 int
@@ -61,6 +63,56 @@ vm_open_console(struct vm *vm, const struct vm_config *cfg)
 	return 0;
 }
 
+/* What the vCPUs and the devices tell the VM, on their threads. */
+static bool
+vm_vcpu_stopping(void *opaque)
+{
+	return vm_stopping(opaque);
+}
+
+static void
+vm_vcpu_stop(void *opaque, enum vcpu_stop why)
+{
+	vm_stop(opaque, why == VCPU_STOP_POWEROFF ? VM_STOP_POWEROFF :
+	    why == VCPU_STOP_RESET ? VM_STOP_RESET : VM_STOP_ERROR, 0);
+}
+
+static void
+vm_vcpu_park(void *opaque)
+{
+	vm_park(opaque);
+}
+
+static const struct vcpu_ops vm_vcpu_ops = {
+	.stopping = vm_vcpu_stopping,
+	.stop = vm_vcpu_stop,
+	.park = vm_vcpu_park,
+};
+
+static void
+vm_dev_reset(void *opaque)
+{
+	vm_stop(opaque, VM_STOP_RESET, 0);
+}
+
+static void
+vm_dev_exit(void *opaque, int status)
+{
+	vm_stop(opaque, VM_STOP_EXIT, status);
+}
+
+static void
+vm_dev_checkpoint(void *opaque, uint32_t point)
+{
+	vm_checkpoint(opaque, point);
+}
+
+static const struct devices_ops vm_dev_ops = {
+	.reset = vm_dev_reset,
+	.exit = vm_dev_exit,
+	.checkpoint = vm_dev_checkpoint,
+};
+
 static int
 vm_vcpus(struct vm *vm, int n)
 {
@@ -69,8 +121,11 @@ vm_vcpus(struct vm *vm, int n)
 
 	if (cpuid == NULL)
 		return -1;
+	vm->vcpu_host = (struct vcpu_host){ .kvm = &vm->kvm, .mem = &vm->mem,
+	    .pio = &vm->pio, .mmio = &vm->mmio, .ops = &vm_vcpu_ops,
+	    .opaque = vm };
 	for (int i = 0; i < n && rc == 0; i++) {
-		if ((rc = vcpu_create(&vm->vcpu[i], vm, i)) == 0) {
+		if ((rc = vcpu_create(&vm->vcpu[i], &vm->vcpu_host, i)) == 0) {
 			vm->nvcpus = i + 1;
 			rc = cpuid_set(vm->vcpu[i].fd, cpuid, i, n);
 		}
@@ -131,7 +186,7 @@ vm_boot(struct vm *vm, const struct vm_config *cfg)
 		return -1;
 	if (mem_create(&vm->mem, cfg->mem_mib) == -1)
 		return vm_fail(vm, errno == EINVAL ? EX_USAGE : EX_OSERR);
-	if (devices_cmdline(cfg, cmdline, sizeof(cmdline)) == -1)
+	if (vmconf_cmdline(cfg, cmdline, sizeof(cmdline)) == -1)
 		return vm_fail(vm, EX_USAGE);
 	log_debug("command line: %s", cmdline);
 	if (elf_load(cfg->kernel, &vm->mem, BOOT_LOAD_MIN, &entry, &end) == -1)
@@ -167,16 +222,10 @@ vm_build(struct vm *vm, const struct vm_config *cfg)
 	    mem_register(&vm->mem, vm->kvm.vm_fd) == -1 ||
 	    vm_vcpus(vm, cfg->vcpus) == -1)
 		return vm_fail(vm, EX_OSERR);
-	if (devices_create(vm, cfg) == -1)
+	if (devices_create(vm, cfg, &vm_dev_ops) == -1)
 		return vm_fail(vm, errno == ENOENT || errno == EACCES ||
 		    errno == EINVAL ? EX_NOINPUT : EX_OSERR);
 	return 0;
-}
-
-bool
-vm_stopping(const struct vm *vm)
-{
-	return atomic_load(&vm->stopping);
 }
 
 /* The first reason to stop wins; later ones (say, errors in vCPUs that

@@ -10,10 +10,8 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include <linux/kvm.h>
-
 #include "log.h"
-#include "vm.h"
+#include "vm_pause.h"
 
 static int
 vm_started_vcpus(const struct vm *vm)
@@ -101,10 +99,8 @@ vm_unpark_all(struct vm *vm)
 }
 
 void
-vm_park(struct vcpu *v)
+vm_park(struct vm *vm)
 {
-	struct vm *vm = v->vm;
-
 	pthread_mutex_lock(&vm->pause_lock);
 	if (vm->pause_req && !vm_stopping(vm)) {
 		vm->parked++;
@@ -114,9 +110,6 @@ vm_park(struct vcpu *v)
 		vm->parked--;
 	}
 	pthread_mutex_unlock(&vm->pause_lock);
-	/* A stop sets the flag too, after stopping: leave it for the loop. */
-	if (!vm_stopping(vm))
-		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
 /*

@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "ckpt.h"
 #include "debugexit.h"
+#include "devices.h"
 #include "i8042.h"
 #include "log.h"
 #include "serial.h"
 #include "unit.h"
+#include "vm.h"
 
 static int irq_level = -1, irq_changes;
 
@@ -246,12 +249,72 @@ test_bus_and_ports(void)
 	CHECK_EQ(v[0], 0);				/* nothing to read */
 }
 
+static struct vm table_vm;
+static void *table_opaque;
+static int table_resets, table_exit = -1;
+static uint32_t table_point;
+
+static void
+table_reset(void *o)
+{
+	table_opaque = o;
+	table_resets++;
+}
+
+static void
+table_exit_fn(void *o, int status)
+{
+	table_opaque = o;
+	table_exit = status;
+}
+
+static void
+table_ckpt(void *o, uint32_t point)
+{
+	table_opaque = o;
+	table_point = point;
+}
+
+/* The legacy ports of the device table end the VM or report a checkpoint
+ * through the caller's ops, with the VM as opaque pointer; no KVM. */
+static void
+test_table_ops(void)
+{
+	const struct devices_ops ops = { table_reset, table_exit_fn,
+	    table_ckpt };
+	const struct vm_config cfg = { .vcpus = 1 };
+	struct vm *vm = &table_vm;
+	uint32_t v = 0x1ff;
+
+	vm_clear(vm);
+	vm->restores = 3;
+	CHECK_EQ(devices_create(vm, &cfg, &ops), 0);
+	CHECK(bus_access(&vm->pio, DEBUGEXIT_PORT, (uint8_t *)&v, 4, true));
+	CHECK_EQ(table_exit, 0xff);
+	CHECK(table_opaque == vm);
+	table_opaque = NULL;
+	v = 0xfe;
+	CHECK(bus_access(&vm->pio, I8042_BASE + 4, (uint8_t *)&v, 1, true));
+	CHECK_EQ(table_resets, 1);
+	CHECK(table_opaque == vm);
+	table_opaque = NULL;
+	v = CKPT_APP;
+	CHECK(bus_access(&vm->pio, CKPT_PORT, (uint8_t *)&v, 4, true));
+	CHECK_EQ(table_point, CKPT_APP);
+	CHECK(table_opaque == vm);
+	CHECK(bus_access(&vm->pio, CKPT_PORT, (uint8_t *)&v, 4, false));
+	CHECK_EQ(v, 3);				/* the restore count */
+	vm_destroy(vm);				/* with its devices */
+}
+
 static const struct unit_test tests[] = {
 	{ "serial: output, divisor latch, scratch", test_serial_output },
 	{ "serial: THR-empty interrupt", test_serial_thre_irq },
 	{ "serial: loopback, FIFO, overrun, rx interrupt", test_serial_loopback },
 	{ "serial: snapshot section checked field by field", test_serial_load },
 	{ "bus: ranges, unclaimed ports, debug exit, i8042", test_bus_and_ports },
+	{ "devices: the table's ports call the caller's ops with the VM",
+	    test_table_ops },
 };
 
 UNIT_MAIN(tests)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "netaddr.h"
-#include "vm.h"
+#include "vmconf.h"
 #include "unit.h"
 
 #define IP(a, b, c, d)	((uint32_t)(a) << 24 | (b) << 16 | (c) << 8 | (d))
@@ -172,18 +172,18 @@ test_cmdline(void)
 	char line[2048];
 
 	CHECK(netaddr_parse("192.0.2.7/24,192.0.2.1", &cfg.net_addr) == NULL);
-	CHECK_EQ(devices_cmdline(&cfg, line, sizeof(line)), 0);
+	CHECK_EQ(vmconf_cmdline(&cfg, line, sizeof(line)), 0);
 	CHECK(strstr(line, " snapvm.net=192.0.2.7/24,192.0.2.1") != NULL);
 	cfg.append = "snapvm.net=10.9.9.9/8";
-	CHECK_EQ(devices_cmdline(&cfg, line, sizeof(line)), 0);
+	CHECK_EQ(vmconf_cmdline(&cfg, line, sizeof(line)), 0);
 	CHECK(strstr(line, "snapvm.net=192.0.2.7") == NULL);
 	CHECK(strstr(line, "snapvm.net=10.9.9.9/8") != NULL);
 	cfg.append = NULL;
 	cfg.cmdline = "snapvm.network=x";	/* another parameter */
-	CHECK_EQ(devices_cmdline(&cfg, line, sizeof(line)), 0);
+	CHECK_EQ(vmconf_cmdline(&cfg, line, sizeof(line)), 0);
 	CHECK(strstr(line, "snapvm.net=192.0.2.7/24,192.0.2.1") != NULL);
 	cfg.net_addr.prefix = 0;		/* no --net-addr */
-	CHECK_EQ(devices_cmdline(&cfg, line, sizeof(line)), 0);
+	CHECK_EQ(vmconf_cmdline(&cfg, line, sizeof(line)), 0);
 	CHECK(strstr(line, "snapvm.net=") == NULL);
 }
 

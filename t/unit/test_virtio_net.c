@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../guest/ethframe.h"
+#include "devices.h"
 #include "tapnet.h"
 #include "tuntap.h"
 #include "virtio_net.h"
@@ -655,6 +656,10 @@ test_real_tap(void)
 	free(ls);
 }
 
+static void wiring_reset(void *o) { (void)o; }
+static void wiring_exit(void *o, int status) { (void)o; (void)status; }
+static void wiring_ckpt(void *o, uint32_t point) { (void)o; (void)point; }
+
 /* After test_real_tap, in its namespace: the device table without KVM. */
 static void
 test_wiring(void)
@@ -662,6 +667,8 @@ test_wiring(void)
 	static struct vm vm;
 	char dir[] = "/tmp/net-test.XXXXXX", sock[64], line[2048];
 	struct vm_config cfg = { .cid = 7, .net = { .tap = "snaptap1" } };
+	const struct devices_ops ops = { wiring_reset, wiring_exit,
+	    wiring_ckpt };
 	uint8_t v[8] = { 0 };
 
 	if (mkdtemp(dir) == NULL)
@@ -671,13 +678,13 @@ test_wiring(void)
 	CHECK_EQ(tapnet_tap_add("snaptap1", "snapbr0", -1), 0);
 	vm_clear(&vm);
 	CHECK_EQ(mem_create(&vm.mem, 16), 0);
-	CHECK_EQ(devices_create(&vm, &cfg), 0);
+	CHECK_EQ(devices_create(&vm, &cfg, &ops), 0);
 	CHECK(vm.has_vsock && vm.has_net);
 	CHECK(bus_access(&vm.mmio, VM_MMIO_BASE + 0x1000 + 8, v, 4, false));
 	CHECK_EQ(v[0], VIRTIO_ID_NET);			/* the slot after vsock */
 	CHECK(bus_access(&vm.mmio, VM_MMIO_BASE + 0x1100, v, 8, false));
 	CHECK(memcmp(v, "\x02\x53\0\0\0\x07\x01\0", 8) == 0);
-	CHECK_EQ(devices_cmdline(&cfg, line, sizeof(line)), 0);
+	CHECK_EQ(vmconf_cmdline(&cfg, line, sizeof(line)), 0);
 	CHECK(strstr(line, "virtio_mmio.device=4K@0xd0000000:5 "
 	    "virtio_mmio.device=4K@0xd0001000:6") != NULL);
 	devices_destroy(&vm);
@@ -685,7 +692,7 @@ test_wiring(void)
 	vm_clear(&vm);
 	cfg.net.tap = "snapbr0";			/* not a tap */
 	CHECK_EQ(mem_create(&vm.mem, 16), 0);
-	CHECK_EQ(devices_create(&vm, &cfg), -1);
+	CHECK_EQ(devices_create(&vm, &cfg, &ops), -1);
 	CHECK_EQ(errno, ENOENT);	/* what vm_build turns into EX_NOINPUT */
 	devices_destroy(&vm);
 	mem_destroy(&vm.mem);
