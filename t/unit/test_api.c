@@ -326,7 +326,10 @@ test_long_line(void)
 	fd = dial();
 	memset(big, ' ', API_MAX_LINE + 16);
 	memcpy(big, "{\"op\":\"status\"}", 15);
-	put(fd, big, API_MAX_LINE + 16);
+	/* The server answers and hangs up once it has seen more than the
+	 * limit, which may be before all of this is sent: a short or failed
+	 * send is no fault here. */
+	(void)send(fd, big, API_MAX_LINE + 16, MSG_NOSIGNAL);
 	expect(fd, "", "bad-request", "line longer than 65535 bytes");
 	CHECK(recv(fd, &c, 1, 0) <= 0);	/* and the server hung up */
 	close(fd);
