@@ -11,7 +11,7 @@
 
 #include "log.h"
 #include "snap_kvm.h"
-#include "vmconf.h"
+#include "vmlimits.h"
 
 /* One fixed-size KVM structure per section: the ioctls to move it. */
 struct snap_item {

@@ -21,7 +21,7 @@
 #include "mem.h"
 #include "snapmeta.h"
 #include "snapstate.h"
-#include "vmconf.h"
+#include "vmlimits.h"
 
 const char *const snap_file_name[SNAP_NFILES] = { "state", "memory", "pages" };
 

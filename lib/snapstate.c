@@ -8,7 +8,7 @@
 #include "file.h"
 #include "log.h"
 #include "snapstate.h"
-#include "vmconf.h"
+#include "vmlimits.h"
 
 static size_t
 align8(size_t n)

@@ -14,9 +14,8 @@
 #include "netaddr.h"
 #include "virtio_mmio.h"
 #include "virtio_net.h"
+#include "vmlimits.h"
 
-#define VM_MAX_VCPUS	8
-#define VM_MAX_DRIVES	8
 
 /* virtio-mmio slot i (drives, then vsock, then network) is the 4 KiB at
  * VM_MMIO_BASE + 4 KiB * i and raises IRQ VM_MMIO_IRQ0 + i. */

@@ -1,0 +1,12 @@
+/*
+ * The largest machine snapvm makes: what a snapshot layer may describe is
+ * checked against these before anything is made of it, so the snapshot
+ * formats and the VMM share them from below both.
+ */
+#ifndef SNAPVM_VMLIMITS_H
+#define SNAPVM_VMLIMITS_H
+
+#define VM_MAX_VCPUS	8
+#define VM_MAX_DRIVES	8
+
+#endif
