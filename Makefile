@@ -20,13 +20,17 @@ Q        := @
 say       = printf '  %-7s %s\n' $(1) $(2);
 endif
 CFLAGS   += -std=c11 $(WARNINGS) -D_GNU_SOURCE -pthread
-CPPFLAGS += -Ilib -MMD -MP
+# lib/'s folders from the bottom up: a file calls and includes only its
+# own folder and those below it, and no files need each other (make
+# layers, lib/README).
+LAYERS   := base net snapfmt kvm dev vmm run s3 ctrl
+CPPFLAGS += $(LAYERS:%=-Ilib/%) -MMD -MP
 LDFLAGS  += -pthread
 LDLIBS   += -ljson-c -lcrypto -lyaml -lmicrohttpd -lcurl -lmnl
 
 B        := build
 PROGS    := $(notdir $(wildcard cmd/*))
-LIB_SRC  := $(wildcard lib/*.c)
+LIB_SRC  := $(foreach l,$(LAYERS),$(wildcard lib/$(l)/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 LIBA     := $(B)/libsnapvm.a
 UNIT_SRC := $(wildcard t/unit/test_*.c)
@@ -35,7 +39,7 @@ APPS     := $(patsubst appfs/%/workload.py,%,$(wildcard appfs/*/workload.py))
 APPFS    := $(APPS:%=$(B)/appfs/%.ext2)
 # The guest's snapvm-netcfg (rootfs/mkrootfs), also built for the host:
 # t/netcfg.bats runs it in network namespaces.
-NETCFG_SRC := rootfs/init/netcfg.c rootfs/init/snapvm-netcfg.c lib/netaddr.c
+NETCFG_SRC := rootfs/init/netcfg.c rootfs/init/snapvm-netcfg.c lib/net/netaddr.c
 NETCFG   := $(B)/netcfg/snapvm-netcfg
 
 .SECONDARY:
@@ -72,9 +76,9 @@ $(B)/unit/%: $(B)/t/unit/%.o $(B)/t/unit/unit.o $(LIBA)
 	@mkdir -p $(@D)
 	$(Q)$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(NETCFG): $(NETCFG_SRC) rootfs/init/netcfg.h lib/netaddr.h
+$(NETCFG): $(NETCFG_SRC) rootfs/init/netcfg.h lib/net/netaddr.h
 	@mkdir -p $(@D)
-	$(Q)$(call say,CC,$@)$(CC) $(CFLAGS) -Ilib $(LDFLAGS) -o $@ $(NETCFG_SRC)
+	$(Q)$(call say,CC,$@)$(CC) $(CFLAGS) -Ilib/net $(LDFLAGS) -o $@ $(NETCFG_SRC)
 
 testguests:
 	$(MAKE) -C t/guest O=$(CURDIR)/$(B)/testguest
@@ -97,9 +101,6 @@ snap: all guest
 check: all guest fuzz-build
 	scripts/check
 
-# lib/'s folders from the bottom up: a file calls and includes only its
-# own folder and those below it, and no files need each other (a cycle).
-LAYERS   :=
 layers: all
 	scripts/layers $(B) $(LAYERS)
 

@@ -1,5 +1,5 @@
 /*
- * The instruction emulation fallback (lib/emulate.c): the bytes of an
+ * The instruction emulation fallback (lib/kvm/emulate.c): the bytes of an
  * instruction KVM's emulator gave up on, as the guest wrote them,
  * decoded and, if they are one of the few instructions it finishes, run
  * on registers and memory that come from the input too.

@@ -1,5 +1,5 @@
 /*
- * vmrun's request mode (lib/reqloop.c) between its two untrusted peers:
+ * vmrun's request mode (lib/run/reqloop.c) between its two untrusted peers:
  * request lines on its input and the guest runtime's frames on the vsock
  * connection, interleaved as the input says, as reqloop_poll() would
  * hand them over.  reqloop.c is compiled into this target to reach its
@@ -8,7 +8,7 @@
  * Input: steps of an op byte, a 16-bit length and that many bytes:
  * op 0 request bytes, 1 runtime bytes, 2 end of the request input.
  */
-#include "../../lib/reqloop.c"
+#include "../../lib/run/reqloop.c"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>

@@ -1,6 +1,6 @@
 /*
- * The kernel's rtnetlink answers to tapnet(1), through lib/rtnl.c and
- * lib/tapnet.c: libmnl's socket calls are replaced here, so that every
+ * The kernel's rtnetlink answers to tapnet(1), through lib/net/rtnl.c and
+ * lib/net/tapnet.c: libmnl's socket calls are replaced here, so that every
  * datagram the operation reads comes from the input, while parsing is
  * libmnl's and ours.  Nothing reaches the kernel: tuntap_make() is
  * replaced too, since it would make a real tap.

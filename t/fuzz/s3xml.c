@@ -1,5 +1,5 @@
 /*
- * What an S3 store answers, through lib/s3.c and lib/s3ops.c: listings
+ * What an S3 store answers, through lib/s3/s3.c and lib/s3/s3ops.c: listings
  * (ListObjectsV2, ListMultipartUploads, page after page), multipart
  * uploads (UploadId, ETag headers, <Error> in a 200), whole and ranged
  * objects, and error bodies.  libcurl's easy interface is replaced here:

@@ -1,6 +1,6 @@
 /*
- * ctrl's capture of runners' standard error (lib/ctrl_console.c) and its
- * non-blocking writers (lib/ctrl_sink.c): the ring keeps the last bytes
+ * ctrl's capture of runners' standard error (lib/ctrl/ctrl_console.c) and its
+ * non-blocking writers (lib/ctrl/ctrl_sink.c): the ring keeps the last bytes
  * in order, lines reach the log as JSON events, cut and escaped, at a
  * bounded rate, and a log nobody reads drops lines and says how many.
  */

@@ -1,5 +1,5 @@
 /*
- * The guest's address as the host hands it over (lib/netaddr.c, compiled
+ * The guest's address as the host hands it over (lib/net/netaddr.c, compiled
  * into vmrun and into the guest's init and snapvm-netcfg alike), and the
  * snapvm.net= that a cold boot's command line gets from it.
  */

@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmlimits.h"
+
 #define MEM_MAX_REGIONS	2
 #define MEM_HOLE_START	0xc0000000ULL	/* MMIO devices, IOAPIC, LAPIC */
 #define MEM_HOLE_END	0x100000000ULL
-#define MEM_MIN_MIB	16
-#define MEM_MAX_MIB	(64 * 1024)
 
 struct mem_region {
 	uint64_t gpa;
@@ -22,7 +22,6 @@ struct mem_region {
 	uint8_t *host;
 };
 
-#define MEM_PAGE	4096ULL
 
 struct mem {
 	struct mem_region region[MEM_MAX_REGIONS];

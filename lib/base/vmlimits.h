@@ -9,4 +9,8 @@
 #define VM_MAX_VCPUS	8
 #define VM_MAX_DRIVES	8
 
+#define MEM_MIN_MIB	16		/* guest memory */
+#define MEM_MAX_MIB	(64 * 1024)
+#define MEM_PAGE	4096ULL		/* what dirty bitmaps count */
+
 #endif

@@ -18,7 +18,6 @@
 
 #include "file.h"
 #include "log.h"
-#include "mem.h"
 #include "snapmeta.h"
 #include "snapstate.h"
 #include "vmlimits.h"
