@@ -28,7 +28,8 @@ src() {
 	run "$ROOT/scripts/layers" build base vmm
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"lib/base/log.c calls up into lib/vmm/vm.c (vmm above base): vm_run"* ]]
-	[[ "$output" == *"a call cycle: lib/base/log.c lib/vmm/vm.c"* ]]
+	[[ "$output" == *"a call cycle of 2 files"* ]]
+	[[ "$output" == *"lib/vmm/vm.c -> lib/base/log.c: log_x"* ]]
 }
 
 @test "layers: an include up fails; a file outside every layer is named" {
@@ -51,6 +52,6 @@ src() {
 	cd "$TMP"
 	run "$ROOT/scripts/layers" build base vmm
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"a call cycle: lib/vmm/a.c lib/vmm/b.c"* ]]
+	[[ "$output" == *"a call cycle of 2 files"* ]]
 	[[ "$output" == *"lib/vmm/a.c -> lib/vmm/b.c: b"* ]]
 }
