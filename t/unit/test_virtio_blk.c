@@ -474,24 +474,12 @@ fail_loop(const void *arg)
 static void
 test_fail_rate_limited(void)
 {
-	int times = 4 * LOG_RATE_BURST, lines = 0;
-	FILE *f = tmpfile();
-	int saved = dup(STDERR_FILENO);
-	char line[256];
+	int times = 4 * LOG_RATE_BURST, lines;
 
 	start();
-	fflush(stderr);
-	dup2(fileno(f), STDERR_FILENO);
-	log_init(NULL, LOG_WARN);
+	unit_catch_stderr();
 	CHECK_EQ(fail_loop(&times), 0);
-	fflush(stderr);
-	log_init(NULL, LOG_QUIET);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	rewind(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		lines += strstr(line, "device stopped") != NULL;
-	fclose(f);
+	lines = unit_release_stderr("device stopped");
 	CHECK(lines >= 1);
 	CHECK(lines <= LOG_RATE_BURST);
 }

@@ -987,37 +987,6 @@ test_credit_lie(void)
 	close(s);
 }
 
-static FILE *caught;
-static int saved_fd = -1;
-
-static void
-catch_stderr(void)
-{
-	fflush(stderr);
-	caught = tmpfile();
-	saved_fd = dup(2);
-	dup2(fileno(caught), 2);
-	log_init("unit", LOG_WARN);
-}
-
-/* Restores stderr; the lines that contain what. */
-static int
-release_stderr(const char *what)
-{
-	char line[1024];
-	int n = 0;
-
-	fflush(stderr);
-	dup2(saved_fd, 2);
-	close(saved_fd);
-	log_init("unit", LOG_QUIET);
-	rewind(caught);
-	while (fgets(line, sizeof(line), caught) != NULL)
-		n += strstr(line, what) != NULL;
-	fclose(caught);
-	return n;
-}
-
 /* Issue 14, defect 7: a guest sending malformed packets by the thousand
  * gets them counted, not a log line each. */
 static void
@@ -1027,7 +996,7 @@ test_malformed_rate_limited(void)
 	uint64_t before = v.host.stats.malformed;
 
 	restart_device();
-	catch_stderr();
+	unit_catch_stderr();
 	for (int i = 0; i < 40; i++) {
 		uint16_t id = (uint16_t)(avail_idx[TX] % QN);
 
@@ -1035,7 +1004,7 @@ test_malformed_rate_limited(void)
 		offer(TX, id, 0x200000 + 0x1000ULL * id, sizeof(r), 0);
 		CHECK_EQ(tx_done(), 0);
 	}
-	CHECK(release_stderr("malformed packet dropped") <= LOG_RATE_BURST);
+	CHECK(unit_release_stderr("malformed packet dropped") <= LOG_RATE_BURST);
 	CHECK_EQ(v.host.stats.malformed - before, 40);
 }
 
@@ -1049,10 +1018,10 @@ test_state_load(void)
 	};
 
 	start();
-	catch_stderr();
+	unit_catch_stderr();
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK_EQ(virtio_vsock_load(&v, &bad[i], "L/state"), -1);
-	CHECK_EQ(release_stderr("L/state: vsock section (0x33), field "
+	CHECK_EQ(unit_release_stderr("L/state: vsock section (0x33), field "
 	    "guest_cid: "), sizeof(bad) / sizeof(bad[0]));
 	CHECK_EQ(v.s.guest_cid, CID);
 	CHECK_EQ(virtio_vsock_load(&v, &ok, "L/state"), 0);

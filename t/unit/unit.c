@@ -1,3 +1,6 @@
+#include <string.h>
+#include <unistd.h>
+
 #include "log.h"
 #include "unit.h"
 
@@ -19,4 +22,34 @@ unit_main(const struct unit_test *tests, int n)
 	}
 	fflush(stdout);
 	return bad ? 1 : 0;
+}
+
+static FILE *caught;
+static int saved_fd = -1;
+
+void
+unit_catch_stderr(void)
+{
+	fflush(stderr);
+	caught = tmpfile();
+	saved_fd = dup(2);
+	dup2(fileno(caught), 2);
+	log_init("unit", LOG_WARN);
+}
+
+int
+unit_release_stderr(const char *what)
+{
+	char line[1024];
+	int n = 0;
+
+	fflush(stderr);
+	dup2(saved_fd, 2);
+	close(saved_fd);
+	log_init("unit", LOG_QUIET);
+	rewind(caught);
+	while (fgets(line, sizeof(line), caught) != NULL)
+		n += strstr(line, what) != NULL;
+	fclose(caught);
+	return n;
 }

@@ -31,6 +31,11 @@ extern int unit_failed;	/* checks failed in the current test */
 
 int unit_main(const struct unit_test *tests, int n);
 
+/* Sends stderr, with warnings on, to a file until unit_release_stderr(),
+ * which puts both back and returns how many lines contain what. */
+void unit_catch_stderr(void);
+int unit_release_stderr(const char *what);
+
 #define UNIT_MAIN(tests) \
 	int main(void) { \
 		return unit_main(tests, (int)(sizeof(tests) / sizeof(tests[0]))); \
