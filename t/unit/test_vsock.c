@@ -1,7 +1,6 @@
 /*
- * virtio-vsock against a fake guest driver: the test writes rings in
- * guest memory and kicks the transport as a driver would, while real Unix
- * sockets play the host programs.
+ * virtio-vsock against the fake guest driver (fakedrv.h), the device on
+ * the evloop thread, while real Unix sockets play the host programs.
  */
 #include <errno.h>
 #include <poll.h>
@@ -16,76 +15,64 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fakedrv.h"
 #include "log.h"
 #include "virtio_vsock.h"
 #include "unit.h"
 
 #define QN	16
 #define CID	3
-/* How long a wait for something that must happen may take before the
- * test fails: a backstop against a hang, never a measurement. */
-#define BACKSTOP_MS	10000
+#define BACKSTOP_MS	FAKEDRV_BACKSTOP_MS
+/* Each queue's buffers, one per descriptor. */
+#define RXBUF(i)	(0x100000ULL + 0x1000ULL * (i))
+#define TXBUF(i)	(0x200000ULL + 0x1000ULL * (i))
+#define EVBUF(i)	(0x300000ULL + 0x10ULL * (i))
 enum { RX, TX, EV };
 
-static struct mem m;
+static struct fakedrv drv;
 static struct evloop loop;
-static struct virtio_mmio t;
 static struct virtio_vsock v;
-static uint16_t avail_idx[3], used_seen[3];
 static char dir[40], path[64];
 
-static uint64_t qbase(int q) { return 0x10000 + (uint64_t)q * 0x4000; }
-
-static void
-reg(uint32_t off, uint32_t val)
-{
-	virtio_mmio_io(&t, off, (uint8_t *)&val, 4, true);
-}
-
+/* A driver reset and a fresh set-up of the three queues. */
 static void
 setup_device(void)
 {
-	reg(0x70, 3);
-	reg(0x24, 1);
-	reg(0x20, 1);
-	reg(0x70, 3 | 8);
-	for (int q = 0; q < 3; q++) {
-		reg(0x30, (uint32_t)q);
-		reg(0x38, QN);
-		reg(0x80, (uint32_t)qbase(q));
-		reg(0x90, (uint32_t)qbase(q) + 0x1000);
-		reg(0xa0, (uint32_t)qbase(q) + 0x2000);
-		reg(0x44, 1);
-	}
-	reg(0x70, 3 | 8 | 4);
+	fakedrv_setup(&drv, 1ULL << VIRTIO_F_VERSION_1, 3, QN);
+}
+
+/* Every chain is one buffer, so the next one takes the next descriptor,
+ * and with it that descriptor's buffer. */
+static uint16_t
+next_id(int q)
+{
+	return drv.q[q].next_desc;
 }
 
 static void
-offer(int q, uint16_t id, uint64_t addr, uint32_t len, uint16_t flags)
+offer(int q, uint64_t addr, uint32_t len, uint16_t flags)
 {
-	uint8_t d[16];
-	uint16_t next = (uint16_t)(avail_idx[q] + 1);
+	const struct fakedrv_seg s = { addr, len, flags };
 
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memset(d + 14, 0, 2);
-	mem_write(&m, qbase(q) + 16ULL * id, d, 16);
-	mem_write(&m, qbase(q) + 0x1000 + 4 + 2 * (avail_idx[q] % QN), &id, 2);
-	__atomic_store_n((uint16_t *)mem_ptr(&m, qbase(q) + 0x1000 + 2, 2),
-	    next, __ATOMIC_RELEASE);
-	avail_idx[q] = next;
-	reg(0x50, (uint32_t)q);
+	fakedrv_post(&drv, (uint16_t)q, &s, 1);
 }
 
 static void
 give_rx(int n)
 {
-	for (int i = 0; i < n; i++) {
-		uint16_t id = (uint16_t)(avail_idx[RX] % QN);
+	for (int i = 0; i < n; i++)
+		offer(RX, RXBUF(next_id(RX)), 0x1000, VIRTQ_DESC_F_WRITE);
+}
 
-		offer(RX, id, 0x100000 + 0x1000ULL * id, 0x1000, 2 /* WRITE */);
-	}
+/* A packet the test made whole, hostile ones too, sent from its tx
+ * buffer. */
+static void
+send_hdr(const struct vsock_hdr *h)
+{
+	uint64_t at = TXBUF(next_id(TX));
+
+	mem_write(&drv.mem, at, h, sizeof(*h));
+	offer(TX, at, sizeof(*h), 0);
 }
 
 static void
@@ -94,32 +81,20 @@ send_pkt(uint16_t op, uint32_t src_port, uint32_t dst_port, const char *data,
 {
 	struct vsock_hdr h = { .src_cid = CID, .dst_cid = 2, .src_port = src_port,
 	    .dst_port = dst_port, .type = 1, .op = op, .buf_alloc = buf_alloc };
-	uint16_t id = (uint16_t)(avail_idx[TX] % QN);
-	uint64_t at = 0x200000 + 0x1000ULL * id;
+	uint64_t at = TXBUF(next_id(TX));
 
 	h.len = data ? (uint32_t)strlen(data) : 0;
-	mem_write(&m, at, &h, sizeof(h));
+	mem_write(&drv.mem, at, &h, sizeof(h));
 	if (h.len)
-		mem_write(&m, at + sizeof(h), data, h.len);
-	offer(TX, id, at, (uint32_t)sizeof(h) + h.len, 0);
+		mem_write(&drv.mem, at + sizeof(h), data, h.len);
+	offer(TX, at, (uint32_t)sizeof(h) + h.len, 0);
 }
 
 /* Waits up to ms milliseconds for the next used entry of queue q. */
 static int
 used_next(int q, uint32_t elem[2], int ms)
 {
-	const uint16_t *idx = mem_ptr(&m, qbase(q) + 0x2000 + 2, 2);
-
-	for (int i = 0; i < ms; i++) {
-		if (__atomic_load_n(idx, __ATOMIC_ACQUIRE) != used_seen[q]) {
-			mem_read(&m, qbase(q) + 0x2000 + 4 + 8 * (used_seen[q] % QN),
-			    elem, 8);
-			used_seen[q]++;
-			return 0;
-		}
-		usleep(1000);
-	}
-	return -1;
+	return fakedrv_used_next(&drv, (uint16_t)q, ms, &elem[0], &elem[1]);
 }
 
 /* Waits for the next used rx buffer (a 10 s backstop); its header and
@@ -128,15 +103,16 @@ static int
 recv_pkt(struct vsock_hdr *h, char *data, size_t size)
 {
 	uint32_t elem[2];
+	uint64_t at;
 
 	memset(h, 0, sizeof(*h));
 	if (used_next(RX, elem, BACKSTOP_MS) == -1)
 		return -1;
-	mem_read(&m, 0x100000 + 0x1000ULL * elem[0], h, sizeof(*h));
+	at = fakedrv_head_addr(&drv, RX, (uint16_t)elem[0]);
+	mem_read(&drv.mem, at, h, sizeof(*h));
 	memset(data, 0, size);
 	if (h->len && h->len < size)
-		mem_read(&m, 0x100000 + 0x1000ULL * elem[0] + sizeof(*h), data,
-		    h->len);
+		mem_read(&drv.mem, at + sizeof(*h), data, h->len);
 	return 0;
 }
 
@@ -189,10 +165,9 @@ start(void)
 	if (mkdtemp(dir) == NULL)
 		abort();
 	snprintf(path, sizeof(path), "%s/v.sock", dir);
-	mem_create(&m, 16);
 	evloop_init(&loop);
-	virtio_mmio_init(&t, &virtio_vsock_ops, &v, NULL, &m, 0, 0, &loop);
-	if (virtio_vsock_init(&v, CID, path, &loop, &t) == -1)
+	if (fakedrv_init(&drv, &virtio_vsock_ops, &v, &loop) == -1 ||
+	    virtio_vsock_init(&v, CID, path, &loop, &drv.t) == -1)
 		abort();
 	evloop_start(&loop);
 	setup_device();
@@ -292,22 +267,21 @@ static void
 test_hostile(void)
 {
 	struct vsock_hdr h = { .src_cid = 99, .dst_cid = 2, .type = 1, .op = 1 };
-	uint16_t id;
+	uint64_t at;
 
 	start();
 	send_pkt(1, 1, 2, NULL, 0);			/* fine, just RST */
-	id = (uint16_t)(avail_idx[TX] % QN);		/* a lying length */
+	at = TXBUF(next_id(TX));			/* a lying length */
 	h.src_cid = CID;
 	h.op = 5;
 	h.len = 60000;
-	mem_write(&m, 0x200000 + 0x1000ULL * id, &h, sizeof(h));
-	offer(TX, id, 0x200000 + 0x1000ULL * id, sizeof(h) + 4, 0);
-	id = (uint16_t)(avail_idx[TX] % QN);		/* header cut short */
-	offer(TX, id, 0x200000 + 0x1000ULL * id, 10, 0);
+	mem_write(&drv.mem, at, &h, sizeof(h));
+	offer(TX, at, sizeof(h) + 4, 0);
+	offer(TX, TXBUF(next_id(TX)), 10, 0);		/* header cut short */
 	usleep(100000);
-	CHECK((t.s.status & 0x40) != 0);		/* needs reset */
-	reg(0x70, 0);					/* driver resets */
-	CHECK_EQ(t.s.status, 0);
+	CHECK((drv.t.s.status & FAKEDRV_S_NEEDS_RESET) != 0);
+	fakedrv_write(&drv, FAKEDRV_R_STATUS, 0);	/* driver resets */
+	CHECK_EQ(drv.t.s.status, 0);
 }
 
 static int
@@ -325,9 +299,7 @@ host_connect(const char *what)
 static void
 give_event(uint32_t len)
 {
-	uint16_t id = (uint16_t)(avail_idx[EV] % QN);
-
-	offer(EV, id, 0x300000 + 0x10ULL * id, len, 2 /* WRITE */);
+	offer(EV, EVBUF(next_id(EV)), len, VIRTQ_DESC_F_WRITE);
 }
 
 /* The transport reset event the device put in the next used event buffer. */
@@ -339,23 +311,9 @@ event_next(int ms)
 	if (used_next(EV, elem, ms) == -1)
 		return -1;
 	CHECK_EQ(elem[1], 4);
-	mem_read(&m, 0x300000 + 0x10ULL * elem[0], &id, 4);
+	mem_read(&drv.mem, fakedrv_head_addr(&drv, EV, (uint16_t)elem[0]), &id,
+	    4);
 	return (int)id;
-}
-
-/* A driver reset and a fresh set-up: each test below starts clean. */
-static void
-restart_device(void)
-{
-	start();
-	reg(0x70, 0);
-	for (int q = 0; q < 3; q++) {
-		mem_write(&m, qbase(q) + 0x1000, "\0\0\0\0", 4);
-		mem_write(&m, qbase(q) + 0x2000, "\0\0\0\0", 4);
-		avail_idx[q] = used_seen[q] = 0;
-	}
-	setup_device();
-	give_rx(8);
 }
 
 /* Like restart_device, with n receive buffers only. */
@@ -363,28 +321,21 @@ static void
 restart_rx(int n)
 {
 	start();
-	reg(0x70, 0);
-	for (int q = 0; q < 3; q++) {
-		mem_write(&m, qbase(q) + 0x1000, "\0\0\0\0", 4);
-		mem_write(&m, qbase(q) + 0x2000, "\0\0\0\0", 4);
-		avail_idx[q] = used_seen[q] = 0;
-	}
 	setup_device();
 	give_rx(n);
 }
 
-static uint16_t
-used_idx(int q)
+/* A driver reset and a fresh set-up: each test below starts clean. */
+static void
+restart_device(void)
 {
-	return __atomic_load_n((const uint16_t *)mem_ptr(&m, qbase(q) + 0x2000 + 2,
-	    2), __ATOMIC_ACQUIRE);
+	restart_rx(8);
 }
 
-/* Chains offered on queue q that the device has not given back. */
 static int
 outstanding(int q)
 {
-	return (uint16_t)(avail_idx[q] - used_idx(q));
+	return fakedrv_outstanding(&drv, (uint16_t)q);
 }
 
 /* Waits until the device has taken every tx chain offered. */
@@ -407,13 +358,12 @@ send_raw(uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags,
 	struct vsock_hdr h = { .src_cid = CID, .dst_cid = 2, .src_port = src_port,
 	    .dst_port = dst_port, .len = len, .type = 1, .op = op,
 	    .flags = flags, .buf_alloc = 1U << 20, .fwd_cnt = fwd_cnt };
-	uint16_t id = (uint16_t)(avail_idx[TX] % QN);
-	uint64_t at = 0x200000 + 0x1000ULL * id;
+	uint64_t at = TXBUF(next_id(TX));
 
-	mem_write(&m, at, &h, sizeof(h));
+	mem_write(&drv.mem, at, &h, sizeof(h));
 	if (len)
-		mem_write(&m, at + sizeof(h), data, len);
-	offer(TX, id, at, (uint32_t)sizeof(h) + len, 0);
+		mem_write(&drv.mem, at + sizeof(h), data, len);
+	offer(TX, at, (uint32_t)sizeof(h) + len, 0);
 	return tx_done();
 }
 
@@ -559,16 +509,16 @@ test_reset_before_run(void)
 
 	restart_device();
 	give_event(4);
-	pthread_mutex_lock(&t.lock);
-	saved = t.s;
-	memset(&t.s, 0, sizeof(t.s));
-	pthread_mutex_unlock(&t.lock);
+	pthread_mutex_lock(&drv.t.lock);
+	saved = drv.t.s;
+	memset(&drv.t.s, 0, sizeof(drv.t.s));
+	pthread_mutex_unlock(&drv.t.lock);
 	virtio_vsock_transport_reset(&v);
 	CHECK_EQ(event_next(50), -1);
-	pthread_mutex_lock(&t.lock);
-	t.s = saved;
-	pthread_mutex_unlock(&t.lock);
-	virtio_mmio_restored(&t);
+	pthread_mutex_lock(&drv.t.lock);
+	drv.t.s = saved;
+	pthread_mutex_unlock(&drv.t.lock);
+	virtio_mmio_restored(&drv.t);
 	CHECK_EQ(event_next(BACKSTOP_MS), 0);
 }
 
@@ -591,9 +541,9 @@ test_reset_small_event_buffer(void)
 	virtio_vsock_transport_reset(&v);
 	usleep(100000);
 	CHECK_EQ(event_next(1), -1);
-	CHECK((t.s.status & 0x40) != 0);		/* needs reset */
+	CHECK((drv.t.s.status & FAKEDRV_S_NEEDS_RESET) != 0);
 	restart_device();
-	CHECK_EQ(t.s.status & 0x40, 0);
+	CHECK_EQ(drv.t.s.status & FAKEDRV_S_NEEDS_RESET, 0);
 }
 
 
@@ -690,7 +640,6 @@ test_header_only_buffer(void)
 {
 	struct vsock_hdr h;
 	char buf[64];
-	uint16_t id;
 	int s;
 
 	restart_rx(1);
@@ -699,8 +648,7 @@ test_header_only_buffer(void)
 	CHECK_EQ(h.op, 1 /* REQUEST */);
 	send_pkt(2 /* RESPONSE */, 5003, h.src_port, NULL, 4096);
 	CHECK(read_timeout(s, buf, sizeof(buf)) > 0);	/* "OK ..." */
-	id = (uint16_t)(avail_idx[RX] % QN);
-	offer(RX, id, 0x100000 + 0x1000ULL * id, sizeof(h), 2 /* WRITE */);
+	offer(RX, RXBUF(next_id(RX)), sizeof(h), VIRTQ_DESC_F_WRITE);
 	CHECK_EQ(write(s, "data", 4), 4);
 	CHECK_EQ(recv_pkt(&h, buf, sizeof(buf)), 0);
 	CHECK(h.op != 4 /* SHUTDOWN */);
@@ -718,10 +666,10 @@ count_state(enum vsock_state st)
 {
 	int n = 0;
 
-	pthread_mutex_lock(&t.lock);
+	pthread_mutex_lock(&drv.t.lock);
 	for (int i = 0; i < VSOCK_MAX_CONN; i++)
 		n += v.host.conn[i].state == st;
-	pthread_mutex_unlock(&t.lock);
+	pthread_mutex_unlock(&drv.t.lock);
 	return n;
 }
 
@@ -782,8 +730,6 @@ test_tx_back_pressure(void)
 
 	restart_rx(0);
 	for (int i = 0; i < 80; i++) {
-		uint16_t id;
-
 		while (outstanding(TX) == QN && got < i) {
 			if (outstanding(RX) == 0)
 				give_rx(1);
@@ -792,14 +738,12 @@ test_tx_back_pressure(void)
 			got += h.op == 3 && h.dst_port >= 8000 &&
 			    h.dst_port < 8080 && rst[h.dst_port - 8000]++ == 0;
 		}
-		id = (uint16_t)(avail_idx[TX] % QN);
 		{
 			struct vsock_hdr r = { .src_cid = CID, .dst_cid = 2,
 			    .src_port = 8000 + (uint32_t)i, .dst_port = 1,
 			    .type = 1, .op = 1, .buf_alloc = 4096 };
 
-			mem_write(&m, 0x200000 + 0x1000ULL * id, &r, sizeof(r));
-			offer(TX, id, 0x200000 + 0x1000ULL * id, sizeof(r), 0);
+			send_hdr(&r);
 		}
 	}
 	while (got < 80) {
@@ -877,9 +821,9 @@ test_half_open_timeout(void)
 	int hs, quiet;
 
 	restart_device();
-	pthread_mutex_lock(&t.lock);
+	pthread_mutex_lock(&drv.t.lock);
 	v.host.timeout_ms = 100;
-	pthread_mutex_unlock(&t.lock);
+	pthread_mutex_unlock(&drv.t.lock);
 	hs = host_connect("CONNECT 5005\n");
 	CHECK_EQ(recv_next(&h, buf, sizeof(buf), false), 0);
 	CHECK_EQ(h.op, 1 /* REQUEST */);
@@ -897,9 +841,9 @@ test_half_open_timeout(void)
 	close(quiet);
 	CHECK_EQ(v.host.stats.timeouts - before, 2);
 	CHECK_EQ(wait_state(VC_FREE, VSOCK_MAX_CONN), 0);
-	pthread_mutex_lock(&t.lock);
+	pthread_mutex_lock(&drv.t.lock);
 	v.host.timeout_ms = VSOCK_TIMEOUT_MS;
-	pthread_mutex_unlock(&t.lock);
+	pthread_mutex_unlock(&drv.t.lock);
 }
 
 /* The guest's own close timeout (an RST after its SHUTDOWN) does not cut
@@ -922,8 +866,9 @@ test_rst_while_closing(void)
 	CHECK_EQ(read_pattern(s, &intact), 256000);
 	CHECK(intact);
 	while (used_next(RX, elem, 100) == 0)	/* credit updates from before */
-		CHECK(((struct vsock_hdr *)mem_ptr(&m, 0x100000 + 0x1000ULL *
-		    elem[0], sizeof(struct vsock_hdr)))->op == 6);
+		CHECK(((struct vsock_hdr *)mem_ptr(&drv.mem, fakedrv_head_addr(
+		    &drv, RX, (uint16_t)elem[0]), sizeof(struct vsock_hdr)))->op ==
+		    6);
 	CHECK_EQ(wait_state(VC_FREE, VSOCK_MAX_CONN), 0);
 	close(s);
 	close(l);
@@ -938,12 +883,9 @@ test_unknown_type(void)
 	    .dst_port = 1244, .type = 2 /* SEQPACKET */, .op = 1 };
 	struct vsock_hdr h;
 	char buf[64];
-	uint16_t id;
 
 	restart_device();
-	id = (uint16_t)(avail_idx[TX] % QN);
-	mem_write(&m, 0x200000 + 0x1000ULL * id, &r, sizeof(r));
-	offer(TX, id, 0x200000 + 0x1000ULL * id, sizeof(r), 0);
+	send_hdr(&r);
 	CHECK_EQ(recv_next(&h, buf, sizeof(buf), false), 0);
 	CHECK_EQ(h.op, 3 /* RST */);
 	CHECK_EQ(h.type, 2);
@@ -968,18 +910,14 @@ test_credit_lie(void)
 		struct vsock_hdr r = { .src_cid = CID, .dst_cid = 2,
 		    .src_port = 5006, .dst_port = h.src_port, .type = 1,
 		    .op = 2 /* RESPONSE */, .buf_alloc = 8, .fwd_cnt = 100 };
-		uint16_t id = (uint16_t)(avail_idx[TX] % QN);
 
-		mem_write(&m, 0x200000 + 0x1000ULL * id, &r, sizeof(r));
-		offer(TX, id, 0x200000 + 0x1000ULL * id, sizeof(r), 0);
+		send_hdr(&r);
 		CHECK(read_timeout(s, buf, sizeof(buf)) > 0);	/* "OK ..." */
 		CHECK_EQ(write(s, "0123456789abcdef", 16), 16);
 		CHECK_EQ(used_next(RX, elem, 100), -1);		/* no credit */
 		r.op = 6 /* CREDIT_UPDATE */;
 		r.fwd_cnt = 0;
-		id = (uint16_t)(avail_idx[TX] % QN);
-		mem_write(&m, 0x200000 + 0x1000ULL * id, &r, sizeof(r));
-		offer(TX, id, 0x200000 + 0x1000ULL * id, sizeof(r), 0);
+		send_hdr(&r);
 	}
 	CHECK_EQ(recv_next(&h, buf, sizeof(buf), false), 0);
 	CHECK_EQ(h.op, 5 /* RW */);
@@ -998,10 +936,7 @@ test_malformed_rate_limited(void)
 	restart_device();
 	unit_catch_stderr();
 	for (int i = 0; i < 40; i++) {
-		uint16_t id = (uint16_t)(avail_idx[TX] % QN);
-
-		mem_write(&m, 0x200000 + 0x1000ULL * id, &r, sizeof(r));
-		offer(TX, id, 0x200000 + 0x1000ULL * id, sizeof(r), 0);
+		send_hdr(&r);
 		CHECK_EQ(tx_done(), 0);
 	}
 	CHECK(unit_release_stderr("malformed packet dropped") <= LOG_RATE_BURST);
@@ -1036,8 +971,8 @@ test_reserved_cid(void)
 
 	start();
 	snprintf(p, sizeof(p), "%s/w.sock", dir);
-	CHECK_EQ(virtio_vsock_init(&w, 2, p, &loop, &t), -1);
-	CHECK_EQ(virtio_vsock_init(&w, 0xffffffff, p, &loop, &t), -1);
+	CHECK_EQ(virtio_vsock_init(&w, 2, p, &loop, &drv.t), -1);
+	CHECK_EQ(virtio_vsock_init(&w, 0xffffffff, p, &loop, &drv.t), -1);
 	CHECK_EQ(access(p, F_OK), -1);		/* nothing made */
 	virtio_vsock_close(&w);
 }
@@ -1201,7 +1136,7 @@ main(void)
 
 	evloop_stop(&loop);
 	virtio_vsock_close(&v);
-	virtio_mmio_destroy(&t);
+	fakedrv_destroy(&drv);
 	evloop_destroy(&loop);
 	rmdir(dir);
 	return rc;
