@@ -1,6 +1,6 @@
 /*
- * virtio-net against a fake guest driver: the test writes rings in guest
- * memory and kicks the transport as a driver would.  The backend is a
+ * virtio-net against the fake guest driver (fakedrv.h), the device on the
+ * evloop thread but in test_tx_budget.  The backend is a
  * socket pair (one frame a datagram, as on a tap) for the exact checks,
  * and in the last test a real tap on a bridge, in a network namespace of
  * the test's own, for ARP and ICMP echo with the host's stack.
@@ -18,6 +18,7 @@
 
 #include "../guest/ethframe.h"
 #include "devices.h"
+#include "fakedrv.h"
 #include "tapnet.h"
 #include "tuntap.h"
 #include "virtio_net.h"
@@ -25,122 +26,56 @@
 #include "unit.h"
 
 #define QN		16
-#define CHAIN_MAX	4		/* descriptors per chain */
+#define NBUF		4		/* receive buffers a test keeps posted */
 #define HDR		VIRTIO_NET_HDR_LEN
 #define BUF(i)		(0x100000ULL + 0x1000ULL * (i))
 #define TXBUF		0x200000ULL
 #define BIG		0x400000ULL
-#define NEEDS_RESET	0x40
+#define NEEDS_RESET	FAKEDRV_S_NEEDS_RESET
+#define BACKSTOP_MS	FAKEDRV_BACKSTOP_MS
+#define FEATURES	(1ULL << VIRTIO_F_VERSION_1 | 1ULL << 5 | 1ULL << 16)
+					/* MAC, STATUS */
 enum { RX, TX };
 
-/* A device on a backend fd, and the driver's view of its rings. */
+/* A device on a backend fd, and the driver in front of it. */
 struct rig {
-	struct virtio_mmio t;
+	struct fakedrv d;
 	struct virtio_net n;
-	uint64_t rings;
-	uint16_t avail[2], used[2];
 	int host;			/* the other end of the backend */
 };
 
-struct seg {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-};
-
-static struct mem m;
 static struct evloop loop;
 static struct rig sock_rig;
-
-static uint64_t qbase(const struct rig *r, int q) { return r->rings + 0x4000ULL * (unsigned)q; }
 
 static void
 reg(struct rig *r, uint32_t off, uint32_t val)
 {
-	virtio_mmio_io(&r->t, off, (uint8_t *)&val, 4, true);
+	fakedrv_write(&r->d, off, val);
 }
 
 static uint32_t
 reg_rd(struct rig *r, uint32_t off)
 {
-	uint32_t v = 0;
-
-	virtio_mmio_io(&r->t, off, (uint8_t *)&v, 4, false);
-	return v;
+	return fakedrv_read(&r->d, off);
 }
 
 static void
 driver_setup(struct rig *r)
 {
-	reg(r, 0x70, 0);
-	reg(r, 0x70, 1 | 2);
-	reg(r, 0x24, 0);
-	reg(r, 0x20, (1U << 5) | (1U << 16));	/* MAC, STATUS */
-	reg(r, 0x24, 1);
-	reg(r, 0x20, 1);			/* VERSION_1 */
-	reg(r, 0x70, 1 | 2 | 8);
-	for (int q = RX; q <= TX; q++) {
-		mem_write(&m, qbase(r, q) + 0x1000, "\0\0\0", 4);
-		mem_write(&m, qbase(r, q) + 0x2000, "\0\0\0", 4);
-		reg(r, 0x30, (uint32_t)q);
-		reg(r, 0x38, QN);
-		reg(r, 0x80, (uint32_t)qbase(r, q));
-		reg(r, 0x90, (uint32_t)qbase(r, q) + 0x1000);
-		reg(r, 0xa0, (uint32_t)qbase(r, q) + 0x2000);
-		reg(r, 0x44, 1);
-		r->avail[q] = r->used[q] = 0;
-	}
-	reg(r, 0x70, 1 | 2 | 8 | 4);
-}
-
-/* Chains take CHAIN_MAX descriptors each, in the order they are made
- * available, so the head of the next one follows from the avail index. */
-static uint16_t
-next_head(const struct rig *r, int q)
-{
-	return (uint16_t)(r->avail[q] % (QN / CHAIN_MAX) * CHAIN_MAX);
-}
-
-static void
-put_desc(struct rig *r, int q, uint16_t i, const struct seg *s, uint16_t flags,
-    uint16_t next)
-{
-	uint8_t d[16];
-
-	flags |= s->flags;
-	memcpy(d, &s->addr, 8);
-	memcpy(d + 8, &s->len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-	mem_write(&m, qbase(r, q) + 16ULL * i, d, 16);
-}
-
-static void
-publish(struct rig *r, int q, uint16_t head)
-{
-	mem_write(&m, qbase(r, q) + 0x1000 + 4 + 2 * (r->avail[q] % QN), &head, 2);
-	r->avail[q]++;
-	__atomic_store_n((uint16_t *)mem_ptr(&m, qbase(r, q) + 0x1000 + 2, 2),
-	    r->avail[q], __ATOMIC_RELEASE);
-	reg(r, 0x50, (uint32_t)q);
+	fakedrv_setup(&r->d, FEATURES, 2, QN);
 }
 
 /* Makes a chain of n segments available, and kicks. */
 static void
-post(struct rig *r, int q, const struct seg *s, int n)
+post(struct rig *r, int q, const struct fakedrv_seg *s, int n)
 {
-	uint16_t head = next_head(r, q);
-
-	for (int i = 0; i < n; i++)
-		put_desc(r, q, (uint16_t)(head + i), &s[i], i + 1 < n ? 1 : 0,
-		    (uint16_t)(head + i + 1));
-	publish(r, q, head);
+	fakedrv_post(&r->d, (uint16_t)q, s, n);
 }
 
 static void
 post_rx(struct rig *r, uint64_t addr, uint32_t len)
 {
-	struct seg s = { addr, len, 2 /* WRITE */ };
+	struct fakedrv_seg s = { addr, len, VIRTQ_DESC_F_WRITE };
 
 	post(r, RX, &s, 1);
 }
@@ -149,21 +84,14 @@ post_rx(struct rig *r, uint64_t addr, uint32_t len)
 static int
 used_next(struct rig *r, int q, int ms, uint32_t *head, uint32_t *len)
 {
-	const uint16_t *idx = mem_ptr(&m, qbase(r, q) + 0x2000 + 2, 2);
-	uint32_t elem[2];
+	return fakedrv_used_next(&r->d, (uint16_t)q, ms, head, len);
+}
 
-	for (int i = 0; i <= ms; i++) {
-		if (__atomic_load_n(idx, __ATOMIC_ACQUIRE) != r->used[q]) {
-			mem_read(&m, qbase(r, q) + 0x2000 + 4 + 8 * (r->used[q] % QN),
-			    elem, 8);
-			r->used[q]++;
-			*head = elem[0];
-			*len = elem[1];
-			return 0;
-		}
-		usleep(1000);
-	}
-	return -1;
+/* The receive buffer a used element gave back. */
+static uint64_t
+rx_buf(struct rig *r, uint32_t head)
+{
+	return fakedrv_head_addr(&r->d, RX, (uint16_t)head);
 }
 
 /* Sends header + frame as three descriptors; waits until it is taken. */
@@ -171,18 +99,18 @@ static int
 send_frame(struct rig *r, const uint8_t *frame, uint32_t len)
 {
 	uint8_t junk[HDR];
-	struct seg s[3] = {
+	struct fakedrv_seg s[3] = {
 		{ TXBUF, HDR, 0 }, { TXBUF + HDR, len / 2, 0 },
 		{ TXBUF + 0x800, len - len / 2, 0 },
 	};
 	uint32_t head, used_len;
 
 	memset(junk, 0x11, sizeof(junk));	/* offload requests: ignored */
-	mem_write(&m, TXBUF, junk, HDR);
-	mem_write(&m, TXBUF + HDR, frame, len / 2);
-	mem_write(&m, TXBUF + 0x800, frame + len / 2, len - len / 2);
+	mem_write(&r->d.mem, TXBUF, junk, HDR);
+	mem_write(&r->d.mem, TXBUF + HDR, frame, len / 2);
+	mem_write(&r->d.mem, TXBUF + 0x800, frame + len / 2, len - len / 2);
 	post(r, TX, s, 3);
-	if (used_next(r, TX, 2000, &head, &used_len) == -1)
+	if (used_next(r, TX, BACKSTOP_MS, &head, &used_len) == -1)
 		return -1;
 	return used_len == 0 ? 0 : -1;
 }
@@ -201,16 +129,15 @@ host_send(struct rig *r, uint32_t len, uint8_t seed)
 
 /* Whether the frame of host_send(len, seed) is in the used buffer. */
 static int
-got_frame(uint32_t head, uint32_t used_len, uint32_t len,
+got_frame(struct rig *r, uint32_t head, uint32_t used_len, uint32_t len,
     uint8_t seed)
 {
 	static const uint8_t hdr[HDR] = { [10] = 1 };	/* num_buffers 1 */
 	uint8_t buf[HDR + 4096];
-	uint64_t at = BUF(head / CHAIN_MAX);
 
 	if (used_len != HDR + len)
 		return 0;
-	mem_read(&m, at, buf, used_len);
+	mem_read(&r->d.mem, rx_buf(r, head), buf, used_len);
 	for (uint32_t i = 0; i < len; i++)
 		if (buf[HDR + i] != (uint8_t)(i + seed))
 			return 0;
@@ -226,14 +153,13 @@ pending_at_device(const struct rig *r)
 }
 
 static void
-rig_start(struct rig *r, int fd, int host, uint64_t rings)
+rig_start(struct rig *r, int fd, int host)
 {
 	static const uint8_t mac[6] = { 0x02, 0x53, 0, 0, 0, 3 };
 
-	r->rings = rings;
 	r->host = host;
-	virtio_mmio_init(&r->t, &virtio_net_ops, &r->n, NULL, &m, 0, 0, &loop);
-	if (virtio_net_init(&r->n, fd, "test0", mac, &loop, &r->t) == -1)
+	if (fakedrv_init(&r->d, &virtio_net_ops, &r->n, &loop) == -1 ||
+	    virtio_net_init(&r->n, fd, "test0", mac, &loop, &r->d.t) == -1)
 		abort();
 }
 
@@ -244,11 +170,10 @@ start(void)
 	int sv[2];
 
 	if (up++ == 0) {
-		mem_create(&m, 16);
 		evloop_init(&loop);
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 			abort();
-		rig_start(&sock_rig, sv[0], sv[1], 0x10000);
+		rig_start(&sock_rig, sv[0], sv[1]);
 		evloop_start(&loop);
 	}
 	driver_setup(&sock_rig);
@@ -261,17 +186,17 @@ test_config(void)
 	struct rig *r = start();
 	uint8_t cfg[12];
 
-	reg(r, 0x14, 0);
-	CHECK_EQ(reg_rd(r, 0x10), (1U << 5) | (1U << 16));
-	reg(r, 0x14, 1);
-	CHECK_EQ(reg_rd(r, 0x10), 1);			/* VERSION_1 */
-	virtio_mmio_io(&r->t, 0x100, cfg, 8, false);
+	reg(r, FAKEDRV_R_DEV_FEATURES_SEL, 0);
+	CHECK_EQ(reg_rd(r, FAKEDRV_R_DEV_FEATURES), (1U << 5) | (1U << 16));
+	reg(r, FAKEDRV_R_DEV_FEATURES_SEL, 1);
+	CHECK_EQ(reg_rd(r, FAKEDRV_R_DEV_FEATURES), 1);	/* VERSION_1 */
+	virtio_mmio_io(&r->d.t, 0x100, cfg, 8, false);
 	CHECK(memcmp(cfg, "\x02\x53\0\0\0\x03\x01\0", 8) == 0);
-	virtio_mmio_io(&r->t, 0x104, cfg, 4, false);	/* MAC tail, status */
+	virtio_mmio_io(&r->d.t, 0x104, cfg, 4, false);	/* MAC tail, status */
 	CHECK(memcmp(cfg, "\0\x03\x01\0", 4) == 0);
-	virtio_mmio_io(&r->t, 0x108, cfg, 4, false);
+	virtio_mmio_io(&r->d.t, 0x108, cfg, 4, false);
 	CHECK(memcmp(cfg, "\0\0\0\0", 4) == 0);
-	CHECK_EQ(reg_rd(r, 0x70), 1 | 2 | 8 | 4);	/* features accepted */
+	CHECK_EQ(fakedrv_status(&r->d), FAKEDRV_S_LIVE);	/* accepted */
 }
 
 static void
@@ -294,24 +219,24 @@ static void
 test_tx_bounds(void)
 {
 	struct rig *r = start();
-	struct seg shortest = { TXBUF, HDR - 1, 0 };
-	struct seg over = { BIG, HDR + VIRTIO_NET_MAX_FRAME + 1, 0 };
-	struct seg most = { BIG, HDR + VIRTIO_NET_MAX_FRAME, 0 };
+	struct fakedrv_seg shortest = { TXBUF, HDR - 1, 0 };
+	struct fakedrv_seg over = { BIG, HDR + VIRTIO_NET_MAX_FRAME + 1, 0 };
+	struct fakedrv_seg most = { BIG, HDR + VIRTIO_NET_MAX_FRAME, 0 };
 	uint8_t *got = malloc(HDR + VIRTIO_NET_MAX_FRAME + 16);
 	uint64_t dropped = r->n.stats.tx_dropped;
 	uint32_t head, len;
 
 	post(r, TX, &shortest, 1);
-	CHECK_EQ(used_next(r, TX, 2000, &head, &len), 0);
+	CHECK_EQ(used_next(r, TX, BACKSTOP_MS, &head, &len), 0);
 	post(r, TX, &over, 1);
-	CHECK_EQ(used_next(r, TX, 2000, &head, &len), 0);
+	CHECK_EQ(used_next(r, TX, BACKSTOP_MS, &head, &len), 0);
 	CHECK_EQ(r->n.stats.tx_dropped, dropped + 2);
 	CHECK_EQ(recv(r->host, got, 16, MSG_DONTWAIT), -1);	/* nothing sent */
 	post(r, TX, &most, 1);
-	CHECK_EQ(used_next(r, TX, 2000, &head, &len), 0);
+	CHECK_EQ(used_next(r, TX, BACKSTOP_MS, &head, &len), 0);
 	CHECK_EQ(read(r->host, got, HDR + VIRTIO_NET_MAX_FRAME + 16),
 	    HDR + VIRTIO_NET_MAX_FRAME);
-	CHECK_EQ(reg_rd(r, 0x70) & NEEDS_RESET, 0);
+	CHECK_EQ(fakedrv_status(&r->d) & NEEDS_RESET, 0);
 	free(got);
 }
 
@@ -322,23 +247,23 @@ test_rx_backpressure(void)
 	uint32_t head, len;
 
 	host_send(r, 100, 1);
-	reg(r, 0x50, TX);		/* a kick finds no receive buffer */
+	fakedrv_kick(&r->d, TX);	/* a kick finds no receive buffer */
 	usleep(50000);
 	CHECK(pending_at_device(r));	/* not read, not dropped */
 	CHECK(!r->n.watching);
 	post_rx(r, BUF(0), 2048);
 	post_rx(r, BUF(1), 2048);
-	CHECK_EQ(used_next(r, RX, 2000, &head, &len), 0);
-	CHECK(got_frame(head, len, 100, 1));
+	CHECK_EQ(used_next(r, RX, BACKSTOP_MS, &head, &len), 0);
+	CHECK(got_frame(r, head, len, 100, 1));
 	host_send(r, 200, 2);		/* a buffer is left: read unasked */
-	CHECK_EQ(used_next(r, RX, 2000, &head, &len), 0);
-	CHECK(got_frame(head, len, 200, 2));
+	CHECK_EQ(used_next(r, RX, BACKSTOP_MS, &head, &len), 0);
+	CHECK(got_frame(r, head, len, 200, 2));
 	host_send(r, 300, 3);		/* none is left: it waits */
 	CHECK_EQ(used_next(r, RX, 100, &head, &len), -1);
 	CHECK(pending_at_device(r));
 	post_rx(r, BUF(2), 2048);
-	CHECK_EQ(used_next(r, RX, 2000, &head, &len), 0);
-	CHECK(got_frame(head, len, 300, 3));
+	CHECK_EQ(used_next(r, RX, BACKSTOP_MS, &head, &len), 0);
+	CHECK(got_frame(r, head, len, 300, 3));
 	CHECK_EQ(r->n.stats.rx_dropped, 0);
 }
 
@@ -352,8 +277,8 @@ test_rx_too_big(void)
 	post_rx(r, BUF(0), HDR + 50);
 	host_send(r, 100, 4);
 	host_send(r, 40, 5);
-	CHECK_EQ(used_next(r, RX, 2000, &head, &len), 0);
-	CHECK(got_frame(head, len, 40, 5));	/* the same buffer */
+	CHECK_EQ(used_next(r, RX, BACKSTOP_MS, &head, &len), 0);
+	CHECK(got_frame(r, head, len, 40, 5));	/* the same buffer */
 	CHECK_EQ(r->n.stats.rx_dropped, dropped + 1);
 }
 
@@ -364,14 +289,14 @@ test_rx_order(void)
 	uint32_t head, len;
 	int got = 0;
 
-	for (int i = 0; i < QN / CHAIN_MAX; i++)
+	for (int i = 0; i < NBUF; i++)
 		post_rx(r, BUF(i), 2048);
 	for (int i = 0; i < 10; i++)
 		host_send(r, 64, (uint8_t)(10 + i));
-	while (got < 10 && used_next(r, RX, 2000, &head, &len) == 0) {
-		CHECK(got_frame(head, len, 64, (uint8_t)(10 + got)));
+	while (got < 10 && used_next(r, RX, BACKSTOP_MS, &head, &len) == 0) {
+		CHECK(got_frame(r, head, len, 64, (uint8_t)(10 + got)));
 		got++;
-		post_rx(r, BUF(head / CHAIN_MAX), 2048);
+		post_rx(r, rx_buf(r, head), 2048);
 	}
 	CHECK_EQ(got, 10);
 }
@@ -379,8 +304,8 @@ test_rx_order(void)
 static int
 wait_needs_reset(struct rig *r)
 {
-	for (int i = 0; i < 2000; i++) {
-		if (reg_rd(r, 0x70) & NEEDS_RESET)
+	for (int i = 0; i < BACKSTOP_MS; i++) {
+		if (fakedrv_status(&r->d) & NEEDS_RESET)
 			return 1;
 		usleep(1000);
 	}
@@ -391,9 +316,11 @@ static void
 test_malformed(void)
 {
 	struct rig *r = start();
-	struct seg loop_seg = { TXBUF, HDR, 0 };
+	struct fakedrv_seg loop_seg = { TXBUF, HDR, 0 };
+	struct fakedrv_seg self = { TXBUF, HDR, VIRTQ_DESC_F_NEXT };
 	uint8_t frame[20] = { 1 };
 	uint32_t head, len;
+	uint16_t i;
 
 	post_rx(r, BUF(0), HDR - 8);
 	CHECK(wait_needs_reset(r));
@@ -401,16 +328,18 @@ test_malformed(void)
 	post(r, RX, &loop_seg, 1);	/* device-readable only */
 	CHECK(wait_needs_reset(r));
 	r = start();
-	put_desc(r, TX, next_head(r, TX), &loop_seg, 1, next_head(r, TX));
-	publish(r, TX, next_head(r, TX));	/* NEXT to itself */
+	i = r->d.q[TX].next_desc;
+	fakedrv_desc(&r->d, TX, i, &self, i);	/* NEXT to itself */
+	fakedrv_publish(&r->d, TX, i);
+	fakedrv_kick(&r->d, TX);
 	CHECK(wait_needs_reset(r));
 	r = start();			/* a reset makes it work again */
 	CHECK_EQ(send_frame(r, frame, sizeof(frame)), 0);
 	CHECK_EQ(read(r->host, frame, sizeof(frame)), sizeof(frame));
 	post_rx(r, BUF(0), 2048);
 	host_send(r, 32, 6);
-	CHECK_EQ(used_next(r, RX, 2000, &head, &len), 0);
-	CHECK(got_frame(head, len, 32, 6));
+	CHECK_EQ(used_next(r, RX, BACKSTOP_MS, &head, &len), 0);
+	CHECK(got_frame(r, head, len, 32, 6));
 }
 
 static void
@@ -451,18 +380,18 @@ test_opts_and_state(void)
 	s.status = 3;
 	CHECK_EQ(virtio_net_check(&s, sizeof(s), "state"), -1);
 	s.status = VIRTIO_NET_S_LINK_UP;
-	pthread_mutex_lock(&r->t.lock);
-	ms = r->t.s;
-	pthread_mutex_unlock(&r->t.lock);
+	pthread_mutex_lock(&r->d.t.lock);
+	ms = r->d.t.s;
+	pthread_mutex_unlock(&r->d.t.lock);
 	gen = ms.config_gen;
 	CHECK_EQ(virtio_net_load(&r->n, &r->n.s, &ms, "state", 0), 0);
-	CHECK_EQ(r->t.s.config_gen, gen);		/* same MAC: no news */
+	CHECK_EQ(r->d.t.s.config_gen, gen);		/* same MAC: no news */
 	s.mac[5] = 9;
 	CHECK_EQ(virtio_net_load(&r->n, &s, &ms, "state", 0), 0);
-	CHECK_EQ(r->t.s.config_gen, gen + 1);
+	CHECK_EQ(r->d.t.s.config_gen, gen + 1);
 	s.status = 0;
 	CHECK_EQ(virtio_net_load(&r->n, &s, &ms, "state", 0), -1);
-	CHECK_EQ(r->t.s.config_gen, gen + 1);		/* nothing loaded */
+	CHECK_EQ(r->d.t.s.config_gen, gen + 1);		/* nothing loaded */
 }
 
 /* The transport section of the network device: two queues, each live one
@@ -473,9 +402,9 @@ test_state_transport(void)
 	struct rig *r = start();
 	struct virtio_mmio_state good, ms;
 
-	pthread_mutex_lock(&r->t.lock);
-	good = r->t.s;
-	pthread_mutex_unlock(&r->t.lock);
+	pthread_mutex_lock(&r->d.t.lock);
+	good = r->d.t.s;
+	pthread_mutex_unlock(&r->d.t.lock);
 	ms = good;
 	ms.q[1].used = ms.q[1].avail + 2;		/* misaligned */
 	CHECK_EQ(virtio_net_load(&r->n, &r->n.s, &ms, "state", 1), -1);
@@ -492,22 +421,15 @@ test_state_transport(void)
 	ms = good;
 	ms.driver_features |= 1ULL << 0;		/* CSUM: not offered */
 	CHECK_EQ(virtio_net_load(&r->n, &r->n.s, &ms, "state", 1), -1);
-	pthread_mutex_lock(&r->t.lock);
-	CHECK(memcmp(&r->t.s, &good, sizeof(good)) == 0);
-	pthread_mutex_unlock(&r->t.lock);
+	pthread_mutex_lock(&r->d.t.lock);
+	CHECK(memcmp(&r->d.t.s, &good, sizeof(good)) == 0);
+	pthread_mutex_unlock(&r->d.t.lock);
 	CHECK_EQ(virtio_net_load(&r->n, &r->n.s, &good, "state", 1), 0);
 	CHECK_EQ(virtio_net_tap_check("tap0\0\0\0\0\0\0\0\0\0\0\0", 16, "state"), 0);
 	CHECK_EQ(virtio_net_tap_check("tap0", 4, "state"), -1);
 	CHECK_EQ(virtio_net_tap_check("0123456789abcdef", 16, "state"), -1);
 	CHECK_EQ(virtio_net_tap_check("../x\0\0\0\0\0\0\0\0\0\0\0", 16, "state"), -1);
 	CHECK_EQ(virtio_net_tap_check("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16, "state"), -1);
-}
-
-/* One turn of an evloop that is not running: each ready handler once. */
-static int
-turn(struct evloop *l)
-{
-	return evloop_turn(l, 0);
 }
 
 /* A full transmit queue is sent a budget at a time, one evloop turn
@@ -517,55 +439,36 @@ test_tx_budget(void)
 {
 	static struct rig b;
 	static struct evloop l;
-	const uint64_t d = 0x600000, a = d + 0x1000, u = d + 0x2000;
 	const int n = 2 * VIRTIO_MMIO_BUDGET;
+	const struct fakedrv_seg sg = { 0x700000, HDR + 60, 0 };
 	uint8_t frame[HDR + 60] = { 0 };
-	uint16_t idx = 0, used;
 	int sv[2];
 
 	start();
 	CHECK_EQ(evloop_init(&l), 0);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
 		abort();
-	b.rings = d;
-	virtio_mmio_init(&b.t, &virtio_net_ops, &b.n, NULL, &m, 0, 0, &l);
-	if (virtio_net_init(&b.n, sv[0], "test1", (const uint8_t[6]){ 2, 0, 0,
-	    0, 0, 1 }, &l, &b.t) == -1)
+	if (fakedrv_init(&b.d, &virtio_net_ops, &b.n, &l) == -1 ||
+	    virtio_net_init(&b.n, sv[0], "test1", (const uint8_t[6]){ 2, 0, 0,
+	    0, 0, 1 }, &l, &b.d.t) == -1)
 		abort();
-	mem_write(&m, a, "\0\0\0", 4);
-	mem_write(&m, u, "\0\0\0", 4);
-	reg(&b, 0x70, 1 | 2);
-	reg(&b, 0x24, 1);
-	reg(&b, 0x20, 1);
-	reg(&b, 0x70, 1 | 2 | 8);
-	reg(&b, 0x30, TX);
-	reg(&b, 0x38, 256);
-	reg(&b, 0x80, (uint32_t)d);
-	reg(&b, 0x90, (uint32_t)a);
-	reg(&b, 0xa0, (uint32_t)u);
-	reg(&b, 0x44, 1);
-	reg(&b, 0x70, 1 | 2 | 8 | 4);
-	mem_write(&m, 0x700000, frame, sizeof(frame));
-	for (uint16_t i = 0; i < n; i++) {
-		struct seg sg = { 0x700000, sizeof(frame), 0 };
-
-		put_desc(&b, 0, i, &sg, 0, 0);	/* qbase(&b, 0) is d */
-		mem_write(&m, a + 4 + 2ULL * i, &i, 2);
-	}
-	idx = (uint16_t)n;
-	mem_write(&m, a + 2, &idx, 2);
-	reg(&b, 0x50, TX);
+	fakedrv_features(&b.d, 1ULL << VIRTIO_F_VERSION_1);
+	fakedrv_queue(&b.d, TX, 256);
+	fakedrv_driver_ok(&b.d);
+	mem_write(&b.d.mem, sg.addr, frame, sizeof(frame));
+	for (int i = 0; i < n; i++)
+		fakedrv_publish(&b.d, TX, fakedrv_chain(&b.d, TX, &sg, 1));
+	fakedrv_kick(&b.d, TX);
 	for (int i = 1; i <= 2; i++) {
-		CHECK_EQ(turn(&l), 1);
-		mem_read(&m, u + 2, &used, 2);
-		CHECK_EQ(used, i * VIRTIO_MMIO_BUDGET);
+		CHECK_EQ(fakedrv_turn(&b.d), 1);
+		CHECK_EQ(fakedrv_used_idx(&b.d, TX), i * VIRTIO_MMIO_BUDGET);
 	}
-	CHECK_EQ(turn(&l), 1);			/* the re-queue, finding none */
-	CHECK_EQ(turn(&l), 0);
+	CHECK_EQ(fakedrv_turn(&b.d), 1);	/* the re-queue, finding none */
+	CHECK_EQ(fakedrv_turn(&b.d), 0);
 	CHECK_EQ(b.n.stats.tx_frames, n);
-	CHECK_EQ(reg_rd(&b, 0x70), 1 | 2 | 8 | 4);
+	CHECK_EQ(fakedrv_status(&b.d), FAKEDRV_S_LIVE);
 	virtio_net_close(&b.n);
-	virtio_mmio_destroy(&b.t);
+	fakedrv_destroy(&b.d);
 	evloop_destroy(&l);
 	close(sv[1]);
 }
@@ -580,7 +483,7 @@ tap_traffic(struct rig *r)
 	uint32_t head, len;
 	int arp = 0, echo = 0;
 
-	for (int i = 0; i < QN / CHAIN_MAX; i++)
+	for (int i = 0; i < NBUF; i++)
 		post_rx(r, BUF(16 + i), 2048);
 	/* The bridge forwards from the new port only once the kernel has
 	 * seen its carrier come up (linkwatch, up to a second later): like
@@ -588,9 +491,9 @@ tap_traffic(struct rig *r)
 	for (int try = 0; !arp && try < 20; try++) {
 		CHECK_EQ(send_frame(r, f, (uint32_t)eth_arp_request(f, &a)), 0);
 		while (!arp && used_next(r, RX, 500, &head, &len) == 0) {
-			mem_read(&m, BUF(16 + head / CHAIN_MAX), f, len);
+			mem_read(&r->d.mem, rx_buf(r, head), f, len);
 			arp = eth_is_arp_reply(f + HDR, len - HDR, &a);
-			post_rx(r, BUF(16 + head / CHAIN_MAX), 2048);
+			post_rx(r, rx_buf(r, head), 2048);
 		}
 	}
 	CHECK(arp);
@@ -599,10 +502,11 @@ tap_traffic(struct rig *r)
 
 		CHECK_EQ(send_frame(r, f, (uint32_t)eth_echo_request(f, &a, seq,
 		    payload)), 0);
-		for (echo = 0; !echo && used_next(r, RX, 2000, &head, &len) == 0; ) {
-			mem_read(&m, BUF(16 + head / CHAIN_MAX), f, len);
+		for (echo = 0; !echo && used_next(r, RX, BACKSTOP_MS, &head,
+		    &len) == 0; ) {
+			mem_read(&r->d.mem, rx_buf(r, head), f, len);
 			echo = eth_is_echo_reply(f + HDR, len - HDR, &a, seq, payload);
-			post_rx(r, BUF(16 + head / CHAIN_MAX), 2048);
+			post_rx(r, rx_buf(r, head), 2048);
 		}
 		CHECK(echo);
 	}
@@ -645,7 +549,7 @@ test_real_tap(void)
 	CHECK_EQ(errno, ENOENT);
 	CHECK_EQ(tuntap_open("snapbr0"), -1);		/* not a tap */
 	CHECK((fd = tuntap_open("snaptap0")) >= 0);
-	rig_start(&tr, fd, -1, 0x80000);
+	rig_start(&tr, fd, -1);
 	driver_setup(&tr);
 	tap_traffic(&tr);
 	out = open_memstream(&ls, &lslen);
