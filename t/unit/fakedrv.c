@@ -124,6 +124,14 @@ fakedrv_setup(struct fakedrv *d, uint64_t features, uint16_t nqueues,
 	fakedrv_driver_ok(d);
 }
 
+/* Ring slot of index n: a queue the test never set up (size 0) still
+ * gives an answer, the device refusing what comes of it. */
+static uint16_t
+fakedrv_slot(const struct fakedrv_queue *dq, uint32_t n)
+{
+	return (uint16_t)(dq->size ? n % dq->size : 0);
+}
+
 void
 fakedrv_desc(struct fakedrv *d, uint16_t q, uint16_t i,
     const struct fakedrv_seg *s, uint16_t next)
@@ -148,7 +156,7 @@ fakedrv_chain(struct fakedrv *d, uint16_t q, const struct fakedrv_seg *s,
 		struct fakedrv_seg one = s[k];
 		uint16_t i = dq->next_desc;
 
-		dq->next_desc = (uint16_t)((i + 1) % dq->size);
+		dq->next_desc = fakedrv_slot(dq, i + 1U);
 		if (k + 1 < n)
 			one.flags |= VIRTQ_DESC_F_NEXT;
 		fakedrv_desc(d, q, i, &one, dq->next_desc);
@@ -162,8 +170,8 @@ fakedrv_publish(struct fakedrv *d, uint16_t q, uint16_t head)
 	struct fakedrv_queue *dq = &d->q[q];
 	uint16_t *idx = mem_ptr(&d->mem, dq->avail + 2, 2);
 
-	mem_write(&d->mem, dq->avail + 4 + 2ULL * (dq->avail_idx % dq->size),
-	    &head, 2);
+	mem_write(&d->mem, dq->avail + 4 + 2ULL *
+	    fakedrv_slot(dq, dq->avail_idx), &head, 2);
 	dq->avail_idx++;
 	if (idx != NULL)
 		__atomic_store_n(idx, dq->avail_idx, __ATOMIC_RELEASE);
@@ -221,7 +229,7 @@ fakedrv_used_next(struct fakedrv *d, uint16_t q, int ms, uint32_t *head,
 			return -1;
 		usleep(1000);
 	}
-	mem_read(&d->mem, dq->used + 4 + 8ULL * (dq->used_seen % dq->size),
+	mem_read(&d->mem, dq->used + 4 + 8ULL * fakedrv_slot(dq, dq->used_seen),
 	    elem, 8);
 	dq->used_seen++;
 	*head = elem[0];

@@ -29,7 +29,8 @@
 #define ST_ALL		FAKEDRV_S_LIVE
 #define NEEDS_RESET	FAKEDRV_S_NEEDS_RESET
 #define R_STATUS	FAKEDRV_R_STATUS
-#define FEATURES	(1ULL << VIRTIO_F_VERSION_1 | 1ULL << 9)	/* FLUSH */
+/* VERSION_1 and FLUSH */
+#define FEATURES	(1ULL << VIRTIO_F_VERSION_1 | 1ULL << 9)
 #define T_GET_ID	8
 #define T_BOGUS		99		/* answered UNSUPP, writes nothing */
 
@@ -166,9 +167,10 @@ test_needs_reset_sticks(void)
 	CHECK_EQ(fakedrv_isr(&drv) & VIRTIO_INT_CONFIG, VIRTIO_INT_CONFIG);
 	reg(R_STATUS, ST_ALL);			/* clearing it: ignored */
 	CHECK_EQ(fakedrv_status(&drv), ST_ALL | NEEDS_RESET);
-	reg(R_STATUS, FAKEDRV_S_ACK | FAKEDRV_S_DRIVER);	/* others: too */
+	/* Clearing others: ignored. */
+	reg(R_STATUS, FAKEDRV_S_ACK | FAKEDRV_S_DRIVER);
 	CHECK_EQ(fakedrv_status(&drv), ST_ALL | NEEDS_RESET);
-	reg(R_STATUS, ST_ALL | FAKEDRV_S_FAILED);	/* FAILED may be added */
+	reg(R_STATUS, ST_ALL | FAKEDRV_S_FAILED);	/* may be added */
 	CHECK_EQ(fakedrv_status(&drv), ST_ALL | NEEDS_RESET | FAKEDRV_S_FAILED);
 	post(1, T_BOGUS);
 	fakedrv_kick(&drv, 0);
