@@ -21,6 +21,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "devices.h"
 #include "file.h"
 #include "log.h"
 #include "snap_kvm.h"
@@ -272,13 +273,6 @@ check_net(struct layers *l, struct vm_config *cfg)
 	return 0;
 }
 
-static int
-check_section(const struct layers *l, uint32_t type, uint32_t index,
-    uint32_t size)
-{
-	return snapstate_get(&l->st, type, index, size) == NULL ? -1 : 0;
-}
-
 /* A drive's guest-visible read-only flag is the access the caller gives
  * (and the manifest records, check_drive). */
 static int
@@ -318,32 +312,19 @@ check_vsock_section(const struct layers *l, const struct snap_meta *top)
 	return 0;
 }
 
-/* The device sections are those of the machine the manifest describes,
- * each of its struct's size; the devices check what is inside. */
+/* The device sections are those of the machine the manifest describes
+ * (cfg, completed from it by now), each of its struct's size; the devices
+ * check what is inside when they load. */
 static int
 check_devices(const struct layers *l, const struct vm_config *cfg)
 {
 	const struct snap_meta *top = &l->m[l->n - 1];
-	uint32_t ndrives = (uint32_t)top->ndrives, nmmio = ndrives + top->vsock +
-	    (snapstate_count(&l->st, SEC_NET) != 0);
 
-	if (check_section(l, SEC_SERIAL, 0, sizeof(struct serial_state)) == -1)
+	if (devices_check_sections(cfg, &l->st) == -1)
 		return -1;
-	for (uint32_t i = 0; i < nmmio; i++)
-		if (check_section(l, SEC_MMIO, i,
-		    sizeof(struct virtio_mmio_state)) == -1)
-			return -1;
-	if (check_blk_sections(l, cfg, ndrives) == -1 ||
+	if (check_blk_sections(l, cfg, (uint32_t)top->ndrives) == -1 ||
 	    (top->vsock && check_vsock_section(l, top) == -1))
 		return -1;
-	if (snapstate_count(&l->st, SEC_MMIO) != nmmio ||
-	    snapstate_count(&l->st, SEC_BLK) != ndrives ||
-	    snapstate_count(&l->st, SEC_VSOCK) != (uint32_t)top->vsock) {
-		log_warnx("%s: device sections for another machine than %s's "
-		    "manifest describes (%u drives%s)", l->st.path, top_dir(l),
-		    ndrives, top->vsock ? ", vsock" : "");
-		return -1;
-	}
 	return 0;
 }
 
@@ -390,9 +371,9 @@ read_layers(struct layers *l, struct vm_config *cfg)
 		if (open_layer(l, i) == -1)
 			return -1;
 	if (snap_kvm_check(&l->st, l->m[0].vcpus) == -1 ||
-	    check_devices(l, cfg) == -1)
+	    check_net(l, cfg) == -1)
 		return -1;
-	return check_net(l, cfg);
+	return check_devices(l, cfg);
 }
 
 static void
@@ -450,81 +431,6 @@ map_layer(struct mem *mem, const struct layers *l, int i)
 	return 0;
 }
 
-/*
- * Device sections are checked field by field as if the guest had written
- * them, by the device's own load function (the guest's memory is mapped
- * already, so queue rings are checked against it): a crafted layer is
- * refused, naming the section and field, before anything runs.
- */
-static int
-load_blk(struct vm_blk *b, const struct snapstate *st, uint32_t i)
-{
-	const struct virtio_blk_state *bs = snapstate_get(st, SEC_BLK, i,
-	    sizeof(*bs));
-	const struct virtio_mmio_state *ms = snapstate_get(st, SEC_MMIO, i,
-	    sizeof(*ms));
-
-	if (bs == NULL || ms == NULL)
-		return -1;
-	return virtio_blk_load(&b->blk, &b->mmio, bs, ms, st->path, i);
-}
-
-static int
-load_net(struct vm *vm, const struct snapstate *st)
-{
-	uint32_t slot = (uint32_t)(vm->nblk + vm->has_vsock), tap_size;
-	const struct virtio_mmio_state *ms = snapstate_get(st, SEC_MMIO, slot,
-	    sizeof(*ms));
-	const struct virtio_net_state *ns = snapstate_get(st, SEC_NET, 0,
-	    sizeof(*ns));
-	const void *tap = snapstate_find(st, SEC_NET_TAP, 0, &tap_size);
-
-	if (ms == NULL || ns == NULL)
-		return -1;
-	if (virtio_net_tap_check(tap, tap != NULL ? tap_size : 0,
-	    st->path) == -1)
-		return -1;
-	return virtio_net_load(&vm->net, ns, ms, st->path, slot);
-}
-
-static int
-load_devices(struct vm *vm, const struct snapstate *st)
-{
-	const struct serial_state *ss = snapstate_get(st, SEC_SERIAL, 0,
-	    sizeof(*ss));
-	const struct virtio_mmio_state *ms;
-	const struct virtio_vsock_state *vs;
-
-	if (ss == NULL || serial_load(&vm->com1, ss, st->path) == -1)
-		return -1;
-	for (int i = 0; i < vm->nblk; i++)
-		if (load_blk(&vm->blk[i], st, (uint32_t)i) == -1)
-			return -1;
-	if (vm->has_vsock) {
-		if ((ms = snapstate_get(st, SEC_MMIO, (uint32_t)vm->nblk,
-		    sizeof(*ms))) == NULL ||
-		    (vs = snapstate_get(st, SEC_VSOCK, 0, sizeof(*vs))) == NULL)
-			return -1;
-		if (virtio_mmio_load(&vm->vsock_mmio, ms, st->path,
-		    (uint32_t)vm->nblk) == -1 ||
-		    virtio_vsock_load(&vm->vsock, vs, st->path) == -1)
-			return -1;
-	}
-	if (vm->has_net && load_net(vm, st) == -1)
-		return -1;
-	for (int i = 0; i < vm->nblk; i++)
-		virtio_mmio_restored(&vm->blk[i].mmio);
-	if (vm->has_vsock) {
-		virtio_mmio_restored(&vm->vsock_mmio);
-		/* The guest's connections ended with the process that took
-		 * the snapshot; its listening sockets survive the reset. */
-		virtio_vsock_transport_reset(&vm->vsock);
-	}
-	if (vm->has_net)
-		virtio_mmio_restored(&vm->net_mmio);
-	return 0;
-}
-
 static int
 load_state(struct vm *vm, const struct snapstate *st)
 {
@@ -534,8 +440,12 @@ load_state(struct vm *vm, const struct snapstate *st)
 		rc = 0;
 		for (int i = 0; i < vm->nvcpus && rc == 0; i++)
 			rc = snap_load_vcpu(&vm->kvm, vm->vcpu[i].fd, i, st);
+		/* Each device checks its sections field by field as if the
+		 * guest had written them (queue rings against the memory
+		 * mapped already): a crafted layer is refused, naming the
+		 * section and field, before anything runs. */
 		if (rc == 0)
-			rc = load_devices(vm, st);
+			rc = devices_load(vm, st);
 	}
 	return rc;
 }

@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "devices.h"
 #include "file.h"
 #include "log.h"
 #include "snap_kvm.h"
@@ -28,25 +29,7 @@ collect_state(struct vm *vm, struct snapbuf *b)
 	for (int i = 0; i < vm->nvcpus; i++)
 		if (snap_save_vcpu(&vm->kvm, vm->vcpu[i].fd, i, b) == -1)
 			return -1;
-	snapbuf_add(b, SEC_SERIAL, 0, &vm->com1.s, sizeof(vm->com1.s));
-	for (int i = 0; i < vm->nblk; i++) {
-		snapbuf_add(b, SEC_MMIO, (uint32_t)i, &vm->blk[i].mmio.s,
-		    sizeof(vm->blk[i].mmio.s));
-		snapbuf_add(b, SEC_BLK, (uint32_t)i, &vm->blk[i].blk.s,
-		    sizeof(vm->blk[i].blk.s));
-	}
-	if (vm->has_vsock) {
-		snapbuf_add(b, SEC_MMIO, (uint32_t)vm->nblk, &vm->vsock_mmio.s,
-		    sizeof(vm->vsock_mmio.s));
-		snapbuf_add(b, SEC_VSOCK, 0, &vm->vsock.s, sizeof(vm->vsock.s));
-	}
-	if (vm->has_net) {
-		snapbuf_add(b, SEC_MMIO, (uint32_t)(vm->nblk + vm->has_vsock),
-		    &vm->net_mmio.s, sizeof(vm->net_mmio.s));
-		snapbuf_add(b, SEC_NET, 0, &vm->net.s, sizeof(vm->net.s));
-		snapbuf_add(b, SEC_NET_TAP, 0, vm->net.ifname,
-		    sizeof(vm->net.ifname));
-	}
+	devices_save(vm, b);
 	if (b->failed) {
 		errno = b->failed;
 		log_warn("state");

@@ -107,7 +107,7 @@ vm_dev_checkpoint(void *opaque, uint32_t point)
 	vm_checkpoint(opaque, point);
 }
 
-static const struct devices_ops vm_dev_ops = {
+static const struct devices_ops vm_devices_ops = {
 	.reset = vm_dev_reset,
 	.exit = vm_dev_exit,
 	.checkpoint = vm_dev_checkpoint,
@@ -222,7 +222,7 @@ vm_build(struct vm *vm, const struct vm_config *cfg)
 	    mem_register(&vm->mem, vm->kvm.vm_fd) == -1 ||
 	    vm_vcpus(vm, cfg->vcpus) == -1)
 		return vm_fail(vm, EX_OSERR);
-	if (devices_create(vm, cfg, &vm_dev_ops) == -1)
+	if (devices_create(vm, cfg, &vm_devices_ops) == -1)
 		return vm_fail(vm, errno == ENOENT || errno == EACCES ||
 		    errno == EINVAL ? EX_NOINPUT : EX_OSERR);
 	return 0;

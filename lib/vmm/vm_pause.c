@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "devices.h"
 #include "log.h"
 #include "vm_pause.h"
 
@@ -21,32 +22,6 @@ vm_started_vcpus(const struct vm *vm)
 	for (int i = 0; i < vm->nvcpus; i++)
 		n += vm->vcpu[i].started;
 	return n;
-}
-
-/* Device locks, always in table order: serial, block drives, vsock,
- * network. */
-static void
-vm_lock_devices(struct vm *vm)
-{
-	pthread_mutex_lock(&vm->com1.lock);
-	for (int i = 0; i < vm->nblk; i++)
-		pthread_mutex_lock(&vm->blk[i].mmio.lock);
-	if (vm->has_vsock)
-		pthread_mutex_lock(&vm->vsock_mmio.lock);
-	if (vm->has_net)
-		pthread_mutex_lock(&vm->net_mmio.lock);
-}
-
-static void
-vm_unlock_devices(struct vm *vm)
-{
-	if (vm->has_net)
-		pthread_mutex_unlock(&vm->net_mmio.lock);
-	if (vm->has_vsock)
-		pthread_mutex_unlock(&vm->vsock_mmio.lock);
-	for (int i = vm->nblk - 1; i >= 0; i--)
-		pthread_mutex_unlock(&vm->blk[i].mmio.lock);
-	pthread_mutex_unlock(&vm->com1.lock);
 }
 
 int
@@ -74,7 +49,7 @@ vm_pause(struct vm *vm)
 		errno = ESRCH;
 		return -1;
 	}
-	vm_lock_devices(vm);
+	devices_lock(vm);
 	return 0;
 }
 
@@ -83,7 +58,7 @@ vm_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->pause_lock);
 	if (vm->paused) {
-		vm_unlock_devices(vm);
+		devices_unlock(vm);
 		vm->paused = false;
 	}
 	vm->pause_req = false;

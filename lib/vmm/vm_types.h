@@ -20,6 +20,7 @@
 #include "kvm.h"
 #include "mem.h"
 #include "serial.h"
+#include "snapstate.h"
 #include "vcpu.h"
 #include "virtio_blk.h"
 #include "virtio_mmio.h"
@@ -36,6 +37,32 @@ struct vm_blk {
 	struct virtio_blk blk;
 	struct virtio_mmio mmio;
 	bool open, transport;
+};
+
+/*
+ * What the VMM does with one kind of device, each taking the device's
+ * entry in the table (vm->dev) to find it; NULL where a device has
+ * nothing to do.  save appends the device's sections (SEC_MMIO of its
+ * slot first, then its own); load checks them field by field as if the
+ * guest had written them, guest memory mapped already; restored runs once
+ * every device has loaded, before the vCPUs; lock is the mutex a pause
+ * holds while a snapshot reads the device.
+ */
+struct vm_dev;
+struct vm_dev_ops {
+	const char *name;
+	void (*save)(struct vm *vm, const struct vm_dev *d, struct snapbuf *b);
+	int (*load)(struct vm *vm, const struct vm_dev *d,
+	    const struct snapstate *st);
+	void (*restored)(struct vm *vm, const struct vm_dev *d);
+	pthread_mutex_t *(*lock)(struct vm *vm, const struct vm_dev *d);
+	void (*destroy)(struct vm *vm, const struct vm_dev *d);
+};
+
+/* An entry of the device table: the device's place and its ops. */
+struct vm_dev {
+	struct vm_dev_place at;
+	const struct vm_dev_ops *ops;
 };
 
 enum vm_stop_kind {
@@ -57,6 +84,10 @@ struct vm {
 	struct kvm kvm;
 	struct mem mem;
 	struct bus pio, mmio;
+	/* The device table (devices.c), in vmconf_layout() order; the
+	 * devices themselves are the members below. */
+	int ndev;
+	struct vm_dev dev[VM_MAX_DEVS];
 	struct serial com1;
 	struct i8042 kbd;
 	struct debugexit dbg;

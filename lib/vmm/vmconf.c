@@ -1,13 +1,55 @@
 /*
- * The kernel command line of a cold boot, from the config alone: a
- * restored guest has its own in memory.
+ * The machine a config describes: where its devices sit, and the kernel
+ * command line of a cold boot (a restored guest has its own in memory).
+ * Both come from the config alone, so that a layer can be checked
+ * against them before anything is built.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "ckpt.h"
+#include "debugexit.h"
+#include "i8042.h"
 #include "log.h"
+#include "serial.h"
+#include "snapstate.h"
 #include "vmconf.h"
+
+static const struct vm_dev_place vmconf_legacy[] = {
+	{ VM_DEV_SERIAL, 0, SEC_SERIAL, -1, SERIAL_COM1_BASE, SERIAL_NPORTS,
+	    SERIAL_COM1_IRQ },
+	{ VM_DEV_I8042, 0, 0, -1, I8042_BASE, I8042_NPORTS, 0 },
+	{ VM_DEV_DEBUGEXIT, 0, 0, -1, DEBUGEXIT_PORT, DEBUGEXIT_LEN, 0 },
+	{ VM_DEV_CKPT, 0, 0, -1, CKPT_PORT, CKPT_LEN, 0 },
+};
+
+static struct vm_dev_place
+vmconf_virtio(enum vm_dev_kind kind, uint32_t index, uint32_t sec, int slot)
+{
+	return (struct vm_dev_place){ kind, index, sec, slot,
+	    VM_MMIO_BASE + (uint64_t)slot * VIRTIO_MMIO_SIZE, VIRTIO_MMIO_SIZE,
+	    VM_MMIO_IRQ0 + (uint32_t)slot };
+}
+
+int
+vmconf_layout(const struct vm_config *cfg,
+    struct vm_dev_place place[VM_MAX_DEVS])
+{
+	int n = 0, slot = 0;
+
+	for (size_t i = 0; i < sizeof(vmconf_legacy) / sizeof(vmconf_legacy[0]);
+	    i++)
+		place[n++] = vmconf_legacy[i];
+	for (int i = 0; i < cfg->ndrives && i < VM_MAX_DRIVES; i++)
+		place[n++] = vmconf_virtio(VM_DEV_BLK, (uint32_t)i, SEC_BLK,
+		    slot++);
+	if (cfg->vsock != NULL)
+		place[n++] = vmconf_virtio(VM_DEV_VSOCK, 0, SEC_VSOCK, slot++);
+	if (cfg->net.tap != NULL)
+		place[n++] = vmconf_virtio(VM_DEV_NET, 0, SEC_NET, slot++);
+	return n;
+}
 
 /*
  * Defaults for a Linux guest, kept for every parameter the caller's
@@ -79,6 +121,22 @@ cmdline_net(const struct vm_config *cfg, char *buf, size_t size, size_t n)
 	    n ? " " : "", na);
 }
 
+/* One virtio_mmio.device= per slot, for the kernel to probe. */
+static size_t
+cmdline_mmio(const struct vm_config *cfg, char *buf, size_t size, size_t n)
+{
+	struct vm_dev_place place[VM_MAX_DEVS];
+	int ndev = vmconf_layout(cfg, place);
+
+	for (int i = 0; i < ndev && n < size; i++)
+		if (place[i].slot >= 0)
+			n += (size_t)snprintf(buf + n, size - n,
+			    "%svirtio_mmio.device=%uK@%#llx:%u", n ? " " : "",
+			    place[i].len >> 10,
+			    (unsigned long long)place[i].base, place[i].irq);
+	return n;
+}
+
 int
 vmconf_cmdline(const struct vm_config *cfg, char *buf, size_t size)
 {
@@ -92,11 +150,8 @@ vmconf_cmdline(const struct vm_config *cfg, char *buf, size_t size)
 		    n ? " " : "", cfg->drive[0].read_only ? "ro" : "rw");
 	if (n < size)
 		n = cmdline_net(cfg, buf, size, n);
-	for (int i = 0; i < cfg->ndrives + (cfg->vsock != NULL) +
-	    (cfg->net.tap != NULL) && n < size; i++)
-		n += (size_t)snprintf(buf + n, size - n,
-		    "%svirtio_mmio.device=4K@%#llx:%u", n ? " " : "",
-		    (unsigned long long)vmconf_mmio_base(i), VM_MMIO_IRQ0 + i);
+	if (n < size)
+		n = cmdline_mmio(cfg, buf, size, n);
 	if (n >= size) {
 		log_warnx("command line is %zu bytes, the limit is %zu", n,
 		    size - 1);

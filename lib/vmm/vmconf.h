@@ -1,8 +1,8 @@
 /*
- * What a VM is made of, as its caller describes it, and the guest-physical
- * places of its virtio-mmio slots.  The lowest layer of the VMM: the VM,
- * its device table and the callers that fill a config all read this, and
- * it reads nothing of theirs.
+ * What a VM is made of, as its caller describes it, and where the guest
+ * finds each of its devices.  The lowest layer of the VMM: the VM, its
+ * device table and the callers that fill a config all read this, and it
+ * reads nothing of theirs.
  */
 #ifndef SNAPVM_VMCONF_H
 #define SNAPVM_VMCONF_H
@@ -16,17 +16,34 @@
 #include "virtio_net.h"
 #include "vmlimits.h"
 
-
-/* virtio-mmio slot i (drives, then vsock, then network) is the 4 KiB at
- * VM_MMIO_BASE + 4 KiB * i and raises IRQ VM_MMIO_IRQ0 + i. */
+/* virtio-mmio slot i is the 4 KiB at VM_MMIO_BASE + 4 KiB * i and raises
+ * IRQ VM_MMIO_IRQ0 + i. */
 #define VM_MMIO_BASE	0xd0000000ULL
 #define VM_MMIO_IRQ0	5
 
-static inline uint64_t
-vmconf_mmio_base(int slot)
-{
-	return VM_MMIO_BASE + (uint64_t)slot * VIRTIO_MMIO_SIZE;
-}
+enum vm_dev_kind {
+	VM_DEV_SERIAL, VM_DEV_I8042, VM_DEV_DEBUGEXIT, VM_DEV_CKPT,
+	VM_DEV_BLK, VM_DEV_VSOCK, VM_DEV_NET, VM_DEV_KINDS
+};
+
+/* The four legacy devices, a drive each, vsock, network. */
+#define VM_MAX_DEVS	(4 + VM_MAX_DRIVES + 2)
+
+/*
+ * Where the guest finds a device and where its state goes in a snapshot.
+ * A virtio device's transport state is section SEC_MMIO with its slot as
+ * index; its own state is section sec with index (the drive number, else
+ * 0).  sec 0: the device has no guest-visible state.
+ */
+struct vm_dev_place {
+	enum vm_dev_kind kind;
+	uint32_t index;
+	uint32_t sec;
+	int slot;		/* virtio-mmio slot, or -1: I/O ports */
+	uint64_t base;		/* first port or guest-physical address */
+	uint32_t len;
+	uint32_t irq;		/* 0: none */
+};
 
 struct vm_drive {
 	const char *path;
@@ -52,6 +69,15 @@ struct vm_config {
 	struct netaddr net_addr;	/* --net-addr; prefix 0: none */
 	bool track_dirty;	/* log written pages, for a diff snapshot */
 };
+
+/*
+ * The devices cfg asks for, in the one order that creates them, numbers
+ * their virtio-mmio slots, writes their snapshot sections and takes their
+ * locks: COM1, i8042, debug exit, checkpoint port, one block device per
+ * drive, vsock, network.  Returns how many (at most VM_MAX_DEVS).
+ */
+int vmconf_layout(const struct vm_config *cfg,
+    struct vm_dev_place place[VM_MAX_DEVS]);
 
 /*
  * The kernel command line cfg implies: the defaults the caller's

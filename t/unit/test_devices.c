@@ -1,5 +1,8 @@
-/* Port-I/O devices and the bus, without KVM. */
+/* Port-I/O devices, the bus and the device table, without KVM. */
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -307,6 +310,167 @@ test_table_ops(void)
 	vm_destroy(vm);				/* with its devices */
 }
 
+/* A machine of two drives and vsock, made in dir: the table without KVM. */
+static void
+rt_config(struct vm_config *cfg, char *dir, char paths[3][64])
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->vcpus = 1;
+	cfg->cid = 9;
+	for (int i = 0; i < 2; i++) {
+		int fd;
+
+		snprintf(paths[i], 64, "%s/d%d", dir, i);
+		fd = open(paths[i], O_RDWR | O_CREAT | O_TRUNC, 0600);
+		CHECK(fd != -1 && ftruncate(fd, 4096 * (i + 1)) == 0);
+		close(fd);
+		cfg->drive[i].path = paths[i];
+		cfg->drive[i].read_only = i == 0;
+	}
+	cfg->ndrives = 2;
+	snprintf(paths[2], 64, "%s/v.sock", dir);
+	cfg->vsock = paths[2];
+}
+
+static void
+rt_make(struct vm *vm, const struct vm_config *cfg)
+{
+	const struct devices_ops ops = { table_reset, table_exit_fn,
+	    table_ckpt };
+
+	vm_clear(vm);
+	CHECK_EQ(mem_create(&vm->mem, 16), 0);
+	CHECK_EQ(devices_create(vm, cfg, &ops), 0);
+}
+
+static void
+rt_free(struct vm *vm)
+{
+	devices_destroy(vm);
+	mem_destroy(&vm->mem);
+}
+
+/* What a guest driver leaves behind: state in every device that has any. */
+static void
+rt_touch(struct vm *vm)
+{
+	uint8_t v = 0x5a;
+	uint32_t st = 3;	/* ACKNOWLEDGE | DRIVER */
+
+	CHECK(bus_access(&vm->pio, SERIAL_COM1_BASE + 7, &v, 1, true));
+	for (int i = 0; i < vm->ndev; i++)
+		if (vm->dev[i].at.slot >= 0)
+			CHECK(bus_access(&vm->mmio, vm->dev[i].at.base + 0x70,
+			    (uint8_t *)&st, 4, true));
+}
+
+/* Every device in the table saves its sections and loads them into a
+ * fresh machine, which saves the very same bytes; the table places them
+ * where the layout says and a pause's locks cover every device. */
+static void
+test_table_round_trip(void)
+{
+	static struct vm a, b;
+	char dir[] = "/tmp/devtab.XXXXXX", paths[3][64];
+	struct vm_config cfg;
+	struct snapbuf sa, sb;
+	struct snapstate st;
+	uint8_t *copy;
+
+	CHECK(mkdtemp(dir) != NULL);
+	rt_config(&cfg, dir, paths);
+	rt_make(&a, &cfg);
+	CHECK_EQ(a.ndev, 4 + 2 + 1);
+	rt_touch(&a);
+	snapbuf_init(&sa);
+	devices_save(&a, &sa);
+	CHECK_EQ(sa.failed, 0);
+	CHECK_EQ(sa.nsections, 1 + 2 * 2 + 2);
+	copy = malloc(sa.len);
+	memcpy(copy, sa.data, sa.len);
+	CHECK_EQ(snapstate_parse(&st, "round-trip", copy, sa.len), 0);
+	for (int i = 0; i < a.ndev; i++) {
+		const struct vm_dev *d = &a.dev[i];
+		uint32_t size;
+
+		CHECK(d->at.sec == 0 ||
+		    snapstate_find(&st, d->at.sec, d->at.index, &size) != NULL);
+		CHECK(d->at.slot < 0 || snapstate_find(&st, SEC_MMIO,
+		    (uint32_t)d->at.slot, &size) != NULL);
+		CHECK(d->at.slot < 0 || d->at.base == VM_MMIO_BASE +
+		    0x1000ULL * (unsigned)d->at.slot);
+	}
+	CHECK_EQ(devices_check_sections(&cfg, &st), 0);
+	rt_make(&b, &cfg);
+	CHECK_EQ(devices_load(&b, &st), 0);
+	snapbuf_init(&sb);
+	devices_save(&b, &sb);
+	CHECK_EQ(sb.len, sa.len);
+	CHECK(sb.len == sa.len && memcmp(sa.data, sb.data, sa.len) == 0);
+	devices_lock(&b);
+	for (int i = 0; i < b.ndev; i++)
+		CHECK(b.dev[i].ops->lock == NULL || pthread_mutex_trylock(
+		    b.dev[i].ops->lock(&b, &b.dev[i])) == EBUSY);
+	devices_unlock(&b);
+	CHECK_EQ(pthread_mutex_trylock(&b.com1.lock), 0);
+	pthread_mutex_unlock(&b.com1.lock);
+	snapbuf_free(&sa);
+	snapbuf_free(&sb);
+	snapstate_free(&st);
+	rt_free(&a);
+	rt_free(&b);
+	for (int i = 0; i < 3; i++)
+		unlink(paths[i]);
+	rmdir(dir);
+}
+
+/* A state made for another machine is refused before anything is built:
+ * one drive fewer, or no vsock, leaves sections the layout has no place
+ * for; one drive more finds a section missing. */
+static void
+test_table_other_machine(void)
+{
+	static struct vm a;
+	char dir[] = "/tmp/devtab.XXXXXX", paths[3][64];
+	struct vm_config cfg, other;
+	struct snapbuf sa;
+	struct snapstate st;
+	uint8_t *copy;
+
+	CHECK(mkdtemp(dir) != NULL);
+	rt_config(&cfg, dir, paths);
+	rt_make(&a, &cfg);
+	snapbuf_init(&sa);
+	devices_save(&a, &sa);
+	copy = malloc(sa.len);
+	memcpy(copy, sa.data, sa.len);
+	CHECK_EQ(snapstate_parse(&st, "other", copy, sa.len), 0);
+	other = cfg;
+	other.ndrives = 1;
+	unit_catch_stderr();
+	CHECK_EQ(devices_check_sections(&other, &st), -1);
+	CHECK_EQ(unit_release_stderr("other: 3 sections 0x31 (virtio-mmio "
+	    "transport); the machine has 2 (1 drives, vsock)"), 1);
+	other = cfg;
+	other.vsock = NULL;
+	unit_catch_stderr();
+	CHECK_EQ(devices_check_sections(&other, &st), -1);
+	CHECK_EQ(unit_release_stderr("3 sections 0x31 (virtio-mmio transport); "
+	    "the machine has 2 (2 drives)"), 1);
+	other = cfg;
+	other.ndrives = 3;
+	other.drive[2].path = paths[0];
+	unit_catch_stderr();
+	CHECK_EQ(devices_check_sections(&other, &st), -1);
+	CHECK_EQ(unit_release_stderr("other: no section 0x32 (virtio-blk) 2"), 1);
+	snapbuf_free(&sa);
+	snapstate_free(&st);
+	rt_free(&a);
+	for (int i = 0; i < 3; i++)
+		unlink(paths[i]);
+	rmdir(dir);
+}
+
 static const struct unit_test tests[] = {
 	{ "serial: output, divisor latch, scratch", test_serial_output },
 	{ "serial: THR-empty interrupt", test_serial_thre_irq },
@@ -315,6 +479,10 @@ static const struct unit_test tests[] = {
 	{ "bus: ranges, unclaimed ports, debug exit, i8042", test_bus_and_ports },
 	{ "devices: the table's ports call the caller's ops with the VM",
 	    test_table_ops },
+	{ "devices: every device's state saved, loaded and saved again the "
+	    "same; locks in table order", test_table_round_trip },
+	{ "devices: state of another machine refused before building",
+	    test_table_other_machine },
 };
 
 UNIT_MAIN(tests)
