@@ -23,7 +23,7 @@ CFLAGS   += -std=c11 $(WARNINGS) -D_GNU_SOURCE -pthread
 # lib/'s folders from the bottom up: a file calls and includes only its
 # own folder and those below it, and no files need each other (make
 # layers, lib/README).
-LAYERS   := base net snapfmt kvm dev vmm run s3 ctrl
+LAYERS   := base jail net snapfmt kvm dev vmm run s3 ctrl
 CPPFLAGS += $(LAYERS:%=-Ilib/%) -MMD -MP
 LDFLAGS  += -pthread
 LDLIBS   += -ljson-c -lcrypto -lyaml -lmicrohttpd -lcurl -lmnl
@@ -45,7 +45,10 @@ NETCFG   := $(B)/netcfg/snapvm-netcfg
 .SECONDARY:
 .PHONY: all check bench install clean testguests tidy demo appfs kernel \
 	rootfs guest snap fuzz fuzz-build fuzz-replay layers
-all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs $(NETCFG)
+# What a jailed process sees, for t/vmjail.bats.
+JAILPROBE := $(B)/t/jail/probe
+
+all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs $(NETCFG) $(JAILPROBE)
 
 appfs: $(APPFS)
 
@@ -86,6 +89,10 @@ $(FAKEDRV_TESTS:%=$(B)/unit/%): $(B)/t/unit/fakedrv.o
 $(NETCFG): $(NETCFG_SRC) rootfs/init/netcfg.h lib/net/netaddr.h
 	@mkdir -p $(@D)
 	$(Q)$(call say,CC,$@)$(CC) $(CFLAGS) -Ilib/net $(LDFLAGS) -o $@ $(NETCFG_SRC)
+
+$(JAILPROBE): t/jail/probe.c
+	@mkdir -p $(@D)
+	$(Q)$(call say,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 testguests:
 	$(MAKE) -C t/guest O=$(CURDIR)/$(B)/testguest
