@@ -18,3 +18,32 @@ b[off:off + 8] = struct.pack('<Q', val)
 open(dst, 'wb').write(b)
 PY
 }
+
+# A cgroup v2 tree where the memory, pids and cpu controllers reach the
+# children of $CG/snapvm, as a delegation gives them to ctrl: the
+# system's cgroup2 mount, or one mounted on $1 where there is none (the
+# nested VM of scripts/kvm-in-qemu, whose kernel has them all; build
+# hosts keep them on v1).  cgroup_v2_done undoes it.
+cgroup_v2() {
+	local m
+	CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	CG_MOUNTED=
+	if [ -z "$CG" ]; then
+		CG=$1
+		mkdir -p "$CG"
+		mount -t cgroup2 none "$CG"
+		CG_MOUNTED=1
+	fi
+	for m in memory pids cpu; do
+		grep -qw $m "$CG/cgroup.controllers" ||
+		    { echo "no $m controller in $CG" >&2; return 1; }
+	done
+	echo "+memory +pids +cpu" > "$CG/cgroup.subtree_control"
+	mkdir -p "$CG/snapvm"
+}
+
+cgroup_v2_done() {
+	[ -n "${CG:-}" ] || return 0
+	rmdir "$CG"/snapvm/* "$CG/snapvm" 2> /dev/null || true
+	[ -z "$CG_MOUNTED" ] || umount "$CG" 2> /dev/null || true
+}

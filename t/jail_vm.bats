@@ -19,30 +19,8 @@ setup() {
 teardown() {
 	exec 7>&- 2>/dev/null || true
 	pkill -KILL -f "$PROBE" 2>/dev/null || true
-	if [ -n "$CG" ]; then
-		rmdir "$CG/snapvm"/* "$CG/snapvm" 2>/dev/null || true
-		umount "$CG" 2>/dev/null || true
-	fi
+	cgroup_v2_done
 	rm -rf "$TMP"
-}
-
-# A cgroup v2 hierarchy of this test's own, with the memory, pids and cpu
-# controllers enabled for the children of CG/snapvm, the parent a
-# delegation would give ctrl.
-cgroup_v2() {
-	local m
-	CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
-	if [ -z "$CG" ]; then
-		CG=$TMP/cg
-		mkdir "$CG"
-		mount -t cgroup2 none "$CG"
-	fi
-	cat "$CG/cgroup.controllers"
-	for m in memory pids cpu; do
-		grep -qw $m "$CG/cgroup.controllers"
-	done
-	echo "+memory +pids +cpu" > "$CG/cgroup.subtree_control"
-	mkdir -p "$CG/snapvm"
 }
 
 @test "a jailed vmrun runs a guest with /dev/kvm and the kernel bound in" {
@@ -60,7 +38,7 @@ cgroup_v2() {
 }
 
 @test "the jail's cgroup: its limits, the runner in it, gone when the runner ends" {
-	cgroup_v2
+	cgroup_v2 "$TMP/cg"
 	mkfifo "$TMP/in"
 	"$JAIL" --id cg1 --base "$TMP/jails" --uid 40003 --gid 40003 \
 	    --cgroup "$CG/snapvm" --memory-max 64M --pids-max 16 \

@@ -17,11 +17,15 @@ setup() {
 	mkdir -p "$BATS_TEST_TMPDIR/rw"
 	chown 4001:4001 "$BATS_TEST_TMPDIR/rw"
 	chmod 755 "$BATS_TEST_TMPDIR"
+	NULLDEV="$ROOT/build/t/jail/null.$$"	# outside /tmp: see below
+	rm -f "$NULLDEV"
+	mknod -m 600 "$NULLDEV" c 1 3
 }
 
 teardown() {
 	exec 7>&- 8>&- 2>/dev/null || true
 	pkill -KILL -f "$PROBE" 2>/dev/null || true
+	rm -f "$NULLDEV"
 }
 
 # Starts a jail ($1: id, $2: uid) whose probe waits on a FIFO (fd 7 or
@@ -56,10 +60,11 @@ gone() {
 @test "a jailed runner has the given user, an empty environment, fds 0-2 and only the files bound in" {
 	run "$JAIL" --id p1 --base "$BASE" --uid 4001 --gid 4002 \
 	    --ro "$BATS_TEST_TMPDIR/bound" --rw "$BATS_TEST_TMPDIR/rw" \
-	    --env SNAPVM_TEST=1 -- "$PROBE" id open "$BATS_TEST_TMPDIR/bound" \
+	    --dev "$NULLDEV" --env SNAPVM_TEST=1 -- "$PROBE" id open "$BATS_TEST_TMPDIR/bound" \
 	    write "$BATS_TEST_TMPDIR/bound" write "$BATS_TEST_TMPDIR/rw/sock" \
 	    open "$BATS_TEST_TMPDIR/host-file" open /etc/passwd \
-	    write /tmp/x fds env host 9>/dev/null
+	    write "/tmp/jail-scratch.$$" fds env host write /x \
+	    open "$NULLDEV" 9>/dev/null
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "uid=4001 gid=4002 pid=1" ]
@@ -68,10 +73,15 @@ gone() {
 	[ "${lines[3]}" = "write $BATS_TEST_TMPDIR/rw/sock: ok" ]
 	[ "${lines[4]}" = "open $BATS_TEST_TMPDIR/host-file: ENOENT" ]
 	[ "${lines[5]}" = "open /etc/passwd: ENOENT" ]
-	[ "${lines[6]}" = "write /tmp/x: EROFS" ]	# the root is read-only
+	[ "${lines[6]}" = "write /tmp/jail-scratch.$$: ok" ]	# its own /tmp
+	[ ! -e "/tmp/jail-scratch.$$" ]
 	[ "${lines[7]}" = "fds: 0 1 2" ]
 	[ "${lines[8]}" = "env: 1" ]
 	[ "${lines[9]}" = "host: p1" ]
+	[ "${lines[10]}" = "write /x: EROFS" ]	# the root is read-only
+	# A device of its own, which only root may open on the host.
+	[ "${lines[11]}" = "open $NULLDEV: ok" ]
+	[ "$(stat -c '%u %a' "$NULLDEV")" = "0 600" ]
 	[ "$(stat -c %u "$BATS_TEST_TMPDIR/rw/sock")" = 4001 ]
 	[ -z "$(ls -A "$BASE")" ]		# its root directory is gone
 }
@@ -144,6 +154,9 @@ gone() {
 	[ "$status" -eq 64 ] && [[ "$output" == *"--ro /nonexistent: No such file or directory"* ]]
 	run "$JAIL" --id x --base "$BASE" --uid 5 --gid 5 --dev "$BATS_TEST_TMPDIR/bound" -- "$PROBE" id
 	[ "$status" -eq 64 ] && [[ "$output" == *"not a character device"* ]]
+	mknod "$BATS_TEST_TMPDIR/zero" c 1 5
+	run "$JAIL" --id x --base "$BASE" --uid 5 --gid 5 --dev "$BATS_TEST_TMPDIR/zero" -- "$PROBE" id
+	[ "$status" -eq 64 ] && [[ "$output" == *"--dev $BATS_TEST_TMPDIR/zero: the jail's /tmp takes no devices"* ]]
 	run "$JAIL" --id x --base "$BASE" --uid 5 --gid 5 -- probe id
 	[ "$status" -eq 64 ] && [[ "$output" == *"probe: give the runner by its absolute path"* ]]
 	run "$JAIL" --id x --base "$BASE" --uid 5 --gid 5 --fd 2 -- "$PROBE" id

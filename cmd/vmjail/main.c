@@ -187,7 +187,7 @@ main(int argc, char **argv)
 	log_init("vmjail", o.verbosity);
 	if (o.remove)
 		return jail_conf_check_place(&o.c) == -1 ? EX_USAGE :
-		    jail_remove(&o.c) == 0 ? 0 : EX_OSERR;
+		    jail_remove(&o.c, 2000) == 0 ? 0 : EX_OSERR;
 	if (jail_conf_check(&o.c) == -1)
 		return EX_USAGE;
 	if (jail_libs_bind(&o.c, argv[optind]) == -1)

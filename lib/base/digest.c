@@ -61,15 +61,28 @@ digest_file(const char *path, char hex[DIGEST_HEX])
 	return rc;
 }
 
+int
+digest_cache_dir(char *out, size_t n)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (xdg != NULL && xdg[0] == '/')
+		snprintf(out, n, "%s/snapvm/digest", xdg);
+	else if (home != NULL)
+		snprintf(out, n, "%s/.cache/snapvm/digest", home);
+	else
+		return -1;
+	return 0;
+}
+
 /* The cache entry's name: a digest of the identity, never of contents. */
 static int
 digest_cache_entry(const struct stat *st, char *out, size_t n)
 {
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	char id[512], hex[DIGEST_HEX];
+	char id[512], hex[DIGEST_HEX], dir[3072];
 	unsigned char md[EVP_MAX_MD_SIZE];
 
-	if (xdg == NULL && home == NULL)
+	if (digest_cache_dir(dir, sizeof(dir)) == -1)
 		return -1;
 	snprintf(id, sizeof(id), "%ju %ju %jd %ld.%09ld %ld.%09ld",
 	    (uintmax_t)st->st_dev, (uintmax_t)st->st_ino, (intmax_t)st->st_size,
@@ -78,10 +91,8 @@ digest_cache_entry(const struct stat *st, char *out, size_t n)
 	if (EVP_Digest(id, strlen(id), md, NULL, EVP_sha256(), NULL) != 1)
 		return -1;
 	digest_hex(md, hex);
-	if (xdg != NULL && xdg[0] == '/')
-		snprintf(out, n, "%s/snapvm/digest/%s", xdg, hex);
-	else
-		snprintf(out, n, "%s/.cache/snapvm/digest/%s", home, hex);
+	if ((size_t)snprintf(out, n, "%s/%.64s", dir, hex) >= n)
+		return -1;
 	return 0;
 }
 

@@ -17,6 +17,11 @@ int digest_file_cached(const char *path, char hex[DIGEST_HEX]);
 int digest_fd_cached(int fd, const char *path, char hex[DIGEST_HEX]);
 /* Records a digest computed while writing the file. */
 void digest_cache_put(const char *path, const char hex[DIGEST_HEX]);
+/* The cache's directory ($XDG_CACHE_HOME/snapvm/digest, else under
+ * $HOME/.cache), which need not exist; -1 with neither variable set.  A
+ * process that may read but not write it (a jailed runner) still gains:
+ * an entry it cannot store is simply not stored. */
+int digest_cache_dir(char *out, size_t n);
 void digest_hex(const unsigned char *md, char hex[DIGEST_HEX]);
 
 #endif

@@ -7,7 +7,7 @@
  *
  * Each file calls only files later in this list, never one before it:
  * ctrl_loop; ctrl_pool; ctrl_snap; ctrl_store, ctrl_http; ctrl_cache,
- * ctrl_request, ctrl_console, ctrl_net; ctrl_metrics, ctrl_log;
+ * ctrl_request, ctrl_console, ctrl_net, ctrl_jail; ctrl_metrics, ctrl_log;
  * ctrl_sink, ctrl_state.  What has to go the other way is a callback:
  * a request's answer reaches the HTTP gateway through r->respond.
  */
@@ -277,12 +277,34 @@ bool ctrl_store_idle(const struct ctrl *c);
 /* ctrl_net.c: a VM slot's tap, its --net and --net-addr arguments */
 struct net_args {
 	char tap[16], net[48], addr[48];
+	char owner[24];		/* a jailed runner's uid: it attaches itself */
 };
 int ctrl_net_start(struct ctrl *c);
 /* slot -1: the builder's. */
 int ctrl_net_attach(struct ctrl *c, int slot, bool bridged,
     struct net_args *n, char **argv, int *i);
 void ctrl_net_detach(struct ctrl *c, int slot);
+
+/* ctrl_jail.c: runners through vmjail(1) */
+#define CTRL_JAIL_ARGV	96
+struct ctrl_jail_args {
+	char *argv[CTRL_JAIL_ARGV];
+	int argc;
+	char id[16], uid[24], mem[24], pids[16], weight[16];
+	char files[CTRL_MAX_LAYERS * CTRL_PATH + 4 * CTRL_PATH];
+	size_t files_len;
+	char cache[CTRL_PATH], cache_env[CTRL_PATH + 16];
+};
+/* The command line that runs run in slot's jail (run itself without a
+ * jail section): vmjail's flags, then run.  Leftovers of an earlier jail
+ * of the slot are removed first.  NULL (E2BIG) if it does not fit. */
+char *const *ctrl_jail_argv(struct ctrl *c, int slot, uint64_t mem_mib,
+    int vcpus, bool tap, char *const *run, struct ctrl_jail_args *a);
+/* What slot's jail left when its keeper was killed; tries as
+ * jail_remove(). */
+int ctrl_jail_release(struct ctrl *c, int slot, int tries);
+/* At start: what jails of an earlier ctrl left. */
+void ctrl_jail_start(struct ctrl *c);
 
 /* ctrl_cache.c */
 void ctrl_cache_touch(struct ctrl *c, int fn);

@@ -77,7 +77,7 @@ int
 ctrl_net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
     char **argv, int *i)
 {
-	char *cmd[8];
+	char *cmd[10];
 	char jt[40];
 	int k = 0, rc;
 
@@ -92,6 +92,12 @@ ctrl_net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
 	if (bridged) {
 		cmd[k++] = "--bridge";
 		cmd[k++] = c->conf.bridge;
+	}
+	if (c->conf.jail && slot != BUILDER_SLOT) {
+		snprintf(n->owner, sizeof(n->owner), "%ju",
+		    (uintmax_t)(c->conf.jail_uid + (uint64_t)slot));
+		cmd[k++] = "--owner";
+		cmd[k++] = n->owner;
 	}
 	cmd[k] = NULL;
 	if ((rc = tapnet(c, cmd)) != 0) {

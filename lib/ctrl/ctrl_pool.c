@@ -64,6 +64,7 @@ struct runner_args {
 	char timeout[24], mem[24], vcpus[24];
 	bool cold;
 	struct net_args net;
+	struct ctrl_jail_args jail;
 };
 
 static void
@@ -131,6 +132,7 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 {
 	struct vm_slot *v = NULL;
 	char path[CTRL_PATH + 16], err[128];
+	char *const *argv;
 
 	for (int i = 0; i < CTRL_MAX_VMS && v == NULL; i++)
 		if (c->vm[i].state == VMS_FREE)
@@ -145,10 +147,12 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 		}
 		v->tap = true;
 	}
-	if (runproc_spawn(&v->proc, a->argv, RUNPROC_PIPE) == -1) {
+	argv = ctrl_jail_argv(c, (int)(v - c->vm), vm_mib(c, fn, a),
+	    c->conf.fn[fn].vcpus, v->tap, a->argv, &a->jail);
+	if (argv == NULL || runproc_spawn(&v->proc, argv, RUNPROC_PIPE) == -1) {
 		ctrl_log(c, "runner_spawn_failed", 0, "\"runner\":%s,"
 		    "\"error\":%s", ctrl_log_jstr(path, sizeof(path),
-		    a->argv[0]), ctrl_log_jstr(err, sizeof(err),
+		    argv ? argv[0] : a->argv[0]), ctrl_log_jstr(err, sizeof(err),
 		    strerror(errno)));
 		if (v->tap)
 			ctrl_net_detach(c, (int)(v - c->vm));
@@ -514,6 +518,7 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	c->used_mib -= v->mem_mib;
 	if (v->tap)
 		ctrl_net_detach(c, (int)(v - c->vm));	/* however it ended */
+	ctrl_jail_release(c, (int)(v - c->vm), 1);	/* the keeper's, if killed */
 	memset(v, 0, sizeof(*v));
 	v->proc.in_fd = v->proc.out_fd = v->proc.err_fd = -1;
 }

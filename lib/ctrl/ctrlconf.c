@@ -1,12 +1,15 @@
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libgen.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "ctrlconf.h"
+#include "jail.h"
 #include "log.h"
 #include "yconf.h"
 
@@ -160,7 +163,7 @@ static const char *const ctrl_keys[] = { "kernel", "rootfs", "appfs_dir",
 	"log", "idle_timeout", "queue_limit", "functions", "snapshot_store",
 	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet",
 	"console_ring", "console_rate", "http_connections", "http_buffer",
-	"http_idle_timeout", NULL };
+	"http_idle_timeout", "jail", NULL };
 
 static int
 ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
@@ -331,6 +334,93 @@ ctrl_net(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	return 0;
 }
 
+static const char *const jail_keys[] = { "enabled", "uid", "base",
+	"cgroup", "vmjail", "overhead", NULL };
+
+/* A directory that exists, for a key of the jail section. */
+static int
+jail_dir(struct yconf *y, yaml_node_t *n, const char *key, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		yconf_error(y, yconf_get(y, n, key), key, "%s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		yconf_error(y, yconf_get(y, n, key), key, "%s: not a directory",
+		    path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every slot's uid and gid lie in uid .. uid + CTRL_MAX_VMS: none is root
+ * or the "nobody" of an unset id. */
+static int
+jail_ids(struct yconf *y, yaml_node_t *n, struct ctrl_conf *c)
+{
+	c->jail_uid = 0;
+	if (yconf_uint(y, n, "uid", true, 0, UINT32_MAX, &c->jail_uid) == -1)
+		return -1;
+	if (c->jail_uid == 0 || c->jail_uid + CTRL_MAX_VMS >= UINT32_MAX) {
+		yconf_error(y, yconf_get(y, n, "uid"), "uid", "%ju: the runners "
+		    "take uids and gids %ju to %ju, which must not include 0 "
+		    "(root) nor reach %u", (uintmax_t)c->jail_uid,
+		    (uintmax_t)c->jail_uid, (uintmax_t)c->jail_uid +
+		    CTRL_MAX_VMS, UINT32_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+jail_cgroup(struct yconf *y, yaml_node_t *n, struct ctrl_conf *c)
+{
+	char why[256];
+	int rc = get_path(y, n, "cgroup", false, c->jail_cgroup);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (jail_cgroup_usable(c->jail_cgroup, why, sizeof(why)) == -1) {
+		yconf_error(y, yconf_get(y, n, "cgroup"), "cgroup", "%s: %s",
+		    c->jail_cgroup, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+ctrl_jail(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
+{
+	yaml_node_t *n = yconf_get(y, m, "jail");
+
+	snprintf(c->vmjail, sizeof(c->vmjail), "vmjail");
+	snprintf(c->jail_base, sizeof(c->jail_base), "/srv/snapvm/jail");
+	c->jail_overhead_mib = 64;
+	if (n == NULL)
+		return 0;
+	c->jail = true;
+	if (n->type != YAML_MAPPING_NODE) {
+		yconf_error(y, n, "jail", "expected a mapping with enabled, uid, "
+		    "base and cgroup");
+		return -1;
+	}
+	if (yconf_keys(y, n, jail_keys) == -1 ||
+	    yconf_bool(y, n, "enabled", false, &c->jail) < 0 ||
+	    get_path(y, n, "vmjail", false, c->vmjail) < 0 ||
+	    get_path(y, n, "base", false, c->jail_base) < 0 ||
+	    yconf_uint(y, n, "overhead", false, 16, 4096,
+	    &c->jail_overhead_mib) < 0)
+		return -1;
+	if (!c->jail)
+		return 0;
+	if (jail_ids(y, n, c) == -1 || jail_dir(y, n, "base", c->jail_base) == -1)
+		return -1;
+	return jail_cgroup(y, n, c);
+}
+
 static int
 ctrl_listen(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 {
@@ -420,7 +510,7 @@ ctrlconf_load(struct ctrl_conf *c, const char *path)
 	    yconf_uint(&y, m, "idle_timeout", false, 1, 86400, &idle_s) >= 0 &&
 	    yconf_uint(&y, m, "queue_limit", false, 1, 100000,
 	    &c->queue_limit) >= 0 && ctrl_store(&y, m, c) == 0 &&
-	    ctrl_net(&y, m, c) == 0 &&
+	    ctrl_net(&y, m, c) == 0 && ctrl_jail(&y, m, c) == 0 &&
 	    yconf_uint(&y, m, "snapshot_cache", false, 0, 1 << 24,
 	    &c->cache_mib) >= 0 && ctrl_limits(&y, m, c) == 0)
 		rc = 0;

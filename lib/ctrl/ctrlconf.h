@@ -48,6 +48,12 @@ struct ctrl_conf {
 	uint32_t net_addr;		/* the same, host byte order */
 	int net_prefix;
 	char tapnet[CTRL_PATH];
+	/* jail: each runner through vmjail(1) */
+	bool jail;
+	uint64_t jail_uid;		/* slot i runs as uid and gid jail_uid + i */
+	uint64_t jail_overhead_mib;	/* memory.max: the guest's and this */
+	char jail_base[CTRL_PATH], jail_cgroup[CTRL_PATH];	/* "": none */
+	char vmjail[CTRL_PATH];
 	uint64_t budget_mib;
 	int nlisten;
 	char listen[CTRL_MAX_LISTEN][256];	/* "HOST:PORT" or "unix:PATH" */

@@ -10,6 +10,7 @@
 #define SNAPVM_JAIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -89,11 +90,15 @@ int jail_cred_drop(const struct jail_conf *c);
  * otherwise -1 with a message saying what is missing.  0 and nothing
  * made when c->cgroup is NULL. */
 int jail_cgroup_create(const struct jail_conf *c);
+/* Whether parent is a cgroup v2 directory offering the memory, pids and
+ * cpu controllers; if not, -1 and why. */
+int jail_cgroup_usable(const char *parent, char *why, size_t n);
 /* Moves the calling process into it. */
 int jail_cgroup_join(const struct jail_conf *c);
-/* Removes it once its processes are gone; -1 (with a message) if it
- * still has some after a bounded wait. */
-int jail_cgroup_remove(const struct jail_conf *c);
+/* Removes it once its processes are gone, trying every millisecond up to
+ * tries times; -1 if it still has some (a message unless tries is 1: a
+ * caller that must not wait tries again later). */
+int jail_cgroup_remove(const struct jail_conf *c, int tries);
 
 /* ---- jail_run.c ---- */
 
@@ -107,7 +112,8 @@ int jail_cgroup_remove(const struct jail_conf *c);
  */
 int jail_run(const struct jail_conf *c, char *const argv[], int *status);
 /* Removes what a jail left when its keeper was killed: BASE/ID (empty,
- * its mounts went with its namespace) and the cgroup. */
-int jail_remove(const struct jail_conf *c);
+ * its mounts went with its namespace) and the cgroup, trying tries times
+ * as jail_cgroup_remove does.  0 if nothing is left. */
+int jail_remove(const struct jail_conf *c, int tries);
 
 #endif

@@ -125,6 +125,30 @@ jail_cgroup_v2(const struct jail_conf *c)
 }
 
 int
+jail_cgroup_usable(const char *parent, char *why, size_t n)
+{
+	static const char *const need[] = { "memory", "pids", "cpu" };
+	char path[JAIL_PATH], list[512];
+	struct statfs fs;
+
+	if (statfs(parent, &fs) == -1 || fs.f_type != CGROUP2_SUPER_MAGIC) {
+		snprintf(why, n, "not a cgroup v2 directory");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", parent);
+	if (jail_cgroup_read(path, list, sizeof(list)) == -1)
+		list[0] = '\0';
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!jail_cgroup_has(list, need[i])) {
+			snprintf(why, n, "no %s controller (cgroup.controllers: "
+			    "\"%s\"): runners need memory, pids and cpu, "
+			    "delegated to ctrl (Delegate=yes)", need[i], list);
+			return -1;
+		}
+	return 0;
+}
+
+int
 jail_cgroup_create(const struct jail_conf *c)
 {
 	char path[JAIL_PATH];
@@ -168,9 +192,9 @@ jail_cgroup_join(const struct jail_conf *c)
 }
 
 /* The cgroup can go once the kernel has taken its last process out: a
- * short wait after the runner was reaped, bounded. */
+ * short wait after the runner was reaped, bounded (tries of 1 ms). */
 int
-jail_cgroup_remove(const struct jail_conf *c)
+jail_cgroup_remove(const struct jail_conf *c, int tries)
 {
 	struct timespec ms = { 0, 1000 * 1000 };
 	char path[JAIL_PATH];
@@ -178,13 +202,15 @@ jail_cgroup_remove(const struct jail_conf *c)
 	if (c->cgroup == NULL)
 		return 0;
 	jail_cgroup_path(c, NULL, path, sizeof(path));
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < tries; i++) {
 		if (rmdir(path) == 0 || errno == ENOENT)
 			return 0;
 		if (errno != EBUSY)
 			break;
-		nanosleep(&ms, NULL);
+		if (i + 1 < tries)
+			nanosleep(&ms, NULL);
 	}
-	log_warn("%s", path);
+	if (errno != EBUSY || tries > 1)
+		log_warn("%s", path);
 	return -1;
 }

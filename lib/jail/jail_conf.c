@@ -68,6 +68,11 @@ jail_conf_binds(const struct jail_conf *c)
 			log_warnx("--dev %s: not a character device", b->path);
 			return -1;
 		}
+		if (b->kind == JAIL_DEV && strncmp(b->path, "/tmp/", 5) == 0) {
+			log_warnx("--dev %s: the jail's /tmp takes no devices",
+			    b->path);
+			return -1;
+		}
 		if (b->kind == JAIL_RW && !S_ISDIR(st.st_mode)) {
 			log_warnx("--rw %s: not a directory", b->path);
 			return -1;

@@ -5,9 +5,14 @@
  * with the namespace, so the host keeps only the empty directory.  Each
  * bind sits at its host path: the runner's command line needs no
  * rewriting.  Files and directories are bound read-only, nosuid and
- * nodev; devices nosuid and noexec; the writable directory nosuid and
- * nodev.  Then the tmpfs itself turns read-only and pivot_root makes it
- * the root, the host's root detached beneath it.
+ * nodev; the writable directory nosuid and nodev.  A device is not bound
+ * but made anew (as Firecracker's jailer makes /dev/kvm): a node of the
+ * same number, owned by the runner's uid and gid with mode 0600, so that
+ * the runner may open it without a group that every runner would share;
+ * the host's node keeps its owner and mode.  The runner gets a /tmp of its own, a small tmpfs only it can
+ * use, for its sockets and scratch files (TMPDIR is not needed: /tmp is
+ * where they go by default).  Then the root tmpfs turns read-only and
+ * pivot_root makes it the root, the host's root detached beneath it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +30,24 @@
 #include "log.h"
 
 #define JAIL_TMPFS_OPTS	"size=1m,nr_inodes=4096,mode=0755"
+#define JAIL_TMP_SIZE	"16m"
+
+/* Made first, so that binds under /tmp land inside it. */
+static int
+jail_fs_tmp(const struct jail_conf *c, const char *root)
+{
+	char dst[JAIL_PATH + 8], opts[128];
+
+	snprintf(dst, sizeof(dst), "%s/tmp", root);
+	snprintf(opts, sizeof(opts), "size=%s,nr_inodes=4096,mode=0700,uid=%ld,"
+	    "gid=%ld", JAIL_TMP_SIZE, (long)c->uid, (long)c->gid);
+	if (mkdir(dst, 0755) == -1 || mount("snapvm-tmp", dst, "tmpfs",
+	    MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) == -1) {
+		log_warn("jail: %s", dst);
+		return -1;
+	}
+	return 0;
+}
 
 /* The directories leading to path inside root, made as plain dirs. */
 static int
@@ -67,11 +90,26 @@ jail_fs_flags(enum jail_bind_kind kind)
 	switch (kind) {
 	case JAIL_RW:
 		return MS_NOSUID | MS_NODEV;
-	case JAIL_DEV:
-		return MS_NOSUID | MS_NOEXEC;
 	default:
 		return MS_RDONLY | MS_NOSUID | MS_NODEV;
 	}
+}
+
+static int
+jail_fs_dev(const struct jail_conf *c, const char *root, const char *path)
+{
+	char dst[2 * JAIL_PATH];
+	struct stat st;
+
+	snprintf(dst, sizeof(dst), "%s%s", root, path);
+	if (stat(path, &st) == -1 || !S_ISCHR(st.st_mode) ||
+	    jail_fs_parents(root, path) == -1 ||
+	    mknod(dst, S_IFCHR | 0600, st.st_rdev) == -1 ||
+	    chown(dst, c->uid, c->gid) == -1) {
+		log_warn("jail: device %s", path);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -121,16 +159,21 @@ jail_fs_enter(const struct jail_conf *c)
 	snprintf(root, sizeof(root), "%s/%s", c->base, c->id);
 	if (unshare(CLONE_NEWNS) == -1 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1 ||
-	    mount("snapvm-jail", root, "tmpfs", MS_NOSUID | MS_NODEV,
-	    JAIL_TMPFS_OPTS) == -1) {
+	    mount("snapvm-jail", root, "tmpfs", MS_NOSUID, JAIL_TMPFS_OPTS) == -1) {
 		log_warn("jail: root %s", root);
 		return -1;
 	}
+	if (jail_fs_tmp(c, root) == -1)
+		return -1;
 	for (int i = 0; i < c->nbind; i++)
-		if (jail_fs_bind(root, &c->bind[i]) == -1)
+		if (c->bind[i].kind == JAIL_DEV ?
+		    jail_fs_dev(c, root, c->bind[i].path) == -1 :
+		    jail_fs_bind(root, &c->bind[i]) == -1)
 			return -1;
-	if (mount(NULL, root, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID |
-	    MS_NODEV, JAIL_TMPFS_OPTS) == -1) {
+	/* Not nodev: the devices made above live here.  Read-only, it takes
+	 * no new node, and the runner could not make one anyway. */
+	if (mount(NULL, root, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID,
+	    JAIL_TMPFS_OPTS) == -1) {
 		log_warn("jail: read-only root %s", root);
 		return -1;
 	}

@@ -158,10 +158,10 @@ jail_make(const struct jail_conf *c, int *status)
 }
 
 int
-jail_remove(const struct jail_conf *c)
+jail_remove(const struct jail_conf *c, int tries)
 {
 	char root[JAIL_PATH];
-	int rc = jail_cgroup_remove(c);
+	int rc = jail_cgroup_remove(c, tries);
 
 	jail_root(c, root, sizeof(root));
 	if (rmdir(root) == -1 && errno != ENOENT) {
@@ -184,14 +184,14 @@ jail_run(const struct jail_conf *c, char *const argv[], int *status)
 	sigprocmask(SIG_BLOCK, &set, &old);
 	if (pipe2(alive, O_CLOEXEC) == -1 ||
 	    (pid = jail_start(c, argv, alive)) == -1) {
-		jail_remove(c);
+		jail_remove(c, 2000);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		*status = EX_OSERR;
 		return -1;
 	}
 	*status = jail_wait(pid, &set);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	jail_remove(c);
+	jail_remove(c, 2000);
 	close(alive[1]);
 	return 0;
 }
