@@ -13,6 +13,7 @@ setup() {
 	TMP=$(mktemp -d "$ROOT/build/jailvm.XXXXXX")
 	chmod 755 "$TMP"
 	mkdir -m 755 "$TMP/jails"
+	FIFO=$(mktemp -u)	# /tmp: the shared file system of kvm-in-qemu takes no FIFO
 	CG=
 }
 
@@ -20,7 +21,7 @@ teardown() {
 	exec 7>&- 2>/dev/null || true
 	pkill -KILL -f "$PROBE" 2>/dev/null || true
 	cgroup_v2_done
-	rm -rf "$TMP"
+	rm -rf "$TMP" "$FIFO"
 }
 
 @test "a jailed vmrun runs a guest with /dev/kvm and the kernel bound in" {
@@ -39,12 +40,12 @@ teardown() {
 
 @test "the jail's cgroup: its limits, the runner in it, gone when the runner ends" {
 	cgroup_v2 "$TMP/cg"
-	mkfifo "$TMP/in"
+	mkfifo "$FIFO"
 	"$JAIL" --id cg1 --base "$TMP/jails" --uid 40003 --gid 40003 \
 	    --cgroup "$CG/snapvm" --memory-max 64M --pids-max 16 \
-	    --cpu-weight 50 -- "$PROBE" wait < "$TMP/in" > "$TMP/out" 2>&1 &
+	    --cpu-weight 50 -- "$PROBE" wait < "$FIFO" > "$TMP/out" 2>&1 &
 	keeper=$!
-	exec 7> "$TMP/in"
+	exec 7> "$FIFO"
 	for i in $(seq 300); do		# a backstop, not a measurement
 		grep -q waiting "$TMP/out" && break
 		sleep 0.1
