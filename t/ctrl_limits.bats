@@ -12,6 +12,7 @@ CTRL="$ROOT/bin/ctrl"
 setup_file() {
 	# The runner's side of the request lines (vmrun(1), request mode).
 	# stall: answers its first request, then never reads stdin again.
+	# Any runner: {"sigsys": true} dies of SIGSYS, as a seccomp kill.
 	# Any runner: {"flood": N} writes N lines and more on stderr, then
 	# exits 3 mid-request; {"reply": TEXT} answers with TEXT, its ID
 	# replaced by the request's id and <FF> by a byte 0xff; {"sleep": S}
@@ -39,6 +40,12 @@ for line in sys.stdin.buffer:
         err.write(b"last words")
         err.flush()
         sys.exit(3)
+    if isinstance(p, dict) and "sigsys" in p:
+        # What the kernel does to a runner whose seccomp filter forbids
+        # the call it makes: SIGSYS, no core.
+        import resource, signal
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.kill(os.getpid(), signal.SIGSYS)
     if isinstance(p, dict) and "reply" in p:
         out = p["reply"].replace("ID", str(req["id"])).encode()
         sys.stdout.buffer.write(out.replace(b"<FF>", b"\xff") + b"\n")
@@ -560,6 +567,25 @@ PY
 	printf '"a\xc3\xa9b"' > "$TMP/body"
 	[ "$(curl -s -o "$TMP/r" -w '%{http_code}' -X POST --data-binary @"$TMP/body" \
 	    "http://127.0.0.1:$port/v1/functions/echo/invoke")" = 200 ]
+	kill -TERM $pid
+	wait $pid
+}
+
+@test "a runner killed by SIGSYS (seccomp): its request fails, the kill is logged with the function and counted, the rest go on" {
+	port=$(free_port)
+	url="http://127.0.0.1:$port"
+	config "127.0.0.1:$port"
+	ctrl_bg 2> "$TMP/log"
+	wait_for "$url"
+	code=$(curl -s -o "$TMP/r1" -w '%{http_code}' -X POST --data '{"sigsys":true}' "$url/v1/functions/echo/invoke")
+	cat "$TMP/r1"
+	[ "$code" = 500 ]
+	grep -q 'seccomp filter forbids (SIGSYS)' "$TMP/r1"
+	grep '"event":"runner_seccomp_killed"' "$TMP/log" | grep -q '"function":"echo"'
+	metric "$url" 'snapvm_runner_seccomp_kills_total{function="echo"} 1'
+	metric "$url" 'snapvm_runner_seccomp_kills_total{function="other"} 0'
+	curl -s -X POST --data '{"x":1}' "$url/v1/functions/other/invoke" | grep -q '^{"line":[0-9]*}$'
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data '{"x":2}' "$url/v1/functions/echo/invoke")" = 200 ]
 	kill -TERM $pid
 	wait $pid
 }

@@ -159,6 +159,10 @@ gone() {
 	[ "$status" -eq 64 ] && [[ "$output" == *"--dev $BATS_TEST_TMPDIR/zero: the jail's /tmp takes no devices"* ]]
 	run "$JAIL" --id x --base "$BASE" --uid 5 --gid 5 -- probe id
 	[ "$status" -eq 64 ] && [[ "$output" == *"probe: give the runner by its absolute path"* ]]
+	printf '#!/bin/sh\necho hi\n' > "$BATS_TEST_TMPDIR/script"
+	chmod +x "$BATS_TEST_TMPDIR/script"
+	run "$JAIL" --id x --base "$BASE" --uid 5 --gid 5 -- "$BATS_TEST_TMPDIR/script"
+	[ "$status" -eq 66 ] && [[ "$output" == *"script: not a 64-bit ELF program"* ]]
 	run "$JAIL" --id x --base "$BASE" --uid 5 --gid 5 --fd 2 -- "$PROBE" id
 	[ "$status" -eq 64 ] && [[ "$output" == *"--fd 2: 3 to 1023"* ]]
 	run "$JAIL" --id x --base "$BASE" --uid 5 --gid 5 --memory-max 12Q -- "$PROBE" id

@@ -123,6 +123,7 @@ struct fn_stats {
 	uint64_t outcome[OUT_N];
 	uint64_t lat_bucket[2][16];	/* [warm, cold]; see ctrl_metrics.c */
 	uint64_t lat_count[2], lat_sum_us[2];
+	uint64_t seccomp_kills;		/* runners killed by SIGSYS */
 };
 
 struct ctrl {

@@ -110,7 +110,8 @@ ctrl_log(struct ctrl *c, const char *event, uint64_t seq, const char *fmt, ...)
 	char extra[1536] = "";
 	va_list ap;
 
-	if (log_level() < LOG_INFO && strstr(event, "failed") == NULL)
+	if (log_level() < LOG_INFO && strstr(event, "failed") == NULL &&
+	    strstr(event, "killed") == NULL)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(extra, sizeof(extra), fmt, ap);

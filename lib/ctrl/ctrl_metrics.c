@@ -120,6 +120,37 @@ put_http(struct text *t, const struct ctrl *c)
 	    (uintmax_t)__atomic_load_n(&c->http_refused[1], __ATOMIC_SEQ_CST));
 }
 
+/* What the kernel charges each function's jailed VMs (their cgroups'
+ * memory.current): guest pages touched, the runner, its page tables. */
+static void
+put_cgroup_memory(struct text *t, const struct ctrl *c)
+{
+	char path[CTRL_PATH + 32], num[32];
+	uint64_t sum;
+
+	if (!c->conf.jail || c->conf.jail_cgroup[0] == '\0')
+		return;
+	put(t, "# TYPE snapvm_vm_memory_current_bytes gauge\n");
+	for (int f = 0; f < c->conf.nfuncs; f++) {
+		sum = 0;
+		for (int i = 0; i < CTRL_MAX_VMS; i++) {
+			FILE *fp;
+
+			if (c->vm[i].state == VMS_FREE || c->vm[i].fn != f)
+				continue;
+			snprintf(path, sizeof(path), "%s/vm%d/memory.current",
+			    c->conf.jail_cgroup, i);
+			if ((fp = fopen(path, "re")) == NULL)
+				continue;
+			if (fgets(num, sizeof(num), fp) != NULL)
+				sum += strtoull(num, NULL, 10);
+			fclose(fp);
+		}
+		put(t, "snapvm_vm_memory_current_bytes{function=\"%s\"} %ju\n",
+		    c->conf.fn[f].name, (uintmax_t)sum);
+	}
+}
+
 char *
 ctrl_metrics_text(const struct ctrl *c)
 {
@@ -143,6 +174,12 @@ ctrl_metrics_text(const struct ctrl *c)
 		    "snapvm_vms{function=\"%s\",state=\"busy\"} %d\n",
 		    c->conf.fn[f].name, ctrl_state_vm_count(c, f, VMS_IDLE),
 		    c->conf.fn[f].name, ctrl_state_vm_count(c, f, VMS_BUSY));
+	put(&t, "# TYPE snapvm_runner_seccomp_kills_total counter\n");
+	for (int f = 0; f < c->conf.nfuncs; f++)
+		put(&t, "snapvm_runner_seccomp_kills_total{function=\"%s\"} "
+		    "%ju\n", c->conf.fn[f].name,
+		    (uintmax_t)c->stats[f].seccomp_kills);
+	put_cgroup_memory(&t, c);
 	put(&t, "# TYPE snapvm_memory_used_bytes gauge\n"
 	    "snapvm_memory_used_bytes %ju\n"
 	    "# TYPE snapvm_memory_budget_bytes gauge\n"

@@ -490,6 +490,25 @@ slot_of(struct ctrl *c, pid_t pid)
 	return NULL;
 }
 
+/* A system call its seccomp filter forbids: the kernel killed the runner
+ * (vmjail ends by the runner's signal too).  Its own event and count, for
+ * it means a guest may have taken over its runner, or a filter misses a
+ * call the runner needs. */
+static void
+seccomp_killed(struct ctrl *c, struct vm_slot *v, char *why, size_t n)
+{
+	const char *fn = v->fn >= 0 ? c->conf.fn[v->fn].name : "";
+	char jf[160];
+
+	if (v->fn >= 0)
+		c->stats[v->fn].seccomp_kills++;
+	ctrl_log(c, "runner_seccomp_killed", v->req ? v->req->seq : 0,
+	    "\"function\":%s,\"pid\":%d", ctrl_log_jstr(jf, sizeof(jf), fn),
+	    (int)v->proc.pid);
+	snprintf(why, n, "the runner made a system call its seccomp filter "
+	    "forbids (SIGSYS)");
+}
+
 static void
 reaped(struct ctrl *c, struct vm_slot *v, int status)
 {
@@ -504,6 +523,8 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	snprintf(why, sizeof(why), "the runner %s %d during the request",
 	    WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		seccomp_killed(c, v, why, sizeof(why));
 	if (v->req != NULL)
 		ctrl_request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed",
 		    why);
