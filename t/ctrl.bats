@@ -322,7 +322,7 @@ jailed_runners() {
 }
 
 # bats test_tags=kvm
-@test "jailed runners serve hello, restored and cold: each its own uid, cgroup and root, all gone after" {
+@test "jailed runners serve hello, restored and cold: each its own uid, cgroup and root, all gone after, also after SIGKILL" {
 	port=$(free_port)
 	config 1024 "127.0.0.1:$port"
 	printf '  - name: hellocold\n    appfs: %s\n    snapshots: false\n    memory: 128\n' \
@@ -348,6 +348,18 @@ jailed_runners() {
 		[ "$(cat "$CG$cg/memory.max")" = $(((128 + 64) << 20)) ]
 	done
 	[ "$(ls "$TMP/jails" | wc -l)" -eq 2 ]
+	# A runner killed from outside: its jail goes with it, and the next
+	# request gets a new one.
+	keeper=$(pgrep -P $pid -x vmjail | head -1)
+	kill -KILL "$(pgrep -P "$keeper")"
+	for _ in $(seq 300); do		# a backstop, not a measurement
+		[ "$(ls "$TMP/jails" | wc -l)" -eq 1 ] && break
+		sleep 0.1
+	done
+	[ "$(ls "$TMP/jails" | wc -l)" -eq 1 ]
+	[ "$(ls -d "$CG"/snapvm/vm* | wc -l)" -eq 1 ]
+	[ "$(curl -s -X POST --data '{"n":3}' "$url/v1/functions/hello/invoke")" = '{"echo":{"n":3}}' ]
+	[ "$(curl -s -X POST --data '{"n":4}' "$url/v1/functions/hellocold/invoke")" = '{"echo":{"n":4}}' ]
 	kill -TERM $pid
 	wait $pid
 	[ -z "$(ls -A "$TMP/jails")" ]

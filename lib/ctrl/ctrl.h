@@ -297,12 +297,13 @@ struct ctrl_jail_args {
 	char cache[CTRL_PATH], cache_env[CTRL_PATH + 16];
 };
 /* The command line that runs run in slot's jail (run itself without a
- * jail section): vmjail's flags, then run.  Leftovers of an earlier jail
- * of the slot are removed first.  NULL (E2BIG) if it does not fit. */
+ * jail section): vmjail's flags, then run.  NULL (E2BIG) if it does not
+ * fit. */
 char *const *ctrl_jail_argv(struct ctrl *c, int slot, uint64_t mem_mib,
     int vcpus, bool tap, char *const *run, struct ctrl_jail_args *a);
 /* What slot's jail left when its keeper was killed; tries as
- * jail_remove(). */
+ * jail_remove().  0 when nothing is left (always without a jail): the
+ * slot may take a runner. */
 int ctrl_jail_release(struct ctrl *c, int slot, int tries);
 /* At start: what jails of an earlier ctrl left. */
 void ctrl_jail_start(struct ctrl *c);

@@ -122,7 +122,6 @@ ctrl_jail_argv(struct ctrl *c, int slot, uint64_t mem_mib, int vcpus,
 	snprintf(a->id, sizeof(a->id), "vm%d", slot);
 	snprintf(a->uid, sizeof(a->uid), "%ju",
 	    (uintmax_t)(c->conf.jail_uid + (uint64_t)slot));
-	ctrl_jail_release(c, slot, 1);	/* what a killed keeper left */
 	ok = ctrl_jail_add(a, c->conf.vmjail) && ctrl_jail_add(a, "-q") &&
 	    ctrl_jail_flag(a, "--id", a->id) &&
 	    ctrl_jail_flag(a, "--uid", a->uid) &&

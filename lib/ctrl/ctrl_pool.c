@@ -134,8 +134,11 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 	char path[CTRL_PATH + 16], err[128];
 	char *const *argv;
 
+	/* A slot whose jail a killed keeper left (its runner still dying,
+	 * its cgroup not yet empty) waits; the next free one serves. */
 	for (int i = 0; i < CTRL_MAX_VMS && v == NULL; i++)
-		if (c->vm[i].state == VMS_FREE)
+		if (c->vm[i].state == VMS_FREE &&
+		    ctrl_jail_release(c, i, 1) == 0)
 			v = &c->vm[i];
 	if (v == NULL)
 		return NULL;
