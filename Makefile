@@ -26,7 +26,7 @@ CFLAGS   += -std=c11 $(WARNINGS) -D_GNU_SOURCE -pthread
 LAYERS   := base jail net snapfmt kvm dev vmm run s3 ctrl
 CPPFLAGS += $(LAYERS:%=-Ilib/%) -MMD -MP
 LDFLAGS  += -pthread
-LDLIBS   += -ljson-c -lcrypto -lyaml -lmicrohttpd -lcurl -lmnl
+LDLIBS   += -ljson-c -lcrypto -lyaml -lmicrohttpd -lcurl -lmnl -lseccomp
 
 B        := build
 PROGS    := $(notdir $(wildcard cmd/*))
@@ -47,8 +47,12 @@ NETCFG   := $(B)/netcfg/snapvm-netcfg
 	rootfs guest snap fuzz fuzz-build fuzz-replay layers
 # What a jailed process sees, for t/vmjail.bats.
 JAILPROBE := $(B)/t/jail/probe
+# The runners with the request loop's test hook (t/hooks/runner_hooks.c),
+# for the tests of what a jailed runner can reach; never installed.
+HOOKED   := $(B)/t/hooks/vmrun $(B)/t/hooks/snaprestore
 
-all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs $(NETCFG) $(JAILPROBE)
+all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs $(NETCFG) $(JAILPROBE) \
+	$(HOOKED)
 
 appfs: $(APPFS)
 
@@ -74,6 +78,11 @@ bin/$(1): $(patsubst %.c,$(B)/%.o,$(wildcard cmd/$(1)/*.c)) $(LIBA)
 	$$(Q)$$(call say,LINK,$$@)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
+
+$(B)/t/hooks/%: $(B)/cmd/%/main.o $(B)/t/hooks/runner_hooks.o $(LIBA)
+	@mkdir -p $(@D)
+	$(Q)$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) \
+	    $(LDLIBS)
 
 $(B)/unit/%: $(B)/t/unit/%.o $(B)/t/unit/unit.o $(LIBA)
 	@mkdir -p $(@D)

@@ -31,6 +31,7 @@ functions: functions.yaml
 memory_budget: 640
 idle_timeout: 600
 queue_limit: 1000
+jail: {{enabled: false}}
 """.format(r=ROOT, s=snapdir))
     with open(os.path.join(tmp, "functions.yaml"), "w") as f:
         f.write("functions:\n")

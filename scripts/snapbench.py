@@ -202,21 +202,21 @@ def jailed(argv, files, base, i):
 
 
 def jail_cost(argv, files, mem):
-    """Restore to first response with and without the jail, alternating,
-    five of each: the medians."""
+    """Restore to first response with neither wall (--no-seccomp), with
+    the seccomp filters only (the default) and in the jail with its
+    filters, in turn, five of each: the medians."""
     base = tempfile.mkdtemp(dir=os.path.join(ROOT, "build"))
     os.chmod(base, 0o755)
     try:
-        plain, jail = [], []
+        bare, filtered, jail = [], [], []
         for i in range(5):
-            plain.append(first_response(argv, mem)[0])
+            bare.append(first_response(argv + ["--no-seccomp"], mem)[0])
+            filtered.append(first_response(argv, mem)[0])
             jail.append(first_response(jailed(argv, files, base, i), mem,
                                        rss=False)[0])
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    plain.sort()
-    jail.sort()
-    return plain[2], jail[2]
+    return [sorted(x)[2] for x in (bare, filtered, jail)]
 
 
 def du_kib(path):
@@ -250,12 +250,15 @@ def main():
     if os.geteuid() == 0:
         files = [build + "/rootfs.ext4", hello, snap + "/python3",
                  snap + "/diff/hello"]
-        plain, jail = jail_cost([bin_ + "/snaprestore", "--load-dir", layers,
-                                 "--rootfs", build + "/rootfs.ext4",
-                                 "--appfs", hello], files, mem)
+        bare, filtered, jail = jail_cost(
+            [bin_ + "/snaprestore", "--load-dir", layers, "--rootfs",
+             build + "/rootfs.ext4", "--appfs", hello], files, mem)
         print("%-34s %-22s %8d ms  %-22s %8d ms  ratio %.2f" % (
-            "restore: the jail's cost", "snaprestore (med/5)", plain * 1000,
-            "in vmjail (med/5)", jail * 1000, jail / plain))
+            "restore: seccomp's cost", "--no-seccomp (med/5)", bare * 1000,
+            "filtered (med/5)", filtered * 1000, filtered / bare))
+        print("%-34s %-22s %8d ms  %-22s %8d ms  ratio %.2f" % (
+            "restore: jail and seccomp's cost", "--no-seccomp (med/5)",
+            bare * 1000, "in vmjail (med/5)", jail * 1000, jail / bare))
     else:
         print("%-34s %s" % ("restore: the jail's cost", "not measured: "
                             "vmjail needs root"))

@@ -32,6 +32,7 @@ memory_budget: $1
 idle_timeout: 60
 queue_limit: ${QUEUE:-1000}
 ${2:+listen: [\"$2\"]}
+${JAIL_YAML-$NO_JAIL}
 EOF2
 	{
 		echo "functions:"
@@ -51,8 +52,15 @@ ctrl() {
 
 # ctrl in the background, as a service manager runs it: signals go to ctrl
 # itself (timeout(1) would take them), a watchdog bounds its life.
+# ctrl_bg [FLAG...]: ctrl in the background, as $pid; in the cgroup
+# $CTRL_CGROUP if set (as systemd starts a unit with Delegate=yes).
 ctrl_bg() {
-	"$CTRL" --config "$TMP/ctrl.yaml" "$@" 3>&- &
+	if [ -n "${CTRL_CGROUP:-}" ]; then
+		sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CTRL_CGROUP" \
+		    "$CTRL" --config "$TMP/ctrl.yaml" "$@" 3>&- &
+	else
+		"$CTRL" --config "$TMP/ctrl.yaml" "$@" 3>&- &
+	fi
 	pid=$!
 	( sleep 600; kill -KILL $pid 2> /dev/null ) > /dev/null 2>&1 3>&- &
 	WATCHDOG=$!
@@ -96,28 +104,28 @@ free_port() {
 }
 
 @test "a jail section that would not confine is refused by ctrl --check, naming the key" {
-	config 512
+	JAIL_YAML= config 512
 	mkdir -p "$TMP/jails"
 	printf 'jail:\n  uid: 0\n  base: %s\n' "$TMP/jails" >> "$TMP/ctrl.yaml"
 	run ctrl --check
 	[ "$status" -eq 78 ]
 	[[ "$output" == *"ctrl.yaml:"*": uid: 0: the runners take uids and gids 0 to 256, which must not include 0 (root)"* ]]
-	config 512
+	JAIL_YAML= config 512
 	printf 'jail:\n  uid: 40000\n  base: %s\n' "$TMP/ctrl.yaml" >> "$TMP/ctrl.yaml"
 	run ctrl --check
 	[ "$status" -eq 78 ]
 	[[ "$output" == *": base: $TMP/ctrl.yaml: not a directory"* ]]
-	config 512
+	JAIL_YAML= config 512
 	printf 'jail:\n  uid: 40000\n  base: %s\n  cgroup: %s\n' "$TMP/jails" "$TMP/jails" >> "$TMP/ctrl.yaml"
 	run ctrl --check
 	[ "$status" -eq 78 ]
 	[[ "$output" == *": cgroup: $TMP/jails: not a cgroup v2 directory"* ]]
-	config 512
+	JAIL_YAML= config 512
 	printf 'jail:\n  uid: 40000\n  base: %s\n  enabled: maybe\n' "$TMP/jails" >> "$TMP/ctrl.yaml"
 	run ctrl --check
 	[ "$status" -eq 78 ]
 	[[ "$output" == *": enabled:"* ]]
-	config 512
+	JAIL_YAML= config 512
 	printf 'jail:\n  uid: 40000\n  base: %s\n' "$TMP/jails" >> "$TMP/ctrl.yaml"
 	run ctrl --check
 	[ "$status" -eq 0 ]
@@ -128,7 +136,7 @@ free_port() {
 @test "a jail's cgroup parent must offer memory, pids and cpu" {
 	cg=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 	[ -n "$cg" ]
-	config 512
+	JAIL_YAML= config 512
 	mkdir -p "$TMP/jails"
 	printf 'jail:\n  uid: 40000\n  base: %s\n  cgroup: %s\n' "$TMP/jails" "$cg" >> "$TMP/ctrl.yaml"
 	run ctrl --check
@@ -139,6 +147,44 @@ free_port() {
 	else
 		[ "$status" -eq 78 ]
 		[[ "$output" == *": cgroup: $cg: no "*" controller (cgroup.controllers: \""*"runners need memory, pids and cpu, delegated to ctrl (Delegate=yes)"* ]]
+	fi
+}
+
+@test "as root, ctrl jails its runners by default; enabled: false turns it off; --check makes no directory" {
+	[ "$(id -u)" -eq 0 ]
+	JAIL_YAML= config 512
+	run ctrl --check
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "jail: on: uids and gids 2000000000-2000000256, base /srv/snapvm/jail, cgroup none" ]
+	config 512
+	run ctrl --check
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "jail: off: runners run as ctrl's own user" ]
+	# A base that does not exist yet is made when ctrl starts, not by
+	# --check; a uid range of its own.
+	JAIL_YAML=$(printf 'jail:\n  base: %s\n  uid: 50000' "$TMP/new/jails") config 512
+	run ctrl --check
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "jail: on: uids and gids 50000-50256, base $TMP/new/jails, cgroup none" ]
+	[ ! -e "$TMP/new" ]
+}
+
+# "delegated": ctrl's own cgroup, as systemd's Delegate=yes gives it.
+@test "cgroup: delegated is ctrl's own cgroup, checked like any other" {
+	mnt=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	[ -n "$mnt" ]
+	own=$mnt$(sed -n 's/^0:://p' /proc/self/cgroup)
+	own=${own%/}
+	JAIL_YAML=$(printf 'jail:\n  cgroup: delegated\n  base: %s' "$TMP") config 512
+	run ctrl --check
+	echo "$output"
+	if grep -qw memory "$own/cgroup.controllers" && grep -qw pids "$own/cgroup.controllers" &&
+	    grep -qw cpu "$own/cgroup.controllers"; then
+		[ "$status" -eq 0 ]
+		[ "${lines[1]}" = "jail: on: uids and gids 2000000000-2000000256, base $TMP, cgroup $own (delegated)" ]
+	else
+		[ "$status" -eq 78 ]
+		[[ "$output" == *": cgroup: $own: no "*" controller"* ]]
 	fi
 }
 
@@ -308,46 +354,78 @@ print(json.dumps({"id": 3, "function": "nope"}))
 }
 
 # What /proc says of each runner ctrl (pid $1) runs through vmjail: "UID
-# NONEWPRIVS CAPEFF CGROUP" per line.
+# NONEWPRIVS CAPEFF CGROUP SECCOMP ROOTDEV PID" per line; ROOTDEV is the
+# device of the runner's root (its jail's tmpfs, in a mount namespace of
+# its own: no path from here names it).
 jailed_runners() {
 	local k r
 	for k in $(pgrep -P "$1" -x vmjail); do
 		r=$(pgrep -P "$k")
-		printf '%s %s %s %s\n' \
+		printf '%s %s %s %s %s %s %s\n' \
 		    "$(awk '/^Uid:/ { print $2 }' /proc/$r/status)" \
 		    "$(awk '/^NoNewPrivs:/ { print $2 }' /proc/$r/status)" \
 		    "$(awk '/^CapEff:/ { print $2 }' /proc/$r/status)" \
-		    "$(sed -n 's/^0:://p' /proc/$r/cgroup)"
+		    "$(sed -n 's/^0:://p' /proc/$r/cgroup)" \
+		    "$(awk '/^Seccomp:/ { print $2 }' /proc/$r/status)" \
+		    "$(stat -L -c %d /proc/$r/root/)" "$r"
 	done
 }
 
+# invoke FUNCTION BODY: the answer's body, its HTTP status in $code.
+invoke() {
+	code=$(curl -s -o "$TMP/answer" -w '%{http_code}' -X POST --data "$2" \
+	    "$url/v1/functions/$1/invoke")
+	cat "$TMP/answer"
+}
+
 # bats test_tags=kvm
-@test "jailed runners serve hello, restored and cold: each its own uid, cgroup and root, all gone after, also after SIGKILL" {
+@test "jailed runners serve hello, restored and cold: each its own uid, cgroup, root and seccomp filter, all gone after, also after SIGKILL and SIGSYS" {
 	port=$(free_port)
-	config 1024 "127.0.0.1:$port"
+	JAIL_YAML= config 1024 "127.0.0.1:$port"
 	printf '  - name: hellocold\n    appfs: %s\n    snapshots: false\n    memory: 128\n' \
 	    "$ROOT/build/appfs/hello.ext2" >> "$TMP/functions.yaml"
+	# The restoring runner with the test hook: what it may open, and a
+	# call no seccomp list allows.
+	sed -i "s|^snaprestore: .*|snaprestore: $ROOT/build/t/hooks/snaprestore|" "$TMP/ctrl.yaml"
 	cgroup_v2 "$TMP/cg"
 	mkdir -m 755 "$TMP/jails"
-	printf 'jail:\n  uid: 40100\n  base: %s\n  cgroup: %s\n  vmjail: %s\n' \
-	    "$TMP/jails" "$CG/snapvm" "$ROOT/bin/vmjail" >> "$TMP/ctrl.yaml"
-	ctrl_bg 2> "$TMP/log"
+	printf 'jail:\n  uid: 40100\n  base: %s\n  cgroup: delegated\n  vmjail: %s\n' \
+	    "$TMP/jails" "$ROOT/bin/vmjail" >> "$TMP/ctrl.yaml"
+	CTRL_CGROUP=$CG/snapvm ctrl_bg 2> "$TMP/log"
 	url="http://127.0.0.1:$port"
 	for _ in $(seq 1 100); do curl -sf "$url/healthz" > /dev/null && break; sleep 0.1; done
-	[ "$(curl -s -X POST --data '{"n":1}' "$url/v1/functions/hello/invoke")" = '{"echo":{"n":1}}' ]
-	[ "$(curl -s -X POST --data '{"n":2}' "$url/v1/functions/hellocold/invoke")" = '{"echo":{"n":2}}' ]
+	# ctrl moved itself out of the way of its runners' cgroups.
+	[ "$(sed -n 's/^0:://p' /proc/$pid/cgroup)" = /snapvm/ctrl ]
+	[ "$(invoke hello '{"n":1}')" = '{"echo":{"n":1}}' ]
+	[ "$(invoke hellocold '{"n":2}')" = '{"echo":{"n":2}}' ]
 	jailed_runners $pid | tee "$TMP/runners"
 	[ "$(wc -l < "$TMP/runners")" -eq 2 ]
 	# Each: an unprivileged uid of the range, no_new_privs, no capability,
-	# a cgroup of its own under the delegated parent, with its limit.
-	[ "$(awk '$1 >= 40100 && $1 < 40356 && $2 == 1 && $3 ~ /^0+$/' "$TMP/runners" | wc -l)" -eq 2 ]
+	# a cgroup of its own under the delegated one, with its limit, a
+	# seccomp filter, and its own directory for root.
+	[ "$(awk '$1 >= 40100 && $1 < 40356 && $2 == 1 && $3 ~ /^0+$/ && $5 == 2' "$TMP/runners" | wc -l)" -eq 2 ]
 	[ "$(cut -d' ' -f1 "$TMP/runners" | sort -u | wc -l)" -eq 2 ]
 	[ "$(cut -d' ' -f4 "$TMP/runners" | sort -u | wc -l)" -eq 2 ]
+	[ "$(cut -d' ' -f6 "$TMP/runners" | sort -u | wc -l)" -eq 2 ]
 	for cg in $(cut -d' ' -f4 "$TMP/runners"); do
 		[[ "$cg" == /snapvm/vm* ]]
 		[ "$(cat "$CG$cg/memory.max")" = $(((128 + 64) << 20)) ]
 	done
+	# Each root holds the devices and the files bound in, nothing else of
+	# the host's.
+	for r in $(cut -d' ' -f7 "$TMP/runners"); do
+		[ -c "/proc/$r/root/dev/kvm" ]
+		[ -f "/proc/$r/root$ROOT/build/rootfs.ext4" ]
+		[ ! -e "/proc/$r/root$ROOT/README.md" ]
+		[ ! -e "/proc/$r/root/etc/passwd" ]
+	done
 	[ "$(ls "$TMP/jails" | wc -l)" -eq 2 ]
+	# A host file that was not bound in does not exist for the runner;
+	# one that was (its root filesystem) opens.
+	invoke hello "{\"snapvm_test\":\"open\",\"path\":\"$ROOT/README.md\"}" |
+	    grep -qF "open $ROOT/README.md: No such file or directory"
+	invoke hello "{\"snapvm_test\":\"open\",\"path\":\"$ROOT/build/rootfs.ext4\"}" |
+	    grep -qF "open $ROOT/build/rootfs.ext4: opened"
 	# A runner killed from outside: its jail goes with it, and the next
 	# request gets a new one.
 	keeper=$(pgrep -P $pid -x vmjail | head -1)
@@ -358,8 +436,33 @@ jailed_runners() {
 	done
 	[ "$(ls "$TMP/jails" | wc -l)" -eq 1 ]
 	[ "$(ls -d "$CG"/snapvm/vm* | wc -l)" -eq 1 ]
-	[ "$(curl -s -X POST --data '{"n":3}' "$url/v1/functions/hello/invoke")" = '{"echo":{"n":3}}' ]
-	[ "$(curl -s -X POST --data '{"n":4}' "$url/v1/functions/hellocold/invoke")" = '{"echo":{"n":4}}' ]
+	[ "$(invoke hello '{"n":3}')" = '{"echo":{"n":3}}' ]
+	[ "$(invoke hellocold '{"n":4}')" = '{"echo":{"n":4}}' ]
+	# A call outside the filter's list kills the runner with SIGSYS: the
+	# request fails, the kill is logged and counted, the rest go on.
+	invoke hello '{"snapvm_test":"sigsys"}' > "$TMP/r"	# not in a pipe: $code
+	cat "$TMP/r"
+	[ "$code" = 500 ]
+	grep -q 'seccomp filter forbids (SIGSYS)' "$TMP/r"
+	grep '"event":"runner_seccomp_killed"' "$TMP/log" | grep -q '"function":"hello"'
+	curl -s "$url/metrics" | grep -qx 'snapvm_runner_seccomp_kills_total{function="hello"} 1'
+	[ "$(invoke hellocold '{"n":5}')" = '{"echo":{"n":5}}' ]
+	[ "$(invoke hello '{"n":6}')" = '{"echo":{"n":6}}' ]
+	curl -s "$url/metrics" | tee "$TMP/metrics" | grep '^snapvm_vm_memory_current_bytes'
+	[ "$(sed -n 's/^snapvm_vm_memory_current_bytes{function="hello"} //p' "$TMP/metrics")" -gt $((1 << 20)) ]
+	# A VM pushed past its memory.max (here by lowering it below what
+	# its guest already uses): reported as such, not as a crash.
+	for d in "$CG"/snapvm/vm*; do
+		echo 1M > "$d/memory.max"
+	done
+	for _ in $(seq 300); do		# a backstop, not a measurement
+		[ "$(grep -c '"event":"runner_oom_killed"' "$TMP/log")" -eq 2 ] && break
+		sleep 0.1
+	done
+	grep '"event":"runner_oom_killed"' "$TMP/log" | grep -q '"function":"hello"'
+	grep '"event":"runner_oom_killed"' "$TMP/log" | grep -q '"function":"hellocold"'
+	curl -s "$url/metrics" | grep -qx 'snapvm_runner_oom_kills_total{function="hello"} 1'
+	[ "$(invoke hello '{"n":7}')" = '{"echo":{"n":7}}' ]
 	kill -TERM $pid
 	wait $pid
 	[ -z "$(ls -A "$TMP/jails")" ]

@@ -51,6 +51,7 @@ EOF2
 		for l in "$@"; do
 			printf '  - "%s"\n' "$l"
 		done
+		echo "$NO_JAIL"
 	} > "$TMP/ctrl.yaml"
 	printf 'functions:\n  - name: echo\n    appfs: %s\n    snapshots: false\n' \
 	    "$TMP/echo.ext2" > "$TMP/functions.yaml"
@@ -128,7 +129,7 @@ PY
 	printf 'listen: localhost:80\n' >> "$TMP/ctrl.yaml"
 	run "$CTRL" --config "$TMP/ctrl.yaml" --check
 	[ "$status" -eq 78 ]
-	[[ "$output" == *'ctrl.yaml:9: listen: "localhost:80": not a numeric IPv4 address'* ]]
+	[[ "$output" == *'ctrl.yaml:10: listen: "localhost:80": not a numeric IPv4 address'* ]]
 }
 
 @test "TCP: ctrl listens on exactly the address given, IPv4 and IPv6" {

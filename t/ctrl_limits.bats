@@ -86,6 +86,7 @@ functions: functions.yaml
 memory_budget: 1024
 ${1:+listen: [\"$1\"]}
 ${EXTRA:-}
+$NO_JAIL
 EOF2
 	cat > "$TMP/functions.yaml" <<EOF2
 functions:

@@ -50,6 +50,7 @@ snaprestore: $FAKE
 tapnet: $TAPNET
 functions: functions.yaml
 listen: ["unix:$TMP/ctrl.sock"]
+$NO_JAIL
 network:
   bridge: sbr0
   address: ${1:-10.77.0.1/23}

@@ -57,6 +57,7 @@ snapshot_store: $STORE/$1
 snapshot_cache: ${2:-0}
 functions: functions.yaml
 memory_budget: ${BUDGET:-1024}
+$NO_JAIL
 EOF2
 	{
 		echo "functions:"

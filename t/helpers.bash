@@ -24,6 +24,12 @@ PY
 # system's cgroup2 mount, or one mounted on $1 where there is none (the
 # nested VM of scripts/kvm-in-qemu, whose kernel has them all; build
 # hosts keep them on v1).  cgroup_v2_done undoes it.
+# ctrl jails its runners by default when it runs as root (as the tests
+# do): the tests of other things, most with fake runners, turn it off with
+# this line in their ctrl.yaml; the tests of the jail write their own
+# (JAIL_YAML=... before config).
+NO_JAIL='jail: {enabled: false}'
+
 cgroup_v2() {
 	local m
 	CG=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)

@@ -61,3 +61,15 @@ teardown() {
 	[ ! -e "$CG/snapvm/cg1" ]
 	[ -z "$(ls -A "$TMP/jails")" ]
 }
+
+@test "a runner past its memory.max: the kernel's OOM killer ends it, and the keeper says so" {
+	cgroup_v2 "$TMP/cg"
+	run "$JAIL" --id oom1 --base "$TMP/jails" --uid 40004 --gid 40004 \
+	    --cgroup "$CG/snapvm" --memory-max 16M -- "$PROBE" hog 64
+	echo "$output"
+	[ "$status" -eq 137 ]		# SIGKILL, as the runner's
+	[[ "$output" == *"vmjail: oom1: the kernel's OOM killer ended the runner: it went past its memory.max, 16777216 bytes"* ]]
+	[[ "$output" != *hogged* ]]
+	[ ! -e "$CG/snapvm/oom1" ]
+	[ -z "$(ls -A "$TMP/jails")" ]
+}

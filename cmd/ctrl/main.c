@@ -85,6 +85,21 @@ open_log(const struct ctrl_conf *c)
 	return fd;
 }
 
+/* What --check found of the jail, on or off, since it may be on without
+ * a jail section. */
+static void
+print_jail(const struct ctrl_conf *c)
+{
+	if (!c->jail) {
+		printf("jail: off: runners run as ctrl's own user\n");
+		return;
+	}
+	printf("jail: on: uids and gids %ju-%ju, base %s, cgroup %s%s\n",
+	    (uintmax_t)c->jail_uid, (uintmax_t)(c->jail_uid + CTRL_BUILDER_SLOT),
+	    c->jail_base, c->jail_cgroup[0] ? c->jail_cgroup : "none",
+	    c->jail_delegated ? " (delegated)" : "");
+}
+
 static int
 run(struct ctrl *c, const struct opts *o)
 {
@@ -94,6 +109,7 @@ run(struct ctrl *c, const struct opts *o)
 		return EX_CONFIG;
 	if (o->check) {
 		printf("%s: ok, %d functions\n", o->config, c->conf.nfuncs);
+		print_jail(&c->conf);
 		return 0;
 	}
 	if ((c->log_fd = open_log(&c->conf)) == -1)

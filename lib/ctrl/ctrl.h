@@ -104,6 +104,8 @@ struct vm_slot {
 	bool con_shown;			/* a failure event showed it */
 	struct request *req;		/* in flight */
 	uint64_t mem_mib;
+	uint64_t guest_mib;		/* its guest's memory; mem_mib is more
+					 * when its cgroup counts more */
 	uint64_t started_ms, last_used_ms, deadline_ms;
 	unsigned served;
 };
@@ -124,6 +126,18 @@ struct fn_stats {
 	uint64_t lat_bucket[2][16];	/* [warm, cold]; see ctrl_metrics.c */
 	uint64_t lat_count[2], lat_sum_us[2];
 	uint64_t seccomp_kills;		/* runners killed by SIGSYS */
+	uint64_t oom_kills;		/* runners killed past memory.max */
+};
+
+/* A runner's command line through vmjail(1) (ctrl_jail.c). */
+#define CTRL_JAIL_ARGV	96
+struct ctrl_jail_args {
+	char *argv[CTRL_JAIL_ARGV];
+	int argc;
+	char id[16], uid[24], mem[24], pids[16], weight[16];
+	char files[CTRL_MAX_LAYERS * CTRL_PATH + 4 * CTRL_PATH];
+	size_t files_len;
+	char cache[CTRL_PATH], cache_env[CTRL_PATH + 16];
 };
 
 struct ctrl {
@@ -138,6 +152,7 @@ struct ctrl {
 	struct request *queue, **queue_tail;
 	uint64_t queued, seq;
 	uint64_t evictions;
+	uint64_t oom_seen;		/* ctrl_jail_oom_kills() last read */
 	/* the snapshot store and cache, for /metrics */
 	uint64_t fetched[3];		/* enum store_result */
 	uint64_t uploaded[2];		/* ok, failed */
@@ -153,6 +168,8 @@ struct ctrl {
 	int builder_fn;			/* -1: the base */
 	uint64_t builder_mib;
 	bool builder_tap;
+	char builder_stage[CTRL_PATH];	/* jailed: where it writes, or "" */
+	struct ctrl_jail_args builder_jail;
 	bool snap_failed[CTRL_MAX_FUNCS + 1];	/* last: the base */
 	/* snapshot store (ctrl_store.c) */
 	struct store_job store_job[CTRL_STORE_JOBS];
@@ -287,15 +304,6 @@ int ctrl_net_attach(struct ctrl *c, int slot, bool bridged,
 void ctrl_net_detach(struct ctrl *c, int slot);
 
 /* ctrl_jail.c: runners through vmjail(1) */
-#define CTRL_JAIL_ARGV	96
-struct ctrl_jail_args {
-	char *argv[CTRL_JAIL_ARGV];
-	int argc;
-	char id[16], uid[24], mem[24], pids[16], weight[16];
-	char files[CTRL_MAX_LAYERS * CTRL_PATH + 4 * CTRL_PATH];
-	size_t files_len;
-	char cache[CTRL_PATH], cache_env[CTRL_PATH + 16];
-};
 /* The command line that runs run in slot's jail (run itself without a
  * jail section): vmjail's flags, then run.  NULL (E2BIG) if it does not
  * fit. */
@@ -305,8 +313,25 @@ char *const *ctrl_jail_argv(struct ctrl *c, int slot, uint64_t mem_mib,
  * jail_remove().  0 when nothing is left (always without a jail): the
  * slot may take a runner. */
 int ctrl_jail_release(struct ctrl *c, int slot, int tries);
-/* At start: what jails of an earlier ctrl left. */
-void ctrl_jail_start(struct ctrl *c);
+/* At start: the base directory (made if missing), ctrl moved into a leaf
+ * of its delegated cgroup, and what jails of an earlier ctrl left.  -1
+ * with a message. */
+int ctrl_jail_start(struct ctrl *c);
+/* The builder's jail: it writes its layer into a staging directory of
+ * its own (SNAPSHOT_DIR/.build, emptied here), bound read-write, and
+ * nowhere else.  The path to give --dump-dir, in layer. */
+int ctrl_jail_stage(struct ctrl *c, char *layer, size_t n);
+/* The staged layer, once its builder ended well: each file checked to be
+ * a plain file of the builder's, given to ctrl's user, the layer renamed
+ * to out and its digests put in the cache.  -1 (reported, the staged
+ * layer removed) if anything is amiss. */
+int ctrl_jail_adopt(struct ctrl *c, const char *staged, const char *out);
+/* What the kernel counts for slot's cgroup (memory.current), in bytes; 0
+ * without a cgroup or when it cannot be read. */
+uint64_t ctrl_jail_memory_current(const struct ctrl *c, int slot);
+/* The OOM kills in the cgroups under jail.cgroup (its memory.events,
+ * which counts its descendants'); 0 without a cgroup. */
+uint64_t ctrl_jail_oom_kills(const struct ctrl *c);
 
 /* ctrl_cache.c */
 void ctrl_cache_touch(struct ctrl *c, int fn);

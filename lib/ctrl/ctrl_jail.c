@@ -9,25 +9,40 @@
  * jailed runner trusts what ctrl, outside, verified and hashes nothing
  * twice, while it cannot write an entry anyone else would trust.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctrl.h"
 #include "digest.h"
 #include "jail.h"
+#include "log.h"
+#include "snapmeta.h"
 
 /* Runner flags whose values are files the runner opens. */
 static const char *const ctrl_jail_file_flags[] = { "--kernel", "--initrd",
 	"--rootfs", "--appfs", "--drive", "--load-dir", NULL };
+
+/* The jail's name: "vmI" for slot I, "build" for the builder's. */
+static void
+ctrl_jail_id(int slot, char *id, size_t n)
+{
+	if (slot == CTRL_BUILDER_SLOT)
+		snprintf(id, n, "build");
+	else
+		snprintf(id, n, "vm%d", slot);
+}
 
 static void
 ctrl_jail_conf(const struct ctrl *c, int slot, struct jail_conf *j, char *id,
     size_t n)
 {
 	memset(j, 0, sizeof(*j));
-	snprintf(id, n, "vm%d", slot);
+	ctrl_jail_id(slot, id, n);
 	j->id = id;
 	j->base = c->conf.jail_base;
 	j->cgroup = c->conf.jail_cgroup[0] ? c->conf.jail_cgroup : NULL;
@@ -68,16 +83,38 @@ ctrl_jail_files(struct ctrl_jail_args *a, const char *value)
 	return true;
 }
 
+/* --dump-dir's: the directory it is written in (a temporary name there,
+ * then a rename), the builder's staging directory, read-write. */
+static bool
+ctrl_jail_out(struct ctrl_jail_args *a, const char *value)
+{
+	size_t len = strlen(value) + 1;
+	char *p = a->files + a->files_len, *slash;
+
+	if (a->files_len + len > sizeof(a->files))
+		return false;
+	memcpy(p, value, len);
+	a->files_len += len;
+	if ((slash = strrchr(p, '/')) == NULL || slash == p)
+		return false;
+	*slash = '\0';
+	return ctrl_jail_flag(a, "--rw", p);
+}
+
 static bool
 ctrl_jail_binds(struct ctrl_jail_args *a, char *const *run, bool tap)
 {
 	struct stat st;
 
-	for (int i = 1; run[i] != NULL && run[i + 1] != NULL; i++)
+	for (int i = 1; run[i] != NULL && run[i + 1] != NULL; i++) {
+		if (strcmp(run[i], "--dump-dir") == 0 &&
+		    !ctrl_jail_out(a, run[i + 1]))
+			return false;
 		for (int f = 0; ctrl_jail_file_flags[f] != NULL; f++)
 			if (strcmp(run[i], ctrl_jail_file_flags[f]) == 0 &&
 			    !ctrl_jail_files(a, run[i + 1]))
 				return false;
+	}
 	if (!ctrl_jail_flag(a, "--dev", "/dev/kvm") ||
 	    !ctrl_jail_flag(a, "--dev", "/dev/urandom") ||
 	    (tap && !ctrl_jail_flag(a, "--dev", "/dev/net/tun")))
@@ -119,7 +156,7 @@ ctrl_jail_argv(struct ctrl *c, int slot, uint64_t mem_mib, int vcpus,
 		return run;
 	a->argc = 0;
 	a->files_len = 0;
-	snprintf(a->id, sizeof(a->id), "vm%d", slot);
+	ctrl_jail_id(slot, a->id, sizeof(a->id));
 	snprintf(a->uid, sizeof(a->uid), "%ju",
 	    (uintmax_t)(c->conf.jail_uid + (uint64_t)slot));
 	ok = ctrl_jail_add(a, c->conf.vmjail) && ctrl_jail_add(a, "-q") &&
@@ -175,12 +212,192 @@ ctrl_jail_cache(void)
 	chmod(dir, 0755);
 }
 
-void
+/* BASE and the directories above it, as mkdir -p would. */
+static int
+ctrl_jail_base(const char *base)
+{
+	char path[CTRL_PATH];
+
+	snprintf(path, sizeof(path), "%s", base);
+	for (char *p = path + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char was = *p;
+
+		*p = '\0';
+		if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+			log_warn("jail: base: %s", path);
+			return -1;
+		}
+		if ((*p = was) == '\0')
+			return 0;
+	}
+}
+
+int
 ctrl_jail_start(struct ctrl *c)
 {
 	if (!c->conf.jail)
-		return;
+		return 0;
+	if (ctrl_jail_base(c->conf.jail_base) == -1 ||
+	    (c->conf.jail_delegated &&
+	    jail_cgroup_leave(c->conf.jail_cgroup, "ctrl") == -1))
+		return -1;
 	ctrl_jail_cache();
-	for (int i = 0; i < CTRL_MAX_VMS; i++)
+	c->oom_seen = ctrl_jail_oom_kills(c);
+	for (int i = 0; i <= CTRL_BUILDER_SLOT; i++)
 		ctrl_jail_release(c, i, 1);
+	return 0;
+}
+
+/* What an earlier build left in the staging directory: layers and their
+ * temporary directories, nothing else is ever written there. */
+static void
+ctrl_jail_stage_clear(const char *stage)
+{
+	char path[CTRL_PATH + 300];
+	struct dirent *e;
+	DIR *d = opendir(stage);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", stage, e->d_name);
+		lchown(path, geteuid(), getegid());	/* to empty it */
+		snapmeta_remove(path);
+	}
+	closedir(d);
+}
+
+int
+ctrl_jail_stage(struct ctrl *c, char *layer, size_t n)
+{
+	char stage[CTRL_PATH];
+	uid_t id = (uid_t)(c->conf.jail_uid + CTRL_BUILDER_SLOT);
+
+	/* ctrl's own again before it empties it: ctrl needs no
+	 * CAP_DAC_OVERRIDE nor CAP_FOWNER, only CAP_CHOWN. */
+	snprintf(stage, sizeof(stage), "%.900s/.build", c->conf.snapshot_dir);
+	if ((mkdir(stage, 0755) == -1 && errno != EEXIST) ||
+	    lchown(stage, geteuid(), getegid()) == -1 ||
+	    chmod(stage, 0755) == -1) {
+		log_warn("%s", stage);
+		return -1;
+	}
+	ctrl_jail_stage_clear(stage);
+	if (chown(stage, id, id) == -1) {
+		log_warn("%s", stage);
+		return -1;
+	}
+	snprintf(layer, n, "%s/layer", stage);
+	return 0;
+}
+
+/* A file the builder wrote, given to ctrl's user: a plain file with one
+ * link (not a link to a file the builder could see), of the builder's uid. */
+static int
+ctrl_jail_own(const char *path, uid_t builder, bool dir)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT && !dir ? 0 : -1;
+	if ((dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1) || st.st_uid != builder) {
+		log_warnx("%s: not a %s the builder made", path,
+		    dir ? "directory" : "plain file");
+		return -1;
+	}
+	return lchown(path, geteuid(), getegid());
+}
+
+int
+ctrl_jail_adopt(struct ctrl *c, const char *staged, const char *out)
+{
+	uid_t builder = (uid_t)(c->conf.jail_uid + CTRL_BUILDER_SLOT);
+	char path[CTRL_PATH + 32], *slash;
+	struct snap_meta m;
+	int rc = ctrl_jail_own(staged, builder, true);
+
+	/* The staging directory, to rename out of it. */
+	snprintf(path, sizeof(path), "%s", staged);
+	if ((slash = strrchr(path, '/')) != NULL) {
+		*slash = '\0';
+		if (lchown(path, geteuid(), getegid()) == -1)
+			rc = -1;
+	}
+
+	snprintf(path, sizeof(path), "%s/manifest.json", staged);
+	rc = rc == 0 ? ctrl_jail_own(path, builder, false) : -1;
+	for (int i = 0; rc == 0 && i < SNAP_NFILES; i++) {
+		snprintf(path, sizeof(path), "%s/%s", staged, snap_file_name[i]);
+		rc = ctrl_jail_own(path, builder, false);
+	}
+	if (rc == -1 || snapmeta_read(staged, &m) == -1 ||
+	    rename(staged, out) == -1) {
+		log_warnx("%s: the built layer is not taken", staged);
+		snapmeta_remove(staged);
+		return -1;
+	}
+	/* The builder hashed what it wrote and can no longer touch it: its
+	 * digests go into the cache, keyed by the files' identity as they
+	 * are now, so that the first restore does not hash them again. */
+	for (int i = 0; i < SNAP_NFILES; i++)
+		if (m.file[i].present) {
+			snprintf(path, sizeof(path), "%s/%s", out, snap_file_name[i]);
+			digest_cache_put(path, m.file[i].sha256);
+		}
+	return 0;
+}
+
+/* The number in a cgroup file: the whole file, or the value of key's
+ * line ("key N").  0 when it cannot be read. */
+static uint64_t
+ctrl_jail_cgroup_num(const char *path, const char *key)
+{
+	char line[128];
+	size_t klen = key ? strlen(key) : 0;
+	uint64_t v = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (key == NULL) {
+			v = strtoull(line, NULL, 10);
+			break;
+		}
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+			v = strtoull(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+uint64_t
+ctrl_jail_memory_current(const struct ctrl *c, int slot)
+{
+	char path[CTRL_PATH + 64], id[16];
+
+	if (!c->conf.jail || c->conf.jail_cgroup[0] == '\0')
+		return 0;
+	ctrl_jail_id(slot, id, sizeof(id));
+	snprintf(path, sizeof(path), "%s/%s/memory.current", c->conf.jail_cgroup,
+	    id);
+	return ctrl_jail_cgroup_num(path, NULL);
+}
+
+uint64_t
+ctrl_jail_oom_kills(const struct ctrl *c)
+{
+	char path[CTRL_PATH + 32];
+
+	if (!c->conf.jail || c->conf.jail_cgroup[0] == '\0')
+		return 0;
+	snprintf(path, sizeof(path), "%s/memory.events", c->conf.jail_cgroup);
+	return ctrl_jail_cgroup_num(path, "oom_kill");
 }

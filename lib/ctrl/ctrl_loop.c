@@ -385,8 +385,8 @@ ctrl_loop_run(struct ctrl *c, int in_fd)
 	c->builder_fn = -2;
 	pthread_mutex_init(&c->inbox_lock, NULL);
 	c->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ctrl_jail_start(c);
-	if (sig_fd == -1 || c->inbox_fd == -1 || ctrl_net_start(c) == -1 ||
+	if (sig_fd == -1 || c->inbox_fd == -1 || ctrl_jail_start(c) == -1 ||
+	    ctrl_net_start(c) == -1 ||
 	    ctrl_http_start(c) == -1) {
 		ctrl_http_stop(c);
 		ctrl_sink_close(&c->log, LOG_WAIT_MS);

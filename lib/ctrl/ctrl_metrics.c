@@ -125,7 +125,6 @@ put_http(struct text *t, const struct ctrl *c)
 static void
 put_cgroup_memory(struct text *t, const struct ctrl *c)
 {
-	char path[CTRL_PATH + 32], num[32];
 	uint64_t sum;
 
 	if (!c->conf.jail || c->conf.jail_cgroup[0] == '\0')
@@ -133,19 +132,9 @@ put_cgroup_memory(struct text *t, const struct ctrl *c)
 	put(t, "# TYPE snapvm_vm_memory_current_bytes gauge\n");
 	for (int f = 0; f < c->conf.nfuncs; f++) {
 		sum = 0;
-		for (int i = 0; i < CTRL_MAX_VMS; i++) {
-			FILE *fp;
-
-			if (c->vm[i].state == VMS_FREE || c->vm[i].fn != f)
-				continue;
-			snprintf(path, sizeof(path), "%s/vm%d/memory.current",
-			    c->conf.jail_cgroup, i);
-			if ((fp = fopen(path, "re")) == NULL)
-				continue;
-			if (fgets(num, sizeof(num), fp) != NULL)
-				sum += strtoull(num, NULL, 10);
-			fclose(fp);
-		}
+		for (int i = 0; i < CTRL_MAX_VMS; i++)
+			if (c->vm[i].state != VMS_FREE && c->vm[i].fn == f)
+				sum += ctrl_jail_memory_current(c, i);
 		put(t, "snapvm_vm_memory_current_bytes{function=\"%s\"} %ju\n",
 		    c->conf.fn[f].name, (uintmax_t)sum);
 	}
@@ -179,6 +168,10 @@ ctrl_metrics_text(const struct ctrl *c)
 		put(&t, "snapvm_runner_seccomp_kills_total{function=\"%s\"} "
 		    "%ju\n", c->conf.fn[f].name,
 		    (uintmax_t)c->stats[f].seccomp_kills);
+	put(&t, "# TYPE snapvm_runner_oom_kills_total counter\n");
+	for (int f = 0; f < c->conf.nfuncs; f++)
+		put(&t, "snapvm_runner_oom_kills_total{function=\"%s\"} %ju\n",
+		    c->conf.fn[f].name, (uintmax_t)c->stats[f].oom_kills);
 	put_cgroup_memory(&t, c);
 	put(&t, "# TYPE snapvm_memory_used_bytes gauge\n"
 	    "snapvm_memory_used_bytes %ju\n"

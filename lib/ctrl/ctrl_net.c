@@ -19,7 +19,6 @@
 
 #include "ctrl.h"
 
-#define BUILDER_SLOT	CTRL_MAX_VMS
 
 static int
 wait_child(pid_t pid)
@@ -43,7 +42,7 @@ tapnet(struct ctrl *c, char *const argv[])
 static void
 tap_name(const struct ctrl *c, int slot, char *out, size_t n)
 {
-	if (slot == BUILDER_SLOT)
+	if (slot == CTRL_BUILDER_SLOT)
 		snprintf(out, n, "%.8sb", c->conf.tap_prefix);
 	else
 		snprintf(out, n, "%.8s%u", c->conf.tap_prefix,
@@ -82,7 +81,7 @@ ctrl_net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
 	int k = 0, rc;
 
 	if (slot < 0)
-		slot = BUILDER_SLOT;
+		slot = CTRL_BUILDER_SLOT;
 	net_names(c, slot, n);
 	cmd[k++] = c->conf.tapnet;
 	cmd[k++] = "-q";
@@ -93,7 +92,7 @@ ctrl_net_attach(struct ctrl *c, int slot, bool bridged, struct net_args *n,
 		cmd[k++] = "--bridge";
 		cmd[k++] = c->conf.bridge;
 	}
-	if (c->conf.jail && slot != BUILDER_SLOT) {
+	if (c->conf.jail) {
 		snprintf(n->owner, sizeof(n->owner), "%ju",
 		    (uintmax_t)(c->conf.jail_uid + (uint64_t)slot));
 		cmd[k++] = "--owner";
@@ -121,7 +120,7 @@ ctrl_net_detach(struct ctrl *c, int slot)
 	char tap[16];
 	char *cmd[] = { c->conf.tapnet, "-q", "tap", "del", tap, NULL };
 
-	tap_name(c, slot < 0 ? BUILDER_SLOT : slot, tap, sizeof(tap));
+	tap_name(c, slot < 0 ? CTRL_BUILDER_SLOT : slot, tap, sizeof(tap));
 	if (tapnet(c, cmd) != 0)
 		ctrl_log(c, "tap_del_failed", 0, "\"tap\":\"%s\"", tap);
 }

@@ -169,7 +169,7 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 	v->cold_boot = a->cold;
 	if (!a->cold && c->conf.fn[fn].nlayers == 0)
 		ctrl_cache_touch(c, fn);
-	v->mem_mib = vm_mib(c, fn, a);
+	v->mem_mib = v->guest_mib = vm_mib(c, fn, a);
 	v->started_ms = v->last_used_ms = mono_ms();
 	v->served = 0;
 	v->state = VMS_IDLE;
@@ -192,12 +192,35 @@ retire(struct ctrl *c, struct vm_slot *v, const char *why)
 	v->deadline_ms = mono_ms() + GRACE_MS;
 }
 
+/* With cgroups, a VM is charged what the kernel counts for it
+ * (memory.current: its guest's pages, its runner's own memory, the page
+ * cache of its files) when that is more than its guest's memory, so that
+ * the budget holds what the host really gives. */
+static void
+charge_vms(struct ctrl *c)
+{
+	for (int i = 0; i < CTRL_MAX_VMS; i++) {
+		struct vm_slot *v = &c->vm[i];
+		uint64_t now, mib;
+
+		if (v->state == VMS_FREE)
+			continue;
+		now = ctrl_jail_memory_current(c, i);
+		mib = (now + (1 << 20) - 1) >> 20;
+		if (mib < v->guest_mib)
+			mib = v->guest_mib;
+		c->used_mib = c->used_mib - v->mem_mib + mib;
+		v->mem_mib = mib;
+	}
+}
+
 /* Frees memory for need MiB by retiring idle VMs, least recent first. */
 static bool
 make_room(struct ctrl *c, uint64_t need)
 {
 	uint64_t idle = 0, stopping = 0;
 
+	charge_vms(c);
 	for (int i = 0; i < CTRL_MAX_VMS; i++) {
 		idle += c->vm[i].state == VMS_IDLE ? c->vm[i].mem_mib : 0;
 		stopping += c->vm[i].state == VMS_STOPPING ? c->vm[i].mem_mib : 0;
@@ -512,6 +535,32 @@ seccomp_killed(struct ctrl *c, struct vm_slot *v, char *why, size_t n)
 	    "forbids (SIGSYS)");
 }
 
+/* The kernel's OOM killer ended the runner: its VM went past its cgroup's
+ * memory.max (the kill is SIGKILL; ctrl's own are not counted there).
+ * The count is the parent's, since a VM's cgroup is gone by now: each
+ * runner killed so takes one kill the count has that ctrl has not yet
+ * attributed. */
+static bool
+oom_killed(struct ctrl *c, struct vm_slot *v, char *why, size_t n)
+{
+	const char *fn = v->fn >= 0 ? c->conf.fn[v->fn].name : "";
+	uint64_t kills = ctrl_jail_oom_kills(c);
+	char jf[160];
+
+	if (kills <= c->oom_seen)
+		return false;
+	c->oom_seen++;
+	if (v->fn >= 0)
+		c->stats[v->fn].oom_kills++;
+	ctrl_log(c, "runner_oom_killed", v->req ? v->req->seq : 0,
+	    "\"function\":%s,\"pid\":%d,\"memory_max_mib\":%ju",
+	    ctrl_log_jstr(jf, sizeof(jf), fn), (int)v->proc.pid,
+	    (uintmax_t)(v->guest_mib + c->conf.jail_overhead_mib));
+	snprintf(why, n, "the VM went past its memory limit (memory.max) and "
+	    "the kernel killed its runner");
+	return true;
+}
+
 static void
 reaped(struct ctrl *c, struct vm_slot *v, int status)
 {
@@ -528,6 +577,8 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
 		seccomp_killed(c, v, why, sizeof(why));
+	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+		oom_killed(c, v, why, sizeof(why));
 	if (v->req != NULL)
 		ctrl_request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed",
 		    why);

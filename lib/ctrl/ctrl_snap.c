@@ -128,7 +128,7 @@ spawn_builder(struct ctrl *c, int job)
 	char out[CTRL_PATH], base[CTRL_PATH], diffs[CTRL_PATH + 8];
 	char layer[CTRL_PATH + 16];
 	struct net_args net;
-	char *argv[16];
+	char *argv[16], *const *run;
 	int i = 0;
 
 	ctrl_state_own_layer(c, job, out, sizeof(out));
@@ -151,8 +151,12 @@ spawn_builder(struct ctrl *c, int job)
 		argv[i++] = "--appfs";
 		argv[i++] = c->conf.fn[job].appfs;
 	}
+	c->builder_stage[0] = '\0';
+	if (c->conf.jail && ctrl_jail_stage(c, c->builder_stage,
+	    sizeof(c->builder_stage)) == -1)
+		return -1;
 	argv[i++] = "--dump-dir";
-	argv[i++] = out;
+	argv[i++] = c->conf.jail ? c->builder_stage : out;
 	argv[i] = NULL;
 	/* Layers with a network device serve functions with and without. */
 	if (c->conf.network) {
@@ -160,7 +164,9 @@ spawn_builder(struct ctrl *c, int job)
 			return -1;
 		c->builder_tap = true;
 	}
-	if (runproc_spawn(&c->builder, argv, RUNPROC_PIPE) == -1) {
+	run = ctrl_jail_argv(c, CTRL_BUILDER_SLOT, BUILDER_MIB, 1,
+	    c->builder_tap, argv, &c->builder_jail);
+	if (run == NULL || runproc_spawn(&c->builder, run, RUNPROC_PIPE) == -1) {
 		if (c->builder_tap)
 			ctrl_net_detach(c, -1);
 		c->builder_tap = false;
@@ -218,6 +224,13 @@ ctrl_snap_build_done(struct ctrl *c, int status)
 	char dir[CTRL_PATH], *tail;
 	size_t len;
 
+	if (job >= -1)
+		ctrl_state_own_layer(c, job, dir, sizeof(dir));
+	if (ok && job >= -1 && c->builder_stage[0] != '\0' &&
+	    ctrl_jail_adopt(c, c->builder_stage, dir) == -1)
+		ok = false;
+	ctrl_jail_release(c, CTRL_BUILDER_SLOT, 1);	/* if its keeper was killed */
+
 	for (int i = 0; i < 8 && ctrl_console_read(c, &c->builder_con,
 	    &c->builder) > 0; i++)
 		;
@@ -236,7 +249,6 @@ ctrl_snap_build_done(struct ctrl *c, int status)
 	if (!ok && job >= -1)
 		c->snap_failed[job < 0 ? CTRL_MAX_FUNCS : job] = true;
 	if (ok && job >= -1) {
-		ctrl_state_own_layer(c, job, dir, sizeof(dir));
 		ctrl_store_upload(c, dir);
 		ctrl_cache_trim(c);
 	}

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "ctrlconf.h"
 #include "jail.h"
@@ -337,12 +338,15 @@ ctrl_net(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 static const char *const jail_keys[] = { "enabled", "uid", "base",
 	"cgroup", "vmjail", "overhead", NULL };
 
-/* A directory that exists, for a key of the jail section. */
+/* A directory, for a key of the jail section; one that does not exist yet
+ * is made when ctrl starts. */
 static int
 jail_dir(struct yconf *y, yaml_node_t *n, const char *key, const char *path)
 {
 	struct stat st;
 
+	if (stat(path, &st) == -1 && errno == ENOENT)
+		return 0;
 	if (stat(path, &st) == -1) {
 		yconf_error(y, yconf_get(y, n, key), key, "%s: %s", path,
 		    strerror(errno));
@@ -361,8 +365,7 @@ jail_dir(struct yconf *y, yaml_node_t *n, const char *key, const char *path)
 static int
 jail_ids(struct yconf *y, yaml_node_t *n, struct ctrl_conf *c)
 {
-	c->jail_uid = 0;
-	if (yconf_uint(y, n, "uid", true, 0, UINT32_MAX, &c->jail_uid) == -1)
+	if (yconf_uint(y, n, "uid", false, 0, UINT32_MAX, &c->jail_uid) == -1)
 		return -1;
 	if (c->jail_uid == 0 || c->jail_uid + CTRL_MAX_VMS >= UINT32_MAX) {
 		yconf_error(y, yconf_get(y, n, "uid"), "uid", "%ju: the runners "
@@ -379,9 +382,19 @@ static int
 jail_cgroup(struct yconf *y, yaml_node_t *n, struct ctrl_conf *c)
 {
 	char why[256];
-	int rc = get_path(y, n, "cgroup", false, c->jail_cgroup);
+	int rc;
 
-	if (rc != 0)
+	if (yconf_str(y, n, "cgroup", false, c->jail_cgroup,
+	    sizeof(c->jail_cgroup)) == 0 &&
+	    strcmp(c->jail_cgroup, "delegated") == 0) {
+		c->jail_delegated = true;
+		if (jail_cgroup_self(c->jail_cgroup, sizeof(c->jail_cgroup),
+		    why, sizeof(why)) == -1) {
+			yconf_error(y, yconf_get(y, n, "cgroup"), "cgroup",
+			    "delegated: %s", why);
+			return -1;
+		}
+	} else if ((rc = get_path(y, n, "cgroup", false, c->jail_cgroup)) != 0)
 		return rc < 0 ? -1 : 0;
 	if (jail_cgroup_usable(c->jail_cgroup, why, sizeof(why)) == -1) {
 		yconf_error(y, yconf_get(y, n, "cgroup"), "cgroup", "%s: %s",
@@ -399,9 +412,11 @@ ctrl_jail(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	snprintf(c->vmjail, sizeof(c->vmjail), "vmjail");
 	snprintf(c->jail_base, sizeof(c->jail_base), "/srv/snapvm/jail");
 	c->jail_overhead_mib = 64;
+	c->jail_uid = CTRL_JAIL_UID;
+	/* On by default where it can be: as root. */
+	c->jail = geteuid() == 0;
 	if (n == NULL)
 		return 0;
-	c->jail = true;
 	if (n->type != YAML_MAPPING_NODE) {
 		yconf_error(y, n, "jail", "expected a mapping with enabled, uid, "
 		    "base and cgroup");

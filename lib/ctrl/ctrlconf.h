@@ -12,9 +12,14 @@
 
 #define CTRL_MAX_FUNCS		64
 #define CTRL_MAX_VMS		256
+/* The snapshot builder's slot: its uid, tap and jail come after the VMs'. */
+#define CTRL_BUILDER_SLOT	CTRL_MAX_VMS
 #define CTRL_MAX_LISTEN		4
 #define CTRL_MAX_LAYERS		8
 #define CTRL_PATH		1024
+/* The first uid (and gid) of the runners by default: in the range that
+ * systemd leaves unused (above its container ranges, below 2^31). */
+#define CTRL_JAIL_UID		2000000000
 /* HTTP: connections past http_connections that are still accepted, to be
  * told 503; and what ctrl sets aside for each connection (libmicrohttpd's
  * 32 KiB memory pool and the rest of its state and ours). */
@@ -54,6 +59,7 @@ struct ctrl_conf {
 	uint64_t jail_overhead_mib;	/* memory.max: the guest's and this */
 	char jail_base[CTRL_PATH], jail_cgroup[CTRL_PATH];	/* "": none */
 	char vmjail[CTRL_PATH];
+	bool jail_delegated;		/* jail_cgroup is ctrl's own */
 	uint64_t budget_mib;
 	int nlisten;
 	char listen[CTRL_MAX_LISTEN][256];	/* "HOST:PORT" or "unix:PATH" */

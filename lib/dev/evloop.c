@@ -141,6 +141,9 @@ evloop_thread(void *arg)
 {
 	struct evloop *l = arg;
 
+	pthread_setname_np(pthread_self(), "evloop");
+	if (l->enter != NULL && l->enter(l->enter_arg) == -1)
+		return NULL;
 	while (evloop_turn(l, -1) != -1)
 		;
 	return NULL;

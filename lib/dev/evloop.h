@@ -37,6 +37,9 @@ struct evloop {
 	struct evloop_handler *h;
 	uint32_t cap;			/* slots in h */
 	uint32_t gen;			/* last registration number given */
+	/* Called first on the loop thread, if set: -1 ends the thread. */
+	int (*enter)(void *arg);
+	void *enter_arg;
 };
 
 int evloop_init(struct evloop *l);

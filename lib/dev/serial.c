@@ -294,6 +294,9 @@ serial_input_thread(void *arg)
 	uint8_t buf[SERIAL_FIFO];
 	ssize_t n;
 
+	pthread_setname_np(pthread_self(), "serial-in");
+	if (u->enter != NULL && u->enter(u->enter_arg) == -1)
+		return NULL;
 	for (;;) {
 		if (poll(pfd, 2, -1) == -1) {
 			if (errno == EINTR)

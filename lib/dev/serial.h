@@ -38,6 +38,9 @@ struct serial {
 	int stop_fd;			/* eventfd: input thread must stop */
 	bool stopping, thread_started;
 	pthread_t in_thread;
+	/* Called first on the input thread, if set: -1 ends the thread. */
+	int (*enter)(void *arg);
+	void *enter_arg;
 	serial_irq_fn *irq;
 	void *irq_opaque;
 };

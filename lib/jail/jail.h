@@ -4,7 +4,8 @@
  * exactly the files bound into it; an unprivileged uid and gid, no
  * capabilities, no_new_privs, an empty environment, no file descriptors
  * but those passed on, resource limits; optionally a cgroup v2 of its
- * own under a delegated parent.  One header, a section per file.
+ * own under a delegated parent.  And, loaded by the runner itself, a
+ * seccomp filter per thread.  One header, a section per file.
  */
 #ifndef SNAPVM_JAIL_H
 #define SNAPVM_JAIL_H
@@ -95,10 +96,37 @@ int jail_cgroup_create(const struct jail_conf *c);
 int jail_cgroup_usable(const char *parent, char *why, size_t n);
 /* Moves the calling process into it. */
 int jail_cgroup_join(const struct jail_conf *c);
+/* The kernel's OOM kills in it (memory.events); 0 without one. */
+uint64_t jail_cgroup_oom_kills(const struct jail_conf *c);
+/* The cgroup v2 directory of the calling process (a service's own with
+ * Delegate=yes); -1 and why. */
+int jail_cgroup_self(char *buf, size_t n, char *why, size_t whylen);
+/* Moves the calling process into DIR/LEAF, made if missing: a cgroup can
+ * enable controllers for its children only while it has no process of its
+ * own, so a delegated cgroup's owner moves itself out of the way first, as
+ * systemd's delegation documentation says.  -1 with a message. */
+int jail_cgroup_leave(const char *dir, const char *leaf);
 /* Removes it once its processes are gone, trying every millisecond up to
  * tries times; -1 if it still has some (a message unless tries is 1: a
  * caller that must not wait tries again later). */
 int jail_cgroup_remove(const struct jail_conf *c, int tries);
+
+/* ---- jail_seccomp.c ---- */
+
+/* The runner's threads by the calls they make (see jail_seccomp.c). */
+enum jail_thread { JAIL_THREAD_CONTROL, JAIL_THREAD_DEVICE, JAIL_THREAD_VCPU };
+/* What a call outside a thread's list does: nothing is filtered (off),
+ * the whole runner is killed with SIGSYS (kill), or the kernel logs the
+ * call and lets it through (log: to find what a list lacks). */
+enum jail_seccomp { JAIL_SECCOMP_OFF, JAIL_SECCOMP_KILL, JAIL_SECCOMP_LOG };
+
+/* "off", "kill" or "log"; -1 for anything else. */
+int jail_seccomp_mode(const char *s, enum jail_seccomp *mode);
+const char *jail_thread_name(enum jail_thread kind);
+/* Loads the filter of kind into the calling thread, for good (threads it
+ * creates afterwards inherit it).  Sets no_new_privs.  -1 with a
+ * message. */
+int jail_seccomp_load(enum jail_thread kind, enum jail_seccomp mode);
 
 /* ---- jail_run.c ---- */
 

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <linux/magic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -28,8 +29,9 @@ jail_cgroup_path(const struct jail_conf *c, const char *file, char *buf,
 	    file ? file : "");
 }
 
+/* The whole of a small file, or its first line only. */
 static int
-jail_cgroup_read(const char *path, char *buf, size_t size)
+jail_cgroup_slurp(const char *path, char *buf, size_t size, bool line)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd == -1 ? -1 : read(fd, buf, size - 1);
@@ -39,8 +41,15 @@ jail_cgroup_read(const char *path, char *buf, size_t size)
 	if (n < 0)
 		return -1;
 	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
+	if (line)
+		buf[strcspn(buf, "\n")] = '\0';
 	return 0;
+}
+
+static int
+jail_cgroup_read(const char *path, char *buf, size_t size)
+{
+	return jail_cgroup_slurp(path, buf, size, true);
 }
 
 static int
@@ -176,6 +185,21 @@ jail_cgroup_create(const struct jail_conf *c)
 	return 0;
 }
 
+uint64_t
+jail_cgroup_oom_kills(const struct jail_conf *c)
+{
+	char path[JAIL_PATH], buf[1024], *p;
+
+	if (c->cgroup == NULL)
+		return 0;
+	jail_cgroup_path(c, "memory.events", path, sizeof(path));
+	if (jail_cgroup_slurp(path, buf, sizeof(buf), false) == -1 ||
+	    (p = strstr(buf, "oom_kill ")) == NULL ||
+	    (p != buf && p[-1] != '\n'))
+		return 0;
+	return strtoull(p + 9, NULL, 10);
+}
+
 int
 jail_cgroup_join(const struct jail_conf *c)
 {
@@ -213,4 +237,76 @@ jail_cgroup_remove(const struct jail_conf *c, int tries)
 	if (errno != EBUSY || tries > 1)
 		log_warn("%s", path);
 	return -1;
+}
+
+/* Where cgroup v2 is mounted, from /proc/self/mountinfo: "ID PARENT
+ * MAJ:MIN ROOT MOUNTPOINT OPTIONS... - TYPE SOURCE SUPER". */
+static int
+jail_cgroup_mount(char *buf, size_t n)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[1024], root[512], point[512], *dash;
+	int found = -1;
+
+	if (f == NULL)
+		return -1;
+	while (found == -1 && fgets(line, sizeof(line), f) != NULL) {
+		dash = strstr(line, " - cgroup2 ");
+		if (dash != NULL &&
+		    sscanf(line, "%*s %*s %*s %511s %511s", root, point) == 2 &&
+		    strcmp(root, "/") == 0 && strlen(point) < n) {
+			snprintf(buf, n, "%s", point);
+			found = 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int
+jail_cgroup_self(char *buf, size_t n, char *why, size_t whylen)
+{
+	char mnt[512], line[1024];
+	FILE *f;
+	int found = -1;
+
+	if (jail_cgroup_mount(mnt, sizeof(mnt)) == -1) {
+		snprintf(why, whylen, "no cgroup v2 file system is mounted");
+		return -1;
+	}
+	if ((f = fopen("/proc/self/cgroup", "re")) == NULL) {
+		snprintf(why, whylen, "/proc/self/cgroup: %s", strerror(errno));
+		return -1;
+	}
+	while (found == -1 && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "0::/", 4) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			/* The root cgroup is "/": no slash to add. */
+			if ((size_t)snprintf(buf, n, "%s%s", mnt,
+			    line[4] ? line + 3 : "") < n)
+				found = 0;
+		}
+	fclose(f);
+	if (found == -1)
+		snprintf(why, whylen, "/proc/self/cgroup names no cgroup v2 "
+		    "(\"0::\") of this process");
+	return found;
+}
+
+int
+jail_cgroup_leave(const char *dir, const char *leaf)
+{
+	char path[JAIL_PATH];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, leaf);
+	if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+		log_warn("%s", path);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s/cgroup.procs", dir, leaf);
+	if (jail_cgroup_write(path, "0") == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	return 0;
 }

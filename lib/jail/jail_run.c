@@ -191,6 +191,10 @@ jail_run(const struct jail_conf *c, char *const argv[], int *status)
 	}
 	*status = jail_wait(pid, &set);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (jail_cgroup_oom_kills(c) > 0)
+		log_warnx("%s: the kernel's OOM killer ended the runner: it "
+		    "went past its memory.max, %ju bytes", c->id,
+		    (uintmax_t)c->memory_max);
 	jail_remove(c, 2000);
 	close(alive[1]);
 	return 0;

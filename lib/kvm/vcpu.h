@@ -36,6 +36,9 @@ struct vcpu_ops {
 	void (*stop)(void *opaque, enum vcpu_stop why);
 	/* KVM_RUN was interrupted: waits while the VM is paused. */
 	void (*park)(void *opaque);
+	/* On the thread, before its first KVM_RUN (may be NULL): -1 ends
+	 * the thread, which has stopped the VM. */
+	int (*enter)(void *opaque);
 };
 
 /* What the vCPUs of one VM share; the VM owns it. */

@@ -287,10 +287,17 @@ vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	sigset_t kick;
+	char name[16];
 
+	/* Named for top -H, ps -L and the kernel's seccomp log. */
+	snprintf(name, sizeof(name), "vcpu%d", v->id);
+	pthread_setname_np(pthread_self(), name);
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	if (v->host->ops->enter != NULL &&
+	    v->host->ops->enter(v->host->opaque) == -1)
+		return NULL;
 	while (!vcpu_stopping(v)) {
 		if (ioctl(v->fd, KVM_RUN, 0) == -1) {
 			if (errno == EINTR || errno == EAGAIN) {

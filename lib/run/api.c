@@ -570,6 +570,9 @@ api_main(void *arg)
 	struct api *a = arg;
 	int fd;
 
+	pthread_setname_np(pthread_self(), "api");
+	if (a->ops->enter != NULL && a->ops->enter(a->ctx) == -1)
+		return NULL;
 	while (api_wait(a, a->listen_fd, POLLIN, -1) == API_READY) {
 		fd = accept4(a->listen_fd, NULL, NULL,
 		    SOCK_CLOEXEC | SOCK_NONBLOCK);

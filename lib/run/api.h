@@ -28,6 +28,9 @@ struct api_ops {
 	int (*stop)(void *ctx, char *err, size_t errlen);	/* stop the VM; runner exits */
 	/* Fills a JSON object: {"state": "running"|"paused", ...}. */
 	void (*status)(void *ctx, struct json_object *out);
+	/* First thing on the server thread, if set (the runner loads its
+	 * seccomp filter there): -1 ends the thread, which serves nothing. */
+	int (*enter)(void *ctx);
 };
 
 /*

@@ -401,6 +401,12 @@ dispatch(struct reqloop *rl, const char *line, size_t len)
 		return;
 	}
 	json_object_object_get_ex(req, "id", &id);
+	if (reqloop_test_hook != NULL &&
+	    reqloop_test_hook(req, why, sizeof(why)) == 1) {
+		emit_error(rl, id, "TestHook", why, NULL);
+		json_object_put(req);
+		return;
+	}
 	json_object_object_get_ex(req, "payload", &payload);
 	inv = json_object_new_object();
 	json_object_object_add(inv, "type", json_object_new_string("invoke"));

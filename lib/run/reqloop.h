@@ -23,6 +23,17 @@ struct reqloop_config {
 					 * "continue"; NULL or prefix 0: none */
 };
 
+/*
+ * Defined only in test builds of the runners (t/hooks/runner_hooks.c);
+ * the programs leave it undefined, so that its address is NULL and the
+ * request loop never calls it.  Called with each well-formed request on
+ * the loop's thread: 1 when it answered the request itself, with msg as
+ * the error message (type "TestHook"), 0 to go on as usual.
+ */
+struct json_object;
+int reqloop_test_hook(struct json_object *req, char *msg, size_t n)
+    __attribute__((weak));
+
 /* Listens at "<vsock_path>_1024" before the guest starts; then runs the
  * VM until the input ends, the guest stops or a signal arrives. */
 int reqloop_run(struct vm *vm, const struct reqloop_config *cfg,

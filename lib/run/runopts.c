@@ -25,8 +25,8 @@ runner_usage(enum runner_mode mode)
 	    "             [--vsock PATH] [--cid N] [--net TAP[/MAC]]\n"
 	    "             [--net-addr ADDR/PREFIX[,GATEWAY]] [--serve]\n"
 	    "             [--max-request BYTES] [--timeout MS] [--dump-dir DIR]\n"
-	    "             [--api-sock PATH] [--console FILE] [--console-in FILE] "
-	    "[-v] [-q]\n");
+	    "             [--api-sock PATH] [--console FILE] [--console-in FILE]\n"
+	    "             [--seccomp kill|log|off] [--no-seccomp] [-v] [-q]\n");
 }
 
 static int
@@ -77,6 +77,16 @@ parse_net_addr(const char *s, struct netaddr *na)
 	return 0;
 }
 
+static int
+parse_seccomp(const char *s, enum jail_seccomp *mode)
+{
+	if (jail_seccomp_mode(s, mode) == -1) {
+		log_warnx("--seccomp: expected kill, log or off, got \"%s\"", s);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct option runner_flags[] = {
 	{ "kernel", required_argument, NULL, 'k' },
 	{ "cmdline", required_argument, NULL, 'c' },
@@ -99,6 +109,8 @@ static const struct option runner_flags[] = {
 	{ "api-sock", required_argument, NULL, 'P' },
 	{ "dump-dir", required_argument, NULL, 'D' },
 	{ "load-dir", required_argument, NULL, 'L' },
+	{ "seccomp", required_argument, NULL, 'X' },
+	{ "no-seccomp", no_argument, NULL, 'x' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -153,6 +165,8 @@ parse_one(int ch, struct runner_opts *o)
 	case 'L': return split_layers(o, optarg);
 	case 'N': return virtio_net_parse_opt(optarg, &o->vm.net);
 	case 'E': return parse_net_addr(optarg, &o->vm.net_addr);
+	case 'X': return parse_seccomp(optarg, &o->vm.seccomp);
+	case 'x': o->vm.seccomp = JAIL_SECCOMP_OFF; return 0;
 	case 'v': o->verbosity++; return 0;
 	case 'q': o->verbosity = LOG_QUIET; return 0;
 	case 'h': return 1;
@@ -208,6 +222,7 @@ runner_parse(int argc, char **argv, struct runner_opts *o,
 	o->verbosity = LOG_WARN;
 	o->max_request = REQLOOP_MAX_REQUEST;
 	o->vm.cid = 3;
+	o->vm.seccomp = JAIL_SECCOMP_KILL;
 	while ((ch = getopt_long(argc, argv,
 	    "k:c:I:A:m:n:o:i:r:a:d:s:C:SM:vqh", runner_flags, NULL)) != -1) {
 		if (mode == RUNNER_SNAPRESTORE && strchr("kcIA", ch) != NULL) {

@@ -4,6 +4,7 @@
 
 #include <json-c/json.h>
 
+#include "jail.h"
 #include "snapshot.h"
 #include "vmctl.h"
 
@@ -109,10 +110,20 @@ ctl_status(void *ctx, struct json_object *out)
 	    json_object_new_boolean(c->vm->layer[0] != '\0'));
 }
 
+/* The control socket's thread is filtered as the VM's control thread. */
+static int
+ctl_enter(void *ctx)
+{
+	struct vmctl *c = ctx;
+
+	return jail_seccomp_load(JAIL_THREAD_CONTROL, c->vm->seccomp);
+}
+
 const struct api_ops vmctl_ops = {
 	.pause = ctl_pause,
 	.resume = ctl_resume,
 	.snapshot = ctl_snapshot,
 	.stop = ctl_stop,
 	.status = ctl_status,
+	.enter = ctl_enter,
 };

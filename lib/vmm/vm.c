@@ -17,6 +17,7 @@
 #include "mptable.h"
 #include "vcpu_exit.h"
 #include "vm.h"
+#include "vm_seal.h"
 
 int
 vm_fail(struct vm *vm, int class)
@@ -83,10 +84,34 @@ vm_vcpu_park(void *opaque)
 	vm_park(opaque);
 }
 
+/* A thread's filter; a thread without its filter stops the VM. */
+static int
+vm_thread_seal(struct vm *vm, enum jail_thread kind)
+{
+	if (vm_seal_load(vm, kind) == -1) {
+		vm_stop(vm, VM_STOP_ERROR, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* Its filter, then the wait for every other thread's (vm_seal.h). */
+static int
+vm_vcpu_enter(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	if (vm_thread_seal(vm, JAIL_THREAD_VCPU) == -1)
+		return -1;
+	vm_seal_wait(vm);
+	return 0;
+}
+
 static const struct vcpu_ops vm_vcpu_ops = {
 	.stopping = vm_vcpu_stopping,
 	.stop = vm_vcpu_stop,
 	.park = vm_vcpu_park,
+	.enter = vm_vcpu_enter,
 };
 
 static void
@@ -210,6 +235,7 @@ vm_boot(struct vm *vm, const struct vm_config *cfg)
 int
 vm_build(struct vm *vm, const struct vm_config *cfg)
 {
+	vm->seccomp = cfg->seccomp;
 	if (vm_open_console(vm, cfg) == -1)
 		return -1;
 	if (kvm_open(&vm->kvm, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm") == -1)
@@ -282,9 +308,18 @@ vm_wait(struct vm *vm)
 	}
 }
 
+/* The device I/O and console input threads' first step. */
+static int
+vm_dev_enter(void *arg)
+{
+	return vm_thread_seal(arg, JAIL_THREAD_DEVICE);
+}
+
 static int
 vm_start_threads(struct vm *vm)
 {
+	vm->loop.enter = vm->com1.enter = vm_dev_enter;
+	vm->loop.enter_arg = vm->com1.enter_arg = vm;
 	if (serial_start(&vm->com1) == -1 || evloop_start(&vm->loop) == -1)
 		return -1;
 	for (int i = 0; i < vm->nvcpus; i++)
@@ -330,7 +365,7 @@ vm_start(struct vm *vm)
 	vm->started = true;
 	vm->sig_fd = signalfd(-1, &term, SFD_CLOEXEC);
 	if (vm->sig_fd == -1 || vcpu_signals_init() == -1 ||
-	    vm_start_threads(vm) == -1) {
+	    vm_start_threads(vm) == -1 || vm_seal(vm) == -1) {
 		vm_stop(vm, VM_STOP_ERROR, 0);
 		return -1;
 	}

@@ -119,6 +119,10 @@ struct vm {
 	pthread_cond_t pause_cv;
 	bool pause_req, paused;
 	int parked;
+	/* The threads' seccomp filters; sealed once the starting thread
+	 * has loaded its own (vm_seal.c), under pause_lock. */
+	enum jail_seccomp seccomp;
+	bool sealed;
 	/* Checkpoints reached through the port, handed to the waiting thread. */
 	int ckpt_fd;		/* eventfd */
 	atomic_uint ckpt_point;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jail.h"
 #include "netaddr.h"
 #include "virtio_mmio.h"
 #include "virtio_net.h"
@@ -68,6 +69,7 @@ struct vm_config {
 	struct virtio_net_opt net;	/* tap and MAC, or no network device */
 	struct netaddr net_addr;	/* --net-addr; prefix 0: none */
 	bool track_dirty;	/* log written pages, for a diff snapshot */
+	enum jail_seccomp seccomp;	/* the threads' filters; 0: none */
 };
 
 /*

@@ -8,6 +8,7 @@
  *   env         env: how many variables
  *   host        host: the host name
  *   wait        waiting, then blocks until standard input ends
+ *   hog MIB     writes MIB MiB of memory it allocated, then "hogged"
  *   crash       dies of a fault, as a bug would (a SIGSEGV no one sent:
  *               PID 1 of a namespace ignores the signals others send)
  */
@@ -15,6 +16,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -82,6 +84,14 @@ main(int argc, char **argv)
 			*(volatile int *)(uintptr_t)argc = 0;
 		} else if (strcmp(q, "wait") == 0) {
 			wait_eof();
+		} else if (strcmp(q, "hog") == 0) {
+			size_t len = (size_t)strtoul(arg, NULL, 10) << 20;
+			char *p = malloc(len);
+
+			if (p != NULL)
+				memset(p, 1, len);
+			printf("hogged %s\n", p != NULL ? "ok" : "no memory");
+			i++;
 		} else {
 			fprintf(stderr, "probe: %s: no such question\n", q);
 			return 64;

@@ -95,7 +95,7 @@ fake_status(void *ctx, struct json_object *out)
 }
 
 static const struct api_ops ops = {
-	fake_pause, fake_resume, fake_snapshot, fake_stop, fake_status,
+	fake_pause, fake_resume, fake_snapshot, fake_stop, fake_status, NULL,
 };
 
 static void
