@@ -2,11 +2,19 @@
 # `make check` runs every test, `make bench` the benchmarks.
 
 CC       ?= cc
+# Where make install puts things (and DESTDIR, prepended to each, for a
+# package's staging directory).
 PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+# A user's or a package build's own flags; the ones snapvm cannot do
+# without are in SNAPVM_CFLAGS and stay whatever CFLAGS says.
 CFLAGS   ?= -O2 -g
-# WERROR=0 keeps warnings from failing the build (a newer compiler's, say);
-# V=1 shows each command instead of its short form.
-WERROR   ?= 1
+# WERROR=1 makes warnings errors: on for make check, off for a user's
+# build (a newer compiler's new warnings must not stop it).  V=1 shows
+# each command instead of its short form.
+WERROR   ?= $(if $(filter check,$(MAKECMDGOALS)),1,0)
 V        ?= 0
 WARNINGS := -Wall -Wextra -Wmissing-prototypes -Wshadow
 ifeq ($(WERROR),1)
@@ -19,14 +27,21 @@ else
 Q        := @
 say       = printf '  %-7s %s\n' $(1) $(2);
 endif
-CFLAGS   += -std=c11 $(WARNINGS) -D_GNU_SOURCE -pthread
+SNAPVM_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread $(WARNINGS)
 # lib/'s folders from the bottom up: a file calls and includes only its
 # own folder and those below it, and no files need each other (make
 # layers, lib/README).
 LAYERS   := base jail net snapfmt kvm dev vmm run s3 ctrl
-CPPFLAGS += $(LAYERS:%=-Ilib/%) -MMD -MP
+# The libraries, their flags from pkg-config as a Debian build expects.
+LIBS     := json-c libcrypto yaml-0.1 libmicrohttpd libcurl libmnl libseccomp
+LIBS_CFLAGS := $(shell pkg-config --cflags $(LIBS))
+LIBS_LDLIBS := $(shell pkg-config --libs $(LIBS))
+CPPFLAGS += $(LAYERS:%=-Ilib/%) -Ibuild/gen -MMD -MP $(LIBS_CFLAGS)
 LDFLAGS  += -pthread
-LDLIBS   += -ljson-c -lcrypto -lyaml -lmicrohttpd -lcurl -lmnl -lseccomp
+LDLIBS   += $(LIBS_LDLIBS)
+# The version every program's --version prints: VERSION, and in a git
+# checkout the commit (scripts/version).
+VERSION  := $(shell scripts/version)
 
 B        := build
 PROGS    := $(notdir $(wildcard cmd/*))
@@ -43,7 +58,7 @@ NETCFG_SRC := rootfs/init/netcfg.c rootfs/init/snapvm-netcfg.c lib/net/netaddr.c
 NETCFG   := $(B)/netcfg/snapvm-netcfg
 
 .SECONDARY:
-.PHONY: all check bench install clean testguests tidy demo appfs kernel \
+.PHONY: all check bench install uninstall clean testguests tidy demo appfs kernel \
 	rootfs guest snap fuzz fuzz-build fuzz-replay layers
 # What a jailed process sees, for t/vmjail.bats.
 JAILPROBE := $(B)/t/jail/probe
@@ -65,7 +80,16 @@ $(B)/appfs/%.ext2: $$(filter-out $$(wildcard appfs/$$*/__pycache__),$$(wildcard 
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(Q)$(call say,CC,$@)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(Q)$(call say,CC,$@)$(CC) $(CPPFLAGS) $(SNAPVM_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Written only when the version changes, so that only version.o and the
+# links follow.
+$(B)/gen/gen_version.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define SNAPVM_VERSION "%s"\n' '$(VERSION)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(B)/lib/base/cli.o $(B)/fuzz/lib/base/cli.o: $(B)/gen/gen_version.h
+FORCE:
 
 $(LIBA): $(LIB_OBJ)
 	$(Q)rm -f $@
@@ -97,11 +121,11 @@ $(FAKEDRV_TESTS:%=$(B)/unit/%): $(B)/t/unit/fakedrv.o
 
 $(NETCFG): $(NETCFG_SRC) rootfs/init/netcfg.h lib/net/netaddr.h
 	@mkdir -p $(@D)
-	$(Q)$(call say,CC,$@)$(CC) $(CFLAGS) -Ilib/net $(LDFLAGS) -o $@ $(NETCFG_SRC)
+	$(Q)$(call say,CC,$@)$(CC) $(SNAPVM_CFLAGS) $(CFLAGS) -Ilib/net $(LDFLAGS) -o $@ $(NETCFG_SRC)
 
 $(JAILPROBE): t/jail/probe.c
 	@mkdir -p $(@D)
-	$(Q)$(call say,CC,$@)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+	$(Q)$(call say,CC,$@)$(CC) $(SNAPVM_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 testguests:
 	$(MAKE) -C t/guest O=$(CURDIR)/$(B)/testguest
@@ -166,17 +190,29 @@ fuzz-replay: fuzz-build
 bench: all
 	scripts/bench
 
-tidy:
+tidy: $(B)/gen/gen_version.h
 	clang-tidy --quiet $(LIB_SRC) $(wildcard cmd/*/*.c rootfs/init/*.c) -- \
 	    $(CPPFLAGS) -std=c11 -D_GNU_SOURCE
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-	    $(DESTDIR)$(PREFIX)/share/man/man5
-	install -m 755 $(PROGS:%=bin/%) $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1
-	$(if $(wildcard man/*.5),install -m 644 $(wildcard man/*.5) \
-	    $(DESTDIR)$(PREFIX)/share/man/man5)
+# The programs, their pages and ctrl's unit, with the unit's paths those
+# of BINDIR; nothing else (no test guest, test or image).
+MAN1     := $(wildcard man/*.1)
+MAN5     := $(wildcard man/*.5)
+UNIT     := etc/snapvm-ctrl.service
+install: $(PROGS:%=bin/%)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	install -m 755 $(PROGS:%=bin/%) $(DESTDIR)$(BINDIR)
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
+	sed 's|/usr/local/bin/|$(BINDIR)/|g' $(UNIT) > $(B)/snapvm-ctrl.service
+	install -m 644 $(B)/snapvm-ctrl.service $(DESTDIR)$(UNITDIR)
+
+uninstall:
+	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%) \
+	    $(MAN1:man/%=$(DESTDIR)$(MANDIR)/man1/%) \
+	    $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
+	    $(DESTDIR)$(UNITDIR)/snapvm-ctrl.service
 
 clean:
 	rm -rf bin $(B)/lib $(B)/cmd $(B)/t $(B)/unit $(B)/testguest $(B)/appfs \

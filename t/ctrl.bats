@@ -98,6 +98,19 @@ free_port() {
 	run ctrl --check
 	[ "$status" -eq 78 ]
 	[[ "$output" == *"name: \"hello\" is defined twice"* ]]
+	# A key given twice: YAML forbids it; libyaml alone would keep the
+	# first in silence.  Both lines are named, in any mapping.
+	config 512
+	line=$(($(wc -l < "$TMP/ctrl.yaml") + 1))
+	echo "memory_budget: 1" >> "$TMP/ctrl.yaml"
+	run ctrl --check
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"ctrl.yaml:$line: memory_budget: given again (first at line 8)"* ]]
+	config 512
+	printf 'functions:\n  - name: hello\n    memory: 128\n    memory: 256\n' > "$TMP/functions.yaml"
+	run ctrl --check
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"functions.yaml:4: memory: given again (first at line 3)"* ]]
 	run "$CTRL" --config "$TMP/none.yaml" --check
 	[ "$status" -eq 78 ]
 	[[ "$output" == *"none.yaml"* ]]

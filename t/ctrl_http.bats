@@ -255,8 +255,10 @@ assert r["line"] <= 4 << 20 and not r["slash_escaped"], r' "$TMP/r"
 	[ "$(code --data '{"a": "\/"} ')" = 200 ]
 	python3 -c 'import json, sys
 assert json.load(open(sys.argv[1]))["echo"] == {"a": "/"}' "$TMP/r"
-	curl -s "http://127.0.0.1:$port/metrics" |
-	    grep -qx 'snapvm_requests_total{function="echo",outcome="bad_request"} 6'
+	curl -s "http://127.0.0.1:$port/metrics" > "$TMP/metrics"
+	grep -qx 'snapvm_requests_total{function="echo",outcome="bad_request"} 6' "$TMP/metrics"
+	# What runs, as --version says it.
+	grep -qx "snapvm_build_info{version=\"$("$ROOT/scripts/version")\"} 1" "$TMP/metrics"
 	stop_ctrl
 }
 

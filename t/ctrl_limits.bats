@@ -590,3 +590,28 @@ PY
 	kill -TERM $pid
 	wait $pid
 }
+
+# Issue 20: an id of 20 digits came back as 18446744073709551615.
+@test "request ids come back exactly as given, or are refused (a clamped number never comes back)" {
+	config
+	cat > "$TMP/in" <<'EOF2'
+{"id":"a-string","function":"echo"}
+{"id":9007199254740991,"function":"echo"}
+{"id":-9007199254740991,"function":"echo"}
+{"id":null,"function":"echo"}
+{"id":99999999999999999999,"function":"echo"}
+{"id":9007199254740992,"function":"echo"}
+{"id":1.5,"function":"echo"}
+{"id":{"a":1},"function":"echo"}
+EOF2
+	timeout 120 "$CTRL" --config "$TMP/ctrl.yaml" --requests "$TMP/in" \
+	    > "$TMP/out" 2> "$TMP/log"
+	cat "$TMP/out"
+	[ "$(wc -l < "$TMP/out")" -eq 8 ]
+	for id in '"a-string"' 9007199254740991 -9007199254740991; do
+		grep -q "^{\"id\":$id,\"function\":\"echo\",\"status\":\"ok\"" "$TMP/out"
+	done
+	[ "$(grep -c '^{"id":null,"function":null,"status":"error","error":{"type":"BadRequest","message":"id: expected a string, null, or an integer from -(2^53-1) to 2^53-1' "$TMP/out")" -eq 4 ]
+	! grep -q 18446744073709551615 "$TMP/out"
+	! grep -q 9007199254740992 "$TMP/out"
+}

@@ -399,6 +399,12 @@ EOF
 	[ "$status" -eq 64 ]
 	[[ "$output" == *"$TMP/s3.yaml:7: colour: unknown key"* ]]
 	[[ "$output" != *"$AWS_SECRET_ACCESS_KEY"* ]]
+	# A key given twice is refused too, naming both lines.
+	sed -i '$d' "$TMP/s3.yaml"
+	sed -n 1p "$TMP/s3.yaml" >> "$TMP/s3.yaml"
+	run "$S3SNAP" --config "$TMP/s3.yaml" ls s3://$BUCKET/$P/
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"$TMP/s3.yaml:7: "*": given again (first at line 1)"* ]]
 }
 
 @test "gets at once: into different directories, and into the same one" {

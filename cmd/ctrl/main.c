@@ -8,6 +8,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ctrl.h"
 #include "log.h"
 
@@ -20,10 +21,11 @@ struct opts {
 };
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr, "usage: ctrl [--config FILE] [--check] "
-	    "[--requests FILE|-] [-v] [-q]\n");
+	fprintf(f, "usage: ctrl [--config FILE] [--check] "
+	    "[--requests FILE|-] [-v] [-q]\n"
+	    "       ctrl --help | --version\n");
 }
 
 static int
@@ -36,6 +38,7 @@ parse(int argc, char **argv, struct opts *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -47,13 +50,14 @@ parse(int argc, char **argv, struct opts *o)
 		case 'r': o->requests = optarg; break;
 		case 'v': o->verbosity++; break;
 		case 'q': o->verbosity = LOG_QUIET; break;
-		case 'h': return 1;
-		default: return -1;
+		case 'h': return CLI_HELP;
+		case 'V': return CLI_VERSION;
+		default: return CLI_USAGE;
 		}
 	}
 	if (optind != argc) {
 		log_warnx("unexpected argument \"%s\"", argv[optind]);
-		return -1;
+		return CLI_USAGE;
 	}
 	return 0;
 }
@@ -133,10 +137,8 @@ main(int argc, char **argv)
 	int rc;
 
 	log_init(argv[0], LOG_WARN);
-	if ((rc = parse(argc, argv, &o)) != 0) {
-		usage();
-		return rc == 1 ? 0 : EX_USAGE;
-	}
+	if ((rc = parse(argc, argv, &o)) != 0)
+		return cli_finish(rc, "ctrl", usage);
 	log_init(argv[0], o.verbosity);
 	signal(SIGPIPE, SIG_IGN);
 	if ((c = calloc(1, sizeof(*c))) == NULL)

@@ -7,6 +7,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "log.h"
 #include "s3conf.h"
 #include "s3sync.h"
@@ -28,9 +29,9 @@ struct opts {
 static volatile sig_atomic_t stop_signal;
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 	    "usage: s3snap [options] put DIR s3://BUCKET/PREFIX\n"
 	    "       s3snap [options] get s3://BUCKET/PREFIX DIR\n"
 	    "       s3snap [options] ls s3://BUCKET[/PREFIX]\n"
@@ -38,7 +39,8 @@ usage(void)
 	    "       s3snap [-v] verify DIR\n"
 	    "options: --config FILE --endpoint URL --region NAME\n"
 	    "         --addressing-style auto|path|virtual --jobs N --retries N\n"
-	    "         --part-size SIZE --limit-rate BYTES -q -v\n");
+	    "         --part-size SIZE --limit-rate BYTES -q -v\n"
+	    "       s3snap --help | --version\n");
 }
 
 static void
@@ -62,6 +64,7 @@ parse(int argc, char **argv, struct opts *o)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const setting[128] = {
@@ -84,7 +87,8 @@ parse(int argc, char **argv, struct opts *o)
 		case 'c': o->config = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'v': o->verbose++; break;
-		case 'h': return 1;
+		case 'h': return CLI_HELP;
+		case 'V': return CLI_VERSION;
 		default: return -1;
 		}
 	}
@@ -194,10 +198,10 @@ main(int argc, char **argv)
 	int rc;
 
 	log_init(argv[0], LOG_WARN);
-	if ((rc = parse(argc, argv, &o)) != 0 || operands(&o, &y, &dir) == -1) {
-		usage();
-		return rc == 1 ? 0 : EX_USAGE;
-	}
+	if ((rc = parse(argc, argv, &o)) != 0)
+		return cli_finish(rc, "s3snap", usage);
+	if (operands(&o, &y, &dir) == -1)
+		return cli_finish(CLI_USAGE, "s3snap", usage);
 	log_init(argv[0], o.verbose ? LOG_INFO + o.verbose - 1 : LOG_WARN);
 	if (strcmp(o.cmd, "verify") != 0 && configure(&o, &conf) == -1)
 		return EX_USAGE;

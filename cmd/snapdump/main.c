@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "apiclient.h"
 #include "log.h"
 #include "monotime.h"
@@ -23,10 +24,11 @@ struct opts {
 };
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr, "usage: snapdump --sock PATH --dir DIR [--diff] "
-	    "[--stop | --keep-paused] [-q]\n");
+	fprintf(f, "usage: snapdump --sock PATH --dir DIR [--diff] "
+	    "[--stop | --keep-paused] [-q]\n"
+	    "       snapdump --help | --version\n");
 }
 
 /* The VM resolves paths in its own working directory, not ours. */
@@ -78,6 +80,7 @@ parse(int argc, char **argv, struct opts *o)
 		{ "keep-paused", no_argument, NULL, 'k' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -90,7 +93,8 @@ parse(int argc, char **argv, struct opts *o)
 		case 'S': o->stop = true; break;
 		case 'k': o->keep_paused = true; break;
 		case 'q': o->quiet = true; break;
-		case 'h': return 1;
+		case 'h': return CLI_HELP;
+		case 'V': return CLI_VERSION;
 		default: return -1;
 		}
 	}
@@ -165,10 +169,8 @@ main(int argc, char **argv)
 	int rc;
 
 	log_init(argv[0], LOG_WARN);
-	if ((rc = parse(argc, argv, &o)) != 0) {
-		usage();
-		return rc == 1 ? 0 : EX_USAGE;
-	}
+	if ((rc = parse(argc, argv, &o)) != 0)
+		return cli_finish(rc, "snapdump", usage);
 	if (apiclient_open(&c, o.sock) == -1)
 		return open_status(errno);
 	rc = dump(&c, &o);

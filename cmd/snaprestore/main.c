@@ -1,22 +1,24 @@
 /* snaprestore: start a VM from snapshot layers and serve requests.
  * See snaprestore(1). */
-#include <sysexits.h>
-
+#include "cli.h"
 #include "log.h"
 #include "runner.h"
+
+static void
+usage(FILE *f)
+{
+	runner_usage(f, RUNNER_SNAPRESTORE);
+}
 
 int
 main(int argc, char **argv)
 {
-	struct runner_opts opts;
-	int status;
+	struct runner_opts o;
+	int rc;
 
 	vm_hold_signals();
 	log_init(argv[0], LOG_WARN);
-	status = runner_parse(argc, argv, &opts, RUNNER_SNAPRESTORE);
-	if (status == 1 || status == -1) {
-		runner_usage(RUNNER_SNAPRESTORE);
-		return status == 1 ? 0 : EX_USAGE;
-	}
-	return runner_main(&opts);
+	if ((rc = runner_parse(argc, argv, &o, RUNNER_SNAPRESTORE)) != 0)
+		return cli_finish(rc, "snaprestore", usage);
+	return runner_main(&o);
 }

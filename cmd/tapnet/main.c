@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "cli.h"
 #include "log.h"
 #include "tapnet.h"
 
@@ -19,16 +20,17 @@ struct opts {
 };
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr, "usage: tapnet [-qv] bridge add NAME [--addr CIDR]\n"
+	fprintf(f, "usage: tapnet [-qv] bridge add NAME [--addr CIDR]\n"
 	    "       tapnet [-qv] bridge del NAME\n"
 	    "       tapnet [-qv] tap add NAME [--bridge BRIDGE] [--owner USER]\n"
 	    "       tapnet [-qv] tap del NAME\n"
-	    "       tapnet [-qv] ls\n");
+	    "       tapnet [-qv] ls\n"
+	    "       tapnet --help | --version\n");
 }
 
-/* 0: run; 1: help was asked; -1: a usage error, already reported. */
+/* 0: run; or CLI_HELP, CLI_VERSION, CLI_USAGE (an error, reported). */
 static int
 parse(int argc, char **argv, struct opts *o)
 {
@@ -39,6 +41,7 @@ parse(int argc, char **argv, struct opts *o)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -51,7 +54,8 @@ parse(int argc, char **argv, struct opts *o)
 		case 'o': o->owner = optarg; break;
 		case 'q': o->verbosity = LOG_QUIET; break;
 		case 'v': o->verbosity++; break;
-		case 'h': return 1;
+		case 'h': return CLI_HELP;
+		case 'V': return CLI_VERSION;
 		default: return -1;
 		}
 	}
@@ -175,9 +179,7 @@ main(int argc, char **argv)
 		log_init(NULL, o.verbosity);
 		cmd = command(&o);
 	}
-	if (rc != 0 || cmd == NULL) {
-		usage();
-		return rc == 1 ? 0 : EX_USAGE;
-	}
+	if (rc != 0 || cmd == NULL)
+		return cli_finish(rc != 0 ? rc : CLI_USAGE, "tapnet", usage);
 	return run(&o, cmd);
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <sysexits.h>
 
+#include "cli.h"
 #include "jail.h"
 #include "log.h"
 
@@ -24,7 +25,8 @@ usage(FILE *f)
 	    "              [--env NAME=VALUE]... [--cgroup DIR] [--memory-max BYTES]\n"
 	    "              [--pids-max N] [--cpu-weight N] [--nofile N]\n"
 	    "              [--fsize BYTES] -- RUNNER [ARG...]\n"
-	    "       vmjail [-qv] --remove --id ID [--base DIR] [--cgroup DIR]\n");
+	    "       vmjail [-qv] --remove --id ID [--base DIR] [--cgroup DIR]\n"
+	    "       vmjail --help | --version\n");
 }
 
 /* A count or a size: digits, for a size with an optional K, M or G. */
@@ -104,7 +106,7 @@ parse_value(struct opts *o, int ch, const char *arg)
 	return 0;
 }
 
-/* 0: run; 1: help; -1: a usage error, already reported. */
+/* 0: run; or CLI_HELP, CLI_VERSION, CLI_USAGE (an error, reported). */
 static int
 parse(int argc, char **argv, struct opts *o)
 {
@@ -128,6 +130,7 @@ parse(int argc, char **argv, struct opts *o)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -142,7 +145,8 @@ parse(int argc, char **argv, struct opts *o)
 		case 'R': o->remove = true; break;
 		case 'q': o->verbosity = LOG_QUIET; break;
 		case 'v': o->verbosity++; break;
-		case 'h': return 1;
+		case 'h': return CLI_HELP;
+		case 'V': return CLI_VERSION;
 		case '?': return -1;
 		default:
 			if (parse_value(o, ch, optarg) == -1)
@@ -179,11 +183,8 @@ main(int argc, char **argv)
 	int rc, status;
 
 	log_init("vmjail", LOG_WARN);
-	rc = parse(argc, argv, &o);
-	if (rc != 0) {
-		usage(rc == 1 ? stdout : stderr);
-		return rc > 0 ? 0 : EX_USAGE;
-	}
+	if ((rc = parse(argc, argv, &o)) != 0)
+		return cli_finish(rc, "vmjail", usage);
 	log_init("vmjail", o.verbosity);
 	if (o.remove)
 		return jail_conf_check_place(&o.c) == -1 ? EX_USAGE :

@@ -1,9 +1,14 @@
 /* vmrun: boot a guest kernel in a KVM virtual machine, or resume one
  * from a snapshot.  See vmrun(1). */
-#include <sysexits.h>
-
+#include "cli.h"
 #include "log.h"
 #include "runner.h"
+
+static void
+usage(FILE *f)
+{
+	runner_usage(f, RUNNER_VMRUN);
+}
 
 int
 main(int argc, char **argv)
@@ -13,9 +18,7 @@ main(int argc, char **argv)
 
 	vm_hold_signals();
 	log_init(argv[0], LOG_WARN);
-	if ((rc = runner_parse(argc, argv, &o, RUNNER_VMRUN)) != 0) {
-		runner_usage(RUNNER_VMRUN);
-		return rc == 1 ? 0 : EX_USAGE;
-	}
+	if ((rc = runner_parse(argc, argv, &o, RUNNER_VMRUN)) != 0)
+		return cli_finish(rc, "vmrun", usage);
 	return runner_main(&o);
 }

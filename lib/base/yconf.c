@@ -29,6 +29,43 @@ yconf_error(const struct yconf *y, const yaml_node_t *n, const char *field,
 		log_warnx("%s:%lu: %s", y->path, yconf_line(n), msg);
 }
 
+static const char *scalar(const yaml_node_t *n);
+
+/* A key given twice in one mapping: YAML forbids it, and libyaml would
+ * let the first win in silence where a reader expects the last. */
+static int
+yconf_map_unique(struct yconf *y, yaml_node_t *map)
+{
+	yaml_node_pair_t *start = map->data.mapping.pairs.start;
+
+	for (yaml_node_pair_t *pr = start; pr < map->data.mapping.pairs.top;
+	    pr++) {
+		yaml_node_t *k = yaml_document_get_node(&y->doc, pr->key);
+		const char *key = scalar(k);
+
+		for (yaml_node_pair_t *q = start; key != NULL && q < pr; q++) {
+			yaml_node_t *first = yaml_document_get_node(&y->doc,
+			    q->key);
+
+			if (scalar(first) != NULL && strcmp(scalar(first), key) == 0) {
+				yconf_error(y, k, key, "given again (first at "
+				    "line %lu)", yconf_line(first));
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+yconf_unique(struct yconf *y)
+{
+	for (yaml_node_t *n = y->doc.nodes.start; n < y->doc.nodes.top; n++)
+		if (n->type == YAML_MAPPING_NODE && yconf_map_unique(y, n) == -1)
+			return -1;
+	return 0;
+}
+
 int
 yconf_load(struct yconf *y, const char *path)
 {
@@ -51,6 +88,10 @@ yconf_load(struct yconf *y, const char *path)
 	yaml_parser_delete(&p);
 	fclose(f);
 	y->loaded = ok;
+	if (ok && yconf_unique(y) == -1) {
+		yconf_free(y);
+		return -1;
+	}
 	return ok ? 0 : -1;
 }
 

@@ -13,6 +13,7 @@
 #include "ctrl.h"
 #include "log.h"
 #include "monotime.h"
+#include "reqid.h"
 
 #define TICK_MS		100	/* timers: deadlines, idle VMs */
 #define LOG_WAIT_MS	2000		/* at exit, for the log's reader */
@@ -35,6 +36,7 @@ bad_line(struct ctrl *c, const char *line, const char *why, int missing)
 {
 	struct request *r = calloc(1, sizeof(*r));
 	json_object *o = json_tokener_parse(line), *id;
+	char bad[160];
 
 	if (r == NULL) {
 		json_object_put(o);
@@ -43,8 +45,10 @@ bad_line(struct ctrl *c, const char *line, const char *why, int missing)
 	r->fn = -1;
 	r->seq = ++c->seq;
 	r->arrived_ms = mono_ms();
+	/* An id that cannot be returned as it was given is not returned. */
 	if (o != NULL && json_object_is_type(o, json_type_object) &&
-	    json_object_object_get_ex(o, "id", &id))
+	    json_object_object_get_ex(o, "id", &id) &&
+	    reqid_check(id, bad, sizeof(bad)) == 0)
 		r->id = json_object_get(id);
 	json_object_put(o);
 	ctrl_request_fail(c, r, missing ? OUT_NOT_FOUND : OUT_BAD_REQUEST,

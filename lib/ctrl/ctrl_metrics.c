@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "ctrl.h"
 #include "monotime.h"
 
@@ -145,6 +146,9 @@ ctrl_metrics_text(const struct ctrl *c)
 {
 	struct text t = { NULL, 0, 0 };
 
+	/* The Prometheus convention for what is running: always 1. */
+	put(&t, "# TYPE snapvm_build_info gauge\n"
+	    "snapvm_build_info{version=\"%s\"} 1\n", snapvm_version());
 	put(&t, "# TYPE snapvm_requests_total counter\n");
 	for (int f = 0; f < c->conf.nfuncs; f++)
 		for (int o = 0; o < OUT_N; o++)

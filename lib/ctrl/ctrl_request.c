@@ -7,6 +7,7 @@
 #include "ctrl.h"
 #include "log.h"
 #include "monotime.h"
+#include "reqid.h"
 
 static const char *const outcome_type[OUT_N] = {
 	"ok", "FunctionError", "BadRequest", "NotFound", "OverCapacity",
@@ -28,9 +29,11 @@ static int
 request_fields(json_object *o, char *why, size_t n)
 {
 	json_object_object_foreach(o, key, val) {
-		(void)val;
-		if (strcmp(key, "id") && strcmp(key, "function") &&
-		    strcmp(key, "payload") && strcmp(key, "time")) {
+		if (strcmp(key, "id") == 0) {
+			if (reqid_check(val, why, n) == -1)
+				return -1;
+		} else if (strcmp(key, "function") && strcmp(key, "payload") &&
+		    strcmp(key, "time")) {
 			snprintf(why, n, "unknown field \"%.40s\"", key);
 			return -1;
 		}

@@ -15,6 +15,7 @@
 #include "frame.h"
 #include "log.h"
 #include "monotime.h"
+#include "reqid.h"
 #include "reqloop.h"
 
 struct reqloop;
@@ -351,10 +352,14 @@ parse_request(const char *line, size_t len, char *why, size_t whylen)
 		return NULL;
 	}
 	json_object_object_foreach(o, key, val) {
-		(void)val;
-		if (strcmp(key, "id") && strcmp(key, "function") &&
-		    strcmp(key, "payload")) {
-			snprintf(why, whylen, "unknown field \"%.40s\"", key);
+		int bad = strcmp(key, "id") == 0 ?
+		    reqid_check(val, why, whylen) :
+		    strcmp(key, "function") && strcmp(key, "payload");
+
+		if (bad) {
+			if (strcmp(key, "id") != 0)
+				snprintf(why, whylen, "unknown field \"%.40s\"",
+				    key);
 			json_object_put(o);
 			return NULL;
 		}

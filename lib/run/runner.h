@@ -7,6 +7,7 @@
 #define SNAPVM_RUNNER_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "snapshot.h"
 #include "vm.h"
@@ -30,10 +31,10 @@ struct runner_opts {
 	char *drive[VM_MAX_DRIVES];
 };
 
-/* 0: run; 1: help was asked; -1: a usage error, already reported. */
+/* 0: run; or CLI_HELP, CLI_VERSION, CLI_USAGE (an error, reported). */
 int runner_parse(int argc, char **argv, struct runner_opts *o,
     enum runner_mode mode);
-void runner_usage(enum runner_mode mode);
+void runner_usage(FILE *f, enum runner_mode mode);
 /* Runs the VM; returns the exit status (vmrun(1), EXIT STATUS). */
 int runner_main(struct runner_opts *o);
 

@@ -6,27 +6,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "log.h"
 #include "reqloop.h"
 #include "runner.h"
 
 void
-runner_usage(enum runner_mode mode)
+runner_usage(FILE *f, enum runner_mode mode)
 {
 	if (mode == RUNNER_VMRUN)
-		fprintf(stderr, "usage: vmrun --kernel FILE [--initrd FILE] "
+		fprintf(f, "usage: vmrun --kernel FILE [--initrd FILE] "
 		    "[--cmdline STR] [--append STR]\n"
 		    "             [--mem MIB] [--vcpus N] [--load-dir DIR[,DIFF...]]\n");
 	else
-		fprintf(stderr, "usage: snaprestore --load-dir DIR[,DIFF...] "
+		fprintf(f, "usage: snaprestore --load-dir DIR[,DIFF...] "
 		    "[--mem MIB] [--vcpus N]\n");
-	fprintf(stderr, "             [--rootfs FILE[,rw]] [--appfs FILE] "
+	fprintf(f, "             [--rootfs FILE[,rw]] [--appfs FILE] "
 	    "[--drive FILE[,rw]]...\n"
 	    "             [--vsock PATH] [--cid N] [--net TAP[/MAC]]\n"
 	    "             [--net-addr ADDR/PREFIX[,GATEWAY]] [--serve]\n"
 	    "             [--max-request BYTES] [--timeout MS] [--dump-dir DIR]\n"
 	    "             [--api-sock PATH] [--console FILE] [--console-in FILE]\n"
-	    "             [--seccomp kill|log|off] [--no-seccomp] [-v] [-q]\n");
+	    "             [--seccomp kill|log|off] [--no-seccomp] [-v] [-q]\n"
+	    "       %s --help | --version\n",
+	    mode == RUNNER_VMRUN ? "vmrun" : "snaprestore");
 }
 
 static int
@@ -114,6 +117,7 @@ static const struct option runner_flags[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -169,7 +173,8 @@ parse_one(int ch, struct runner_opts *o)
 	case 'x': o->vm.seccomp = JAIL_SECCOMP_OFF; return 0;
 	case 'v': o->verbosity++; return 0;
 	case 'q': o->verbosity = LOG_QUIET; return 0;
-	case 'h': return 1;
+	case 'h': return CLI_HELP;
+	case 'V': return CLI_VERSION;
 	case 'd':
 		if (o->ndrives == VM_MAX_DRIVES) {
 			log_warnx("--drive: at most %d drives", VM_MAX_DRIVES);
