@@ -33,7 +33,8 @@ SNAPVM_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread $(WARNINGS)
 # layers, lib/README).
 LAYERS   := base jail net snapfmt kvm dev vmm run s3 ctrl
 # The libraries, their flags from pkg-config as a Debian build expects.
-LIBS     := json-c libcrypto yaml-0.1 libmicrohttpd libcurl libmnl libseccomp
+LIBS     := json-c libcrypto yaml-0.1 libmicrohttpd libcurl libmnl libseccomp \
+	    libsystemd
 LIBS_CFLAGS := $(shell pkg-config --cflags $(LIBS))
 LIBS_LDLIBS := $(shell pkg-config --libs $(LIBS))
 CPPFLAGS += $(LAYERS:%=-Ilib/%) -Ibuild/gen -MMD -MP $(LIBS_CFLAGS)
@@ -89,6 +90,7 @@ $(B)/gen/gen_version.h: FORCE
 	@printf '#define SNAPVM_VERSION "%s"\n' '$(VERSION)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 $(B)/lib/base/cli.o $(B)/fuzz/lib/base/cli.o: $(B)/gen/gen_version.h
+.PHONY: FORCE
 FORCE:
 
 $(LIBA): $(LIB_OBJ)

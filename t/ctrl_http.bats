@@ -71,6 +71,7 @@ teardown() {
 	[ -z "${WATCHDOG:-}" ] || kill $WATCHDOG 2> /dev/null || true
 	[ -z "${pid:-}" ] || kill -KILL $pid 2> /dev/null || true
 	[ -z "${HOLDER:-}" ] || kill $HOLDER 2> /dev/null || true
+	[ -z "${LISTENER:-}" ] || kill $LISTENER 2> /dev/null || true
 }
 
 free_port() {
@@ -342,4 +343,49 @@ socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$sock"
 	[ "$(cat "$sock")" = other ]
 	# Its own socket, moved away, is not followed either.
 	[ -S "$TMP/old.sock" ]
+}
+
+# systemd's side of Type=notify: a datagram socket at $NOTIFY_SOCKET,
+# each message a line of $TMP/notified.
+notify_listener() {
+	python3 - "$TMP/notify.sock" "$TMP/notified" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write(s.recv(4096).decode().replace("\n", " ") + "\n")
+PY
+	LISTENER=$!
+	for _ in $(seq 50); do [ -S "$TMP/notify.sock" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+@test "systemd Type=notify: READY=1 once it listens, WATCHDOG=1 at half WatchdogSec, STOPPING=1 when it drains" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	notify_listener
+	NOTIFY_SOCKET="$TMP/notify.sock" WATCHDOG_USEC=400000 ctrl_bg 2> "$TMP/log"
+	for _ in $(seq 100); do		# a backstop, not a measurement
+		grep -q READY=1 "$TMP/notified" 2> /dev/null && break
+		sleep 0.1
+	done
+	cat "$TMP/notified"
+	grep -q '^READY=1 STATUS=serving 1 functions' "$TMP/notified"
+	# Listening by then.
+	curl -sf "http://127.0.0.1:$port/healthz"
+	for _ in $(seq 100); do
+		[ "$(grep -c '^WATCHDOG=1' "$TMP/notified")" -ge 3 ] && break
+		sleep 0.1
+	done
+	[ "$(grep -c '^WATCHDOG=1' "$TMP/notified")" -ge 3 ]
+	! grep -q STOPPING "$TMP/notified"
+	stop_ctrl
+	grep -q '^STOPPING=1 STATUS=draining' "$TMP/notified"
+	kill $LISTENER
+	# Without $NOTIFY_SOCKET nothing is sent, and nothing fails.
+	ctrl_bg 2> "$TMP/log"
+	for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" > /dev/null && break; sleep 0.1; done
+	curl -sf "http://127.0.0.1:$port/healthz"
+	stop_ctrl
 }

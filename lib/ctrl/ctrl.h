@@ -6,9 +6,9 @@
  * ctrl_loop_run()'s poll loop, so pool and accounting need no locks.
  *
  * Each file calls only files later in this list, never one before it:
- * ctrl_loop; ctrl_pool; ctrl_snap; ctrl_store, ctrl_http; ctrl_cache,
- * ctrl_request, ctrl_console, ctrl_net, ctrl_jail; ctrl_metrics, ctrl_log;
- * ctrl_sink, ctrl_state.  What has to go the other way is a callback:
+ * ctrl_loop, ctrl_notify; ctrl_pool; ctrl_snap; ctrl_store, ctrl_http;
+ * ctrl_cache, ctrl_request, ctrl_console, ctrl_net, ctrl_jail;
+ * ctrl_metrics, ctrl_log; ctrl_sink, ctrl_state.  What has to go the other way is a callback:
  * a request's answer reaches the HTTP gateway through r->respond.
  */
 #ifndef SNAPVM_CTRL_H
@@ -160,6 +160,9 @@ struct ctrl {
 	struct fn_stats stats[CTRL_MAX_FUNCS];
 	uint64_t unknown_fn;		/* requests for no configured function */
 	bool draining;			/* SIGTERM: finish, then stop */
+	/* the service manager (ctrl_notify.c) */
+	uint64_t watchdog_ms, watchdog_due_ms;	/* 0: no watchdog */
+	bool notified_stop;
 	bool input_done;		/* the request lines ended */
 	int out_fd;			/* response lines */
 	/* snapshot builder: one child at a time */
@@ -341,6 +344,12 @@ void ctrl_cache_trim(struct ctrl *c);
 int ctrl_http_start(struct ctrl *c);
 void ctrl_http_take_inbox(struct ctrl *c);
 void ctrl_http_stop(struct ctrl *c);
+
+/* ctrl_notify.c: sd_notify(3) to systemd, if it listens */
+void ctrl_notify_ready(struct ctrl *c);
+void ctrl_notify_stopping(struct ctrl *c);
+/* Each turn of the loop: WATCHDOG=1 when it is due. */
+void ctrl_notify_watchdog(struct ctrl *c);
 
 /* ctrl_metrics.c */
 void ctrl_metrics_observe(struct ctrl *c, const struct request *r,

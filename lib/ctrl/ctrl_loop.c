@@ -237,6 +237,7 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 			ctrl_reload(c, in);
 		} else if (!c->draining) {
 			ctrl_log(c, "draining", 0, "\"signal\":%u", si.ssi_signo);
+			ctrl_notify_stopping(c);
 			c->draining = true;
 			in->eof = true;
 			if (in->held != NULL)	/* refused, not waited for */
@@ -350,6 +351,7 @@ ctrl_turn(struct ctrl *c, int sig_fd, struct input *in)
 	ctrl_pool_timers(c);
 	ctrl_snap_build_next(c);
 	ctrl_store_next(c);
+	ctrl_notify_watchdog(c);
 }
 
 /* Work is over when no more requests can come and none is left. */
@@ -400,8 +402,10 @@ ctrl_loop_run(struct ctrl *c, int in_fd)
 	if (in_fd != -1)
 		fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
 	ctrl_cache_trim(c);
+	ctrl_notify_ready(c);
 	while (!ctrl_done(c, &in))
 		ctrl_turn(c, sig_fd, &in);
+	ctrl_notify_stopping(c);
 	c->draining = true;
 	/* queue and VMs idle: exchanges are answered */
 	ctrl_http_stop(c);

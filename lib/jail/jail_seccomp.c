@@ -127,11 +127,14 @@ jail_sc_add(scmp_filter_ctx f, const char *const *names)
 static int
 jail_sc_ioctls(scmp_filter_ctx f, const unsigned long *ioc)
 {
+	struct scmp_arg_cmp req = { .arg = 1, .op = SCMP_CMP_MASKED_EQ,
+	    .datum_a = 0xffffffffU };
 	int rc;
 
 	for (; *ioc != 0; ioc++) {
-		rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-		    SCMP_A1_32(SCMP_CMP_EQ, (uint32_t)*ioc));
+		req.datum_b = (uint32_t)*ioc;
+		rc = seccomp_rule_add_array(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+		    &req);
 		if (rc < 0) {
 			errno = -rc;
 			log_warn("seccomp: ioctl %#lx", *ioc);
