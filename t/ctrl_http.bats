@@ -389,3 +389,84 @@ PY
 	curl -sf "http://127.0.0.1:$port/healthz"
 	stop_ctrl
 }
+
+@test "metrics as Prometheus expects: HELP and TYPE before every family, every sample in one, process_*, a charset" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	ctrl_bg 2> "$TMP/log"
+	wait_for "http://127.0.0.1:$port"
+	curl -s -D "$TMP/head" "http://127.0.0.1:$port/metrics" > "$TMP/metrics"
+	grep -qix 'content-type: text/plain; version=0.0.4; charset=utf-8.' "$TMP/head"
+	python3 - "$TMP/metrics" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+families, help_of = {}, {}
+for i, l in enumerate(lines):
+    if l.startswith("# TYPE "):
+        _, _, name, kind = l.split(" ")
+        assert lines[i - 1].startswith("# HELP %s " % name), (i, l)
+        help_of[name] = lines[i - 1].split(" ", 3)[3]
+        assert "See ctrl(1)" not in help_of[name], name
+        families[name] = kind
+for l in lines:
+    if l.startswith("#"):
+        continue
+    name = re.match(r"[a-z_]+", l).group(0)
+    base = re.sub(r"_(bucket|sum|count)$", "", name)
+    assert name in families or families.get(base) == "histogram", l
+for f in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+          "process_open_fds", "process_max_fds", "process_start_time_seconds"):
+    assert f in families, f
+print(len(families), "families")
+PY
+	stop_ctrl
+}
+
+@test "HTTP: X-Request-Id comes back; an answer says whether its VM started cold, and its time (Server-Timing)" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	ctrl_bg 2> "$TMP/log"
+	url="http://127.0.0.1:$port"
+	wait_for "$url"
+	curl -s -D "$TMP/h1" -o /dev/null -H 'X-Request-Id: req-1.a_B' -X POST --data '{}' "$url/v1/functions/echo/invoke"
+	curl -s -D "$TMP/h2" -o /dev/null -X POST --data '{}' "$url/v1/functions/echo/invoke"
+	cat "$TMP/h1" "$TMP/h2"
+	grep -qx 'X-Request-Id: req-1.a_B.' "$TMP/h1"
+	grep -qx 'X-Snapvm-Start: cold.' "$TMP/h1"
+	grep -qx 'X-Snapvm-Start: warm.' "$TMP/h2"
+	grep -qE '^Server-Timing: total;dur=[0-9]+.$' "$TMP/h1"
+	! grep -qi '^X-Request-Id' "$TMP/h2"
+	# On any answer, an error's too; one with a space or too long is not
+	# echoed.
+	curl -s -D "$TMP/h3" -o /dev/null -H 'X-Request-Id: r404' "$url/nowhere"
+	grep -qx 'X-Request-Id: r404.' "$TMP/h3"
+	curl -s -D "$TMP/h4" -o /dev/null -H 'X-Request-Id: two words' "$url/healthz"
+	curl -s -D "$TMP/h5" -o /dev/null -H "X-Request-Id: $(printf 'x%.0s' $(seq 129))" "$url/healthz"
+	! grep -qi '^X-Request-Id' "$TMP/h4" "$TMP/h5"
+	stop_ctrl
+}
+
+@test "log lines carry their level; the service's life is logged without -v; on the journal, each line starts with its priority" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	ctrl_bg 2> "$TMP/log"
+	wait_for "http://127.0.0.1:$port"
+	curl -s -o /dev/null -X POST --data 'x' "http://127.0.0.1:$port/v1/functions/echo/invoke"
+	stop_ctrl
+	cat "$TMP/log"
+	grep -q '^{"ts":[0-9.]*,"event":"listening",.*,"level":"notice"}$' "$TMP/log"
+	grep -q '^{"ts":[0-9.]*,"event":"request_failed",.*,"level":"warning"}$' "$TMP/log"
+	grep -q '"event":"stopped",.*"level":"notice"}$' "$TMP/log"
+	# Every line has a level; info events wait for -v.
+	[ "$(grep -vc '"level":"\(err\|warning\|notice\)"}$' "$TMP/log")" -eq 0 ]
+	# stderr is the journal when JOURNAL_STREAM names it (systemd sets it).
+	: > "$TMP/journal"
+	JOURNAL_STREAM=$(stat -c %d:%i "$TMP/journal") ctrl_bg -v 2>> "$TMP/journal"
+	wait_for "http://127.0.0.1:$port"
+	curl -s -o /dev/null -X POST --data '{}' "http://127.0.0.1:$port/v1/functions/echo/invoke"
+	stop_ctrl
+	cat "$TMP/journal"
+	grep -q '^<5>{"ts":[0-9.]*,"event":"listening",' "$TMP/journal"
+	grep -q '^<6>{"ts":[0-9.]*,"event":"vm_started",.*"level":"info"}$' "$TMP/journal"
+	[ "$(grep -vc '^<[3-6]>{' "$TMP/journal")" -eq 0 ]
+}

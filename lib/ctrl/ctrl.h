@@ -8,7 +8,7 @@
  * Each file calls only files later in this list, never one before it:
  * ctrl_loop, ctrl_notify; ctrl_pool; ctrl_snap; ctrl_store, ctrl_http;
  * ctrl_cache, ctrl_request, ctrl_console, ctrl_net, ctrl_jail;
- * ctrl_metrics, ctrl_log; ctrl_sink, ctrl_state.  What has to go the other way is a callback:
+ * ctrl_metrics, ctrl_log; ctrl_prom, ctrl_sink, ctrl_state.  What has to go the other way is a callback:
  * a request's answer reaches the HTTP gateway through r->respond.
  */
 #ifndef SNAPVM_CTRL_H
@@ -144,6 +144,7 @@ struct ctrl {
 	struct ctrl_conf conf;
 	const char *conf_path;
 	int log_fd;			/* the log, for s3snap and tapnet */
+	bool journal;			/* log_fd is the journal's stream */
 	struct sink log;		/* the log, for ctrl itself */
 	struct sink out;		/* response lines */
 	uint64_t used_mib;
@@ -160,6 +161,7 @@ struct ctrl {
 	struct fn_stats stats[CTRL_MAX_FUNCS];
 	uint64_t unknown_fn;		/* requests for no configured function */
 	bool draining;			/* SIGTERM: finish, then stop */
+	uint64_t start_s;		/* when ctrl started, since the epoch */
 	/* the service manager (ctrl_notify.c) */
 	uint64_t watchdog_ms, watchdog_due_ms;	/* 0: no watchdog */
 	bool notified_stop;
@@ -170,6 +172,7 @@ struct ctrl {
 	struct console builder_con;
 	int builder_fn;			/* -1: the base */
 	uint64_t builder_mib;
+	uint64_t builder_started_ms;
 	bool builder_tap;
 	char builder_stage[CTRL_PATH];	/* jailed: where it writes, or "" */
 	struct ctrl_jail_args builder_jail;
@@ -198,7 +201,8 @@ struct ctrl {
 	uint64_t http_refused[2];	/* 503s: connections, buffer */
 };
 
-/* ctrl_log.c: events whose name says "failed" always, the rest with -v. */
+/* ctrl_log.c: each event with its level (see there); errors, warnings
+ * and notices always, the rest with -v. */
 void ctrl_log(struct ctrl *c, const char *event, uint64_t seq,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* An event logged whatever the verbosity; with name, text[0..len) (any
@@ -211,6 +215,9 @@ void ctrl_log_flush(struct ctrl *c);
 /* s as a JSON string, quotes included, for ctrl_log's %s: buf, cut short
  * (still valid JSON) if it does not fit. */
 const char *ctrl_log_jstr(char *buf, size_t n, const char *s);
+/* Whether fd is the journal's stream ($JOURNAL_STREAM): lines then get
+ * journald's "<N>" priority prefix. */
+bool ctrl_log_journal(int fd);
 
 /* ctrl_sink.c: lossy, past limit bytes waiting, drops lines; else keeps
  * them all and is full. */
@@ -350,6 +357,12 @@ void ctrl_notify_ready(struct ctrl *c);
 void ctrl_notify_stopping(struct ctrl *c);
 /* Each turn of the loop: WATCHDOG=1 when it is due. */
 void ctrl_notify_watchdog(struct ctrl *c);
+
+/* ctrl_prom.c: Prometheus conventions around ctrl's families */
+/* text with a "# HELP" line before each "# TYPE" line; text is freed. */
+char *ctrl_prom_help(char *text);
+/* The process_* families, into buf; snprintf's return. */
+int ctrl_prom_process(const struct ctrl *c, char *buf, size_t size);
 
 /* ctrl_metrics.c */
 void ctrl_metrics_observe(struct ctrl *c, const struct request *r,

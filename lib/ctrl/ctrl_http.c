@@ -36,6 +36,7 @@
 #define HTTP_MAX_BODY	CTRL_MAX_PAYLOAD
 #define HTTP_DRAIN_MS	5000	/* for answers to reach slow clients */
 #define HTTP_RETRY_S	"1"	/* Retry-After of a 503 */
+#define HTTP_ID_MAX	128	/* X-Request-Id: that many visible ASCII */
 /* Answers this small are always given: CTRL_HTTP_CONN_KIB per connection
  * is set aside for them besides http_buffer. */
 #define HTTP_SMALL	(32U << 10)
@@ -62,6 +63,9 @@ struct http_x {
 	const char *allow;		/* for a 405: the methods there are */
 	char *resp;
 	const char *ctype;
+	char request_id[HTTP_ID_MAX + 1];	/* the client's X-Request-Id */
+	char timing[64];		/* Server-Timing of an answer */
+	bool cold;			/* X-Snapvm-Start of an answer */
 	struct request req;		/* the exchange's request, for ctrl */
 };
 
@@ -92,6 +96,13 @@ reply(struct http_x *x, int status, const char *body, const char *ctype,
 	MHD_add_response_header(r, "Content-Type", ctype);
 	if (allow != NULL)
 		MHD_add_response_header(r, "Allow", allow);
+	if (x->request_id[0] != '\0')
+		MHD_add_response_header(r, "X-Request-Id", x->request_id);
+	if (x->timing[0] != '\0') {
+		MHD_add_response_header(r, "X-Snapvm-Start",
+		    x->cold ? "cold" : "warm");
+		MHD_add_response_header(r, "Server-Timing", x->timing);
+	}
 	if (x->retry) {
 		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
 		    HTTP_RETRY_S);
@@ -292,6 +303,24 @@ health(struct ctrl *c, struct http_x *x)
  * is refused now, and the connection closed, so as not to read it, and
  * so is any request past the limits.  A declared body is counted whole
  * from here. */
+/* The client's X-Request-Id, echoed with the answer: kept only if it is
+ * 1 to HTTP_ID_MAX visible ASCII characters, which fit any header and
+ * log line as they are. */
+static void
+request_id(struct http_x *x)
+{
+	const char *id = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND,
+	    "X-Request-Id");
+	size_t n = id ? strlen(id) : 0;
+
+	if (n == 0 || n > HTTP_ID_MAX)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (id[i] < 0x21 || id[i] > 0x7e)
+			return;
+	memcpy(x->request_id, id, n + 1);
+}
+
 static enum MHD_Result
 first_call(struct ctrl *c, struct MHD_Connection *conn, const char *url,
     const char *method, void **state)
@@ -305,6 +334,7 @@ first_call(struct ctrl *c, struct MHD_Connection *conn, const char *url,
 		return MHD_NO;
 	x->conn = conn;
 	*state = x;
+	request_id(x);
 	if (__atomic_load_n(&c->http_conns, __ATOMIC_SEQ_CST) >
 	    c->conf.http_connections)
 		return refuse(c, x, 0);
@@ -406,7 +436,7 @@ http_respond(struct ctrl *c, struct request *r, int status, const char *body)
 	free(r->payload);		/* sent, or never to be */
 	r->payload = NULL;
 	x->status = x->force_status != 0 ? x->force_status : status;
-	x->ctype = x->kind == HK_METRICS ? "text/plain; version=0.0.4" :
+	x->ctype = x->kind == HK_METRICS ? "text/plain; version=0.0.4; charset=utf-8" :
 	    "application/json";
 	if (!http_hold_exactly(c, x, n)) {
 		__atomic_add_fetch(&c->http_refused[1], 1, __ATOMIC_SEQ_CST);
@@ -418,6 +448,11 @@ http_respond(struct ctrl *c, struct request *r, int status, const char *body)
 		http_hold(c, x, strlen(body), true);
 	}
 	x->retry = x->status == 503 && !c->draining;
+	if (x->kind == HK_INVOKE && r->fn >= 0) {
+		x->cold = r->cold;
+		snprintf(x->timing, sizeof(x->timing), "total;dur=%ju",
+		    (uintmax_t)(mono_ms() - r->arrived_ms));
+	}
 	x->resp = strdup(body);
 	x->done = true;
 	/* Not resumed here: ctrl still reads r on its way back from this

@@ -4,11 +4,18 @@
  * counted, and never the loop.  Text from runners (their consoles) goes
  * in as JSON strings, so that nothing a guest prints can forge an event
  * or break the line.
+ *
+ * Each line has a severity, the "level" member, named as syslog names
+ * them; when the log is standard error and that is the journal
+ * ($JOURNAL_STREAM), each line also begins with the "<N>" prefix journald
+ * reads the priority from.  Events up to "notice" are logged by default,
+ * "info" ones with -v.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "ctrl.h"
@@ -73,9 +80,62 @@ json_text(const char *text, size_t len)
 	return out;
 }
 
+enum ctrl_level { CL_ERR = 3, CL_WARNING, CL_NOTICE, CL_INFO };
+
+static const char *const level_name[] = { [CL_ERR] = "err",
+	[CL_WARNING] = "warning", [CL_NOTICE] = "notice", [CL_INFO] = "info" };
+
+/* What an operator must see (errors and warnings: something failed;
+ * notices: the service's life, its snapshots and evictions) and what
+ * only -v shows (each request and VM). */
+static const struct { const char *event; enum ctrl_level level; }
+    event_level[] = {
+	{ "runner_seccomp_killed", CL_ERR }, { "runner_oom_killed", CL_ERR },
+	{ "runner_spawn_failed", CL_ERR }, { "runner_failed", CL_ERR },
+	{ "runner_write_failed", CL_ERR }, { "snapshot_failed", CL_ERR },
+	{ "store_spawn_failed", CL_ERR }, { "network_failed", CL_ERR },
+	{ "reload_failed", CL_ERR }, { "tap_failed", CL_ERR },
+	{ "request_failed", CL_WARNING }, { "snapshot_fetch_failed", CL_WARNING },
+	{ "snapshot_upload_failed", CL_WARNING }, { "tap_del_failed", CL_WARNING },
+	{ "log_dropped", CL_WARNING }, { "snapshot_cache_full", CL_WARNING },
+	{ "console_suppressed", CL_WARNING },
+	{ "listening", CL_NOTICE }, { "draining", CL_NOTICE },
+	{ "stopped", CL_NOTICE }, { "reloaded", CL_NOTICE },
+	{ "snapshot_build", CL_NOTICE }, { "snapshot_built", CL_NOTICE },
+	{ "snapshot_fetched", CL_NOTICE }, { "snapshot_uploaded", CL_NOTICE },
+	{ "snapshot_evicted", CL_NOTICE }, { "snapshot_outdated", CL_NOTICE },
+	{ "snapshot_upload_skipped", CL_NOTICE },
+};
+
+static enum ctrl_level
+ctrl_log_level(const char *event, const char *extra)
+{
+	for (size_t i = 0; i < sizeof(event_level) / sizeof(event_level[0]);
+	    i++)
+		if (strcmp(event, event_level[i].event) == 0)
+			return event_level[i].level;
+	/* A VM retired to make room is an eviction. */
+	if (strcmp(event, "vm_retired") == 0 &&
+	    strstr(extra, "\"why\":\"evicted\"") != NULL)
+		return CL_NOTICE;
+	return CL_INFO;
+}
+
+bool
+ctrl_log_journal(int fd)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(fd, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 static void
-log_put(struct ctrl *c, const char *event, uint64_t seq, const char *extra,
-    const char *name, const char *text)
+log_put(struct ctrl *c, enum ctrl_level level, const char *event,
+    uint64_t seq, const char *extra, const char *name, const char *text)
 {
 	char head[160], req[40] = "";
 	struct timespec ts;
@@ -86,17 +146,18 @@ log_put(struct ctrl *c, const char *event, uint64_t seq, const char *extra,
 	if (seq != 0)
 		snprintf(req, sizeof(req), ",\"request\":%ju", (uintmax_t)seq);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	h = snprintf(head, sizeof(head), "{\"ts\":%ld.%03ld,\"event\":\"%s\"%s",
-	    (long)ts.tv_sec, ts.tv_nsec / 1000000, event, req);
+	h = snprintf(head, sizeof(head), "%s{\"ts\":%ld.%03ld,\"event\":\"%s\"%s",
+	    c->journal ? (const char []){ '<', (char)('0' + level), '>', 0 } :
+	    "", (long)ts.tv_sec, ts.tv_nsec / 1000000, event, req);
 	if (h < 0 || (size_t)h >= sizeof(head))
 		return;
-	n = (size_t)h + strlen(extra) + 8 + (name ? strlen(name) +
+	n = (size_t)h + strlen(extra) + 32 + (name ? strlen(name) +
 	    strlen(text) + 8 : 0);
 	if ((line = malloc(n)) == NULL)
 		return;
-	h = snprintf(line, n, "%s%s%s%s%s%s%s}\n", head, extra[0] ? "," : "",
-	    extra, name ? ",\"" : "", name ? name : "", name ? "\":" : "",
-	    name ? text : "");
+	h = snprintf(line, n, "%s%s%s%s%s%s%s,\"level\":\"%s\"}\n", head,
+	    extra[0] ? "," : "", extra, name ? ",\"" : "", name ? name : "",
+	    name ? "\":" : "", name ? text : "", level_name[level]);
 	/* A log that cannot be written is not worth a stop. */
 	ctrl_sink_ensure(c);
 	if (h > 0 && (size_t)h < n)
@@ -108,15 +169,16 @@ void
 ctrl_log(struct ctrl *c, const char *event, uint64_t seq, const char *fmt, ...)
 {
 	char extra[1536] = "";
+	enum ctrl_level level;
 	va_list ap;
 
-	if (log_level() < LOG_INFO && strstr(event, "failed") == NULL &&
-	    strstr(event, "killed") == NULL)
-		return;
 	va_start(ap, fmt);
 	vsnprintf(extra, sizeof(extra), fmt, ap);
 	va_end(ap);
-	log_put(c, event, seq, extra, NULL, NULL);
+	level = ctrl_log_level(event, extra);
+	if (level > CL_NOTICE && log_level() < LOG_INFO)
+		return;
+	log_put(c, level, event, seq, extra, NULL, NULL);
 }
 
 void
@@ -132,7 +194,10 @@ ctrl_log_text(struct ctrl *c, const char *event, uint64_t seq,
 	if (name != NULL && (j = json_text(text ? text : "", text ? len : 0)) ==
 	    NULL)
 		name = NULL;
-	log_put(c, event, seq, extra, name, j);
+	/* Always written: failures with their console (a runner that died,
+	 * as vm_exited), and what -v or a failure asked for. */
+	log_put(c, strcmp(event, "vm_exited") == 0 ? CL_ERR :
+	    ctrl_log_level(event, extra), event, seq, extra, name, j);
 	free(j);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctrl.h"
@@ -384,7 +385,9 @@ ctrl_loop_run(struct ctrl *c, int in_fd)
 	sigset_t old;
 	int sig_fd;
 
+	c->journal = ctrl_log_journal(c->log_fd);
 	ctrl_sink_ensure(c);
+	c->start_s = (uint64_t)time(NULL);
 	c->vm_budget_mib = c->conf.budget_mib - ctrlconf_http_mib(&c->conf);
 	sig_fd = signals_open(&old);
 	c->queue_tail = &c->queue;

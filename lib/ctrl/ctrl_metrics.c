@@ -145,6 +145,7 @@ char *
 ctrl_metrics_text(const struct ctrl *c)
 {
 	struct text t = { NULL, 0, 0 };
+	char proc[1024];
 
 	/* The Prometheus convention for what is running: always 1. */
 	put(&t, "# TYPE snapvm_build_info gauge\n"
@@ -199,7 +200,9 @@ ctrl_metrics_text(const struct ctrl *c)
 	    (uintmax_t)c->fetched[STORE_FAILED], (uintmax_t)c->uploaded[0],
 	    (uintmax_t)c->uploaded[1], (uintmax_t)c->layers_evicted);
 	put_http(&t, c);
-	return t.s;
+	if (ctrl_prom_process(c, proc, sizeof(proc)) > 0)
+		put(&t, "%s", proc);
+	return ctrl_prom_help(t.s);
 }
 
 char *

@@ -17,6 +17,7 @@
 
 #include "ctrl.h"
 #include "log.h"
+#include "monotime.h"
 #include "snapmeta.h"
 
 #define BUILDER_MIB	128	/* the snapshot's memory, see vmrun(1) */
@@ -175,6 +176,7 @@ spawn_builder(struct ctrl *c, int job)
 	runproc_close_input(&c->builder);
 	ctrl_console_open(c, &c->builder_con, c->builder.pid,
 	    job < 0 ? "(base)" : c->conf.fn[job].name);
+	c->builder_started_ms = mono_ms();
 	ctrl_log(c, "snapshot_build", 0, "\"layer\":%s,\"pid\":%d",
 	    ctrl_log_jstr(layer, sizeof(layer), out),
 	    (int)c->builder.pid);
@@ -238,8 +240,9 @@ ctrl_snap_build_done(struct ctrl *c, int status)
 	ctrl_console_close(c, &c->builder_con);
 	if (ok)
 		ctrl_log(c, "snapshot_built", 0, "\"function\":\"%s\","
-		    "\"status\":0", job == -1 ? "(base)" : job < 0 ?
-		    "(removed)" : c->conf.fn[job].name);
+		    "\"status\":0,\"ms\":%ju", job == -1 ? "(base)" : job < 0 ?
+		    "(removed)" : c->conf.fn[job].name,
+		    (uintmax_t)(mono_ms() - c->builder_started_ms));
 	else
 		ctrl_log_text(c, "snapshot_failed", 0, tail ? "console" : NULL,
 		    tail, len, "\"function\":\"%s\",\"status\":%d", job == -1 ?
