@@ -449,3 +449,39 @@ EOF
 	[ -z "$(ls -A "$TMP/dst")" ]
 	"$SERVER" start 3>&- >&2
 }
+
+# Issue 20: 429 and 400 RequestTimeout were final.  A store of our own
+# that answers them before it answers well.
+@test "429 Too Many Requests and 400 RequestTimeout are retried like a 5xx" {
+	python3 - "$TMP/port" "$TMP/seen" <<'PY' &
+import http.server, os, sys
+answers = [(429, b"<Error><Code>SlowDown</Code><Message>slow</Message></Error>"),
+           (400, b"<Error><Code>RequestTimeout</Code><Message>slow</Message></Error>"),
+           (200, b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>")]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        status, body = answers.pop(0) if len(answers) > 1 else answers[0]
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        with open(sys.argv[2], "a") as f:
+            f.write("%d\n" % status)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1] + ".tmp", "w").write(str(s.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+s.serve_forever()
+PY
+	server=$!
+	for _ in $(seq 50); do [ -f "$TMP/port" ] && break; sleep 0.1; done
+	run env AWS_ENDPOINT_URL="http://127.0.0.1:$(cat "$TMP/port")" \
+	    S3SNAP_RETRIES=3 "$S3SNAP" -v ls s3://$BUCKET/x/
+	kill $server
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(tr '\n' ' ' < "$TMP/seen")" = "429 400 200 " ]
+	[[ "$output" == *"HTTP 429, retrying"* ]]
+	[[ "$output" == *"HTTP 400, retrying"* ]]
+}

@@ -402,6 +402,23 @@ transient(CURLcode e)
 	}
 }
 
+/* Answers a retry may cure, as the AWS CLI retries them: a 5xx, 429 Too
+ * Many Requests, and 400 RequestTimeout (the store gave up waiting for a
+ * slow upload's body). */
+static bool
+retryable(const struct attempt *a, CURLcode e)
+{
+	char code[64];
+
+	if (e != CURLE_OK)
+		return transient(e);
+	if (a->status >= 500 || a->status == 429)
+		return true;
+	return a->status == 400 && a->err.data != NULL &&
+	    s3xml_text(a->err.data, a->err.data + a->err.len, "Code", code,
+	    sizeof(code)) == 0 && strcmp(code, "RequestTimeout") == 0;
+}
+
 /* Waits ms, or less if the transfer is called off. */
 static void
 backoff(const struct s3 *s, long ms)
@@ -422,7 +439,8 @@ status_exit(long status, const char *code)
 	if (status == 416 || strcmp(code, "BadDigest") == 0 ||
 	    strcmp(code, "XAmzContentSHA256Mismatch") == 0)
 		return EX_DATAERR;
-	if (status >= 500)
+	if (status >= 500 || status == 429 ||
+	    strcmp(code, "RequestTimeout") == 0)
 		return EX_UNAVAILABLE;
 	return EX_PROTOCOL;
 }
@@ -525,7 +543,7 @@ s3_do(struct s3 *s, struct s3_req *r)
 		e = try_once(s, r, url, &a);
 		tries++;
 		if (s3_cancelled(s) || (unsigned)tries > s->conf->retries ||
-		    !(e == CURLE_OK ? a.status >= 500 : transient(e)))
+		    !retryable(&a, e))
 			break;
 		name_of(s, r, name, sizeof(name));
 		if (e == CURLE_OK)
