@@ -189,12 +189,16 @@ s3_url(const struct s3conf *c, const char *bucket, const char *key,
 
 	if (s3_encode(key ? key : "", true, path, sizeof(path)) == -1)
 		return -1;
-	if (c->style == S3_STYLE_VIRTUAL)
-		n = snprintf(out, size, "%s://%s.%s/%s%s%s", c->scheme, bucket,
-		    c->host, path, *q ? "?" : "", q);
+	/* A bucket name with dots as a host name over HTTPS would not match
+	 * the store's certificate (*.HOST covers one label): path style. */
+	if (c->style == S3_STYLE_VIRTUAL &&
+	    !(strchr(bucket, '.') != NULL && strcmp(c->scheme, "https") == 0))
+		n = snprintf(out, size, "%s://%s.%s%s/%s%s%s", c->scheme, bucket,
+		    c->host, c->base, path, *q ? "?" : "", q);
 	else
-		n = snprintf(out, size, "%s://%s/%s%s%s%s%s", c->scheme,
-		    c->host, bucket, key ? "/" : "", path, *q ? "?" : "", q);
+		n = snprintf(out, size, "%s://%s%s/%s%s%s%s%s", c->scheme,
+		    c->host, c->base, bucket, key ? "/" : "", path, *q ? "?" : "",
+		    q);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 

@@ -73,12 +73,13 @@ s3conf_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* "http[s]://HOST[:PORT][/]": the store's root, nothing below it. */
+/* "http[s]://HOST[:PORT][/PATH][/]": a gateway may serve S3 below a
+ * path of its own; buckets go below that. */
 static int
 set_endpoint(struct s3conf *c, const char *v)
 {
-	const char *host;
-	size_t n;
+	const char *host, *path;
+	size_t n, plen;
 
 	if (strncmp(v, "http://", 7) == 0)
 		host = v + 7;
@@ -87,12 +88,19 @@ set_endpoint(struct s3conf *c, const char *v)
 	else
 		return -1;
 	n = strcspn(host, "/");
-	if (n == 0 || n >= sizeof(c->host) || (host[n] != '\0' && strcmp(host + n, "/") != 0) ||
+	path = host + n;
+	plen = strlen(path);
+	while (plen > 0 && path[plen - 1] == '/')
+		plen--;
+	if (n == 0 || n >= sizeof(c->host) || plen >= sizeof(c->base) ||
 	    strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-:[]") < n)
+	    "0123456789.-:[]") < n ||
+	    strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-_~/") < plen || strstr(path, "//") != NULL)
 		return -1;
 	snprintf(c->scheme, sizeof(c->scheme), "%.*s", (int)(host - v - 3), v);
 	snprintf(c->host, sizeof(c->host), "%.*s", (int)n, host);
+	snprintf(c->base, sizeof(c->base), "%.*s", (int)plen, path);
 	c->endpoint_set = true;
 	return 0;
 }

@@ -18,6 +18,7 @@ enum s3_style { S3_STYLE_AUTO, S3_STYLE_PATH, S3_STYLE_VIRTUAL };
 struct s3conf {
 	char scheme[8];			/* "http" or "https" */
 	char host[256];			/* host[:port] of the endpoint */
+	char base[256];			/* its path ("/s3"), or "" */
 	bool endpoint_set;		/* false: AWS's endpoint of region */
 	char region[64];
 	char access_key[128];

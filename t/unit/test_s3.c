@@ -78,6 +78,22 @@ test_url(void)
 	CHECK(s3_url(&c, "bkt", NULL, "list-type=2", url, sizeof(url)) == 0);
 	STR_EQ(url, "http://bkt.127.0.0.1:8000/?list-type=2");
 	CHECK(s3_url(&c, "bkt", "k", "", url, 10) == -1);
+	/* A gateway's path, with or without its trailing slash. */
+	CHECK(s3conf_set(&c, "endpoint", "https://gw.example/s3/", "t") == 0);
+	STR_EQ(c.base, "/s3");
+	CHECK(s3_url(&c, "bkt", "k", "", url, sizeof(url)) == 0);
+	STR_EQ(url, "https://bkt.gw.example/s3/k");
+	/* Dots in a bucket over HTTPS: path style, which the certificate
+	 * covers; over HTTP the style asked for. */
+	CHECK(s3_url(&c, "my.bkt", "k", "", url, sizeof(url)) == 0);
+	STR_EQ(url, "https://gw.example/s3/my.bkt/k");
+	c.style = S3_STYLE_PATH;
+	CHECK(s3_url(&c, "bkt", "k", "x=1", url, sizeof(url)) == 0);
+	STR_EQ(url, "https://gw.example/s3/bkt/k?x=1");
+	CHECK(s3conf_set(&c, "endpoint", "http://store:9000", "t") == 0);
+	c.style = S3_STYLE_VIRTUAL;
+	CHECK(s3_url(&c, "my.bkt", "k", "", url, sizeof(url)) == 0);
+	STR_EQ(url, "http://my.bkt.store:9000/k");
 }
 
 static void
@@ -254,7 +270,9 @@ test_conf(void)
 	STR_EQ(c.host, "s3.us-east-1.amazonaws.com");
 	CHECK(c.style == S3_STYLE_VIRTUAL);
 	CHECK(s3conf_set(&c, "endpoint", "ftp://x", "t") == -1);
-	CHECK(s3conf_set(&c, "endpoint", "http://x/path", "t") == -1);
+	CHECK(s3conf_set(&c, "endpoint", "http://x/pa th", "t") == -1);
+	CHECK(s3conf_set(&c, "endpoint", "http://x/a//b", "t") == -1);
+	CHECK(s3conf_set(&c, "endpoint", "http://x/?q", "t") == -1);
 	CHECK(s3conf_set(&c, "endpoint", "http://", "t") == -1);
 	CHECK(s3conf_set(&c, "endpoint", "http://a@b", "t") == -1);
 	CHECK(s3conf_set(&c, "part_size", "4M", "t") == -1);
