@@ -485,3 +485,67 @@ PY
 	[[ "$output" == *"HTTP 429, retrying"* ]]
 	[[ "$output" == *"HTTP 400, retrying"* ]]
 }
+
+# Issue 20: with ~/.aws/credentials and AWS_PROFILE, s3snap said "no
+# credentials".
+@test "the AWS CLI's shared files: the profile's keys, region and s3 block; the environment beats them; -v says where each came from" {
+	mkdir "$TMP/aws"
+	cat > "$TMP/aws/credentials" <<EOF2
+[default]
+aws_access_key_id = not-this-one
+aws_secret_access_key = nor-this
+
+[snapvm]
+# the test store's
+aws_access_key_id = $AWS_ACCESS_KEY_ID
+aws_secret_access_key = $AWS_SECRET_ACCESS_KEY
+EOF2
+	cat > "$TMP/aws/config" <<EOF2
+[default]
+region = eu-north-1
+
+[profile snapvm]
+region = $AWS_REGION
+output = json
+s3 =
+    addressing_style = path
+    endpoint_url = $AWS_ENDPOINT_URL
+EOF2
+	mklayer "$TMP/l" 64
+	aws() {
+		env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+		    -u AWS_ENDPOINT_URL -u AWS_REGION AWS_PROFILE=snapvm \
+		    AWS_SHARED_CREDENTIALS_FILE="$TMP/aws/credentials" \
+		    AWS_CONFIG_FILE="$TMP/aws/config" "$@"
+	}
+	run aws "$S3SNAP" -v put "$TMP/l" s3://$BUCKET/$P/l
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"access_key_id: $TMP/aws/credentials:7"* ]]
+	[[ "$output" == *"region: $TMP/aws/config:5"* ]]
+	[[ "$output" == *"endpoint: $TMP/aws/config:9"* ]]
+	[[ "$output" == *"addressing_style: $TMP/aws/config:8"* ]]
+	[[ "$output" == *"jobs: the default"* ]]
+	[[ "$output" != *"$AWS_SECRET_ACCESS_KEY"* ]]
+	# The default profile without AWS_PROFILE: its keys are refused.
+	run env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+	    AWS_SHARED_CREDENTIALS_FILE="$TMP/aws/credentials" \
+	    "$S3SNAP" -v ls s3://$BUCKET/$P/
+	echo "$output"
+	[ "$status" -eq 77 ]
+	# The environment beats the files; AWS_ENDPOINT_URL_S3 beats
+	# AWS_ENDPOINT_URL.
+	run aws env AWS_ACCESS_KEY_ID=from-env "$S3SNAP" -v ls s3://$BUCKET/$P/
+	[ "$status" -eq 77 ]
+	[[ "$output" == *"access_key_id: AWS_ACCESS_KEY_ID"* ]]
+	run aws env AWS_ENDPOINT_URL=http://127.0.0.1:1 \
+	    AWS_ENDPOINT_URL_S3="$AWS_ENDPOINT_URL" "$S3SNAP" -v ls s3://$BUCKET/$P/
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c "^s3://")" -eq 1 ]
+	[[ "$output" == *"endpoint: AWS_ENDPOINT_URL_S3"* ]]
+	# A malformed line of the profile is named by file and line.
+	printf 'region\n' >> "$TMP/aws/config"
+	run aws "$S3SNAP" ls s3://$BUCKET/$P/
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"$TMP/aws/config:10: expected KEY = VALUE"* ]]
+}

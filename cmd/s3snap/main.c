@@ -108,13 +108,16 @@ env(const char *name)
 	return getenv(name);
 }
 
-/* Config file, environment, flags: each overrides the one before. */
+/* The AWS CLI's files, config file, environment, flags: each overrides
+ * the one before. */
 static int
 configure(const struct opts *o, struct s3conf *c)
 {
 	const char *file = o->config ? o->config : getenv("S3SNAP_CONFIG");
 
 	s3conf_defaults(c);
+	if (s3conf_aws(c, env) == -1)
+		return -1;
 	if (file != NULL && *file != '\0' && s3conf_file(c, file) == -1)
 		return -1;
 	if (s3conf_env(c, env) == -1)
@@ -123,6 +126,7 @@ configure(const struct opts *o, struct s3conf *c)
 		if (s3conf_set(c, o->set[i].name, o->set[i].value,
 		    o->set[i].flag) == -1)
 			return -1;
+	s3conf_report(c);
 	return s3conf_finish(c);
 }
 

@@ -27,6 +27,7 @@ static const struct {
 	{ "limit_rate", "S3SNAP_LIMIT_RATE" },
 };
 #define NSETTINGS	(sizeof(settings) / sizeof(settings[0]))
+_Static_assert(NSETTINGS == S3CONF_NSETTINGS, "S3CONF_NSETTINGS");
 
 void
 s3conf_defaults(struct s3conf *c)
@@ -184,7 +185,7 @@ set_one(struct s3conf *c, const char *name, const char *v, const char **want)
 		return set_string(c->session_token, sizeof(c->session_token), v);
 	}
 	if (strcmp(name, "endpoint") == 0) {
-		*want = "http://HOST[:PORT] or https://HOST[:PORT]";
+		*want = "http[s]://HOST[:PORT][/PATH]";
 		return set_endpoint(c, v);
 	}
 	if (strcmp(name, "region") == 0) {
@@ -209,8 +210,12 @@ s3conf_set(struct s3conf *c, const char *name, const char *value,
 	bool secret = strstr(name, "secret") || strstr(name, "token") ||
 	    strstr(name, "key_id");
 
-	if (set_one(c, name, value, &want) == 0)
+	if (set_one(c, name, value, &want) == 0) {
+		for (size_t i = 0; i < NSETTINGS; i++)
+			if (strcmp(settings[i].name, name) == 0)
+				snprintf(c->from[i], sizeof(c->from[i]), "%s", from);
 		return 0;
+	}
 	if (want == NULL)
 		log_warnx("%s: unknown setting \"%s\"", from, name);
 	else if (secret)	/* never echo a credential */
@@ -266,23 +271,50 @@ s3conf_file(struct s3conf *c, const char *path)
 	return rc;
 }
 
+/* Setting i's value in the environment, and the variable it came from:
+ * the AWS CLI's S3-only endpoint beats its general one, and
+ * AWS_DEFAULT_REGION stands in for AWS_REGION. */
+static const char *
+env_value(const char *(*get)(const char *), size_t i, const char **var)
+{
+	static const struct { const char *name, *first, *then; } alt[] = {
+		{ "endpoint", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL" },
+		{ "region", "AWS_REGION", "AWS_DEFAULT_REGION" },
+	};
+	const char *v;
+
+	for (size_t k = 0; k < sizeof(alt) / sizeof(alt[0]); k++) {
+		if (strcmp(settings[i].name, alt[k].name) != 0)
+			continue;
+		*var = alt[k].first;
+		if ((v = get(*var)) != NULL && *v != '\0')
+			return v;
+		*var = alt[k].then;
+		return get(*var);
+	}
+	*var = settings[i].env;
+	return get(*var);
+}
+
 int
 s3conf_env(struct s3conf *c, const char *(*get)(const char *))
 {
 	for (size_t i = 0; i < NSETTINGS; i++) {
-		const char *v = get(settings[i].env);
+		const char *var, *v = env_value(get, i, &var);
 
-		if (v == NULL && strcmp(settings[i].name, "region") == 0 &&
-		    (v = get("AWS_DEFAULT_REGION")) != NULL &&
-		    *v != '\0' &&
-		    s3conf_set(c, "region", v, "AWS_DEFAULT_REGION") == -1)
-			return -1;
-		if (v == NULL || *v == '\0')
-			continue;
-		if (s3conf_set(c, settings[i].name, v, settings[i].env) == -1)
+		if (v != NULL && *v != '\0' &&
+		    s3conf_set(c, settings[i].name, v, var) == -1)
 			return -1;
 	}
 	return 0;
+}
+
+void
+s3conf_report(const struct s3conf *c)
+{
+	for (size_t i = 0; i < NSETTINGS; i++)
+		log_info("%s: %s", settings[i].name,
+		    c->from[i][0] ? c->from[i] : "the default");
 }
 
 int
@@ -297,7 +329,8 @@ s3conf_finish(struct s3conf *c)
 		c->style = c->endpoint_set ? S3_STYLE_PATH : S3_STYLE_VIRTUAL;
 	if (c->access_key[0] == '\0' || c->secret_key[0] == '\0') {
 		log_warnx("no credentials: set AWS_ACCESS_KEY_ID and "
-		    "AWS_SECRET_ACCESS_KEY, or access_key_id and "
+		    "AWS_SECRET_ACCESS_KEY, a profile in ~/.aws/credentials "
+		    "(AWS_PROFILE), or access_key_id and "
 		    "secret_access_key in the config file");
 		return -1;
 	}

@@ -1,8 +1,9 @@
 /*
  * s3snap's configuration (s3snap(1)): where the store is and how to talk
- * to it.  Every setting has one name, and is taken from the config file,
- * then the environment, then the command line, each overriding the one
- * before.  Also the s3://BUCKET/PREFIX names of layers in a store.
+ * to it.  Every setting has one name, and is taken from the AWS CLI's
+ * shared files, then s3snap's config file, then the environment, then the
+ * command line, each overriding the one before.  Also the s3://BUCKET/PREFIX
+ * names of layers in a store.
  */
 #ifndef SNAPVM_S3CONF_H
 #define SNAPVM_S3CONF_H
@@ -14,6 +15,8 @@
 #define S3_PREFIX_MAX	900	/* leaves room for a layer's object names */
 
 enum s3_style { S3_STYLE_AUTO, S3_STYLE_PATH, S3_STYLE_VIRTUAL };
+
+#define S3CONF_NSETTINGS	10
 
 struct s3conf {
 	char scheme[8];			/* "http" or "https" */
@@ -29,6 +32,7 @@ struct s3conf {
 	uint64_t retries;		/* after the first attempt */
 	uint64_t part_size;		/* bytes of a multipart part or range */
 	uint64_t limit_rate;		/* bytes/s, all transfers; 0: none */
+	char from[S3CONF_NSETTINGS][160];	/* where each came from */
 };
 
 /* A layer's place in a store. */
@@ -48,6 +52,11 @@ int s3conf_set(struct s3conf *c, const char *name, const char *value,
 int s3conf_file(struct s3conf *c, const char *path);
 /* The settings in the environment, through get (getenv but for tests). */
 int s3conf_env(struct s3conf *c, const char *(*get)(const char *));
+/* The AWS CLI's shared credentials and config files (s3aws.c), for the
+ * profile $AWS_PROFILE or "default"; missing files are no error. */
+int s3conf_aws(struct s3conf *c, const char *(*get)(const char *));
+/* Says, at log level info (-v), where each setting came from. */
+void s3conf_report(const struct s3conf *c);
 /* Fills in what depends on other settings; -1 if credentials are missing. */
 int s3conf_finish(struct s3conf *c);
 /* The environment variable of a setting, for messages and the manual. */
