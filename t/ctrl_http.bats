@@ -443,7 +443,10 @@ PY
 	curl -s -D "$TMP/h4" -o /dev/null -H 'X-Request-Id: two words' "$url/healthz"
 	curl -s -D "$TMP/h5" -o /dev/null -H "X-Request-Id: $(printf 'x%.0s' $(seq 129))" "$url/healthz"
 	! grep -qi '^X-Request-Id' "$TMP/h4" "$TMP/h5"
+	# The id is in the log lines of its request too.
+	curl -s -o /dev/null -H 'X-Request-Id: bad-body-7' -X POST --data 'x' "$url/v1/functions/echo/invoke"
 	stop_ctrl
+	grep '"event":"request_failed"' "$TMP/log" | grep -q '"request_id":"bad-body-7"'
 }
 
 @test "log lines carry their level; the service's life is logged without -v; on the journal, each line starts with its priority" {

@@ -614,4 +614,9 @@ EOF2
 	[ "$(grep -c '^{"id":null,"function":null,"status":"error","error":{"type":"BadRequest","message":"id: expected a string, null, or an integer from -(2^53-1) to 2^53-1' "$TMP/out")" -eq 4 ]
 	! grep -q 18446744073709551615 "$TMP/out"
 	! grep -q 9007199254740992 "$TMP/out"
+	# An id a request came with is in its log lines.
+	timeout 120 "$CTRL" -v --config "$TMP/ctrl.yaml" --requests "$TMP/in" \
+	    > /dev/null 2> "$TMP/log"
+	grep '"event":"request_done"' "$TMP/log" | grep -q '"request_id":"a-string"'
+	grep '"event":"request_done"' "$TMP/log" | grep -q '"request_id":-9007199254740991'
 }

@@ -76,6 +76,7 @@ struct ctrl;
 struct request {
 	uint64_t seq;			/* ctrl's own id, in the logs */
 	json_object *id;		/* the caller's, or NULL */
+	char client_id[129];		/* HTTP: its X-Request-Id, or "" */
 	int fn;				/* index in conf.fn; -1: none */
 	char fn_name[64];
 	uint64_t at_ms;			/* replay: due this long after start */

@@ -264,6 +264,7 @@ hand_over(struct ctrl *c, struct http_x *x)
 {
 	x->handed = true;
 	x->req.src = SRC_HTTP;
+	memcpy(x->req.client_id, x->request_id, sizeof(x->req.client_id));
 	x->req.respond = http_respond;
 	x->req.http = x;
 	x->req.fn = -1;

@@ -176,17 +176,40 @@ deliver(struct ctrl *c, struct request *r, enum outcome o, json_object *body)
 	json_object_put(out);
 }
 
+/* The caller's own id, for the log: ,"request_id":... (at most about
+ * 128 bytes of it), or "". */
+static const char *
+client_id(const struct request *r, char *buf, size_t n)
+{
+	char id[160];
+	const char *s = NULL;
+
+	if (r->client_id[0] != '\0')
+		s = ctrl_log_jstr(id, sizeof(id), r->client_id);
+	else if (r->id != NULL && !json_object_is_type(r->id, json_type_null)) {
+		s = json_object_to_json_string_ext(r->id, JSON_C_TO_STRING_PLAIN);
+		if (json_object_is_type(r->id, json_type_string))
+			s = ctrl_log_jstr(id, sizeof(id),
+			    json_object_get_string(r->id));
+	}
+	if (s == NULL)
+		return "";
+	snprintf(buf, n, ",\"request_id\":%s", s);
+	return buf;
+}
+
 void
 ctrl_request_fail(struct ctrl *c, struct request *r, enum outcome o,
     const char *type, const char *msg)
 {
+	char cid[200];
 	json_object *body = json_object_new_object(), *e = json_object_new_object();
 
 	json_object_object_add(e, "type", json_object_new_string(type));
 	json_object_object_add(e, "message", json_object_new_string(msg));
 	json_object_object_add(body, "error", e);
-	ctrl_log(c, "request_failed", r->seq, "\"outcome\":\"%s\"",
-	    outcome_type[o]);
+	ctrl_log(c, "request_failed", r->seq, "\"outcome\":\"%s\"%s",
+	    outcome_type[o], client_id(r, cid, sizeof(cid)));
 	ctrl_metrics_observe(c, r, o);
 	deliver(c, r, o, body);
 	json_object_put(body);
@@ -208,6 +231,7 @@ ctrl_request_finish(struct ctrl *c, struct request *r, enum outcome o,
     const char *line)
 {
 	json_object *body = json_tokener_parse(line), *st, *e, *t;
+	char cid[200];
 
 	if (body != NULL && json_object_object_get_ex(body, "status", &st) &&
 	    is_string(st, "error")) {
@@ -217,8 +241,9 @@ ctrl_request_finish(struct ctrl *c, struct request *r, enum outcome o,
 		    is_string(t, "Timeout"))
 			o = OUT_TIMEOUT;
 	}
-	ctrl_log(c, "request_done", r->seq, "\"outcome\":\"%s\",\"cold\":%s",
-	    outcome_type[o], r->cold ? "true" : "false");
+	ctrl_log(c, "request_done", r->seq, "\"outcome\":\"%s\",\"cold\":%s%s",
+	    outcome_type[o], r->cold ? "true" : "false",
+	    client_id(r, cid, sizeof(cid)));
 	ctrl_metrics_observe(c, r, o);
 	deliver(c, r, o, body);
 	json_object_put(body);
