@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -352,52 +351,23 @@ ctrl_jail_adopt(struct ctrl *c, const char *staged, const char *out)
 	return 0;
 }
 
-/* The number in a cgroup file: the whole file, or the value of key's
- * line ("key N").  0 when it cannot be read. */
-static uint64_t
-ctrl_jail_cgroup_num(const char *path, const char *key)
-{
-	char line[128];
-	size_t klen = key ? strlen(key) : 0;
-	uint64_t v = 0;
-	FILE *f = fopen(path, "re");
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (key == NULL) {
-			v = strtoull(line, NULL, 10);
-			break;
-		}
-		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
-			v = strtoull(line + klen + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return v;
-}
-
 uint64_t
 ctrl_jail_memory_current(const struct ctrl *c, int slot)
 {
-	char path[CTRL_PATH + 64], id[16];
+	char dir[CTRL_PATH + 32], id[16];
 
 	if (!c->conf.jail || c->conf.jail_cgroup[0] == '\0')
 		return 0;
 	ctrl_jail_id(slot, id, sizeof(id));
-	snprintf(path, sizeof(path), "%s/%s/memory.current", c->conf.jail_cgroup,
-	    id);
-	return ctrl_jail_cgroup_num(path, NULL);
+	snprintf(dir, sizeof(dir), "%s/%s", c->conf.jail_cgroup, id);
+	return jail_cgroup_number(dir, "memory.current", NULL);
 }
 
 uint64_t
 ctrl_jail_oom_kills(const struct ctrl *c)
 {
-	char path[CTRL_PATH + 32];
-
 	if (!c->conf.jail || c->conf.jail_cgroup[0] == '\0')
 		return 0;
-	snprintf(path, sizeof(path), "%s/memory.events", c->conf.jail_cgroup);
-	return ctrl_jail_cgroup_num(path, "oom_kill");
+	return jail_cgroup_number(c->conf.jail_cgroup, "memory.events",
+	    "oom_kill");
 }

@@ -98,6 +98,11 @@ int jail_cgroup_usable(const char *parent, char *why, size_t n);
 int jail_cgroup_join(const struct jail_conf *c);
 /* The kernel's OOM kills in it (memory.events); 0 without one. */
 uint64_t jail_cgroup_oom_kills(const struct jail_conf *c);
+/* The number in DIR/FILE of any cgroup: the whole file (memory.current),
+ * or the value of KEY's line, "KEY N" (memory.events); 0 when it cannot
+ * be read. */
+uint64_t jail_cgroup_number(const char *dir, const char *file,
+    const char *key);
 /* The cgroup v2 directory of the calling process (a service's own with
  * Delegate=yes); -1 and why. */
 int jail_cgroup_self(char *buf, size_t n, char *why, size_t whylen);

@@ -186,18 +186,34 @@ jail_cgroup_create(const struct jail_conf *c)
 }
 
 uint64_t
+jail_cgroup_number(const char *dir, const char *file, const char *key)
+{
+	char path[JAIL_PATH], buf[1024], *p = buf;
+	size_t klen = key ? strlen(key) : 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (jail_cgroup_slurp(path, buf, sizeof(buf), false) == -1)
+		return 0;
+	if (key == NULL)
+		return strtoull(buf, NULL, 10);
+	while (p != NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == ' ')
+			return strtoull(p + klen + 1, NULL, 10);
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	}
+	return 0;
+}
+
+uint64_t
 jail_cgroup_oom_kills(const struct jail_conf *c)
 {
-	char path[JAIL_PATH], buf[1024], *p;
+	char dir[JAIL_PATH];
 
 	if (c->cgroup == NULL)
 		return 0;
-	jail_cgroup_path(c, "memory.events", path, sizeof(path));
-	if (jail_cgroup_slurp(path, buf, sizeof(buf), false) == -1 ||
-	    (p = strstr(buf, "oom_kill ")) == NULL ||
-	    (p != buf && p[-1] != '\n'))
-		return 0;
-	return strtoull(p + 9, NULL, 10);
+	jail_cgroup_path(c, NULL, dir, sizeof(dir));
+	return jail_cgroup_number(dir, "memory.events", "oom_kill");
 }
 
 int
