@@ -25,21 +25,9 @@ ctrl_request_free(struct request *r)
 	free(r);
 }
 
-static int
-request_fields(json_object *o, char *why, size_t n)
-{
-	json_object_object_foreach(o, key, val) {
-		if (strcmp(key, "id") == 0) {
-			if (reqid_check(val, why, n) == -1)
-				return -1;
-		} else if (strcmp(key, "function") && strcmp(key, "payload") &&
-		    strcmp(key, "time")) {
-			snprintf(why, n, "unknown field \"%.40s\"", key);
-			return -1;
-		}
-	}
-	return 0;
-}
+/* A request line's members: the runner's, and "time" of ctrl's own. */
+static const char *const request_members[] = { "id", "function", "payload",
+	"time", NULL };
 
 /* "time": whole milliseconds of a double, which holds integers exactly
  * up to 2^53; beyond, or not a number, it is refused (a cast of a
@@ -80,7 +68,7 @@ ctrl_request_parse(struct ctrl *c, const char *line, char *why, size_t n,
 	*fn_missing = 0;
 	if (o == NULL || !json_object_is_type(o, json_type_object))
 		snprintf(why, n, "not a JSON object");
-	else if (request_fields(o, why, n) == 0 &&
+	else if (reqid_members(o, request_members, why, n) == 0 &&
 	    (!json_object_object_get_ex(o, "function", &f) ||
 	    !json_object_is_type(f, json_type_string)))
 		snprintf(why, n, "function: expected the name of a function");

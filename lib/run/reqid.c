@@ -1,5 +1,6 @@
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
@@ -29,4 +30,23 @@ reqid_check(json_object *id, char *why, size_t n)
 	snprintf(why, n, "id: expected a string, null, or an integer from "
 	    "-(2^53-1) to 2^53-1, which comes back exactly as given");
 	return -1;
+}
+
+int
+reqid_members(json_object *req, const char *const *known, char *why,
+    size_t n)
+{
+	json_object_object_foreach(req, key, val) {
+		size_t i = 0;
+
+		while (known[i] != NULL && strcmp(key, known[i]) != 0)
+			i++;
+		if (known[i] == NULL) {
+			snprintf(why, n, "unknown field \"%.40s\"", key);
+			return -1;
+		}
+		if (strcmp(key, "id") == 0 && reqid_check(val, why, n) == -1)
+			return -1;
+	}
+	return 0;
 }

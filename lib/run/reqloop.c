@@ -336,6 +336,8 @@ parse_request(const char *line, size_t len, char *why, size_t whylen)
 	json_object *o = json_tokener_parse_ex(tok, line, (int)len);
 	enum json_tokener_error err = json_tokener_get_error(tok);
 	size_t end = o ? json_tokener_get_parse_end(tok) : 0;
+	static const char *const members[] = { "id", "function", "payload",
+		NULL };
 
 	json_tokener_free(tok);
 	if (o == NULL) {
@@ -351,18 +353,9 @@ parse_request(const char *line, size_t len, char *why, size_t whylen)
 		json_object_put(o);
 		return NULL;
 	}
-	json_object_object_foreach(o, key, val) {
-		int bad = strcmp(key, "id") == 0 ?
-		    reqid_check(val, why, whylen) :
-		    strcmp(key, "function") && strcmp(key, "payload");
-
-		if (bad) {
-			if (strcmp(key, "id") != 0)
-				snprintf(why, whylen, "unknown field \"%.40s\"",
-				    key);
-			json_object_put(o);
-			return NULL;
-		}
+	if (reqid_members(o, members, why, whylen) == -1) {
+		json_object_put(o);
+		return NULL;
 	}
 	return o;
 }
