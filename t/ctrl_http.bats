@@ -473,3 +473,91 @@ PY
 	grep -q '^<6>{"ts":[0-9.]*,"event":"vm_started",.*"level":"info"}$' "$TMP/journal"
 	[ "$(grep -vc '^<[3-6]>{' "$TMP/journal")" -eq 0 ]
 }
+
+@test "HTTP: Prefer: respond-async gets 202 and a Location, where the answer is fetched (202 until it is there) until async_keep ends" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	echo "async_keep: 3" >> "$TMP/ctrl.yaml"
+	ctrl_bg 2> "$TMP/log"
+	url="http://127.0.0.1:$port"
+	wait_for "$url"
+	code=$(curl -s -D "$TMP/h1" -o "$TMP/b1" -w '%{http_code}' \
+	    -H 'Prefer: wait=5, respond-async' -H 'X-Request-Id: job-1' \
+	    -X POST --data '{"sleep":1,"v":7}' "$url/v1/functions/echo/invoke")
+	cat "$TMP/h1" "$TMP/b1"
+	[ "$code" = 202 ]
+	grep -qx 'Preference-Applied: respond-async.' "$TMP/h1"
+	loc=$(sed -n 's/^Location: \(\/v1\/invocations\/[0-9a-f]\{32\}\)\r$/\1/p' "$TMP/h1")
+	[ -n "$loc" ]
+	python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["status"]=="pending" and b["function"]=="echo" and sys.argv[2].endswith(b["id"]) and b["location"]==sys.argv[2], b' "$TMP/b1" "$loc"
+	# The function sleeps a second: its answer is not there yet.
+	code=$(curl -s -D "$TMP/h2" -o "$TMP/b2" -w '%{http_code}' "$url$loc")
+	cat "$TMP/h2" "$TMP/b2"
+	[ "$code" = 202 ]
+	grep -qx 'Retry-After: 1.' "$TMP/h2"
+	grep -q '"status":"pending"' "$TMP/b2"
+	# The X-Request-Id of the submission comes with its answer.
+	grep -qx 'X-Request-Id: job-1.' "$TMP/h2"
+	for _ in $(seq 1 100); do
+		code=$(curl -s -D "$TMP/h3" -o "$TMP/b3" -w '%{http_code}' "$url$loc")
+		[ "$code" = 202 ] || break
+		sleep 0.1
+	done
+	cat "$TMP/h3" "$TMP/b3"
+	[ "$code" = 200 ]
+	python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); assert b["echo"]=={"sleep":1,"v":7}, b' "$TMP/b3"
+	grep -qx 'X-Snapvm-Start: cold.' "$TMP/h3"
+	grep -qE '^Server-Timing: total;dur=[0-9]+.$' "$TMP/h3"
+	# Fetched again: the same answer, until async_keep ends.
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$url$loc")" = 200 ]
+	curl -s "$url/metrics" > "$TMP/metrics"
+	grep -qx 'snapvm_async_invocations{state="done"} 1' "$TMP/metrics"
+	grep -qx 'snapvm_async_invocations{state="pending"} 0' "$TMP/metrics"
+	# Errors a call would get at once come at once, not as a 202.
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Prefer: respond-async' -X POST --data '{}' "$url/v1/functions/nope/invoke")" = 404 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Prefer: respond-async' -X POST --data 'x' "$url/v1/functions/echo/invoke")" = 400 ]
+	# Other preferences, or none, leave the call synchronous.
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Prefer: respond-async-not, return=minimal' -X POST --data '{}' "$url/v1/functions/echo/invoke")" = 200 ]
+	# Unknown ids, and only GET on a result.
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/invocations/00000000000000000000000000000000")" = 404 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/invocations/")" = 404 ]
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url$loc")" = 405 ]
+	# async_keep (3 s) after the answer came, it is gone.
+	sleep 3.5
+	[ "$(curl -s -o /dev/null -w '%{http_code}' "$url$loc")" = 404 ]
+	curl -s "$url/metrics" | grep -qx 'snapvm_async_invocations{state="done"} 0'
+	stop_ctrl
+}
+
+@test "HTTP: with async_keep: 0, Prefer: respond-async is ignored and the call answered as it runs" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	echo "async_keep: 0" >> "$TMP/ctrl.yaml"
+	ctrl_bg 2> "$TMP/log"
+	url="http://127.0.0.1:$port"
+	wait_for "$url"
+	code=$(curl -s -D "$TMP/h" -o "$TMP/b" -w '%{http_code}' -H 'Prefer: respond-async' -X POST --data '{"v":1}' "$url/v1/functions/echo/invoke")
+	[ "$code" = 200 ]
+	! grep -qi '^Preference-Applied' "$TMP/h"
+	grep -q '"echo":{"v":1}' "$TMP/b"
+	stop_ctrl
+}
+
+@test "HTTP: asynchronous invocations keep at most half of http_buffer; past it, 503 with Retry-After" {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	echo "http_buffer: 1" >> "$TMP/ctrl.yaml"
+	ctrl_bg 2> "$TMP/log"
+	url="http://127.0.0.1:$port"
+	wait_for "$url"
+	python3 -c 'import json; print(json.dumps({"sleep": 2, "pad": "x" * 300000}))' > "$TMP/big"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Prefer: respond-async' -X POST --data-binary @"$TMP/big" "$url/v1/functions/echo/invoke")" = 202 ]
+	code=$(curl -s -D "$TMP/h" -o "$TMP/b" -w '%{http_code}' -H 'Prefer: respond-async' -X POST --data-binary @"$TMP/big" "$url/v1/functions/echo/invoke")
+	cat "$TMP/h" "$TMP/b"
+	[ "$code" = 503 ]
+	grep -qx 'Retry-After: 1.' "$TMP/h"
+	grep -q '"type":"OverCapacity"' "$TMP/b"
+	# A synchronous call of the same size still fits the other half.
+	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$TMP/big" "$url/v1/functions/echo/invoke")" = 200 ]
+	stop_ctrl
+}

@@ -7,9 +7,10 @@
  *
  * Each file calls only files later in this list, never one before it:
  * ctrl_loop, ctrl_notify; ctrl_pool; ctrl_snap; ctrl_store, ctrl_http;
- * ctrl_cache, ctrl_request, ctrl_console, ctrl_net, ctrl_jail;
- * ctrl_metrics, ctrl_log; ctrl_prom, ctrl_sink, ctrl_state.  What has to go the other way is a callback:
- * a request's answer reaches the HTTP gateway through r->respond.
+ * ctrl_async; ctrl_cache, ctrl_request, ctrl_console, ctrl_net,
+ * ctrl_jail; ctrl_metrics, ctrl_log; ctrl_prom, ctrl_sink, ctrl_state,
+ * ctrl_hold.  What has to go the other way is a callback: a request's
+ * answer reaches the HTTP gateway, or a kept result, through r->respond.
  */
 #ifndef SNAPVM_CTRL_H
 #define SNAPVM_CTRL_H
@@ -64,7 +65,7 @@ struct console {
 	uint64_t refilled_ms, reported_ms;
 	uint64_t suppressed;		/* lines not logged, to report */
 };
-enum req_source { SRC_LINES, SRC_HTTP };
+enum req_source { SRC_LINES, SRC_HTTP, SRC_ASYNC };
 
 /* Outcomes, as counted in /metrics and mapped to HTTP statuses. */
 enum outcome { OUT_OK, OUT_FUNCTION_ERROR, OUT_BAD_REQUEST, OUT_NOT_FOUND,
@@ -92,6 +93,24 @@ struct request {
 					 * gateway's, opaque to the rest */
 	bool cold;			/* served by a VM started for it */
 	struct request *next;
+};
+
+/* An asynchronous invocation (ctrl_async.c): its request runs as any
+ * other, and its answer waits here, in memory, for the client to fetch
+ * it, until async_keep seconds after it came. */
+#define CTRL_ASYNC_MAX	4096		/* kept at once, pending or done */
+#define CTRL_ASYNC_ID	32		/* hex digits of its id */
+struct async_inv {
+	char id[CTRL_ASYNC_ID + 1];	/* random: whoever has it may fetch */
+	char fn_name[64];
+	char client_id[129];		/* the submission's X-Request-Id */
+	bool done, cold;
+	int status;			/* the answer's HTTP status */
+	char *body;			/* the answer, once done */
+	uint64_t held;			/* its bytes in c->http_bytes: the
+					 * payload, then the answer */
+	uint64_t arrived_ms, done_ms;
+	struct async_inv *next;
 };
 
 struct vm_slot {
@@ -200,6 +219,10 @@ struct ctrl {
 	uint64_t http_conns;		/* connections open */
 	uint64_t http_bytes;		/* bodies, payloads and answers held */
 	uint64_t http_refused[2];	/* 503s: connections, buffer */
+	/* asynchronous invocations (ctrl_async.c), newest first */
+	struct async_inv *async;
+	uint64_t async_n[2];		/* pending, done */
+	uint64_t async_bytes;		/* of http_bytes, theirs */
 };
 
 /* ctrl_log.c: each event with its level (see there); errors, warnings
@@ -257,6 +280,9 @@ void ctrl_pool_stop_all(struct ctrl *c);
 struct request *ctrl_request_parse(struct ctrl *c, const char *line,
     char *why, size_t n, int *fn_missing);
 void ctrl_request_enqueue(struct ctrl *c, struct request *r);
+/* What a request queued now would get at once (OUT_SHUTDOWN while ctrl
+ * drains, OUT_OVER_CAPACITY with the queue full), or OUT_OK. */
+enum outcome ctrl_request_refusal(const struct ctrl *c);
 void ctrl_request_finish(struct ctrl *c, struct request *r, enum outcome o,
     const char *response_line);
 void ctrl_request_fail(struct ctrl *c, struct request *r, enum outcome o,
@@ -344,6 +370,20 @@ uint64_t ctrl_jail_memory_current(const struct ctrl *c, int slot);
  * which counts its descendants'); 0 without a cgroup. */
 uint64_t ctrl_jail_oom_kills(const struct ctrl *c);
 
+/* ctrl_async.c */
+/* r, an HTTP exchange's request checked and ready to queue, is queued as
+ * a request of its own, with r's payload and held bytes (of http_bytes);
+ * r is left to answer 202.  NULL, r as it was, when no more can be kept
+ * (CTRL_ASYNC_MAX, or half of http_buffer held by kept invocations). */
+const struct async_inv *ctrl_async_submit(struct ctrl *c, struct request *r,
+    uint64_t held);
+/* The invocation of id, pending or done; NULL if unknown or expired. */
+const struct async_inv *ctrl_async_find(const struct ctrl *c,
+    const char *id);
+/* Done invocations kept past async_keep are dropped. */
+void ctrl_async_expire(struct ctrl *c);
+void ctrl_async_free_all(struct ctrl *c);
+
 /* ctrl_cache.c */
 void ctrl_cache_touch(struct ctrl *c, int fn);
 void ctrl_cache_trim(struct ctrl *c);
@@ -358,6 +398,12 @@ void ctrl_notify_ready(struct ctrl *c);
 void ctrl_notify_stopping(struct ctrl *c);
 /* Each turn of the loop: WATCHDOG=1 when it is due. */
 void ctrl_notify_watchdog(struct ctrl *c);
+
+/* ctrl_hold.c: n more bytes held in c->http_bytes, counted in *held;
+ * false (nothing held) past http_buffer, unless small. */
+bool ctrl_hold(struct ctrl *c, uint64_t *held, uint64_t n, bool small);
+/* n of *held bytes (at most all) let go. */
+void ctrl_let_go(struct ctrl *c, uint64_t *held, uint64_t n);
 
 /* ctrl_prom.c: Prometheus conventions around ctrl's families */
 /* text with a "# HELP" line before each "# TYPE" line; text is freed. */

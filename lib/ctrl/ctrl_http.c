@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,13 +44,18 @@
 #define HTTP_POOL	(32U << 10)	/* libmicrohttpd's memory a connection */
 #define INVOKE_PREFIX	"/v1/functions/"
 #define INVOKE_SUFFIX	"/invoke"
+#define RESULT_PREFIX	"/v1/invocations/"
 
-enum http_kind { HK_INVOKE, HK_FUNCTIONS, HK_METRICS, HK_HEALTH };
+enum http_kind { HK_INVOKE, HK_FUNCTIONS, HK_METRICS, HK_HEALTH, HK_RESULT };
 
 struct http_x {
 	struct MHD_Connection *conn;
 	enum http_kind kind;
 	char fn[64];
+	char inv[CTRL_ASYNC_ID + 1];	/* HK_RESULT: the invocation's id */
+	bool async;			/* Prefer: respond-async */
+	char location[64];		/* a 202's Location, or "" */
+	bool pending;			/* a 202 of a result not there yet */
 	char *body;
 	size_t len, cap;
 	uint64_t held;			/* bytes counted in c->http_bytes */
@@ -103,11 +109,16 @@ reply(struct http_x *x, int status, const char *body, const char *ctype,
 		    x->cold ? "cold" : "warm");
 		MHD_add_response_header(r, "Server-Timing", x->timing);
 	}
-	if (x->retry) {
+	if (x->location[0] != '\0') {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, x->location);
+		MHD_add_response_header(r, "Preference-Applied",
+		    "respond-async");
+	}
+	if (x->retry || x->pending)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
 		    HTTP_RETRY_S);
+	if (x->retry)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-	}
 	x->replied = true;
 	rc = MHD_queue_response(x->conn, (unsigned)status, r);
 	MHD_destroy_response(r);
@@ -119,23 +130,13 @@ reply(struct http_x *x, int status, const char *body, const char *ctype,
 static bool
 http_hold(struct ctrl *c, struct http_x *x, uint64_t n, bool small)
 {
-	uint64_t cur = __atomic_load_n(&c->http_bytes, __ATOMIC_SEQ_CST);
-
-	do {
-		if (!small && cur + n > c->conf.http_buffer)
-			return false;
-	} while (!__atomic_compare_exchange_n(&c->http_bytes, &cur, cur + n,
-	    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
-	x->held += n;
-	return true;
+	return ctrl_hold(c, &x->held, n, small);
 }
 
 static void
 http_let_go(struct ctrl *c, struct http_x *x, uint64_t n)
 {
-	n = n < x->held ? n : x->held;
-	__atomic_sub_fetch(&c->http_bytes, n, __ATOMIC_SEQ_CST);
-	x->held -= n;
+	ctrl_let_go(c, &x->held, n);
 }
 
 /* x to hold exactly n bytes: false, holding what it held, if they do not
@@ -179,7 +180,7 @@ route(const char *method, const char *url, struct http_x *x, int *status,
     const char **allow)
 {
 	size_t n = strlen(url), pre = strlen(INVOKE_PREFIX),
-	    suf = strlen(INVOKE_SUFFIX);
+	    suf = strlen(INVOKE_SUFFIX), rpre = strlen(RESULT_PREFIX);
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0,
 	    post = strcmp(method, "POST") == 0;
 
@@ -201,7 +202,33 @@ route(const char *method, const char *url, struct http_x *x, int *status,
 		*allow = "POST";
 		return post ? 0 : -1;
 	}
+	if (n > rpre && n - rpre < sizeof(x->inv) &&
+	    strncmp(url, RESULT_PREFIX, rpre) == 0) {
+		x->kind = HK_RESULT;
+		memcpy(x->inv, url + rpre, n - rpre);
+		*status = 405;
+		*allow = "GET, HEAD";
+		return get ? 0 : -1;
+	}
 	return -1;
+}
+
+/* Whether a Prefer header (RFC 7240) asks for respond-async: among its
+ * comma-separated preferences, each a token with parameters after ';'. */
+static bool
+prefers_async(const char *prefer)
+{
+	static const char tok[] = "respond-async";
+	const char *p = prefer;
+
+	while (p != NULL && *p != '\0') {
+		p += strspn(p, " \t,");
+		if (strncasecmp(p, tok, sizeof(tok) - 1) == 0 &&
+		    strchr(" \t;,", p[sizeof(tok) - 1]) != NULL)
+			return true;
+		p = strchr(p, ',');
+	}
+	return false;
 }
 
 /* A body too big, or past http_buffer, is read and dropped: its answer
@@ -350,6 +377,8 @@ first_call(struct ctrl *c, struct MHD_Connection *conn, const char *url,
 		x->ctype = "application/json";
 		return MHD_YES;
 	}
+	x->async = prefers_async(MHD_lookup_connection_value(conn,
+	    MHD_HEADER_KIND, "Prefer"));
 	declared = x->kind == HK_INVOKE ? declared_length(conn) : -1;
 	if (declared > (long long)HTTP_MAX_BODY) {
 		x->too_big = true;
@@ -448,8 +477,8 @@ http_respond(struct ctrl *c, struct request *r, int status, const char *body)
 		    "does not fit in ctrl's HTTP buffer; retry later\"}";
 		http_hold(c, x, strlen(body), true);
 	}
-	x->retry = x->status == 503 && !c->draining;
-	if (x->kind == HK_INVOKE && r->fn >= 0) {
+	x->retry = x->status == 503 && !c->draining && x->kind != HK_RESULT;
+	if (x->kind == HK_INVOKE && r->fn >= 0 && x->location[0] == '\0') {
 		x->cold = r->cold;
 		snprintf(x->timing, sizeof(x->timing), "total;dur=%ju",
 		    (uintmax_t)(mono_ms() - r->arrived_ms));
@@ -491,6 +520,27 @@ body_json(const struct http_x *x)
 	return s;
 }
 
+/* Prefer: respond-async: 202 now, with where its answer will be. */
+static void
+take_async(struct ctrl *c, struct request *r)
+{
+	struct http_x *x = r->http;
+	const struct async_inv *a = ctrl_async_submit(c, r, x->held);
+	char body[256];
+
+	if (a == NULL) {
+		ctrl_request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
+		    "too many asynchronous invocations are kept; retry later");
+		return;
+	}
+	x->held = 0;			/* the invocation's now */
+	snprintf(x->location, sizeof(x->location), RESULT_PREFIX "%s", a->id);
+	snprintf(body, sizeof(body), "{\"id\":\"%s\",\"function\":\"%s\","
+	    "\"status\":\"pending\",\"location\":\"%s\"}", a->id, a->fn_name,
+	    x->location);
+	http_respond(c, r, 202, body);
+}
+
 static void
 take_invoke(struct ctrl *c, struct request *r)
 {
@@ -527,7 +577,41 @@ take_invoke(struct ctrl *c, struct request *r)
 		    "larger than " CTRL_MAX_PAYLOAD_TEXT);
 		return;
 	}
+	if (x->async && c->conf.async_keep_s > 0 &&
+	    ctrl_request_refusal(c) == OUT_OK) {
+		take_async(c, r);
+		return;
+	}
 	ctrl_request_enqueue(c, r);
+}
+
+/* GET /v1/invocations/ID: the answer the call would have had, once
+ * there; 202 until then. */
+static void
+take_result(struct ctrl *c, struct request *r)
+{
+	struct http_x *x = r->http;
+	const struct async_inv *a = ctrl_async_find(c, x->inv);
+	char body[192];
+
+	if (a == NULL) {
+		http_respond(c, r, 404, "{\"type\":\"NotFound\",\"message\":"
+		    "\"no such invocation: unknown, or its result expired\"}");
+		return;
+	}
+	if (x->request_id[0] == '\0')
+		memcpy(x->request_id, a->client_id, sizeof(x->request_id));
+	if (!a->done) {
+		x->pending = true;
+		snprintf(body, sizeof(body), "{\"id\":\"%s\",\"function\":"
+		    "\"%s\",\"status\":\"pending\"}", a->id, a->fn_name);
+		http_respond(c, r, 202, body);
+		return;
+	}
+	x->cold = a->cold;
+	snprintf(x->timing, sizeof(x->timing), "total;dur=%ju",
+	    (uintmax_t)(a->done_ms - a->arrived_ms));
+	http_respond(c, r, a->status, a->body);
 }
 
 static void
@@ -540,6 +624,10 @@ take_one(struct ctrl *c, struct request *r)
 	r->arrived_ms = mono_ms();
 	if (x->kind == HK_INVOKE) {
 		take_invoke(c, r);
+		return;
+	}
+	if (x->kind == HK_RESULT) {
+		take_result(c, r);
 		return;
 	}
 	s = x->kind == HK_METRICS ? ctrl_metrics_text(c) :

@@ -348,6 +348,7 @@ ctrl_turn(struct ctrl *c, int sig_fd, struct input *in)
 			serve(c, pl.role[i], pl.vm[i], sig_fd, in);
 	input_take(c, in);
 	ctrl_request_expire(c);
+	ctrl_async_expire(c);
 	ctrl_pool_dispatch(c);
 	ctrl_pool_timers(c);
 	ctrl_snap_build_next(c);
@@ -424,6 +425,7 @@ ctrl_loop_run(struct ctrl *c, int in_fd)
 	    (uintmax_t)c->queued, (uintmax_t)c->evictions,
 	    (uintmax_t)c->fetched[STORE_OK], (uintmax_t)c->uploaded[0],
 	    (uintmax_t)c->layers_evicted);
+	ctrl_async_free_all(c);
 	close(sig_fd);
 	close(c->inbox_fd);
 	free(in.buf);

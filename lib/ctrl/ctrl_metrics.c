@@ -111,14 +111,18 @@ put_http(struct text *t, const struct ctrl *c)
 	    "snapvm_http_memory_reserved_bytes %ju\n"
 	    "# TYPE snapvm_http_refused_total counter\n"
 	    "snapvm_http_refused_total{reason=\"connections\"} %ju\n"
-	    "snapvm_http_refused_total{reason=\"buffer\"} %ju\n",
+	    "snapvm_http_refused_total{reason=\"buffer\"} %ju\n"
+	    "# TYPE snapvm_async_invocations gauge\n"
+	    "snapvm_async_invocations{state=\"pending\"} %ju\n"
+	    "snapvm_async_invocations{state=\"done\"} %ju\n",
 	    (uintmax_t)__atomic_load_n(&c->http_conns, __ATOMIC_SEQ_CST),
 	    (uintmax_t)c->conf.http_connections,
 	    (uintmax_t)__atomic_load_n(&c->http_bytes, __ATOMIC_SEQ_CST),
 	    (uintmax_t)c->conf.http_buffer,
 	    (uintmax_t)ctrlconf_http_mib(&c->conf) << 20,
 	    (uintmax_t)__atomic_load_n(&c->http_refused[0], __ATOMIC_SEQ_CST),
-	    (uintmax_t)__atomic_load_n(&c->http_refused[1], __ATOMIC_SEQ_CST));
+	    (uintmax_t)__atomic_load_n(&c->http_refused[1], __ATOMIC_SEQ_CST),
+	    (uintmax_t)c->async_n[0], (uintmax_t)c->async_n[1]);
 }
 
 /* What the kernel charges each function's jailed VMs (their cgroups'

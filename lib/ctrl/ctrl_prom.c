@@ -43,6 +43,8 @@ static const char *const prom_help[][2] = {
 	{ "snapvm_http_memory_reserved_bytes",
 	  "Memory set aside for HTTP out of the budget." },
 	{ "snapvm_http_refused_total", "HTTP requests refused with 503, by reason." },
+	{ "snapvm_async_invocations",
+	  "Asynchronous invocations kept, waiting for their answer or done." },
 	{ "process_cpu_seconds_total", "User and system CPU time of ctrl." },
 	{ "process_resident_memory_bytes", "ctrl's resident memory." },
 	{ "process_virtual_memory_bytes", "ctrl's virtual memory." },

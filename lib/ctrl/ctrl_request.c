@@ -92,27 +92,34 @@ ctrl_request_parse(struct ctrl *c, const char *line, char *why, size_t n,
 	return r;
 }
 
+enum outcome
+ctrl_request_refusal(const struct ctrl *c)
+{
+	if (c->draining)
+		return OUT_SHUTDOWN;
+	if (c->queued >= c->conf.queue_limit)
+		return OUT_OVER_CAPACITY;
+	return OUT_OK;
+}
+
 void
 ctrl_request_enqueue(struct ctrl *c, struct request *r)
 {
+	enum outcome o = ctrl_request_refusal(c);
+
 	if (r->seq == 0) {		/* the HTTP gateway numbers its own */
 		r->seq = ++c->seq;
 		r->arrived_ms = mono_ms();
 	}
 	r->deadline_ms = r->arrived_ms + c->conf.fn[r->fn].timeout_ms;
-	if (c->draining) {
-		ctrl_request_fail(c, r, OUT_SHUTDOWN, "ShuttingDown",
-		    "ctrl is shutting down");
-		return;
-	}
 	if (r->payload != NULL && strlen(r->payload) > CTRL_MAX_PAYLOAD) {
 		ctrl_request_fail(c, r, OUT_BAD_REQUEST, "BadRequest",
 		    "the payload is larger than " CTRL_MAX_PAYLOAD_TEXT);
 		return;
 	}
-	if (c->queued >= c->conf.queue_limit) {
-		ctrl_request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
-		    "the request queue is full");
+	if (o != OUT_OK) {
+		ctrl_request_fail(c, r, o, outcome_type[o], o == OUT_SHUTDOWN ?
+		    "ctrl is shutting down" : "the request queue is full");
 		return;
 	}
 	r->next = NULL;

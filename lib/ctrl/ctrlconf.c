@@ -164,7 +164,7 @@ static const char *const ctrl_keys[] = { "kernel", "rootfs", "appfs_dir",
 	"log", "idle_timeout", "queue_limit", "functions", "snapshot_store",
 	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet",
 	"console_ring", "console_rate", "http_connections", "http_buffer",
-	"http_idle_timeout", "jail", NULL };
+	"http_idle_timeout", "async_keep", "jail", NULL };
 
 static int
 ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
@@ -479,6 +479,7 @@ ctrl_limits(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	c->console_rate = 10;
 	c->http_connections = 128;
 	c->http_idle_s = 30;
+	c->async_keep_s = 600;
 	if (yconf_uint(y, m, "console_ring", false, 0, 1024, &ring_kib) < 0 ||
 	    yconf_uint(y, m, "console_rate", false, 0, 10000,
 	    &c->console_rate) < 0 ||
@@ -486,7 +487,9 @@ ctrl_limits(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	    &c->http_connections) < 0 ||
 	    yconf_uint(y, m, "http_buffer", false, 1, 65536, &buffer_mib) < 0 ||
 	    yconf_uint(y, m, "http_idle_timeout", false, 1, 3600,
-	    &c->http_idle_s) < 0)
+	    &c->http_idle_s) < 0 ||
+	    yconf_uint(y, m, "async_keep", false, 0, 604800,
+	    &c->async_keep_s) < 0)
 		return -1;
 	c->console_ring = ring_kib << 10;
 	c->http_buffer = buffer_mib << 20;

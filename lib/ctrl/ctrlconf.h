@@ -71,6 +71,7 @@ struct ctrl_conf {
 	uint64_t http_connections;
 	uint64_t http_buffer;			/* bytes */
 	uint64_t http_idle_s;
+	uint64_t async_keep_s;			/* 0: no asynchronous calls */
 	char functions[CTRL_PATH];
 	char appfs_dir[CTRL_PATH];
 	int nfuncs;
