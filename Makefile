@@ -61,8 +61,9 @@ NETCFG   := $(B)/netcfg/snapvm-netcfg
 .SECONDARY:
 .PHONY: all check bench install uninstall clean testguests tidy demo appfs kernel \
 	rootfs guest snap fuzz fuzz-build fuzz-replay layers
-# What a jailed process sees, for t/vmjail.bats.
-JAILPROBE := $(B)/t/jail/probe
+# What a jailed process sees, for t/vmjail.bats; and a command under the
+# unit's SystemCallFilter=, for t/ctrl.bats.
+JAILPROBE := $(B)/t/jail/probe $(B)/t/jail/sysfilter
 # The runners with the request loop's test hook (t/hooks/runner_hooks.c),
 # for the tests of what a jailed runner can reach; never installed.
 HOOKED   := $(B)/t/hooks/vmrun $(B)/t/hooks/snaprestore
@@ -125,9 +126,14 @@ $(NETCFG): $(NETCFG_SRC) rootfs/init/netcfg.h lib/net/netaddr.h
 	@mkdir -p $(@D)
 	$(Q)$(call say,CC,$@)$(CC) $(SNAPVM_CFLAGS) $(CFLAGS) -Ilib/net $(LDFLAGS) -o $@ $(NETCFG_SRC)
 
-$(JAILPROBE): t/jail/probe.c
+$(B)/t/jail/probe: t/jail/probe.c
 	@mkdir -p $(@D)
 	$(Q)$(call say,CC,$@)$(CC) $(SNAPVM_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(B)/t/jail/sysfilter: t/jail/sysfilter.c
+	@mkdir -p $(@D)
+	$(Q)$(call say,CC,$@)$(CC) $(SNAPVM_CFLAGS) $(CFLAGS) $(LIBS_CFLAGS) \
+	    $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 testguests:
 	$(MAKE) -C t/guest O=$(CURDIR)/$(B)/testguest
@@ -208,13 +214,15 @@ install: $(PROGS:%=bin/%)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
 	sed 's|/usr/local/bin/|$(BINDIR)/|g' $(UNIT) > $(B)/snapvm-ctrl.service
-	install -m 644 $(B)/snapvm-ctrl.service $(DESTDIR)$(UNITDIR)
+	install -m 644 $(B)/snapvm-ctrl.service etc/snapvm-ctrl.socket \
+	    $(DESTDIR)$(UNITDIR)
 
 uninstall:
 	rm -f $(PROGS:%=$(DESTDIR)$(BINDIR)/%) \
 	    $(MAN1:man/%=$(DESTDIR)$(MANDIR)/man1/%) \
 	    $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) \
-	    $(DESTDIR)$(UNITDIR)/snapvm-ctrl.service
+	    $(DESTDIR)$(UNITDIR)/snapvm-ctrl.service \
+	    $(DESTDIR)$(UNITDIR)/snapvm-ctrl.socket
 
 clean:
 	rm -rf bin $(B)/lib $(B)/cmd $(B)/t $(B)/unit $(B)/testguest $(B)/appfs \

@@ -57,13 +57,14 @@ installed() {
 	(cd "$1" && find . -type f | sort)
 }
 
-@test "make install DESTDIR=... PREFIX=/usr: the programs, their pages and the unit with its paths, nothing else; uninstall removes them" {
+@test "make install DESTDIR=... PREFIX=/usr: the programs, their pages and the units (paths filled in), nothing else; uninstall removes them" {
 	run make -C "$ROOT" -s install DESTDIR="$TMP/root" PREFIX=/usr
 	echo "$output"
 	[ "$status" -eq 0 ]
 	{
 		for p in $PROGS; do echo "./usr/bin/$p"; done
 		echo ./usr/lib/systemd/system/snapvm-ctrl.service
+		echo ./usr/lib/systemd/system/snapvm-ctrl.socket
 		for m in "$ROOT"/man/*.[15]; do
 			echo "./usr/share/man/man${m##*.}/$(basename "$m")"
 		done

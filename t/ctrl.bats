@@ -53,13 +53,16 @@ ctrl() {
 # ctrl in the background, as a service manager runs it: signals go to ctrl
 # itself (timeout(1) would take them), a watchdog bounds its life.
 # ctrl_bg [FLAG...]: ctrl in the background, as $pid; in the cgroup
-# $CTRL_CGROUP if set (as systemd starts a unit with Delegate=yes).
+# $CTRL_CGROUP if set (as systemd starts a unit with Delegate=yes); through
+# the command $CTRL_WRAP (words) if set, which execs ctrl.
 ctrl_bg() {
 	if [ -n "${CTRL_CGROUP:-}" ]; then
+		# shellcheck disable=SC2086
 		sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CTRL_CGROUP" \
-		    "$CTRL" --config "$TMP/ctrl.yaml" "$@" 3>&- &
+		    ${CTRL_WRAP:-} "$CTRL" --config "$TMP/ctrl.yaml" "$@" 3>&- &
 	else
-		"$CTRL" --config "$TMP/ctrl.yaml" "$@" 3>&- &
+		# shellcheck disable=SC2086
+		${CTRL_WRAP:-} "$CTRL" --config "$TMP/ctrl.yaml" "$@" 3>&- &
 	fi
 	pid=$!
 	( sleep 600; kill -KILL $pid 2> /dev/null ) > /dev/null 2>&1 3>&- &
@@ -389,6 +392,33 @@ invoke() {
 	code=$(curl -s -o "$TMP/answer" -w '%{http_code}' -X POST --data "$2" \
 	    "$url/v1/functions/$1/invoke")
 	cat "$TMP/answer"
+}
+
+# bats test_tags=kvm
+@test "under the unit's SystemCallFilter=, as systemd applies it, ctrl and its jailed runners serve hello, restored and cold, and drain" {
+	port=$(free_port)
+	JAIL_YAML= config 1024 "127.0.0.1:$port"
+	printf '  - name: hellocold\n    appfs: %s\n    snapshots: false\n    memory: 128\n' \
+	    "$ROOT/build/appfs/hello.ext2" >> "$TMP/functions.yaml"
+	cgroup_v2 "$TMP/cg"
+	mkdir -m 755 "$TMP/jails"
+	printf 'jail:\n  uid: 40100\n  base: %s\n  cgroup: delegated\n  vmjail: %s\n' \
+	    "$TMP/jails" "$ROOT/bin/vmjail" >> "$TMP/ctrl.yaml"
+	unit_syscalls "$TMP/calls"
+	CTRL_WRAP="$ROOT/build/t/jail/sysfilter $TMP/calls" CTRL_CGROUP=$CG/snapvm \
+	    ctrl_bg 2> "$TMP/log"
+	url="http://127.0.0.1:$port"
+	for _ in $(seq 1 100); do curl -sf "$url/healthz" > /dev/null && break; sleep 0.1; done
+	# ctrl itself is under the filter, and so is all it starts.
+	[ "$(awk '/^Seccomp:/ { print $2 }' /proc/$pid/status)" = 2 ]
+	[ "$(invoke hello '{"n":1}')" = '{"echo":{"n":1}}' ]
+	[ "$(invoke hellocold '{"n":2}')" = '{"echo":{"n":2}}' ]
+	[ "$(invoke hello '{"n":3}')" = '{"echo":{"n":3}}' ]
+	kill -TERM $pid
+	wait $pid
+	cat "$TMP/log"
+	! grep -q 'SIGSYS\|seccomp_killed\|runner_failed' "$TMP/log"
+	[ "$(ls "$TMP/jails" | wc -l)" -eq 0 ]
 }
 
 # bats test_tags=kvm

@@ -561,3 +561,41 @@ PY
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$TMP/big" "$url/v1/functions/echo/invoke")" = 200 ]
 	stop_ctrl
 }
+
+@test "socket activation: sockets systemd passes serve their listen addresses, ctrl binds the rest; a passed socket of no listen address fails the start" {
+	port=$(free_port)
+	port2=$(free_port)
+	config "127.0.0.1:$port" "unix:$TMP/s.sock" "127.0.0.1:$port2"
+	# systemd-socket-activate passes them as a unit's ListenStream= would
+	# (LISTEN_FDS, LISTEN_PID), and execs ctrl at the first connection.
+	systemd-socket-activate -l "127.0.0.1:$port" -l "$TMP/s.sock" \
+	    "$CTRL" --config "$TMP/ctrl.yaml" 2> "$TMP/log" 3>&- &
+	pid=$!
+	( sleep 120; kill -KILL $pid 2> /dev/null ) > /dev/null 2>&1 3>&- &
+	WATCHDOG=$!
+	disown $WATCHDOG
+	for _ in $(seq 1 50); do grep -q 'as 4' "$TMP/log" && break; sleep 0.1; done
+	[ "$(curl -s "http://127.0.0.1:$port/healthz")" = ok ]
+	[ "$(curl -s --unix-socket "$TMP/s.sock" http://x/healthz)" = ok ]
+	[ "$(curl -s "http://127.0.0.1:$port2/healthz")" = ok ]
+	[ "$(curl -s -X POST --data '{"v":1}' "http://127.0.0.1:$port/v1/functions/echo/invoke" | python3 -c 'import json,sys; print(json.load(sys.stdin)["echo"])')" = "{'v': 1}" ]
+	stop_ctrl
+	cat "$TMP/log"
+	grep "\"event\":\"listening\",\"address\":\"127.0.0.1:$port\",\"from\":\"systemd\"" "$TMP/log"
+	grep "\"event\":\"listening\",\"address\":\"unix:$TMP/s.sock\",\"from\":\"systemd\"" "$TMP/log"
+	grep "\"event\":\"listening\",\"address\":\"127.0.0.1:$port2\",\"from\":\"ctrl\"" "$TMP/log"
+	# The passed Unix socket is systemd's: left in place at exit.
+	[ -S "$TMP/s.sock" ]
+	# A socket for an address ctrl.yaml does not list: refused, named.
+	config "127.0.0.1:$port"
+	systemd-socket-activate -l "127.0.0.1:$port2" -l "127.0.0.1:$port" \
+	    "$CTRL" --config "$TMP/ctrl.yaml" 2> "$TMP/log2" 3>&- &
+	pid=$!
+	for _ in $(seq 1 50); do grep -q 'as 4' "$TMP/log2" && break; sleep 0.1; done
+	curl -s -m 10 "http://127.0.0.1:$port2/healthz" || true
+	rc=0
+	wait $pid || rc=$?
+	cat "$TMP/log2"
+	[ "$rc" -eq 69 ]
+	grep -q 'ctrl: the socket systemd passed as descriptor 3 listens on no address of listen: in ctrl.yaml' "$TMP/log2"
+}

@@ -53,3 +53,10 @@ cgroup_v2_done() {
 	rmdir "$CG"/snapvm/* "$CG/snapvm" 2> /dev/null || true
 	[ -z "$CG_MOUNTED" ] || umount "$CG" 2> /dev/null || true
 }
+
+# unit_syscalls FILE: the system calls etc/snapvm-ctrl.service's
+# SystemCallFilter= allows, expanded as systemd does, for
+# build/t/jail/sysfilter, which applies them as systemd would.
+unit_syscalls() {
+	"$ROOT/t/unit_syscalls.py" "$ROOT/etc/snapvm-ctrl.service" > "$1"
+}

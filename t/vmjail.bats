@@ -191,3 +191,21 @@ gone() {
 	fi
 	[ -z "$(ls -A "$BASE")" ]
 }
+
+@test "under the unit's SystemCallFilter=, as systemd applies it, vmjail makes its jail; without @mount or sethostname it is killed" {
+	unit_syscalls "$BATS_TEST_TMPDIR/calls"
+	grep -qx ioctl "$BATS_TEST_TMPDIR/calls"
+	run "$ROOT/build/t/jail/sysfilter" "$BATS_TEST_TMPDIR/calls" \
+	    "$JAIL" --id 1 --base "$BASE" --uid 4001 --gid 4001 -- "$PROBE" id host
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "uid=4001 gid=4001 pid=1" ]
+	[ "${lines[1]}" = "host: 1" ]
+	# What the unit adds to @system-service is what the jail needs.
+	for call in pivot_root sethostname; do
+		grep -vx $call "$BATS_TEST_TMPDIR/calls" > "$BATS_TEST_TMPDIR/less"
+		run "$ROOT/build/t/jail/sysfilter" "$BATS_TEST_TMPDIR/less" \
+		    "$JAIL" --id 1 --base "$BASE" --uid 4001 --gid 4001 -- "$PROBE" id
+		[ "$status" -eq $((128 + 31)) ]	# SIGSYS
+	done
+}

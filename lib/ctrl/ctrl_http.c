@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <systemd/sd-daemon.h>
 
 #include "ctrl.h"
 #include "log.h"
@@ -777,14 +778,43 @@ unix_listener(struct listener *l, const char *path)
 	return fd;
 }
 
+/* Socket activation (sd_listen_fds(3)): the socket systemd passed that
+ * listens on addr, as ctrl would have bound it, or -1.  A passed Unix
+ * socket is systemd's, not ctrl's to remove. */
+static int
+passed_socket(struct listener *l, const char *addr, int n, bool *used)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	const char *why;
+	bool is_unix = strncmp(addr, "unix:", 5) == 0;
+
+	if (!is_unix && ctrlconf_inet(addr, &sa, &len, &why) == -1)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+
+		if (used[i] || (is_unix ? sd_is_socket_unix(fd, SOCK_STREAM, 1,
+		    addr + 5, 0) : sd_is_socket_sockaddr(fd, SOCK_STREAM,
+		    (struct sockaddr *)&sa, len, 1)) <= 0)
+			continue;
+		used[i] = true;
+		l->v6 = !is_unix && sa.ss_family == AF_INET6;
+		return fd;
+	}
+	return -1;
+}
+
 static struct MHD_Daemon *
-start_one(struct ctrl *c, struct listener *l, const char *addr)
+start_one(struct ctrl *c, struct listener *l, const char *addr, int fd)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_POLL;
 	bool is_unix = strncmp(addr, "unix:", 5) == 0;
-	int fd = is_unix ? unix_listener(l, addr + 5) : tcp_listener(l, addr);
 	struct MHD_Daemon *d;
+
+	if (fd == -1)
+		fd = is_unix ? unix_listener(l, addr + 5) : tcp_listener(l, addr);
 
 	if (fd == -1)
 		return NULL;
@@ -815,16 +845,55 @@ listener_free(struct listener *l)
 	free(l);
 }
 
+/* The sockets systemd passed, if any; each must serve one of the listen
+ * addresses, as a unit's ListenStream= lines must match them. */
+static int
+passed_count(void)
+{
+	int n = sd_listen_fds(1);
+
+	if (n < 0) {
+		log_warnx("sockets passed by systemd: %s", strerror(-n));
+		return -1;
+	}
+	if (n > CTRL_MAX_LISTEN) {
+		log_warnx("systemd passed %d sockets; ctrl serves at most %d "
+		    "listen addresses", n, CTRL_MAX_LISTEN);
+		return -1;
+	}
+	return n;
+}
+
+static int
+passed_unused(int n, const bool *used)
+{
+	int bad = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!used[i]) {
+			log_warnx("the socket systemd passed as descriptor %d "
+			    "listens on no address of listen: in ctrl.yaml",
+			    SD_LISTEN_FDS_START + i);
+			bad = -1;
+		}
+	return bad;
+}
+
 int
 ctrl_http_start(struct ctrl *c)
 {
 	char addr[sizeof(c->conf.listen[0]) + 16];
+	bool used[CTRL_MAX_LISTEN] = { false };
+	int n = passed_count();
 
+	if (n < 0)
+		return -1;
 	for (int i = 0; i < c->conf.nlisten; i++) {
 		struct listener *l = calloc(1, sizeof(*l));
+		int fd = l ? passed_socket(l, c->conf.listen[i], n, used) : -1;
 
-		if (l == NULL || (l->d = start_one(c, l, c->conf.listen[i])) ==
-		    NULL) {
+		if (l == NULL || (l->d = start_one(c, l, c->conf.listen[i],
+		    fd)) == NULL) {
 			log_warnx("cannot serve HTTP on %s", c->conf.listen[i]);
 			if (l != NULL)
 				listener_free(l);
@@ -832,10 +901,11 @@ ctrl_http_start(struct ctrl *c)
 		}
 		c->httpd[i] = l;
 		c->nhttpd = i + 1;
-		ctrl_log(c, "listening", 0, "\"address\":%s",
-		    ctrl_log_jstr(addr, sizeof(addr), c->conf.listen[i]));
+		ctrl_log(c, "listening", 0, "\"address\":%s,\"from\":\"%s\"",
+		    ctrl_log_jstr(addr, sizeof(addr), c->conf.listen[i]),
+		    fd == -1 ? "ctrl" : "systemd");
 	}
-	return 0;
+	return passed_unused(n, used);
 }
 
 void
