@@ -120,3 +120,32 @@ PY
 	[ "$status" -eq 75 ]
 	[[ "$output" == *'{"id":1,"status":"error","error":{"type":"Timeout","message":"the function did not answer within 3000 ms; the VM was stopped"}'* ]]
 }
+
+@test "--timings: one JSON line on stderr after the first answer, every phase of the restore in order, with page faults" {
+	printf '{"id":1,"payload":[1]}\n{"id":2,"payload":[2]}\n' > "$TMP/in"
+	restore --load-dir "$SNAP/python3,$SNAP/diff/hello" --timings \
+	    --appfs "$ROOT/build/appfs/hello.ext2" < "$TMP/in" > "$TMP/out" 2> "$TMP/err"
+	cat "$TMP/out" "$TMP/err"
+	[ "$(wc -l < "$TMP/out")" -eq 2 ]
+	grep -q '^{"id":2,"status":"ok","response":{"echo":\[2\]}' "$TMP/out"
+	[ "$(grep -c '^{"timings":' "$TMP/err")" -eq 1 ]
+	python3 - "$(grep '^{"timings":' "$TMP/err")" <<'PY'
+import json, sys
+t = json.loads(sys.argv[1])["timings"]
+names = [p["phase"] for p in t]
+assert names == ["layers_checked", "memory_mapped", "state_loaded",
+                 "first_run", "runtime_connected", "runtime_ready",
+                 "first_request", "first_response"], names
+ms = [p["ms"] for p in t]
+assert ms == sorted(ms) and ms[0] >= 0, ms
+for p in t:
+    if p["phase"] != "first_run":
+        assert p["minflt"] > 0 and p["majflt"] >= 0, p
+last = t[-1]
+assert last["minflt"] >= t[0]["minflt"], t
+PY
+	# Without the flag, nothing of it.
+	restore --load-dir "$SNAP/python3,$SNAP/diff/hello" \
+	    --appfs "$ROOT/build/appfs/hello.ext2" < "$TMP/in" > /dev/null 2> "$TMP/err2"
+	! grep -q timings "$TMP/err2"
+}

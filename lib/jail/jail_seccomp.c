@@ -41,6 +41,7 @@ static const char *const sc_control[] = {
 	"statx", "getdents64", "getrandom", "fchmod", "mremap",
 	"epoll_ctl",		/* the device table's fds, at the end */
 	"geteuid",		/* the control socket's peer check */
+	"getrusage",		/* --timings: page faults */
 	"ioctl", NULL,
 };
 

@@ -90,12 +90,29 @@ emit_error(struct reqloop *rl, json_object *id, const char *type,
 	emit(rl, o);
 }
 
+/* --timings: the phases, on standard error, once the first answer is
+ * out. */
+static void
+report_phases(struct reqloop *rl)
+{
+	struct phases *p = rl->vm->phases;
+	char *s;
+
+	if (p == NULL || p->at_us[PHASE_FIRST_RESPONSE] != 0)
+		return;
+	phase_mark(p, PHASE_FIRST_RESPONSE, true);
+	if ((s = phase_json(p)) != NULL)
+		fprintf(stderr, "%s\n", s);
+	free(s);
+}
+
 static void
 finish_request(struct reqloop *rl)
 {
 	json_object_put(rl->id);
 	rl->id = NULL;
 	rl->busy = false;
+	report_phases(rl);
 }
 
 static const char *
@@ -116,6 +133,7 @@ runtime_hello(struct reqloop *rl, json_object *f)
 
 	snprintf(rl->app, sizeof(rl->app), "%s", app ? app : "");
 	rl->ready = true;
+	phase_mark(rl->vm->phases, PHASE_RUNTIME_READY, true);
 	log_info("runtime ready%s%s", app ? ", app " : "", app ? app : "");
 }
 
@@ -326,6 +344,7 @@ runtime_accept(struct reqloop *rl)
 		return;
 	}
 	rl->conn_fd = fd;
+	phase_mark(rl->vm->phases, PHASE_RUNTIME_CONNECTED, true);
 }
 
 /* Parses one request line; on error fills why and returns NULL. */
@@ -413,6 +432,7 @@ dispatch(struct reqloop *rl, const char *line, size_t len)
 	rl->id = json_object_get(id);
 	rl->busy = true;
 	rl->started_us = mono_us();
+	phase_mark(rl->vm->phases, PHASE_FIRST_REQUEST, true);
 	runtime_send(rl, inv);
 	json_object_put(inv);
 	json_object_put(req);

@@ -240,6 +240,10 @@ runner_main(struct runner_opts *o)
 		return EX_OSERR;
 	r->o = o;
 	log_init(NULL, o->verbosity);
+	if (o->timings) {
+		phase_start(&o->phases, o->start_us);
+		o->vm.phases = &o->phases;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = runner_prepare(r, &serve)) == 0 &&
 	    (rc = runner_start_vm(r)) == 0) {

@@ -29,6 +29,9 @@ struct runner_opts {
 	char *rootfs, *appfs;
 	int ndrives;
 	char *drive[VM_MAX_DRIVES];
+	uint64_t start_us;		/* mono_us() as parsing began */
+	bool timings;			/* --timings */
+	struct phases phases;
 };
 
 /* 0: run; or CLI_HELP, CLI_VERSION, CLI_USAGE (an error, reported). */

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "monotime.h"
 #include "reqloop.h"
 #include "runner.h"
 
@@ -27,7 +28,8 @@ runner_usage(FILE *f, enum runner_mode mode)
 	    "             [--net-addr ADDR/PREFIX[,GATEWAY]] [--serve]\n"
 	    "             [--max-request BYTES] [--timeout MS] [--dump-dir DIR]\n"
 	    "             [--api-sock PATH] [--console FILE] [--console-in FILE]\n"
-	    "             [--seccomp kill|log|off] [--no-seccomp] [-v] [-q]\n"
+	    "             [--seccomp kill|log|off] [--no-seccomp] [--timings]\n"
+	    "             [-v] [-q]\n"
 	    "       %s --help | --version\n",
 	    mode == RUNNER_VMRUN ? "vmrun" : "snaprestore");
 }
@@ -114,6 +116,7 @@ static const struct option runner_flags[] = {
 	{ "load-dir", required_argument, NULL, 'L' },
 	{ "seccomp", required_argument, NULL, 'X' },
 	{ "no-seccomp", no_argument, NULL, 'x' },
+	{ "timings", no_argument, NULL, 't' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -171,6 +174,7 @@ parse_one(int ch, struct runner_opts *o)
 	case 'E': return parse_net_addr(optarg, &o->vm.net_addr);
 	case 'X': return parse_seccomp(optarg, &o->vm.seccomp);
 	case 'x': o->vm.seccomp = JAIL_SECCOMP_OFF; return 0;
+	case 't': o->timings = true; return 0;
 	case 'v': o->verbosity++; return 0;
 	case 'q': o->verbosity = LOG_QUIET; return 0;
 	case 'h': return CLI_HELP;
@@ -223,6 +227,7 @@ runner_parse(int argc, char **argv, struct runner_opts *o,
 	int ch, rc;
 
 	memset(o, 0, sizeof(*o));
+	o->start_us = mono_us();
 	o->mode = mode;
 	o->verbosity = LOG_WARN;
 	o->max_request = REQLOOP_MAX_REQUEST;

@@ -464,6 +464,29 @@ layers_new(char *const *dirs, int n)
 	return l;
 }
 
+/* The checked layers into a new VM: memory, then KVM and device state. */
+static int
+restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
+{
+	int rc = 0;
+
+	if (mem_create(&vm->mem, cfg->mem_mib) == -1)
+		return vm_fail(vm, EX_OSERR);
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = map_layer(&vm->mem, l, i);
+	vm->restores = 1;
+	memcpy(vm->layer, l->m[n - 1].id, DIGEST_HEX);
+	if (rc == -1)
+		return vm_fail(vm, EX_NOINPUT);
+	phase_mark(vm->phases, PHASE_MEMORY_MAPPED, true);
+	if (vm_build(vm, cfg) == -1)
+		return -1;
+	if (load_state(vm, &l->st) == -1)
+		return vm_fail(vm, EX_DATAERR);
+	phase_mark(vm->phases, PHASE_STATE_LOADED, true);
+	return 0;
+}
+
 int
 vm_restore(struct vm *vm, struct vm_config *cfg, char *const *dirs, int n)
 {
@@ -471,6 +494,7 @@ vm_restore(struct vm *vm, struct vm_config *cfg, char *const *dirs, int n)
 	int rc = -1;
 
 	vm_clear(vm);
+	vm->phases = cfg->phases;
 	if (l == NULL)
 		return vm_fail(vm, EX_OSERR);
 	if (n < 1 || n > SNAP_MAX_LAYERS) {
@@ -478,19 +502,9 @@ vm_restore(struct vm *vm, struct vm_config *cfg, char *const *dirs, int n)
 		vm_fail(vm, EX_USAGE);
 	} else if (read_layers(l, cfg) == -1) {
 		vm_fail(vm, l->fail ? l->fail : EX_DATAERR);
-	} else if (mem_create(&vm->mem, cfg->mem_mib) == -1) {
-		vm_fail(vm, EX_OSERR);
 	} else {
-		rc = 0;
-		for (int i = 0; i < n && rc == 0; i++)
-			rc = map_layer(&vm->mem, l, i);
-		vm->restores = 1;
-		if (rc == -1)
-			vm_fail(vm, EX_NOINPUT);
-		else if ((rc = vm_build(vm, cfg)) == 0 &&
-		    (rc = load_state(vm, &l->st)) == -1)
-			vm_fail(vm, EX_DATAERR);
-		memcpy(vm->layer, l->m[n - 1].id, DIGEST_HEX);
+		phase_mark(vm->phases, PHASE_LAYERS_CHECKED, true);
+		rc = restore_into(vm, cfg, l, n);
 	}
 	close_layers(l);
 	return rc;

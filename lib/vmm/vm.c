@@ -104,6 +104,7 @@ vm_vcpu_enter(void *opaque)
 	if (vm_thread_seal(vm, JAIL_THREAD_VCPU) == -1)
 		return -1;
 	vm_seal_wait(vm);
+	phase_mark(vm->phases, PHASE_FIRST_RUN, false);
 	return 0;
 }
 
@@ -207,10 +208,12 @@ vm_boot(struct vm *vm, const struct vm_config *cfg)
 	char cmdline[4 * BOOT_CMDLINE_MAX];
 
 	vm_clear(vm);
+	vm->phases = cfg->phases;
 	if (vm_check_config(vm, cfg) == -1)
 		return -1;
 	if (mem_create(&vm->mem, cfg->mem_mib) == -1)
 		return vm_fail(vm, errno == EINVAL ? EX_USAGE : EX_OSERR);
+	phase_mark(vm->phases, PHASE_MEMORY_MAPPED, true);
 	if (vmconf_cmdline(cfg, cmdline, sizeof(cmdline)) == -1)
 		return vm_fail(vm, EX_USAGE);
 	log_debug("command line: %s", cmdline);
@@ -227,6 +230,7 @@ vm_boot(struct vm *vm, const struct vm_config *cfg)
 		return -1;
 	if (vm_reset_vcpus(vm, entry) == -1)
 		return vm_fail(vm, EX_OSERR);
+	phase_mark(vm->phases, PHASE_KERNEL_LOADED, true);
 	return 0;
 }
 

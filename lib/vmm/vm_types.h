@@ -129,6 +129,7 @@ struct vm {
 	vm_ckpt_fn *on_ckpt;
 	void *ckpt_arg;
 	uint32_t restores;	/* how often this guest was restored */
+	struct phases *phases;	/* the config's, or NULL */
 	char layer[65];		/* id of the snapshot layer the memory is
 				 * relative to: loaded or last written */
 };

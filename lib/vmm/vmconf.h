@@ -13,6 +13,7 @@
 
 #include "jail.h"
 #include "netaddr.h"
+#include "phase.h"
 #include "virtio_mmio.h"
 #include "virtio_net.h"
 #include "vmlimits.h"
@@ -70,6 +71,8 @@ struct vm_config {
 	struct netaddr net_addr;	/* --net-addr; prefix 0: none */
 	bool track_dirty;	/* log written pages, for a diff snapshot */
 	enum jail_seccomp seccomp;	/* the threads' filters; 0: none */
+	struct phases *phases;	/* --timings: marked as the VM starts;
+				 * NULL: none */
 };
 
 /*
