@@ -42,10 +42,13 @@ def guest_rss_kib(pid, mem_bytes):
     return guest, total
 
 
-def first_response(argv, mem_bytes, rss=True):
+def first_response(argv, mem_bytes, rss=True, phases=None):
     """Seconds from start to the first response line, and the RSS split
     (guest KiB, runner's own KiB) at that moment (not taken through a
-    jail, whose process is its keeper)."""
+    jail, whose process is its keeper).  With a list for phases, the run
+    has --timings and its report is appended to the list."""
+    if phases is not None:
+        argv = argv + ["--timings"]
     t0 = time.perf_counter()
     errf = tempfile.TemporaryFile(mode="w+")
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -59,10 +62,47 @@ def first_response(argv, mem_bytes, rss=True):
     p.wait(timeout=120)
     errf.seek(0)
     err = errf.read()
-    if not line or json.loads(line).get("status") != "ok":
-        raise SystemExit("bad response from %s: %r\n%s" % (argv[0], line,
-                                                           err[-2000:]))
+    if not line or json.loads(line).get("status") != "ok" or p.returncode:
+        raise SystemExit("bad response or exit status %s from %s: %r\n%s" % (
+            p.returncode, argv[0], line, err[-2000:]))
+    if phases is not None:
+        reports = [json.loads(x)["timings"] for x in err.splitlines()
+                   if x.startswith('{"timings":')]
+        if len(reports) != 1:
+            raise SystemExit("%s --timings: %d reports on stderr\n%s" % (
+                argv[0], len(reports), err[-2000:]))
+        phases.append(reports[0])
     return dt, guest, total - guest
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def phase_table(restores, cold):
+    """Each phase: the median over the restores of its time and of the
+    page faults taken by then, next to the one cold boot's time."""
+    names = []
+    for run in restores + [cold]:
+        for ph in run:
+            if ph["phase"] not in names:
+                names.append(ph["phase"])
+    print("%-34s %12s %10s %8s %16s" % ("start phases (ms from main)",
+          "restore med/%d" % len(restores), "minflt", "majflt",
+          "vmrun cold boot"))
+    for name in names:
+        rows = [ph for run in restores for ph in run if ph["phase"] == name]
+        boot = [ph["ms"] for ph in cold if ph["phase"] == name]
+        cells = ["%12.1f" % median([r["ms"] for r in rows]) if rows else
+                 "%12s" % "-"]
+        faults = [r for r in rows if "minflt" in r]
+        cells.append("%10d" % median([r["minflt"] for r in faults])
+                     if faults else "%10s" % "-")
+        cells.append("%8d" % median([r["majflt"] for r in faults])
+                     if faults else "%8s" % "-")
+        cells.append("%16.1f" % boot[0] if boot else "%16s" % "-")
+        print("  %-32s %s" % (name, " ".join(cells)))
 
 
 # QEMU's own snapshot restore, for comparison: the same kernel and root
@@ -229,13 +269,15 @@ def main():
     build = os.path.join(ROOT, "build")
     mem = 128 << 20
     hello = os.path.join(build, "appfs/hello.ext2")
+    cold_phases, phases = [], []
     cold = first_response([bin_ + "/vmrun", "--kernel", build + "/vmlinux",
                            "--rootfs", build + "/rootfs.ext4", "--appfs",
-                           hello], mem)
+                           hello], mem, phases=cold_phases)
     layers = "%s/python3,%s/diff/hello" % (snap, snap)
     warm = [first_response([bin_ + "/snaprestore", "--load-dir", layers,
                             "--rootfs", build + "/rootfs.ext4",
-                            "--appfs", hello], mem) for _ in range(5)]
+                            "--appfs", hello], mem, phases=phases)
+            for _ in range(5)]
     warm.sort()
     best = warm[len(warm) // 2]
     print("%-34s %-22s %8d ms  %-22s %8d ms  ratio %.1f" % (
@@ -269,6 +311,7 @@ def main():
         print("%-34s %-22s %8d ms  %-22s %8d ms  ratio %.1f  (%s)" % (
             "restore to first response", "qemu -incoming", qemu * 1000,
             "snaprestore", best[0] * 1000, qemu / best[0], note))
+    phase_table(phases, cold_phases[0])
     base = du_kib(os.path.join(snap, "python3/memory"))
     for app in sorted(os.listdir(os.path.join(snap, "diff"))):
         d = os.path.join(snap, "diff", app)
