@@ -121,7 +121,7 @@ PY
 	[[ "$output" == *'{"id":1,"status":"error","error":{"type":"Timeout","message":"the function did not answer within 3000 ms; the VM was stopped"}'* ]]
 }
 
-@test "--timings: one JSON line on stderr after the first answer, every phase of the restore in order, with page faults" {
+@test "--timings: one JSON line on stderr after the first answer, every phase of the restore in order, with page faults; each answer's exits and interrupts" {
 	printf '{"id":1,"payload":[1]}\n{"id":2,"payload":[2]}\n' > "$TMP/in"
 	restore --load-dir "$SNAP/python3,$SNAP/diff/hello" --timings \
 	    --appfs "$ROOT/build/appfs/hello.ext2" < "$TMP/in" > "$TMP/out" 2> "$TMP/err"
@@ -129,6 +129,16 @@ PY
 	[ "$(wc -l < "$TMP/out")" -eq 2 ]
 	grep -q '^{"id":2,"status":"ok","response":{"echo":\[2\]}' "$TMP/out"
 	[ "$(grep -c '^{"timings":' "$TMP/err")" -eq 1 ]
+	# Each answer says what its request cost the VMM.
+	python3 - "$TMP/out" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    vm = json.loads(line)["vm"]
+    assert set(vm) == {"io_exits", "mmio_exits", "intr_exits",
+                       "other_exits", "interrupts"}, vm
+    assert all(isinstance(v, int) and v >= 0 for v in vm.values()), vm
+    assert vm["interrupts"] >= 1, vm	# the answer's vsock buffers
+PY
 	python3 - "$(grep '^{"timings":' "$TMP/err")" <<'PY'
 import json, sys
 t = json.loads(sys.argv[1])["timings"]
@@ -146,6 +156,7 @@ assert last["minflt"] >= t[0]["minflt"], t
 PY
 	# Without the flag, nothing of it.
 	restore --load-dir "$SNAP/python3,$SNAP/diff/hello" \
-	    --appfs "$ROOT/build/appfs/hello.ext2" < "$TMP/in" > /dev/null 2> "$TMP/err2"
+	    --appfs "$ROOT/build/appfs/hello.ext2" < "$TMP/in" > "$TMP/out2" 2> "$TMP/err2"
 	! grep -q timings "$TMP/err2"
+	! grep -q '"vm":' "$TMP/out2"
 }

@@ -132,6 +132,7 @@ virtio_mmio_interrupt(struct virtio_mmio *t, uint32_t why)
 	uint64_t one = 1;
 
 	t->s.isr |= why;
+	__atomic_add_fetch(&t->interrupts, 1, __ATOMIC_RELAXED);
 	/* ISA interrupts are edge-triggered: one pulse per event. */
 	if (t->irq_fd != -1) {
 		if (write(t->irq_fd, &one, sizeof(one)) != sizeof(one))

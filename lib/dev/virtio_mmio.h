@@ -80,6 +80,7 @@ struct virtio_mmio {
 	const struct kvm *kvm;
 	const struct mem *mem;
 	struct log_rate log_fail;	/* a guest can fail it in a loop */
+	uint64_t interrupts;		/* raised: atomic, any thread */
 };
 
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops,

@@ -50,6 +50,11 @@ struct vcpu_host {
 	void *opaque;
 };
 
+/* Returns from KVM_RUN to the VMM, by kind: counted by the vCPU's
+ * thread, read by others with relaxed atomic loads (vm_counts). */
+enum vcpu_exit_kind { VCPU_EXIT_IO, VCPU_EXIT_MMIO, VCPU_EXIT_INTR,
+	VCPU_EXIT_OTHER, VCPU_EXIT_KINDS };
+
 struct vcpu {
 	int id;
 	int fd;
@@ -57,6 +62,7 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	const struct vcpu_host *host;
+	uint64_t exits[VCPU_EXIT_KINDS];
 };
 
 int vcpu_create(struct vcpu *v, const struct vcpu_host *host, int id);

@@ -277,6 +277,12 @@ vcpu_handle_exit(struct vcpu *v)
 	return rc == 0 ? 0 : -1;
 }
 
+static void
+vcpu_count(struct vcpu *v, enum vcpu_exit_kind k)
+{
+	__atomic_store_n(&v->exits[k], v->exits[k] + 1, __ATOMIC_RELAXED);
+}
+
 /*
  * A kicked vCPU parks until the VM is no longer paused, then clears the
  * kick and enters KVM_RUN again; unless the VM is stopping: a stop kicks
@@ -301,6 +307,7 @@ vcpu_thread(void *arg)
 	while (!vcpu_stopping(v)) {
 		if (ioctl(v->fd, KVM_RUN, 0) == -1) {
 			if (errno == EINTR || errno == EAGAIN) {
+				vcpu_count(v, VCPU_EXIT_INTR);
 				v->host->ops->park(v->host->opaque);
 				if (!vcpu_stopping(v))
 					vcpu_unkick(v);
@@ -310,6 +317,10 @@ vcpu_thread(void *arg)
 			vcpu_stop(v, VCPU_STOP_ERROR);
 			break;
 		}
+		vcpu_count(v, v->run->exit_reason == KVM_EXIT_IO ? VCPU_EXIT_IO :
+		    v->run->exit_reason == KVM_EXIT_MMIO ? VCPU_EXIT_MMIO :
+		    v->run->exit_reason == KVM_EXIT_INTR ? VCPU_EXIT_INTR :
+		    VCPU_EXIT_OTHER);
 		if (vcpu_handle_exit(v) == -1)
 			break;
 	}

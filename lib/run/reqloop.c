@@ -17,6 +17,7 @@
 #include "monotime.h"
 #include "reqid.h"
 #include "reqloop.h"
+#include "vm_counts.h"
 
 struct reqloop;
 static void runtime_gone(struct reqloop *rl);
@@ -35,6 +36,7 @@ struct reqloop {
 	unsigned long lineno;
 	json_object *id;		/* of the request in flight */
 	uint64_t started_us;
+	struct vm_counts counts0;	/* at the request's dispatch */
 	char app[64];
 };
 
@@ -71,6 +73,28 @@ timings(uint64_t total, int64_t handler)
 	json_object_object_add(t, "total", json_object_new_int64((int64_t)total));
 	json_object_object_add(t, "handler", json_object_new_int64(handler));
 	return t;
+}
+
+/* What the request cost the VMM since its dispatch (--timings). */
+static json_object *
+counts(const struct reqloop *rl)
+{
+	json_object *o = json_object_new_object();
+	struct vm_counts now, d;
+
+	vm_counts(rl->vm, &now);
+	vm_counts_since(&rl->counts0, &now, &d);
+	json_object_object_add(o, "io_exits", json_object_new_int64(
+	    (int64_t)d.io_exits));
+	json_object_object_add(o, "mmio_exits", json_object_new_int64(
+	    (int64_t)d.mmio_exits));
+	json_object_object_add(o, "intr_exits", json_object_new_int64(
+	    (int64_t)d.intr_exits));
+	json_object_object_add(o, "other_exits", json_object_new_int64(
+	    (int64_t)d.other_exits));
+	json_object_object_add(o, "interrupts", json_object_new_int64(
+	    (int64_t)d.interrupts));
+	return o;
 }
 
 /* An error line; id is borrowed. */
@@ -162,6 +186,8 @@ runtime_answer(struct reqloop *rl, json_object *f, bool ok)
 		json_object_object_add(o, ok ? "response" : "error", NULL);
 	json_object_object_add(o, "timings_us",
 	    timings(mono_us() - rl->started_us, handler));
+	if (rl->cfg->counts)
+		json_object_object_add(o, "vm", counts(rl));
 	emit(rl, o);
 	finish_request(rl);
 }
@@ -432,6 +458,8 @@ dispatch(struct reqloop *rl, const char *line, size_t len)
 	rl->id = json_object_get(id);
 	rl->busy = true;
 	rl->started_us = mono_us();
+	if (rl->cfg->counts)
+		vm_counts(rl->vm, &rl->counts0);
 	phase_mark(rl->vm->phases, PHASE_FIRST_REQUEST, true);
 	runtime_send(rl, inv);
 	json_object_put(inv);
