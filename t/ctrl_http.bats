@@ -89,6 +89,17 @@ wait_for() {
 	return 1
 }
 
+# serve [YAML-LINE...]: ctrl on a free port of 127.0.0.1 with these lines
+# added to its ctrl.yaml, its log in $TMP/log; $url is where it listens.
+serve() {
+	port=$(free_port)
+	config "127.0.0.1:$port"
+	[ $# -eq 0 ] || printf '%s\n' "$@" >> "$TMP/ctrl.yaml"
+	ctrl_bg 2> "$TMP/log"
+	url="http://127.0.0.1:$port"
+	wait_for "$url"
+}
+
 stop_ctrl() {
 	kill -TERM $pid
 	wait $pid
@@ -475,12 +486,7 @@ PY
 }
 
 @test "HTTP: Prefer: respond-async gets 202 and a Location, where the answer is fetched (202 until it is there) until async_keep ends" {
-	port=$(free_port)
-	config "127.0.0.1:$port"
-	echo "async_keep: 3" >> "$TMP/ctrl.yaml"
-	ctrl_bg 2> "$TMP/log"
-	url="http://127.0.0.1:$port"
-	wait_for "$url"
+	serve "async_keep: 3"
 	code=$(curl -s -D "$TMP/h1" -o "$TMP/b1" -w '%{http_code}' \
 	    -H 'Prefer: wait=5, respond-async' -H 'X-Request-Id: job-1' \
 	    -X POST --data '{"sleep":1,"v":7}' "$url/v1/functions/echo/invoke")
@@ -530,12 +536,7 @@ PY
 }
 
 @test "HTTP: with async_keep: 0, Prefer: respond-async is ignored and the call answered as it runs" {
-	port=$(free_port)
-	config "127.0.0.1:$port"
-	echo "async_keep: 0" >> "$TMP/ctrl.yaml"
-	ctrl_bg 2> "$TMP/log"
-	url="http://127.0.0.1:$port"
-	wait_for "$url"
+	serve "async_keep: 0"
 	code=$(curl -s -D "$TMP/h" -o "$TMP/b" -w '%{http_code}' -H 'Prefer: respond-async' -X POST --data '{"v":1}' "$url/v1/functions/echo/invoke")
 	[ "$code" = 200 ]
 	! grep -qi '^Preference-Applied' "$TMP/h"
@@ -544,12 +545,7 @@ PY
 }
 
 @test "HTTP: asynchronous invocations keep at most half of http_buffer; past it, 503 with Retry-After" {
-	port=$(free_port)
-	config "127.0.0.1:$port"
-	echo "http_buffer: 1" >> "$TMP/ctrl.yaml"
-	ctrl_bg 2> "$TMP/log"
-	url="http://127.0.0.1:$port"
-	wait_for "$url"
+	serve "http_buffer: 1"
 	python3 -c 'import json; print(json.dumps({"sleep": 2, "pad": "x" * 300000}))' > "$TMP/big"
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Prefer: respond-async' -X POST --data-binary @"$TMP/big" "$url/v1/functions/echo/invoke")" = 202 ]
 	code=$(curl -s -D "$TMP/h" -o "$TMP/b" -w '%{http_code}' -H 'Prefer: respond-async' -X POST --data-binary @"$TMP/big" "$url/v1/functions/echo/invoke")
