@@ -13,6 +13,9 @@ setup_file() {
 	# The runner's side of the request lines (vmrun(1), request mode).
 	# stall: answers its first request, then never reads stdin again.
 	# Any runner: {"sigsys": true} dies of SIGSYS, as a seccomp kill.
+	# Any runner: {"crash": PATH} appends a line to PATH (one run), then
+	# exits 3 mid-request; {"crash_once": PATH} the same, unless PATH
+	# exists, when it answers.
 	# Any runner: {"flood": N} writes N lines and more on stderr, then
 	# exits 3 mid-request; {"reply": TEXT} answers with TEXT, its ID
 	# replaced by the request's id and <FF> by a byte 0xff; {"sleep": S}
@@ -40,6 +43,13 @@ for line in sys.stdin.buffer:
         err.write(b"last words")
         err.flush()
         sys.exit(3)
+    if isinstance(p, dict) and ("crash" in p or "crash_once" in p):
+        path = p.get("crash") or p["crash_once"]
+        ran_before = os.path.exists(path)
+        with open(path, "a") as f:
+            f.write("ran\n")
+        if "crash" in p or not ran_before:
+            sys.exit(3)
     if isinstance(p, dict) and "sigsys" in p:
         # What the kernel does to a runner whose seccomp filter forbids
         # the call it makes: SIGSYS, no core.
@@ -99,6 +109,9 @@ functions:
     snapshots: false
   - name: other
     snapshots: false
+  - name: idem
+    snapshots: false
+    idempotent: true
 EOF2
 }
 
@@ -421,7 +434,7 @@ PY
 	wait $pid
 }
 
-@test "HTTP: a body without Content-Length past the buffer, and an answer too big for it, get 503; idle connections close, waiting ones do not" {
+@test "HTTP: a body without Content-Length past the buffer gets 503, an answer too big for it 500 AnswerDropped; idle connections close, waiting ones do not" {
 	port=$(free_port)
 	url="http://127.0.0.1:$port/v1/functions/echo/invoke"
 	EXTRA=$'http_buffer: 1\nhttp_idle_timeout: 1' config "127.0.0.1:$port"
@@ -434,9 +447,11 @@ PY
 	[ "$(code -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/2m")" = 503 ]
 	grep -qi '^Retry-After: 1' "$TMP/h"
 	grep -qx '{"type":"OverCapacity","message":"ctrl'"'"'s HTTP buffer is full; retry later"}' "$TMP/r"
-	[ "$(code --data '{"big": 2000000}')" = 503 ]
-	grep -qi '^Retry-After: 1' "$TMP/h"
-	grep -qx '{"type":"OverCapacity","message":"the answer does not fit in ctrl'"'"'s HTTP buffer; retry later"}' "$TMP/r"
+	# An answer too big comes after the function ran: a 500, not a 503
+	# that would invite the same request again (issue 17).
+	[ "$(code --data '{"big": 2000000}')" = 500 ]
+	! grep -qi '^Retry-After' "$TMP/h"
+	grep -qx '{"type":"AnswerDropped","message":"the function ran, but its answer does not fit in ctrl'"'"'s HTTP buffer"}' "$TMP/r"
 	# Within the buffer, all is well; an exchange waiting for its answer
 	# is not idle, however long the function takes.
 	[ "$(code --data '{"big": 500000}')" = 200 ]
@@ -619,4 +634,28 @@ EOF2
 	    > /dev/null 2> "$TMP/log"
 	grep '"event":"request_done"' "$TMP/log" | grep -q '"request_id":"a-string"'
 	grep '"event":"request_done"' "$TMP/log" | grep -q '"request_id":-9007199254740991'
+}
+
+@test "a request whose runner dies: failed if its function may not run twice; run again once, on another VM, if it is idempotent" {
+	config
+	cat > "$TMP/in" <<EOF2
+{"id":1,"function":"echo","payload":{"crash_once":"$TMP/ran1"}}
+{"id":2,"function":"idem","payload":{"crash_once":"$TMP/ran2"},"time":1000}
+{"id":3,"function":"idem","payload":{"crash":"$TMP/ran3"},"time":3000}
+EOF2
+	timeout --kill-after=5 60 "$CTRL" --config "$TMP/ctrl.yaml" \
+	    --requests "$TMP/in" > "$TMP/out" 2> "$TMP/log"
+	cat "$TMP/out"
+	# Not idempotent: it ran once, and failed; never a second time.
+	grep -q '^{"id":1,"function":"echo","status":"error","error":{"type":"RunnerFailed","message":"the runner exited with status 3 during the request"}' "$TMP/out"
+	[ "$(wc -l < "$TMP/ran1")" -eq 1 ]
+	# Idempotent: its runner died, a new VM ran it again and answered.
+	grep -q '^{"id":2,"function":"idem","status":"ok"' "$TMP/out"
+	[ "$(wc -l < "$TMP/ran2")" -eq 2 ]
+	# Once only: a second death fails it.
+	grep -q '^{"id":3,"function":"idem","status":"error","error":{"type":"RunnerFailed"' "$TMP/out"
+	[ "$(wc -l < "$TMP/ran3")" -eq 2 ]
+	[ "$(grep -c '"event":"request_retried"' "$TMP/log")" -eq 2 ]
+	grep '"event":"request_retried"' "$TMP/log" | grep -q '"function":"idem","why":"the runner exited with status 3 during the request","level":"warning"'
+	! grep '"event":"request_retried"' "$TMP/log" | grep -q '"function":"echo"'
 }

@@ -92,6 +92,7 @@ struct request {
 	void *http;			/* the exchange waiting for it: the
 					 * gateway's, opaque to the rest */
 	bool cold;			/* served by a VM started for it */
+	bool retried;			/* ran once on a runner that died */
 	struct request *next;
 };
 
@@ -147,6 +148,7 @@ struct fn_stats {
 	uint64_t lat_count[2], lat_sum_us[2];
 	uint64_t seccomp_kills;		/* runners killed by SIGSYS */
 	uint64_t oom_kills;		/* runners killed past memory.max */
+	uint64_t retries;		/* requests run again (idempotent) */
 };
 
 /* A runner's command line through vmjail(1) (ctrl_jail.c). */
@@ -280,6 +282,8 @@ void ctrl_pool_stop_all(struct ctrl *c);
 struct request *ctrl_request_parse(struct ctrl *c, const char *line,
     char *why, size_t n, int *fn_missing);
 void ctrl_request_enqueue(struct ctrl *c, struct request *r);
+/* r, whose runner died under it, first in the queue again. */
+void ctrl_request_requeue(struct ctrl *c, struct request *r);
 /* What a request queued now would get at once (OUT_SHUTDOWN while ctrl
  * drains, OUT_OVER_CAPACITY with the queue full), or OUT_OK. */
 enum outcome ctrl_request_refusal(const struct ctrl *c);

@@ -37,13 +37,14 @@ async_let_go(struct ctrl *c, struct async_inv *a)
 static void
 async_respond(struct ctrl *c, struct request *r, int status, const char *body)
 {
-	static const char over[] = "{\"type\":\"OverCapacity\",\"message\":"
-	    "\"the answer does not fit in ctrl's HTTP buffer\"}";
+	static const char over[] = "{\"type\":\"AnswerDropped\",\"message\":"
+	    "\"the function ran, but its answer does not fit in ctrl's HTTP "
+	    "buffer\"}";
 	struct async_inv *a = r->http;
 
 	async_let_go(c, a);		/* the payload's */
 	if (!async_hold(c, a, strlen(body), false)) {
-		status = 503;
+		status = 500;
 		body = over;
 		async_hold(c, a, sizeof(over), true);
 	}

@@ -472,10 +472,15 @@ http_respond(struct ctrl *c, struct request *r, int status, const char *body)
 	if (!http_hold_exactly(c, x, n)) {
 		__atomic_add_fetch(&c->http_refused[1], 1, __ATOMIC_SEQ_CST);
 		http_let_go(c, x, x->held);
-		x->status = 503;
 		x->ctype = "application/json";
-		body = "{\"type\":\"OverCapacity\",\"message\":\"the answer "
-		    "does not fit in ctrl's HTTP buffer; retry later\"}";
+		/* An invocation's big answer comes after its function ran: not
+		 * a 503, which says it may be sent again (ctrl(1), Delivery). */
+		x->status = x->kind == HK_INVOKE ? 500 : 503;
+		body = x->kind == HK_INVOKE ? "{\"type\":\"AnswerDropped\","
+		    "\"message\":\"the function ran, but its answer does not fit "
+		    "in ctrl's HTTP buffer\"}" : "{\"type\":\"OverCapacity\","
+		    "\"message\":\"the answer does not fit in ctrl's HTTP buffer; "
+		    "retry later\"}";
 		http_hold(c, x, strlen(body), true);
 	}
 	x->retry = x->status == 503 && !c->draining && x->kind != HK_RESULT;

@@ -98,7 +98,7 @@ static const struct { const char *event; enum ctrl_level level; }
 	{ "request_failed", CL_WARNING }, { "snapshot_fetch_failed", CL_WARNING },
 	{ "snapshot_upload_failed", CL_WARNING }, { "tap_del_failed", CL_WARNING },
 	{ "log_dropped", CL_WARNING }, { "snapshot_cache_full", CL_WARNING },
-	{ "console_suppressed", CL_WARNING },
+	{ "console_suppressed", CL_WARNING }, { "request_retried", CL_WARNING },
 	{ "listening", CL_NOTICE }, { "draining", CL_NOTICE },
 	{ "stopped", CL_NOTICE }, { "reloaded", CL_NOTICE },
 	{ "snapshot_build", CL_NOTICE }, { "snapshot_built", CL_NOTICE },

@@ -177,6 +177,10 @@ ctrl_metrics_text(const struct ctrl *c)
 		put(&t, "snapvm_runner_seccomp_kills_total{function=\"%s\"} "
 		    "%ju\n", c->conf.fn[f].name,
 		    (uintmax_t)c->stats[f].seccomp_kills);
+	put(&t, "# TYPE snapvm_requests_retried_total counter\n");
+	for (int f = 0; f < c->conf.nfuncs; f++)
+		put(&t, "snapvm_requests_retried_total{function=\"%s\"} %ju\n",
+		    c->conf.fn[f].name, (uintmax_t)c->stats[f].retries);
 	put(&t, "# TYPE snapvm_runner_oom_kills_total counter\n");
 	for (int f = 0; f < c->conf.nfuncs; f++)
 		put(&t, "snapvm_runner_oom_kills_total{function=\"%s\"} %ju\n",

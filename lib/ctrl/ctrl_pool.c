@@ -333,6 +333,33 @@ log_failure(struct ctrl *c, struct vm_slot *v, const char *event,
 	free(tail);
 }
 
+/*
+ * The request in flight on a runner that died or broke its contract.  It
+ * may have run, wholly or in part: it fails, unless its function is
+ * declared idempotent, when it goes back to the head of the queue to run
+ * on another VM, once (ctrl(1), DELIVERY).
+ */
+static void
+lost_request(struct ctrl *c, struct vm_slot *v, const char *why)
+{
+	struct request *r = v->req;
+	char reason[200];
+
+	v->req = NULL;
+	if (r->fn >= 0 && r->fn < c->conf.nfuncs &&
+	    c->conf.fn[r->fn].idempotent && !r->retried) {
+		r->retried = true;
+		r->cold = false;
+		c->stats[r->fn].retries++;
+		ctrl_log(c, "request_retried", r->seq, "\"function\":\"%s\","
+		    "\"why\":%s", r->fn_name, ctrl_log_jstr(reason,
+		    sizeof(reason), why));
+		ctrl_request_requeue(c, r);
+		return;
+	}
+	ctrl_request_fail(c, r, OUT_RUNNER_FAILED, "RunnerFailed", why);
+}
+
 /* A runner that broke its contract: killed, its request failed. */
 static void
 runner_failed(struct ctrl *c, struct vm_slot *v, const char *why)
@@ -345,9 +372,7 @@ runner_failed(struct ctrl *c, struct vm_slot *v, const char *why)
 	runproc_kill(&v->proc);
 	runproc_close_input(&v->proc);
 	if (v->req != NULL)
-		ctrl_request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed",
-		    why);
-	v->req = NULL;
+		lost_request(c, v, why);
 	v->state = VMS_STOPPING;
 	v->deadline_ms = mono_ms() + GRACE_MS;
 }
@@ -580,8 +605,7 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
 		oom_killed(c, v, why, sizeof(why));
 	if (v->req != NULL)
-		ctrl_request_fail(c, v->req, OUT_RUNNER_FAILED, "RunnerFailed",
-		    why);
+		lost_request(c, v, why);
 	snprintf(extra, sizeof(extra), "\"pid\":%d,\"status\":%d,"
 	    "\"served\":%u", (int)v->proc.pid, code, v->served);
 	if (failed && !v->con_shown)

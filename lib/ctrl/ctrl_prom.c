@@ -22,6 +22,8 @@ static const char *const prom_help[][2] = {
 	{ "snapvm_vms", "VMs of each function, idle or busy." },
 	{ "snapvm_runner_seccomp_kills_total",
 	  "Runners killed by SIGSYS for a call their seccomp filter forbids." },
+	{ "snapvm_requests_retried_total",
+	  "Requests of idempotent functions run again after their runner died." },
 	{ "snapvm_runner_oom_kills_total",
 	  "Runners the kernel's OOM killer ended at their cgroup's memory.max." },
 	{ "snapvm_vm_memory_current_bytes",

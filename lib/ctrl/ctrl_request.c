@@ -128,6 +128,16 @@ ctrl_request_enqueue(struct ctrl *c, struct request *r)
 	c->queued++;
 }
 
+void
+ctrl_request_requeue(struct ctrl *c, struct request *r)
+{
+	r->next = c->queue;
+	if (c->queue == NULL)
+		c->queue_tail = &r->next;
+	c->queue = r;
+	c->queued++;
+}
+
 static void
 write_line(struct ctrl *c, json_object *o)
 {

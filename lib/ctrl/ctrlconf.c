@@ -47,7 +47,8 @@ valid_name(const char *s)
 }
 
 static const char *const fn_keys[] = { "name", "appfs", "memory", "vcpus",
-	"concurrency", "timeout", "snapshot", "snapshots", "network", NULL };
+	"concurrency", "timeout", "snapshot", "snapshots", "network",
+	"idempotent", NULL };
 
 static int
 fn_layers(struct yconf *y, yaml_node_t *m, struct fn_conf *f)
@@ -92,6 +93,7 @@ fn_parse(struct yconf *y, yaml_node_t *m, struct fn_conf *f,
 	    yconf_uint(y, m, "timeout", false, 1, 86400000, &f->timeout_ms) < 0 ||
 	    yconf_bool(y, m, "snapshots", false, &f->snapshots) < 0 ||
 	    yconf_bool(y, m, "network", false, &f->network) < 0 ||
+	    yconf_bool(y, m, "idempotent", false, &f->idempotent) < 0 ||
 	    fn_layers(y, m, f) == -1)
 		return -1;
 	if (f->network && !c->network) {

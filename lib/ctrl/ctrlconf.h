@@ -37,6 +37,8 @@ struct fn_conf {
 	char layer[CTRL_MAX_LAYERS][CTRL_PATH];
 	bool snapshots;			/* false: cold boots only */
 	bool network;			/* its VMs on ctrl's bridge */
+	bool idempotent;		/* a request whose runner died may
+					 * run again, once */
 };
 
 struct ctrl_conf {
