@@ -92,3 +92,10 @@ installed() {
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 }
+
+@test "etc/haproxy.cfg: HAProxy accepts it as shipped" {
+	run haproxy -c -f "$ROOT/etc/haproxy.cfg"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Configuration file is valid"* ]]
+}
