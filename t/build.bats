@@ -99,3 +99,16 @@ installed() {
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"Configuration file is valid"* ]]
 }
+
+# make bench once tested /dev/kvm by opening it read-write, which made an
+# empty plain file where there was no device.
+@test "scripts/kvm-usable: no device is not usable, and none is made; a plain file is not a device" {
+	KVM_DEV="$TMP/kvm" run "$ROOT/scripts/kvm-usable"
+	[ "$status" -eq 1 ]
+	[ ! -e "$TMP/kvm" ]
+	: > "$TMP/kvm"
+	KVM_DEV="$TMP/kvm" run "$ROOT/scripts/kvm-usable"
+	[ "$status" -eq 1 ]
+	KVM_DEV=/dev/null run "$ROOT/scripts/kvm-usable"
+	[ "$status" -eq 0 ]	# a character device that opens
+}
