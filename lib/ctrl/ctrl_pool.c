@@ -337,7 +337,7 @@ log_failure(struct ctrl *c, struct vm_slot *v, const char *event,
  * The request in flight on a runner that died or broke its contract.  It
  * may have run, wholly or in part: it fails, unless its function is
  * declared idempotent, when it goes back to the head of the queue to run
- * on another VM, once (ctrl(1), DELIVERY).
+ * on another VM, once (ctrl(1), Delivery).
  */
 static void
 lost_request(struct ctrl *c, struct vm_slot *v, const char *why)

@@ -186,7 +186,7 @@ runtime_answer(struct reqloop *rl, json_object *f, bool ok)
 		json_object_object_add(o, ok ? "response" : "error", NULL);
 	json_object_object_add(o, "timings_us",
 	    timings(mono_us() - rl->started_us, handler));
-	if (rl->cfg->counts)
+	if (rl->vm->phases != NULL)	/* --timings */
 		json_object_object_add(o, "vm", counts(rl));
 	emit(rl, o);
 	finish_request(rl);
@@ -458,7 +458,7 @@ dispatch(struct reqloop *rl, const char *line, size_t len)
 	rl->id = json_object_get(id);
 	rl->busy = true;
 	rl->started_us = mono_us();
-	if (rl->cfg->counts)
+	if (rl->vm->phases != NULL)	/* --timings */
 		vm_counts(rl->vm, &rl->counts0);
 	phase_mark(rl->vm->phases, PHASE_FIRST_REQUEST, true);
 	runtime_send(rl, inv);

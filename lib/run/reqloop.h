@@ -21,8 +21,6 @@ struct reqloop_config {
 	unsigned timeout_ms;		/* per request; 0: none */
 	const struct netaddr *net_addr;	/* told to the runtime at every
 					 * "continue"; NULL or prefix 0: none */
-	bool counts;			/* --timings: each response says what
-					 * its request cost the VMM ("vm") */
 };
 
 /*

@@ -250,8 +250,7 @@ runner_main(struct runner_opts *o)
 		if (serve) {
 			struct reqloop_config rq = { o->vm.vsock, STDIN_FILENO,
 			    STDOUT_FILENO, (size_t)o->max_request,
-			    (unsigned)o->timeout_ms, &o->vm.net_addr,
-			    o->timings };
+			    (unsigned)o->timeout_ms, &o->vm.net_addr };
 
 			reqloop_run(&r->vm, &rq, &res);
 		} else {

@@ -129,7 +129,8 @@ struct vm {
 	vm_ckpt_fn *on_ckpt;
 	void *ckpt_arg;
 	uint32_t restores;	/* how often this guest was restored */
-	struct phases *phases;	/* the config's, or NULL */
+	struct phases *phases;	/* the config's, or NULL; set, also each
+				 * answer carries its "vm" counts */
 	char layer[65];		/* id of the snapshot layer the memory is
 				 * relative to: loaded or last written */
 };
