@@ -22,24 +22,30 @@ REQUEST = json.dumps(json.loads(REQUEST)) + "\n"
 
 
 def guest_rss_kib(pid, mem_bytes):
-    """Resident KiB of guest memory: the mappings of the layers' memory
-    files (restored) or the one anonymous mapping of the guest's size."""
-    guest = total = 0
-    size = 0
-    path = ""
+    """Resident KiB of guest memory and of the whole process: guest
+    memory is the one range of mem_bytes that the layers' memory files
+    are mapped into (at their own offsets), working-set runs read into
+    it included; or, booted, the one anonymous mapping of that size."""
+    maps = []
     with open("/proc/%d/smaps" % pid) as f:
         for line in f:
             fields = line.split()
             if "-" in fields[0] and len(fields) >= 5:
                 lo, hi = (int(x, 16) for x in fields[0].split("-"))
-                size = hi - lo
                 path = fields[5] if len(fields) > 5 else ""
+                maps.append([lo, hi, path, int(fields[2], 16), 0])
             elif fields[0] == "Rss:":
-                kib = int(fields[1])
-                total += kib
-                if path.endswith("/memory") or (not path and size == mem_bytes):
-                    guest += kib
-    return guest, total
+                maps[-1][4] = int(fields[1])
+    base = None
+    for lo, hi, path, off, _ in maps:
+        if path.endswith("/memory"):
+            base = lo - off
+            break
+        if not path and hi - lo == mem_bytes:
+            base = lo
+    guest = sum(m[4] for m in maps if base is not None and
+                base <= m[0] and m[1] <= base + mem_bytes)
+    return guest, sum(m[4] for m in maps)
 
 
 def first_response(argv, mem_bytes, rss=True, phases=None):
@@ -259,6 +265,67 @@ def jail_cost(argv, files, mem):
     return [sorted(x)[2] for x in (bare, filtered, jail)]
 
 
+def without_workset(snap, app):
+    """A copy of an app's diff without its working set, beside it (its
+    files hard links): the same layer, restored lazily."""
+    src = os.path.join(snap, "diff", app)
+    dst = tempfile.mkdtemp(prefix=".plain-", dir=os.path.join(snap, "diff"))
+    with open(src + "/manifest.json") as f:
+        m = json.load(f)
+    m["files"].pop("workset", None)
+    for name in m["files"]:
+        os.link(os.path.join(src, name), os.path.join(dst, name))
+    with open(dst + "/manifest.json", "w") as f:
+        json.dump(m, f)
+    return dst
+
+
+def drop_caches():
+    """Empties the page cache, so that layers are read from the disk (in
+    the nested VM of make bench: from the host, over 9p)."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def majflt(phases):
+    return [ph for ph in phases if ph["phase"] == "first_response"][0]["majflt"]
+
+
+def workset_bench(snap, argv_for, mem, n):
+    """Lazy restore against restore with the working set, one after the
+    other n times, page cache warm and then (as root) cold."""
+    plain = without_workset(snap, "hello")
+    try:
+        for cold in (False, True):
+            if cold and os.geteuid() != 0:
+                print("%-34s %s" % ("restore, cold page cache",
+                                    "not measured: drop_caches needs root"))
+                continue
+            runs = {"lazy": [], "ws": []}
+            for i in range(n + (0 if cold else 1)):
+                for kind, top in (("lazy", plain),
+                                  ("ws", os.path.join(snap, "diff/hello"))):
+                    if cold:
+                        drop_caches()
+                    ph = []
+                    dt = first_response(argv_for(top), mem, phases=ph)[0]
+                    if cold or i > 0:	# warm: the first of each warms up
+                        runs[kind].append((dt, majflt(ph[0])))
+            lazy, ws = (sorted(runs[k]) for k in ("lazy", "ws"))
+            ml, mw = lazy[len(lazy) // 2], ws[len(ws) // 2]
+            what = "cold" if cold else "warm"
+            print("%-34s %-22s %8d ms  %-22s %8d ms  ratio %.1f" % (
+                "restore, %s page cache" % what, "lazy (med/%d)" % n,
+                ml[0] * 1000, "working set (med/%d)" % n, mw[0] * 1000,
+                ml[0] / mw[0]))
+            print("%-34s %-22s %8d     %-22s %8d" % (
+                "  major faults, %s" % what, "lazy", ml[1], "working set",
+                mw[1]))
+    finally:
+        shutil.rmtree(plain)
+
+
 def du_kib(path):
     return os.stat(path).st_blocks // 2
 
@@ -282,7 +349,7 @@ def main():
     best = warm[len(warm) // 2]
     print("%-34s %-22s %8d ms  %-22s %8d ms  ratio %.1f" % (
         "hello: start to first response", "vmrun cold boot",
-        cold[0] * 1000, "snaprestore (median/5)", best[0] * 1000,
+        cold[0] * 1000, "snaprestore (med/5, ws)", best[0] * 1000,
         cold[0] / best[0]))
     print("%-34s %-22s %8d KiB %-22s %8d KiB" % (
         "runner memory (RSS - guest pages)", "vmrun", cold[2],
@@ -310,12 +377,15 @@ def main():
     else:
         print("%-34s %-22s %8d ms  %-22s %8d ms  ratio %.1f  (%s)" % (
             "restore to first response", "qemu -incoming", qemu * 1000,
-            "snaprestore", best[0] * 1000, qemu / best[0], note))
+            "snaprestore (ws)", best[0] * 1000, qemu / best[0], note))
     phase_table(phases, cold_phases[0])
+    workset_bench(snap, lambda top: [
+        bin_ + "/snaprestore", "--load-dir", "%s/python3,%s" % (snap, top),
+        "--rootfs", build + "/rootfs.ext4", "--appfs", hello], mem, 5)
     base = du_kib(os.path.join(snap, "python3/memory"))
     for app in sorted(os.listdir(os.path.join(snap, "diff"))):
         d = os.path.join(snap, "diff", app)
-        if not os.path.isdir(d):
+        if not os.path.isdir(d) or app.startswith("."):
             continue
         kib = du_kib(d + "/memory") + du_kib(d + "/pages")
         print("%-34s %-22s %8d KiB %-22s %8d KiB  share %.3f" % (

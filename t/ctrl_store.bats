@@ -254,5 +254,5 @@ PY
 	[ "$(events snapshot_outdated 'diff/hello","version":1')" -eq 1 ]
 	[ "$(events snapshot_outdated)" -eq 1 ]
 	[ "$(events snapshot_built)" -eq 1 ]
-	grep -q '"version": 2' "$TMP/snap/diff/hello/manifest.json"
+	grep -q '"version": 3' "$TMP/snap/diff/hello/manifest.json"
 }

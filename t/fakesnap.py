@@ -3,7 +3,7 @@
 
   fakesnap.py layer DIR [--parent BASE] [--mib N] [--pages N] [--seed S]
                         [--rootfs FILE] [--appfs FILE]
-      writes a layer in the format of snapvm-snapshot(5), version 2: a
+      writes a layer in the format of snapvm-snapshot(5), version 3: a
       state file whose sections have the sizes and values a real one has
       (zeros, a seeded clock), a sparse memory file with a few data pages,
       for a diff a pages bitmap, and a manifest.json with every size and
@@ -16,7 +16,7 @@
   fakesnap.py --load-dir L[,L...] [--rootfs F] --appfs APP.ext2
               [--dump-dir D] ...
       plays snaprestore(1) for ctrl: checks that every layer is whole
-      (manifest of version 2 present, files of the recorded size and
+      (manifest of version 2 or 3 present, files of the recorded size and
       SHA-256, each diff on the layer before it), that the drives named
       are the ones the top layer records (any app drive for a layer at
       the runtime point) and, with --net, that the tap exists (and says
@@ -34,7 +34,8 @@ import struct
 import sys
 
 PAGE = 4096
-VERSION = 2
+VERSION = 3
+READS = (2, 3)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EMPTY = {"size": 0, "read_only": True,
          "sha256": hashlib.sha256(b"").hexdigest()}
@@ -163,9 +164,9 @@ def check_layers(dirs):
     below = None
     for d in dirs:
         m = manifest(d)
-        if m["version"] != VERSION:
-            raise ValueError("%s: format version %s, not %d: rebuild it" %
-                             (d, m["version"], VERSION))
+        if m["version"] not in READS:
+            raise ValueError("%s: format version %s, not %s: rebuild it" %
+                             (d, m["version"], READS))
         for name, want in m["files"].items():
             p = os.path.join(d, name)
             if os.path.getsize(p) != want["size"] or sha256(p) != want["sha256"]:

@@ -171,6 +171,8 @@ killed_put() {
 @test "round trip of the python3 base and hello diff: identical, sparse, verified" {
 	[ -f "$BASE/manifest.json" ] && [ -f "$DIFF/manifest.json" ] ||
 	    { echo "build/snap missing: make snap" >&2; false; }
+	# make snap records the diff's working set: it travels with it.
+	[ -z "${S3SNAP_TEST_DIFF:-}" ] && [ -s "$DIFF/workset" ]
 	run "$S3SNAP" -v put "$BASE" s3://$BUCKET/$P/python3
 	echo "$output"
 	[ "$status" -eq 0 ]

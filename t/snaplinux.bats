@@ -112,6 +112,54 @@ PY
 	[[ "$output" == *"primes.ext2: not drive 1 (--appfs) of $SNAP/diff/hello: the file has SHA-256 $got"*", the layer's drive $want"* ]]
 }
 
+@test "working set: make snap records one per app; a restore reads it in, answers exactly as without it, and records the same pages again" {
+	# make snap's: pages from the layers, and far fewer than the guest's.
+	for app in hello primes; do
+		[ -s "$SNAP/diff/$app/workset" ]
+		grep -q '"workset"' "$SNAP/diff/$app/manifest.json"
+	done
+	[ "$(stat -c %s "$SNAP/diff/hello/workset")" -lt $((64 << 20)) ]
+	# A copy of hello's diff without it, to compare with.
+	cp -r "$SNAP/diff/hello" "$TMP/plain"
+	python3 - "$TMP/plain" <<'PY'
+import json, os, sys
+p = sys.argv[1] + "/manifest.json"
+m = json.load(open(p))
+del m["files"]["workset"]
+json.dump(m, open(p, "w"))
+os.unlink(sys.argv[1] + "/workset")
+PY
+	req="$ROOT/appfs/hello/request.json"
+	restore --load-dir "$SNAP/python3,$SNAP/diff/hello" --timings \
+	    --appfs "$ROOT/build/appfs/hello.ext2" --record-workset "$TMP/again" \
+	    < "$req" > "$TMP/with" 2> "$TMP/err"
+	restore --load-dir "$SNAP/python3,$TMP/plain" \
+	    --appfs "$ROOT/build/appfs/hello.ext2" < "$req" > "$TMP/without"
+	cat "$TMP/with" "$TMP/without" "$TMP/err"
+	python3 - "$TMP/with" "$TMP/without" "$(grep '^{"timings":' "$TMP/err")" <<'PY'
+import json, sys
+a, b = (json.loads(open(f).readline()) for f in sys.argv[1:3])
+assert a["status"] == "ok" and a["response"] == b["response"], (a, b)
+names = [p["phase"] for p in json.loads(sys.argv[3])["timings"]]
+assert names.index("workset_read") == names.index("memory_mapped") + 1, names
+PY
+	# The request needs about what it needed when recorded: the working
+	# set (in memory from the start) and few pages more.
+	python3 - "$TMP/again" "$SNAP/diff/hello/workset" <<'PY'
+import struct, sys
+bits = open(sys.argv[1], "rb").read()
+assert len(bits) == 128 * 256 // 8, len(bits)
+touched = {i for i in range(len(bits) * 8) if bits[i // 8] >> (i % 8) & 1}
+w = open(sys.argv[2], "rb").read()
+nl, nr = struct.unpack_from("<II", w, 12)
+runs = [struct.unpack_from("<QQ", w, 64 + 64 * nl + 16 * i) for i in range(nr)]
+pages = {p for f, c in runs for p in range(f, f + c)}
+print("recorded %d pages, working set %d, in both %d" %
+      (len(touched), len(pages), len(touched & pages)))
+assert pages <= touched and len(touched - pages) < len(pages) / 4
+PY
+}
+
 @test "a handler that never returns: Timeout error, the VM is stopped, exit 75" {
 	printf '%s\n' '{"id":1,"payload":null}' '{"id":2,"payload":null}' > "$TMP/in"
 	run restore --load-dir "$SNAP/python3" --timeout 3000 \
@@ -143,8 +191,8 @@ PY
 import json, sys
 t = json.loads(sys.argv[1])["timings"]
 names = [p["phase"] for p in t]
-assert names == ["layers_checked", "memory_mapped", "state_loaded",
-                 "first_run", "runtime_connected", "runtime_ready",
+assert names == ["layers_checked", "memory_mapped", "workset_read",
+                 "state_loaded", "first_run", "runtime_connected", "runtime_ready",
                  "first_request", "first_response"], names
 ms = [p["ms"] for p in t]
 assert ms == sorted(ms) and ms[0] >= 0, ms

@@ -132,3 +132,15 @@ file_rename_exchange(const char *a, const char *b)
 	}
 	return 0;
 }
+
+int
+file_sync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}

@@ -21,6 +21,9 @@ int file_rename_noreplace(const char *from, const char *to);
  * a to b, and the old b comes back as a: b is briefly absent. */
 int file_rename_exchange(const char *a, const char *b);
 
+/* fsync(2) of a directory, so that the names made in it last. */
+int file_sync_dir(const char *path);
+
 /* A private directory for a VM's sockets: $TMPDIR/snapvm.XXXXXX. */
 int file_tmpdir(char *buf, size_t size);
 /* Removes the directory and the sockets in it (not recursive beyond). */

@@ -7,7 +7,8 @@
 #include "phase.h"
 
 static const char *const phase_names[PHASE_N] = {
-	"layers_checked", "memory_mapped", "kernel_loaded", "state_loaded",
+	"layers_checked", "memory_mapped", "workset_read",
+	"kernel_loaded", "state_loaded",
 	"first_run", "runtime_connected", "runtime_ready", "first_request",
 	"first_response",
 };

@@ -15,6 +15,7 @@
 enum phase {
 	PHASE_LAYERS_CHECKED,		/* manifests read, digests checked */
 	PHASE_MEMORY_MAPPED,		/* guest memory made, layers mapped */
+	PHASE_WORKSET_READ,		/* restore: the working set read in */
 	PHASE_KERNEL_LOADED,		/* cold boot: kernel and boot state */
 	PHASE_STATE_LOADED,		/* restore: KVM and device state set */
 	PHASE_FIRST_RUN,		/* the first vCPU enters KVM_RUN */

@@ -22,7 +22,7 @@
 
 #define BUILDER_MIB	128	/* the snapshot's memory, see vmrun(1) */
 
-/* A layer of ctrl's own in an older format is removed, so that it is
+/* A layer of ctrl's own in a format no longer read is removed, so that it is
  * built again in this one (snaprestore refuses it); layers named in
  * functions.yaml are the user's and stay. */
 static void
@@ -33,7 +33,7 @@ drop_outdated(struct ctrl *c, const char *dir)
 
 	if (!ctrl_state_layer_exists(dir) ||
 	    (version = snapmeta_version(dir)) < 0 ||
-	    version == SNAP_META_VERSION)
+	    version >= SNAP_META_MIN_VERSION)
 		return;
 	for (int i = 0; i < c->conf.nfuncs; i++)
 		for (int j = 0; j < c->conf.fn[i].nlayers; j++)

@@ -132,6 +132,20 @@ mem_map_file(struct mem *m, int fd, uint64_t off, uint64_t len)
 	return p == MAP_FAILED ? -1 : 0;
 }
 
+int
+mem_map_anon(struct mem *m, uint64_t off, uint64_t len)
+{
+	void *p;
+
+	if (off > m->bytes || len > m->bytes - off || off % MEM_PAGE) {
+		errno = EINVAL;
+		return -1;
+	}
+	p = mmap(m->base + off, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? -1 : 0;
+}
+
 /* Written so that no gpa + len can wrap around. */
 void *
 mem_ptr(const struct mem *m, uint64_t gpa, uint64_t len)

@@ -17,6 +17,7 @@
 #include "monotime.h"
 #include "reqid.h"
 #include "reqloop.h"
+#include "ws_record.h"
 #include "vm_counts.h"
 
 struct reqloop;
@@ -33,6 +34,7 @@ struct reqloop {
 	char *buf;			/* input bytes not yet taken as lines */
 	size_t len, cap;
 	bool in_eof, discarding, ready, busy;
+	bool recorded;			/* --record-workset done (or failed) */
 	unsigned long lineno;
 	json_object *id;		/* of the request in flight */
 	uint64_t started_us;
@@ -130,6 +132,19 @@ report_phases(struct reqloop *rl)
 	free(s);
 }
 
+/* The pages the first request needed, read before its answer goes out,
+ * so that whoever waits for the answer finds the file complete. */
+static void
+record_workset(struct reqloop *rl)
+{
+	if (rl->cfg->record_workset == NULL || rl->recorded)
+		return;
+	rl->recorded = true;
+	if (ws_record(rl->vm, rl->cfg->record_workset) == 0)
+		log_info("working set of the first request written to %s",
+		    rl->cfg->record_workset);
+}
+
 static void
 finish_request(struct reqloop *rl)
 {
@@ -188,6 +203,7 @@ runtime_answer(struct reqloop *rl, json_object *f, bool ok)
 	    timings(mono_us() - rl->started_us, handler));
 	if (rl->vm->phases != NULL)	/* --timings */
 		json_object_object_add(o, "vm", counts(rl));
+	record_workset(rl);
 	emit(rl, o);
 	finish_request(rl);
 }

@@ -21,6 +21,9 @@ struct reqloop_config {
 	unsigned timeout_ms;		/* per request; 0: none */
 	const struct netaddr *net_addr;	/* told to the runtime at every
 					 * "continue"; NULL or prefix 0: none */
+	const char *record_workset;	/* --record-workset: the pages touched
+					 * up to the first answer go there
+					 * (ws_record) before it is written */
 };
 
 /*

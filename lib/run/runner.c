@@ -19,6 +19,7 @@
 #include "runner.h"
 #include "snapmeta.h"
 #include "vmctl.h"
+#include "workset.h"
 
 struct runner {
 	struct runner_opts *o;
@@ -240,6 +241,10 @@ runner_main(struct runner_opts *o)
 		return EX_OSERR;
 	r->o = o;
 	log_init(NULL, o->verbosity);
+	if (o->add_workset != NULL) {
+		free(r);
+		return workset_add(o->layer, o->nlayers, o->add_workset);
+	}
 	if (o->timings) {
 		phase_start(&o->phases, o->start_us);
 		o->vm.phases = &o->phases;
@@ -250,7 +255,8 @@ runner_main(struct runner_opts *o)
 		if (serve) {
 			struct reqloop_config rq = { o->vm.vsock, STDIN_FILENO,
 			    STDOUT_FILENO, (size_t)o->max_request,
-			    (unsigned)o->timeout_ms, &o->vm.net_addr };
+			    (unsigned)o->timeout_ms, &o->vm.net_addr,
+			    o->record_workset };
 
 			reqloop_run(&r->vm, &rq, &res);
 		} else {

@@ -31,6 +31,8 @@ struct runner_opts {
 	char *drive[VM_MAX_DRIVES];
 	uint64_t start_us;		/* mono_us() as parsing began */
 	bool timings;			/* --timings */
+	const char *record_workset;	/* --record-workset FILE */
+	const char *add_workset;	/* --add-workset FILE: no VM */
 	struct phases phases;
 };
 

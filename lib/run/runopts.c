@@ -29,8 +29,10 @@ runner_usage(FILE *f, enum runner_mode mode)
 	    "             [--max-request BYTES] [--timeout MS] [--dump-dir DIR]\n"
 	    "             [--api-sock PATH] [--console FILE] [--console-in FILE]\n"
 	    "             [--seccomp kill|log|off] [--no-seccomp] [--timings]\n"
-	    "             [-v] [-q]\n"
+	    "             [--record-workset FILE] [-v] [-q]\n"
+	    "       %s --load-dir DIR[,DIFF...] --add-workset FILE\n"
 	    "       %s --help | --version\n",
+	    mode == RUNNER_VMRUN ? "vmrun" : "snaprestore",
 	    mode == RUNNER_VMRUN ? "vmrun" : "snaprestore");
 }
 
@@ -117,6 +119,8 @@ static const struct option runner_flags[] = {
 	{ "seccomp", required_argument, NULL, 'X' },
 	{ "no-seccomp", no_argument, NULL, 'x' },
 	{ "timings", no_argument, NULL, 't' },
+	{ "record-workset", required_argument, NULL, 'W' },
+	{ "add-workset", required_argument, NULL, 'w' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -175,6 +179,8 @@ parse_one(int ch, struct runner_opts *o)
 	case 'X': return parse_seccomp(optarg, &o->vm.seccomp);
 	case 'x': o->vm.seccomp = JAIL_SECCOMP_OFF; return 0;
 	case 't': o->timings = true; return 0;
+	case 'W': o->record_workset = optarg; return 0;
+	case 'w': o->add_workset = optarg; return 0;
 	case 'v': o->verbosity++; return 0;
 	case 'q': o->verbosity = LOG_QUIET; return 0;
 	case 'h': return CLI_HELP;
@@ -206,6 +212,16 @@ check_mode(const struct runner_opts *o)
 	    o->vm.append)) {
 		log_warnx("--kernel, --initrd, --cmdline and --append come from "
 		    "the snapshot when restoring");
+		return -1;
+	}
+	if ((o->record_workset || o->add_workset) && !restoring) {
+		log_warnx("--%s-workset is about snapshot layers: it needs "
+		    "--load-dir", o->add_workset ? "add" : "record");
+		return -1;
+	}
+	if (o->record_workset && o->add_workset) {
+		log_warnx("--add-workset starts no VM; --record-workset records "
+		    "one's pages: give one of them");
 		return -1;
 	}
 	if (o->vm.net_addr.prefix != 0 && o->vm.net.tap == NULL) {

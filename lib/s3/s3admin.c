@@ -64,7 +64,7 @@ struct found {
 };
 
 static const char *const names[S3LAYER_FILES + 1] = {
-	S3LAYER_INDEX, "manifest.json", "state", "memory", "pages",
+	S3LAYER_INDEX, "manifest.json", "state", "memory", "pages", "workset",
 };
 
 static int

@@ -20,7 +20,7 @@
 #define S3LAYER_INDEX		"s3snap-index.json"
 #define S3LAYER_FORMAT		"snapvm-s3snap-layer"
 #define S3LAYER_VERSION		1
-#define S3LAYER_FILES		4	/* manifest.json and snap_file_name */
+#define S3LAYER_FILES		5	/* manifest.json and snap_file_name */
 #define S3LAYER_INDEX_MAX	(64 * 1024 * 1024)
 
 struct s3file {

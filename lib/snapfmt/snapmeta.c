@@ -21,8 +21,10 @@
 #include "snapmeta.h"
 #include "snapstate.h"
 #include "vmlimits.h"
+#include "workset.h"
 
-const char *const snap_file_name[SNAP_NFILES] = { "state", "memory", "pages" };
+const char *const snap_file_name[SNAP_NFILES] = { "state", "memory", "pages",
+    "workset" };
 
 static json_object *
 meta_drives(const struct snap_meta *m)
@@ -197,7 +199,7 @@ get_hash(const struct meta_src *s, json_object *o, const char *key,
 }
 
 static int
-meta_version(const struct meta_src *s, json_object *o)
+meta_version(const struct meta_src *s, json_object *o, struct snap_meta *m)
 {
 	json_object *v;
 	int version;
@@ -212,16 +214,18 @@ meta_version(const struct meta_src *s, json_object *o)
 	version = json_object_get_int(v);
 	if (version == 1) {
 		log_warnx("%s: snapshot format version 1, which named host files "
-		    "for its drives: this program reads version %d only; "
+		    "for its drives: this program reads versions %d to %d; "
 		    "rebuild the layer (make snap; ctrl rebuilds its own)",
-		    s->path, SNAP_META_VERSION);
+		    s->path, SNAP_META_MIN_VERSION, SNAP_META_VERSION);
 		return -1;
 	}
-	if (version != SNAP_META_VERSION) {
+	if (version < SNAP_META_MIN_VERSION || version > SNAP_META_VERSION) {
 		log_warnx("%s: snapshot format version %d, this program reads "
-		    "version %d", s->path, version, SNAP_META_VERSION);
+		    "versions %d to %d", s->path, version, SNAP_META_MIN_VERSION,
+		    SNAP_META_VERSION);
 		return -1;
 	}
+	m->version = version;
 	return 0;
 }
 
@@ -235,7 +239,8 @@ meta_header(const struct meta_src *s, json_object *o, struct snap_meta *m)
 	json_object *v;
 	const char *kind;
 
-	if (meta_version(s, o) == -1 || only_fields(s, o, "", meta_keys) == -1)
+	if (meta_version(s, o, m) == -1 ||
+	    only_fields(s, o, "", meta_keys) == -1)
 		return -1;
 	if ((v = field(s, o, "kind", json_type_string, false)) == NULL)
 		return -1;
@@ -361,7 +366,14 @@ meta_file_size(const struct meta_src *s, const struct snap_meta *m, int i)
 		    "state file", s->path, (uintmax_t)size);
 		return -1;
 	}
-	if (i != SNAP_STATE && size != want) {
+	if (i == SNAP_WORKSET && (size < WORKSET_MIN_SIZE ||
+	    size > workset_max_size(mem / MEM_PAGE))) {
+		log_warnx("%s: files.workset.size: %ju bytes is not the size of "
+		    "a working set of %ju MiB of memory", s->path,
+		    (uintmax_t)size, (uintmax_t)m->mem_mib);
+		return -1;
+	}
+	if ((i == SNAP_MEMORY || i == SNAP_PAGES) && size != want) {
 		log_warnx("%s: files.%s.size: %ju bytes, %ju for %ju MiB of "
 		    "memory", s->path, snap_file_name[i], (uintmax_t)size,
 		    (uintmax_t)want, (uintmax_t)m->mem_mib);
@@ -371,7 +383,19 @@ meta_file_size(const struct meta_src *s, const struct snap_meta *m, int i)
 }
 
 static const char *const file_keys[] = { "size", "sha256", NULL };
-static const char *const file_names[] = { "state", "memory", "pages", NULL };
+static const char *const file_names[] = { "state", "memory", "pages",
+    "workset", NULL };
+
+/* Whether layer m must (1), may (0) or must not (-1) have file i. */
+static int
+file_wanted(const struct snap_meta *m, int i)
+{
+	if (i == SNAP_PAGES)
+		return m->diff ? 1 : -1;
+	if (i == SNAP_WORKSET)
+		return m->version >= 3 ? 0 : -1;
+	return 1;
+}
 
 static int
 meta_file_list(const struct meta_src *s, json_object *o, struct snap_meta *m)
@@ -382,17 +406,18 @@ meta_file_list(const struct meta_src *s, json_object *o, struct snap_meta *m)
 	if (files == NULL || only_fields(s, files, "files", file_names) == -1)
 		return -1;
 	for (int i = 0; i < SNAP_NFILES; i++) {
-		bool want = i != SNAP_PAGES || m->diff;
+		int want = file_wanted(m, i);
 
 		m->file[i].present = json_object_object_get_ex(files,
 		    snap_file_name[i], &f);
-		if (m->file[i].present != want) {
+		if (m->file[i].present ? want < 0 : want > 0) {
 			log_warnx("%s: files: \"%s\" %s", s->path,
-			    snap_file_name[i], want ? "is missing" :
-			    "belongs to diff snapshots only");
+			    snap_file_name[i], want > 0 ? "is missing" :
+			    i == SNAP_PAGES ? "belongs to diff snapshots only" :
+			    "appears in format version 3 and later");
 			return -1;
 		}
-		if (!want)
+		if (!m->file[i].present)
 			continue;
 		snprintf(where, sizeof(where), "files.%s", snap_file_name[i]);
 		if (!json_object_is_type(f, json_type_object)) {

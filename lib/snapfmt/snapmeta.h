@@ -14,11 +14,16 @@
 #include "digest.h"
 
 #define SNAP_FORMAT		"snapvm-snapshot"
-#define SNAP_META_VERSION	2
+#define SNAP_META_VERSION	3	/* written; 3 adds files.workset */
+#define SNAP_META_MIN_VERSION	2	/* the oldest still read */
 #define SNAP_META_MAX		(64 << 10)	/* bytes of manifest.json */
 #define SNAP_MAX_DRIVES		8
+#define SNAP_MAX_LAYERS		8	/* in a stack, base first */
 
-enum snap_file { SNAP_STATE, SNAP_MEMORY, SNAP_PAGES, SNAP_NFILES };
+/* SNAP_WORKSET is optional in any layer (version 3): the pages one
+ * request touched, for a restore to read in one go (workset.h). */
+enum snap_file { SNAP_STATE, SNAP_MEMORY, SNAP_PAGES, SNAP_WORKSET,
+    SNAP_NFILES };
 extern const char *const snap_file_name[SNAP_NFILES];
 
 /* A drive by its contents only: the caller names the file. */
@@ -29,6 +34,7 @@ struct snap_drive {
 };
 
 struct snap_meta {
+	int version;			/* as read; written: SNAP_META_VERSION */
 	bool diff;
 	char id[DIGEST_HEX];		/* sha256 of the state file */
 	char parent[DIGEST_HEX];	/* a diff's layer below; "" for full */
@@ -74,5 +80,6 @@ int snapmeta_verify(const char *dir, const struct snap_meta *m);
 /* Removes a layer directory, its manifest first, so that a layer half
  * removed is never taken for a whole one. */
 void snapmeta_remove(const char *dir);
+
 
 #endif

@@ -27,6 +27,8 @@
 #include "snap_kvm.h"
 #include "snapmeta.h"
 #include "snapshot.h"
+#include "restore_ws.h"
+#include "snapstack.h"
 
 struct layers {
 	int n;
@@ -35,6 +37,7 @@ struct layers {
 	int mem_fd[SNAP_MAX_LAYERS];	/* hashed, then mapped from */
 	uint8_t *pages[SNAP_MAX_LAYERS];	/* a diff's bitmap, as hashed */
 	struct snapstate st;		/* the top layer's state, as hashed */
+	struct restore_ws ws;		/* the top layer's working set */
 	int fail;			/* sysexits class of a refusal */
 };
 
@@ -42,68 +45,6 @@ static const char *
 top_dir(const struct layers *l)
 {
 	return l->dir[l->n - 1];
-}
-
-/* A diff was made on a VM restored from the layers below, with the very
- * drives they record, but for the app drive of a layer taken at the
- * runtime point (no app was open yet). */
-static int
-check_chain_drives(const struct layers *l, int i)
-{
-	const struct snap_meta *m = &l->m[i], *below = &l->m[i - 1];
-
-	for (int d = 0; d < m->ndrives; d++) {
-		const struct snap_drive *a = &m->drive[d], *b = &below->drive[d];
-
-		if (d == 1 && strcmp(below->point, "runtime") == 0)
-			continue;
-		if (a->size != b->size || a->read_only != b->read_only ||
-		    strcmp(a->sha256, b->sha256) != 0) {
-			log_warnx("%s: drive %d is not the one of %s, the layer "
-			    "it was made on", l->dir[i], d, l->dir[i - 1]);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int
-check_chain(const struct layers *l)
-{
-	for (int i = 0; i < l->n; i++) {
-		const struct snap_meta *m = &l->m[i], *below = &l->m[i ? i - 1 : 0];
-
-		if (i == 0 && m->diff) {
-			log_warnx("%s: a diff snapshot cannot be the bottom layer; "
-			    "give its base first", l->dir[0]);
-			return -1;
-		}
-		if (i > 0 && !m->diff) {
-			log_warnx("%s: a full snapshot can only be the first layer",
-			    l->dir[i]);
-			return -1;
-		}
-		if (i > 0 && strcmp(m->parent, below->id) != 0) {
-			log_warnx("%s: this diff was made on layer %.12s, not on %s "
-			    "(layer %.12s)", l->dir[i], m->parent, l->dir[i - 1],
-			    below->id);
-			return -1;
-		}
-		if (m->mem_mib != l->m[0].mem_mib || m->vcpus != l->m[0].vcpus ||
-		    m->ndrives != l->m[0].ndrives || m->vsock != l->m[0].vsock ||
-		    m->cid != l->m[0].cid) {
-			log_warnx("%s: machine differs from %s's", l->dir[i],
-			    l->dir[0]);
-			return -1;
-		}
-		if (strcmp(m->id, m->file[SNAP_STATE].sha256) != 0) {
-			log_warnx("%s: id is not the state file's SHA-256", l->dir[i]);
-			return -1;
-		}
-		if (i > 0 && check_chain_drives(l, i) == -1)
-			return -1;
-	}
-	return 0;
 }
 
 /* How the caller names drive i (runner.c places them so). */
@@ -364,12 +305,14 @@ read_layers(struct layers *l, struct vm_config *cfg)
 	for (int i = 0; i < l->n; i++)
 		if (snapmeta_read(l->dir[i], &l->m[i]) == -1)
 			return -1;
-	if (check_chain(l) == -1 || check_machine(l, cfg) == -1 ||
+	if (snapstack_check(l->dir, l->m, l->n) == -1 || check_machine(l, cfg) == -1 ||
 	    check_drives(l, cfg) == -1)
 		return -1;
 	for (int i = 0; i < l->n; i++)
 		if (open_layer(l, i) == -1)
 			return -1;
+	if (restore_ws_open(&l->ws, top_dir(l), l->m, l->n) == -1)
+		return -1;
 	if (snap_kvm_check(&l->st, l->m[0].vcpus) == -1 ||
 	    check_net(l, cfg) == -1)
 		return -1;
@@ -385,6 +328,7 @@ close_layers(struct layers *l)
 		free(l->pages[i]);
 	}
 	snapstate_free(&l->st);
+	restore_ws_close(&l->ws);
 	free(l);
 }
 
@@ -461,6 +405,7 @@ layers_new(char *const *dirs, int n)
 	l->dir = dirs;
 	for (int i = 0; i < SNAP_MAX_LAYERS; i++)
 		l->mem_fd[i] = -1;
+	l->ws.fd = -1;
 	return l;
 }
 
@@ -479,6 +424,11 @@ restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
 	if (rc == -1)
 		return vm_fail(vm, EX_NOINPUT);
 	phase_mark(vm->phases, PHASE_MEMORY_MAPPED, true);
+	if (l->ws.fd != -1) {
+		if (restore_ws_read(&l->ws, &vm->mem) == -1)
+			return vm_fail(vm, EX_IOERR);
+		phase_mark(vm->phases, PHASE_WORKSET_READ, true);
+	}
 	if (vm_build(vm, cfg) == -1)
 		return -1;
 	if (load_state(vm, &l->st) == -1)

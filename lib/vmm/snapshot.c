@@ -19,6 +19,7 @@
 #include "log.h"
 #include "snap_kvm.h"
 #include "snapmeta.h"
+#include "snapstack.h"
 #include "snapshot.h"
 
 static int
@@ -212,39 +213,6 @@ describe(struct vm *vm, bool diff, const char *point, struct snap_meta *m)
 	return 0;
 }
 
-static int
-sync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-/* The new layer takes the final name in one step; an older layer there is
- * swapped out atomically and removed afterwards. */
-static int
-publish(const char *tmp, const char *dir)
-{
-	char parent[4096], *slash;
-
-	if (file_rename_noreplace(tmp, dir) == 0 ||
-	    ((errno == EEXIST || errno == ENOTEMPTY) &&
-	    file_rename_exchange(tmp, dir) == 0)) {
-		snapmeta_remove(tmp);	/* the old layer, if any, is here now */
-		snprintf(parent, sizeof(parent), "%s", dir);
-		slash = strrchr(parent, '/');
-		if (slash != NULL)
-			*slash = '\0';
-		return sync_dir(slash ? parent : ".");
-	}
-	log_warn("rename %s to %s", tmp, dir);
-	return -1;
-}
-
 int
 snapshot_write(struct vm *vm, const char *dir, bool diff, const char *point)
 {
@@ -273,8 +241,8 @@ snapshot_write(struct vm *vm, const char *dir, bool diff, const char *point)
 	} else if (write_files(vm, tmp, bits, &m) == 0) {
 		memcpy(m.id, m.file[SNAP_STATE].sha256, DIGEST_HEX);
 		snprintf(manifest, sizeof(manifest), "%s/manifest.json", tmp);
-		if (snapmeta_write(manifest, &m) == 0 && sync_dir(tmp) == 0 &&
-		    publish(tmp, dir) == 0)
+		if (snapmeta_write(manifest, &m) == 0 && file_sync_dir(tmp) == 0 &&
+		    snapstack_publish(tmp, dir) == 0)
 			rc = 0;
 	}
 	if (rc == -1)

@@ -6,9 +6,8 @@
 
 #include <stdbool.h>
 
+#include "snapmeta.h"
 #include "vm.h"
-
-#define SNAP_MAX_LAYERS	8
 
 /* Writes a full or diff snapshot of a paused VM to dir: built under a
  * temporary name next to it and renamed into place when complete.
