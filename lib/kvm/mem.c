@@ -121,28 +121,22 @@ mem_take_dirty(const struct mem *m, int vm_fd, uint64_t *bits)
 int
 mem_map_file(struct mem *m, int fd, uint64_t off, uint64_t len)
 {
+	return mem_map_file_at(m, fd, off, off, len);
+}
+
+int
+mem_map_file_at(struct mem *m, int fd, uint64_t file_off, uint64_t off,
+    uint64_t len)
+{
 	void *p;
 
-	if (off > m->bytes || len > m->bytes - off || off % MEM_PAGE) {
+	if (off > m->bytes || len > m->bytes - off || off % MEM_PAGE ||
+	    file_off % MEM_PAGE || file_off > INT64_MAX - len) {
 		errno = EINVAL;
 		return -1;
 	}
 	p = mmap(m->base + off, len, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)off);
-	return p == MAP_FAILED ? -1 : 0;
-}
-
-int
-mem_map_anon(struct mem *m, uint64_t off, uint64_t len)
-{
-	void *p;
-
-	if (off > m->bytes || len > m->bytes - off || off % MEM_PAGE) {
-		errno = EINVAL;
-		return -1;
-	}
-	p = mmap(m->base + off, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
-	    MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)file_off);
 	return p == MAP_FAILED ? -1 : 0;
 }
 

@@ -53,10 +53,10 @@ int mem_take_dirty(const struct mem *m, int vm_fd, uint64_t *bits);
 /* Maps len bytes of fd at off over the same offset of guest memory,
  * copy-on-write: pages are read from the file when first touched. */
 int mem_map_file(struct mem *m, int fd, uint64_t off, uint64_t len);
-/* Maps fresh zeroed memory over len bytes at off, for contents about to
- * be read in: a write to a page mapped from a file reads that page of
- * the file first. */
-int mem_map_anon(struct mem *m, uint64_t off, uint64_t len);
+/* The same from another offset of the file: len bytes of fd at file_off
+ * over guest memory at off (file_off a multiple of the page size). */
+int mem_map_file_at(struct mem *m, int fd, uint64_t file_off, uint64_t off,
+    uint64_t len);
 void mem_destroy(struct mem *m);
 
 #endif

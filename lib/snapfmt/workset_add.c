@@ -213,7 +213,7 @@ static int
 write_workset(const char *dir, const struct ws_stack *s,
     const struct workset_run *run, uint32_t nruns, struct snap_meta *top)
 {
-	char path[4200];
+	char path[4400];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	struct ws_out o = { .path = path };
 	uint64_t npages = 0;
@@ -247,7 +247,7 @@ write_workset(const char *dir, const struct ws_stack *s,
 static int
 link_files(const char *from, const char *to, const struct snap_meta *m)
 {
-	char a[4200], b[4200];
+	char a[4400], b[4400];
 
 	for (int i = 0; i < SNAP_NFILES; i++) {
 		if (!m->file[i].present || i == SNAP_WORKSET)
@@ -267,7 +267,7 @@ link_files(const char *from, const char *to, const struct snap_meta *m)
 static void
 recache(const char *dir, const struct snap_meta *m)
 {
-	char path[4200];
+	char path[4400];
 
 	for (int i = 0; i < SNAP_NFILES; i++)
 		if (m->file[i].present) {
