@@ -60,3 +60,24 @@ cgroup_v2_done() {
 unit_syscalls() {
 	"$ROOT/t/unit_syscalls.py" "$ROOT/etc/snapvm-ctrl.service" > "$1"
 }
+
+# For tests of layers made by t/fakesnap.py, which no VM can resume.
+# manifest_edit DIR PYTHON: runs PYTHON with m, DIR/manifest.json as a
+# dict, then writes it back, as whoever can write a layer might.
+manifest_edit() {
+	python3 - "$1" "$2" <<'PY'
+import json, sys
+p = sys.argv[1] + "/manifest.json"
+m = json.load(open(p))
+exec(sys.argv[2])
+json.dump(m, open(p, "w"))
+PY
+}
+
+# at_console: the restore that run gave passed every check of its layers
+# and stopped where it opens the console $NOCONSOLE (status 73).
+at_console() {
+	echo "$output"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"$NOCONSOLE"* ]]
+}

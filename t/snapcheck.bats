@@ -31,24 +31,6 @@ restore() {
 	    < /dev/null
 }
 
-accepted() {
-	echo "$output"
-	[ "$status" -eq 73 ]
-	[[ "$output" == *"$NOCONSOLE"* ]]
-}
-
-# edit DIR PYTHON: runs PYTHON with m, DIR's manifest as a dict, then
-# writes it back.
-edit() {
-	python3 - "$1" "$2" <<'PY'
-import json, sys
-p = sys.argv[1] + "/manifest.json"
-m = json.load(open(p))
-exec(sys.argv[2])
-json.dump(m, open(p, "w"))
-PY
-}
-
 # state DIR PYTHON: runs PYTHON with secs, the state's sections as a list
 # of [type, index, bytearray], then writes the state back and makes DIR a
 # consistent full layer again (sizes, SHA-256, id).
@@ -85,16 +67,16 @@ sha() {
 @test "a well-formed layer passes every check; its drives are the caller's files" {
 	run restore --load-dir "$TMP/base,$TMP/diff" --rootfs "$TMP/rootfs.img" \
 	    --appfs "$TMP/app.img"
-	accepted
+	at_console
 	run restore --load-dir "$TMP/base" --rootfs "$TMP/rootfs.img" \
 	    --appfs "$TMP/other.img"
-	accepted
+	at_console
 }
 
 @test "a version 1 layer naming a host file for a drive is refused, with how to rebuild it" {
 	# The attack on version 1: the root drive's path, contents and
 	# write access from the manifest, the caller naming no drive.
-	edit "$TMP/base" '
+	manifest_edit "$TMP/base" '
 import hashlib
 f = sys.argv[1] + "/../host-file"
 data = open(f, "rb").read()
@@ -106,7 +88,7 @@ m["drives"] = [{"path": f, "size": len(data), "read_only": False,
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"$TMP/base/manifest.json: snapshot format version 1, which named host files for its drives"*"rebuild the layer (make snap; ctrl rebuilds its own)"* ]]
 	# The same in a version 2 manifest: no such field.
-	edit "$TMP/base" 'm["version"] = 2'
+	manifest_edit "$TMP/base" 'm["version"] = 2'
 	run restore --load-dir "$TMP/base"
 	echo "$output"
 	[ "$status" -eq 65 ]
@@ -141,7 +123,7 @@ m["drives"] = [{"path": f, "size": len(data), "read_only": False,
 
 @test "no drive gets more access than the caller gives, nor less than the guest had" {
 	# The base as a VM whose root drive was writable leaves it.
-	edit "$TMP/base" 'm["drives"][0]["read_only"] = False'
+	manifest_edit "$TMP/base" 'm["drives"][0]["read_only"] = False'
 	state "$TMP/base" '
 for s in secs:
     if s[0] == 0x32 and s[1] == 0:
@@ -153,7 +135,7 @@ for s in secs:
 	[[ "$output" == *"$TMP/rootfs.img: drive 0 (--rootfs) was read-write when $TMP/base was taken; it is given read-only (add ,rw to grant writes)"* ]]
 	run restore --load-dir "$TMP/base" --rootfs "$TMP/rootfs.img,rw" \
 	    --appfs "$TMP/app.img"
-	accepted
+	at_console
 	run restore --load-dir "$TMP/base" --rootfs "$TMP/rootfs.img,rw" \
 	    --appfs "$TMP/app.img,rw"
 	[ "$status" -eq 65 ]
@@ -167,7 +149,7 @@ for s in secs:
 	[[ "$output" == *"$TMP/base: drive 1 is not named: give an app image with --appfs"* ]]
 	run restore --load-dir "$TMP/base" --rootfs "$TMP/rootfs.img" \
 	    --appfs "$TMP/host-file"
-	accepted
+	at_console
 }
 
 @test "a layer's network device needs a tap from --net: the tap it names is never opened" {
@@ -183,11 +165,11 @@ secs.append([0x35, 0, bytearray(b"victim0".ljust(16, b"\0"))])'
 	[[ "$output" == *"$TMP/base: the snapshot has a network device: name its tap with --net (it was taken on \"victim0\")"* ]]
 	run restore --load-dir "$TMP/base" --rootfs "$TMP/rootfs.img" \
 	    --appfs "$TMP/app.img" --net tap9
-	accepted
+	at_console
 }
 
 @test "a diff recording other drives than the layer it was made on is refused" {
-	edit "$TMP/diff" 'm["drives"][0]["sha256"] = "0" * 64'
+	manifest_edit "$TMP/diff" 'm["drives"][0]["sha256"] = "0" * 64'
 	run restore --load-dir "$TMP/base,$TMP/diff" --rootfs "$TMP/rootfs.img" \
 	    --appfs "$TMP/app.img"
 	echo "$output"
@@ -200,7 +182,7 @@ secs.append([0x35, 0, bytearray(b"victim0".ljust(16, b"\0"))])'
 	try() {		# try PYTHON MESSAGE
 		rm -rf "$TMP/base"
 		cp -r "$TMP/orig" "$TMP/base"
-		edit "$TMP/base" "$1"
+		manifest_edit "$TMP/base" "$1"
 		run restore --load-dir "$TMP/base" --rootfs "$TMP/rootfs.img" \
 		    --appfs "$TMP/app.img"
 		echo "$output"

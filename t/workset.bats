@@ -56,27 +56,10 @@ restore() {
 	    --appfs "$TMP/app.img" "$@" < /dev/null
 }
 
-accepted() {
-	echo "$output"
-	[ "$status" -eq 73 ]
-	[[ "$output" == *"$NOCONSOLE"* ]]
-}
-
-# manifest DIR PYTHON: runs PYTHON with m, DIR's manifest, then writes it.
-manifest() {
-	python3 - "$1" "$2" <<'PY'
-import json, sys
-p = sys.argv[1] + "/manifest.json"
-m = json.load(open(p))
-exec(sys.argv[2])
-json.dump(m, open(p, "w"))
-PY
-}
-
 # reseal DIR: the workset's size and SHA-256 in the manifest again, as an
 # attacker who can write the layer would leave them.
 reseal() {
-	manifest "$1" '
+	manifest_edit "$1" '
 import hashlib, os
 w = sys.argv[1] + "/workset"
 m["files"]["workset"] = {"size": os.path.getsize(w),
@@ -124,17 +107,17 @@ PY
 
 @test "a restore reads a layer's working set in and goes on; the layer without one still restores" {
 	run restore
-	accepted
+	at_console
 	bits "$TMP/bits" 0 1 2 5 100 $(diff_pages)
 	add
 	run restore --timings
-	accepted
+	at_console
 	# Adding one again replaces it.
 	bits "$TMP/bits" 7
 	add
 	[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files"]["workset"]["size"])' "$TMP/diff/manifest.json")" -eq 8192 ]
 	run restore
-	accepted
+	at_console
 }
 
 @test "a corrupted or truncated working set is refused, naming the file" {
@@ -211,7 +194,7 @@ PY
 	# One layer fewer: a working set of the diff's stack on the base alone.
 	cp "$TMP/diff/workset" "$TMP/base/workset"
 	reseal "$TMP/base"
-	manifest "$TMP/base" 'm["version"] = 3'
+	manifest_edit "$TMP/base" 'm["version"] = 3'
 	run timeout 60 "$SNAPRESTORE" --console "$NOCONSOLE" --load-dir "$TMP/base" \
 	    --rootfs "$TMP/rootfs.img" --appfs "$TMP/app.img" < /dev/null
 	echo "$output"
@@ -222,16 +205,16 @@ PY
 @test "a version 2 manifest cannot name a working set; version 3 may omit it" {
 	bits "$TMP/bits" 3
 	add
-	manifest "$TMP/diff" 'm["version"] = 2'
+	manifest_edit "$TMP/diff" 'm["version"] = 2'
 	run restore
 	echo "$output"
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"$TMP/diff/manifest.json: files: \"workset\" appears in format version 3 and later"* ]]
-	manifest "$TMP/diff" 'm["version"] = 3; del m["files"]["workset"]'
+	manifest_edit "$TMP/diff" 'm["version"] = 3; del m["files"]["workset"]'
 	rm "$TMP/diff/workset"
 	run restore
-	accepted
-	manifest "$TMP/diff" 'm["files"]["workset"] = {"size": 4096, "sha256": "0" * 64}'
+	at_console
+	manifest_edit "$TMP/diff" 'm["files"]["workset"] = {"size": 4096, "sha256": "0" * 64}'
 	run restore
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"files.workset.size: 4096 bytes is not the size of a working set"* ]]

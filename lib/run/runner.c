@@ -207,6 +207,7 @@ runner_start_vm(struct runner *r)
 
 	/* A restored VM may be asked for a diff: by --dump-dir at its app
 	 * checkpoint, or at any time over its control socket. */
+	o->vm.exact_touch = o->record_workset != NULL;
 	o->vm.track_dirty = o->nlayers > 0 &&
 	    (o->dump_dir != NULL || o->api_sock != NULL);
 	if (o->nlayers > 0)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -409,6 +410,23 @@ layers_new(char *const *dirs, int n)
 	return l;
 }
 
+/*
+ * For a working set's record: the kernel maps, along with a page faulted
+ * in from a file, the neighbours it has in its page cache (fault-around,
+ * 64 KiB), and reads ahead of it.  Both would put pages the guest never
+ * touched in the record (three times as many as it touched, measured on
+ * hello).  With the layers' memory out of the page cache and no
+ * readahead, a page is mapped only when touched.
+ */
+static void
+exact_touch(struct mem *mem, const struct layers *l)
+{
+	for (int i = 0; i < l->n; i++)
+		posix_fadvise(l->mem_fd[i], 0, 0, POSIX_FADV_DONTNEED);
+	if (madvise(mem->base, mem->bytes, MADV_RANDOM) == -1)
+		log_warn("madvise");
+}
+
 /* The checked layers into a new VM: memory, then KVM and device state. */
 static int
 restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
@@ -423,8 +441,11 @@ restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
 	memcpy(vm->layer, l->m[n - 1].id, DIGEST_HEX);
 	if (rc == -1)
 		return vm_fail(vm, EX_NOINPUT);
+	if (cfg->exact_touch)
+		exact_touch(&vm->mem, l);
 	phase_mark(vm->phases, PHASE_MEMORY_MAPPED, true);
-	if (l->ws.fd != -1) {
+	/* A record is of the pages touched, not of those read in for it. */
+	if (l->ws.fd != -1 && !cfg->exact_touch) {
 		if (restore_ws_read(&l->ws, &vm->mem) == -1)
 			return vm_fail(vm, EX_IOERR);
 		phase_mark(vm->phases, PHASE_WORKSET_READ, true);

@@ -70,6 +70,8 @@ struct vm_config {
 	struct virtio_net_opt net;	/* tap and MAC, or no network device */
 	struct netaddr net_addr;	/* --net-addr; prefix 0: none */
 	bool track_dirty;	/* log written pages, for a diff snapshot */
+	bool exact_touch;	/* restore: only pages touched get mapped
+				 * (for --record-workset; slower) */
 	enum jail_seccomp seccomp;	/* the threads' filters; 0: none */
 	struct phases *phases;	/* --timings: marked as the VM starts;
 				 * NULL: none */
