@@ -124,6 +124,7 @@ meta_sample(struct snap_meta *m)
 	m->file[SNAP_STATE].size = 16;
 	m->file[SNAP_MEMORY].size = 128 << 20;
 	m->file[SNAP_PAGES].size = 128 << 20 >> 15;
+	m->file[SNAP_WORKSET].size = 8192;	/* header page, one page */
 }
 
 static void
@@ -311,9 +312,11 @@ meta_edit(const char *from, const char *to)
 static void
 test_manifest_fields(void)
 {
-	CHECK(meta_edit("\"version\": 2", "\"version\": 2") == 0);
+	CHECK(meta_edit("\"version\": 3", "\"version\": 3") == 0);
+	/* version 2 had no working sets; this manifest names one */
+	CHECK(meta_edit("\"version\": 3", "\"version\": 2") == -1);
 	/* version 1 named host files for drives: refused, to be rebuilt */
-	CHECK(meta_edit("\"version\": 2", "\"version\": 1") == -1);
+	CHECK(meta_edit("\"version\": 3", "\"version\": 1") == -1);
 	CHECK(meta_edit("\"read_only\": true", "\"read_only\": true, "
 	    "\"path\": \"/etc/shadow\"") == -1);
 	CHECK(meta_edit("\"vcpus\": 2", "\"vcpus\": 2, \"kernel\": \"/x\"") ==
