@@ -29,9 +29,10 @@
   FAKESNAP_EXEC_LOG=FILE appends one JSON line per request run,
   {"rid": the payload's "rid" member or null, "tag": FAKESNAP_TAG,
   "pid": ...}, before running it, so that a test counts executions;
-  FAKESNAP_DELAY_MS=N makes each request take N ms more (in flight long
-  enough to be caught by a failure); FAKESNAP_SALT=S makes the diffs
-  this runner writes differ from another host's, as real ones would.
+  with FAKESNAP_HOLD=FILE, a request whose payload has "hold": true
+  waits, once recorded, until FILE exists (at most 120 s), so that a
+  test knows it is in flight; FAKESNAP_SALT=S makes the diffs this
+  runner writes differ from another host's, as real ones would.
 """
 import hashlib
 import importlib.util
@@ -251,13 +252,21 @@ def record_run(payload):
         os.close(fd)
 
 
+def hold(payload):
+    """A request held in flight until the test lets it go."""
+    path = os.environ.get("FAKESNAP_HOLD")
+    if not path or not isinstance(payload, dict) or not payload.get("hold"):
+        return
+    end = time.monotonic() + 120
+    while not os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.05)
+
+
 def serve(app):
-    delay = int(os.environ.get("FAKESNAP_DELAY_MS", "0")) / 1000
     for line in sys.stdin:
         req = json.loads(line)
         record_run(req.get("payload"))
-        if delay:
-            time.sleep(delay)
+        hold(req.get("payload"))
         try:
             out = {"id": req["id"], "status": "ok",
                    "response": app.handle(req.get("payload"))}
