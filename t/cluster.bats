@@ -46,14 +46,15 @@ start() {
 # until SECONDS CMD...: CMD again until it succeeds; a backstop of
 # SECONDS, never a measure.
 until_ok() {
-	local s=$1 i
+	local end=$((SECONDS + $1))
 	shift
-	for i in $(seq $((s * 10))); do
-		"$@" && return 0
+	until "$@"; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "still not so after the backstop: $*" >&2
+			return 1
+		fi
 		sleep 0.1
 	done
-	echo "still not so after ${s}s: $*" >&2
-	return 1
 }
 
 # trace OUT ARG...: t/clustertrace.py through the balancer, its lines in OUT.
