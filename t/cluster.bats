@@ -194,11 +194,12 @@ lb_lines() {
 		warm+=("$(grep -c '"start": "warm"' "$TMP/trace$balance")")
 		# ctrl's metrics say the same as its answers.
 		python3 - "$CLUSTER_DIR" "${warm[-1]}" <<'PY'
-import re, sys, urllib.request
+import os, re, sys, urllib.request
 d, want = sys.argv[1], int(sys.argv[2])
 n = 0
 for i in (1, 2, 3):
-    text = urllib.request.urlopen("http://10.231.1.1%d:8080/metrics" % i).read().decode()
+    text = urllib.request.urlopen("http://%s.1%d:8080/metrics" % (
+        os.environ["CLUSTER_NET"], i)).read().decode()
     n += sum(int(m) for m in re.findall(
         r'^snapvm_request_duration_seconds_count\{function="[a-z]+",start="warm"\} (\d+)',
         text, re.M))
