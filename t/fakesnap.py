@@ -24,6 +24,15 @@
       --dump-dir, or answers request lines by running the app's
       workload.py (appfs/NAME/) on the host.  Exits 70 if a layer or a
       drive is bad.
+
+  For the tests of several hosts (scripts/cluster), from the environment:
+  FAKESNAP_EXEC_LOG=FILE appends one JSON line per request run,
+  {"rid": the payload's "rid" member or null, "tag": FAKESNAP_TAG,
+  "pid": ...}, before running it, so that a test counts executions;
+  with FAKESNAP_HOLD=FILE, a request whose payload has "hold": true
+  waits, once recorded, until FILE exists (at most 120 s), so that a
+  test knows it is in flight; FAKESNAP_SALT=S makes the diffs this
+  runner writes differ from another host's, as real ones would.
 """
 import hashlib
 import importlib.util
@@ -32,6 +41,7 @@ import os
 import random
 import struct
 import sys
+import time
 
 PAGE = 4096
 VERSION = 3
@@ -228,9 +238,36 @@ def describe_net(opts):
         tap, mac, master, up, opts.get("--net-addr", "none"))
 
 
+def record_run(payload):
+    """One line per execution, written whole (O_APPEND) before it runs."""
+    path = os.environ.get("FAKESNAP_EXEC_LOG")
+    if not path:
+        return
+    rid = payload.get("rid") if isinstance(payload, dict) else None
+    line = json.dumps({"rid": rid, "tag": os.environ.get("FAKESNAP_TAG"),
+                       "pid": os.getpid()}) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def hold(payload):
+    """A request held in flight until the test lets it go."""
+    path = os.environ.get("FAKESNAP_HOLD")
+    if not path or not isinstance(payload, dict) or not payload.get("hold"):
+        return
+    end = time.monotonic() + 120
+    while not os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.05)
+
+
 def serve(app):
     for line in sys.stdin:
         req = json.loads(line)
+        record_run(req.get("payload"))
+        hold(req.get("payload"))
         try:
             out = {"id": req["id"], "status": "ok",
                    "response": app.handle(req.get("payload"))}
@@ -257,7 +294,8 @@ def runner(argv):
         print("fakesnap: %s" % describe_net(opts), file=sys.stderr)
     if "--dump-dir" in opts:
         write_layer(opts["--dump-dir"], layers[-1], manifest(layers[0])["mem_mib"],
-                    os.path.basename(opts["--appfs"]),
+                    os.path.basename(opts["--appfs"]) +
+                    os.environ.get("FAKESNAP_SALT", ""),
                     drives=layer_drives(layers[-1], opts.get("--rootfs"),
                                         opts.get("--appfs")))
         return 0
