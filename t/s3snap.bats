@@ -83,6 +83,12 @@ object_size() {
 	    sed -n 's/^[Cc]ontent-[Ll]ength: //p'
 }
 
+# obj PREFIX DIR NAME: the key of file NAME of layer DIR stored at PREFIX
+# (PREFIX/M/NAME, M the SHA-256 of its manifest.json).
+obj() {
+	echo "$1/$(sha256sum < "$2/manifest.json" | cut -c1-64)/$3"
+}
+
 # No temporary directory of a get is left beside $1.
 no_leftovers() {
 	local parent base
@@ -265,21 +271,21 @@ killed_put() {
 	mklayer "$TMP/l" 64
 	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
 	[ "$status" -eq 0 ]
-	size=$(object_size "$P/l/memory")
+	size=$(object_size "$(obj "$P/l" "$TMP/l" memory)")
 	[ "$size" -gt $((8 << 20)) ]		# more than one part
-	clobber "$P/l/memory" "$size"
+	clobber "$(obj "$P/l" "$TMP/l" memory)" "$size"
 	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
 	[ "$status" -eq 65 ]
-	[[ "$output" == *"s3://$BUCKET/$P/l/memory: bytes "*"(corrupt object)"* ]]
+	[[ "$output" == *"s3://$BUCKET/$(obj "$P/l" "$TMP/l" memory): bytes "*"(corrupt object)"* ]]
 	no_leftovers "$TMP/got"
-	clobber "$P/l/memory" 1000		# and cut short
+	clobber "$(obj "$P/l" "$TMP/l" memory)" 1000	# and cut short
 	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
 	[ "$status" -eq 65 ]
 	no_leftovers "$TMP/got"
 	# A manifest that no longer matches the index.
 	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
 	[ "$status" -eq 0 ]
-	clobber "$P/l/manifest.json" "$(stat -c %s "$TMP/l/manifest.json")"
+	clobber "$(obj "$P/l" "$TMP/l" manifest.json)" "$(stat -c %s "$TMP/l/manifest.json")"
 	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"manifest.json"*"corrupt object"* ]]
@@ -310,10 +316,10 @@ killed_put() {
 
 	# SIGKILL leaves one behind; the next put cleans it up and completes.
 	killed_put "$TMP/l" "$P/a"
-	[ "$(uploads "$P/a")" = "$P/a/memory" ]
+	[ "$(uploads "$P/a")" = "$(obj "$P/a" "$TMP/l" memory)" ]
 	run "$S3SNAP" -v put "$TMP/l" s3://$BUCKET/$P/a
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"aborting the unfinished upload of s3://$BUCKET/$P/a/memory"* ]]
+	[[ "$output" == *"aborting the unfinished upload of s3://$BUCKET/$(obj "$P/a" "$TMP/l" memory)"* ]]
 	[ -z "$(uploads "$P/a")" ]
 
 	# And rm cleans one up too.
@@ -323,6 +329,57 @@ killed_put() {
 	[ -z "$(uploads "$P/b")" ]
 	run "$S3SNAP" ls s3://$BUCKET/$P/
 	[ "$output" = "s3://$BUCKET/$P/a" ]
+}
+
+# Issue 17: a put deleted the index first and aborted every upload under
+# the prefix, so a reader during a put found no layer, and two hosts
+# putting their own builds of one layer could leave one's index over the
+# other's objects.
+@test "a put over a layer: readers get the old layer until the new index is in; two puts at once leave one whole layer" {
+	python3 "$ROOT/t/fakesnap.py" layer "$TMP/a" --mib 64 --pages 3000 --seed 1
+	python3 "$ROOT/t/fakesnap.py" layer "$TMP/b" --mib 64 --pages 3000 --seed 2
+	run "$S3SNAP" put "$TMP/a" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	# While b goes up, slowly, a is what a get finds.
+	"$S3SNAP" --limit-rate 2M put "$TMP/b" s3://$BUCKET/$P/l 2>"$TMP/err" &
+	pid=$!
+	BG_PIDS=$pid
+	wait_for '[ -n "$(uploads "$P/l")" ]'
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/mid"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	cmp "$TMP/a/memory" "$TMP/mid/memory"
+	wait "$pid"
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/after"
+	[ "$status" -eq 0 ]
+	cmp "$TMP/b/memory" "$TMP/after/memory"
+	# a's objects went once b's index was in.
+	run s3curl GET "" "list-type=2&prefix=$(obj "$P/l" "$TMP/a" "" | sed 's|/|%2F|g')"
+	[[ "$output" != *"<Key>"* ]]
+
+	# Two puts at once, one held up half-way while the other runs from
+	# start to end: the last index names its own whole layer.
+	"$S3SNAP" --limit-rate 2M put "$TMP/a" s3://$BUCKET/$P/two 2>"$TMP/err" &
+	pid=$!
+	BG_PIDS=$pid
+	wait_for '[ -n "$(uploads "$P/two")" ]'
+	kill -STOP "$pid"
+	run "$S3SNAP" put "$TMP/b" s3://$BUCKET/$P/two
+	echo "$output"
+	[ "$status" -eq 0 ]
+	kill -CONT "$pid"
+	wait "$pid" || { cat "$TMP/err"; false; }
+	run "$S3SNAP" get s3://$BUCKET/$P/two "$TMP/two"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	for f in manifest.json state memory; do
+		cmp "$TMP/a/$f" "$TMP/two/$f"
+	done
+	# rm takes every upload's objects with it.
+	run "$S3SNAP" rm s3://$BUCKET/$P/two
+	[ "$status" -eq 0 ]
+	run s3curl GET "" "list-type=2&prefix=$P%2Ftwo%2F"
+	[[ "$output" != *"<Key>"* ]]
 }
 
 @test "ls and rm: layers by prefix, removal index first, missing layers" {

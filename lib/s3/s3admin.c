@@ -1,5 +1,6 @@
 /* s3snap ls, rm and verify, and the cleaning put shares with rm. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -15,16 +16,28 @@ struct stale {
 	int n;
 };
 
-/* The object name below the layer's prefix, if it is one of a layer's. */
+static bool
+hex64(const char *p)
+{
+	return strspn(p, "0123456789abcdef") == DIGEST_HEX - 1 &&
+	    p[DIGEST_HEX - 1] == '/';
+}
+
+/* What follows PREFIX/ in key if it is one of a layer's objects: NAME,
+ * or with deep also M/NAME (a version 2 layer's, M 64 hex digits). */
 static const char *
-layer_name(const char *key, size_t plen)
+layer_name(const char *key, size_t plen, bool deep)
 {
 	const char *name = key + plen + 1;
 
-	if (strlen(key) <= plen + 1 || key[plen] != '/' || strchr(name, '/'))
+	if (strlen(key) <= plen + 1 || key[plen] != '/')
+		return NULL;
+	if (deep && hex64(name))
+		name += DIGEST_HEX;
+	if (strchr(name, '/') != NULL)
 		return NULL;
 	if (strcmp(name, S3LAYER_INDEX) == 0 || s3layer_known(name))
-		return name;
+		return key + plen + 1;
 	return NULL;
 }
 
@@ -34,7 +47,7 @@ abort_one(const char *key, const char *upload_id, void *arg)
 	struct stale *st = arg;
 	int rc;
 
-	if (layer_name(key, st->plen) == NULL)
+	if (layer_name(key, st->plen, true) == NULL)
 		return 0;
 	log_info("aborting the unfinished upload of s3://%s/%s", st->s->bucket,
 	    key);
@@ -47,7 +60,7 @@ int
 s3sync_abort_stale(struct s3 *s, const char *prefix, int *n)
 {
 	struct stale st = { s, strlen(prefix), 0 };
-	char under[S3_PREFIX_MAX + 1];
+	char under[S3LAYER_KEY_MAX];
 	int rc;
 
 	snprintf(under, sizeof(under), "%s/", prefix);
@@ -57,52 +70,98 @@ s3sync_abort_stale(struct s3 *s, const char *prefix, int *n)
 	return rc;
 }
 
+/* The keys of a layer's objects, as listed. */
 struct found {
 	size_t plen;
-	int n;
-	bool name[S3LAYER_FILES + 1];	/* index, then the files */
-};
-
-static const char *const names[S3LAYER_FILES + 1] = {
-	S3LAYER_INDEX, "manifest.json", "state", "memory", "pages", "workset",
+	bool deep;
+	int n, cap;
+	char **key;
 };
 
 static int
 found_one(const char *key, uint64_t size, void *arg)
 {
 	struct found *f = arg;
-	const char *name = layer_name(key, f->plen);
+	char **k;
 
 	(void)size;
-	for (int i = 0; name != NULL && i <= S3LAYER_FILES; i++)
-		if (strcmp(name, names[i]) == 0 && !f->name[i]) {
-			f->name[i] = true;
-			f->n++;
-		}
+	if (layer_name(key, f->plen, f->deep) == NULL)
+		return 0;
+	if (f->n == f->cap) {
+		f->cap = f->cap ? 2 * f->cap : 16;
+		if ((k = realloc(f->key, (size_t)f->cap * sizeof(*k))) == NULL)
+			return EX_OSERR;
+		f->key = k;
+	}
+	if ((f->key[f->n] = strdup(key)) == NULL)
+		return EX_OSERR;
+	f->n++;
 	return 0;
+}
+
+static bool
+is_index(const char *key)
+{
+	size_t n = strlen(key), k = strlen(S3LAYER_INDEX);
+
+	return n > k && key[n - k - 1] == '/' &&
+	    strcmp(key + n - k, S3LAYER_INDEX) == 0;
+}
+
+/* The index first: from then on no reader takes the rest for a layer. */
+static int
+delete_found(struct s3 *s, const struct found *f, bool index)
+{
+	int rc = 0;
+
+	for (int pass = 0; pass < 2 && rc == 0; pass++)
+		for (int i = 0; i < f->n && rc == 0; i++)
+			if (is_index(f->key[i]) == (pass == 0) &&
+			    (index || !is_index(f->key[i])))
+				rc = s3_delete(s, f->key[i]);
+	return rc;
+}
+
+static void
+found_free(struct found *f)
+{
+	for (int i = 0; i < f->n; i++)
+		free(f->key[i]);
+	free(f->key);
+}
+
+/* Lists under base/ (delim: not deeper) and deletes what is a layer's. */
+static int
+delete_under(struct s3 *s, struct found *f, const char *base,
+    const char *delim, bool index, int *n)
+{
+	char under[S3LAYER_KEY_MAX];
+	int rc;
+
+	snprintf(under, sizeof(under), "%s/", base);
+	if ((rc = s3_list(s, under, delim, found_one, f)) == 0) {
+		if (n != NULL)
+			*n = f->n;
+		rc = delete_found(s, f, index);
+	}
+	found_free(f);
+	return rc;
 }
 
 int
 s3sync_delete_layer(struct s3 *s, const char *prefix, int *n)
 {
-	struct found f = { .plen = strlen(prefix) };
-	char under[S3_PREFIX_MAX + 1], key[S3_PREFIX_MAX + 32];
-	int rc;
+	struct found f = { .plen = strlen(prefix), .deep = true };
 
-	snprintf(under, sizeof(under), "%s/", prefix);
-	if ((rc = s3_list(s, under, "/", found_one, &f)) != 0)
-		return rc;
-	/* The index first: from then on no reader takes it for complete. */
-	for (int i = 0; i <= S3LAYER_FILES; i++) {
-		if (!f.name[i])
-			continue;
-		s3layer_key(prefix, names[i], key, sizeof(key));
-		if ((rc = s3_delete(s, key)) != 0)
-			return rc;
-	}
-	if (n != NULL)
-		*n = f.n;
-	return 0;
+	return delete_under(s, &f, prefix, NULL, true, n);
+}
+
+int
+s3sync_delete_objects(struct s3 *s, const char *base, int *n)
+{
+	struct found f = { .plen = strlen(base) };
+
+	return delete_under(s, &f, base, "/", false, n);
 }
 
 int

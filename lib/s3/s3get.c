@@ -271,25 +271,25 @@ transfer(struct get *g, const char *dir)
 	return 0;
 }
 
-/* The index object, parsed: EX_NOINPUT if the layer is not stored. */
-static int
-read_index(struct s3 *s, struct get *g)
+int
+s3sync_read_index(struct s3 *s, const char *prefix, struct s3layer *l,
+    bool loud)
 {
-	char key[S3_PREFIX_MAX + 32], what[S3_PREFIX_MAX + 128], code[64];
+	char key[S3LAYER_KEY_MAX], what[S3LAYER_KEY_MAX + 128], code[64];
 	struct s3_buf b = { 0 };
 	int rc;
 
-	s3layer_key(g->o->uri.prefix, S3LAYER_INDEX, key, sizeof(key));
+	s3layer_key(prefix, S3LAYER_INDEX, key, sizeof(key));
 	snprintf(what, sizeof(what), "s3://%s/%s", s->bucket, key);
 	rc = s3_get_all(s, key, S3LAYER_INDEX_MAX, true, &b, code);
 	if (rc == EX_NOINPUT && strcmp(code, "NoSuchBucket") == 0)
 		log_warnx("s3://%s: no such bucket (HTTP 404 NoSuchBucket)",
 		    s->bucket);
-	else if (rc == EX_NOINPUT)
+	else if (rc == EX_NOINPUT && loud)
 		log_warnx("s3://%s/%s: no such layer (no object %s: HTTP 404 "
-		    "%s)", s->bucket, g->o->uri.prefix, key, code);
+		    "%s)", s->bucket, prefix, key, code);
 	else if (rc == 0 && (b.data == NULL ||
-	    s3layer_parse(&g->l, b.data, what) == -1))
+	    s3layer_parse(l, b.data, what) == -1))
 		rc = EX_DATAERR;
 	s3_buf_free(&b);
 	return rc;
@@ -307,7 +307,7 @@ s3sync_get(const struct s3sync *o, const char *dir)
 	if (s3_open(&s, o->conf, o->uri.bucket) == -1)
 		return EX_OSERR;
 	s.cancel = o->cancel;
-	rc = read_index(&s, &g);
+	rc = s3sync_read_index(&s, o->uri.prefix, &g.l, true);
 	s3_close(&s);
 	if (rc == 0 && lstat(dir, &st) == 0)
 		rc = existing(&g, dir);

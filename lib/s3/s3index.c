@@ -211,9 +211,11 @@ parse_header(const char *what, json_object *o, struct s3layer *l)
 	}
 	if ((v = member(what, o, "version", json_type_int)) == NULL)
 		return -1;
-	if (json_object_get_int(v) != S3LAYER_VERSION) {
+	l->version = json_object_get_int(v);
+	if (l->version < S3LAYER_MIN_VERSION || l->version > S3LAYER_VERSION) {
 		log_warnx("%s: layer format version %d, this program reads "
-		    "version %d", what, json_object_get_int(v), S3LAYER_VERSION);
+		    "versions %d to %d", what, l->version, S3LAYER_MIN_VERSION,
+		    S3LAYER_VERSION);
 		return -1;
 	}
 	if ((v = member(what, o, "id", json_type_string)) == NULL ||

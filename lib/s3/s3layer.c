@@ -29,15 +29,27 @@ s3layer_key(const char *prefix, const char *name, char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+void
+s3layer_objects(const struct s3layer *l, const char *prefix, char *out,
+    size_t size)
+{
+	if (l->version >= 2)
+		snprintf(out, size, "%s/%s", prefix, l->file[0].sha256);
+	else
+		snprintf(out, size, "%s", prefix);
+}
+
 int
 s3layer_part(struct s3layer *l, const char *prefix, const struct s3task *t,
     struct s3part *part)
 {
+	char base[S3LAYER_BASE_MAX];
 	uint64_t left;
 
 	part->f = &l->file[t->file];
 	part->i = t->part;
-	s3layer_key(prefix, part->f->name, part->key, sizeof(part->key));
+	s3layer_objects(l, prefix, base, sizeof(base));
+	s3layer_key(base, part->f->name, part->key, sizeof(part->key));
 	part->at = (uint64_t)t->part * l->part_size;
 	left = part->f->ext.total - part->at;
 	part->len = (size_t)(left < l->part_size ? left : l->part_size);
@@ -147,6 +159,7 @@ s3layer_local(struct s3layer *l, const char *dir, uint64_t part_size)
 
 	s3layer_init(l);
 	l->part_size = part_size;
+	l->version = S3LAYER_VERSION;
 	if (snapmeta_read(dir, &m) == -1 || snapmeta_verify(dir, &m) == -1)
 		return EX_DATAERR;
 	memcpy(l->id, m.id, sizeof(l->id));

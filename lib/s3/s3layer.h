@@ -3,7 +3,10 @@
  * STORE"): each file of the layer directory is one object holding only
  * the file's data extents, back to back, and the index object, written
  * last, says where each extent goes and gives the SHA-256 of every part
- * of every object.
+ * of every object.  Since version 2 the objects of one upload sit under
+ * a name of their own, PREFIX/M/, M the SHA-256 of the layer's
+ * manifest.json: puts of different layers to one prefix never write the
+ * same object, and the index, one object, names one whole layer.
  */
 #ifndef SNAPVM_S3LAYER_H
 #define SNAPVM_S3LAYER_H
@@ -19,9 +22,13 @@
 
 #define S3LAYER_INDEX		"s3snap-index.json"
 #define S3LAYER_FORMAT		"snapvm-s3snap-layer"
-#define S3LAYER_VERSION		1
+#define S3LAYER_VERSION		2	/* written */
+#define S3LAYER_MIN_VERSION	1	/* read: objects right under PREFIX/ */
 #define S3LAYER_FILES		5	/* manifest.json and snap_file_name */
 #define S3LAYER_INDEX_MAX	(64 * 1024 * 1024)
+/* PREFIX/M, and PREFIX/M/NAME (NAME at most s3snap-index.json) */
+#define S3LAYER_BASE_MAX	(S3_PREFIX_MAX + 72)
+#define S3LAYER_KEY_MAX		(S3LAYER_BASE_MAX + 32)
 
 struct s3file {
 	char name[16];
@@ -38,6 +45,7 @@ struct s3file {
 };
 
 struct s3layer {
+	int version;			/* of the index: where the objects are */
 	char id[DIGEST_HEX];
 	bool diff;
 	uint64_t part_size;
@@ -61,6 +69,10 @@ bool s3layer_known(const char *name);
 /* PREFIX/NAME; -1 if too long. */
 int s3layer_key(const char *prefix, const char *name, char *out,
     size_t size);
+/* Where the layer's file objects are: PREFIX/M (version 2, M the SHA-256
+ * of its manifest.json, file[0]) or PREFIX (version 1). */
+void s3layer_objects(const struct s3layer *l, const char *prefix, char *out,
+    size_t size);
 /* One part of one file: the unit of work of a transfer. */
 struct s3task {
 	int file;
@@ -75,7 +87,7 @@ int s3layer_plan(const struct s3layer *l, bool empty_too, struct s3task **t,
 struct s3part {
 	struct s3file *f;
 	size_t i;
-	char key[S3_PREFIX_MAX + 32];
+	char key[S3LAYER_KEY_MAX];
 	uint64_t at;
 	size_t len;
 	char *buf;			/* len bytes (free it) */

@@ -1,4 +1,9 @@
-/* s3snap put: a layer directory into the store, its index last. */
+/*
+ * s3snap put: a layer directory into the store, its index last.  The
+ * objects go under a name of this layer's own (PREFIX/M/, s3layer.h), so
+ * the index a reader finds, old or new, always names whole objects; the
+ * replaced layer's objects are deleted only once the new index is in.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +20,9 @@ struct put {
 	struct s3layer l;
 	struct s3task *task;
 	size_t ntasks;
+	char base[S3LAYER_BASE_MAX];	/* where this put's objects go */
+	bool had_old;			/* an index was there before */
+	char old_base[S3LAYER_BASE_MAX];	/* where its objects are */
 };
 
 /* One part (or the whole of a small file): read, hash, send. */
@@ -50,7 +58,7 @@ put_part(struct s3 *s, void *ctx, size_t i)
 static int
 multipart(struct s3 *s, struct put *p, bool finish)
 {
-	char key[S3_PREFIX_MAX + 32];
+	char key[S3LAYER_KEY_MAX];
 	int rc;
 
 	for (int i = 0; i < p->l.nfiles; i++) {
@@ -58,7 +66,7 @@ multipart(struct s3 *s, struct put *p, bool finish)
 
 		if (f->nparts <= 1)
 			continue;
-		s3layer_key(p->o->uri.prefix, f->name, key, sizeof(key));
+		s3layer_key(p->base, f->name, key, sizeof(key));
 		if (!finish)
 			rc = s3_mpu_create(s, key, f->upload_id);
 		else if ((rc = s3_mpu_complete(s, key, f->upload_id, f->etag,
@@ -70,12 +78,14 @@ multipart(struct s3 *s, struct put *p, bool finish)
 	return 0;
 }
 
-/* After a failure: no upload left open, no object of a half layer. */
+/* After a failure: no upload left open, no object of a half layer; the
+ * layer there before, whose index is still in place, stays whole (its
+ * objects are these only if it is this very layer). */
 static void
 undo(struct put *p)
 {
 	struct s3conf quick;
-	char key[S3_PREFIX_MAX + 32];
+	char key[S3LAYER_KEY_MAX];
 	struct s3 s;
 
 	if (s3sync_cleanup_conn(&s, &quick, p->o) == -1)
@@ -83,23 +93,57 @@ undo(struct put *p)
 	for (int i = 0; i < p->l.nfiles; i++) {
 		struct s3file *f = &p->l.file[i];
 
-		s3layer_key(p->o->uri.prefix, f->name, key, sizeof(key));
+		s3layer_key(p->base, f->name, key, sizeof(key));
 		if (f->upload_id[0] != '\0' &&
 		    s3_mpu_abort(&s, key, f->upload_id) != 0)
 			log_warnx("s3://%s/%s: the unfinished upload stays; "
 			    "s3snap rm or the next put removes it",
 			    p->o->uri.bucket, key);
 	}
-	if (s3sync_delete_layer(&s, p->o->uri.prefix, NULL) != 0)
+	if ((!p->had_old || strcmp(p->old_base, p->base) != 0) &&
+	    s3sync_delete_objects(&s, p->base, NULL) != 0)
 		log_warnx("s3://%s/%s: some objects of the failed put stay; "
-		    "s3snap rm removes them", p->o->uri.bucket, p->o->uri.prefix);
+		    "s3snap rm removes them", p->o->uri.bucket, p->base);
 	s3_close(&s);
+}
+
+/* The layer the new index replaced: its objects, unless they are these. */
+static void
+drop_replaced(struct s3 *s, struct put *p)
+{
+	int n = 0;
+
+	if (!p->had_old || strcmp(p->old_base, p->base) == 0)
+		return;
+	if (s3sync_delete_objects(s, p->old_base, &n) != 0)
+		log_warnx("s3://%s/%s: objects of the replaced layer stay; "
+		    "s3snap rm removes them", p->o->uri.bucket, p->old_base);
+	else
+		log_info("s3://%s/%s: %d objects of the replaced layer deleted",
+		    p->o->uri.bucket, p->old_base, n);
+}
+
+/* Where the layer there now keeps its objects, if one is there; an
+ * index that is not one is simply replaced. */
+static int
+find_old(struct s3 *s, struct put *p)
+{
+	struct s3layer old;
+	int rc = s3sync_read_index(s, p->o->uri.prefix, &old, false);
+
+	if (rc == 0) {
+		p->had_old = true;
+		s3layer_objects(&old, p->o->uri.prefix, p->old_base,
+		    sizeof(p->old_base));
+	}
+	s3layer_free(&old);
+	return rc == EX_NOINPUT || rc == EX_DATAERR ? 0 : rc;
 }
 
 static int
 put_index(struct s3 *s, struct put *p)
 {
-	char key[S3_PREFIX_MAX + 32], sha[DIGEST_HEX];
+	char key[S3LAYER_KEY_MAX], sha[DIGEST_HEX];
 	char *text = s3layer_index(&p->l);
 	int rc;
 
@@ -145,7 +189,6 @@ int
 s3sync_put(const struct s3sync *o, const char *dir)
 {
 	struct put p = { .o = o };
-	char key[S3_PREFIX_MAX + 32];
 	struct s3 s;
 	int rc;
 
@@ -160,12 +203,14 @@ s3sync_put(const struct s3sync *o, const char *dir)
 		return EX_OSERR;
 	}
 	s.cancel = o->cancel;
-	/* A layer being replaced stops being one before any object changes. */
-	s3layer_key(o->uri.prefix, S3LAYER_INDEX, key, sizeof(key));
-	if ((rc = s3_delete(&s, key)) == 0 &&
-	    (rc = s3sync_abort_stale(&s, o->uri.prefix, NULL)) == 0 &&
-	    (rc = transfer(&s, &p, dir)) != 0)
-		undo(&p);
+	s3layer_objects(&p.l, o->uri.prefix, p.base, sizeof(p.base));
+	if ((rc = find_old(&s, &p)) == 0 &&
+	    (rc = s3sync_abort_stale(&s, p.base, NULL)) == 0) {
+		if ((rc = transfer(&s, &p, dir)) != 0)
+			undo(&p);
+		else
+			drop_replaced(&s, &p);
+	}
 	s3_close(&s);
 	s3layer_free(&p.l);
 	free(p.task);

@@ -13,6 +13,8 @@
 #include "s3.h"
 #include "s3conf.h"
 
+struct s3layer;
+
 struct s3sync {
 	const struct s3conf *conf;
 	struct s3_uri uri;
@@ -26,11 +28,20 @@ int s3sync_ls(const struct s3sync *o);
 int s3sync_rm(const struct s3sync *o);
 int s3sync_verify(const char *dir);
 
-/* Shared by put and rm: aborts the multipart uploads of the layer's
- * objects that a crashed put left; *n counts them. */
+/* Shared by put and rm: aborts the multipart uploads of a layer's
+ * objects under prefix (put: its own object prefix) that a crashed put
+ * left; *n counts them. */
 int s3sync_abort_stale(struct s3 *s, const char *prefix, int *n);
-/* Removes the layer's objects, index first; *n counts those there were. */
+/* Removes every object of the layer at prefix, index first, and the
+ * objects of every upload to it (PREFIX/M/...); *n counts them. */
 int s3sync_delete_layer(struct s3 *s, const char *prefix, int *n);
+/* Removes the file objects right under base, one upload's; not an
+ * index.  *n counts them. */
+int s3sync_delete_objects(struct s3 *s, const char *base, int *n);
+/* The index object at prefix, parsed into l: EX_NOINPUT if there is
+ * none (said only when loud), EX_DATAERR if it is not a valid one. */
+int s3sync_read_index(struct s3 *s, const char *prefix, struct s3layer *l,
+    bool loud);
 /* A connection that still works after a signal, with few retries:
  * for cleaning up after a failure. */
 int s3sync_cleanup_conn(struct s3 *s, struct s3conf *quick,
