@@ -62,6 +62,20 @@ unit_syscalls() {
 }
 
 # For tests of layers made by t/fakesnap.py, which no VM can resume.
+# fake_layers: in $TMP a root and an app image and the layers base (full)
+# and diff on them; $NOCONSOLE a console a restore cannot open, so that
+# one whose checks all pass stops there (at_console).
+fake_layers() {
+	export XDG_CACHE_HOME="$TMP/cache"
+	head -c 65536 /dev/urandom > "$TMP/rootfs.img"
+	head -c 32768 /dev/urandom > "$TMP/app.img"
+	"$ROOT/t/fakesnap.py" layer "$TMP/base" --rootfs "$TMP/rootfs.img" \
+	    --seed 1
+	"$ROOT/t/fakesnap.py" layer "$TMP/diff" --parent "$TMP/base" \
+	    --appfs "$TMP/app.img" --seed 2
+	NOCONSOLE="$TMP/no/such/dir/console"
+}
+
 # manifest_edit DIR PYTHON: runs PYTHON with m, DIR/manifest.json as a
 # dict, then writes it back, as whoever can write a layer might.
 manifest_edit() {

@@ -9,20 +9,14 @@
 load helpers
 
 SNAPRESTORE="$ROOT/bin/snaprestore"
-FAKE="$ROOT/t/fakesnap.py"
 
 setup() {
 	TMP="$BATS_TEST_TMPDIR"
-	export XDG_CACHE_HOME="$TMP/cache"
-	head -c 65536 /dev/urandom > "$TMP/rootfs.img"
-	head -c 32768 /dev/urandom > "$TMP/app.img"
+	fake_layers
 	head -c 32768 /dev/urandom > "$TMP/other.img"
 	# A host file whose contents anyone may know: what a crafted layer
 	# would try to attach.
 	printf 'root:x:0:0:root:/root:/bin/bash\n' > "$TMP/host-file"
-	"$FAKE" layer "$TMP/base" --rootfs "$TMP/rootfs.img"
-	"$FAKE" layer "$TMP/diff" --parent "$TMP/base" --appfs "$TMP/app.img"
-	NOCONSOLE="$TMP/no/such/dir/console"
 }
 
 # restore ARG...: snaprestore, stopped at the console if all checks pass.

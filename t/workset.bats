@@ -9,18 +9,11 @@
 load helpers
 
 SNAPRESTORE="$ROOT/bin/snaprestore"
-FAKE="$ROOT/t/fakesnap.py"
 
 setup() {
 	TMP="$BATS_TEST_TMPDIR"
-	export XDG_CACHE_HOME="$TMP/cache"
-	head -c 65536 /dev/urandom > "$TMP/rootfs.img"
-	head -c 32768 /dev/urandom > "$TMP/app.img"
-	"$FAKE" layer "$TMP/base" --rootfs "$TMP/rootfs.img" --seed 1
-	"$FAKE" layer "$TMP/diff" --parent "$TMP/base" --appfs "$TMP/app.img" \
-	    --seed 2
+	fake_layers
 	STACK="$TMP/base,$TMP/diff"
-	NOCONSOLE="$TMP/no/such/dir/console"
 }
 
 # bits FILE PAGE...: a page bitmap of the fake layers' 16 MiB with PAGEs set.
