@@ -369,6 +369,17 @@ test_index(void)
 	CHECK(text != NULL);
 	CHECK(s3layer_parse(&back, text, "test") == 0);
 	STR_EQ(back.id, l.id);
+	CHECK_EQ(back.version, 2);
+	{	/* where the objects are: under the manifest's SHA-256 */
+		char base[S3LAYER_BASE_MAX], want[S3LAYER_BASE_MAX];
+
+		s3layer_objects(&back, "p/x", base, sizeof(base));
+		snprintf(want, sizeof(want), "p/x/%s", l.file[0].sha256);
+		STR_EQ(base, want);
+		back.version = 1;
+		s3layer_objects(&back, "p/x", base, sizeof(base));
+		STR_EQ(base, "p/x");
+	}
 	CHECK_EQ(back.nfiles, 2);
 	CHECK_EQ(back.part_size, 1 << 20);
 	CHECK_EQ(back.file[1].ext.n, 2);
@@ -380,7 +391,11 @@ test_index(void)
 	s3layer_free(&l);
 	free(text);
 
-	CHECK(parse_edited("\"version\":1", "\"version\":2") == -1);
+	/* Version 1 (objects right under the prefix) is still read, and
+	 * says so; none before it or after 2. */
+	CHECK(parse_edited("\"version\":2", "\"version\":1") == 0);
+	CHECK(parse_edited("\"version\":2", "\"version\":0") == -1);
+	CHECK(parse_edited("\"version\":2", "\"version\":3") == -1);
 	CHECK(parse_edited("snapvm-s3snap-layer", "other") == -1);
 	CHECK(parse_edited("\"memory\"", "\"passwd\"") == -1);
 	CHECK(parse_edited("\"memory\"", "\"manifest.json\"") == -1);
