@@ -447,3 +447,43 @@ PY
 	done
 	! grep -q " 404 " "$CLUSTER_DIR/lb/haproxy.log"
 }
+
+# bats test_tags=kvm
+@test "real VMs on two hosts: the first builds hello's layers and puts them in the store; the second restores from what it fetches" {
+	# In the nested VM's own /tmp: ctrl's and HAProxy's sockets are not
+	# for the tree shared over 9p.
+	export CLUSTER_DIR="$BATS_TEST_TMPDIR/c"
+	start --real --hosts 2
+	grep -qx 'mode=real' "$CLUSTER_DIR/state"
+	# invoke N: hello through the balancer; its body in $TMP/aN.
+	invoke() {
+		jq -c .payload "$ROOT/appfs/hello/request.json" |
+		    curl -s -m 1200 -o "$TMP/a$1" -w '%{http_code}\n' \
+		    -H "X-Request-Id: real-$1" --data-binary @- \
+		    "$CLUSTER_URL/v1/functions/hello/invoke"
+	}
+	[ "$(invoke 1)" = 200 ]
+	jq -e --slurpfile want "$ROOT/appfs/hello/expected.json" \
+	    '. == $want[0]' "$TMP/a1"
+	first=$(lb_lines real | grep ' "real-1" ' | sed -n 's|.* ctrl/\(host[12]\) .*|\1|p')
+	other=host$((3 - ${first#host}))
+	echo "built on $first, then $other"
+	# The first request is answered by a cold boot while the host builds
+	# the base and then hello's diff, and puts each in the store.
+	until_ok 1200 bash -c "[ \$(grep -c '\"event\":\"snapshot_uploaded\"' '$CLUSTER_DIR/$first/ctrl.log') -eq 2 ]"
+	[ "$(events "$first" snapshot_built)" -eq 2 ]
+	# The first host in maintenance: the balancer sends hello to the
+	# other, which has no layer of its own and builds none.
+	"$CLUSTER" haproxy disable server "ctrl/$first"
+	[ "$(invoke 2)" = 200 ]
+	cmp "$TMP/a1" "$TMP/a2"
+	lb_lines real | grep ' "real-2" ' | grep -q " ctrl/$other "
+	[ "$(events "$other" snapshot_built)" -eq 0 ]
+	[ "$(events "$other" snapshot_fetched /python3)" -eq 1 ]
+	[ "$(events "$other" snapshot_fetched /diff/hello)" -eq 1 ]
+	[ "$(events "$other" vm_started '"restore":true')" -eq 1 ]
+	[ "$(events "$other" vm_started '"restore":false')" -eq 0 ]
+	"$S3SNAP" verify "$CLUSTER_DIR/$other/snap/diff/hello"
+	cmp "$CLUSTER_DIR/$first/snap/diff/hello/manifest.json" \
+	    "$CLUSTER_DIR/$other/snap/diff/hello/manifest.json"
+}
