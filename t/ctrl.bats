@@ -513,6 +513,57 @@ invoke() {
 }
 
 # bats test_tags=kvm
+@test "a jailed first restore of a diff without a working set records one, which ctrl adds to the layer; the next ctrl restores with it" {
+	local snap="$TMP/snap"
+	mkdir -p "$snap/diff"
+	cp -r --sparse=always "$SNAP/python3" "$snap/python3"
+	cp -r --sparse=always "$SNAP/diff/hello" "$snap/diff/hello"
+	rm "$snap/diff/hello/workset"
+	manifest_edit "$snap/diff/hello" 'del m["files"]["workset"]'
+	port=$(free_port)
+	url="http://127.0.0.1:$port"
+	SNAP=$snap JAIL_YAML= config 1024 "127.0.0.1:$port"
+	# hello only: the others' diffs would keep the builder's place busy.
+	printf 'functions:\n  - name: hello\n    memory: 128\n' > "$TMP/functions.yaml"
+	cgroup_v2 "$TMP/cg"
+	mkdir -m 755 "$TMP/jails"
+	printf 'jail:\n  uid: 40100\n  base: %s\n  cgroup: delegated\n  vmjail: %s\n' \
+	    "$TMP/jails" "$ROOT/bin/vmjail" >> "$TMP/ctrl.yaml"
+	CTRL_CGROUP=$CG/snapvm ctrl_bg -v 2> "$TMP/log1"
+	for _ in $(seq 1 100); do curl -sf "$url/healthz" > /dev/null && break; sleep 0.1; done
+	[ "$(invoke hello '{"n":1}')" = '{"echo":{"n":1}}' ]
+	# ctrl adds it once the answer is out.
+	for _ in $(seq 3000); do	# a backstop, not a measurement
+		grep -q '"event":"workset_\(added\|failed\)"' "$TMP/log1" && break
+		sleep 0.1
+	done
+	[ "$(invoke hello '{"n":2}')" = '{"echo":{"n":2}}' ]
+	kill -TERM $pid
+	wait $pid
+	cat "$TMP/log1"
+	! grep -q 'SIGSYS\|seccomp_killed\|runner_failed\|workset_failed' "$TMP/log1"
+	grep -q '"event":"workset_recorded","function":"hello"' "$TMP/log1"
+	grep -q '"event":"workset_added","function":"hello"' "$TMP/log1"
+	[ -s "$snap/diff/hello/workset" ]
+	jq -e '.files.workset.size > 0' "$snap/diff/hello/manifest.json"
+	[ -z "$(find "$snap/.record" -type f)" ]
+	# A second ctrl (unjailed: the first one's cgroups stay) finds it
+	# there: its restore reads it, and nothing is recorded.  The first
+	# one's watchdog goes first: bats would wait for it.
+	kill "$WATCHDOG"
+	SNAP=$snap config 1024 "127.0.0.1:$port"
+	printf 'functions:\n  - name: hello\n    memory: 128\n' > "$TMP/functions.yaml"
+	ctrl_bg -v 2> "$TMP/log2"
+	for _ in $(seq 1 100); do curl -sf "$url/healthz" > /dev/null && break; sleep 0.1; done
+	[ "$(invoke hello '{"n":3}')" = '{"echo":{"n":3}}' ]
+	kill -TERM $pid
+	wait $pid
+	cat "$TMP/log2"
+	grep -q '"event":"vm_started","function":"hello".*"restore":true' "$TMP/log2"
+	! grep -q '"event":"workset_recorded"' "$TMP/log2"
+}
+
+# bats test_tags=kvm
 @test "SIGTERM drains: the request in flight is answered, then ctrl exits 0" {
 	port=$(free_port)
 	config 512 "127.0.0.1:$port"

@@ -43,7 +43,8 @@ setup() {
 }
 
 # config PREFIX [CACHE_MIB]: a ctrl whose own layers live in $TMP/snap,
-# restoring with $RESTORE (default: the fake runner).
+# restoring with $RESTORE (default: the fake runner); it records working
+# sets only with RECORD_WS=true (the tests of other things count uploads).
 config() {
 	cat > "$TMP/ctrl.yaml" <<EOF2
 kernel: $ROOT/build/vmlinux
@@ -57,6 +58,7 @@ snapshot_store: $STORE/$1
 snapshot_cache: ${2:-0}
 functions: functions.yaml
 memory_budget: ${BUDGET:-1024}
+record_worksets: ${RECORD_WS:-false}
 $NO_JAIL
 EOF2
 	{
@@ -255,4 +257,51 @@ PY
 	[ "$(events snapshot_outdated)" -eq 1 ]
 	[ "$(events snapshot_built)" -eq 1 ]
 	grep -q '"version": 3' "$TMP/snap/diff/hello/manifest.json"
+}
+
+@test "the first request of a diff without a working set records one; ctrl adds it to the layer and puts the layer in the store again" {
+	put_layer "$F" ws python3
+	here "$F" python3
+	here "$F" diff/hello
+	RECORD_WS=true config ws
+	requests hello
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events console 'recording a working set')" -eq 1 ]
+	[ "$(events workset_recorded hello)" -eq 1 ]
+	[ "$(events workset_added hello)" -eq 1 ] || { cat "$TMP/log"; false; }
+	[ "$(events workset_failed)" -eq 0 ]
+	[ -s "$TMP/snap/diff/hello/workset" ]
+	jq -e '.files.workset.size > 0' "$TMP/snap/diff/hello/manifest.json"
+	"$S3SNAP" verify "$TMP/snap/diff/hello"
+	# Nothing of the recording is left behind.
+	[ -z "$(find "$TMP/snap/.record" -type f)" ]
+	# The layer with its working set is the store's now.
+	[ "$(events snapshot_uploaded diff/hello)" -eq 1 ]
+	"$S3SNAP" -q get "$STORE/ws/diff/hello" "$TMP/got"
+	cmp "$TMP/got/workset" "$TMP/snap/diff/hello/workset"
+	cmp "$TMP/got/manifest.json" "$TMP/snap/diff/hello/manifest.json"
+	# The next run restores with it and records nothing.
+	requests hello hello
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events console 'recording a working set')" -eq 0 ]
+	[ "$(events workset_recorded)" -eq 0 ]
+}
+
+@test "a recording runner's page bitmap that is a symbolic link is not followed: no working set, a logged failure" {
+	here "$F" python3
+	here "$F" diff/hello
+	RECORD_WS=true config wsbad
+	requests hello
+	FAKESNAP_WORKSET=symlink ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events workset_failed hello)" -eq 1 ]
+	[ "$(events workset_added)" -eq 0 ]
+	[ ! -e "$TMP/snap/diff/hello/workset" ]
+	"$S3SNAP" verify "$TMP/snap/diff/hello"
+	# Not tried again in this run: a second request records nothing.
+	requests hello hello
+	FAKESNAP_WORKSET=symlink ctrl || { cat "$TMP/log"; false; }
+	[ "$(events console 'recording a working set')" -eq 1 ]
 }

@@ -23,7 +23,14 @@
       where it is on stderr), then either writes a diff layer on them at
       --dump-dir, or answers request lines by running the app's
       workload.py (appfs/NAME/) on the host.  Exits 70 if a layer or a
-      drive is bad.
+      drive is bad.  With --record-workset FILE, before its first answer
+      it writes FILE as snaprestore does: a page bitmap of the memory,
+      with the first 16 pages set (FAKESNAP_WORKSET=symlink: FILE is a
+      symbolic link to a file of that size instead, as a hostile runner
+      could make it).
+
+  fakesnap.py --load-dir L[,L...] --add-workset FILE
+      is bin/snaprestore's: no VM is needed to add a working set.
 
   For the tests of several hosts (scripts/cluster), from the environment:
   FAKESNAP_EXEC_LOG=FILE appends one JSON line per request run,
@@ -263,9 +270,26 @@ def hold(payload):
         time.sleep(0.05)
 
 
-def serve(app):
+def record_workset(path, mib):
+    """The page bitmap a recording restore writes at its first answer."""
+    bits = bytearray(mib * 256 // 8)
+    bits[0:2] = b"\xff\xff"
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(bits)
+    if os.environ.get("FAKESNAP_WORKSET") == "symlink":
+        os.rename(tmp, path + ".real")
+        os.symlink(path + ".real", path)
+    else:
+        os.rename(tmp, path)
+
+
+def serve(app, workset=None):
     for line in sys.stdin:
         req = json.loads(line)
+        if workset:
+            record_workset(*workset)
+            workset = None
         record_run(req.get("payload"))
         hold(req.get("payload"))
         try:
@@ -280,6 +304,9 @@ def serve(app):
 
 
 def runner(argv):
+    if "--add-workset" in argv:
+        os.execv(os.path.join(ROOT, "bin", "snaprestore"),
+                 ["snaprestore"] + argv)
     opts = {}
     for i in range(0, len(argv) - 1, 2):
         opts[argv[i]] = argv[i + 1]
@@ -299,7 +326,12 @@ def runner(argv):
                     drives=layer_drives(layers[-1], opts.get("--rootfs"),
                                         opts.get("--appfs")))
         return 0
-    serve(load_app(opts["--appfs"]))
+    workset = None
+    if "--record-workset" in opts:
+        print("fakesnap: recording a working set in %s" %
+              opts["--record-workset"], file=sys.stderr)
+        workset = (opts["--record-workset"], manifest(layers[0])["mem_mib"])
+    serve(load_app(opts["--appfs"]), workset)
     return 0
 
 

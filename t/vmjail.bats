@@ -86,6 +86,24 @@ gone() {
 	[ -z "$(ls -A "$BASE")" ]		# its root directory is gone
 }
 
+@test "--proc: a /proc of the jail's own PID namespace, its own pagemap and nothing system-wide; none without it" {
+	run "$JAIL" --id pp --base "$BASE" --uid 4001 --gid 4001 --proc \
+	    -- "$PROBE" open /proc/self/pagemap open /proc/1/status \
+	    open /proc/sys/kernel/hostname open /proc/kallsyms open /proc/2/status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "open /proc/self/pagemap: ok" ]
+	[ "${lines[1]}" = "open /proc/1/status: ok" ]		# itself
+	[ "${lines[2]}" = "open /proc/sys/kernel/hostname: ENOENT" ]
+	[ "${lines[3]}" = "open /proc/kallsyms: ENOENT" ]
+	[ "${lines[4]}" = "open /proc/2/status: ENOENT" ]	# no other process
+	run "$JAIL" --id pn --base "$BASE" --uid 4001 --gid 4001 \
+	    -- "$PROBE" open /proc/self/pagemap
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "open /proc/self/pagemap: ENOENT" ]
+	[ -z "$(ls -A "$BASE")" ]
+}
+
 @test "from outside: no capability in any set, NoNewPrivs, its own root, mount, PID, IPC and UTS namespaces" {
 	start_waiting p2 4003
 	st=/proc/$RUNNER/status

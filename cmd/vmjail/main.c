@@ -24,7 +24,7 @@ usage(FILE *f)
 	    "              [--ro PATH]... [--rw DIR] [--dev PATH]... [--fd N]...\n"
 	    "              [--env NAME=VALUE]... [--cgroup DIR] [--memory-max BYTES]\n"
 	    "              [--pids-max N] [--cpu-weight N] [--nofile N]\n"
-	    "              [--fsize BYTES] -- RUNNER [ARG...]\n"
+	    "              [--fsize BYTES] [--proc] -- RUNNER [ARG...]\n"
 	    "       vmjail [-qv] --remove --id ID [--base DIR] [--cgroup DIR]\n"
 	    "       vmjail --help | --version\n");
 }
@@ -126,6 +126,7 @@ parse(int argc, char **argv, struct opts *o)
 		{ "cpu-weight", required_argument, NULL, 'W' },
 		{ "nofile", required_argument, NULL, 'n' },
 		{ "fsize", required_argument, NULL, 'F' },
+		{ "proc", no_argument, NULL, 'P' },
 		{ "remove", no_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -143,6 +144,7 @@ parse(int argc, char **argv, struct opts *o)
 	while ((ch = getopt_long(argc, argv, "+qvh", flags, NULL)) != -1) {
 		switch (ch) {
 		case 'R': o->remove = true; break;
+		case 'P': o->c.proc = true; break;
 		case 'q': o->verbosity = LOG_QUIET; break;
 		case 'v': o->verbosity++; break;
 		case 'h': return CLI_HELP;

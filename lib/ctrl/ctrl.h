@@ -129,7 +129,13 @@ struct vm_slot {
 					 * when its cgroup counts more */
 	uint64_t started_ms, last_used_ms, deadline_ms;
 	unsigned served;
+	bool recording;			/* records a working set until its
+					 * first answer (ctrl_workset.c) */
+	char ws_path[CTRL_PATH + 16];	/* where it writes the page bitmap */
 };
+
+/* A function's working set, in this run of ctrl (ctrl_workset.c). */
+enum ws_state { WS_NONE, WS_RECORDING, WS_TAKEN, WS_ADDING, WS_DONE };
 
 enum store_result { STORE_OK, STORE_ABSENT, STORE_FAILED };
 
@@ -199,6 +205,11 @@ struct ctrl {
 	char builder_stage[CTRL_PATH];	/* jailed: where it writes, or "" */
 	struct ctrl_jail_args builder_jail;
 	bool snap_failed[CTRL_MAX_FUNCS + 1];	/* last: the base */
+	/* working sets: the builder's child adds one for ws_fn, or -1 */
+	uint8_t ws[CTRL_MAX_FUNCS];		/* enum ws_state */
+	int ws_fn;
+	char ws_layers[CTRL_MAX_LAYERS * CTRL_PATH];
+	char ws_bitmap[CTRL_PATH + 16];
 	/* snapshot store (ctrl_store.c) */
 	struct store_job store_job[CTRL_STORE_JOBS];
 	char absent[CTRL_MAX_FUNCS + 1][CTRL_PATH];	/* not to be had */
@@ -329,6 +340,19 @@ bool ctrl_snap_diff_coming(const struct ctrl *c, int fn);
 bool ctrl_store_fetch(struct ctrl *c, int fn);
 bool ctrl_store_reaped(struct ctrl *c, pid_t pid, int status);
 void ctrl_store_upload(struct ctrl *c, const char *dir);
+
+/* ctrl_workset.c: the working set of a function's own diff, recorded by
+ * its first restore's first answer.  ctrl_ws_arm: for a VM about to start
+ * in slot, the path to pass with --record-workset, or NULL if this one
+ * records none; ctrl_ws_answered after its first answer; ctrl_ws_vm_gone
+ * when it ends.  ctrl_ws_next starts snaprestore --add-workset in the
+ * builder's place when a bitmap waits (true if it did); ctrl_ws_added
+ * when that child ends. */
+const char *ctrl_ws_arm(struct ctrl *c, int fn, int slot, bool restore);
+void ctrl_ws_answered(struct ctrl *c, struct vm_slot *v);
+void ctrl_ws_vm_gone(struct ctrl *c, struct vm_slot *v);
+bool ctrl_ws_next(struct ctrl *c);
+void ctrl_ws_added(struct ctrl *c, int status);
 void ctrl_store_next(struct ctrl *c);
 void ctrl_store_drain(struct ctrl *c);
 bool ctrl_store_idle(const struct ctrl *c);

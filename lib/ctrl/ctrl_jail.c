@@ -82,8 +82,9 @@ ctrl_jail_files(struct ctrl_jail_args *a, const char *value)
 	return true;
 }
 
-/* --dump-dir's: the directory it is written in (a temporary name there,
- * then a rename), the builder's staging directory, read-write. */
+/* --dump-dir's and --record-workset's: the directory the file is written
+ * in (a temporary name there, then a rename), the builder's staging
+ * directory or the slot's, read-write. */
 static bool
 ctrl_jail_out(struct ctrl_jail_args *a, const char *value)
 {
@@ -108,6 +109,10 @@ ctrl_jail_binds(struct ctrl_jail_args *a, char *const *run, bool tap)
 	for (int i = 1; run[i] != NULL && run[i + 1] != NULL; i++) {
 		if (strcmp(run[i], "--dump-dir") == 0 &&
 		    !ctrl_jail_out(a, run[i + 1]))
+			return false;
+		/* Its slot's directory, and its own /proc/self/pagemap. */
+		if (strcmp(run[i], "--record-workset") == 0 &&
+		    (!ctrl_jail_out(a, run[i + 1]) || !ctrl_jail_add(a, "--proc")))
 			return false;
 		for (int f = 0; ctrl_jail_file_flags[f] != NULL; f++)
 			if (strcmp(run[i], ctrl_jail_file_flags[f]) == 0 &&

@@ -154,6 +154,21 @@ same_function(const struct fn_conf *a, const struct fn_conf *b)
 	    memcmp(a->layer, b->layer, sizeof(a->layer)) == 0;
 }
 
+/* Working-set states follow their functions by name; a new one starts
+ * with none.  An adder still running for a function that went: -2. */
+static void
+ws_remap(struct ctrl *c, const int *map)
+{
+	uint8_t ws[CTRL_MAX_FUNCS] = { 0 };
+
+	for (int i = 0; i < c->conf.nfuncs; i++)
+		if (map[i] >= 0)
+			ws[map[i]] = c->ws[i];
+	memcpy(c->ws, ws, sizeof(ws));
+	if (c->ws_fn >= 0)
+		c->ws_fn = map[c->ws_fn] < 0 ? -2 : map[c->ws_fn];
+}
+
 /* SIGHUP: functions.yaml again.  VMs of unchanged functions stay warm;
  * those of changed or removed ones finish what they do and go. */
 static void
@@ -201,6 +216,7 @@ ctrl_reload(struct ctrl *c, struct input *in)
 		in->held->fn = map[in->held->fn];
 	if (c->builder_fn >= 0)		/* -3: its function is gone */
 		c->builder_fn = map[c->builder_fn] < 0 ? -3 : map[c->builder_fn];
+	ws_remap(c, map);
 	memcpy(c->conf.fn, fns, sizeof(*fns) * (size_t)n);
 	memcpy(c->stats, stats, sizeof(*stats) * CTRL_MAX_FUNCS);
 	c->conf.nfuncs = n;
@@ -244,7 +260,7 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 			if (in->held != NULL)	/* refused, not waited for */
 				ctrl_request_enqueue(c, in->held);
 			in->held = NULL;
-			if (c->builder.pid > 0)
+			if (c->builder.pid > 0 && c->ws_fn == -1)
 				kill(c->builder.pid, SIGTERM);
 			ctrl_store_drain(c);
 		}
@@ -393,6 +409,7 @@ ctrl_loop_run(struct ctrl *c, int in_fd)
 	sig_fd = signals_open(&old);
 	c->queue_tail = &c->queue;
 	c->builder_fn = -2;
+	c->ws_fn = -1;
 	pthread_mutex_init(&c->inbox_lock, NULL);
 	c->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sig_fd == -1 || c->inbox_fd == -1 || ctrl_jail_start(c) == -1 ||
@@ -413,7 +430,8 @@ ctrl_loop_run(struct ctrl *c, int in_fd)
 	c->draining = true;
 	/* queue and VMs idle: exchanges are answered */
 	ctrl_http_stop(c);
-	if (c->builder.pid > 0)
+	/* A build stops; adding a working set, which is short, ends. */
+	if (c->builder.pid > 0 && c->ws_fn == -1)
 		kill(c->builder.pid, SIGTERM);
 	ctrl_store_drain(c);
 	ctrl_pool_stop_all(c);

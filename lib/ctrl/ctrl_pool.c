@@ -133,6 +133,7 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 	struct vm_slot *v = NULL;
 	char path[CTRL_PATH + 16], err[128];
 	char *const *argv;
+	const char *ws;
 
 	/* A slot whose jail a killed keeper left (its runner still dying,
 	 * its cgroup not yet empty) waits; the next free one serves. */
@@ -142,6 +143,11 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 			v = &c->vm[i];
 	if (v == NULL)
 		return NULL;
+	if ((ws = ctrl_ws_arm(c, fn, (int)(v - c->vm), !a->cold)) != NULL) {
+		a->argv[a->argc++] = "--record-workset";
+		a->argv[a->argc++] = (char *)ws;
+		a->argv[a->argc] = NULL;
+	}
 	if (needs_tap(c, fn, a)) {
 		if (ctrl_net_attach(c, (int)(v - c->vm), c->conf.fn[fn].network,
 		    &a->net, a->argv, &a->argc) == -1) {
@@ -482,6 +488,7 @@ runner_line(struct ctrl *c, struct vm_slot *v, char *line)
 	ctrl_request_finish(c, v->req, OUT_OK, line);
 	v->req = NULL;
 	v->served++;
+	ctrl_ws_answered(c, v);
 	v->last_used_ms = mono_ms();
 	v->state = VMS_IDLE;
 	/* Draining, a VM still serves the requests queued for its function. */
@@ -614,6 +621,7 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 		ctrl_log(c, "vm_exited", 0, "%s", extra);
 	ctrl_console_close(c, &v->con);
 	runproc_release(&v->proc);
+	ctrl_ws_vm_gone(c, v);
 	c->used_mib -= v->mem_mib;
 	if (v->tap)
 		ctrl_net_detach(c, (int)(v - c->vm));	/* however it ended */

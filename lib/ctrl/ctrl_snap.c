@@ -188,7 +188,7 @@ ctrl_snap_build_next(struct ctrl *c)
 {
 	int job;
 
-	if (c->builder.pid > 0 || c->draining ||
+	if (c->builder.pid > 0 || ctrl_ws_next(c) || c->draining ||
 	    c->used_mib + BUILDER_MIB > c->vm_budget_mib ||
 	    (job = next_job(c)) == -2)
 		return;
@@ -226,6 +226,10 @@ ctrl_snap_build_done(struct ctrl *c, int status)
 	char dir[CTRL_PATH], *tail;
 	size_t len;
 
+	if (c->ws_fn != -1) {
+		ctrl_ws_added(c, status);
+		return;
+	}
 	if (job >= -1)
 		ctrl_state_own_layer(c, job, dir, sizeof(dir));
 	if (ok && job >= -1 && c->builder_stage[0] != '\0' &&

@@ -166,7 +166,7 @@ static const char *const ctrl_keys[] = { "kernel", "rootfs", "appfs_dir",
 	"log", "idle_timeout", "queue_limit", "functions", "snapshot_store",
 	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet",
 	"console_ring", "console_rate", "http_connections", "http_buffer",
-	"http_idle_timeout", "async_keep", "jail", NULL };
+	"http_idle_timeout", "async_keep", "jail", "record_worksets", NULL };
 
 static int
 ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
@@ -521,6 +521,7 @@ ctrlconf_load(struct ctrl_conf *c, const char *path)
 	memset(c, 0, sizeof(*c));
 	c->budget_mib = 1024;
 	c->queue_limit = 256;
+	c->record_worksets = true;
 	if (yconf_load(&y, path) == -1)
 		return -1;
 	if ((m = yconf_root(&y)) != NULL && yconf_keys(&y, m, ctrl_keys) == 0 &&
@@ -532,7 +533,9 @@ ctrlconf_load(struct ctrl_conf *c, const char *path)
 	    &c->queue_limit) >= 0 && ctrl_store(&y, m, c) == 0 &&
 	    ctrl_net(&y, m, c) == 0 && ctrl_jail(&y, m, c) == 0 &&
 	    yconf_uint(&y, m, "snapshot_cache", false, 0, 1 << 24,
-	    &c->cache_mib) >= 0 && ctrl_limits(&y, m, c) == 0)
+	    &c->cache_mib) >= 0 && ctrl_limits(&y, m, c) == 0 &&
+	    yconf_bool(&y, m, "record_worksets", false,
+	    &c->record_worksets) >= 0)
 		rc = 0;
 	c->idle_timeout_ms = idle_s * 1000;
 	yconf_free(&y);

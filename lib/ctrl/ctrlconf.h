@@ -48,6 +48,8 @@ struct ctrl_conf {
 	char store[CTRL_PATH];		/* "s3://BUCKET/PREFIX" or "" */
 	char s3snap[CTRL_PATH], s3snap_config[CTRL_PATH];
 	uint64_t cache_mib;		/* snapshot_dir's limit; 0: none */
+	bool record_worksets;		/* its diffs' working sets, from the
+					 * first request of each */
 	/* network: a bridge for the VMs of functions with network: true */
 	bool network;
 	char bridge[16], tap_prefix[8];

@@ -47,6 +47,8 @@ struct jail_conf {
 	uint32_t cpu_weight;	/* 1..10000; 0: not set */
 	uint64_t nofile;	/* RLIMIT_NOFILE */
 	uint64_t fsize;		/* RLIMIT_FSIZE, bytes */
+	bool proc;		/* a /proc of the jail's own PID namespace,
+				 * its processes only (subset=pid) */
 };
 
 /* ---- jail_conf.c ---- */

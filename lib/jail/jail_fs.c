@@ -11,7 +11,11 @@
  * the runner may open it without a group that every runner would share;
  * the host's node keeps its owner and mode.  The runner gets a /tmp of its own, a small tmpfs only it can
  * use, for its sockets and scratch files (TMPDIR is not needed: /tmp is
- * where they go by default).  Then the root tmpfs turns read-only and
+ * where they go by default).  With --proc it gets a /proc too: a procfs
+ * of its own PID namespace (itself only), with subset=pid, so that it
+ * shows no system-wide file (sysctls, kallsyms, other processes): a
+ * recording runner reads its own /proc/self/pagemap there.  Then the
+ * root tmpfs turns read-only and
  * pivot_root makes it the root, the host's root detached beneath it.
  */
 #include <errno.h>
@@ -138,6 +142,21 @@ jail_fs_bind(const char *root, const struct jail_bind *b)
 	return 0;
 }
 
+static int
+jail_fs_proc(const char *root)
+{
+	char dst[JAIL_PATH + 8];
+
+	snprintf(dst, sizeof(dst), "%s/proc", root);
+	if (mkdir(dst, 0555) == -1 || mount("proc", dst, "proc",
+	    MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible,subset=pid") ==
+	    -1) {
+		log_warn("jail: %s", dst);
+		return -1;
+	}
+	return 0;
+}
+
 /* pivot_root(".", ".") stacks the old root on the new one; detaching it
  * leaves the new root alone (pivot_root(2)). */
 static int
@@ -170,6 +189,8 @@ jail_fs_enter(const struct jail_conf *c)
 		    jail_fs_dev(c, root, c->bind[i].path) == -1 :
 		    jail_fs_bind(root, &c->bind[i]) == -1)
 			return -1;
+	if (c->proc && jail_fs_proc(root) == -1)
+		return -1;
 	/* Not nodev: the devices made above live here.  Read-only, it takes
 	 * no new node, and the runner could not make one anyway. */
 	if (mount(NULL, root, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID,
