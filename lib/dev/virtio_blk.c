@@ -64,7 +64,8 @@ blk_features(void *dev)
 	struct virtio_blk *b = dev;
 
 	return (1ULL << BLK_F_SEG_MAX) | (1ULL << BLK_F_BLK_SIZE) |
-	    (b->s.read_only ? 1ULL << BLK_F_RO : 1ULL << BLK_F_FLUSH);
+	    (b->s.read_only ? 1ULL << BLK_F_RO : 1ULL << BLK_F_FLUSH) |
+	    (1ULL << VIRTQ_F_EVENT_IDX);
 }
 
 /* Config layout per the spec: capacity, size_max, seg_max, geometry, blk_size. */

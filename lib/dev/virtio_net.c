@@ -29,7 +29,8 @@ static uint64_t
 net_features(void *dev)
 {
 	(void)dev;
-	return (1ULL << NET_F_MAC) | (1ULL << NET_F_STATUS);
+	return (1ULL << NET_F_MAC) | (1ULL << NET_F_STATUS) |
+	    (1ULL << VIRTQ_F_EVENT_IDX);
 }
 
 /* Config layout per the spec: mac[6], then the 16-bit status. */
