@@ -64,7 +64,8 @@ blk_features(void *dev)
 	struct virtio_blk *b = dev;
 
 	return (1ULL << BLK_F_SEG_MAX) | (1ULL << BLK_F_BLK_SIZE) |
-	    (b->s.read_only ? 1ULL << BLK_F_RO : 1ULL << BLK_F_FLUSH);
+	    (b->s.read_only ? 1ULL << BLK_F_RO : 1ULL << BLK_F_FLUSH) |
+	    (1ULL << VIRTQ_F_EVENT_IDX);
 }
 
 /* Config layout per the spec: capacity, size_max, seg_max, geometry, blk_size. */
@@ -197,7 +198,8 @@ blk_notify(void *dev, struct virtio_mmio *t, uint16_t qi)
 	int done = 0, rc = 0;
 
 	while (done < VIRTIO_MMIO_BUDGET &&
-	    (rc = virtq_pop(q, t->mem, &b->chain)) == 1) {
+	    (rc = virtq_pop(q, t->mem, &b->chain,
+	    virtio_mmio_event_idx(t))) == 1) {
 		if (blk_serve(b, t, q) == -1)
 			break;
 		done++;
@@ -206,7 +208,7 @@ blk_notify(void *dev, struct virtio_mmio *t, uint16_t qi)
 		virtio_mmio_fail(t, "malformed request queue");
 	else if (done == VIRTIO_MMIO_BUDGET)
 		virtio_mmio_requeue(t, qi);
-	if (done > 0 && virtq_want_interrupt(q, t->mem))
+	if (virtq_flush(q, t->mem, virtio_mmio_event_idx(t)))
 		virtio_mmio_interrupt(t, VIRTIO_INT_VRING);
 }
 

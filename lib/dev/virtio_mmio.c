@@ -126,6 +126,13 @@ virtio_mmio_running(const struct virtio_mmio *t)
 	    !(t->s.status & (STATUS_NEEDS_RESET | STATUS_FAILED));
 }
 
+bool
+virtio_mmio_event_idx(const struct virtio_mmio *t)
+{
+	return (t->s.status & STATUS_FEATURES_OK) &&
+	    (t->s.driver_features & (1ULL << VIRTQ_F_EVENT_IDX));
+}
+
 void
 virtio_mmio_interrupt(struct virtio_mmio *t, uint32_t why)
 {

@@ -95,6 +95,9 @@ void virtio_mmio_fail(struct virtio_mmio *t, const char *why);
 /* Queue q is looked at again on a later turn of the evloop. */
 void virtio_mmio_requeue(struct virtio_mmio *t, uint16_t q);
 bool virtio_mmio_running(const struct virtio_mmio *t);
+/* Whether the driver's accepted features (FEATURES_OK) hold
+ * VIRTQ_F_EVENT_IDX: the event_idx of virtq_pop() and virtq_flush(). */
+bool virtio_mmio_event_idx(const struct virtio_mmio *t);
 void virtio_mmio_destroy(struct virtio_mmio *t);
 /* After a restore: queues the guest filled while the snapshot was taken
  * are looked at once, as if it had notified them again. */

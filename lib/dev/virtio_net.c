@@ -29,7 +29,8 @@ static uint64_t
 net_features(void *dev)
 {
 	(void)dev;
-	return (1ULL << NET_F_MAC) | (1ULL << NET_F_STATUS);
+	return (1ULL << NET_F_MAC) | (1ULL << NET_F_STATUS) |
+	    (1ULL << VIRTQ_F_EVENT_IDX);
 }
 
 /* Config layout per the spec: mac[6], then the 16-bit status. */
@@ -94,7 +95,7 @@ static enum rx_step
 net_rx_one(struct virtio_net *n, struct virtq_state *q)
 {
 	const struct mem *m = n->t->mem;
-	int rc = virtq_pop(q, m, &n->chain);
+	int rc = virtq_pop(q, m, &n->chain, virtio_mmio_event_idx(n->t));
 	ssize_t len;
 
 	if (rc == 0)
@@ -127,7 +128,6 @@ net_rx(struct virtio_net *n)
 {
 	struct virtq_state *q = &n->t->s.q[Q_RX];
 	enum rx_step step = RX_NO_FRAME;
-	int delivered = 0;
 
 	if (!virtio_mmio_running(n->t) || !q->ready) {
 		net_watch(n, false);
@@ -135,13 +135,12 @@ net_rx(struct virtio_net *n)
 	}
 	for (int i = 0; i < NET_RX_BURST; i++) {
 		step = net_rx_one(n, q);
-		delivered += step == RX_DELIVERED;
 		if (step != RX_DELIVERED && step != RX_DROPPED)
 			break;
 	}
 	/* Back-pressure: without buffers the frames wait in the tap. */
 	net_watch(n, step != RX_NO_BUFFER && step != RX_STOP);
-	if (delivered > 0 && virtq_want_interrupt(q, n->t->mem))
+	if (virtq_flush(q, n->t->mem, virtio_mmio_event_idx(n->t)))
 		virtio_mmio_interrupt(n->t, VIRTIO_INT_VRING);
 }
 
@@ -189,7 +188,8 @@ net_tx(struct virtio_net *n)
 	int done = 0, rc = 0;
 
 	while (done < VIRTIO_MMIO_BUDGET &&
-	    (rc = virtq_pop(q, n->t->mem, &n->chain)) == 1) {
+	    (rc = virtq_pop(q, n->t->mem, &n->chain,
+	    virtio_mmio_event_idx(n->t))) == 1) {
 		net_tx_frame(n);
 		if (virtq_push(q, n->t->mem, n->chain.head, 0) == -1)
 			break;
@@ -199,7 +199,7 @@ net_tx(struct virtio_net *n)
 		virtio_mmio_fail(n->t, "malformed transmit queue");
 	else if (done == VIRTIO_MMIO_BUDGET)
 		virtio_mmio_requeue(n->t, Q_TX);
-	if (done > 0 && virtq_want_interrupt(q, n->t->mem))
+	if (virtq_flush(q, n->t->mem, virtio_mmio_event_idx(n->t)))
 		virtio_mmio_interrupt(n->t, VIRTIO_INT_VRING);
 }
 

@@ -20,11 +20,13 @@ enum {
 #define SHUT_BOTH	(SHUT_FLAG_RCV | SHUT_FLAG_SEND)
 #define HDR		((uint32_t)sizeof(struct vsock_hdr))
 
+/* Stream sockets only: no feature bits of the device type.  EVENT_IDX
+ * spares the warm request path an interrupt or a kick per packet. */
 static uint64_t
 vsock_features(void *dev)
 {
 	(void)dev;
-	return 0;		/* stream sockets only: no feature bits */
+	return 1ULL << VIRTQ_F_EVENT_IDX;
 }
 
 static void
@@ -73,11 +75,36 @@ vsock_orphan_rst(struct virtio_vsock *v, const struct vsock_hdr *to)
 	h->dst_port = to->src_port;
 }
 
+static int
+vsock_pop(struct virtio_vsock *v, int q)
+{
+	return virtq_pop(&v->t->s.q[q], v->t->mem, &v->chain,
+	    virtio_mmio_event_idx(v->t));
+}
+
+/* Publishes what queue q's pass put in its used ring, at once: whether
+ * the driver wants an interrupt for it. */
+static bool
+vsock_flush(struct virtio_vsock *v, int q)
+{
+	return virtq_flush(&v->t->s.q[q], v->t->mem,
+	    virtio_mmio_event_idx(v->t));
+}
+
+/* One interrupt for every queue a pass served: the driver's handler
+ * looks at all of them. */
+static void
+vsock_interrupt(struct virtio_vsock *v, bool want)
+{
+	if (want)
+		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
+}
+
 /* Takes one rx buffer; 0 when the guest has given none. */
 static int
 vsock_rx_buf(struct virtio_vsock *v)
 {
-	int rc = virtq_pop(&v->t->s.q[Q_RX], v->t->mem, &v->chain);
+	int rc = vsock_pop(v, Q_RX);
 
 	if (rc == -1)
 		virtio_mmio_fail(v->t, "malformed receive queue");
@@ -239,16 +266,17 @@ vsock_rx_one(struct virtio_vsock *v, struct vsock_conn *c)
 }
 
 /* Fills guest rx buffers: RSTs for no connection first, then what the
- * connections owe, then host data; a buffer it did not use goes back. */
-static void
+ * connections owe, then host data; a buffer it did not use goes back.
+ * Whether the driver wants an interrupt for them. */
+static bool
 vsock_kick_rx(struct virtio_vsock *v)
 {
 	struct virtq_state *q = &v->t->s.q[Q_RX];
-	bool sent = false, room = false;
+	bool room = false;
 	int n;
 
 	if (!virtio_mmio_running(v->t) || !q->ready)
-		return;
+		return false;
 	for (n = 0; n < VSOCK_BUDGET; n++) {
 		struct vsock_conn *c = NULL;
 
@@ -257,26 +285,23 @@ vsock_kick_rx(struct virtio_vsock *v)
 		if (vsock_rx_buf(v) != 1)
 			break;
 		room |= c == NULL;
-		if (vsock_rx_one(v, c) == 1)
-			sent = true;
-		else
+		if (vsock_rx_one(v, c) != 1)
 			q->last_avail--;	/* give the buffer back */
 	}
 	if (n == VSOCK_BUDGET)
 		virtio_mmio_requeue(v->t, Q_RX);
-	if (sent && virtq_want_interrupt(q, v->t->mem))
-		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
 	if (room && v->tx_stalled) {
 		v->tx_stalled = false;
 		virtio_mmio_requeue(v->t, Q_TX);
 	}
+	return vsock_flush(v, Q_RX);
 }
 
 /* The connection table's way back up: host sockets have news. */
 static void
 vsock_host_kick(void *dev)
 {
-	vsock_kick_rx(dev);
+	vsock_interrupt(dev, vsock_kick_rx(dev));
 }
 
 static const struct vsock_conn_ops vsock_host_ops = {
@@ -461,13 +486,13 @@ vsock_tx_packet(struct virtio_vsock *v, const struct vsock_hdr *h)
 	}
 }
 
-/* Guest packets, while there is room for what they may call for. */
-static void
+/* Guest packets, while there is room for what they may call for.
+ * Whether the driver wants an interrupt for the buffers given back. */
+static bool
 vsock_tx(struct virtio_vsock *v)
 {
 	struct virtq_state *q = &v->t->s.q[Q_TX];
 	struct vsock_hdr h;
-	bool done = false;
 	int rc = 0, n;
 
 	for (n = 0; n < VSOCK_BUDGET; n++) {
@@ -475,30 +500,28 @@ vsock_tx(struct virtio_vsock *v)
 			v->tx_stalled = true;
 			break;
 		}
-		if ((rc = virtq_pop(q, v->t->mem, &v->chain)) != 1)
+		if ((rc = vsock_pop(v, Q_TX)) != 1)
 			break;
 		if (v->chain.out_len < HDR) {
 			virtio_mmio_fail(v->t, "transmit packet without a header");
-			return;
+			return vsock_flush(v, Q_TX);
 		}
 		virtq_read(v->t->mem, &v->chain, 0, &h, sizeof(h));
 		vsock_tx_packet(v, &h);
 		virtq_push(q, v->t->mem, v->chain.head, 0);
-		done = true;
 	}
 	if (rc == -1)
 		virtio_mmio_fail(v->t, "malformed transmit queue");
 	else if (n == VSOCK_BUDGET)
 		virtio_mmio_requeue(v->t, Q_TX);
-	if (done && virtq_want_interrupt(q, v->t->mem))
-		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
+	return vsock_flush(v, Q_TX);
 }
 
 /* Takes one event buffer; 0 when the guest has given none. */
 static int
 vsock_event_buf(struct virtio_vsock *v)
 {
-	int rc = virtq_pop(&v->t->s.q[Q_EVENT], v->t->mem, &v->chain);
+	int rc = vsock_pop(v, Q_EVENT);
 
 	if (rc == -1)
 		virtio_mmio_fail(v->t, "malformed event queue");
@@ -510,8 +533,9 @@ vsock_event_buf(struct virtio_vsock *v)
 }
 
 /* A pending transport reset waits in the device until the guest has posted
- * an event buffer; it is never dropped for want of one. */
-static void
+ * an event buffer; it is never dropped for want of one.  Whether the
+ * driver wants an interrupt for it. */
+static bool
 vsock_event_deliver(struct virtio_vsock *v)
 {
 	struct virtq_state *q = &v->t->s.q[Q_EVENT];
@@ -519,25 +543,27 @@ vsock_event_deliver(struct virtio_vsock *v)
 
 	if (!v->event_pending || !virtio_mmio_running(v->t) || !q->ready ||
 	    vsock_event_buf(v) != 1)
-		return;
+		return false;
 	virtq_write(v->t->mem, &v->chain, 0, &ev, sizeof(ev));
 	virtq_push(q, v->t->mem, v->chain.head, sizeof(ev));
 	v->event_pending = false;
-	if (virtq_want_interrupt(q, v->t->mem))
-		virtio_mmio_interrupt(v->t, VIRTIO_INT_VRING);
+	return vsock_flush(v, Q_EVENT);
 }
 
 static void
 vsock_notify(void *dev, struct virtio_mmio *t, uint16_t q)
 {
 	struct virtio_vsock *v = dev;
+	bool irq = false;
 
 	(void)t;
 	if (q == Q_TX)
-		vsock_tx(v);
+		irq = vsock_tx(v);
 	else if (q == Q_EVENT)
-		vsock_event_deliver(v);
-	vsock_kick_rx(v);	/* new rx buffers, or replies to what was sent */
+		irq = vsock_event_deliver(v);
+	/* New rx buffers, or replies to what was sent. */
+	irq |= vsock_kick_rx(v);
+	vsock_interrupt(v, irq);
 	vsock_conn_timer_arm(&v->host);
 }
 

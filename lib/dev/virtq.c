@@ -136,8 +136,41 @@ virtq_walk(const struct virtq_state *q, const struct mem *m, uint16_t head,
 	}
 }
 
+/* The event words that end each ring (virtio 1.2, 2.7.6 and 2.7.8),
+ * inside the lengths virtq_check() found in guest memory. */
+static uint64_t
+used_event_off(uint16_t size)
+{
+	return 4 + 2ULL * size;
+}
+
+static uint64_t
+avail_event_off(uint16_t size)
+{
+	return 4 + 8ULL * size;
+}
+
+/*
+ * Asks the driver to notify at entry last_avail, then reads its index
+ * again.  The fence orders the store before the load, as the driver
+ * orders its index store before its load of avail_event: one of the two
+ * sides sees the other's write, so an entry never goes unannounced.
+ */
+static uint16_t
+virtq_arm(const struct virtq_state *q, const struct mem *m,
+    const uint8_t *avail)
+{
+	uint8_t *used = mem_ptr(m, q->used, used_bytes(q->size));
+
+	__atomic_store_n((uint16_t *)(used + avail_event_off(q->size)),
+	    q->last_avail, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load16_acquire(avail + 2);
+}
+
 int
-virtq_pop(struct virtq_state *q, const struct mem *m, struct virtq_chain *c)
+virtq_pop(struct virtq_state *q, const struct mem *m, struct virtq_chain *c,
+    bool event_idx)
 {
 	const uint8_t *avail;
 	uint16_t idx, head;
@@ -146,6 +179,8 @@ virtq_pop(struct virtq_state *q, const struct mem *m, struct virtq_chain *c)
 		return virtq_bad("queue used before it was set up");
 	avail = mem_ptr(m, q->avail, avail_bytes(q->size));
 	idx = load16_acquire(avail + 2);
+	if (idx == q->last_avail && event_idx)
+		idx = virtq_arm(q, m, avail);
 	if (idx == q->last_avail)
 		return 0;
 	if ((uint16_t)(idx - q->last_avail) > q->size)
@@ -168,19 +203,38 @@ virtq_push(struct virtq_state *q, const struct mem *m, uint16_t head,
 		return virtq_bad("used ring outside guest memory");
 	memcpy(used + 4 + 8 * (q->next_used % q->size), elem, sizeof(elem));
 	q->next_used++;
-	/* The element must be visible before the index that publishes it. */
-	__atomic_store_n((uint16_t *)(used + 2), q->next_used, __ATOMIC_RELEASE);
 	return 0;
 }
 
 bool
-virtq_want_interrupt(const struct virtq_state *q, const struct mem *m)
+virtq_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
 {
-	const uint8_t *avail = mem_ptr(m, q->avail, avail_bytes(q->size));
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
 
+bool
+virtq_flush(struct virtq_state *q, const struct mem *m, bool event_idx)
+{
+	const uint8_t *avail;
+	uint8_t *used;
+	uint16_t old;
+
+	if (!q->ready || !virtq_valid(q, m))
+		return false;
+	avail = mem_ptr(m, q->avail, avail_bytes(q->size));
+	used = mem_ptr(m, q->used, used_bytes(q->size));
+	old = load16_acquire(used + 2);
+	if (old == q->next_used)
+		return false;
+	/* The elements must be visible before the index that publishes them. */
+	__atomic_store_n((uint16_t *)(used + 2), q->next_used, __ATOMIC_RELEASE);
+	/* And the index before the driver's wishes are read: it sets them,
+	 * then reads the index again, the other way round. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return avail == NULL ||
-	    !(load16_acquire(avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	if (event_idx)
+		return virtq_need_event(load16_acquire(avail +
+		    used_event_off(q->size)), q->next_used, old);
+	return !(load16_acquire(avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
 /* Walks the buffers of one direction, skipping off bytes first. */

@@ -19,6 +19,10 @@
 #define VIRTQ_DESC_F_WRITE	2
 #define VIRTQ_DESC_F_INDIRECT	4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+/* Feature bit (virtio 1.2, 2.7.7 and 2.7.10): each side says, in an event
+ * index at the end of the other's ring, from which entry on it wants to
+ * be told. */
+#define VIRTQ_F_EVENT_IDX	29
 
 /* Guest-visible queue state: what a snapshot of a queue holds. */
 struct virtq_state {
@@ -45,11 +49,31 @@ struct virtq_chain {
 	struct virtq_buf buf[VIRTQ_MAX_CHAIN];
 };
 
-/* 1: a chain was taken; 0: nothing available; -1: the queue is malformed. */
-int virtq_pop(struct virtq_state *q, const struct mem *m, struct virtq_chain *c);
+/*
+ * 1: a chain was taken; 0: nothing available; -1: the queue is malformed.
+ * event_idx says VIRTQ_F_EVENT_IDX was negotiated: then a queue found
+ * empty gets its avail_event set to the next entry, so that the driver
+ * notifies when it adds one, and is looked at once more after that, for
+ * an entry the driver added before it could see the new avail_event.
+ */
+int virtq_pop(struct virtq_state *q, const struct mem *m, struct virtq_chain *c,
+    bool event_idx);
+/* A used element, not seen by the driver until virtq_flush(). */
 int virtq_push(struct virtq_state *q, const struct mem *m, uint16_t head,
     uint32_t written);
-bool virtq_want_interrupt(const struct virtq_state *q, const struct mem *m);
+/*
+ * Publishes every element pushed since the last flush with one store of
+ * the used index.  True if the driver wants an interrupt for them: unless
+ * it set VIRTQ_AVAIL_F_NO_INTERRUPT or, with event_idx, unless the index
+ * did not pass its used_event.  False when there was nothing to publish
+ * or the queue is not usable.  The index the previous flush published is
+ * read back from the used ring: a driver that overwrites it changes only
+ * whether it gets its own interrupt.
+ */
+bool virtq_flush(struct virtq_state *q, const struct mem *m, bool event_idx);
+/* Whether an index moving from old to new passed event (16-bit indexes
+ * that wrap): the rule both sides apply to the other's event index. */
+bool virtq_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx);
 /* The queue's layout (virtio 1.2, 2.7): size a power of two up to
  * VIRTQ_MAX_SIZE, each ring aligned and wholly inside guest memory, no
  * two rings overlapping.  NULL if it holds, else what is wrong. */

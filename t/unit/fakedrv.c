@@ -237,6 +237,47 @@ fakedrv_used_next(struct fakedrv *d, uint16_t q, int ms, uint32_t *head,
 	return 0;
 }
 
+void
+fakedrv_set_used_event(struct fakedrv *d, uint16_t q, uint16_t idx)
+{
+	const struct fakedrv_queue *dq = &d->q[q];
+
+	mem_write(&d->mem, dq->avail + 4 + 2ULL * dq->size, &idx, 2);
+}
+
+uint16_t
+fakedrv_avail_event(struct fakedrv *d, uint16_t q)
+{
+	const struct fakedrv_queue *dq = &d->q[q];
+	uint16_t ev = 0;
+
+	mem_read(&d->mem, dq->used + 4 + 8ULL * dq->size, &ev, 2);
+	return ev;
+}
+
+/* Written from the specification's wording, not taken from the device:
+ * the entries old to avail_idx - 1 were added, and one of them is
+ * avail_event. */
+bool
+fakedrv_kick_needed(struct fakedrv *d, uint16_t q, uint16_t old)
+{
+	uint16_t ev;
+
+	/* The index the driver stored, before the device's wish is read. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ev = fakedrv_avail_event(d, q);
+	for (uint16_t i = old; i != d->q[q].avail_idx; i++)
+		if (i == ev)
+			return true;
+	return false;
+}
+
+uint64_t
+fakedrv_interrupts(struct fakedrv *d)
+{
+	return __atomic_load_n(&d->t.interrupts, __ATOMIC_RELAXED);
+}
+
 int
 fakedrv_turn(struct fakedrv *d)
 {

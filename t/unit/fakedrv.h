@@ -21,6 +21,7 @@
 #ifndef SNAPVM_FAKEDRV_H
 #define SNAPVM_FAKEDRV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "evloop.h"
@@ -144,6 +145,18 @@ uint16_t fakedrv_outstanding(struct fakedrv *d, uint16_t q);
  * and length, or -1 if none came. */
 int fakedrv_used_next(struct fakedrv *d, uint16_t q, int ms, uint32_t *head,
     uint32_t *len);
+
+/* VIRTIO_F_EVENT_IDX (virtio 1.2, 2.7.7, 2.7.10), the driver's side:
+ * its used_event at the end of the available ring, the device's
+ * avail_event at the end of the used ring, and whether a driver that
+ * moved its avail index from old to the current one must notify (it
+ * must when the index passed avail_event). */
+#define FAKEDRV_F_EVENT_IDX	29
+void fakedrv_set_used_event(struct fakedrv *d, uint16_t q, uint16_t idx);
+uint16_t fakedrv_avail_event(struct fakedrv *d, uint16_t q);
+bool fakedrv_kick_needed(struct fakedrv *d, uint16_t q, uint16_t old);
+/* Interrupts the transport raised so far. */
+uint64_t fakedrv_interrupts(struct fakedrv *d);
 
 /* One turn of an evloop nobody started: each ready handler runs once.
  * How many ran. */

@@ -1095,6 +1095,296 @@ test_table_alone(void)
 	close(s);
 }
 
+/*
+ * A second device whose evloop nobody runs: the test turns it, so that
+ * what one notification does, interrupts included, is exact.  Its driver
+ * posts without kicking; the test kicks.
+ */
+static struct {
+	struct fakedrv d;
+	struct evloop loop;
+	struct virtio_vsock v;
+	int up;
+} turned;
+
+#define EVIDX	(1ULL << VIRTIO_F_VERSION_1 | 1ULL << FAKEDRV_F_EVENT_IDX)
+#define PLAIN	(1ULL << VIRTIO_F_VERSION_1)
+
+/* Every handler, until none is ready (bounded: a hang is a failure). */
+static void
+turns(void)
+{
+	int i = 0;
+
+	while (fakedrv_turn(&turned.d) > 0 && ++i < 100)
+		;
+	CHECK(i < 100);
+}
+
+static void
+turned_up(uint64_t features)
+{
+	char p[80];
+
+	start();
+	if (!turned.up++) {
+		snprintf(p, sizeof(p), "%s/turned.sock", dir);
+		if (evloop_init(&turned.loop) == -1 ||
+		    fakedrv_init(&turned.d, &virtio_vsock_ops, &turned.v,
+		    &turned.loop) == -1 ||
+		    virtio_vsock_init(&turned.v, CID, p, &turned.loop,
+		    &turned.d.t) == -1)
+			abort();
+	}
+	fakedrv_setup(&turned.d, features, 3, QN);
+	turns();
+	CHECK_EQ(fakedrv_status(&turned.d), FAKEDRV_S_LIVE);
+}
+
+static void
+turned_down(void)
+{
+	if (!turned.up)
+		return;
+	virtio_vsock_close(&turned.v);
+	fakedrv_destroy(&turned.d);
+	evloop_destroy(&turned.loop);
+}
+
+/* A packet made available on the turned device's tx queue, no kick: an
+ * RST for no connection is taken and answers nothing, an RW for none
+ * gets an RST back. */
+static void
+turned_send(uint16_t op)
+{
+	struct fakedrv_queue *dq = &turned.d.q[TX];
+	struct vsock_hdr h = { .src_cid = CID, .dst_cid = 2, .src_port = 9,
+	    .dst_port = 9999, .type = 1, .op = op };
+	struct fakedrv_seg sg = { TXBUF(dq->next_desc), sizeof(h), 0 };
+
+	mem_write(&turned.d.mem, sg.addr, &h, sizeof(h));
+	fakedrv_publish(&turned.d, TX, fakedrv_chain(&turned.d, TX, &sg, 1));
+}
+
+static void
+turned_rx(int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct fakedrv_seg sg = { RXBUF(turned.d.q[RX].next_desc),
+		    0x1000, VIRTQ_DESC_F_WRITE };
+
+		fakedrv_publish(&turned.d, RX,
+		    fakedrv_chain(&turned.d, RX, &sg, 1));
+	}
+}
+
+/* n packets in one notification: how many interrupts they cost. */
+static uint64_t
+turned_pass(uint16_t op, int n)
+{
+	uint64_t before = fakedrv_interrupts(&turned.d);
+
+	for (int i = 0; i < n; i++)
+		turned_send(op);
+	fakedrv_kick(&turned.d, TX);
+	turns();
+	return fakedrv_interrupts(&turned.d) - before;
+}
+
+static uint32_t
+dev_features_lo(void)
+{
+	fakedrv_write(&turned.d, FAKEDRV_R_DEV_FEATURES_SEL, 0);
+	return fakedrv_read(&turned.d, FAKEDRV_R_DEV_FEATURES);
+}
+
+static void
+test_event_idx_offered(void)
+{
+	turned_up(EVIDX);
+	CHECK(dev_features_lo() & (1U << FAKEDRV_F_EVENT_IDX));
+	CHECK(virtio_mmio_event_idx(&turned.d.t));
+	turned_up(PLAIN);
+	CHECK(!virtio_mmio_event_idx(&turned.d.t));
+}
+
+/* Eight packets in one notification: one publication of the used index,
+ * one interrupt, with the feature or without it. */
+static void
+test_batch_one_interrupt(void)
+{
+	for (int evidx = 0; evidx < 2; evidx++) {
+		turned_up(evidx ? EVIDX : PLAIN);
+		CHECK_EQ(turned_pass(3 /* RST */, 8), 1);
+		CHECK_EQ(fakedrv_used_idx(&turned.d, TX), 8);
+		CHECK(fakedrv_isr(&turned.d) & VIRTIO_INT_VRING);
+	}
+}
+
+/* Before, the tx queue and the rx queue of one pass each raised theirs. */
+static void
+test_pass_one_interrupt(void)
+{
+	for (int evidx = 0; evidx < 2; evidx++) {
+		turned_up(evidx ? EVIDX : PLAIN);
+		turned_rx(4);
+		CHECK_EQ(turned_pass(5 /* RW */, 3), 1);
+		CHECK_EQ(fakedrv_used_idx(&turned.d, TX), 3);
+		CHECK_EQ(fakedrv_used_idx(&turned.d, RX), 3);	/* the RSTs */
+	}
+}
+
+static void
+set_no_interrupt(uint16_t q, uint16_t flags)
+{
+	mem_write(&turned.d.mem, turned.d.q[q].avail, &flags, 2);
+}
+
+static void
+test_used_event_honoured(void)
+{
+	turned_up(EVIDX);
+	fakedrv_set_used_event(&turned.d, TX, 100);
+	CHECK_EQ(turned_pass(3, 4), 0);			/* 0 -> 4 */
+	CHECK_EQ(fakedrv_used_idx(&turned.d, TX), 4);
+	fakedrv_set_used_event(&turned.d, TX, 5);
+	CHECK_EQ(turned_pass(3, 4), 1);			/* 4 -> 8 passes 5 */
+	CHECK_EQ(turned_pass(3, 1), 0);			/* 8 -> 9 */
+	fakedrv_set_used_event(&turned.d, TX, 9);
+	set_no_interrupt(TX, VIRTQ_AVAIL_F_NO_INTERRUPT);	/* ignored */
+	CHECK_EQ(turned_pass(3, 1), 1);			/* 9 -> 10 */
+	set_no_interrupt(TX, 0);
+}
+
+/* The queue as a restore could leave it, just short of the wrap. */
+static void
+turned_at(uint16_t q, uint16_t idx)
+{
+	struct virtio_mmio_state s = turned.d.t.s;
+	struct fakedrv_queue *dq = &turned.d.q[q];
+
+	s.q[q].last_avail = s.q[q].next_used = idx;
+	mem_write(&turned.d.mem, dq->used + 2, &idx, 2);
+	mem_write(&turned.d.mem, dq->avail + 2, &idx, 2);
+	dq->avail_idx = dq->used_seen = idx;
+	CHECK_EQ(virtio_mmio_load(&turned.d.t, &s, "layer/state", 0), 0);
+}
+
+static void
+test_used_event_wrap(void)
+{
+	static const struct { uint16_t ev; uint64_t irqs; } c[] = {
+		{ 0xfffd, 0 }, { 0xfffe, 1 }, { 0xffff, 1 }, { 0, 1 },
+		{ 1, 0 }, { 0x7fff, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		turned_up(EVIDX);
+		turned_at(TX, 0xfffe);
+		fakedrv_set_used_event(&turned.d, TX, c[i].ev);
+		CHECK_EQ(turned_pass(3, 3), c[i].irqs);	/* 0xfffe -> 1 */
+		CHECK_EQ(fakedrv_used_idx(&turned.d, TX), 1);
+		CHECK_EQ(fakedrv_status(&turned.d), FAKEDRV_S_LIVE);
+	}
+}
+
+/* The device asks for a kick only once it has drained a queue: a driver
+ * that adds while a kick is still to be served need not kick again. */
+static void
+test_avail_event_written(void)
+{
+	turned_up(EVIDX);
+	turned_send(3);
+	CHECK(fakedrv_kick_needed(&turned.d, TX, 0));
+	fakedrv_kick(&turned.d, TX);
+	turns();
+	CHECK_EQ(fakedrv_avail_event(&turned.d, TX), 1);
+	turned_send(3);
+	CHECK(fakedrv_kick_needed(&turned.d, TX, 1));
+	turned_send(3);
+	CHECK(!fakedrv_kick_needed(&turned.d, TX, 2));
+	fakedrv_kick(&turned.d, TX);
+	turns();
+	CHECK_EQ(fakedrv_used_idx(&turned.d, TX), 3);
+	CHECK_EQ(fakedrv_avail_event(&turned.d, TX), 3);
+	/* Replies with no receive buffer: the device asks for the next. */
+	turned_rx(1);
+	turned_pass(5, 2);
+	CHECK_EQ(fakedrv_used_idx(&turned.d, RX), 1);
+	CHECK_EQ(fakedrv_avail_event(&turned.d, RX), 1);
+	turned_rx(1);
+	CHECK(fakedrv_kick_needed(&turned.d, RX, 1));
+	fakedrv_kick(&turned.d, RX);
+	turns();
+	CHECK_EQ(fakedrv_used_idx(&turned.d, RX), 2);
+}
+
+/* Without the feature the event words are not the device's: used_event
+ * is not read, avail_event not written, the flag is obeyed. */
+static void
+test_no_event_idx_unchanged(void)
+{
+	uint16_t mark = 0xabcd;
+	struct fakedrv_queue *dq;
+
+	turned_up(PLAIN);
+	dq = &turned.d.q[TX];
+	mem_write(&turned.d.mem, dq->used + 4 + 8ULL * dq->size, &mark, 2);
+	fakedrv_set_used_event(&turned.d, TX, 100);
+	CHECK_EQ(turned_pass(3, 2), 1);
+	CHECK_EQ(fakedrv_avail_event(&turned.d, TX), 0xabcd);
+	set_no_interrupt(TX, VIRTQ_AVAIL_F_NO_INTERRUPT);
+	CHECK_EQ(turned_pass(3, 2), 0);
+	CHECK_EQ(fakedrv_used_idx(&turned.d, TX), 4);
+	set_no_interrupt(TX, 0);
+}
+
+/* Event words and a used index the guest scribbles on are numbers only;
+ * an available index run ahead stops the device, with the feature too. */
+static void
+test_event_idx_hostile(void)
+{
+	uint16_t junk = 0x5a5a;
+
+	turned_up(EVIDX);
+	for (uint32_t ev = 0; ev <= 0xffff; ev += 0x0fff) {
+		fakedrv_set_used_event(&turned.d, TX, (uint16_t)ev);
+		(void)turned_pass(3, 1);
+	}
+	CHECK_EQ(fakedrv_used_idx(&turned.d, TX), 17);
+	mem_write(&turned.d.mem, turned.d.q[TX].used + 2, &junk, 2);
+	(void)turned_pass(3, 1);
+	CHECK_EQ(fakedrv_used_idx(&turned.d, TX), 18);
+	CHECK_EQ(fakedrv_status(&turned.d), FAKEDRV_S_LIVE);
+	junk = (uint16_t)(turned.d.q[TX].avail_idx + QN + 1);
+	mem_write(&turned.d.mem, turned.d.q[TX].avail + 2, &junk, 2);
+	unit_catch_stderr();
+	fakedrv_kick(&turned.d, TX);
+	turns();
+	CHECK_EQ(unit_release_stderr("available index ran ahead"), 1);
+	CHECK(fakedrv_status(&turned.d) & FAKEDRV_S_NEEDS_RESET);
+}
+
+/* A snapshot's transport may hold EVENT_IDX now; one without it (every
+ * older snapshot) restores a device that behaves as before. */
+static void
+test_event_idx_restore(void)
+{
+	struct virtio_mmio_state s;
+
+	turned_up(EVIDX);
+	s = turned.d.t.s;
+	fakedrv_write(&turned.d, FAKEDRV_R_STATUS, 0);
+	CHECK_EQ(virtio_mmio_load(&turned.d.t, &s, "layer/state", 0), 0);
+	CHECK(virtio_mmio_event_idx(&turned.d.t));
+	s.driver_features &= ~(1ULL << FAKEDRV_F_EVENT_IDX);
+	fakedrv_write(&turned.d, FAKEDRV_R_STATUS, 0);
+	CHECK_EQ(virtio_mmio_load(&turned.d.t, &s, "layer/state", 0), 0);
+	CHECK(!virtio_mmio_event_idx(&turned.d.t));
+	fakedrv_set_used_event(&turned.d, TX, 100);
+	CHECK_EQ(turned_pass(3, 1), 1);
+}
+
 static const struct unit_test tests[] = {
 	{ "vsock: guest connects to a host socket, data both ways", test_guest_connects },
 	{ "vsock: refused and unknown connections get RST", test_refused },
@@ -1122,6 +1412,15 @@ static const struct unit_test tests[] = {
 	{ "vsock: the snapshot section is checked field by field", test_state_load },
 	{ "vsock: a reserved guest CID is refused", test_reserved_cid },
 	{ "vsock_conn: the table reaches its device only through ops->kick, locked", test_table_alone },
+	{ "vsock: EVENT_IDX is offered and negotiated", test_event_idx_offered },
+	{ "vsock: packets of one notification cost one interrupt", test_batch_one_interrupt },
+	{ "vsock: tx and rx served in one pass cost one interrupt", test_pass_one_interrupt },
+	{ "vsock: with EVENT_IDX, an interrupt only when used_event is passed", test_used_event_honoured },
+	{ "vsock: used_event across the 16-bit wrap", test_used_event_wrap },
+	{ "vsock: with EVENT_IDX, avail_event asks for a kick once drained", test_avail_event_written },
+	{ "vsock: without EVENT_IDX, notifications as before", test_no_event_idx_unchanged },
+	{ "vsock: hostile event words, used and available indexes", test_event_idx_hostile },
+	{ "vsock: snapshots restore with and without EVENT_IDX", test_event_idx_restore },
 };
 
 int
@@ -1134,6 +1433,7 @@ main(void)
 	signal(SIGPIPE, SIG_IGN);
 	rc = unit_main(tests, (int)(sizeof(tests) / sizeof(tests[0])));
 
+	turned_down();
 	evloop_stop(&loop);
 	virtio_vsock_close(&v);
 	fakedrv_destroy(&drv);
