@@ -229,8 +229,44 @@ teardown() {
 	[ "$status" -eq 5 ]
 	[[ "$output" == *"command line: console=ttyS0 reboot=t panic=-1 quiet"*" status=5"* ]]
 	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=6 console=hvc0" \
-	    --append "x=1" -vv
+	    --append "x=1" --cpu-workarounds on -vv
 	[ "$status" -eq 6 ]
-	[[ "$output" == *"command line: reboot=t panic=-1 quiet noxsave rcupdate.rcu_cpu_stall_suppress=1 clearcpuid="*" status=6 console=hvc0 x=1"* ]]
+	[[ "$output" == *"command line: reboot=t panic=-1 quiet rcupdate.rcu_cpu_stall_suppress=1 noxsave clearcpuid="*" status=6 console=hvc0 x=1"* ]]
 	[[ "$output" != *"console=ttyS0"* ]]
+	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=6 noxsave=1" \
+	    --cpu-workarounds on -vv
+	[[ "$output" == *"command line: console=ttyS0 reboot=t panic=-1 quiet rcupdate.rcu_cpu_stall_suppress=1 clearcpuid="*" status=6 noxsave=1"* ]]
+}
+
+@test "--cpu-workarounds off: no noxsave or clearcpuid, and no fallback" {
+	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=5" \
+	    --cpu-workarounds off -vv
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"emulation fallback off"* ]]
+	[[ "$output" != *"noxsave"* ]]
+	[[ "$output" != *"clearcpuid"* ]]
+}
+
+@test "--cpu-workarounds auto: the probe's answer is cached for this boot" {
+	export XDG_CACHE_HOME="$TMP/cache"
+	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=0" -vv
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"CPU probe: "* ]]
+	grep -qx "boot_id $(cat /proc/sys/kernel/random/boot_id)" \
+	    "$TMP/cache/snapvm/cpu-probe"
+	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=0" -vv
+	[[ "$output" != *"CPU probe: "* ]]
+	echo garbage > "$TMP/cache/snapvm/cpu-probe"
+	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=0" -vv
+	[[ "$output" == *"CPU probe: "* ]]
+	grep -q "^snapvm-cpu-probe 1$" "$TMP/cache/snapvm/cpu-probe"
+}
+
+@test "--cpu-template: a bad file is refused naming file, line and field" {
+	printf 'snapvm-cpu-template 1\nname t\nclear 7 0 ebx zz\n' > "$TMP/t"
+	run "$VMRUN" --kernel "$GUESTS/exit.elf" --cpu-template "$TMP/t"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"$TMP/t:3: bits: \"zz\""* ]]
+	run "$VMRUN" --kernel "$GUESTS/exit.elf" --cpu-template "$TMP/none"
+	[ "$status" -eq 66 ]
 }

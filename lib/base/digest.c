@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "digest.h"
+#include "file.h"
 #include "log.h"
 
 #define DIGEST_CHUNK	(1 << 20)
@@ -64,15 +65,7 @@ digest_file(const char *path, char hex[DIGEST_HEX])
 int
 digest_cache_dir(char *out, size_t n)
 {
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-
-	if (xdg != NULL && xdg[0] == '/')
-		snprintf(out, n, "%s/snapvm/digest", xdg);
-	else if (home != NULL)
-		snprintf(out, n, "%s/.cache/snapvm/digest", home);
-	else
-		return -1;
-	return 0;
+	return file_cache_path("digest", out, n);
 }
 
 /* The cache entry's name: a digest of the identity, never of contents. */

@@ -134,6 +134,23 @@ file_rename_exchange(const char *a, const char *b)
 }
 
 int
+file_cache_path(const char *name, char *out, size_t n)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int len;
+
+	if (xdg != NULL && xdg[0] == '/')
+		len = snprintf(out, n, "%s/snapvm%s%s", xdg, name ? "/" : "",
+		    name ? name : "");
+	else if (home != NULL)
+		len = snprintf(out, n, "%s/.cache/snapvm%s%s", home,
+		    name ? "/" : "", name ? name : "");
+	else
+		return -1;
+	return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+int
 file_sync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;

@@ -24,6 +24,11 @@ int file_rename_exchange(const char *a, const char *b);
 /* fsync(2) of a directory, so that the names made in it last. */
 int file_sync_dir(const char *path);
 
+/* snapvm's cache directory, $XDG_CACHE_HOME/snapvm (else
+ * $HOME/.cache/snapvm), with "/name" if name is not NULL; -1 with neither
+ * variable set or no room.  The directory need not exist. */
+int file_cache_path(const char *name, char *out, size_t n);
+
 /* A private directory for a VM's sockets: $TMPDIR/snapvm.XXXXXX. */
 int file_tmpdir(char *buf, size_t size);
 /* Removes the directory and the sockets in it (not recursive beyond). */

@@ -7,6 +7,7 @@
 #include <linux/kvm.h>
 
 #include "cpuid.h"
+#include "cputmpl.h"
 #include "log.h"
 
 #define CPUID_MAX_ENTRIES	256
@@ -31,17 +32,8 @@ cpuid_supported(int kvm_fd)
 	return c;
 }
 
-/*
- * The filter, per vCPU:
- *  - leaf 1: initial APIC ID and logical CPU count in EBX, HTT when there
- *    is more than one vCPU, the hypervisor bit set, MONITOR/MWAIT hidden
- *    (MWAIT in a guest would idle the host thread, not the guest);
- *  - leaves 0xb and 0x1f: the x2APIC ID in EDX of every subleaf;
- *  - leaf 0xa: zeroed, so guests find no performance counters to program.
- * Everything else is as KVM_GET_SUPPORTED_CPUID reports it.
- */
 static void
-cpuid_filter(struct kvm_cpuid_entry2 *e, uint32_t apic_id, uint32_t ncpus)
+cpuid_filter_one(struct kvm_cpuid_entry2 *e, uint32_t apic_id, uint32_t ncpus)
 {
 	switch (e->function) {
 	case 1:
@@ -63,19 +55,40 @@ cpuid_filter(struct kvm_cpuid_entry2 *e, uint32_t apic_id, uint32_t ncpus)
 	}
 }
 
-int
-cpuid_set(int vcpu_fd, const struct kvm_cpuid2 *supported, int apic_id,
-    int ncpus)
+void
+cpuid_filter(struct kvm_cpuid_entry2 *e, uint32_t n, uint32_t apic_id,
+    uint32_t ncpus)
 {
-	struct kvm_cpuid2 *c;
-	size_t sz = sizeof(*c) + supported->nent * sizeof(c->entries[0]);
+	for (uint32_t i = 0; i < n; i++)
+		cpuid_filter_one(&e[i], apic_id, ncpus);
+}
+
+struct kvm_cpuid2 *
+cpuid_guest(const struct kvm_cpuid2 *supported, const struct cputmpl *t,
+    uint32_t apic_id, uint32_t ncpus)
+{
+	size_t sz = sizeof(*supported) +
+	    supported->nent * sizeof(supported->entries[0]);
+	struct kvm_cpuid2 *c = malloc(sz);
+
+	if (c == NULL)
+		return NULL;
+	memcpy(c, supported, sz);
+	cpuid_filter(c->entries, c->nent, apic_id, ncpus);
+	cputmpl_apply(t, c->entries, c->nent);
+	return c;
+}
+
+int
+cpuid_set(int vcpu_fd, const struct kvm_cpuid2 *supported,
+    const struct cputmpl *t, int apic_id, int ncpus)
+{
+	struct kvm_cpuid2 *c = cpuid_guest(supported, t, (uint32_t)apic_id,
+	    (uint32_t)ncpus);
 	int rc;
 
-	if ((c = malloc(sz)) == NULL)
+	if (c == NULL)
 		return -1;
-	memcpy(c, supported, sz);
-	for (uint32_t i = 0; i < c->nent; i++)
-		cpuid_filter(&c->entries[i], (uint32_t)apic_id, (uint32_t)ncpus);
 	rc = ioctl(vcpu_fd, KVM_SET_CPUID2, c);
 	if (rc == -1)
 		log_warn("KVM_SET_CPUID2");

@@ -48,6 +48,9 @@ struct vcpu_host {
 	struct bus *pio, *mmio;
 	const struct vcpu_ops *ops;
 	void *opaque;
+	/* Finish what KVM's emulator gives up on (emulate.h); false: such
+	 * an exit ends the VM, reported. */
+	bool emulate;
 };
 
 /* Returns from KVM_RUN to the VMM, by kind: counted by the vCPU's

@@ -202,13 +202,14 @@ vcpu_internal_error(struct vcpu *v)
 {
 	char what[96];
 
-	if (v->run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
-	    vcpu_emulation_failure(v) == 0)
+	bool emul = v->run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION;
+
+	if (emul && v->host->emulate && vcpu_emulation_failure(v) == 0)
 		return 0;
 	snprintf(what, sizeof(what), "KVM internal error, suberror %u%s",
-	    v->run->internal.suberror,
-	    v->run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-	    " (instruction the host cannot emulate)" : "");
+	    v->run->internal.suberror, !emul ? "" : v->host->emulate ?
+	    " (instruction the host cannot emulate)" :
+	    " (instruction the host cannot emulate; see --cpu-workarounds)");
 	vcpu_report(v, what);
 	return -1;
 }

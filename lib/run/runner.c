@@ -251,7 +251,8 @@ runner_main(struct runner_opts *o)
 		o->vm.phases = &o->phases;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = runner_prepare(r, &serve)) == 0 &&
+	if ((rc = runner_cpu(o)) == 0 &&
+	    (rc = runner_prepare(r, &serve)) == 0 &&
 	    (rc = runner_start_vm(r)) == 0) {
 		if (serve) {
 			struct reqloop_config rq = { o->vm.vsock, STDIN_FILENO,

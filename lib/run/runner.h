@@ -9,10 +9,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "cputmpl.h"
 #include "snapshot.h"
 #include "vm.h"
 
 enum runner_mode { RUNNER_VMRUN, RUNNER_SNAPRESTORE };
+/* --cpu-workarounds (vmrun(1)). */
+enum runner_cpu_workarounds { RUNNER_CPU_AUTO, RUNNER_CPU_ON, RUNNER_CPU_OFF };
 
 struct runner_opts {
 	enum runner_mode mode;
@@ -34,12 +37,20 @@ struct runner_opts {
 	const char *record_workset;	/* --record-workset FILE */
 	const char *add_workset;	/* --add-workset FILE: no VM */
 	struct phases phases;
+	enum runner_cpu_workarounds cpu_workarounds;
+	const char *cpu_template;	/* --cpu-template NAME|FILE, or NULL */
+	struct cputmpl tmpl;		/* what it names, once loaded */
 };
 
 /* 0: run; or CLI_HELP, CLI_VERSION, CLI_USAGE (an error, reported). */
 int runner_parse(int argc, char **argv, struct runner_opts *o,
     enum runner_mode mode);
 void runner_usage(FILE *f, enum runner_mode mode);
+/*
+ * Loads --cpu-template and settles --cpu-workarounds into o->vm
+ * (runcpu.c): 0, or the exit status after a message.
+ */
+int runner_cpu(struct runner_opts *o);
 /* Runs the VM; returns the exit status (vmrun(1), EXIT STATUS). */
 int runner_main(struct runner_opts *o);
 

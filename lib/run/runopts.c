@@ -29,7 +29,8 @@ runner_usage(FILE *f, enum runner_mode mode)
 	    "             [--max-request BYTES] [--timeout MS] [--dump-dir DIR]\n"
 	    "             [--api-sock PATH] [--console FILE] [--console-in FILE]\n"
 	    "             [--seccomp kill|log|off] [--no-seccomp] [--timings]\n"
-	    "             [--record-workset FILE] [-v] [-q]\n"
+	    "             [--record-workset FILE] [--cpu-workarounds auto|on|off]\n"
+	    "             [--cpu-template NAME|FILE] [-v] [-q]\n"
 	    "       %s --load-dir DIR[,DIFF...] --add-workset FILE\n"
 	    "       %s --help | --version\n",
 	    mode == RUNNER_VMRUN ? "vmrun" : "snaprestore",
@@ -94,6 +95,23 @@ parse_seccomp(const char *s, enum jail_seccomp *mode)
 	return 0;
 }
 
+static int
+parse_workarounds(const char *s, enum runner_cpu_workarounds *w)
+{
+	if (strcmp(s, "auto") == 0)
+		*w = RUNNER_CPU_AUTO;
+	else if (strcmp(s, "on") == 0)
+		*w = RUNNER_CPU_ON;
+	else if (strcmp(s, "off") == 0)
+		*w = RUNNER_CPU_OFF;
+	else {
+		log_warnx("--cpu-workarounds: expected auto, on or off, got "
+		    "\"%s\"", s);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct option runner_flags[] = {
 	{ "kernel", required_argument, NULL, 'k' },
 	{ "cmdline", required_argument, NULL, 'c' },
@@ -121,6 +139,8 @@ static const struct option runner_flags[] = {
 	{ "timings", no_argument, NULL, 't' },
 	{ "record-workset", required_argument, NULL, 'W' },
 	{ "add-workset", required_argument, NULL, 'w' },
+	{ "cpu-workarounds", required_argument, NULL, 'U' },
+	{ "cpu-template", required_argument, NULL, 'K' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -181,6 +201,8 @@ parse_one(int ch, struct runner_opts *o)
 	case 't': o->timings = true; return 0;
 	case 'W': o->record_workset = optarg; return 0;
 	case 'w': o->add_workset = optarg; return 0;
+	case 'U': return parse_workarounds(optarg, &o->cpu_workarounds);
+	case 'K': o->cpu_template = optarg; return 0;
 	case 'v': o->verbosity++; return 0;
 	case 'q': o->verbosity = LOG_QUIET; return 0;
 	case 'h': return CLI_HELP;

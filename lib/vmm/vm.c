@@ -140,20 +140,21 @@ static const struct devices_ops vm_devices_ops = {
 };
 
 static int
-vm_vcpus(struct vm *vm, int n)
+vm_vcpus(struct vm *vm, const struct vm_config *cfg)
 {
 	struct kvm_cpuid2 *cpuid = cpuid_supported(vm->kvm.sys_fd);
-	int rc = 0;
+	int rc = 0, n = cfg->vcpus;
 
 	if (cpuid == NULL)
 		return -1;
 	vm->vcpu_host = (struct vcpu_host){ .kvm = &vm->kvm, .mem = &vm->mem,
 	    .pio = &vm->pio, .mmio = &vm->mmio, .ops = &vm_vcpu_ops,
-	    .opaque = vm };
+	    .opaque = vm, .emulate = cfg->emulate };
 	for (int i = 0; i < n && rc == 0; i++) {
 		if ((rc = vcpu_create(&vm->vcpu[i], &vm->vcpu_host, i)) == 0) {
 			vm->nvcpus = i + 1;
-			rc = cpuid_set(vm->vcpu[i].fd, cpuid, i, n);
+			rc = cpuid_set(vm->vcpu[i].fd, cpuid, cfg->cpu_template,
+			    i, n);
 		}
 	}
 	free(cpuid);
@@ -250,7 +251,7 @@ vm_build(struct vm *vm, const struct vm_config *cfg)
 	    (vm->ckpt_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1 ||
 	    kvm_create_vm(&vm->kvm) == -1 ||
 	    mem_register(&vm->mem, vm->kvm.vm_fd) == -1 ||
-	    vm_vcpus(vm, cfg->vcpus) == -1)
+	    vm_vcpus(vm, cfg) == -1)
 		return vm_fail(vm, EX_OSERR);
 	if (devices_create(vm, cfg, &vm_devices_ops) == -1)
 		return vm_fail(vm, errno == ENOENT || errno == EACCES ||

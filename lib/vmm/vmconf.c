@@ -57,15 +57,21 @@ vmconf_layout(const struct vm_config *cfg,
  * emulates guest kernel code every character printed is emulated work);
  * on panic an immediate reboot by triple fault, which vmrun reports as a
  * failure (a clean guest stops through the debug-exit port or powers
- * off).  noxsave and clearcpuid keep the kernel away from instructions
- * that such emulators cannot run (xsave, cmpxchg16b, popcnt, ...); on
- * other hosts they cost a little speed and nothing else.  A guest kernel
- * that is emulated, or restored from a snapshot, misses its own deadlines
- * by far; the RCU stall detector would then fill the console with reports
- * that cost emulated time and mean nothing.
+ * off).  A guest kernel that is emulated, or restored from a snapshot,
+ * misses its own deadlines by far; the RCU stall detector would then fill
+ * the console with reports that cost emulated time and mean nothing.
  */
-#define DEFAULT_CMDLINE	"console=ttyS0 reboot=t panic=-1 quiet noxsave " \
-	"rcupdate.rcu_cpu_stall_suppress=1 " \
+#define DEFAULT_CMDLINE	"console=ttyS0 reboot=t panic=-1 quiet " \
+	"rcupdate.rcu_cpu_stall_suppress=1"
+
+/*
+ * Only where KVM runs guest kernel code through its instruction emulator
+ * (--cpu-workarounds, vmrun(1)): noxsave and clearcpuid keep the kernel
+ * away from instructions that such emulators cannot run (xsave,
+ * cmpxchg16b, popcnt, ...).  Elsewhere they would cost the guest AVX,
+ * POPCNT, BMI and the rest for nothing.
+ */
+#define WORKAROUND_CMDLINE "noxsave " \
 	"clearcpuid=cx16,popcnt,rdrand,rdseed,fsgsbase,smap,smep,pcid," \
 	"invpcid,movbe,avx,avx2,avx512f,bmi1,bmi2,pku,ospke,rdpid,umip"
 
@@ -86,13 +92,11 @@ cmdline_sets(const char *line, const char *param, size_t plen)
 	return false;
 }
 
-/* The defaults the caller's line does not override, then that line. */
+/* The defaults in d the caller's line does not override, after n bytes. */
 static size_t
-cmdline_base(const struct vm_config *cfg, char *buf, size_t size)
+cmdline_defaults(const char *user, const char *d, char *buf, size_t size,
+    size_t n)
 {
-	const char *user = cfg->cmdline ? cfg->cmdline : "", *d = DEFAULT_CMDLINE;
-	size_t n = 0;
-
 	while (*d != '\0' && n < size) {
 		size_t len = strcspn(d, " ");
 
@@ -101,6 +105,18 @@ cmdline_base(const struct vm_config *cfg, char *buf, size_t size)
 			    n ? " " : "", (int)len, d);
 		d += len + strspn(d + len, " ");
 	}
+	return n;
+}
+
+/* The defaults the caller's line does not override, then that line. */
+static size_t
+cmdline_base(const struct vm_config *cfg, char *buf, size_t size)
+{
+	const char *user = cfg->cmdline ? cfg->cmdline : "";
+	size_t n = cmdline_defaults(user, DEFAULT_CMDLINE, buf, size, 0);
+
+	if (cfg->cmdline_workarounds)
+		n = cmdline_defaults(user, WORKAROUND_CMDLINE, buf, size, n);
 	if (*user != '\0' && n < size)
 		n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? " " : "",
 		    user);

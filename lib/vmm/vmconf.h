@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cputmpl.h"
 #include "jail.h"
 #include "netaddr.h"
 #include "phase.h"
@@ -75,6 +76,13 @@ struct vm_config {
 	enum jail_seccomp seccomp;	/* the threads' filters; 0: none */
 	struct phases *phases;	/* --timings: marked as the VM starts;
 				 * NULL: none */
+	/* --cpu-workarounds, resolved (vmrun(1)): cmdline_workarounds adds
+	 * noxsave and clearcpuid= to a booted guest's default command line;
+	 * emulate lets the vCPUs finish the few instructions KVM's emulator
+	 * gives up on (emulate.h). */
+	bool cmdline_workarounds;
+	bool emulate;
+	const struct cputmpl *cpu_template;	/* NULL: host */
 };
 
 /*
@@ -88,7 +96,8 @@ int vmconf_layout(const struct vm_config *cfg,
 
 /*
  * The kernel command line cfg implies: the defaults the caller's
- * --cmdline does not override, that line, --append, then what the devices
+ * --cmdline does not override (with the emulator workarounds if
+ * cfg->cmdline_workarounds), that line, --append, then what the devices
  * need (root=, snapvm.net=, one virtio_mmio.device= per slot).  Fails
  * with E2BIG, reported, when it does not fit in size.
  */

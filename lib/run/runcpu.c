@@ -1,0 +1,67 @@
+/*
+ * The guest's CPU for one run (vmrun(1), CPU): the template, and where
+ * the emulator workarounds apply.
+ *
+ * Booting, --cpu-workarounds on adds noxsave and clearcpuid= to the
+ * default command line and turns on the emulation fallback; off does
+ * neither; auto adds the command line where the probe (cpuprobe.h) finds
+ * that KVM's emulator fails at guest kernel code, or gives no answer, and
+ * keeps the fallback, which only ever runs on an exit that would
+ * otherwise end the VM.
+ *
+ * Restoring, the kernel command line is the snapshot's, in the guest's
+ * memory, and its kernel chose its instructions at boot: nothing here can
+ * change that.  What is left is the fallback: on with on and auto, off
+ * with off.  auto does not probe: the answer could change nothing else,
+ * and a restore is where start time counts.
+ */
+#include <stdbool.h>
+#include <unistd.h>
+
+#include "cpuprobe.h"
+#include "log.h"
+#include "runner.h"
+
+static bool
+boot_needs_workarounds(const struct runner_opts *o)
+{
+	const char *kvm = o->vm.kvm_path ? o->vm.kvm_path : "/dev/kvm";
+
+	/* Without KVM the VM fails too, and says why: no probe to report. */
+	if (access(kvm, R_OK | W_OK) == -1)
+		return true;
+	switch (cpuprobe_answer(kvm)) {
+	case CPUPROBE_NATIVE:
+		return false;
+	case CPUPROBE_EMULATED:
+		log_info("this host's KVM emulates guest kernel code: adding "
+		    "the command-line workarounds");
+		return true;
+	default:
+		log_warnx("the CPU probe gave no answer: adding the "
+		    "command-line workarounds (--cpu-workarounds off goes "
+		    "without)");
+		return true;
+	}
+}
+
+int
+runner_cpu(struct runner_opts *o)
+{
+	bool booting = o->nlayers == 0;
+	int rc;
+
+	if ((rc = cputmpl_load(o->cpu_template ? o->cpu_template : "host",
+	    &o->tmpl)) != 0)
+		return rc;
+	o->vm.cpu_template = &o->tmpl;
+	o->vm.emulate = o->cpu_workarounds != RUNNER_CPU_OFF;
+	o->vm.cmdline_workarounds = booting &&
+	    (o->cpu_workarounds == RUNNER_CPU_ON ||
+	    (o->cpu_workarounds == RUNNER_CPU_AUTO &&
+	    boot_needs_workarounds(o)));
+	log_info("CPU template %s; workarounds: command line %s, emulation "
+	    "fallback %s", o->tmpl.name, o->vm.cmdline_workarounds ? "on" :
+	    booting ? "off" : "the snapshot's", o->vm.emulate ? "on" : "off");
+	return 0;
+}
