@@ -30,6 +30,7 @@
 #define PROBE_PORT	0x99
 #define CR4_OSXSAVE	(1ULL << 18)
 #define CODE_MAX	256
+#define PROBE_TRIES	3
 
 /* The throwaway VM. */
 struct probe {
@@ -132,7 +133,7 @@ probe_exit(const struct kvm_run *r)
 	if (r->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 	    r->internal.suberror == KVM_INTERNAL_ERROR_EMULATION)
 		return CPUPROBE_EMULATED;
-	log_warnx("CPU probe: vCPU exit %u (suberror %u), not the end of the "
+	log_info("CPU probe: vCPU exit %u (suberror %u), not the end of the "
 	    "probe", r->exit_reason, r->exit_reason == KVM_EXIT_INTERNAL_ERROR ?
 	    r->internal.suberror : 0);
 	return CPUPROBE_UNKNOWN;
@@ -192,7 +193,11 @@ cpuprobe_answer(const char *kvm_path)
 
 	if (cacheable && (a = cpuprobe_cache_read(path, id)) != CPUPROBE_UNKNOWN)
 		return a;
-	a = cpuprobe_run(kvm_path);
+	/* Again on no answer: under nested KVM (scripts/kvm-in-qemu) the
+	 * first probe after the host's boot ended now and then in a
+	 * shutdown exit, and the next one answered. */
+	for (int i = 0; i < PROBE_TRIES && a == CPUPROBE_UNKNOWN; i++)
+		a = cpuprobe_run(kvm_path);
 	log_info("CPU probe: %s", a == CPUPROBE_NATIVE ? "KVM runs guest "
 	    "kernel code natively" : a == CPUPROBE_EMULATED ? "KVM's "
 	    "emulator failed: the guest needs the workarounds" : "no answer");

@@ -111,9 +111,18 @@ cache_dir(const char *path, char *dir, size_t n)
 	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return -1;
 	*slash = '\0';
+	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+		return 0;
+	/* XDG_CACHE_HOME itself may not be there yet (the base directory
+	 * specification: made when needed). */
+	if (errno != ENOENT || (slash = strrchr(dir, '/')) == NULL ||
+	    slash == dir)
+		return -1;
+	*slash = '\0';
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return -1;
-	return 0;
+	*slash = '/';
+	return mkdir(dir, 0700) == -1 && errno != EEXIST ? -1 : 0;
 }
 
 static int

@@ -130,8 +130,20 @@ test_atomic(void)
 	unlink(sub);
 	*strrchr(sub, '/') = '\0';
 	rmdir(sub);
-	snprintf(sub, sizeof(sub), "%s/no/such/cpu-probe", dir);
+	/* An XDG_CACHE_HOME not there yet is made, with its snapvm/. */
+	snprintf(sub, sizeof(sub), "%s/xdg/snapvm/cpu-probe", dir);
+	CHECK_EQ(cpuprobe_cache_write(sub, ID1, CPUPROBE_NATIVE), 0);
+	CHECK_EQ(cpuprobe_cache_read(sub, ID1), CPUPROBE_NATIVE);
+	unlink(sub);
+	*strrchr(sub, '/') = '\0';
+	rmdir(sub);
+	*strrchr(sub, '/') = '\0';
+	rmdir(sub);
+	/* Deeper than that, nothing is made. */
+	snprintf(sub, sizeof(sub), "%s/no/such/place/cpu-probe", dir);
 	CHECK_EQ(cpuprobe_cache_write(sub, ID1, CPUPROBE_NATIVE), -1);
+	snprintf(sub, sizeof(sub), "%s/no", dir);
+	CHECK(stat(sub, &st) == -1);
 }
 
 static void
