@@ -484,6 +484,16 @@ PY
 	[ "$(events "$other" vm_started '"restore":true')" -eq 1 ]
 	[ "$(events "$other" vm_started '"restore":false')" -eq 0 ]
 	"$S3SNAP" verify "$CLUSTER_DIR/$other/snap/diff/hello"
-	cmp "$CLUSTER_DIR/$first/snap/diff/hello/manifest.json" \
-	    "$CLUSTER_DIR/$other/snap/diff/hello/manifest.json"
+	for f in state memory pages; do
+		cmp "$CLUSTER_DIR/$first/snap/diff/hello/$f" \
+		    "$CLUSTER_DIR/$other/snap/diff/hello/$f"
+	done
+	# The first host answered with a cold boot and never restored hello:
+	# the second recorded its working set, and put the layer with it in
+	# the store.
+	[ "$(events "$other" workset_added hello)" -eq 1 ]
+	[ -s "$CLUSTER_DIR/$other/snap/diff/hello/workset" ]
+	until_ok 600 bash -c "grep -q '\"event\":\"snapshot_uploaded\",\"layer\":\"[^\"]*diff/hello\"' '$CLUSTER_DIR/$other/ctrl.log'"
+	"$S3SNAP" -q get "$STORE/diff/hello" "$TMP/got"
+	cmp "$TMP/got/workset" "$CLUSTER_DIR/$other/snap/diff/hello/workset"
 }

@@ -33,6 +33,36 @@ linux() {
 	tr -d "\r" < "$TMP/console" | grep -qx "42"
 }
 
+@test "the guest's CPU: the host's features by default (all of them where the probe says KVM sees XSETBV, all but XSAVE and AVX where not); none with --cpu-workarounds on; no AVX2 or BMI2 with --cpu-template x86-64-v2" {
+	# No double quote in it (the kernel's) and none of its own single
+	# quotes (snapvm.run's words).
+	local py="import sys; f=set(open(sys.argv[1]).read().split()); print(sys.argv[2], *(x in f for x in sys.argv[3:]))"
+	export XDG_CACHE_HOME="$TMP/cache"
+	# The guest cannot have what this host's CPU lacks.
+	for f in popcnt bmi2 movbe avx2 xsave; do grep -qw $f /proc/cpuinfo; done
+	for how in default on v2; do
+		case $how in
+		default) set -- ;;
+		on) set -- --cpu-workarounds on ;;
+		v2) set -- --cpu-template x86-64-v2 ;;
+		esac
+		run linux --console "$TMP/console.$how" "$@" --append \
+		    "snapvm.run=\"python3 -c '$py' /proc/cpuinfo flags popcnt bmi2 movbe avx2 xsave\""
+		cat "$TMP/console.$how"
+		[ "$status" -eq 0 ]
+		tr -d '\r' < "$TMP/console.$how" | grep '^flags ' > "$TMP/flags.$how"
+	done
+	cat "$TMP/cache/snapvm/cpu-probe"
+	case "$(sed -n 's/^answer //p' "$TMP/cache/snapvm/cpu-probe")" in
+	native) want="flags True True True True True" ;;
+	noxsave) want="flags True True True False False" ;;
+	*) false ;;
+	esac
+	[ "$(cat "$TMP/flags.default")" = "$want" ]
+	[ "$(cat "$TMP/flags.on")" = "flags False False False False False" ]
+	[ "$(cat "$TMP/flags.v2")" = "flags True False False False False" ]
+}
+
 @test "the exit status of the snapvm.run command is vmrun's" {
 	run linux --console "$TMP/console" --append \
 	    "snapvm.run=\"python3 -c 'import sys, json, hashlib, zlib, socket; print(sum(range(10)), sys.version_info[:2]); sys.exit(3)'\""

@@ -28,6 +28,7 @@
  * paging a write-protected page table, whose writes KVM emulates. */
 #define PROBE_PT	(BOOT_PD + 0x800)
 #define PROBE_PORT	0x99
+#define PROBE_PORT_NOXSAVE	0x98
 #define CR4_OSXSAVE	(1ULL << 18)
 #define CODE_MAX	256
 #define PROBE_TRIES	3
@@ -89,6 +90,36 @@ emit_body(struct code *c, struct kvm_cpuid2 *cpuid)
 	emit(c, "\xb8\xff\xff\xff\xff\xba\xff\xff\xff\xff\x48\x0f\xae\x27", 14);
 }
 
+/* The XSAVE area's size for XCR0 = x87 | SSE | AVX: the end of the AVX
+ * state (CPUID 0xd.2: size, offset), or 0 if not known. */
+static uint32_t
+avx_area_end(struct kvm_cpuid2 *cpuid)
+{
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 0xd && e->index == 2)
+			return e->eax + e->ebx;
+	}
+	return 0;
+}
+
+/* With XCR0 = 7 (set by the body): CPUID 0xd.0 EBX must follow it. */
+static void
+emit_xcr0_check(struct code *c, struct kvm_cpuid2 *cpuid)
+{
+	uint8_t cmp[6] = { 0x81, 0xfb };	/* cmp $size,%ebx */
+	uint32_t end = avx_area_end(cpuid);
+
+	if (!host_has(cpuid, "xsave") || !host_has(cpuid, "avx") || end == 0)
+		return;
+	memcpy(cmp + 2, &end, 4);
+	/* mov $0xd,%eax; xor %ecx,%ecx; cpuid */
+	emit(c, "\xb8\x0d\x00\x00\x00\x31\xc9\x0f\xa2", 9);
+	emit(c, cmp, sizeof(cmp));
+	emit(c, "\x74\x02\xe6\x98", 4);	/* je +2; out %al,$0x98 */
+}
+
 static void
 probe_code(struct code *c, struct kvm_cpuid2 *cpuid)
 {
@@ -102,6 +133,7 @@ probe_code(struct code *c, struct kvm_cpuid2 *cpuid)
 		emit(c, mov, sizeof(mov));
 		emit_body(c, cpuid);
 	}
+	emit_xcr0_check(c, cpuid);
 	emit(c, "\xe6\x99", 2);			/* out %al,$PROBE_PORT */
 }
 
@@ -130,6 +162,10 @@ probe_exit(const struct kvm_run *r)
 	if (r->exit_reason == KVM_EXIT_IO && r->io.port == PROBE_PORT &&
 	    r->io.direction == KVM_EXIT_IO_OUT)
 		return CPUPROBE_NATIVE;
+	if (r->exit_reason == KVM_EXIT_IO &&
+	    r->io.port == PROBE_PORT_NOXSAVE &&
+	    r->io.direction == KVM_EXIT_IO_OUT)
+		return CPUPROBE_NOXSAVE;
 	if (r->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 	    r->internal.suberror == KVM_INTERNAL_ERROR_EMULATION)
 		return CPUPROBE_EMULATED;
@@ -200,7 +236,9 @@ cpuprobe_answer(const char *kvm_path)
 		a = cpuprobe_run(kvm_path);
 	log_info("CPU probe: %s", a == CPUPROBE_NATIVE ? "KVM runs guest "
 	    "kernel code natively" : a == CPUPROBE_EMULATED ? "KVM's "
-	    "emulator failed: the guest needs the workarounds" : "no answer");
+	    "emulator failed: the guest needs the workarounds" :
+	    a == CPUPROBE_NOXSAVE ? "KVM runs guest kernel code natively but "
+	    "does not see XSETBV: the guest needs noxsave" : "no answer");
 	if (cacheable && a != CPUPROBE_UNKNOWN &&
 	    cpuprobe_cache_write(path, id, a) == -1)
 		log_debug("%s: answer not cached", path);

@@ -5,8 +5,13 @@
  * store, xsave), on a data page and on a live page table, and the answer
  * is how its vCPU came back: at the closing port write (KVM ran them, or
  * emulated them all), or with an emulation failure (KVM's emulator, which
- * such hosts run guest kernel code through, could not).  Anything else is
- * no answer.  The answer holds until the host reboots: it is cached per
+ * such hosts run guest kernel code through, could not).  Where the CPU has
+ * XSAVE and AVX, the probe then asks CPUID for the size of the XSAVE area
+ * its XCR0 needs: a KVM that did not see its XSETBV (seen under QEMU's
+ * emulated AMD SVM, scripts/kvm-in-qemu) still gives the size of the
+ * XCR0 it started with, and a Linux guest that finds the two disagree
+ * warns and turns XSAVE off, and AVX with it, after a costly start: such
+ * a host gets noxsave only.  Anything else is no answer.  The answer holds until the host reboots: it is cached per
  * boot (/proc/sys/kernel/random/boot_id) in the cache directory.
  */
 #ifndef SNAPVM_CPUPROBE_H
@@ -19,6 +24,8 @@ enum cpuprobe_answer {
 	CPUPROBE_UNKNOWN = -1,	/* no answer: an error, reported */
 	CPUPROBE_NATIVE = 0,	/* no workarounds needed */
 	CPUPROBE_EMULATED = 1,	/* KVM's emulator failed: workarounds */
+	CPUPROBE_NOXSAVE = 2,	/* KVM runs it, but does not see XSETBV:
+				 * noxsave only */
 };
 
 #define CPUPROBE_BOOT_ID	37	/* a boot_id UUID and its NUL */

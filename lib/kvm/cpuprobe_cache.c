@@ -63,8 +63,9 @@ cpuprobe_boot_id(char id[CPUPROBE_BOOT_ID])
 static int
 cache_text(char *buf, size_t n, const char *boot_id, enum cpuprobe_answer a)
 {
-	return snprintf(buf, n, "snapvm-cpu-probe 1\nboot_id %s\nemulated %s\n",
-	    boot_id, a == CPUPROBE_EMULATED ? "yes" : "no");
+	return snprintf(buf, n, "snapvm-cpu-probe 2\nboot_id %s\nanswer %s\n",
+	    boot_id, a == CPUPROBE_EMULATED ? "emulated" :
+	    a == CPUPROBE_NOXSAVE ? "noxsave" : "native");
 }
 
 static ssize_t
@@ -91,7 +92,7 @@ cpuprobe_cache_read(const char *path, const char *boot_id)
 
 	if (!boot_id_ok(boot_id) || (n = read_small(path, got, sizeof(got))) <= 0)
 		return CPUPROBE_UNKNOWN;
-	for (enum cpuprobe_answer a = CPUPROBE_NATIVE; a <= CPUPROBE_EMULATED;
+	for (enum cpuprobe_answer a = CPUPROBE_NATIVE; a <= CPUPROBE_NOXSAVE;
 	    a++) {
 		wn = (size_t)cache_text(want, sizeof(want), boot_id, a);
 		if ((size_t)n == wn && memcmp(got, want, wn) == 0)

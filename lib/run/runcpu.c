@@ -22,26 +22,36 @@
 #include "log.h"
 #include "runner.h"
 
-static bool
-boot_needs_workarounds(const struct runner_opts *o)
+/* The probe's answer for booting with auto: the workarounds, noxsave
+ * alone, or none. */
+static void
+boot_workarounds(struct runner_opts *o)
 {
 	const char *kvm = o->vm.kvm_path ? o->vm.kvm_path : "/dev/kvm";
 
 	/* Without KVM the VM fails too, and says why: no probe to report. */
-	if (access(kvm, R_OK | W_OK) == -1)
-		return true;
+	if (access(kvm, R_OK | W_OK) == -1) {
+		o->vm.cmdline_workarounds = true;
+		return;
+	}
 	switch (cpuprobe_answer(kvm)) {
 	case CPUPROBE_NATIVE:
-		return false;
+		return;
+	case CPUPROBE_NOXSAVE:
+		log_info("this host's KVM does not see the guest's XSETBV: "
+		    "adding noxsave");
+		o->vm.cmdline_noxsave = true;
+		return;
 	case CPUPROBE_EMULATED:
 		log_info("this host's KVM emulates guest kernel code: adding "
 		    "the command-line workarounds");
-		return true;
+		o->vm.cmdline_workarounds = true;
+		return;
 	default:
 		log_warnx("the CPU probe gave no answer: adding the "
 		    "command-line workarounds (--cpu-workarounds off goes "
 		    "without)");
-		return true;
+		o->vm.cmdline_workarounds = true;
 	}
 }
 
@@ -57,11 +67,12 @@ runner_cpu(struct runner_opts *o)
 	o->vm.cpu_template = &o->tmpl;
 	o->vm.emulate = o->cpu_workarounds != RUNNER_CPU_OFF;
 	o->vm.cmdline_workarounds = booting &&
-	    (o->cpu_workarounds == RUNNER_CPU_ON ||
-	    (o->cpu_workarounds == RUNNER_CPU_AUTO &&
-	    boot_needs_workarounds(o)));
+	    o->cpu_workarounds == RUNNER_CPU_ON;
+	if (booting && o->cpu_workarounds == RUNNER_CPU_AUTO)
+		boot_workarounds(o);
 	log_info("CPU template %s; workarounds: command line %s, emulation "
 	    "fallback %s", o->tmpl.name, o->vm.cmdline_workarounds ? "on" :
-	    booting ? "off" : "the snapshot's", o->vm.emulate ? "on" : "off");
+	    o->vm.cmdline_noxsave ? "noxsave" : booting ? "off" :
+	    "the snapshot's", o->vm.emulate ? "on" : "off");
 	return 0;
 }

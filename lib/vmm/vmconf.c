@@ -117,6 +117,8 @@ cmdline_base(const struct vm_config *cfg, char *buf, size_t size)
 
 	if (cfg->cmdline_workarounds)
 		n = cmdline_defaults(user, WORKAROUND_CMDLINE, buf, size, n);
+	else if (cfg->cmdline_noxsave)
+		n = cmdline_defaults(user, "noxsave", buf, size, n);
 	if (*user != '\0' && n < size)
 		n += (size_t)snprintf(buf + n, size - n, "%s%s", n ? " " : "",
 		    user);

@@ -81,6 +81,8 @@ struct vm_config {
 	 * emulate lets the vCPUs finish the few instructions KVM's emulator
 	 * gives up on (emulate.h). */
 	bool cmdline_workarounds;
+	bool cmdline_noxsave;	/* noxsave alone (a KVM that does not see
+				 * XSETBV, cpuprobe.h) */
 	bool emulate;
 	const struct cputmpl *cpu_template;	/* NULL: host */
 };

@@ -65,6 +65,8 @@ test_roundtrip(void)
 	CHECK_EQ(cpuprobe_cache_write(path, ID2, CPUPROBE_EMULATED), 0);
 	CHECK_EQ(cpuprobe_cache_read(path, ID2), CPUPROBE_EMULATED);
 	CHECK_EQ(cpuprobe_cache_read(path, ID1), CPUPROBE_UNKNOWN);
+	CHECK_EQ(cpuprobe_cache_write(path, ID2, CPUPROBE_NOXSAVE), 0);
+	CHECK_EQ(cpuprobe_cache_read(path, ID2), CPUPROBE_NOXSAVE);
 	CHECK_EQ(cpuprobe_cache_write(path, ID1, CPUPROBE_UNKNOWN), -1);
 	CHECK_EQ(cpuprobe_cache_write(path, "not-an-id", CPUPROBE_NATIVE), -1);
 	CHECK_EQ(cpuprobe_cache_read(path, "not-an-id"), CPUPROBE_UNKNOWN);
@@ -73,20 +75,22 @@ test_roundtrip(void)
 static void
 test_garbled(void)
 {
-	static const char good[] = "snapvm-cpu-probe 1\nboot_id " ID1
-	    "\nemulated no\n";
+	static const char good[] = "snapvm-cpu-probe 2\nboot_id " ID1
+	    "\nanswer native\n";
 	static const char *const bad[] = {
 		"",
 		"garbage\n",
-		"snapvm-cpu-probe 1\nboot_id " ID1 "\nemulated no",
-		"snapvm-cpu-probe 1\nboot_id " ID1 "\nemulated no\n\n",
-		"snapvm-cpu-probe 1\nboot_id " ID1 "\nemulated maybe\n",
-		"snapvm-cpu-probe 2\nboot_id " ID1 "\nemulated no\n",
-		"snapvm-cpu-probe 1\nboot_id " ID1 "\nemulated no\nextra\n",
-		"snapvm-cpu-probe 1\r\nboot_id " ID1 "\r\nemulated no\r\n",
+		"snapvm-cpu-probe 2\nboot_id " ID1 "\nanswer native",
+		"snapvm-cpu-probe 2\nboot_id " ID1 "\nanswer native\n\n",
+		"snapvm-cpu-probe 2\nboot_id " ID1 "\nanswer maybe\n",
+		/* version 1, of an older snapvm: probed again */
+		"snapvm-cpu-probe 1\nboot_id " ID1 "\nemulated no\n",
+		"snapvm-cpu-probe 3\nboot_id " ID1 "\nanswer native\n",
+		"snapvm-cpu-probe 2\nboot_id " ID1 "\nanswer native\nextra\n",
+		"snapvm-cpu-probe 2\r\nboot_id " ID1 "\r\nanswer native\r\n",
 	};
-	static const char nul[] = "snapvm-cpu-probe 1\nboot_id " ID1
-	    "\nemulated n\0\n";
+	static const char nul[] = "snapvm-cpu-probe 2\nboot_id " ID1
+	    "\nanswer nativ\0\n";
 	char big[1024];
 
 	put(good, sizeof(good) - 1);
