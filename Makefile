@@ -33,13 +33,28 @@ SNAPVM_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread $(WARNINGS)
 # layers, lib/README).
 LAYERS   := base jail net snapfmt kvm dev vmm run s3 ctrl
 # The libraries, their flags from pkg-config as a Debian build expects.
-LIBS     := json-c libcrypto yaml-0.1 libmicrohttpd libcurl libmnl libseccomp \
+# Each program links only those its code needs (PROG_LIBS_NAME; a program
+# without a line links them all): a runner's own memory is part of what
+# every restore costs, and one more library mapped is more of it.  The
+# tests and fuzz targets link them all, and OpenSSL's libcrypto besides:
+# test_snap checks the manifests' SHA-256 against it, not nettle again.
+LIBS     := json-c nettle yaml-0.1 libmicrohttpd libcurl libmnl libseccomp \
 	    libsystemd
+PROG_LIBS_vmrun       := json-c nettle libmnl libseccomp
+PROG_LIBS_snaprestore := $(PROG_LIBS_vmrun)
+PROG_LIBS_ctrl        := json-c nettle yaml-0.1 libmicrohttpd libsystemd
+PROG_LIBS_s3snap      := json-c nettle yaml-0.1 libcurl
+PROG_LIBS_snapdump    := json-c
+PROG_LIBS_tapnet      := libmnl
+PROG_LIBS_vmjail      :=
 LIBS_CFLAGS := $(shell pkg-config --cflags $(LIBS))
-LIBS_LDLIBS := $(shell pkg-config --libs $(LIBS))
+TEST_LDLIBS := $(shell pkg-config --libs $(LIBS) libcrypto)
+# pkglibs NAME: the link flags of program NAME's libraries.
+pkglibs   = $(if $(filter undefined,$(origin PROG_LIBS_$(1))),\
+	    $(shell pkg-config --libs $(LIBS)),\
+	    $(if $(PROG_LIBS_$(1)),$(shell pkg-config --libs $(PROG_LIBS_$(1)))))
 CPPFLAGS += $(LAYERS:%=-Ilib/%) -Ibuild/gen -MMD -MP $(LIBS_CFLAGS)
 LDFLAGS  += -pthread
-LDLIBS   += $(LIBS_LDLIBS)
 # The version every program's --version prints: VERSION, and in a git
 # checkout the commit (scripts/version).
 VERSION  := $(shell scripts/version)
@@ -98,23 +113,26 @@ $(LIBA): $(LIB_OBJ)
 	$(Q)rm -f $@
 	$(Q)$(call say,AR,$@)$(AR) rcs $@ $^
 
-# One rule per program: bin/NAME links cmd/NAME/*.c with lib/.
+# One rule per program: bin/NAME links cmd/NAME/*.c with lib/ and its
+# libraries (PROG_LIBS_NAME, in PROG_LDLIBS_NAME).
 define prog_rule
+PROG_LDLIBS_$(1) := $(call pkglibs,$(1))
 bin/$(1): $(patsubst %.c,$(B)/%.o,$(wildcard cmd/$(1)/*.c)) $(LIBA)
 	@mkdir -p $$(@D)
-	$$(Q)$$(call say,LINK,$$@)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LDLIBS)
+	$$(Q)$$(call say,LINK,$$@)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) \
+	    $(LIBA) $$(PROG_LDLIBS_$(1)) $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
 
 $(B)/t/hooks/%: $(B)/cmd/%/main.o $(B)/t/hooks/runner_hooks.o $(LIBA)
 	@mkdir -p $(@D)
 	$(Q)$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) \
-	    $(LDLIBS)
+	    $(PROG_LDLIBS_$*) $(LDLIBS)
 
 $(B)/unit/%: $(B)/t/unit/%.o $(B)/t/unit/unit.o $(LIBA)
 	@mkdir -p $(@D)
 	$(Q)$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) \
-	    $(LDLIBS)
+	    $(TEST_LDLIBS) $(LDLIBS)
 
 # The device tests drive their device through one fake guest driver
 # (t/unit/fakedrv.h); the others do without it, and without the device
@@ -133,7 +151,7 @@ $(B)/t/jail/probe: t/jail/probe.c
 $(B)/t/jail/sysfilter: t/jail/sysfilter.c
 	@mkdir -p $(@D)
 	$(Q)$(call say,CC,$@)$(CC) $(SNAPVM_CFLAGS) $(CFLAGS) $(LIBS_CFLAGS) \
-	    $(LDFLAGS) -o $@ $< $(LDLIBS)
+	    $(LDFLAGS) -o $@ $< $(TEST_LDLIBS) $(LDLIBS)
 
 testguests:
 	$(MAKE) -C t/guest O=$(CURDIR)/$(B)/testguest
@@ -185,7 +203,8 @@ $(FUZZ_LIBA): $(LIB_SRC:%.c=$(FZ)/%.o)
 
 $(FZ)/bin/%: $(FZ)/t/fuzz/%.o $(FZ)/t/fuzz/fuzz.o $(FUZZ_LIBA)
 	@mkdir -p $(@D)
-	$(Q)$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ $(LDLIBS)
+	$(Q)$(call say,LINK,$@)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ \
+	    $(TEST_LDLIBS) $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)
 

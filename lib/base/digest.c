@@ -8,10 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "digest.h"
 #include "file.h"
+#include "hash.h"
 #include "log.h"
 
 #define DIGEST_CHUNK	(1 << 20)
@@ -20,32 +19,32 @@
 void
 digest_hex(const unsigned char *md, char hex[DIGEST_HEX])
 {
-	for (int i = 0; i < 32; i++)
+	for (int i = 0; i < HASH_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
 static int
 digest_fd(int fd, const char *path, char hex[DIGEST_HEX])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned char *buf = malloc(DIGEST_CHUNK), md[EVP_MAX_MD_SIZE];
+	unsigned char *buf = malloc(DIGEST_CHUNK), md[HASH_LEN];
+	struct hash_ctx h;
 	ssize_t n = -1;
-	int rc = -1;
 
-	if (ctx != NULL && buf != NULL &&
-	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1) {
-		while ((n = read(fd, buf, DIGEST_CHUNK)) > 0)
-			EVP_DigestUpdate(ctx, buf, (size_t)n);
-		if (n == 0 && EVP_DigestFinal_ex(ctx, md, NULL) == 1) {
-			digest_hex(md, hex);
-			rc = 0;
-		}
-	}
-	if (n == -1)
+	if (buf == NULL) {
 		log_warn("%s", path);
+		return -1;
+	}
+	hash_init(&h);
+	while ((n = read(fd, buf, DIGEST_CHUNK)) > 0)
+		hash_update(&h, buf, (size_t)n);
 	free(buf);
-	EVP_MD_CTX_free(ctx);
-	return rc;
+	if (n == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	hash_final(&h, md);
+	digest_hex(md, hex);
+	return 0;
 }
 
 int
@@ -73,7 +72,7 @@ static int
 digest_cache_entry(const struct stat *st, char *out, size_t n)
 {
 	char id[512], hex[DIGEST_HEX], dir[3072];
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char md[HASH_LEN];
 
 	if (digest_cache_dir(dir, sizeof(dir)) == -1)
 		return -1;
@@ -81,8 +80,7 @@ digest_cache_entry(const struct stat *st, char *out, size_t n)
 	    (uintmax_t)st->st_dev, (uintmax_t)st->st_ino, (intmax_t)st->st_size,
 	    (long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
 	    (long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
-	if (EVP_Digest(id, strlen(id), md, NULL, EVP_sha256(), NULL) != 1)
-		return -1;
+	hash_buf(id, strlen(id), md);
 	digest_hex(md, hex);
 	if ((size_t)snprintf(out, n, "%s/%.64s", dir, hex) >= n)
 		return -1;

@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
+#include "hash.h"
 #include "log.h"
 #include "s3.h"
 #include "s3xml.h"
@@ -99,9 +99,9 @@ buf_add(struct s3_buf *b, const char *p, size_t n)
 void
 s3_sha256(const void *p, size_t n, char hex[DIGEST_HEX])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char md[HASH_LEN];
 
-	EVP_Digest(p, n, md, NULL, EVP_sha256(), NULL);
+	hash_buf(p, n, md);
 	digest_hex(md, hex);
 }
 

@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <openssl/evp.h>
 
 #include "file.h"
+#include "hash.h"
 #include "log.h"
 #include "snapmeta.h"
 #include "snapstate.h"
@@ -580,7 +580,7 @@ int
 snapmeta_load(const char *dir, const struct snap_meta *m,
     enum snap_file which, uint8_t **data, size_t *len)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char md[HASH_LEN];
 	char path[4200], hex[DIGEST_HEX];
 	uint64_t size;
 	uint8_t *buf = NULL;
@@ -595,8 +595,8 @@ snapmeta_load(const char *dir, const struct snap_meta *m,
 	 * anything. */
 	if (check_size(dir, m, which, size) == 0 &&
 	    (buf = malloc(size ? size : 1)) != NULL &&
-	    file_read_all(fd, path, buf, (size_t)size) == 0 &&
-	    EVP_Digest(buf, (size_t)size, md, NULL, EVP_sha256(), NULL) == 1) {
+	    file_read_all(fd, path, buf, (size_t)size) == 0) {
+		hash_buf(buf, (size_t)size, md);
 		digest_hex(md, hex);
 		if (check_hash(dir, m, which, hex) == 0) {
 			close(fd);

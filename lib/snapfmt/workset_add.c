@@ -14,9 +14,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "file.h"
+#include "hash.h"
 #include "log.h"
 #include "snapstack.h"
 #include "vmlimits.h"
@@ -131,7 +130,7 @@ page_layer(const struct ws_stack *s, uint64_t pg)
 struct ws_out {
 	int fd;
 	const char *path;
-	EVP_MD_CTX *md;
+	struct hash_ctx md;
 	uint64_t size;
 };
 
@@ -140,8 +139,7 @@ out_put(struct ws_out *o, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
-	if (EVP_DigestUpdate(o->md, buf, len) != 1)
-		return -1;
+	hash_update(&o->md, buf, len);
 	while (len > 0) {
 		ssize_t n = write(o->fd, p, len);
 
@@ -214,7 +212,7 @@ write_workset(const char *dir, const struct ws_stack *s,
     const struct workset_run *run, uint32_t nruns, struct snap_meta *top)
 {
 	char path[4400];
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char md[HASH_LEN];
 	struct ws_out o = { .path = path };
 	uint64_t npages = 0;
 	int rc = -1;
@@ -227,17 +225,15 @@ write_workset(const char *dir, const struct ws_stack *s,
 		log_warn("%s", path);
 		return -1;
 	}
-	if ((o.md = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestInit_ex(o.md, EVP_sha256(), NULL) == 1 &&
-	    put_tables(&o, s, run, nruns, npages) == 0 &&
-	    put_pages(&o, s, run, nruns) == 0 &&
-	    EVP_DigestFinal_ex(o.md, md, NULL) == 1 && fsync(o.fd) == 0) {
+	hash_init(&o.md);
+	if (put_tables(&o, s, run, nruns, npages) == 0 &&
+	    put_pages(&o, s, run, nruns) == 0 && fsync(o.fd) == 0) {
+		hash_final(&o.md, md);
 		top->file[SNAP_WORKSET].present = true;
 		top->file[SNAP_WORKSET].size = o.size;
 		digest_hex(md, top->file[SNAP_WORKSET].sha256);
 		rc = 0;
 	}
-	EVP_MD_CTX_free(o.md);
 	close(o.fd);
 	return rc;
 }

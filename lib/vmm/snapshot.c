@@ -12,10 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "devices.h"
 #include "file.h"
+#include "hash.h"
 #include "log.h"
 #include "snap_kvm.h"
 #include "snapmeta.h"
@@ -63,7 +62,7 @@ pwrite_all(int fd, const void *buf, size_t len, off_t off)
 struct out_file {
 	char path[4200];
 	int fd;
-	EVP_MD_CTX *md;
+	struct hash_ctx md;
 	uint64_t size;
 };
 
@@ -72,10 +71,9 @@ out_open(struct out_file *f, const char *dir, enum snap_file which)
 {
 	snprintf(f->path, sizeof(f->path), "%s/%s", dir, snap_file_name[which]);
 	f->fd = open(f->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	f->md = EVP_MD_CTX_new();
 	f->size = 0;
-	if (f->fd == -1 || f->md == NULL ||
-	    EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1) {
+	hash_init(&f->md);
+	if (f->fd == -1) {
 		log_warn("%s", f->path);
 		return -1;
 	}
@@ -87,9 +85,9 @@ static int
 out_put(struct out_file *f, const void *buf, size_t len, const void *zeros)
 {
 	for (size_t done = 0; buf == NULL && done < len; done += MEM_PAGE)
-		EVP_DigestUpdate(f->md, zeros, MEM_PAGE);
+		hash_update(&f->md, zeros, MEM_PAGE);
 	if (buf != NULL) {
-		EVP_DigestUpdate(f->md, buf, len);
+		hash_update(&f->md, buf, len);
 		if (pwrite_all(f->fd, buf, len, (off_t)f->size) == -1) {
 			log_warn("%s", f->path);
 			return -1;
@@ -102,18 +100,16 @@ out_put(struct out_file *f, const void *buf, size_t len, const void *zeros)
 static int
 out_close(struct out_file *f, struct snap_meta *m, enum snap_file which)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char md[HASH_LEN];
 	int rc = 0;
 
-	if (ftruncate(f->fd, (off_t)f->size) == -1 || fsync(f->fd) == -1 ||
-	    EVP_DigestFinal_ex(f->md, md, NULL) != 1) {
+	hash_final(&f->md, md);
+	if (ftruncate(f->fd, (off_t)f->size) == -1 || fsync(f->fd) == -1) {
 		log_warn("%s", f->path);
 		rc = -1;
 	}
 	close(f->fd);
-	EVP_MD_CTX_free(f->md);
 	f->fd = -1;
-	f->md = NULL;
 	if (rc == 0) {
 		m->file[which].present = true;
 		m->file[which].size = f->size;
@@ -176,10 +172,8 @@ write_files(struct vm *vm, const char *tmp, const uint64_t *bits,
 	    out_put(&f, bits, (mem_pages(&vm->mem) + 7) / 8, NULL) == -1 ||
 	    out_close(&f, m, SNAP_PAGES) == -1))
 		rc = -1;
-	if (f.fd != -1) {
+	if (f.fd != -1)
 		close(f.fd);
-		EVP_MD_CTX_free(f.md);
-	}
 	return rc;
 }
 
