@@ -279,6 +279,11 @@ void ctrl_console_report(struct ctrl *c, struct console *k, bool now);
 /* The ring's bytes, oldest first (malloc'd, NUL after them), or NULL. */
 char *ctrl_console_tail(const struct console *k, size_t *len);
 void ctrl_console_close(struct ctrl *c, struct console *k);
+/* When p has ended: reads its last words (a few turns at most), then
+ * closes k.  With want_tail, what the ring held as ctrl_console_tail
+ * gives it (the caller frees it); else NULL and *len 0. */
+char *ctrl_console_finish(struct ctrl *c, struct console *k, struct runproc *p,
+    bool want_tail, size_t *len);
 
 /* ctrl_pool.c */
 int ctrl_pool_dispatch(struct ctrl *c);

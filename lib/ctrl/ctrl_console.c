@@ -164,3 +164,20 @@ ctrl_console_close(struct ctrl *c, struct console *k)
 	k->ring = NULL;
 	k->size = k->used = k->head = 0;
 }
+
+char *
+ctrl_console_finish(struct ctrl *c, struct console *k, struct runproc *p,
+    bool want_tail, size_t *len)
+{
+	char *tail = NULL;
+
+	/* A few turns only, never to the end: what the child left behind
+	 * may still write to the pipe, and no console may hold the loop. */
+	for (int i = 0; i < 8 && ctrl_console_read(c, k, p) > 0; i++)
+		;
+	*len = 0;
+	if (want_tail)
+		tail = ctrl_console_tail(k, len);
+	ctrl_console_close(c, k);
+	return tail;
+}

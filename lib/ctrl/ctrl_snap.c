@@ -237,11 +237,7 @@ ctrl_snap_build_done(struct ctrl *c, int status)
 		ok = false;
 	ctrl_jail_release(c, CTRL_BUILDER_SLOT, 1);	/* if its keeper was killed */
 
-	for (int i = 0; i < 8 && ctrl_console_read(c, &c->builder_con,
-	    &c->builder) > 0; i++)
-		;
-	tail = ok ? NULL : ctrl_console_tail(&c->builder_con, &len);
-	ctrl_console_close(c, &c->builder_con);
+	tail = ctrl_console_finish(c, &c->builder_con, &c->builder, !ok, &len);
 	if (ok)
 		ctrl_log(c, "snapshot_built", 0, "\"function\":\"%s\","
 		    "\"status\":0,\"ms\":%ju", job == -1 ? "(base)" : job < 0 ?

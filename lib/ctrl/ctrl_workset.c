@@ -216,13 +216,9 @@ ctrl_ws_added(struct ctrl *c, int status)
 	int fn = c->ws_fn;
 	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	char dir[CTRL_PATH], *tail;
-	size_t len = 0;
+	size_t len;
 
-	for (int i = 0; i < 8 && ctrl_console_read(c, &c->builder_con,
-	    &c->builder) > 0; i++)
-		;
-	tail = ok ? NULL : ctrl_console_tail(&c->builder_con, &len);
-	ctrl_console_close(c, &c->builder_con);
+	tail = ctrl_console_finish(c, &c->builder_con, &c->builder, !ok, &len);
 	runproc_release(&c->builder);
 	c->builder.pid = 0;
 	c->ws_fn = -1;
