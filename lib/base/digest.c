@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -103,18 +102,11 @@ digest_cache_store(const char *entry, const char hex[DIGEST_HEX])
 	char tmp[PATH_MAX_DIGEST + 32], dir[PATH_MAX_DIGEST];
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "%s", entry);
-	*strrchr(dir, '/') = '\0';
-	if (mkdir(dir, 0700) == -1 && errno == ENOENT) {
-		*strrchr(dir, '/') = '\0';
-		mkdir(dir, 0700);	/* .../snapvm, then .../digest */
-		snprintf(dir, sizeof(dir), "%s", entry);
-		*strrchr(dir, '/') = '\0';
-		mkdir(dir, 0700);
-	}
 	snprintf(tmp, sizeof(tmp), "%s.%ld", entry, (long)getpid());
-	if ((f = fopen(tmp, "w")) == NULL)
-		return;		/* a cache that cannot be written is no cache */
+	/* A cache that cannot be written is no cache. */
+	if (file_cache_mkdir("digest", dir, sizeof(dir)) == -1 ||
+	    (f = fopen(tmp, "w")) == NULL)
+		return;
 	fprintf(f, "%s\n", hex);
 	if (fclose(f) != 0 || rename(tmp, entry) == -1)
 		unlink(tmp);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,6 +149,38 @@ file_cache_path(const char *name, char *out, size_t n)
 	else
 		return -1;
 	return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+/* Makes dir, and where it is missing up to levels - 1 of the directories
+ * above it first.  The deepest is tried first: it is there nearly always,
+ * and then one mkdir(2) is all it costs. */
+static int
+mkdir_levels(char *dir, int levels)
+{
+	char *slash;
+	int rc;
+
+	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT || levels <= 1 ||
+	    (slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return -1;
+	*slash = '\0';
+	rc = mkdir_levels(dir, levels - 1);
+	*slash = '/';
+	if (rc == -1 || (mkdir(dir, 0700) == -1 && errno != EEXIST))
+		return -1;
+	return 0;
+}
+
+int
+file_cache_mkdir(const char *name, char *out, size_t n)
+{
+	if (file_cache_path(name, out, n) == -1)
+		return -1;
+	/* The cache's base, snapvm and name: the base directory
+	 * specification has XDG_CACHE_HOME made when it is needed. */
+	return mkdir_levels(out, name != NULL ? 3 : 2);
 }
 
 int

@@ -28,6 +28,12 @@ int file_sync_dir(const char *path);
  * $HOME/.cache/snapvm), with "/name" if name is not NULL; -1 with neither
  * variable set or no room.  The directory need not exist. */
 int file_cache_path(const char *name, char *out, size_t n);
+/* As file_cache_path, and the directory made: the cache's base
+ * ($XDG_CACHE_HOME, else $HOME/.cache), then snapvm, then name (one
+ * component, or NULL), each with mode 0700 where it is missing; nothing
+ * above the base is made.  -1 as file_cache_path, or if one cannot be
+ * made. */
+int file_cache_mkdir(const char *name, char *out, size_t n);
 
 /* A private directory for a VM's sockets: $TMPDIR/snapvm.XXXXXX. */
 int file_tmpdir(char *buf, size_t size);

@@ -17,6 +17,7 @@
 #include "cpuid.h"
 #include "cpuprobe.h"
 #include "cputmpl.h"
+#include "file.h"
 #include "kvm.h"
 #include "log.h"
 #include "mem.h"
@@ -222,7 +223,7 @@ cpuprobe_run(const char *kvm_path)
 enum cpuprobe_answer
 cpuprobe_answer(const char *kvm_path)
 {
-	char path[4096], id[CPUPROBE_BOOT_ID];
+	char path[4096], dir[4096], id[CPUPROBE_BOOT_ID];
 	bool cacheable = cpuprobe_cache_path(path, sizeof(path)) == 0 &&
 	    cpuprobe_boot_id(id) == 0;
 	enum cpuprobe_answer a = CPUPROBE_UNKNOWN;
@@ -240,7 +241,8 @@ cpuprobe_answer(const char *kvm_path)
 	    a == CPUPROBE_NOXSAVE ? "KVM runs guest kernel code natively but "
 	    "does not see XSETBV: the guest needs noxsave" : "no answer");
 	if (cacheable && a != CPUPROBE_UNKNOWN &&
-	    cpuprobe_cache_write(path, id, a) == -1)
+	    (file_cache_mkdir(NULL, dir, sizeof(dir)) == -1 ||
+	    cpuprobe_cache_write(path, id, a) == -1))
 		log_debug("%s: answer not cached", path);
 	return a;
 }

@@ -47,7 +47,8 @@ enum cpuprobe_answer cpuprobe_answer(const char *kvm_path);
  * CPUPROBE_UNKNOWN for a missing file, another boot's answer, or a file
  * that is not exactly what cpuprobe_cache_write writes (which is then
  * rewritten by the next probe, never trusted).  A write is atomic: a
- * temporary name, fsync, rename, fsync of the directory.
+ * temporary name, fsync, rename, fsync of the directory, which must be
+ * there (cpuprobe_answer makes it with file_cache_mkdir).
  */
 int cpuprobe_cache_path(char *out, size_t n);
 int cpuprobe_boot_id(char id[CPUPROBE_BOOT_ID]);

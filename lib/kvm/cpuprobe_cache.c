@@ -4,12 +4,10 @@
  * stale (another boot), cut short or tampered with, so a read accepts
  * only the exact text a write makes, for this boot.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cpuprobe.h"
@@ -102,30 +100,6 @@ cpuprobe_cache_read(const char *path, const char *boot_id)
 	return CPUPROBE_UNKNOWN;
 }
 
-/* The directory above path, made if missing (its parent must exist). */
-static int
-cache_dir(const char *path, char *dir, size_t n)
-{
-	char *slash;
-
-	snprintf(dir, n, "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
-		return -1;
-	*slash = '\0';
-	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-		return 0;
-	/* XDG_CACHE_HOME itself may not be there yet (the base directory
-	 * specification: made when needed). */
-	if (errno != ENOENT || (slash = strrchr(dir, '/')) == NULL ||
-	    slash == dir)
-		return -1;
-	*slash = '\0';
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
-		return -1;
-	*slash = '/';
-	return mkdir(dir, 0700) == -1 && errno != EEXIST ? -1 : 0;
-}
-
 static int
 write_all(int fd, const char *buf, size_t n)
 {
@@ -139,12 +113,14 @@ int
 cpuprobe_cache_write(const char *path, const char *boot_id,
     enum cpuprobe_answer a)
 {
-	char text[CACHE_MAX], dir[4096], tmp[4200];
+	char text[CACHE_MAX], dir[4096], tmp[4200], *slash;
 	int fd, len = cache_text(text, sizeof(text), boot_id, a), rc;
 
+	snprintf(dir, sizeof(dir), "%s", path);
 	if (a == CPUPROBE_UNKNOWN || !boot_id_ok(boot_id) ||
-	    cache_dir(path, dir, sizeof(dir)) == -1)
+	    (slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return -1;
+	*slash = '\0';
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 	    0600);

@@ -1,13 +1,19 @@
 /*
  * SHA-256 (hash.c over nettle, digest.c's files): known digests, the
  * FIPS 180-2 examples and a 1 MiB message, however the message is cut
- * into updates, and a file longer than digest.c's read chunk.
+ * into updates, and a file longer than digest.c's read chunk.  And the
+ * cache directory digest.c's entries go in (file.c's file_cache_mkdir).
  */
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "digest.h"
+#include "file.h"
 #include "hash.h"
 #include "unit.h"
 
@@ -112,10 +118,114 @@ test_file(void)
 	free(a);
 }
 
+static bool
+private_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    (st.st_mode & 0777) == 0700;
+}
+
+static int
+entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	while (d != NULL && (e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+static void
+remove_tree(const char *top)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	CHECK(system(cmd) == 0);
+}
+
+/* A missing XDG_CACHE_HOME is made, with snapvm/ and the name in it, all
+ * private; again they are simply there; nothing above the base is made.
+ * A digest computed through the cache leaves its entry there. */
+static void
+test_cache_dir(void)
+{
+	char top[] = "/tmp/snapvm-test-cache.XXXXXX", base[64], want[128];
+	char got[128], hex[DIGEST_HEX];
+	FILE *f;
+
+	CHECK(mkdtemp(top) != NULL);
+	snprintf(base, sizeof(base), "%s/xdg", top);
+	setenv("XDG_CACHE_HOME", base, 1);
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ(file_cache_mkdir("digest", got, sizeof(got)), 0);
+		snprintf(want, sizeof(want), "%s/snapvm/digest", base);
+		CHECK(strcmp(got, want) == 0);
+		CHECK(private_dir(base) && private_dir(got));
+		*strrchr(want, '/') = '\0';
+		CHECK(private_dir(want));
+	}
+	CHECK_EQ(file_cache_mkdir(NULL, got, sizeof(got)), 0);
+	CHECK(strcmp(got, want) == 0);
+	CHECK_EQ(file_cache_mkdir("digest", got, 8), -1);	/* no room */
+	snprintf(want, sizeof(want), "%s/abc", top);
+	CHECK((f = fopen(want, "w")) != NULL && fputs("abc", f) >= 0 &&
+	    fclose(f) == 0);
+	CHECK(digest_file_cached(want, hex) == 0);
+	CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad") == 0);
+	snprintf(want, sizeof(want), "%s/snapvm/digest", base);
+	CHECK_EQ(entries(want), 1);
+	snprintf(base, sizeof(base), "%s/no/such", top);
+	setenv("XDG_CACHE_HOME", base, 1);
+	CHECK_EQ(file_cache_mkdir("digest", got, sizeof(got)), -1);
+	snprintf(base, sizeof(base), "%s/no", top);
+	CHECK(access(base, F_OK) == -1);
+	unsetenv("XDG_CACHE_HOME");
+	remove_tree(top);
+}
+
+/* Without XDG_CACHE_HOME, under $HOME: its .cache is made, HOME is not. */
+static void
+test_cache_dir_home(void)
+{
+	char top[] = "/tmp/snapvm-test-cache.XXXXXX", home[64], want[128];
+	char got[128], *was = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+
+	CHECK(mkdtemp(top) != NULL);
+	unsetenv("XDG_CACHE_HOME");
+	snprintf(home, sizeof(home), "%s/home", top);
+	CHECK(mkdir(home, 0755) == 0);
+	setenv("HOME", home, 1);
+	CHECK_EQ(file_cache_mkdir(NULL, got, sizeof(got)), 0);
+	snprintf(want, sizeof(want), "%s/.cache/snapvm", home);
+	CHECK(strcmp(got, want) == 0 && private_dir(got));
+	*strrchr(want, '/') = '\0';
+	CHECK(private_dir(want));
+	snprintf(home, sizeof(home), "%s/nohome", top);
+	setenv("HOME", home, 1);
+	CHECK_EQ(file_cache_mkdir(NULL, got, sizeof(got)), -1);
+	CHECK(access(home, F_OK) == -1);
+	if (was != NULL)
+		setenv("HOME", was, 1);
+	else
+		unsetenv("HOME");
+	free(was);
+	remove_tree(top);
+}
+
 static const struct unit_test tests[] = {
 	{ "known vectors", test_vectors },
 	{ "split updates", test_split },
 	{ "a file across read chunks", test_file },
+	{ "the cache's directory, made when missing", test_cache_dir },
+	{ "the cache's directory under HOME", test_cache_dir_home },
 };
 
 UNIT_MAIN(tests)
