@@ -180,6 +180,35 @@ start(void)
 	return &sock_rig;
 }
 
+/* A rig on a loop of its own that no thread runs: the test turns it
+ * (fakedrv_turn) and sees what each turn did.  Its backend is a socket
+ * pair; n sets its name and MAC apart from the other rigs'. */
+static void
+rig_own_start(struct rig *r, struct evloop *l, uint8_t n)
+{
+	const uint8_t mac[6] = { 2, 0, 0, 0, 0, n };
+	char name[8];
+	int sv[2];
+
+	CHECK_EQ(evloop_init(l), 0);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		abort();
+	r->host = sv[1];
+	snprintf(name, sizeof(name), "test%d", n);
+	if (fakedrv_init(&r->d, &virtio_net_ops, &r->n, l) == -1 ||
+	    virtio_net_init(&r->n, sv[0], name, mac, l, &r->d.t) == -1)
+		abort();
+}
+
+static void
+rig_own_stop(struct rig *r, struct evloop *l)
+{
+	virtio_net_close(&r->n);
+	fakedrv_destroy(&r->d);
+	evloop_destroy(l);
+	close(r->host);
+}
+
 static void
 test_config(void)
 {
@@ -443,16 +472,9 @@ test_tx_budget(void)
 	const int n = 2 * VIRTIO_MMIO_BUDGET;
 	const struct fakedrv_seg sg = { 0x700000, HDR + 60, 0 };
 	uint8_t frame[HDR + 60] = { 0 };
-	int sv[2];
 
 	start();
-	CHECK_EQ(evloop_init(&l), 0);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
-		abort();
-	if (fakedrv_init(&b.d, &virtio_net_ops, &b.n, &l) == -1 ||
-	    virtio_net_init(&b.n, sv[0], "test1", (const uint8_t[6]){ 2, 0, 0,
-	    0, 0, 1 }, &l, &b.d.t) == -1)
-		abort();
+	rig_own_start(&b, &l, 1);
 	fakedrv_features(&b.d, 1ULL << VIRTIO_F_VERSION_1);
 	fakedrv_queue(&b.d, TX, 256);
 	fakedrv_driver_ok(&b.d);
@@ -468,10 +490,7 @@ test_tx_budget(void)
 	CHECK_EQ(fakedrv_turn(&b.d), 0);
 	CHECK_EQ(b.n.stats.tx_frames, n);
 	CHECK_EQ(fakedrv_status(&b.d), FAKEDRV_S_LIVE);
-	virtio_net_close(&b.n);
-	fakedrv_destroy(&b.d);
-	evloop_destroy(&l);
-	close(sv[1]);
+	rig_own_stop(&b, &l);
 }
 
 /* The guest's side of the tap test: ARP, then echo small and large. */
@@ -562,20 +581,12 @@ rig_irqs(struct rig *r)
 static void
 test_event_idx(void)
 {
-	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 2 };
 	static struct rig b;
 	static struct evloop l;
 	uint8_t frame[HDR + 60] = { 0 };
-	int sv[2];
 
 	start();
-	CHECK_EQ(evloop_init(&l), 0);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
-		abort();
-	b.host = sv[1];
-	if (fakedrv_init(&b.d, &virtio_net_ops, &b.n, &l) == -1 ||
-	    virtio_net_init(&b.n, sv[0], "test2", mac, &l, &b.d.t) == -1)
-		abort();
+	rig_own_start(&b, &l, 2);
 	fakedrv_setup(&b.d, FEATURES | 1ULL << FAKEDRV_F_EVENT_IDX, 2, QN);
 	CHECK_EQ(fakedrv_status(&b.d), FAKEDRV_S_LIVE);
 	rig_turns(&b);
@@ -613,10 +624,7 @@ test_event_idx(void)
 	CHECK_EQ(fakedrv_avail_event(&b.d, TX), 4);
 	CHECK_EQ(b.n.stats.tx_frames, 4);
 	CHECK_EQ(fakedrv_status(&b.d), FAKEDRV_S_LIVE);
-	virtio_net_close(&b.n);
-	fakedrv_destroy(&b.d);
-	evloop_destroy(&l);
-	close(sv[1]);
+	rig_own_stop(&b, &l);
 }
 
 static void
