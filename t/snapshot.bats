@@ -155,3 +155,74 @@ make_diff() {
 	run restore --load-dir x --kernel y
 	[ "$status" -eq 64 ]
 }
+
+@test "snaprestore --check-only restores nothing it runs: no vCPU starts, exit 0; only with --load-dir" {
+	make_base
+	run restore --load-dir "$BASE" --check-only
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"restores 1"* ]]	# the guest printed nothing
+	run restore --check-only
+	[ "$status" -eq 64 ]
+	run restore --load-dir "$BASE" --check-only --record-workset "$BATS_TEST_TMPDIR/ws"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--check-only"* ]]
+}
+
+# The CPU a layer's guest had (issue: guest CPU, part 3).
+
+@test "a layer records its template and each vCPU's CPUID; a restored guest has exactly the CPUID it had, and its diff records the same" {
+	vm --kernel "$GUESTS/snap.elf" --mem 32 --vcpus 2 --cpu-template x86-64-v2 \
+	    --dump-dir "$BASE"
+	grep -A2 '"cpu"' "$BASE/manifest.json" | grep -q '"template": "x86-64-v2"'
+	grep -q '"version": 4' "$BASE/manifest.json"
+	vm --load-dir "$BASE" --dump-dir "$DIFF" > /dev/null
+	grep -A2 '"cpu"' "$DIFF/manifest.json" | grep -q '"template": "x86-64-v2"'
+	"$ROOT/t/cpuid_edit.py" dump "$BASE" > "$BATS_TEST_TMPDIR/base.json"
+	"$ROOT/t/cpuid_edit.py" dump "$DIFF" > "$BATS_TEST_TMPDIR/diff.json"
+	python3 - "$BATS_TEST_TMPDIR/base.json" "$BATS_TEST_TMPDIR/diff.json" <<'PY'
+import json, sys
+base, diff = (json.load(open(f)) for f in sys.argv[1:])
+assert sorted(base) == ["0", "1"], sorted(base)	# one per vCPU
+leaf7 = [e for e in base["0"] if e["leaf"] == 7 and e["subleaf"] == 0]
+assert leaf7 and not leaf7[0]["ebx"] >> 5 & 1, leaf7	# x86-64-v2: no AVX2
+apic = [e["ebx"] >> 24 for v in "01" for e in base[v] if e["leaf"] == 1]
+assert apic == [0, 1], apic
+assert base == diff, "the restored guest's CPUID differs from its snapshot's"
+PY
+}
+
+@test "a layer made with one CPU template is refused with another, naming both (78); with its own it restores" {
+	make_base
+	run restore --load-dir "$BASE" --cpu-template x86-64-v2
+	echo "$output"
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"$BASE: made with CPU template host; --cpu-template x86-64-v2 is refused"* ]]
+	[[ "$output" != *"restores 1"* ]]
+	run restore --load-dir "$BASE" --cpu-template host
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok memory after checkpoint 1"* ]]
+}
+
+@test "a layer whose guest had a CPU feature this host lacks is refused, naming the feature (69)" {
+	make_base
+	feature=$("$ROOT/t/cpuid_edit.py" add-missing "$BASE")
+	echo "added $feature"
+	! grep -qw "$feature" /proc/cpuinfo
+	run restore --load-dir "$BASE" --check-only
+	echo "$output"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"$BASE/state: vCPU 0: this host cannot give the guest the CPU it had: 1 feature missing: $feature"* ]]
+	run restore --load-dir "$BASE"
+	[ "$status" -eq 69 ]
+	[[ "$output" != *"restores 1"* ]]
+}
+
+@test "a diff whose CPU template is not its base's is refused" {
+	make_diff
+	sed -i 's/"template": "host"/"template": "x86-64-v3"/' "$DIFF/manifest.json"
+	run restore --load-dir "$BASE,$DIFF"
+	echo "$output"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"$DIFF: CPU template x86-64-v3, but the layer below ($BASE) has host"* ]]
+}

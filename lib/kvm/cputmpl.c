@@ -181,6 +181,20 @@ cputmpl_feature(const char *name)
 	return NULL;
 }
 
+const struct cputmpl_feature *
+cputmpl_feature_at(uint32_t leaf, uint32_t subleaf, enum cputmpl_reg reg,
+    unsigned bit)
+{
+	for (size_t i = 0; i < NFEATURES; i++) {
+		const struct cputmpl_feature *f = &cputmpl_features[i].f;
+
+		if (f->leaf == leaf && f->subleaf == subleaf && f->reg == reg &&
+		    f->bit == bit)
+			return f;
+	}
+	return NULL;
+}
+
 uint32_t *
 cputmpl_reg(struct kvm_cpuid_entry2 *e, enum cputmpl_reg r)
 {

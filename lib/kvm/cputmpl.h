@@ -53,6 +53,9 @@ struct cputmpl_feature {
 
 /* The named feature, or NULL. */
 const struct cputmpl_feature *cputmpl_feature(const char *name);
+/* The feature at that bit, or NULL if it has no name here. */
+const struct cputmpl_feature *cputmpl_feature_at(uint32_t leaf,
+    uint32_t subleaf, enum cputmpl_reg reg, unsigned bit);
 /* Register r of e (for tests and the probe). */
 uint32_t *cputmpl_reg(struct kvm_cpuid_entry2 *e, enum cputmpl_reg r);
 

@@ -9,6 +9,8 @@
 
 #include <linux/kvm.h>
 
+#include "cpucheck.h"
+#include "cpuid.h"
 #include "log.h"
 #include "snap_kvm.h"
 #include "vmlimits.h"
@@ -136,12 +138,56 @@ fail:
 	return NULL;
 }
 
+/*
+ * The CPUID the vCPU was given, as KVM holds it now (with the bits it
+ * keeps in step with the guest's CR4).  Linux 6.1's KVM_GET_CPUID2 gives
+ * no count back (nent stays as asked, even with E2BIG), so each slot's
+ * padding is marked first: the entries KVM wrote are those unmarked.
+ */
+#define CPUID_MARK	0x5afe5afeU
+
+static uint32_t
+cpuid_count(const struct kvm_cpuid2 *c)
+{
+	uint32_t n = 0;
+
+	if (c->nent < SNAP_MAX_CPUID)
+		return c->nent;		/* a KVM that says */
+	while (n < SNAP_MAX_CPUID && c->entries[n].padding[0] != CPUID_MARK)
+		n++;
+	return n;
+}
+
+static int
+cpuid_save(int fd, int index, struct snapbuf *b)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + SNAP_MAX_CPUID *
+	    sizeof(c->entries[0]));
+	uint32_t n;
+
+	if (c == NULL)
+		return -1;
+	c->nent = SNAP_MAX_CPUID;
+	for (uint32_t i = 0; i < SNAP_MAX_CPUID; i++)
+		c->entries[i].padding[0] = CPUID_MARK;
+	if (ioctl(fd, KVM_GET_CPUID2, c) == -1 || (n = cpuid_count(c)) == 0) {
+		log_warn("vCPU %d: KVM_GET_CPUID2", index);
+		free(c);
+		return -1;
+	}
+	c->nent = n;
+	snapbuf_add(b, SEC_CPUID, (uint32_t)index, c->entries,
+	    c->nent * (uint32_t)sizeof(c->entries[0]));
+	free(c);
+	return 0;
+}
+
 int
 snap_save_vcpu(const struct kvm *k, int fd, int index, struct snapbuf *b)
 {
 	struct kvm_msrs *m;
 
-	if (save_items(k, fd, index, vcpu_items, sizeof(vcpu_items) /
+	if (cpuid_save(fd, index, b) == -1 || save_items(k, fd, index, vcpu_items, sizeof(vcpu_items) /
 	    sizeof(vcpu_items[0]), b) == -1 || (m = msrs_read(k, fd)) == NULL)
 		return -1;
 	snapbuf_add(b, SEC_MSRS, (uint32_t)index, m->entries,
@@ -180,11 +226,33 @@ msrs_write(int fd, int index, const struct snapstate *st)
 	return set;
 }
 
+/* The recorded CPUID, first: KVM checks the registers, XSAVE state and
+ * MSRs that follow against the CPUID the vCPU has. */
+static int
+cpuid_load(int fd, int index, const struct snapstate *st)
+{
+	uint32_t size;
+	const void *p = snapstate_find(st, SEC_CPUID, (uint32_t)index, &size);
+	struct kvm_cpuid2 *c;
+	int rc;
+
+	if (p == NULL)
+		return 0;	/* format 3: the vCPU keeps what it was given */
+	if ((c = calloc(1, sizeof(*c) + size)) == NULL)
+		return -1;
+	c->nent = size / (uint32_t)sizeof(c->entries[0]);
+	memcpy(c->entries, p, size);
+	if ((rc = ioctl(fd, KVM_SET_CPUID2, c)) == -1)
+		log_warn("%s: vCPU %d: KVM_SET_CPUID2", st->path, index);
+	free(c);
+	return rc == -1 ? -1 : 0;
+}
+
 int
 snap_load_vcpu(const struct kvm *k, int fd, int index,
     const struct snapstate *st)
 {
-	if (load_items(k, fd, index, vcpu_items, sizeof(vcpu_items) /
+	if (cpuid_load(fd, index, st) == -1 || load_items(k, fd, index, vcpu_items, sizeof(vcpu_items) /
 	    sizeof(vcpu_items[0]), st) == -1 || msrs_write(fd, index, st) == -1)
 		return -1;
 	return load_items(k, fd, index, vcpu_late_items,
@@ -408,6 +476,40 @@ check_item(const struct snapstate *st, const struct snap_item *it,
 	return check_late(st, it->type, i, p);
 }
 
+#define CPUID_FLAGS	(KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
+
+static int
+check_cpuid(const struct snapstate *st, uint32_t i)
+{
+	const struct kvm_cpuid_entry2 *e;
+	uint32_t size, n;
+
+	if ((e = snapstate_find(st, SEC_CPUID, i, &size)) == NULL) {
+		log_warnx("%s: no section 0x%x (CPUID) for vCPU %u", st->path,
+		    SEC_CPUID, i);
+		return -1;
+	}
+	if (size % sizeof(*e) != 0)
+		return bad(st, SEC_CPUID, i, "size", "%u bytes is not a whole "
+		    "number of %zu-byte entries", size, sizeof(*e));
+	n = size / (uint32_t)sizeof(*e);
+	if (n == 0 || n > SNAP_MAX_CPUID)
+		return bad(st, SEC_CPUID, i, "nent", "%u, expected 1 to %d", n,
+		    SNAP_MAX_CPUID);
+	for (uint32_t k = 0; k < n; k++) {
+		if ((e[k].flags & ~(uint32_t)CPUID_FLAGS) != 0 ||
+		    !zeros(e[k].padding, sizeof(e[k].padding)))
+			return bad(st, SEC_CPUID, i, "flags", "entry %u: unknown "
+			    "flags 0x%x or padding not zero", k, e[k].flags);
+		for (uint32_t j = 0; j < k; j++)
+			if (e[j].function == e[k].function &&
+			    e[j].index == e[k].index)
+				return bad(st, SEC_CPUID, i, "function", "leaf "
+				    "0x%x.%u twice", e[k].function, e[k].index);
+	}
+	return 0;
+}
+
 static int
 check_vcpu(const struct snapstate *st, uint32_t i)
 {
@@ -434,7 +536,7 @@ check_vcpu(const struct snapstate *st, uint32_t i)
 
 static const uint32_t vcpu_types[] = { SEC_REGS, SEC_SREGS, SEC_XSAVE,
     SEC_XCRS, SEC_MSRS, SEC_LAPIC, SEC_MP_STATE, SEC_EVENTS, SEC_DEBUGREGS,
-    SEC_FPU };
+    SEC_FPU, SEC_CPUID };
 
 static int
 check_pic(const struct snapstate *st, uint32_t type, const struct kvm_pic_state *p)
@@ -523,7 +625,7 @@ check_pit(const struct snapstate *st)
 }
 
 int
-snap_kvm_check(const struct snapstate *st, int nvcpus)
+snap_kvm_check(const struct snapstate *st, int nvcpus, bool cpuid)
 {
 	for (uint32_t n = 0; n < 3; n++)
 		if (check_chip(st, n) == -1)
@@ -532,12 +634,63 @@ snap_kvm_check(const struct snapstate *st, int nvcpus)
 	    sizeof(struct kvm_clock_data)) == NULL)
 		return -1;
 	for (int i = 0; i < nvcpus; i++)
-		if (check_vcpu(st, (uint32_t)i) == -1)
+		if (check_vcpu(st, (uint32_t)i) == -1 ||
+		    (cpuid && check_cpuid(st, (uint32_t)i) == -1))
 			return -1;
+	if (!cpuid && snapstate_count(st, SEC_CPUID) != 0)
+		return bad(st, SEC_CPUID, 0, "type", "in a layer of a format "
+		    "before 4");
 	for (size_t k = 0; k < sizeof(vcpu_types) / sizeof(vcpu_types[0]); k++)
 		for (uint32_t i = (uint32_t)nvcpus, size; i < VM_MAX_VCPUS; i++)
 			if (snapstate_find(st, vcpu_types[k], i, &size) != NULL)
 				return bad(st, vcpu_types[k], i, "index", "a "
 				    "vCPU the machine lacks (vCPUs: %d)", nvcpus);
 	return 0;
+}
+
+/* The CPUID a vCPU of this host would get with no template, against the
+ * recorded one: the record can only ever have less (a template masks
+ * bits, never adds them). */
+static int
+cpu_check_vcpu(const struct kvm_cpuid2 *supported,
+    const struct snapstate *st, int i, int nvcpus)
+{
+	uint32_t size;
+	const struct kvm_cpuid_entry2 *rec = snapstate_find(st, SEC_CPUID,
+	    (uint32_t)i, &size);
+	struct kvm_cpuid2 *host;
+	char why[512];
+	int n;
+
+	if (rec == NULL)
+		return 0;
+	if ((host = cpuid_guest(supported, NULL, (uint32_t)i,
+	    (uint32_t)nvcpus)) == NULL)
+		return -1;
+	n = cpucheck_missing(rec, size / (uint32_t)sizeof(*rec),
+	    host->entries, host->nent, why, sizeof(why));
+	free(host);
+	if (n == 0)
+		return 0;
+	log_warnx("%s: vCPU %d: this host cannot give the guest the CPU it "
+	    "had: %d feature%s missing: %s", st->path, i, n, n == 1 ? "" : "s",
+	    why);
+	return -1;
+}
+
+int
+snap_kvm_cpu_check(const struct kvm *k, const struct snapstate *st,
+    int nvcpus)
+{
+	struct kvm_cpuid2 *supported;
+	int rc = 0;
+
+	if (snapstate_count(st, SEC_CPUID) == 0)
+		return 0;
+	if ((supported = cpuid_supported(k->sys_fd)) == NULL)
+		return -1;
+	for (int i = 0; i < nvcpus && rc == 0; i++)
+		rc = cpu_check_vcpu(supported, st, i, nvcpus);
+	free(supported);
+	return rc;
 }

@@ -6,10 +6,13 @@
 #ifndef SNAPVM_SNAP_KVM_H
 #define SNAPVM_SNAP_KVM_H
 
+#include <stdbool.h>
+
 #include "kvm.h"
 #include "snapstate.h"
 
 #define SNAP_MAX_MSRS	256
+#define SNAP_MAX_CPUID	256	/* CPUID entries of one vCPU */
 
 int snap_save_vcpu(const struct kvm *k, int vcpu_fd, int index,
     struct snapbuf *b);
@@ -20,7 +23,17 @@ int snap_load_vm(const struct kvm *k, const struct snapstate *st);
 /* Every KVM section of a state for nvcpus vCPUs, checked before KVM is
  * touched: present where KVM requires it, of its exact size, counts and
  * enumerated fields within what KVM hands out, none for a vCPU the
- * machine does not have.  Messages name the file, section and field. */
-int snap_kvm_check(const struct snapstate *st, int nvcpus);
+ * machine does not have.  With cpuid, each vCPU's CPUID section too (a
+ * layer of format 4 and later has them).  Messages name the file,
+ * section and field. */
+int snap_kvm_check(const struct snapstate *st, int nvcpus, bool cpuid);
+/*
+ * Whether this host can give each vCPU the CPUID its section records
+ * (cpucheck.h): 0, or -1 after a message naming every feature missing.
+ * A state without CPUID sections (format 3) passes: it records nothing
+ * to check.
+ */
+int snap_kvm_cpu_check(const struct kvm *k, const struct snapstate *st,
+    int nvcpus);
 
 #endif

@@ -13,7 +13,9 @@
  * memory, and its kernel chose its instructions at boot: nothing here can
  * change that.  What is left is the fallback: on with on and auto, off
  * with off.  auto does not probe: the answer could change nothing else,
- * and a restore is where start time counts.
+ * and a restore is where start time counts.  The CPUID is the layer's,
+ * as recorded (restore.c), under the template it was made with: a
+ * --cpu-template given must name that one.
  */
 #include <stdbool.h>
 #include <unistd.h>
@@ -65,13 +67,15 @@ runner_cpu(struct runner_opts *o)
 	    &o->tmpl)) != 0)
 		return rc;
 	o->vm.cpu_template = &o->tmpl;
+	o->vm.cpu_template_given = o->cpu_template != NULL;
 	o->vm.emulate = o->cpu_workarounds != RUNNER_CPU_OFF;
 	o->vm.cmdline_workarounds = booting &&
 	    o->cpu_workarounds == RUNNER_CPU_ON;
 	if (booting && o->cpu_workarounds == RUNNER_CPU_AUTO)
 		boot_workarounds(o);
 	log_info("CPU template %s; workarounds: command line %s, emulation "
-	    "fallback %s", o->tmpl.name, o->vm.cmdline_workarounds ? "on" :
+	    "fallback %s", booting || o->vm.cpu_template_given ? o->tmpl.name :
+	    "the snapshot's", o->vm.cmdline_workarounds ? "on" :
 	    o->vm.cmdline_noxsave ? "noxsave" : booting ? "off" :
 	    "the snapshot's", o->vm.emulate ? "on" : "off");
 	return 0;

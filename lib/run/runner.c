@@ -254,7 +254,10 @@ runner_main(struct runner_opts *o)
 	if ((rc = runner_cpu(o)) == 0 &&
 	    (rc = runner_prepare(r, &serve)) == 0 &&
 	    (rc = runner_start_vm(r)) == 0) {
-		if (serve) {
+		if (o->check_only) {
+			log_info("%s: the layers check out, and this host can "
+			    "run them", o->load);
+		} else if (serve) {
 			struct reqloop_config rq = { o->vm.vsock, STDIN_FILENO,
 			    STDOUT_FILENO, (size_t)o->max_request,
 			    (unsigned)o->timeout_ms, &o->vm.net_addr,
@@ -264,7 +267,8 @@ runner_main(struct runner_opts *o)
 		} else {
 			vm_run(&r->vm, &res);
 		}
-		rc = r->dumped == -1 ? EX_CANTCREAT : exit_status(&res);
+		rc = o->check_only ? 0 : r->dumped == -1 ? EX_CANTCREAT :
+		    exit_status(&res);
 	}
 	api_stop(&r->api);
 	if (r->ctl.vm != NULL)

@@ -36,6 +36,7 @@ struct runner_opts {
 	bool timings;			/* --timings */
 	const char *record_workset;	/* --record-workset FILE */
 	const char *add_workset;	/* --add-workset FILE: no VM */
+	bool check_only;		/* --check-only: restore, never run */
 	struct phases phases;
 	enum runner_cpu_workarounds cpu_workarounds;
 	const char *cpu_template;	/* --cpu-template NAME|FILE, or NULL */

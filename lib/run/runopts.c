@@ -30,7 +30,7 @@ runner_usage(FILE *f, enum runner_mode mode)
 	    "             [--api-sock PATH] [--console FILE] [--console-in FILE]\n"
 	    "             [--seccomp kill|log|off] [--no-seccomp] [--timings]\n"
 	    "             [--record-workset FILE] [--cpu-workarounds auto|on|off]\n"
-	    "             [--cpu-template NAME|FILE] [-v] [-q]\n"
+	    "             [--cpu-template NAME|FILE] [--check-only] [-v] [-q]\n"
 	    "       %s --load-dir DIR[,DIFF...] --add-workset FILE\n"
 	    "       %s --help | --version\n",
 	    mode == RUNNER_VMRUN ? "vmrun" : "snaprestore",
@@ -141,6 +141,7 @@ static const struct option runner_flags[] = {
 	{ "add-workset", required_argument, NULL, 'w' },
 	{ "cpu-workarounds", required_argument, NULL, 'U' },
 	{ "cpu-template", required_argument, NULL, 'K' },
+	{ "check-only", no_argument, NULL, 'O' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -203,6 +204,7 @@ parse_one(int ch, struct runner_opts *o)
 	case 'w': o->add_workset = optarg; return 0;
 	case 'U': return parse_workarounds(optarg, &o->cpu_workarounds);
 	case 'K': o->cpu_template = optarg; return 0;
+	case 'O': o->check_only = true; return 0;
 	case 'v': o->verbosity++; return 0;
 	case 'q': o->verbosity = LOG_QUIET; return 0;
 	case 'h': return CLI_HELP;
@@ -239,6 +241,12 @@ check_mode(const struct runner_opts *o)
 	if ((o->record_workset || o->add_workset) && !restoring) {
 		log_warnx("--%s-workset is about snapshot layers: it needs "
 		    "--load-dir", o->add_workset ? "add" : "record");
+		return -1;
+	}
+	if (o->check_only && (!restoring || o->add_workset ||
+	    o->record_workset)) {
+		log_warnx("--check-only checks snapshot layers (--load-dir) and "
+		    "runs nothing: no --add-workset or --record-workset");
 		return -1;
 	}
 	if (o->record_workset && o->add_workset) {

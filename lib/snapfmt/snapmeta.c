@@ -82,6 +82,16 @@ write_text(const char *path, const char *text)
 	return rc;
 }
 
+static json_object *
+meta_cpu(const struct snap_meta *m)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "template",
+	    json_object_new_string(m->cpu.template_name));
+	return o;
+}
+
 int
 snapmeta_write(const char *path, const struct snap_meta *m)
 {
@@ -89,7 +99,10 @@ snapmeta_write(const char *path, const struct snap_meta *m)
 	int rc;
 
 	json_object_object_add(o, "format", json_object_new_string(SNAP_FORMAT));
-	json_object_object_add(o, "version", json_object_new_int(SNAP_META_VERSION));
+	/* A layer that records no CPU (one of version 2 or 3 given a
+	 * working set) is written as version 3, which has no "cpu". */
+	json_object_object_add(o, "version", json_object_new_int(
+	    m->cpu.present ? SNAP_META_VERSION : 3));
 	json_object_object_add(o, "kind",
 	    json_object_new_string(m->diff ? "diff" : "full"));
 	json_object_object_add(o, "id", json_object_new_string(m->id));
@@ -103,6 +116,8 @@ snapmeta_write(const char *path, const struct snap_meta *m)
 	json_object_object_add(o, "drives", meta_drives(m));
 	json_object_object_add(o, "vsock_cid", m->vsock ?
 	    json_object_new_int64((int64_t)m->cid) : NULL);
+	if (m->cpu.present)
+		json_object_object_add(o, "cpu", meta_cpu(m));
 	json_object_object_add(o, "files", meta_files(m));
 	rc = write_text(path, json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
@@ -230,8 +245,8 @@ meta_version(const struct meta_src *s, json_object *o, struct snap_meta *m)
 }
 
 static const char *const meta_keys[] = { "format", "version", "kind", "id",
-    "parent", "point", "mem_mib", "vcpus", "drives", "vsock_cid", "files",
-    NULL };
+    "parent", "point", "mem_mib", "vcpus", "drives", "vsock_cid", "cpu",
+    "files", NULL };
 
 static int
 meta_header(const struct meta_src *s, json_object *o, struct snap_meta *m)
@@ -304,6 +319,50 @@ meta_machine(const struct meta_src *s, json_object *o, struct snap_meta *m)
 	if (m->vsock && get_u64(s, o, "vsock_cid", 3, UINT32_MAX - 1,
 	    &m->cid) == -1)
 		return -1;
+	return 0;
+}
+
+static const char *const cpu_keys[] = { "template", NULL };
+
+/* A template's name as snapvm-cpu-template(5) allows one. */
+static bool
+cpu_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	return len > 0 && len < SNAP_CPU_NAME_MAX && strspn(n,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+	    == len;
+}
+
+static int
+meta_cpu_read(const struct meta_src *s, json_object *o, struct snap_meta *m)
+{
+	json_object *cpu, *t;
+
+	m->cpu.present = json_object_object_get_ex(o, "cpu", &cpu);
+	if (m->cpu.present != (m->version >= 4)) {
+		log_warnx("%s: field \"cpu\": %s", s->path, m->version >= 4 ?
+		    "missing" : "appears in format version 4 and later");
+		return -1;
+	}
+	if (!m->cpu.present)
+		return 0;
+	if (!json_object_is_type(cpu, json_type_object)) {
+		log_warnx("%s: field \"cpu\": not an object", s->path);
+		return -1;
+	}
+	if (only_fields(s, cpu, "cpu", cpu_keys) == -1 ||
+	    (t = field(s, cpu, "template", json_type_string, false)) == NULL)
+		return -1;
+	if (!cpu_name_ok(json_object_get_string(t))) {
+		log_warnx("%s: field \"cpu.template\": not a template's name "
+		    "(1 to %d letters, digits, '.', '_' and '-')", s->path,
+		    SNAP_CPU_NAME_MAX - 1);
+		return -1;
+	}
+	snprintf(m->cpu.template_name, sizeof(m->cpu.template_name), "%s",
+	    json_object_get_string(t));
 	return 0;
 }
 
@@ -466,7 +525,8 @@ snapmeta_parse(const char *name, const char *text, size_t len,
 		    o == NULL ? json_tokener_error_desc(
 		    json_tokener_get_error(tok)) : "");
 	else if (meta_header(&s, o, m) == 0 && meta_machine(&s, o, m) == 0 &&
-	    meta_drive_list(&s, o, m) == 0 && meta_file_list(&s, o, m) == 0)
+	    meta_cpu_read(&s, o, m) == 0 && meta_drive_list(&s, o, m) == 0 &&
+	    meta_file_list(&s, o, m) == 0)
 		rc = 0;
 	json_object_put(o);
 	json_tokener_free(tok);

@@ -14,11 +14,12 @@
 #include "digest.h"
 
 #define SNAP_FORMAT		"snapvm-snapshot"
-#define SNAP_META_VERSION	3	/* written; 3 adds files.workset */
+#define SNAP_META_VERSION	4	/* written; 3 adds files.workset, 4 cpu */
 #define SNAP_META_MIN_VERSION	2	/* the oldest still read */
 #define SNAP_META_MAX		(64 << 10)	/* bytes of manifest.json */
 #define SNAP_MAX_DRIVES		8
 #define SNAP_MAX_LAYERS		8	/* in a stack, base first */
+#define SNAP_CPU_NAME_MAX	64	/* a CPU template's name, with the NUL */
 
 /* SNAP_WORKSET is optional in any layer (version 3): the pages one
  * request touched, for a restore to read in one go (workset.h). */
@@ -34,7 +35,8 @@ struct snap_drive {
 };
 
 struct snap_meta {
-	int version;			/* as read; written: SNAP_META_VERSION */
+	int version;			/* as read; written: SNAP_META_VERSION,
+					 * or 3 without cpu */
 	bool diff;
 	char id[DIGEST_HEX];		/* sha256 of the state file */
 	char parent[DIGEST_HEX];	/* a diff's layer below; "" for full */
@@ -45,6 +47,13 @@ struct snap_meta {
 	struct snap_drive drive[SNAP_MAX_DRIVES];
 	bool vsock;
 	uint64_t cid;
+	/* The guest's CPU (version 4): the template it was made under; the
+	 * CPUID itself is in the state file, one section per vCPU.  Layers
+	 * of a stack all have their base's. */
+	struct {
+		bool present;
+		char template_name[SNAP_CPU_NAME_MAX];
+	} cpu;
 	struct {
 		bool present;
 		uint64_t size;

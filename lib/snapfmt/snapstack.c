@@ -33,6 +33,26 @@ check_drives(char *const *dir, const struct snap_meta *ms, int i)
 	return 0;
 }
 
+/* A diff has its base's CPU template, when the layer below records one
+ * (a layer of format 3 does not). */
+static int
+check_cpu(char *const *dir, const struct snap_meta *ms, int i)
+{
+	const struct snap_meta *m = &ms[i], *below = &ms[i - 1];
+
+	if (!below->cpu.present)
+		return 0;
+	if (!m->cpu.present || strcmp(m->cpu.template_name,
+	    below->cpu.template_name) != 0) {
+		log_warnx("%s: CPU template %s, but the layer below (%s) has %s: "
+		    "a diff has its base's CPU", dir[i], m->cpu.present ?
+		    m->cpu.template_name : "(none recorded)", dir[i - 1],
+		    below->cpu.template_name);
+		return -1;
+	}
+	return 0;
+}
+
 int
 snapstack_check(char *const *dir, const struct snap_meta *ms, int n)
 {
@@ -62,6 +82,8 @@ snapstack_check(char *const *dir, const struct snap_meta *ms, int n)
 			    dir[0]);
 			return -1;
 		}
+		if (i > 0 && check_cpu(dir, ms, i) == -1)
+			return -1;
 		if (strcmp(m->id, m->file[SNAP_STATE].sha256) != 0) {
 			log_warnx("%s: id is not the state file's SHA-256", dir[i]);
 			return -1;

@@ -86,6 +86,7 @@ static const struct sec_kind {
 	{ SEC_EVENTS, VM_MAX_VCPUS, "vCPU events" },
 	{ SEC_DEBUGREGS, VM_MAX_VCPUS, "debug registers" },
 	{ SEC_FPU, VM_MAX_VCPUS, "FPU" },
+	{ SEC_CPUID, VM_MAX_VCPUS, "CPUID" },
 	{ SEC_PIC_MASTER, 1, "master PIC" },
 	{ SEC_PIC_SLAVE, 1, "slave PIC" },
 	{ SEC_IOAPIC, 1, "IOAPIC" },

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +26,11 @@
 #include "devices.h"
 #include "file.h"
 #include "log.h"
+#include "monotime.h"
+#include "restore_ws.h"
 #include "snap_kvm.h"
 #include "snapmeta.h"
 #include "snapshot.h"
-#include "restore_ws.h"
 #include "snapstack.h"
 
 struct layers {
@@ -143,6 +145,23 @@ check_drives(struct layers *l, struct vm_config *cfg)
 			return -1;
 	cfg->ndrives = top->ndrives;	/* the slots past it are empty */
 	return 0;
+}
+
+/* A layer restores under the template it was made with: its CPUID is
+ * restored as recorded, and a template asked for must name it. */
+static int
+check_template(struct layers *l, const struct vm_config *cfg)
+{
+	const struct snap_meta *top = &l->m[l->n - 1];
+
+	if (!top->cpu.present || !cfg->cpu_template_given ||
+	    cfg->cpu_template == NULL || strcmp(cfg->cpu_template->name,
+	    top->cpu.template_name) == 0)
+		return 0;
+	log_warnx("%s: made with CPU template %s; --cpu-template %s is "
+	    "refused: a layer restores with the template it was made with",
+	    top_dir(l), top->cpu.template_name, cfg->cpu_template->name);
+	return refuse(l, EX_CONFIG);
 }
 
 static int
@@ -307,14 +326,15 @@ read_layers(struct layers *l, struct vm_config *cfg)
 		if (snapmeta_read(l->dir[i], &l->m[i]) == -1)
 			return -1;
 	if (snapstack_check(l->dir, l->m, l->n) == -1 || check_machine(l, cfg) == -1 ||
-	    check_drives(l, cfg) == -1)
+	    check_template(l, cfg) == -1 || check_drives(l, cfg) == -1)
 		return -1;
 	for (int i = 0; i < l->n; i++)
 		if (open_layer(l, i) == -1)
 			return -1;
 	if (restore_ws_open(&l->ws, top_dir(l), l->m, l->n) == -1)
 		return -1;
-	if (snap_kvm_check(&l->st, l->m[0].vcpus) == -1 ||
+	if (snap_kvm_check(&l->st, l->m[0].vcpus, l->m[l->n - 1].cpu.present) ==
+	    -1 ||
 	    check_net(l, cfg) == -1)
 		return -1;
 	return check_devices(l, cfg);
@@ -427,6 +447,24 @@ exact_touch(struct mem *mem, const struct layers *l)
 		log_warn("madvise");
 }
 
+/* This host can give the vCPUs the CPU they had; the layer's template is
+ * the VM's, for the snapshots it makes. */
+static int
+restore_cpu(struct vm *vm, const struct layers *l)
+{
+	const struct snap_meta *top = &l->m[l->n - 1];
+	uint64_t t0 = mono_us();
+
+	if (snap_kvm_cpu_check(&vm->kvm, &l->st, vm->nvcpus) == -1)
+		return -1;
+	log_debug("CPU checked against this host's in %ju us",
+	    (uintmax_t)(mono_us() - t0));
+	if (top->cpu.present)
+		snprintf(vm->cpu_template, sizeof(vm->cpu_template), "%s",
+		    top->cpu.template_name);
+	return 0;
+}
+
 /* The checked layers into a new VM: memory, then KVM and device state. */
 static int
 restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
@@ -452,6 +490,8 @@ restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
 	}
 	if (vm_build(vm, cfg) == -1)
 		return -1;
+	if (restore_cpu(vm, l) == -1)
+		return vm_fail(vm, EX_UNAVAILABLE);
 	if (load_state(vm, &l->st) == -1)
 		return vm_fail(vm, EX_DATAERR);
 	phase_mark(vm->phases, PHASE_STATE_LOADED, true);

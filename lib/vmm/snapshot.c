@@ -204,6 +204,9 @@ describe(struct vm *vm, bool diff, const char *point, struct snap_meta *m)
 	}
 	m->vsock = vm->has_vsock;
 	m->cid = vm->vsock.s.guest_cid;
+	m->cpu.present = true;
+	snprintf(m->cpu.template_name, sizeof(m->cpu.template_name), "%s",
+	    vm->cpu_template);
 	return 0;
 }
 

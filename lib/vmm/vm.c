@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -147,6 +148,8 @@ vm_vcpus(struct vm *vm, const struct vm_config *cfg)
 
 	if (cpuid == NULL)
 		return -1;
+	snprintf(vm->cpu_template, sizeof(vm->cpu_template), "%s",
+	    cfg->cpu_template ? cfg->cpu_template->name : "host");
 	vm->vcpu_host = (struct vcpu_host){ .kvm = &vm->kvm, .mem = &vm->mem,
 	    .pio = &vm->pio, .mmio = &vm->mmio, .ops = &vm_vcpu_ops,
 	    .opaque = vm, .emulate = cfg->emulate };

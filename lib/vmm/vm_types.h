@@ -133,6 +133,8 @@ struct vm {
 				 * answer carries its "vm" counts */
 	char layer[65];		/* id of the snapshot layer the memory is
 				 * relative to: loaded or last written */
+	char cpu_template[CPUTMPL_NAME_MAX];	/* the template the vCPUs'
+				 * CPUID came from (the layer's, restored) */
 };
 
 /* Set once the VM is told to stop (vm_stop in vm.c); never cleared. */

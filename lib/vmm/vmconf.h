@@ -85,6 +85,8 @@ struct vm_config {
 				 * XSETBV, cpuprobe.h) */
 	bool emulate;
 	const struct cputmpl *cpu_template;	/* NULL: host */
+	bool cpu_template_given;	/* restore: by the user, so it must be
+					 * the layer's (else the layer's is) */
 };
 
 /*

@@ -4,7 +4,11 @@
  * restore.c's load_devices() does (drives as many as the file has, then
  * vsock, then net), then the restored devices run: queues looked at as
  * after a restore, and the guest reading the UART.  The vCPU and
- * interrupt controller sections go to KVM, which is not here.
+ * interrupt controller sections go to KVM, which is not here: they are
+ * checked as restore.c checks them before KVM sees them (snap_kvm_check,
+ * with CPUID sections where the file has any), and the devices are
+ * loaded whatever the answer, so that seeds of devices alone still reach
+ * them.
  *
  * When restore.c checks sections before loading them, call the same
  * checks here first, so the fuzzer finds what they let through.
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "snap_kvm.h"
 #include "snapstate.h"
 #include "vm.h"
 
@@ -199,6 +204,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (snapstate_load(&st, state_path) == -1)
 		return 0;
+	(void)snap_kvm_check(&st, snapstate_count(&st, SEC_REGS) > 1 ? 2 : 1,
+	    snapstate_count(&st, SEC_CPUID) != 0);
 	if (load(&st))
 		run();
 	snapstate_free(&st);

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "snapmeta.h"
+#include "snapstack.h"
 #include "snapstate.h"
 #include "unit.h"
 
@@ -117,6 +118,9 @@ meta_sample(struct snap_meta *m)
 	memset(m->drive[0].sha256, 'c', 64);
 	m->vsock = true;
 	m->cid = 3;
+	m->cpu.present = true;
+	snprintf(m->cpu.template_name, sizeof(m->cpu.template_name),
+	    "x86-64-v3");
 	for (int i = 0; i < SNAP_NFILES; i++) {
 		m->file[i].present = true;
 		memset(m->file[i].sha256, 'd', 64);
@@ -143,6 +147,14 @@ test_manifest(void)
 	CHECK(r.drive[0].size == 4096 && strcmp(r.drive[0].sha256,
 	    m.drive[0].sha256) == 0);
 	CHECK(r.file[SNAP_PAGES].present && r.file[SNAP_PAGES].size == 4096);
+	CHECK(r.version == 4 && r.cpu.present &&
+	    strcmp(r.cpu.template_name, "x86-64-v3") == 0);
+	/* a layer that records no CPU (a working set added to one of
+	 * version 3) is written as version 3 */
+	m.cpu.present = false;
+	CHECK(snapmeta_write(path, &m) == 0);
+	CHECK(snapmeta_read(dir, &r) == 0);
+	CHECK(r.version == 3 && !r.cpu.present);
 }
 
 /* Each line of the manifest replaced by junk in turn: refused. */
@@ -312,11 +324,26 @@ meta_edit(const char *from, const char *to)
 static void
 test_manifest_fields(void)
 {
-	CHECK(meta_edit("\"version\": 3", "\"version\": 3") == 0);
+	CHECK(meta_edit("\"version\": 4", "\"version\": 4") == 0);
+	/* version 3 recorded no CPU; this manifest does */
+	CHECK(meta_edit("\"version\": 4", "\"version\": 3") == -1);
 	/* version 2 had no working sets; this manifest names one */
-	CHECK(meta_edit("\"version\": 3", "\"version\": 2") == -1);
+	CHECK(meta_edit("\"version\": 4", "\"version\": 2") == -1);
 	/* version 1 named host files for drives: refused, to be rebuilt */
-	CHECK(meta_edit("\"version\": 3", "\"version\": 1") == -1);
+	CHECK(meta_edit("\"version\": 4", "\"version\": 1") == -1);
+	CHECK(meta_edit("\"version\": 4", "\"version\": 5") == -1);
+	/* the CPU: required from version 4 on, a template's name only */
+	CHECK(meta_edit("\"cpu\": {", "\"cpux\": {") == -1);
+	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
+	    "\"template\": \"x86-64-v3\", \"cpuid\": 1") == -1);
+	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
+	    "\"template\": \"../../etc\"") == -1);
+	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
+	    "\"template\": \"\"") == -1);
+	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
+	    "\"template\": 3") == -1);
+	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
+	    "\"template\": \"my_fleet-2.1\"") == 0);
 	CHECK(meta_edit("\"read_only\": true", "\"read_only\": true, "
 	    "\"path\": \"/etc/shadow\"") == -1);
 	CHECK(meta_edit("\"vcpus\": 2", "\"vcpus\": 2, \"kernel\": \"/x\"") ==
@@ -405,6 +432,41 @@ test_load_once(void)
 	snapbuf_free(&b);
 }
 
+/* A base and a diff on it, as a stack's manifests join up. */
+static void
+stack_sample(struct snap_meta m[2])
+{
+	for (int i = 0; i < 2; i++) {
+		meta_sample(&m[i]);
+		memset(m[i].file[SNAP_STATE].sha256, i ? 'e' : 'f', 64);
+		memcpy(m[i].id, m[i].file[SNAP_STATE].sha256, DIGEST_HEX);
+	}
+	m[0].diff = false;
+	m[0].parent[0] = '\0';
+	memcpy(m[1].parent, m[0].id, DIGEST_HEX);
+}
+
+/* A diff has its base's CPU template; under a base of format 3, which
+ * records none, it has the one it was restored with. */
+static void
+test_stack_cpu(void)
+{
+	char *dirs[2] = { "base", "diff" };
+	struct snap_meta m[2];
+
+	stack_sample(m);
+	CHECK(snapstack_check(dirs, m, 2) == 0);
+	snprintf(m[1].cpu.template_name, sizeof(m[1].cpu.template_name),
+	    "host");
+	CHECK(snapstack_check(dirs, m, 2) == -1);
+	m[1].cpu.present = false;
+	CHECK(snapstack_check(dirs, m, 2) == -1);
+	stack_sample(m);
+	m[0].cpu.present = false;
+	m[0].version = 3;
+	CHECK(snapstack_check(dirs, m, 2) == 0);
+}
+
 static const struct unit_test tests[] = {
 	{ "snapstate: sections written are read back, exact sizes", test_roundtrip },
 	{ "snapstate: 20000 corrupted or cut files, no crash", test_corruption },
@@ -419,6 +481,7 @@ static const struct unit_test tests[] = {
 	  test_manifest_file },
 	{ "snapmeta: a file is hashed as read, once; FIFOs refused",
 	  test_load_once },
+	{ "snapstack: a diff has its base's CPU template", test_stack_cpu },
 };
 
 static void

@@ -1,6 +1,7 @@
 /* The KVM sections of a state file are checked before KVM sees them:
  * a state as KVM hands it out passes, and each count, size or field out
  * of what KVM hands out is refused.  No /dev/kvm is needed. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,7 @@ static const struct sec vcpu_secs[] = {
 	{ SEC_EVENTS, sizeof(struct kvm_vcpu_events) },
 	{ SEC_DEBUGREGS, sizeof(struct kvm_debugregs) },
 	{ SEC_FPU, UINT32_MAX },	/* where KVM lacks XSAVE */
+	{ SEC_CPUID, 2 * sizeof(struct kvm_cpuid_entry2) },
 };
 
 /* The values KVM gives a freshly made machine, where zero is not one. */
@@ -47,6 +49,7 @@ fill(uint32_t type, uint8_t *p)
 	struct kvm_xcrs *x = (void *)p;
 	struct kvm_msr_entry *e = (void *)p;
 	struct kvm_pit_state2 *pit = (void *)p;
+	struct kvm_cpuid_entry2 *cpuid = (void *)p;
 
 	if (type >= SEC_PIC_MASTER && type <= SEC_IOAPIC)
 		c->chip_id = type - SEC_PIC_MASTER;
@@ -60,6 +63,10 @@ fill(uint32_t type, uint8_t *p)
 		e[0].index = 0x10;
 		e[1].index = 0x174;
 		e[2].index = 0xc0000080;
+	}
+	if (type == SEC_CPUID) {
+		cpuid[0].eax = 0xd;
+		cpuid[1].function = 1;
 	}
 	if (type == SEC_PIT)
 		for (int i = 0; i < 3; i++) {
@@ -83,8 +90,9 @@ add(struct snapbuf *b, const struct sec *s, uint32_t index, tweak_fn *tweak)
 		snapbuf_add(b, s->type, index, buf, size);
 }
 
+/* cpuid: as for a layer of format 4, whose vCPUs have CPUID sections. */
 static int
-check(int nvcpus, int written, tweak_fn *tweak)
+check_as(int nvcpus, int written, tweak_fn *tweak, bool cpuid)
 {
 	struct snapbuf b;
 	struct snapstate st;
@@ -100,12 +108,18 @@ check(int nvcpus, int written, tweak_fn *tweak)
 	if (!b.failed && (copy = malloc(b.len)) != NULL) {
 		memcpy(copy, b.data, b.len);
 		if (snapstate_parse(&st, "state", copy, b.len) == 0) {
-			rc = snap_kvm_check(&st, nvcpus);
+			rc = snap_kvm_check(&st, nvcpus, cpuid);
 			snapstate_free(&st);
 		}
 	}
 	snapbuf_free(&b);
 	return rc;
+}
+
+static int
+check(int nvcpus, int written, tweak_fn *tweak)
+{
+	return check_as(nvcpus, written, tweak, true);
 }
 
 /* Each tweak makes one section bad in one way. */
@@ -164,6 +178,12 @@ TWEAK(pit_reserved, SEC_PIT, ((struct kvm_pit_state2 *)p)->reserved[8] = 1)
 TWEAK(clock_gone, SEC_CLOCK, *size = UINT32_MAX)
 
 TWEAK(fpu_too, SEC_FPU, *size = sizeof(struct kvm_fpu))
+TWEAK(cpuid_none, SEC_CPUID, *size = 0)
+TWEAK(cpuid_odd, SEC_CPUID, *size = 41)
+TWEAK(cpuid_flags, SEC_CPUID, ((struct kvm_cpuid_entry2 *)p)[1].flags = 2)
+TWEAK(cpuid_pad, SEC_CPUID, ((struct kvm_cpuid_entry2 *)p)[0].padding[2] = 1)
+TWEAK(cpuid_twice, SEC_CPUID, ((struct kvm_cpuid_entry2 *)p)[1].function = 0)
+TWEAK(cpuid_gone, SEC_CPUID, *size = UINT32_MAX)
 
 /* FPU state instead of XSAVE, as where KVM lacks XSAVE, is fine. */
 static void
@@ -192,7 +212,8 @@ static tweak_fn *const bad_tweaks[] = {
 	regs_long, mp_bad, events_flags, events_vector, debug_flags, pic_id,
 	pic_prio, pic_init, pic_flag, pic_tail, chip_pad, ioapic_base,
 	ioapic_id, ioapic_irr, chip_size, pit_count, pit_mode, pit_rw,
-	pit_gate, pit_flags, pit_reserved, clock_gone, fpu_too,
+	pit_gate, pit_flags, pit_reserved, clock_gone, fpu_too, cpuid_none,
+	cpuid_odd, cpuid_flags, cpuid_pad, cpuid_twice, cpuid_gone,
 };
 
 static void
@@ -216,10 +237,20 @@ test_vcpu_count(void)
 	CHECK(check(1, 0, NULL) == -1);
 }
 
+/* A layer of format 3 has no CPUID sections, and may not have them. */
+static void
+test_cpuid_format(void)
+{
+	CHECK(check_as(1, 1, cpuid_gone, false) == 0);
+	CHECK(check_as(1, 1, NULL, false) == -1);
+	CHECK(check_as(2, 2, NULL, true) == 0);
+}
+
 static const struct unit_test tests[] = {
 	{ "snap_kvm: a state as KVM gives it passes", test_good },
 	{ "snap_kvm: each bad count, size or field is refused", test_bad_fields },
 	{ "snap_kvm: vCPU sections match the vCPU count", test_vcpu_count },
+	{ "snap_kvm: CPUID sections in format 4 layers only", test_cpuid_format },
 };
 
 UNIT_MAIN(tests)

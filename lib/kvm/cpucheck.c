@@ -1,0 +1,150 @@
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <linux/kvm.h>
+
+#include "cpucheck.h"
+#include "cputmpl.h"
+
+/* The registers whose set bits each enable something the guest may use;
+ * ignore: bits KVM rewrites at run time from the guest's own state. */
+static const struct {
+	uint32_t leaf, subleaf;
+	enum cputmpl_reg reg;
+	uint32_t ignore;
+} cpucheck_regs[] = {
+	{ 1, 0, CPUTMPL_ECX, 1U << 27 },	/* OSXSAVE: CR4.OSXSAVE */
+	{ 1, 0, CPUTMPL_EDX, 0 },
+	{ 7, 0, CPUTMPL_EBX, 0 },
+	{ 7, 0, CPUTMPL_ECX, 1U << 4 },		/* OSPKE: CR4.PKE */
+	{ 7, 0, CPUTMPL_EDX, 0 },
+	{ 7, 1, CPUTMPL_EAX, 0 },
+	{ 7, 1, CPUTMPL_EDX, 0 },
+	{ 0xd, 0, CPUTMPL_EAX, 0 },		/* XCR0 components 0-31 */
+	{ 0xd, 0, CPUTMPL_EDX, 0 },		/* and 32-63 */
+	{ 0xd, 1, CPUTMPL_EAX, 0 },
+	{ 0xd, 1, CPUTMPL_ECX, 0 },		/* XSS components */
+	{ 0x80000001, 0, CPUTMPL_ECX, 0 },
+	{ 0x80000001, 0, CPUTMPL_EDX, 0 },
+	{ 0x80000008, 0, CPUTMPL_EBX, 0 },
+};
+
+static const char *const reg_name[] = { "EAX", "EBX", "ECX", "EDX" };
+
+/* The names, as many as fit; the count goes on regardless. */
+struct why {
+	char *buf;
+	size_t size, len;
+	int n;
+};
+
+static void
+why_add(struct why *w, const char *fmt, ...)
+{
+	char one[96];
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	vsnprintf(one, sizeof(one), fmt, ap);
+	va_end(ap);
+	if (w->size == 0 || w->len + 1 >= w->size) {
+		w->n++;
+		return;
+	}
+	k = snprintf(w->buf + w->len, w->size - w->len, "%s%s",
+	    w->n++ ? ", " : "", one);
+	if (k >= 0 && (size_t)k < w->size - w->len) {
+		w->len += (size_t)k;
+	} else if (w->size >= 4) {
+		memcpy(w->buf + w->size - 4, "...", 4);
+		w->len = w->size - 1;
+	}
+}
+
+static const struct kvm_cpuid_entry2 *
+find(const struct kvm_cpuid_entry2 *e, uint32_t n, uint32_t leaf,
+    uint32_t subleaf)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (e[i].function == leaf && e[i].index == subleaf)
+			return &e[i];
+	return NULL;
+}
+
+static uint32_t
+reg_of(const struct kvm_cpuid_entry2 *e, enum cputmpl_reg r)
+{
+	return r == CPUTMPL_EAX ? e->eax : r == CPUTMPL_EBX ? e->ebx :
+	    r == CPUTMPL_ECX ? e->ecx : e->edx;
+}
+
+static void
+name_bit(struct why *w, uint32_t leaf, uint32_t sub, enum cputmpl_reg r,
+    unsigned bit)
+{
+	const struct cputmpl_feature *f = cputmpl_feature_at(leaf, sub, r, bit);
+
+	if (f != NULL)
+		why_add(w, "%s", f->name);
+	else if (leaf == 0xd && (sub == 0 || r == CPUTMPL_ECX))
+		why_add(w, "XSAVE component %u", r == CPUTMPL_EDX ? bit + 32 :
+		    bit);
+	else
+		why_add(w, "CPUID 0x%x.%u %s bit %u", leaf, sub, reg_name[r], bit);
+}
+
+/* Leaf 0's EBX, EDX, ECX: the vendor's twelve characters. */
+static void
+vendor(const struct kvm_cpuid_entry2 *e, uint32_t n, char out[13])
+{
+	const struct kvm_cpuid_entry2 *z = find(e, n, 0, 0);
+	uint32_t r[3] = { 0, 0, 0 };
+
+	if (z != NULL) {
+		r[0] = z->ebx;
+		r[1] = z->edx;
+		r[2] = z->ecx;
+	}
+	memcpy(out, r, 12);
+	out[12] = '\0';
+	for (int i = 0; i < 12; i++)
+		if (out[i] < 0x20 || out[i] > 0x7e)
+			out[i] = '?';
+}
+
+int
+cpucheck_missing(const struct kvm_cpuid_entry2 *rec, uint32_t nrec,
+    const struct kvm_cpuid_entry2 *host, uint32_t nhost, char *buf,
+    size_t size)
+{
+	struct why w = { buf, size, 0, 0 };
+	char rv[13], hv[13];
+
+	if (size > 0)
+		buf[0] = '\0';
+	vendor(rec, nrec, rv);
+	vendor(host, nhost, hv);
+	if (strcmp(rv, hv) != 0)
+		why_add(&w, "vendor %s (this host %s)", rv, hv);
+	for (size_t i = 0; i < sizeof(cpucheck_regs) / sizeof(cpucheck_regs[0]);
+	    i++) {
+		uint32_t leaf = cpucheck_regs[i].leaf, sub = cpucheck_regs[i].subleaf;
+		const struct kvm_cpuid_entry2 *r = find(rec, nrec, leaf, sub);
+		const struct kvm_cpuid_entry2 *h = find(host, nhost, leaf, sub);
+		uint32_t lack;
+
+		if (r == NULL)
+			continue;
+		lack = reg_of(r, cpucheck_regs[i].reg) &
+		    ~cpucheck_regs[i].ignore;
+		if (h != NULL)
+			lack &= ~reg_of(h, cpucheck_regs[i].reg);
+		for (unsigned bit = 0; bit < 32; bit++)
+			if (lack >> bit & 1)
+				name_bit(&w, leaf, sub, cpucheck_regs[i].reg, bit);
+	}
+	return w.n;
+}
