@@ -6,8 +6,10 @@ Unix socket on the host, the floor any VM-based path sits on.
     scripts/reqbench.py SNAPDIR [N]
 
 Both sides run the same client code in this run: one request at a time
-(latency, p50 and p99), then N requests written without waiting
-(throughput).  Figures are for comparison with each other only.
+(latency, p50, p99, the slowest, and how many took 200 ms or more), then
+N requests written without waiting (throughput), then a few requests
+with a 3 MiB payload, answered with it (the round trip's median).
+Figures are for comparison with each other only.
 """
 import json
 import os
@@ -32,11 +34,11 @@ class Lines:
     def __init__(self, w, r):
         self.w, self.r = w, r
 
-    def send(self, i):
-        self.w.write(b'{"id": %d, "payload": {"name": "bench"}}\n' % i)
+    def send(self, i, payload=b'{"name": "bench"}'):
+        self.w.write(b'{"id": %d, "payload": %s}\n' % (i, payload))
 
-    def call(self, i):
-        self.send(i)
+    def call(self, i, payload=b'{"name": "bench"}'):
+        self.send(i, payload)
         self.w.flush()
         return self.check(i)
 
@@ -50,9 +52,26 @@ class Lines:
         return got
 
 
+BIG = b'"' + b"x" * (3 << 20) + b'"'    # 3 MiB of payload
+STALL = 0.2                              # seconds: a stall
+
+
+def big_round_trip(peer, runs=3):
+    """The median time of a 3 MiB payload there and back."""
+    times = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        got = peer.call(10 ** 6 + i, BIG)
+        times.append(time.perf_counter() - t0)
+        if len(got["response"]["echo"]) != len(BIG) - 2:
+            sys.exit("reqbench: the 3 MiB payload came back changed")
+    return percentile(times, 50) * 1e6
+
+
 def measure(peer, n, costs=None):
-    """rps, p50 and p99; with a list for costs, each one-at-a-time
-    answer's "vm" member (--timings) is appended to it."""
+    """rps, p50, p99, the slowest, stalls, and the 3 MiB round trip; with
+    a list for costs, each one-at-a-time answer's "vm" member (--timings)
+    is appended to it."""
     lat = []
     for i in range(n):
         t0 = time.perf_counter()
@@ -72,7 +91,8 @@ def measure(peer, n, costs=None):
         peer.check(i)
     th.join()
     rps = n / (time.perf_counter() - t0)
-    return rps, percentile(lat, 50) * 1e6, percentile(lat, 99) * 1e6
+    return (rps, percentile(lat, 50) * 1e6, percentile(lat, 99) * 1e6,
+            max(lat) * 1e6, sum(x >= STALL for x in lat), big_round_trip(peer))
 
 
 def echo_server(path, ready):
@@ -136,10 +156,15 @@ def main():
     print("requests on a warm VM, %d one at a time, then %d pipelined" %
           (n, n))
     for what, i, unit in (("requests per second", 0, "rps"),
-                          ("latency p50", 1, "us"), ("latency p99", 2, "us")):
+                          ("latency p50", 1, "us"), ("latency p99", 2, "us"),
+                          ("latency, slowest", 3, "us"),
+                          ("3 MiB payload round trip", 5, "us")):
         print("%-34s %-22s %8.0f %-3s %-22s %8.0f %-3s ratio %.2f" %
               (what, "host unix echo", floor[i], unit, "vm hello", ours[i],
                unit, ours[i] / floor[i] if i else floor[i] / ours[i]))
+    print("%-34s %-22s %8d     %-22s %8d     of %d" % (
+        "requests of %d ms or more" % (STALL * 1000), "host unix echo",
+        floor[4], "vm hello", ours[4], n))
     for key in ("io_exits", "mmio_exits", "intr_exits", "other_exits",
                 "interrupts"):
         print("%-34s %-22s %8.1f     median %d, max %d" % (
