@@ -64,16 +64,6 @@ why_add(struct why *w, const char *fmt, ...)
 	}
 }
 
-static const struct kvm_cpuid_entry2 *
-find(const struct kvm_cpuid_entry2 *e, uint32_t n, uint32_t leaf,
-    uint32_t subleaf)
-{
-	for (uint32_t i = 0; i < n; i++)
-		if (e[i].function == leaf && e[i].index == subleaf)
-			return &e[i];
-	return NULL;
-}
-
 static uint32_t
 reg_of(const struct kvm_cpuid_entry2 *e, enum cputmpl_reg r)
 {
@@ -93,14 +83,15 @@ name_bit(struct why *w, uint32_t leaf, uint32_t sub, enum cputmpl_reg r,
 		why_add(w, "XSAVE component %u", r == CPUTMPL_EDX ? bit + 32 :
 		    bit);
 	else
-		why_add(w, "CPUID 0x%x.%u %s bit %u", leaf, sub, reg_name[r], bit);
+		why_add(w, "CPUID 0x%x.%u %s bit %u", leaf, sub, reg_name[r],
+		    bit);
 }
 
 /* Leaf 0's EBX, EDX, ECX: the vendor's twelve characters. */
 static void
 vendor(const struct kvm_cpuid_entry2 *e, uint32_t n, char out[13])
 {
-	const struct kvm_cpuid_entry2 *z = find(e, n, 0, 0);
+	const struct kvm_cpuid_entry2 *z = cputmpl_find(e, n, 0, 0);
 	uint32_t r[3] = { 0, 0, 0 };
 
 	if (z != NULL) {
@@ -113,6 +104,27 @@ vendor(const struct kvm_cpuid_entry2 *e, uint32_t n, char out[13])
 	for (int i = 0; i < 12; i++)
 		if (out[i] < 0x20 || out[i] > 0x7e)
 			out[i] = '?';
+}
+
+/* The features of one register the record has and the host lacks. */
+static void
+check_reg(struct why *w, size_t k, const struct kvm_cpuid_entry2 *rec,
+    uint32_t nrec, const struct kvm_cpuid_entry2 *host, uint32_t nhost)
+{
+	uint32_t leaf = cpucheck_regs[k].leaf, sub = cpucheck_regs[k].subleaf;
+	enum cputmpl_reg reg = cpucheck_regs[k].reg;
+	const struct kvm_cpuid_entry2 *r = cputmpl_find(rec, nrec, leaf, sub);
+	const struct kvm_cpuid_entry2 *h = cputmpl_find(host, nhost, leaf, sub);
+	uint32_t lack;
+
+	if (r == NULL)
+		return;
+	lack = reg_of(r, reg) & ~cpucheck_regs[k].ignore;
+	if (h != NULL)
+		lack &= ~reg_of(h, reg);
+	for (unsigned bit = 0; bit < 32; bit++)
+		if (lack >> bit & 1)
+			name_bit(w, leaf, sub, reg, bit);
 }
 
 int
@@ -129,22 +141,8 @@ cpucheck_missing(const struct kvm_cpuid_entry2 *rec, uint32_t nrec,
 	vendor(host, nhost, hv);
 	if (strcmp(rv, hv) != 0)
 		why_add(&w, "vendor %s (this host %s)", rv, hv);
-	for (size_t i = 0; i < sizeof(cpucheck_regs) / sizeof(cpucheck_regs[0]);
-	    i++) {
-		uint32_t leaf = cpucheck_regs[i].leaf, sub = cpucheck_regs[i].subleaf;
-		const struct kvm_cpuid_entry2 *r = find(rec, nrec, leaf, sub);
-		const struct kvm_cpuid_entry2 *h = find(host, nhost, leaf, sub);
-		uint32_t lack;
-
-		if (r == NULL)
-			continue;
-		lack = reg_of(r, cpucheck_regs[i].reg) &
-		    ~cpucheck_regs[i].ignore;
-		if (h != NULL)
-			lack &= ~reg_of(h, cpucheck_regs[i].reg);
-		for (unsigned bit = 0; bit < 32; bit++)
-			if (lack >> bit & 1)
-				name_bit(&w, leaf, sub, cpucheck_regs[i].reg, bit);
-	}
+	for (size_t k = 0; k < sizeof(cpucheck_regs) / sizeof(cpucheck_regs[0]);
+	    k++)
+		check_reg(&w, k, rec, nrec, host, nhost);
 	return w.n;
 }

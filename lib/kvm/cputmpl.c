@@ -239,14 +239,22 @@ mask_matches(const struct cputmpl_mask *m, const struct kvm_cpuid_entry2 *e)
 	    m->subleaf == e->index);
 }
 
-static struct kvm_cpuid_entry2 *
-find_entry(struct kvm_cpuid_entry2 *e, uint32_t n, uint32_t leaf,
+const struct kvm_cpuid_entry2 *
+cputmpl_find(const struct kvm_cpuid_entry2 *e, uint32_t n, uint32_t leaf,
     uint32_t subleaf)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (e[i].function == leaf && e[i].index == subleaf)
 			return &e[i];
 	return NULL;
+}
+
+/* The same, to change: e is the caller's own. */
+static struct kvm_cpuid_entry2 *
+find_entry(struct kvm_cpuid_entry2 *e, uint32_t n, uint32_t leaf,
+    uint32_t subleaf)
+{
+	return (struct kvm_cpuid_entry2 *)cputmpl_find(e, n, leaf, subleaf);
 }
 
 static bool

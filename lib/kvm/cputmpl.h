@@ -56,6 +56,9 @@ const struct cputmpl_feature *cputmpl_feature(const char *name);
 /* The feature at that bit, or NULL if it has no name here. */
 const struct cputmpl_feature *cputmpl_feature_at(uint32_t leaf,
     uint32_t subleaf, enum cputmpl_reg reg, unsigned bit);
+/* The entry for leaf and subleaf among n, or NULL. */
+const struct kvm_cpuid_entry2 *cputmpl_find(const struct kvm_cpuid_entry2 *e,
+    uint32_t n, uint32_t leaf, uint32_t subleaf);
 /* Register r of e (for tests and the probe). */
 uint32_t *cputmpl_reg(struct kvm_cpuid_entry2 *e, enum cputmpl_reg r);
 

@@ -187,8 +187,9 @@ snap_save_vcpu(const struct kvm *k, int fd, int index, struct snapbuf *b)
 {
 	struct kvm_msrs *m;
 
-	if (cpuid_save(fd, index, b) == -1 || save_items(k, fd, index, vcpu_items, sizeof(vcpu_items) /
-	    sizeof(vcpu_items[0]), b) == -1 || (m = msrs_read(k, fd)) == NULL)
+	if (cpuid_save(fd, index, b) == -1 || save_items(k, fd, index,
+	    vcpu_items, sizeof(vcpu_items) / sizeof(vcpu_items[0]), b) == -1 ||
+	    (m = msrs_read(k, fd)) == NULL)
 		return -1;
 	snapbuf_add(b, SEC_MSRS, (uint32_t)index, m->entries,
 	    m->nmsrs * (uint32_t)sizeof(m->entries[0]));
@@ -252,8 +253,9 @@ int
 snap_load_vcpu(const struct kvm *k, int fd, int index,
     const struct snapstate *st)
 {
-	if (cpuid_load(fd, index, st) == -1 || load_items(k, fd, index, vcpu_items, sizeof(vcpu_items) /
-	    sizeof(vcpu_items[0]), st) == -1 || msrs_write(fd, index, st) == -1)
+	if (cpuid_load(fd, index, st) == -1 || load_items(k, fd, index,
+	    vcpu_items, sizeof(vcpu_items) / sizeof(vcpu_items[0]), st) == -1 ||
+	    msrs_write(fd, index, st) == -1)
 		return -1;
 	return load_items(k, fd, index, vcpu_late_items,
 	    sizeof(vcpu_late_items) / sizeof(vcpu_late_items[0]), st);
@@ -499,8 +501,9 @@ check_cpuid(const struct snapstate *st, uint32_t i)
 	for (uint32_t k = 0; k < n; k++) {
 		if ((e[k].flags & ~(uint32_t)CPUID_FLAGS) != 0 ||
 		    !zeros(e[k].padding, sizeof(e[k].padding)))
-			return bad(st, SEC_CPUID, i, "flags", "entry %u: unknown "
-			    "flags 0x%x or padding not zero", k, e[k].flags);
+			return bad(st, SEC_CPUID, i, "flags", "entry %u: "
+			    "unknown flags 0x%x or padding not zero", k,
+			    e[k].flags);
 		for (uint32_t j = 0; j < k; j++)
 			if (e[j].function == e[k].function &&
 			    e[j].index == e[k].index)

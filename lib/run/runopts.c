@@ -245,8 +245,8 @@ check_mode(const struct runner_opts *o)
 	}
 	if (o->check_only && (!restoring || o->add_workset ||
 	    o->record_workset)) {
-		log_warnx("--check-only checks snapshot layers (--load-dir) and "
-		    "runs nothing: no --add-workset or --record-workset");
+		log_warnx("--check-only checks snapshot layers (--load-dir) "
+		    "and runs nothing: no --add-workset or --record-workset");
 		return -1;
 	}
 	if (o->record_workset && o->add_workset) {

@@ -14,12 +14,12 @@
 #include "digest.h"
 
 #define SNAP_FORMAT		"snapvm-snapshot"
-#define SNAP_META_VERSION	4	/* written; 3 adds files.workset, 4 cpu */
+#define SNAP_META_VERSION	4	/* written; 3 adds workset, 4 cpu */
 #define SNAP_META_MIN_VERSION	2	/* the oldest still read */
 #define SNAP_META_MAX		(64 << 10)	/* bytes of manifest.json */
 #define SNAP_MAX_DRIVES		8
 #define SNAP_MAX_LAYERS		8	/* in a stack, base first */
-#define SNAP_CPU_NAME_MAX	64	/* a CPU template's name, with the NUL */
+#define SNAP_CPU_NAME_MAX	64	/* a CPU template's name, with NUL */
 
 /* SNAP_WORKSET is optional in any layer (version 3): the pages one
  * request touched, for a restore to read in one go (workset.h). */

@@ -44,8 +44,8 @@ check_cpu(char *const *dir, const struct snap_meta *ms, int i)
 		return 0;
 	if (!m->cpu.present || strcmp(m->cpu.template_name,
 	    below->cpu.template_name) != 0) {
-		log_warnx("%s: CPU template %s, but the layer below (%s) has %s: "
-		    "a diff has its base's CPU", dir[i], m->cpu.present ?
+		log_warnx("%s: CPU template %s, but the layer below (%s) has "
+		    "%s: a diff has its base's CPU", dir[i], m->cpu.present ?
 		    m->cpu.template_name : "(none recorded)", dir[i - 1],
 		    below->cpu.template_name);
 		return -1;

@@ -1,42 +1,25 @@
 /*
- * Whether a host can give a restored guest its recorded CPU: over a
- * table recorded on an AMD EPYC host with AVX-512, masked by the
- * built-in templates to play older hosts and older records.
+ * Whether a host can give a restored guest its recorded CPU: over the
+ * EPYC table (cpuid_epyc.h), masked by the built-in templates to play
+ * older hosts and older records.
  */
 #include <string.h>
 
 #include <linux/kvm.h>
 
 #include "cpucheck.h"
+#include "cpuid_epyc.h"
 #include "cputmpl.h"
 #include "unit.h"
 
-#define E(l, s, a, b, c, d) { .function = (l), .index = (s), .eax = (a), \
-	.ebx = (b), .ecx = (c), .edx = (d) }
-
-static const struct kvm_cpuid_entry2 epyc[] = {
-	E(0x0, 0x0, 0x0000000d, 0x68747541, 0x444d4163, 0x69746e65),
-	E(0x1, 0x0, 0x00b00f21, 0x00010800, 0xf6d8320b, 0x178bfbff),
-	E(0x7, 0x0, 0x00000001, 0xf1bb03a9, 0x18005f42, 0x00000110),
-	E(0x7, 0x1, 0x00000030, 0x00000000, 0x00000000, 0x00000000),
-	E(0xd, 0x0, 0x000000e7, 0x00000980, 0x00000980, 0x00000000),
-	E(0xd, 0x1, 0x00000007, 0x00000980, 0x00000000, 0x00000000),
-	E(0xd, 0x2, 0x00000100, 0x00000240, 0x00000000, 0x00000000),
-	E(0xd, 0x5, 0x00000040, 0x00000340, 0x00000000, 0x00000000),
-	E(0xd, 0x6, 0x00000200, 0x00000380, 0x00000000, 0x00000000),
-	E(0xd, 0x7, 0x00000400, 0x00000580, 0x00000000, 0x00000000),
-	E(0x80000000, 0x0, 0x80000021, 0x68747541, 0x444d4163, 0x69746e65),
-	E(0x80000001, 0x0, 0x00b00f21, 0x40000000, 0x440001f1, 0x25d3fbff),
-	E(0x80000008, 0x0, 0x00003030, 0x20000005, 0x00000000, 0x00000000),
-};
-#define N ((uint32_t)(sizeof(epyc) / sizeof(epyc[0])))
+#define N CPUID_EPYC_N
 
 static void
 masked(const char *template, struct kvm_cpuid_entry2 out[N])
 {
 	struct cputmpl t;
 
-	memcpy(out, epyc, sizeof(epyc));
+	memcpy(out, cpuid_epyc, sizeof(cpuid_epyc));
 	if (cputmpl_builtin(template, &t) == 0)
 		cputmpl_apply(&t, out, N);
 }
@@ -66,7 +49,8 @@ test_covered(void)
 		CHECK(cpucheck_missing(rec, N, host, N, why, sizeof(why)) == 0);
 		CHECK(why[0] == '\0');
 	}
-	CHECK(cpucheck_missing(epyc, N, epyc, N, why, sizeof(why)) == 0);
+	CHECK(cpucheck_missing(cpuid_epyc, N, cpuid_epyc, N, why,
+	    sizeof(why)) == 0);
 }
 
 /* A host of an older level lacks what the record has, each named. */
@@ -78,7 +62,7 @@ test_missing(void)
 	int n;
 
 	masked("x86-64-v3", host);
-	n = cpucheck_missing(epyc, N, host, N, why, sizeof(why));
+	n = cpucheck_missing(cpuid_epyc, N, host, N, why, sizeof(why));
 	printf("# %d missing: %s\n", n, why);
 	CHECK(n > 5);
 	CHECK(strstr(why, "avx512f") != NULL);
@@ -86,7 +70,7 @@ test_missing(void)
 	CHECK(strstr(why, "XSAVE component 5") != NULL);	/* opmask */
 	CHECK(strstr(why, "avx2") == NULL);
 	masked("x86-64-v2", host);
-	CHECK(cpucheck_missing(epyc, N, host, N, why, sizeof(why)) > n);
+	CHECK(cpucheck_missing(cpuid_epyc, N, host, N, why, sizeof(why)) > n);
 	CHECK(strstr(why, "avx2") != NULL && strstr(why, "movbe") != NULL);
 }
 
@@ -123,16 +107,18 @@ test_short(void)
 
 	masked("host", host);
 	entry(host, 7, 0)->function = 0x40;
-	n = cpucheck_missing(epyc, N, host, N, why, sizeof(why));
+	n = cpucheck_missing(cpuid_epyc, N, host, N, why, sizeof(why));
 	CHECK(n > 10);
 	CHECK(strlen(why) == sizeof(why) - 1);
 	CHECK(strcmp(why + sizeof(why) - 4, "...") == 0);
-	CHECK(cpucheck_missing(epyc, N, host, N, NULL, 0) == n);
+	CHECK(cpucheck_missing(cpuid_epyc, N, host, N, NULL, 0) == n);
 }
 
 static const struct unit_test tests[] = {
-	{ "cpucheck: records under a template fit a fuller host", test_covered },
-	{ "cpucheck: an older host's missing features are named", test_missing },
+	{ "cpucheck: records under a template fit a fuller host",
+	  test_covered },
+	{ "cpucheck: an older host's missing features are named",
+	  test_missing },
 	{ "cpucheck: CR4-driven bits, unnamed bits, another vendor",
 	  test_special },
 	{ "cpucheck: a leaf missing; a short buffer", test_short },

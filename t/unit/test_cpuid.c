@@ -1,7 +1,6 @@
 /*
- * The CPUID filter and the built-in templates, over a table recorded on
- * an AMD EPYC host with AVX-512 (leaf 0xa given counters and leaf 1
- * MONITOR, so that there is something for the filter to hide).
+ * The CPUID filter and the built-in templates, over the EPYC table of
+ * cpuid_epyc.h.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,40 +8,20 @@
 #include <linux/kvm.h>
 
 #include "cpuid.h"
+#include "cpuid_epyc.h"
 #include "cputmpl.h"
 #include "unit.h"
 #include "vmconf.h"
 
-#define E(l, s, a, b, c, d) { .function = (l), .index = (s), .eax = (a), \
-	.ebx = (b), .ecx = (c), .edx = (d) }
-
-static const struct kvm_cpuid_entry2 recorded[] = {
-	E(0x0, 0x0, 0x0000000d, 0x68747541, 0x444d4163, 0x69746e65),
-	E(0x1, 0x0, 0x00b00f21, 0x9cfe0800, 0x7ed8320b, 0x178bfbff),
-	E(0x7, 0x0, 0x00000001, 0xf1bb03a9, 0x18005f42, 0x00000110),
-	E(0x7, 0x1, 0x00000030, 0x00000000, 0x00000000, 0x00000000),
-	E(0xa, 0x0, 0x07300805, 0x00000000, 0x00000000, 0x00000603),
-	E(0xb, 0x0, 0x00000001, 0x00000001, 0x00000100, 0x00000000),
-	E(0xb, 0x1, 0x00000004, 0x00000004, 0x00000201, 0x00000000),
-	E(0xd, 0x0, 0x000000e7, 0x00000980, 0x00000980, 0x00000000),
-	E(0xd, 0x1, 0x00000007, 0x00000980, 0x00000000, 0x00000000),
-	E(0xd, 0x2, 0x00000100, 0x00000240, 0x00000000, 0x00000000),
-	E(0xd, 0x5, 0x00000040, 0x00000340, 0x00000000, 0x00000000),
-	E(0xd, 0x6, 0x00000200, 0x00000380, 0x00000000, 0x00000000),
-	E(0xd, 0x7, 0x00000400, 0x00000580, 0x00000000, 0x00000000),
-	E(0x80000000, 0x0, 0x80000021, 0x68747541, 0x444d4163, 0x69746e65),
-	E(0x80000001, 0x0, 0x00b00f21, 0x40000000, 0x440001f1, 0x25d3fbff),
-	E(0x80000008, 0x0, 0x00003030, 0x20000005, 0x00000000, 0x00000000),
-};
-#define N ((uint32_t)(sizeof(recorded) / sizeof(recorded[0])))
+#define N CPUID_EPYC_N
 
 static struct kvm_cpuid2 *
 table(void)
 {
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + sizeof(recorded));
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + sizeof(cpuid_epyc));
 
 	c->nent = N;
-	memcpy(c->entries, recorded, sizeof(recorded));
+	memcpy(c->entries, cpuid_epyc, sizeof(cpuid_epyc));
 	return c;
 }
 
@@ -92,10 +71,12 @@ test_filter(void)
 	CHECK_EQ(entry(c, 0xb, 1)->edx, 1);
 	CHECK_EQ(entry(c, 0xb, 1)->ecx, 0x201);
 	/* Features pass as KVM reports them. */
-	CHECK(memcmp(entry(c, 7, 0), &recorded[2], sizeof(recorded[2])) == 0);
-	CHECK(memcmp(entry(c, 0xd, 0), &recorded[7], sizeof(recorded[7])) == 0);
+	CHECK(memcmp(entry(c, 7, 0), &cpuid_epyc[2], sizeof(cpuid_epyc[2])) ==
+	    0);
+	CHECK(memcmp(entry(c, 0xd, 0), &cpuid_epyc[7], sizeof(cpuid_epyc[7])) ==
+	    0);
 	CHECK_EQ(entry(c, 1, 0)->ecx & ~0x80000008U,
-	    recorded[1].ecx & ~0x80000008U);
+	    cpuid_epyc[1].ecx & ~0x80000008U);
 	cpuid_filter(c->entries, c->nent, 0, 1);
 	CHECK_EQ(entry(c, 1, 0)->edx & (1U << 28), 0);		/* one vCPU */
 	CHECK_EQ(entry(c, 1, 0)->ebx, 0x00010800);
@@ -108,9 +89,9 @@ test_host(void)
 	struct kvm_cpuid2 *c = guest("host"), *f = table();
 
 	cpuid_filter(f->entries, f->nent, 0, 1);
-	CHECK(memcmp(c, f, sizeof(*c) + sizeof(recorded)) == 0);
+	CHECK(memcmp(c, f, sizeof(*c) + sizeof(cpuid_epyc)) == 0);
 	cputmpl_apply(NULL, f->entries, f->nent);
-	CHECK(memcmp(c, f, sizeof(*c) + sizeof(recorded)) == 0);
+	CHECK(memcmp(c, f, sizeof(*c) + sizeof(cpuid_epyc)) == 0);
 	free(c);
 	free(f);
 }

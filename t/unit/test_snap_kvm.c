@@ -250,7 +250,8 @@ static const struct unit_test tests[] = {
 	{ "snap_kvm: a state as KVM gives it passes", test_good },
 	{ "snap_kvm: each bad count, size or field is refused", test_bad_fields },
 	{ "snap_kvm: vCPU sections match the vCPU count", test_vcpu_count },
-	{ "snap_kvm: CPUID sections in format 4 layers only", test_cpuid_format },
+	{ "snap_kvm: CPUID sections in format 4 layers only",
+	  test_cpuid_format },
 };
 
 UNIT_MAIN(tests)
