@@ -56,8 +56,9 @@ BIG = b'"' + b"x" * (3 << 20) + b'"'    # 3 MiB of payload
 STALL = 0.2                              # seconds: a stall
 
 
-def big_round_trip(peer, runs=3):
-    """The median time of a 3 MiB payload there and back."""
+def big_round_trip(peer, big_costs, runs=3):
+    """The median time of a 3 MiB payload there and back; each answer's
+    "vm" member, where it has one, appended to big_costs."""
     times = []
     for i in range(runs):
         t0 = time.perf_counter()
@@ -65,10 +66,12 @@ def big_round_trip(peer, runs=3):
         times.append(time.perf_counter() - t0)
         if len(got["response"]["echo"]) != len(BIG) - 2:
             sys.exit("reqbench: the 3 MiB payload came back changed")
+        if "vm" in got:
+            big_costs.append(got["vm"])
     return percentile(times, 50) * 1e6
 
 
-def measure(peer, n, costs=None):
+def measure(peer, n, costs=None, big_costs=None):
     """rps, p50, p99, the slowest, stalls, and the 3 MiB round trip; with
     a list for costs, each one-at-a-time answer's "vm" member (--timings)
     is appended to it."""
@@ -92,7 +95,8 @@ def measure(peer, n, costs=None):
     th.join()
     rps = n / (time.perf_counter() - t0)
     return (rps, percentile(lat, 50) * 1e6, percentile(lat, 99) * 1e6,
-            max(lat) * 1e6, sum(x >= STALL for x in lat), big_round_trip(peer))
+            max(lat) * 1e6, sum(x >= STALL for x in lat),
+            big_round_trip(peer, big_costs if big_costs is not None else []))
 
 
 def echo_server(path, ready):
@@ -127,7 +131,7 @@ def host_floor(n, tmp):
     return result
 
 
-def vm(snap, n, costs):
+def vm(snap, n, costs, big_costs):
     layers = "%s/python3,%s/diff/hello" % (snap, snap)
     p = subprocess.Popen([os.path.join(ROOT, "bin/snaprestore"), "--timings",
                           "--load-dir", layers, "--rootfs",
@@ -138,7 +142,7 @@ def vm(snap, n, costs):
     peer = Lines(p.stdin, p.stdout)
     for i in range(-20, 0):         # warm: restored pages faulted in
         peer.call(i)
-    result = measure(peer, n, costs)
+    result = measure(peer, n, costs, big_costs)
     p.stdin.close()
     if p.wait(timeout=60) != 0:
         sys.exit("reqbench: snaprestore exited with %d" % p.returncode)
@@ -151,8 +155,8 @@ def main():
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     with tempfile.TemporaryDirectory() as tmp:
         floor = host_floor(n, tmp)
-    costs = []
-    ours = vm(sys.argv[1], n, costs)
+    costs, big_costs = [], []
+    ours = vm(sys.argv[1], n, costs, big_costs)
     print("requests on a warm VM, %d one at a time, then %d pipelined" %
           (n, n))
     for what, i, unit in (("requests per second", 0, "rps"),
@@ -172,6 +176,9 @@ def main():
             sum(c[key] for c in costs) / len(costs),
             percentile([c[key] for c in costs], 50),
             max(c[key] for c in costs)))
+    print("%-34s %s" % ("per 3 MiB round trip (median)", ", ".join(
+        "%s %d" % (key, percentile([c[key] for c in big_costs], 50))
+        for key in ("mmio_exits", "intr_exits", "interrupts"))))
 
 
 if __name__ == "__main__":
