@@ -345,7 +345,9 @@ print(json.dumps({"id": 3, "function": "nope"}))
 
 @test "a runner program that cannot be started fails its request, once" {
 	config 256
-	sed -i "s|^snaprestore: .*|snaprestore: $TMP/no-such-runner|" "$TMP/ctrl.yaml"
+	# A restore, or where there are no layers (no KVM) a cold boot.
+	sed -i -e "s|^snaprestore: .*|snaprestore: $TMP/no-such-runner|" \
+	    -e "s|^vmrun: .*|vmrun: $TMP/no-such-runner|" "$TMP/ctrl.yaml"
 	echo '{"id":1,"function":"hello","payload":1}' > "$TMP/in"
 	run ctrl --requests "$TMP/in"
 	[ "$status" -eq 0 ]

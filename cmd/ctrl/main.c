@@ -129,8 +129,6 @@ run(struct ctrl *c, const struct opts *o)
 		return EX_USAGE;
 	}
 	c->out_fd = STDOUT_FILENO;
-	ctrl_cpu_start(c);
-	ctrl_snap_drop_outdated(c);
 	return ctrl_loop_run(c, in_fd) == 0 ? 0 : EX_UNAVAILABLE;
 }
 
