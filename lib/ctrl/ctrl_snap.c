@@ -52,7 +52,7 @@ drop_outdated(struct ctrl *c, const char *dir, bool legacy)
 		ctrl_log(c, "snapshot_legacy", 0, "\"layer\":%s,\"why\":\"made "
 		    "before ctrl kept its layers by CPU template and workarounds; "
 		    "built again in %s\"", ctrl_log_jstr(jd, sizeof(jd), dir),
-		    c->cpu_dir + strlen(c->conf.snapshot_dir) + 1);
+		    strrchr(c->cpu_dir, '/') + 1);
 	else
 		ctrl_log(c, "snapshot_outdated", 0, "\"layer\":%s,"
 		    "\"version\":%d", ctrl_log_jstr(jd, sizeof(jd), dir),
