@@ -37,10 +37,14 @@ teardown() {
 	"$CLUSTER" stop
 }
 
-# start OPTION...: a cluster, its settings in the environment.
+# start OPTION...: a cluster, its settings in the environment, and $CPU,
+# the directory of the hosts' CPU settings that their layers go in, here
+# and in the store (ctrl(1)), as the first host's ctrl logged it.
 start() {
 	"$CLUSTER" start "$@" 3>&-
 	eval "$("$CLUSTER" env)"
+	CPU=$(cpu_dir_in "$CLUSTER_DIR/host1/ctrl.log")
+	[ -n "$CPU" ]
 }
 
 # until SECONDS CMD...: CMD again until it succeeds; a backstop of
@@ -327,12 +331,12 @@ PY
 		built=$((${built:-0} + $(events $h snapshot_built)))
 	done
 	[ "$built" -eq 5 ]
-	until_ok 60 bash -c "[ \$('$S3SNAP' ls '$STORE/diff' | wc -l) -eq 5 ]"
+	until_ok 60 bash -c "[ \$('$S3SNAP' ls '$STORE/$CPU/diff' | wc -l) -eq 5 ]"
 	victim=$(host_of hello)
 	fns=$(functions_on "$victim")
 	n=$(echo "$fns" | tr , ' ' | wc -w)
 	"$CLUSTER" restart "$victim" --empty-cache
-	[ ! -e "$CLUSTER_DIR/$victim/snap/python3" ]
+	[ ! -e "$CLUSTER_DIR/$victim/snap/$CPU/python3" ]
 	[ -f "$CLUSTER_DIR/$victim/ctrl.log.1" ]
 	for fn in $(echo "$fns" | tr , ' '); do
 		trace "$TMP/after-$fn" --functions "$fn" --count 2 --prefix "a-$fn"
@@ -349,7 +353,7 @@ PY
 	grep -qx "snapvm_snapshot_fetches_total{result=\"ok\"} $((n + 1))" "$TMP/metrics"
 	grep -qx 'snapvm_snapshot_uploads_total{result="ok"} 0' "$TMP/metrics"
 	for fn in $(echo "$fns" | tr , ' '); do
-		"$S3SNAP" verify "$CLUSTER_DIR/$victim/snap/diff/$fn"
+		"$S3SNAP" verify "$CLUSTER_DIR/$victim/snap/$CPU/diff/$fn"
 	done
 }
 
@@ -366,7 +370,7 @@ PY
 		while [ ! -e "$TMP/watch/stop" ]; do
 			n=$((n + 1))
 			rc=0
-			"$S3SNAP" -q get "$STORE/diff/hello" "$TMP/watch/$n" \
+			"$S3SNAP" -q get "$STORE/$CPU/diff/hello" "$TMP/watch/$n" \
 			    2>> "$TMP/watch/errors" || rc=$?
 			echo "$rc" >> "$TMP/watch/status"
 			sleep 0.05
@@ -392,20 +396,20 @@ PY
 	cat "$TMP/watch/errors"
 	for h in 1 2; do
 		[ "$(events host$h snapshot_built hello)" -eq 1 ]
-		"$S3SNAP" verify "$CLUSTER_DIR/host$h/snap/diff/hello"
-		jq -r .id "$CLUSTER_DIR/host$h/snap/diff/hello/manifest.json" > "$TMP/id$h"
+		"$S3SNAP" verify "$CLUSTER_DIR/host$h/snap/$CPU/diff/hello"
+		jq -r .id "$CLUSTER_DIR/host$h/snap/$CPU/diff/hello/manifest.json" > "$TMP/id$h"
 	done
 	! cmp -s "$TMP/id1" "$TMP/id2"
 	# No reader ever got a mixture (65: an object that is not the one
 	# the index names).
 	! grep -qvx '0\|66' "$TMP/watch/status"
 	# The store holds one host's layer, whole.
-	"$S3SNAP" -q get "$STORE/diff/hello" "$TMP/final"
+	"$S3SNAP" -q get "$STORE/$CPU/diff/hello" "$TMP/final"
 	id=$(jq -r .id "$TMP/final/manifest.json")
 	for h in 1 2; do
 		[ "$id" = "$(cat "$TMP/id$h")" ] || continue
 		for f in manifest.json state memory pages; do
-			cmp "$TMP/final/$f" "$CLUSTER_DIR/host$h/snap/diff/hello/$f"
+			cmp "$TMP/final/$f" "$CLUSTER_DIR/host$h/snap/$CPU/diff/hello/$f"
 		done
 		return 0
 	done
@@ -483,17 +487,17 @@ PY
 	[ "$(events "$other" snapshot_fetched /diff/hello)" -eq 1 ]
 	[ "$(events "$other" vm_started '"restore":true')" -eq 1 ]
 	[ "$(events "$other" vm_started '"restore":false')" -eq 0 ]
-	"$S3SNAP" verify "$CLUSTER_DIR/$other/snap/diff/hello"
+	"$S3SNAP" verify "$CLUSTER_DIR/$other/snap/$CPU/diff/hello"
 	for f in state memory pages; do
-		cmp "$CLUSTER_DIR/$first/snap/diff/hello/$f" \
-		    "$CLUSTER_DIR/$other/snap/diff/hello/$f"
+		cmp "$CLUSTER_DIR/$first/snap/$CPU/diff/hello/$f" \
+		    "$CLUSTER_DIR/$other/snap/$CPU/diff/hello/$f"
 	done
 	# The first host answered with a cold boot and never restored hello:
 	# the second recorded its working set, and put the layer with it in
 	# the store.
 	[ "$(events "$other" workset_added hello)" -eq 1 ]
-	[ -s "$CLUSTER_DIR/$other/snap/diff/hello/workset" ]
+	[ -s "$CLUSTER_DIR/$other/snap/$CPU/diff/hello/workset" ]
 	until_ok 600 bash -c "grep -q '\"event\":\"snapshot_uploaded\",\"layer\":\"[^\"]*diff/hello\"' '$CLUSTER_DIR/$other/ctrl.log'"
-	"$S3SNAP" -q get "$STORE/diff/hello" "$TMP/got"
-	cmp "$TMP/got/workset" "$CLUSTER_DIR/$other/snap/diff/hello/workset"
+	"$S3SNAP" -q get "$STORE/$CPU/diff/hello" "$TMP/got"
+	cmp "$TMP/got/workset" "$CLUSTER_DIR/$other/snap/$CPU/diff/hello/workset"
 }

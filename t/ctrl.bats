@@ -8,8 +8,20 @@ CTRL="$ROOT/bin/ctrl"
 
 setup_file() {
 	export SNAP="$ROOT/build/snap"
-	[ -f "$SNAP/diff/hello/manifest.json" ] || "$ROOT/scripts/mksnap" "$SNAP" 2> /dev/null
+	# Without KVM only the tests tagged otherwise run: they need none.
+	[ -f "$SNAP/diff/hello/manifest.json" ] || [ ! -e /dev/kvm ] ||
+	    "$ROOT/scripts/mksnap" "$SNAP" 2> /dev/null
 	mke2fs -q -t ext2 -L spin -d "$ROOT/t/apps/spin" "$BATS_FILE_TMPDIR/spin.ext2" 1024
+	# ctrl's own layers, $OWN: the run's, where ctrl looks for them, in
+	# the directory of its CPU settings (the defaults here).
+	export XDG_CACHE_HOME="$BATS_FILE_TMPDIR/cache"
+	export OWN="$BATS_FILE_TMPDIR/snap"
+	CPU=$(ctrl_cpu_dir)
+	export CPU
+	if [ -f "$SNAP/diff/hello/manifest.json" ]; then
+		mkdir -p "$OWN/$CPU"
+		cp -r --sparse=always "$SNAP/python3" "$SNAP/diff" "$OWN/$CPU/"
+	fi
 }
 
 setup() {
@@ -18,13 +30,14 @@ setup() {
 	CG=
 }
 
-# config BUDGET [LISTEN]: ctrl.yaml and functions.yaml in $TMP
+# config BUDGET [LISTEN]: ctrl.yaml and functions.yaml in $TMP, with
+# ctrl's own layers in $OWN; spin and slowspin name the base of $SNAP.
 config() {
 	cat > "$TMP/ctrl.yaml" <<EOF2
 kernel: $ROOT/build/vmlinux
 rootfs: $ROOT/build/rootfs.ext4
 appfs_dir: $ROOT/build/appfs
-snapshot_dir: $SNAP
+snapshot_dir: $OWN
 vmrun: $ROOT/bin/vmrun
 snaprestore: $ROOT/bin/snaprestore
 functions: functions.yaml
@@ -117,6 +130,60 @@ free_port() {
 	run "$CTRL" --config "$TMP/none.yaml" --check
 	[ "$status" -eq 78 ]
 	[[ "$output" == *"none.yaml"* ]]
+}
+
+@test "cpu_template and cpu_workarounds: ctrl --check loads the template, refusing a bad file by its line and a name that is neither a built-in nor an absolute path" {
+	config 512
+	run ctrl --check
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cpu: template host (host), workarounds auto"* ]]
+	echo "cpu_template: x86-64-v2" >> "$TMP/ctrl.yaml"
+	echo "cpu_workarounds: noxsave" >> "$TMP/ctrl.yaml"
+	run ctrl --check
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cpu: template x86-64-v2 (x86-64-v2), workarounds noxsave"* ]]
+	printf 'snapvm-cpu-template 1\nname fleet-1\nclear avx512f\n' > "$TMP/t"
+	sed -i "s|^cpu_template: .*|cpu_template: $TMP/t|" "$TMP/ctrl.yaml"
+	run ctrl --check
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cpu: template fleet-1 ($TMP/t), workarounds noxsave"* ]]
+	printf 'snapvm-cpu-template 1\nname fleet-1\nclear 7 0 ebx zz\n' > "$TMP/t"
+	tl=$(grep -n '^cpu_template:' "$TMP/ctrl.yaml" | cut -d: -f1)
+	run ctrl --check
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"$TMP/t:3: bits: \"zz\""* ]]
+	[[ "$output" == *"ctrl.yaml:$tl: cpu_template: $TMP/t: not a usable template"* ]]
+	sed -i "s|^cpu_template: .*|cpu_template: $TMP/none|" "$TMP/ctrl.yaml"
+	run ctrl --check
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"cpu_template: $TMP/none: not a usable template"* ]]
+	for bad in x86-64-v5 t; do
+		sed -i "s|^cpu_template: .*|cpu_template: $bad|" "$TMP/ctrl.yaml"
+		run ctrl --check
+		[ "$status" -eq 78 ]
+		[[ "$output" == *"ctrl.yaml:$tl: cpu_template: \"$bad\": neither a built-in template (host, x86-64-v2, x86-64-v3, x86-64-v4) nor an absolute path"* ]]
+	done
+	sed -i -e "s|^cpu_template: .*|cpu_template: host|" \
+	    -e "s|^cpu_workarounds: .*|cpu_workarounds: sometimes|" "$TMP/ctrl.yaml"
+	run ctrl --check
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"ctrl.yaml:$((tl + 1)): cpu_workarounds: \"sometimes\": expected auto, on, noxsave or off"* ]]
+}
+
+@test "cpu_workarounds auto is settled once at start: on where /dev/kvm is not usable; the cpu event names the layers' directory" {
+	[ ! -r /dev/kvm ] || [ ! -w /dev/kvm ] || skip "this host has KVM: the probe decides"
+	config 512
+	printf 'functions: []\n' > "$TMP/functions.yaml"
+	ctrl --requests /dev/null 2> "$TMP/log"
+	grep '"event":"cpu"' "$TMP/log" | jq -e --arg d "$OWN/cpu-host-on" \
+	    '.template == "host" and .name == "host" and .configured == "auto" and .workarounds == "on" and .dir == $d'
+	[ "$(grep -c '"event":"cpu"' "$TMP/log")" -eq 1 ]
+	[ "$(cpu_dir_in "$TMP/log")" = cpu-host-on ]
+	[ "$CPU" = cpu-host-on ]
+	# Given, it is taken as it is.
+	echo "cpu_workarounds: off" >> "$TMP/ctrl.yaml"
+	ctrl --requests /dev/null 2> "$TMP/log"
+	[ "$(cpu_dir_in "$TMP/log")" = cpu-host-off ]
 }
 
 @test "a jail section that would not confine is refused by ctrl --check, naming the key" {
@@ -278,7 +345,9 @@ print(json.dumps({"id": 3, "function": "nope"}))
 
 @test "a runner program that cannot be started fails its request, once" {
 	config 256
-	sed -i "s|^snaprestore: .*|snaprestore: $TMP/no-such-runner|" "$TMP/ctrl.yaml"
+	# A restore, or where there are no layers (no KVM) a cold boot.
+	sed -i -e "s|^snaprestore: .*|snaprestore: $TMP/no-such-runner|" \
+	    -e "s|^vmrun: .*|vmrun: $TMP/no-such-runner|" "$TMP/ctrl.yaml"
 	echo '{"id":1,"function":"hello","payload":1}' > "$TMP/in"
 	run ctrl --requests "$TMP/in"
 	[ "$status" -eq 0 ]
@@ -515,14 +584,14 @@ invoke() {
 # bats test_tags=kvm
 @test "a jailed first restore of a diff without a working set records one, which ctrl adds to the layer; the next ctrl restores with it" {
 	local snap="$TMP/snap"
-	mkdir -p "$snap/diff"
-	cp -r --sparse=always "$SNAP/python3" "$snap/python3"
-	cp -r --sparse=always "$SNAP/diff/hello" "$snap/diff/hello"
-	rm "$snap/diff/hello/workset"
-	manifest_edit "$snap/diff/hello" 'del m["files"]["workset"]'
+	mkdir -p "$snap/$CPU/diff"
+	cp -r --sparse=always "$SNAP/python3" "$snap/$CPU/python3"
+	cp -r --sparse=always "$SNAP/diff/hello" "$snap/$CPU/diff/hello"
+	rm "$snap/$CPU/diff/hello/workset"
+	manifest_edit "$snap/$CPU/diff/hello" 'del m["files"]["workset"]'
 	port=$(free_port)
 	url="http://127.0.0.1:$port"
-	SNAP=$snap JAIL_YAML= config 1024 "127.0.0.1:$port"
+	OWN=$snap JAIL_YAML= config 1024 "127.0.0.1:$port"
 	# hello only: the others' diffs would keep the builder's place busy.
 	printf 'functions:\n  - name: hello\n    memory: 128\n' > "$TMP/functions.yaml"
 	cgroup_v2 "$TMP/cg"
@@ -544,14 +613,14 @@ invoke() {
 	! grep -q 'SIGSYS\|seccomp_killed\|runner_failed\|workset_failed' "$TMP/log1"
 	grep -q '"event":"workset_recorded","function":"hello"' "$TMP/log1"
 	grep -q '"event":"workset_added","function":"hello"' "$TMP/log1"
-	[ -s "$snap/diff/hello/workset" ]
-	jq -e '.files.workset.size > 0' "$snap/diff/hello/manifest.json"
+	[ -s "$snap/$CPU/diff/hello/workset" ]
+	jq -e '.files.workset.size > 0' "$snap/$CPU/diff/hello/manifest.json"
 	[ -z "$(find "$snap/.record" -type f)" ]
 	# A second ctrl (unjailed: the first one's cgroups stay) finds it
 	# there: its restore reads it, and nothing is recorded.  The first
 	# one's watchdog goes first: bats would wait for it.
 	kill "$WATCHDOG"
-	SNAP=$snap config 1024 "127.0.0.1:$port"
+	OWN=$snap config 1024 "127.0.0.1:$port"
 	printf 'functions:\n  - name: hello\n    memory: 128\n' > "$TMP/functions.yaml"
 	ctrl_bg -v 2> "$TMP/log2"
 	for _ in $(seq 1 100); do curl -sf "$url/healthz" > /dev/null && break; sleep 0.1; done

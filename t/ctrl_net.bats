@@ -12,15 +12,18 @@ FAKE="$ROOT/t/fakesnap.py"
 
 setup_file() {
 	# With a network section ctrl's own layers are python3-net/ and
-	# diff-net/NAME/, made with a network device.
+	# diff-net/NAME/, made with a network device, in the directory of its
+	# CPU settings ($L).
 	# They record ctrl.yaml's rootfs and the app images by content.
 	F="$BATS_FILE_TMPDIR/fake"
-	"$FAKE" layer "$F/python3-net" --rootfs "$ROOT/build/rootfs.ext4"
+	export XDG_CACHE_HOME="$BATS_FILE_TMPDIR/cache"
+	L="$F/$(ctrl_cpu_dir)"
+	"$FAKE" layer "$L/python3-net" --rootfs "$ROOT/build/rootfs.ext4"
 	for app in hello markdown; do
-		"$FAKE" layer "$F/diff-net/$app" --parent "$F/python3-net" \
+		"$FAKE" layer "$L/diff-net/$app" --parent "$L/python3-net" \
 		    --appfs "$ROOT/build/appfs/$app.ext2"
 	done
-	export F
+	export F L
 }
 
 setup() {
@@ -114,7 +117,7 @@ PY
 	curl -sf --unix-socket "$TMP/ctrl.sock" -X POST --data '{"a": 1}' \
 	    http://localhost/v1/functions/hello/invoke
 	[ "$(taps)" = t0 ]
-	kill -KILL "$(pgrep -f "fakesnap.py --load-dir $F/python3-net,$F/diff-net/hello")"
+	kill -KILL "$(pgrep -f "fakesnap.py --load-dir $L/python3-net,$L/diff-net/hello")"
 	for _ in $(seq 100); do [ -z "$(taps)" ] && break; sleep 0.1; done
 	[ -z "$(taps)" ]
 	grep -q '"event":"vm_exited".*"status":137' "$TMP/log"

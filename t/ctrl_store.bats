@@ -31,6 +31,11 @@ setup_file() {
 	"$FAKE" layer "$F/other/python3" --seed other \
 	    --rootfs "$ROOT/build/rootfs.ext4"
 	export F
+	# Where ctrl keeps its layers with the default CPU settings.
+	export XDG_CACHE_HOME="$BATS_FILE_TMPDIR/cache"
+	CPU=$(ctrl_cpu_dir)
+	[ -n "$CPU" ]
+	export CPU
 }
 
 teardown_file() {
@@ -43,15 +48,17 @@ setup() {
 }
 
 # config PREFIX [CACHE_MIB]: a ctrl whose own layers live in $TMP/snap,
-# restoring with $RESTORE (default: the fake runner); it records working
-# sets only with RECORD_WS=true (the tests of other things count uploads).
+# restoring with $RESTORE (default: the fake runner) and booting with
+# $BOOT (default: none, /bin/false); it records working sets only with
+# RECORD_WS=true (the tests of other things count uploads); CPU_YAML is
+# more of ctrl.yaml (cpu_template, cpu_workarounds).
 config() {
 	cat > "$TMP/ctrl.yaml" <<EOF2
 kernel: $ROOT/build/vmlinux
 rootfs: $ROOT/build/rootfs.ext4
 appfs_dir: $ROOT/build/appfs
 snapshot_dir: $TMP/snap
-vmrun: /bin/false
+vmrun: ${BOOT:-/bin/false}
 snaprestore: ${RESTORE:-$FAKE}
 s3snap: $S3SNAP
 snapshot_store: $STORE/$1
@@ -60,6 +67,7 @@ functions: functions.yaml
 memory_budget: ${BUDGET:-1024}
 record_worksets: ${RECORD_WS:-false}
 $NO_JAIL
+${CPU_YAML:-}
 EOF2
 	{
 		echo "functions:"
@@ -86,6 +94,19 @@ ctrl() {
 	    --requests "$TMP/requests" > "$TMP/out" 2> "$TMP/log"
 }
 
+# ctrl_built N: ctrl as above, its requests kept open until it has built N
+# layers (a backstop of 120 s), so that it does not stop the builder.
+ctrl_built() {
+	{
+		cat "$TMP/requests"
+		for _ in $(seq 1200); do
+			[ "$(events snapshot_built)" -lt "$1" ] || break
+			sleep 0.1
+		done
+	} | timeout --kill-after=10 900 "$CTRL" --config "$TMP/ctrl.yaml" -v \
+	    --requests - > "$TMP/out" 2> "$TMP/log"
+}
+
 # Every response ok and equal to its app's expected.json.
 answered() {
 	python3 - "$ROOT" "$TMP/out" "$TMP/requests" <<'PY'
@@ -105,15 +126,16 @@ events() {
 	grep "\"event\":\"$1\"" "$TMP/log" | grep -c -- "${2:-}" || true
 }
 
-# put_layer FROM PREFIX LAYER: as another host would have.
+# put_layer FROM PREFIX LAYER: as another host would have, under its
+# CPU directory.
 put_layer() {
-	"$S3SNAP" put "$1/$3" "$STORE/$2/$3"
+	"$S3SNAP" put "$1/$3" "$STORE/$2/${CPU_AS:-$CPU}/$3"
 }
 
 # here FROM LAYER: a layer already in this host's cache.
 here() {
-	mkdir -p "$(dirname "$TMP/snap/$2")"
-	cp -r --sparse=always "$1/$2" "$TMP/snap/$2"
+	mkdir -p "$(dirname "$TMP/snap/${CPU_AS:-$CPU}/$2")"
+	cp -r --sparse=always "$1/$2" "$TMP/snap/${CPU_AS:-$CPU}/$2"
 }
 
 # bats test_tags=kvm
@@ -129,7 +151,7 @@ here() {
 	[ "$(events snapshot_fetched diff/hello)" -eq 1 ]
 	[ "$(events vm_started '"restore":true')" -eq 1 ]
 	[ "$(events vm_started '"restore":false')" -eq 0 ]
-	cmp "$SNAP/diff/hello/memory" "$TMP/snap/diff/hello/memory"
+	cmp "$SNAP/diff/hello/memory" "$TMP/snap/$CPU/diff/hello/memory"
 }
 
 @test "concurrent requests for missing layers wait on one download of each" {
@@ -146,7 +168,7 @@ here() {
 	[ "$(events snapshot_fetched)" -eq 3 ]
 	grep -q '"event":"stopped".*"fetched":3,"uploaded":0' "$TMP/log"
 	[ "$(events vm_started '"restore":false')" -eq 0 ]
-	"$S3SNAP" verify "$TMP/snap/diff/markdown"
+	"$S3SNAP" verify "$TMP/snap/$CPU/diff/markdown"
 }
 
 @test "a diff ctrl builds goes to the store after its base; another host fetches both" {
@@ -171,7 +193,7 @@ here() {
 	answered
 	[ "$(events snapshot_fetched)" -eq 2 ]
 	[ "$(events snapshot_built)" -eq 0 ]
-	cmp "$first/diff/hello/manifest.json" "$TMP/snap/diff/hello/manifest.json"
+	cmp "$first/$CPU/diff/hello/manifest.json" "$TMP/snap/$CPU/diff/hello/manifest.json"
 }
 
 @test "a store that is down: a logged warning, and the answer from layers made here" {
@@ -183,7 +205,7 @@ here() {
 	[ "$(events snapshot_fetch_failed '"status":69')" -eq 1 ]
 	[ "$(events snapshot_built)" -eq 1 ]
 	[ "$(events snapshot_upload_failed)" -ge 1 ]
-	[ -f "$TMP/snap/diff/hello/manifest.json" ]
+	[ -f "$TMP/snap/$CPU/diff/hello/manifest.json" ]
 }
 
 @test "a store that refuses the credentials: a logged warning, the secret never" {
@@ -208,7 +230,7 @@ here() {
 	answered
 	[ "$(events snapshot_fetch_failed 'another base')" -eq 1 ]
 	[ "$(events snapshot_built)" -eq 1 ]
-	python3 - "$TMP/snap" <<'PY'
+	python3 - "$TMP/snap/$CPU" <<'PY'
 import json, sys
 m = lambda l: json.load(open("%s/%s/manifest.json" % (sys.argv[1], l)))
 assert m("diff/hello")["parent"] == m("python3")["id"]
@@ -231,9 +253,9 @@ PY
 	[ "$(events snapshot_evicted)" -eq 1 ]
 	grep -q '"event":"stopped".*"layers_evicted":1' "$TMP/log"
 	[ "$(events snapshot_evicted "diff/$first\"")" -eq 1 ]
-	[ ! -e "$TMP/snap/diff/$first" ]
+	[ ! -e "$TMP/snap/$CPU/diff/$first" ]
 	for app in hello markdown digest; do
-		[ "$app" = "$first" ] || [ -f "$TMP/snap/diff/$app/manifest.json" ]
+		[ "$app" = "$first" ] || [ -f "$TMP/snap/$CPU/diff/$app/manifest.json" ]
 	done
 	[ "$(du -sk "$TMP/snap" | cut -f1)" -le $((6 * 1024)) ]
 }
@@ -242,7 +264,7 @@ PY
 	here "$F" python3
 	here "$F" diff/hello
 	# As an earlier snapvm wrote it: version 1, a drive named by path.
-	python3 - "$TMP/snap/diff/hello/manifest.json" <<'PY'
+	python3 - "$TMP/snap/$CPU/diff/hello/manifest.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
 m["version"] = 1
@@ -256,7 +278,7 @@ PY
 	[ "$(events snapshot_outdated 'diff/hello","version":1')" -eq 1 ]
 	[ "$(events snapshot_outdated)" -eq 1 ]
 	[ "$(events snapshot_built)" -eq 1 ]
-	grep -q '"version": 3' "$TMP/snap/diff/hello/manifest.json"
+	grep -q '"version": 3' "$TMP/snap/$CPU/diff/hello/manifest.json"
 }
 
 @test "the first request of a diff without a working set records one; ctrl adds it to the layer and puts the layer in the store again" {
@@ -271,16 +293,16 @@ PY
 	[ "$(events workset_recorded hello)" -eq 1 ]
 	[ "$(events workset_added hello)" -eq 1 ] || { cat "$TMP/log"; false; }
 	[ "$(events workset_failed)" -eq 0 ]
-	[ -s "$TMP/snap/diff/hello/workset" ]
-	jq -e '.files.workset.size > 0' "$TMP/snap/diff/hello/manifest.json"
-	"$S3SNAP" verify "$TMP/snap/diff/hello"
+	[ -s "$TMP/snap/$CPU/diff/hello/workset" ]
+	jq -e '.files.workset.size > 0' "$TMP/snap/$CPU/diff/hello/manifest.json"
+	"$S3SNAP" verify "$TMP/snap/$CPU/diff/hello"
 	# Nothing of the recording is left behind.
 	[ -z "$(find "$TMP/snap/.record" -type f)" ]
 	# The layer with its working set is the store's now.
 	[ "$(events snapshot_uploaded diff/hello)" -eq 1 ]
-	"$S3SNAP" -q get "$STORE/ws/diff/hello" "$TMP/got"
-	cmp "$TMP/got/workset" "$TMP/snap/diff/hello/workset"
-	cmp "$TMP/got/manifest.json" "$TMP/snap/diff/hello/manifest.json"
+	"$S3SNAP" -q get "$STORE/ws/$CPU/diff/hello" "$TMP/got"
+	cmp "$TMP/got/workset" "$TMP/snap/$CPU/diff/hello/workset"
+	cmp "$TMP/got/manifest.json" "$TMP/snap/$CPU/diff/hello/manifest.json"
 	# The next run restores with it and records nothing.
 	requests hello hello
 	ctrl || { cat "$TMP/log"; false; }
@@ -298,10 +320,104 @@ PY
 	answered
 	[ "$(events workset_failed hello)" -eq 1 ]
 	[ "$(events workset_added)" -eq 0 ]
-	[ ! -e "$TMP/snap/diff/hello/workset" ]
-	"$S3SNAP" verify "$TMP/snap/diff/hello"
+	[ ! -e "$TMP/snap/$CPU/diff/hello/workset" ]
+	"$S3SNAP" verify "$TMP/snap/$CPU/diff/hello"
 	# Not tried again in this run: a second request records nothing.
 	requests hello hello
 	FAKESNAP_WORKSET=symlink ctrl || { cat "$TMP/log"; false; }
 	[ "$(events console 'recording a working set')" -eq 1 ]
+}
+
+@test "ctrl's own layers go in the directory of its CPU settings, here and in the store; its builder and runners get those settings" {
+	BOOT=$FAKE config cpu
+	requests hello
+	FAKESNAP_ARGV_LOG=$TMP/argv ctrl_built 2 || { cat "$TMP/log"; false; }
+	answered
+	# The next run restores.
+	FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
+	answered
+	[[ "$CPU" == cpu-host-@(on|noxsave|off) ]]
+	[ "$(cpu_dir_in "$TMP/log")" = "$CPU" ]
+	[ "$(events vm_started '"restore":true')" -eq 1 ]
+	[ "$(ls "$TMP/snap")" = "$CPU" ]
+	[ "$(ls "$TMP/snap/$CPU")" = "$(printf 'diff\npython3')" ]
+	"$S3SNAP" verify "$TMP/snap/$CPU/python3"
+	"$S3SNAP" verify "$TMP/snap/$CPU/diff/hello"
+	[ "$("$S3SNAP" ls "$STORE/cpu")" = "$(printf '%s\n%s' \
+	    "$STORE/cpu/$CPU/diff/hello" "$STORE/cpu/$CPU/python3")" ]
+	# Each runner, booting, building or restoring: the template and the
+	# workarounds ctrl settled on.
+	python3 - "$TMP/argv" "${CPU##*-}" <<'PY'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+def flag(a, f):
+    return a[a.index(f) + 1] if f in a else None
+for a in runs:
+    assert flag(a, "--cpu-template") == "host", a
+    assert flag(a, "--cpu-workarounds") == sys.argv[2], a
+builds = [a for a in runs if "--dump-dir" in a]
+assert len(builds) == 2 and "--kernel" in builds[0] and \
+    "--load-dir" in builds[1], builds
+assert any("--load-dir" in a and "--dump-dir" not in a for a in runs), runs
+PY
+}
+
+@test "another cpu_template or cpu_workarounds over the same snapshot_dir and store: new layers are built, the others' never restored" {
+	BOOT=$FAKE config change
+	requests hello
+	ctrl_built 2 || { cat "$TMP/log"; false; }
+	printf 'snapvm-cpu-template 1\nname fleet-1\nclear avx512f\n' > "$TMP/fleet"
+	# The two settings of workarounds that auto did not pick here.
+	set -- $(printf '%s\n' on noxsave off | grep -vx "${CPU##*-}")
+	local dirs=$CPU
+	for yaml in "cpu_template: x86-64-v2" "cpu_template: $TMP/fleet" \
+	    "cpu_workarounds: $1" "cpu_workarounds: $2"; do
+		CPU_YAML=$yaml BOOT=$FAKE config change
+		requests hello
+		rm -f "$TMP/argv"
+		FAKESNAP_ARGV_LOG=$TMP/argv ctrl_built 2 || { cat "$TMP/log"; false; }
+		answered
+		dir=$(cpu_dir_in "$TMP/log")
+		echo "$yaml: $dir"
+		[[ " $dirs " != *" $dir "* ]]
+		dirs="$dirs $dir"
+		[ "$(events snapshot_fetched)" -eq 0 ]
+		[ "$(events snapshot_not_in_store "$dir/python3")" -eq 1 ]
+		[ "$(events snapshot_built)" -eq 2 ]
+		[ "$(events snapshot_uploaded "$dir/")" -eq 2 ]
+		FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
+		answered
+		[ "$(events vm_started '"restore":true')" -eq 1 ]
+		# Only layers of this CPU were given to a runner.
+		! grep -v "$TMP/snap/$dir/" "$TMP/argv" | grep -q -- --load-dir
+		grep -q -- "\"--load-dir\", \"$TMP/snap/$dir/python3,$TMP/snap/$dir/diff/hello\"" "$TMP/argv"
+	done
+	# Every one's layers are still there, for a ctrl with its settings.
+	[ "$(ls "$TMP/snap" | sort)" = "$(printf '%s\n' $dirs | sort)" ]
+	[[ " $dirs " == *" cpu-x86-64-v2-${CPU##*-} cpu-fleet-1-${CPU##*-} "* ]]
+}
+
+@test "ctrl's own layers at the places of before CPU directories are removed at start; the ones functions.yaml names stay" {
+	for l in python3 diff/hello diff/digest diff-net/markdown python3-net; do
+		mkdir -p "$(dirname "$TMP/snap/$l")"
+		cp -r --sparse=always "$F/${l/-net/}" "$TMP/snap/$l"
+	done
+	here "$F" python3
+	config legacy
+	printf '  - name: own\n    appfs: %s\n    snapshot: [%s, %s]\n' \
+	    "$ROOT/build/appfs/digest.ext2" "$TMP/snap/python3" \
+	    "$TMP/snap/diff/digest" >> "$TMP/functions.yaml"
+	: > "$TMP/requests"
+	ctrl || { cat "$TMP/log"; false; }
+	cat "$TMP/log"
+	[ "$(events snapshot_legacy)" -eq 3 ]
+	for l in diff/hello diff-net/markdown python3-net; do
+		[ "$(events snapshot_legacy "\"$TMP/snap/$l\"")" -eq 1 ]
+		[ ! -e "$TMP/snap/$l" ]
+	done
+	[ ! -e "$TMP/snap/diff-net" ]
+	"$S3SNAP" verify "$TMP/snap/python3"
+	"$S3SNAP" verify "$TMP/snap/diff/digest"
+	"$S3SNAP" verify "$TMP/snap/$CPU/python3"
+	[ "$(events snapshot_outdated)" -eq 0 ]
 }

@@ -29,6 +29,16 @@
       symbolic link to a file of that size instead, as a hostile runner
       could make it).
 
+  fakesnap.py --kernel K [--rootfs F] [--appfs APP.ext2] [--dump-dir D] ...
+      plays vmrun(1) for ctrl: with --dump-dir, writes a base layer (a
+      full one at the runtime point, with --rootfs and an empty app
+      drive) at D, as ctrl's builder has vmrun do; else, a cold boot,
+      answers request lines with the app's workload.py.
+
+  Both take --cpu-template NAME|FILE and --cpu-workarounds
+  auto|on|noxsave|off and check them as the runners would (a built-in
+  name or a readable file; one of the four), exiting 64 if not.
+
   fakesnap.py --load-dir L[,L...] --add-workset FILE
       is bin/snaprestore's: no VM is needed to add a working set.
 
@@ -40,6 +50,8 @@
   waits, once recorded, until FILE exists (at most 120 s), so that a
   test knows it is in flight; FAKESNAP_SALT=S makes the diffs this
   runner writes differ from another host's, as real ones would.
+  FAKESNAP_ARGV_LOG=FILE appends one JSON line per runner started, its
+  command line as a list, so that a test sees what ctrl gave it.
 """
 import hashlib
 import importlib.util
@@ -303,13 +315,60 @@ def serve(app, workset=None):
         sys.stdout.flush()
 
 
+def record_argv(argv):
+    """The command line, one JSON line written whole (O_APPEND)."""
+    path = os.environ.get("FAKESNAP_ARGV_LOG")
+    if not path:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(argv) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+BUILTINS = ("host", "x86-64-v2", "x86-64-v3", "x86-64-v4")
+WORKAROUNDS = ("auto", "on", "noxsave", "off")
+
+
+def check_cpu(opts):
+    """--cpu-template and --cpu-workarounds as the runners take them."""
+    tmpl = opts.get("--cpu-template", "host")
+    if tmpl not in BUILTINS and not os.access(tmpl, os.R_OK):
+        raise ValueError("--cpu-template %s: not a built-in template, and "
+                         "no file to read" % tmpl)
+    wa = opts.get("--cpu-workarounds", "auto")
+    if wa not in WORKAROUNDS:
+        raise ValueError("--cpu-workarounds: expected auto, on, noxsave "
+                         "or off, got \"%s\"" % wa)
+
+
+def boot(opts):
+    """vmrun: a base layer at --dump-dir, or a cold boot's answers."""
+    if "--dump-dir" in opts:
+        write_layer(opts["--dump-dir"], None, 16,
+                    "base" + os.environ.get("FAKESNAP_SALT", ""),
+                    drives=layer_drives(None, opts.get("--rootfs"), None))
+        return 0
+    serve(load_app(opts["--appfs"]))
+    return 0
+
+
 def runner(argv):
     if "--add-workset" in argv:
         os.execv(os.path.join(ROOT, "bin", "snaprestore"),
                  ["snaprestore"] + argv)
+    record_argv(argv)
     opts = {}
     for i in range(0, len(argv) - 1, 2):
         opts[argv[i]] = argv[i + 1]
+    try:
+        check_cpu(opts)
+    except ValueError as e:
+        print("fakesnap: %s" % e, file=sys.stderr)
+        return 64
+    if "--load-dir" not in opts:
+        return boot(opts)
     layers = opts["--load-dir"].split(",")
     try:
         check_drives(check_layers(layers), opts)

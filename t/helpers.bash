@@ -95,3 +95,34 @@ at_console() {
 	[ "$status" -eq 73 ]
 	[[ "$output" == *"$NOCONSOLE"* ]]
 }
+
+# ctrl keeps its own layers, here and in a snapshot store, in a directory
+# of snapshot_dir named by the CPU template and the workarounds it
+# settled on at start (cpu-TEMPLATE-WORKAROUNDS, ctrl(1)).  With
+# cpu_workarounds auto, the default, that depends on the host's KVM (on
+# without /dev/kvm, noxsave in scripts/kvm-in-qemu's nested VM): the
+# tests never guess it, they ask ctrl.
+# cpu_dir_in LOG: the directory's name, from the "cpu" event of ctrl's LOG.
+cpu_dir_in() {
+	grep '"event":"cpu"' "$1" | tail -n 1 | jq -r '.dir | split("/") | last'
+}
+
+# ctrl_cpu_dir [CONFIG]: the same before a run: ctrl started with CONFIG
+# (by default one with the default CPU settings) but no functions, no
+# listen address and no requests, which settles its CPU and stops.
+ctrl_cpu_dir() {
+	local d
+	d=$(mktemp -d)
+	echo 'functions: []' > "$d/functions.yaml"
+	if [ -n "${1:-}" ]; then
+		sed -e "s|^functions: .*|functions: $d/functions.yaml|" \
+		    -e '/^log: /d' -e '/^listen: /d' "$1" > "$d/ctrl.yaml"
+	else
+		printf 'kernel: k\nrootfs: r\nappfs_dir: a\nsnapshot_dir: %s\nfunctions: functions.yaml\n%s\n' \
+		    "$d/snap" "$NO_JAIL" > "$d/ctrl.yaml"
+	fi
+	"$ROOT/bin/ctrl" --config "$d/ctrl.yaml" --requests /dev/null \
+	    2> "$d/log"
+	cpu_dir_in "$d/log"
+	rm -rf "$d"
+}

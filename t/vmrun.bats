@@ -247,6 +247,18 @@ teardown() {
 	[[ "$output" != *"clearcpuid"* ]]
 }
 
+@test "--cpu-workarounds noxsave: noxsave alone, with the fallback; a bad value names all four" {
+	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=5" \
+	    --cpu-workarounds noxsave -vv
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"command line noxsave, emulation fallback on"* ]]
+	[[ "$output" == *"command line: console=ttyS0 "*" noxsave status=5"* ]]
+	[[ "$output" != *"clearcpuid"* ]]
+	run "$VMRUN" --kernel "$GUESTS/exit.elf" --cpu-workarounds some
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--cpu-workarounds: expected auto, on, noxsave or off, got \"some\""* ]]
+}
+
 @test "--cpu-workarounds auto: the probe's answer is cached for this boot" {
 	export XDG_CACHE_HOME="$TMP/cache"
 	run vm --kernel "$GUESTS/exit.elf" --cmdline "status=0" -vv

@@ -114,6 +114,10 @@ run(struct ctrl *c, const struct opts *o)
 	if (o->check) {
 		printf("%s: ok, %d functions\n", o->config, c->conf.nfuncs);
 		print_jail(&c->conf);
+		/* auto is resolved only when ctrl starts: it may probe KVM. */
+		printf("cpu: template %s (%s), workarounds %s\n",
+		    c->conf.cpu_name, c->conf.cpu_template,
+		    c->conf.cpu_workarounds);
 		return 0;
 	}
 	if ((c->log_fd = open_log(&c->conf)) == -1)
@@ -125,7 +129,6 @@ run(struct ctrl *c, const struct opts *o)
 		return EX_USAGE;
 	}
 	c->out_fd = STDOUT_FILENO;
-	ctrl_snap_drop_outdated(c);
 	return ctrl_loop_run(c, in_fd) == 0 ? 0 : EX_UNAVAILABLE;
 }
 

@@ -8,7 +8,7 @@
  * Each file calls only files later in this list, never one before it:
  * ctrl_loop, ctrl_notify; ctrl_pool; ctrl_snap; ctrl_store, ctrl_http;
  * ctrl_async; ctrl_cache, ctrl_request, ctrl_console, ctrl_net,
- * ctrl_jail; ctrl_metrics, ctrl_log; ctrl_prom, ctrl_sink, ctrl_state,
+ * ctrl_jail, ctrl_cpu; ctrl_metrics, ctrl_log; ctrl_prom, ctrl_sink, ctrl_state,
  * ctrl_hold.  What has to go the other way is a callback: a request's
  * answer reaches the HTTP gateway, or a kept result, through r->respond.
  */
@@ -171,6 +171,11 @@ struct ctrl_jail_args {
 struct ctrl {
 	struct ctrl_conf conf;
 	const char *conf_path;
+	/* the guests' CPU, settled at start (ctrl_cpu.c): cpu_workarounds
+	 * with auto resolved, and the directory of ctrl's own layers that
+	 * the template and it name */
+	char cpu_workarounds[16];
+	char cpu_dir[CTRL_PATH];
 	int log_fd;			/* the log, for s3snap and tapnet */
 	bool journal;			/* log_fd is the journal's stream */
 	struct sink log;		/* the log, for ctrl itself */
@@ -310,10 +315,25 @@ void ctrl_request_fail(struct ctrl *c, struct request *r, enum outcome o,
 void ctrl_request_free(struct request *r);
 void ctrl_request_expire(struct ctrl *c);
 
+/* ctrl_cpu.c: at start, before anything looks at ctrl's own layers:
+ * cpu_workarounds auto resolved as vmrun's auto would be on this host
+ * (once: every runner and layer of this ctrl gets the same), c->cpu_dir
+ * set and a "cpu" event logged. */
+void ctrl_cpu_start(struct ctrl *c);
+/* Where a layer of ctrl's own is about to be written: snapshot_dir,
+ * c->cpu_dir and its diff directory, made if missing (a failure shows
+ * in what then writes there). */
+void ctrl_cpu_mkdirs(const struct ctrl *c);
+/* --cpu-template and --cpu-workarounds for a runner, at argv[*i] on:
+ * booting, the guest gets this CPU; restoring, the layers must have it
+ * (snaprestore refuses another template) and the emulation fallback
+ * follows the workarounds.  argv stays NULL-terminated. */
+void ctrl_cpu_argv(const struct ctrl *c, char **argv, int *i);
+
 /* ctrl_state.c: questions on ctrl's state, which change nothing. */
-/* ctrl's own layer of fn in snapshot_dir; fn -1: the base. */
+/* ctrl's own layer of fn, in c->cpu_dir; fn -1: the base. */
 void ctrl_state_own_layer(const struct ctrl *c, int fn, char *out, size_t n);
-/* snapshot_dir/diff, or diff-net for layers with a network device. */
+/* c->cpu_dir/diff, or diff-net for layers with a network device. */
 void ctrl_state_diff_dir(const struct ctrl *c, char *out, size_t n);
 bool ctrl_state_is_diff(const struct ctrl *c, const char *dir);
 bool ctrl_state_layer_exists(const char *dir);
@@ -333,7 +353,10 @@ bool ctrl_state_upload_queued(const struct ctrl *c, const char *dir);
 int ctrl_state_vm_count(const struct ctrl *c, int fn, enum vm_state st);
 
 /* ctrl_snap.c */
-/* At start-up: ctrl's own layers of an older format are removed. */
+/* At start-up, after ctrl_cpu_start: ctrl's own layers of an older
+ * format are removed, and those at the places of before CPU directories
+ * (snapshot_dir/python3, diff/NAME, ...), unless functions.yaml names
+ * them. */
 void ctrl_snap_drop_outdated(struct ctrl *c);
 void ctrl_snap_build_next(struct ctrl *c);
 void ctrl_snap_build_output(struct ctrl *c);

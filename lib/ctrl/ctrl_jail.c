@@ -3,7 +3,8 @@
  * as uid and gid jail.uid + i, in the jail "vmI" under jail.base and, with
  * jail.cgroup, in the cgroup of that name there, limited to its guest's
  * memory and the runner's overhead.  The files it may read are exactly
- * those its command line names (kernel, drives, layers), bound read-only;
+ * those its command line names (kernel, drives, layers, a CPU template
+ * file), bound read-only;
  * the devices are /dev/kvm, /dev/urandom and, for a VM with a network,
  * /dev/net/tun.  ctrl's digest cache is bound read-only too, so that a
  * jailed runner trusts what ctrl, outside, verified and hashes nothing
@@ -113,6 +114,11 @@ ctrl_jail_binds(struct ctrl_jail_args *a, char *const *run, bool tap)
 		/* Its slot's directory, and its own /proc/self/pagemap. */
 		if (strcmp(run[i], "--record-workset") == 0 &&
 		    (!ctrl_jail_out(a, run[i + 1]) || !ctrl_jail_add(a, "--proc")))
+			return false;
+		/* A template file, whole (a comma is no separator here); a
+		 * built-in's name is no file. */
+		if (strcmp(run[i], "--cpu-template") == 0 &&
+		    run[i + 1][0] == '/' && !ctrl_jail_flag(a, "--ro", run[i + 1]))
 			return false;
 		for (int f = 0; ctrl_jail_file_flags[f] != NULL; f++)
 			if (strcmp(run[i], ctrl_jail_file_flags[f]) == 0 &&

@@ -104,7 +104,8 @@ static const struct { const char *event; enum ctrl_level level; }
 	{ "snapshot_build", CL_NOTICE }, { "snapshot_built", CL_NOTICE },
 	{ "snapshot_fetched", CL_NOTICE }, { "snapshot_uploaded", CL_NOTICE },
 	{ "snapshot_evicted", CL_NOTICE }, { "snapshot_outdated", CL_NOTICE },
-	{ "snapshot_upload_skipped", CL_NOTICE },
+	{ "snapshot_upload_skipped", CL_NOTICE }, { "cpu", CL_NOTICE },
+	{ "snapshot_legacy", CL_NOTICE },
 };
 
 static enum ctrl_level

@@ -404,6 +404,10 @@ ctrl_loop_run(struct ctrl *c, int in_fd)
 
 	c->journal = ctrl_log_journal(c->log_fd);
 	ctrl_sink_ensure(c);
+	/* Before anything looks at ctrl's own layers, and with the log's
+	 * journal prefixes settled. */
+	ctrl_cpu_start(c);
+	ctrl_snap_drop_outdated(c);
 	c->start_s = (uint64_t)time(NULL);
 	c->vm_budget_mib = c->conf.budget_mib - ctrlconf_http_mib(&c->conf);
 	sig_fd = signals_open(&old);

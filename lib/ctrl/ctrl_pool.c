@@ -58,7 +58,7 @@ send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 
 /* The runner's command line for a function. */
 struct runner_args {
-	char *argv[24];
+	char *argv[32];
 	int argc;
 	char layers[CTRL_MAX_LAYERS * CTRL_PATH];
 	char timeout[24], mem[24], vcpus[24];
@@ -100,7 +100,7 @@ runner_argv(struct ctrl *c, int fn, struct runner_args *a)
 	argv[i++] = (char *)f->appfs;
 	argv[i++] = "--timeout";
 	argv[i++] = a->timeout;
-	argv[i] = NULL;
+	ctrl_cpu_argv(c, argv, &i);
 	a->argc = i;
 }
 

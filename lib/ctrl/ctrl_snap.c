@@ -1,8 +1,8 @@
 /*
  * Snapshots for ctrl's functions.  A function names its layers in
- * functions.yaml, or ctrl keeps its own in snapshot_dir: python3/ (the
- * language snapshot, made by one cold boot) and diff/NAME/ (one restore
- * of it with the app).  Until they exist the function's VMs boot cold;
+ * functions.yaml, or ctrl keeps its own in its CPU's directory of
+ * snapshot_dir (ctrl_cpu.c): python3/ (the language snapshot, made by one
+ * cold boot) and diff/NAME/ (one restore of it with the app).  Until they exist the function's VMs boot cold;
  * one builder process at a time makes what is missing, within the memory
  * budget, so that the next VM of the function is a restore.
  */
@@ -22,26 +22,66 @@
 
 #define BUILDER_MIB	128	/* the snapshot's memory, see vmrun(1) */
 
-/* A layer of ctrl's own in a format no longer read is removed, so that it is
- * built again in this one (snaprestore refuses it); layers named in
- * functions.yaml are the user's and stay. */
+static bool
+named_in_functions(const struct ctrl *c, const char *dir)
+{
+	for (int i = 0; i < c->conf.nfuncs; i++)
+		for (int j = 0; j < c->conf.fn[i].nlayers; j++)
+			if (strcmp(c->conf.fn[i].layer[j], dir) == 0)
+				return true;
+	return false;
+}
+
+/* A layer of ctrl's own that must not be restored is removed, so that it
+ * is built again: one in a format no longer read (snaprestore refuses
+ * it), or, legacy, one where ctrl kept its layers before it kept them by
+ * CPU (ctrl_cpu.c), made under a template and workarounds no one knows.
+ * Layers named in functions.yaml are the user's and stay. */
 static void
-drop_outdated(struct ctrl *c, const char *dir)
+drop_outdated(struct ctrl *c, const char *dir, bool legacy)
 {
 	char jd[CTRL_PATH + 16];
 	int version;
 
-	if (!ctrl_state_layer_exists(dir) ||
+	if (!ctrl_state_layer_exists(dir) || named_in_functions(c, dir) ||
 	    (version = snapmeta_version(dir)) < 0 ||
-	    version >= SNAP_META_MIN_VERSION)
+	    (!legacy && version >= SNAP_META_MIN_VERSION))
 		return;
-	for (int i = 0; i < c->conf.nfuncs; i++)
-		for (int j = 0; j < c->conf.fn[i].nlayers; j++)
-			if (strcmp(c->conf.fn[i].layer[j], dir) == 0)
-				return;
 	snapmeta_remove(dir);
-	ctrl_log(c, "snapshot_outdated", 0, "\"layer\":%s,\"version\":%d",
-	    ctrl_log_jstr(jd, sizeof(jd), dir), version);
+	if (legacy)
+		ctrl_log(c, "snapshot_legacy", 0, "\"layer\":%s,\"why\":\"made "
+		    "before ctrl kept its layers by CPU template and workarounds; "
+		    "built again in %s\"", ctrl_log_jstr(jd, sizeof(jd), dir),
+		    strrchr(c->cpu_dir, '/') + 1);
+	else
+		ctrl_log(c, "snapshot_outdated", 0, "\"layer\":%s,"
+		    "\"version\":%d", ctrl_log_jstr(jd, sizeof(jd), dir),
+		    version);
+}
+
+/* Each diff in the directory diffs, as drop_outdated does. */
+static void
+drop_outdated_diffs(struct ctrl *c, const char *diffs, bool legacy)
+{
+	char path[CTRL_PATH + 300];
+	struct dirent *e;
+	DIR *d;
+
+	if ((d = opendir(diffs)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+
+		/* ctrl's own layers are directories, never links */
+		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISDIR(st.st_mode))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", diffs, e->d_name);
+		drop_outdated(c, path, legacy);
+	}
+	closedir(d);
+	if (legacy)
+		rmdir(diffs);		/* only if nothing of the user's is left */
 }
 
 void
@@ -49,30 +89,16 @@ ctrl_snap_drop_outdated(struct ctrl *c)
 {
 	static const char *const base[] = { "python3", "python3-net" };
 	static const char *const diffs[] = { "diff", "diff-net" };
-	char dir[CTRL_PATH], path[CTRL_PATH + 300];
-	struct dirent *e;
-	DIR *d;
+	const char *root[] = { c->conf.snapshot_dir, c->cpu_dir };
+	char dir[CTRL_PATH + 16];
 
-	for (size_t k = 0; k < 2; k++) {
-		snprintf(dir, sizeof(dir), "%.900s/%s", c->conf.snapshot_dir,
-		    base[k]);
-		drop_outdated(c, dir);
-		snprintf(dir, sizeof(dir), "%.900s/%s", c->conf.snapshot_dir,
-		    diffs[k]);
-		if ((d = opendir(dir)) == NULL)
-			continue;
-		while ((e = readdir(d)) != NULL) {
-			struct stat st;
-
-			/* ctrl's own layers are directories, never links */
-			if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name,
-			    &st, AT_SYMLINK_NOFOLLOW) == -1 || !S_ISDIR(st.st_mode))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			drop_outdated(c, path);
+	for (size_t r = 0; r < 2; r++)
+		for (size_t k = 0; k < 2; k++) {
+			snprintf(dir, sizeof(dir), "%.960s/%s", root[r], base[k]);
+			drop_outdated(c, dir, r == 0);
+			snprintf(dir, sizeof(dir), "%.960s/%s", root[r], diffs[k]);
+			drop_outdated_diffs(c, dir, r == 0);
 		}
-		closedir(d);
-	}
 }
 
 /*
@@ -126,17 +152,15 @@ next_job(const struct ctrl *c)
 static int
 spawn_builder(struct ctrl *c, int job)
 {
-	char out[CTRL_PATH], base[CTRL_PATH], diffs[CTRL_PATH + 8];
+	char out[CTRL_PATH], base[CTRL_PATH];
 	char layer[CTRL_PATH + 16];
 	struct net_args net;
-	char *argv[16], *const *run;
+	char *argv[24], *const *run;
 	int i = 0;
 
 	ctrl_state_own_layer(c, job, out, sizeof(out));
 	ctrl_state_own_layer(c, -1, base, sizeof(base));
-	ctrl_state_diff_dir(c, diffs, sizeof(diffs));
-	mkdir(c->conf.snapshot_dir, 0755);
-	mkdir(diffs, 0755);
+	ctrl_cpu_mkdirs(c);
 	if (job < 0) {
 		argv[i++] = c->conf.vmrun;
 		argv[i++] = "--kernel";
@@ -152,6 +176,7 @@ spawn_builder(struct ctrl *c, int job)
 		argv[i++] = "--appfs";
 		argv[i++] = c->conf.fn[job].appfs;
 	}
+	ctrl_cpu_argv(c, argv, &i);
 	c->builder_stage[0] = '\0';
 	if (c->conf.jail && ctrl_jail_stage(c, c->builder_stage,
 	    sizeof(c->builder_stage)) == -1)

@@ -24,11 +24,12 @@ ctrl_state_layer_exists(const char *dir)
 
 /* Layers made with a network device (ctrl_net.c) need a tap to restore,
  * and those made without cannot have one: they go by other names, here
- * and in the store, so that the two never mix. */
+ * and in the store, so that the two never mix.  Both live in the CPU's
+ * directory (ctrl_cpu.c), for the same reason. */
 void
 ctrl_state_diff_dir(const struct ctrl *c, char *out, size_t n)
 {
-	snprintf(out, n, "%.900s/%s", c->conf.snapshot_dir,
+	snprintf(out, n, "%.960s/%s", c->cpu_dir,
 	    c->conf.network ? "diff-net" : "diff");
 }
 
@@ -38,7 +39,7 @@ ctrl_state_own_layer(const struct ctrl *c, int fn, char *out, size_t n)
 	char diffs[CTRL_PATH];
 
 	if (fn < 0) {
-		snprintf(out, n, "%.900s/%s", c->conf.snapshot_dir,
+		snprintf(out, n, "%.960s/%s", c->cpu_dir,
 		    c->conf.network ? "python3-net" : "python3");
 		return;
 	}

@@ -1,7 +1,8 @@
 /*
  * Remote snapshots (snapshot_store in ctrl.yaml).  ctrl's own layers,
- * python3/ and diff/NAME/ in snapshot_dir, mirror STORE/python3 and
- * STORE/diff/NAME.  A request whose layers are missing waits while
+ * CPU/python3/ and CPU/diff/NAME/ in snapshot_dir (CPU the directory of
+ * ctrl_cpu.c, cpu-TEMPLATE-WORKAROUNDS), mirror STORE/CPU/python3 and
+ * STORE/CPU/diff/NAME: layers of other CPU settings never meet.  A request whose layers are missing waits while
  * s3snap(1) fetches them, one download per layer however many requests
  * wait for it; a layer the store cannot give is built here instead
  * (ctrl_snap.c) and uploaded when done.  s3snap runs as a child like the
@@ -49,9 +50,7 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
 	if (j == NULL)
 		return 1;
 	layer_url(c, dir, url, sizeof(url));
-	ctrl_state_diff_dir(c, jd, sizeof(jd));
-	mkdir(c->conf.snapshot_dir, 0755);	/* s3snap makes only the layer */
-	mkdir(jd, 0755);
+	ctrl_cpu_mkdirs(c);			/* s3snap makes only the layer */
 	argv[i++] = c->conf.s3snap;
 	if (c->conf.s3snap_config[0] != '\0') {
 		argv[i++] = "--config";

@@ -166,7 +166,8 @@ static const char *const ctrl_keys[] = { "kernel", "rootfs", "appfs_dir",
 	"log", "idle_timeout", "queue_limit", "functions", "snapshot_store",
 	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet",
 	"console_ring", "console_rate", "http_connections", "http_buffer",
-	"http_idle_timeout", "async_keep", "jail", "record_worksets", NULL };
+	"http_idle_timeout", "async_keep", "jail", "record_worksets",
+	"cpu_template", "cpu_workarounds", NULL };
 
 static int
 ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
@@ -253,6 +254,55 @@ ctrl_store(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 		return -1;
 	}
 	return 0;
+}
+
+/* cpu_template is loaded now, so that --check finds a bad file; a
+ * relative path is refused, since the runners read it in their jails,
+ * where it is bound by its absolute path. */
+static int
+ctrl_cpu_template(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
+{
+	struct cputmpl *t = malloc(sizeof(*t));
+	int rc = -1;
+
+	if (t == NULL)
+		return -1;
+	if (cputmpl_builtin(c->cpu_template, t) == 0)
+		rc = 0;
+	else if (c->cpu_template[0] != '/')
+		yconf_error(y, yconf_get(y, m, "cpu_template"), "cpu_template",
+		    "\"%s\": neither a built-in template (%s) nor an absolute "
+		    "path", c->cpu_template, cputmpl_builtin_list);
+	else if (cputmpl_load(c->cpu_template, t) != 0)
+		yconf_error(y, yconf_get(y, m, "cpu_template"), "cpu_template",
+		    "%s: not a usable template", c->cpu_template);
+	else
+		rc = 0;
+	if (rc == 0)
+		snprintf(c->cpu_name, sizeof(c->cpu_name), "%s", t->name);
+	free(t);
+	return rc;
+}
+
+static int
+ctrl_cpu(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
+{
+	static const char *const wa[] = { "auto", "on", "noxsave", "off" };
+
+	snprintf(c->cpu_template, sizeof(c->cpu_template), "host");
+	snprintf(c->cpu_workarounds, sizeof(c->cpu_workarounds), "auto");
+	if (yconf_str(y, m, "cpu_template", false, c->cpu_template,
+	    sizeof(c->cpu_template)) < 0 || ctrl_cpu_template(y, m, c) == -1)
+		return -1;
+	if (yconf_str(y, m, "cpu_workarounds", false, c->cpu_workarounds,
+	    sizeof(c->cpu_workarounds)) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(wa) / sizeof(wa[0]); i++)
+		if (strcmp(c->cpu_workarounds, wa[i]) == 0)
+			return 0;
+	yconf_error(y, yconf_get(y, m, "cpu_workarounds"), "cpu_workarounds",
+	    "\"%s\": expected auto, on, noxsave or off", c->cpu_workarounds);
+	return -1;
 }
 
 /* "A.B.C.D/P" for the bridge, with room after it in the subnet for one
@@ -535,7 +585,7 @@ ctrlconf_load(struct ctrl_conf *c, const char *path)
 	    yconf_uint(&y, m, "snapshot_cache", false, 0, 1 << 24,
 	    &c->cache_mib) >= 0 && ctrl_limits(&y, m, c) == 0 &&
 	    yconf_bool(&y, m, "record_worksets", false,
-	    &c->record_worksets) >= 0)
+	    &c->record_worksets) >= 0 && ctrl_cpu(&y, m, c) == 0)
 		rc = 0;
 	c->idle_timeout_ms = idle_s * 1000;
 	yconf_free(&y);

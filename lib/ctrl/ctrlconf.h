@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cputmpl.h"
+
 #define CTRL_MAX_FUNCS		64
 #define CTRL_MAX_VMS		256
 /* The snapshot builder's slot: its uid, tap and jail come after the VMs'. */
@@ -50,6 +52,12 @@ struct ctrl_conf {
 	uint64_t cache_mib;		/* snapshot_dir's limit; 0: none */
 	bool record_worksets;		/* its diffs' working sets, from the
 					 * first request of each */
+	/* the guests' CPU: cpu_template as given (a built-in's name or an
+	 * absolute path), the name of the template it holds, and
+	 * cpu_workarounds as given ("auto", "on", "noxsave" or "off") */
+	char cpu_template[CTRL_PATH];
+	char cpu_name[CPUTMPL_NAME_MAX];
+	char cpu_workarounds[16];
 	/* network: a bridge for the VMs of functions with network: true */
 	bool network;
 	char bridge[16], tap_prefix[8];

@@ -3,16 +3,17 @@
  * the emulator workarounds apply.
  *
  * Booting, --cpu-workarounds on adds noxsave and clearcpuid= to the
- * default command line and turns on the emulation fallback; off does
- * neither; auto adds the command line where the probe (cpuprobe.h) finds
- * that KVM's emulator fails at guest kernel code, or gives no answer, and
- * keeps the fallback, which only ever runs on an exit that would
- * otherwise end the VM.
+ * default command line and turns on the emulation fallback; noxsave adds
+ * noxsave alone, with the fallback; off does neither; auto adds the
+ * command line where the probe (cpuprobe.h) finds that KVM's emulator
+ * fails at guest kernel code, or gives no answer, noxsave alone where it
+ * finds that KVM does not see XSETBV, and keeps the fallback, which only
+ * ever runs on an exit that would otherwise end the VM.
  *
  * Restoring, the kernel command line is the snapshot's, in the guest's
  * memory, and its kernel chose its instructions at boot: nothing here can
- * change that.  What is left is the fallback: on with on and auto, off
- * with off.  auto does not probe: the answer could change nothing else,
+ * change that.  What is left is the fallback: on with on, noxsave and
+ * auto, off with off.  auto does not probe: the answer could change nothing else,
  * and a restore is where start time counts.  The CPUID is the layer's,
  * as recorded (restore.c), under the template it was made with: a
  * --cpu-template given must name that one.
@@ -71,6 +72,8 @@ runner_cpu(struct runner_opts *o)
 	o->vm.emulate = o->cpu_workarounds != RUNNER_CPU_OFF;
 	o->vm.cmdline_workarounds = booting &&
 	    o->cpu_workarounds == RUNNER_CPU_ON;
+	o->vm.cmdline_noxsave = booting &&
+	    o->cpu_workarounds == RUNNER_CPU_NOXSAVE;
 	if (booting && o->cpu_workarounds == RUNNER_CPU_AUTO)
 		boot_workarounds(o);
 	log_info("CPU template %s; workarounds: command line %s, emulation "

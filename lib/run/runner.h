@@ -14,8 +14,11 @@
 #include "vm.h"
 
 enum runner_mode { RUNNER_VMRUN, RUNNER_SNAPRESTORE };
-/* --cpu-workarounds (vmrun(1)). */
-enum runner_cpu_workarounds { RUNNER_CPU_AUTO, RUNNER_CPU_ON, RUNNER_CPU_OFF };
+/* --cpu-workarounds (vmrun(1)); noxsave is what auto picks where the
+ * probe answers CPUPROBE_NOXSAVE, so that a caller that resolved auto
+ * once (ctrl) can pass its answer on. */
+enum runner_cpu_workarounds { RUNNER_CPU_AUTO, RUNNER_CPU_ON, RUNNER_CPU_OFF,
+	RUNNER_CPU_NOXSAVE };
 
 struct runner_opts {
 	enum runner_mode mode;

@@ -29,7 +29,8 @@ runner_usage(FILE *f, enum runner_mode mode)
 	    "             [--max-request BYTES] [--timeout MS] [--dump-dir DIR]\n"
 	    "             [--api-sock PATH] [--console FILE] [--console-in FILE]\n"
 	    "             [--seccomp kill|log|off] [--no-seccomp] [--timings]\n"
-	    "             [--record-workset FILE] [--cpu-workarounds auto|on|off]\n"
+	    "             [--record-workset FILE]\n"
+	    "             [--cpu-workarounds auto|on|noxsave|off]\n"
 	    "             [--cpu-template NAME|FILE] [--check-only] [-v] [-q]\n"
 	    "       %s --load-dir DIR[,DIFF...] --add-workset FILE\n"
 	    "       %s --help | --version\n",
@@ -102,11 +103,13 @@ parse_workarounds(const char *s, enum runner_cpu_workarounds *w)
 		*w = RUNNER_CPU_AUTO;
 	else if (strcmp(s, "on") == 0)
 		*w = RUNNER_CPU_ON;
+	else if (strcmp(s, "noxsave") == 0)
+		*w = RUNNER_CPU_NOXSAVE;
 	else if (strcmp(s, "off") == 0)
 		*w = RUNNER_CPU_OFF;
 	else {
-		log_warnx("--cpu-workarounds: expected auto, on or off, got "
-		    "\"%s\"", s);
+		log_warnx("--cpu-workarounds: expected auto, on, noxsave or "
+		    "off, got \"%s\"", s);
 		return -1;
 	}
 	return 0;

@@ -36,16 +36,18 @@ test_fetching_is_absent(void)
 	if (c == NULL)
 		return;
 	snprintf(c->conf.snapshot_dir, sizeof(c->conf.snapshot_dir), "%s", top);
+	snprintf(c->cpu_dir, sizeof(c->cpu_dir), "%s/cpu-host-on", top);
 	c->conf.nfuncs = 1;
 	strcpy(c->conf.fn[0].name, "hello");
 	CHECK(!ctrl_state_load_dirs(c, 0, out, sizeof(out)));
-	layer("python3");
-	layer("diff");
-	layer("diff/hello");
+	layer("cpu-host-on");
+	layer("cpu-host-on/python3");
+	layer("cpu-host-on/diff");
+	layer("cpu-host-on/diff/hello");
 	CHECK(ctrl_state_load_dirs(c, 0, out, sizeof(out)));
 	c->store_job[0].pid = 99999;
 	snprintf(c->store_job[0].dir, sizeof(c->store_job[0].dir),
-	    "%s/diff/hello", top);
+	    "%s/cpu-host-on/diff/hello", top);
 	CHECK(!ctrl_state_load_dirs(c, 0, out, sizeof(out)));
 	/* and a request waits for it rather than booting cold */
 	strcpy(c->conf.store, "s3://bucket/snaps");

@@ -1,0 +1,77 @@
+/*
+ * The guests' CPU (cpu_template and cpu_workarounds in ctrl.yaml),
+ * settled once at start.  A layer's guest kernel chose its instructions
+ * under the template and the command-line workarounds it booted with, so
+ * layers made under other settings are other snapshots: ctrl keeps its
+ * own in a directory that names both, SNAPSHOT_DIR/cpu-TEMPLATE-WA, and
+ * the store's keys follow (ctrl_store.c).  For that name to mean the same
+ * on every run, auto is resolved here, as vmrun's auto would be, and the
+ * answer is what every runner gets.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cpuprobe.h"
+#include "ctrl.h"
+
+#define CTRL_CPU_KVM	"/dev/kvm"
+
+/* What vmrun --cpu-workarounds auto boots with on this host. */
+static const char *
+ctrl_cpu_auto(void)
+{
+	/* Without KVM every VM fails, and says why: there is nothing to
+	 * probe, and the workarounds are the choice that never crashes. */
+	if (access(CTRL_CPU_KVM, R_OK | W_OK) == -1)
+		return "on";
+	switch (cpuprobe_answer(CTRL_CPU_KVM)) {
+	case CPUPROBE_NATIVE:
+		return "off";
+	case CPUPROBE_NOXSAVE:
+		return "noxsave";
+	default:		/* emulated, or no answer: as vmrun does */
+		return "on";
+	}
+}
+
+void
+ctrl_cpu_start(struct ctrl *c)
+{
+	const char *w = c->conf.cpu_workarounds;
+	char jt[CTRL_PATH + 16], jd[CTRL_PATH + 16];
+
+	snprintf(c->cpu_workarounds, sizeof(c->cpu_workarounds), "%s",
+	    strcmp(w, "auto") == 0 ? ctrl_cpu_auto() : w);
+	/* Template names are letters, digits, '.', '_' and '-'
+	 * (snapvm-cpu-template(5)): safe in a path and an S3 key. */
+	snprintf(c->cpu_dir, sizeof(c->cpu_dir), "%.900s/cpu-%s-%s",
+	    c->conf.snapshot_dir, c->conf.cpu_name, c->cpu_workarounds);
+	ctrl_log(c, "cpu", 0, "\"template\":%s,\"name\":\"%s\","
+	    "\"workarounds\":\"%s\",\"configured\":\"%s\",\"dir\":%s",
+	    ctrl_log_jstr(jt, sizeof(jt), c->conf.cpu_template),
+	    c->conf.cpu_name, c->cpu_workarounds, w,
+	    ctrl_log_jstr(jd, sizeof(jd), c->cpu_dir));
+}
+
+void
+ctrl_cpu_mkdirs(const struct ctrl *c)
+{
+	char diffs[CTRL_PATH];
+
+	ctrl_state_diff_dir(c, diffs, sizeof(diffs));
+	mkdir(c->conf.snapshot_dir, 0755);
+	mkdir(c->cpu_dir, 0755);
+	mkdir(diffs, 0755);
+}
+
+void
+ctrl_cpu_argv(const struct ctrl *c, char **argv, int *i)
+{
+	argv[(*i)++] = "--cpu-template";
+	argv[(*i)++] = (char *)c->conf.cpu_template;
+	argv[(*i)++] = "--cpu-workarounds";
+	argv[(*i)++] = (char *)c->cpu_workarounds;
+	argv[*i] = NULL;
+}
