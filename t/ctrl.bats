@@ -132,6 +132,21 @@ free_port() {
 	[[ "$output" == *"none.yaml"* ]]
 }
 
+@test "a relative path in ctrl.yaml is from the file's directory, made absolute: a jailed runner is named by its absolute path" {
+	config 512
+	sed -i 's|^snapshot_dir: .*|snapshot_dir: own-snap|; s|^snaprestore: .*|snaprestore: ../bin/x|' \
+	    "$TMP/ctrl.yaml"
+	mkdir -p "$TMP/sub"
+	cd "$TMP/sub"
+	run "$CTRL" --config ../ctrl.yaml --check
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"; layers in $TMP/own-snap/cpu-host-"* ]]
+	cd "$TMP"
+	run "$CTRL" --config ctrl.yaml --check
+	[[ "$output" == *"; layers in $TMP/own-snap/cpu-host-"* ]]
+}
+
 @test "cpu_template and cpu_workarounds: ctrl --check loads the template, refusing a bad file by its line and a name that is neither a built-in nor an absolute path" {
 	config 512
 	run ctrl --check
@@ -141,7 +156,7 @@ free_port() {
 	echo "cpu_workarounds: noxsave" >> "$TMP/ctrl.yaml"
 	run ctrl --check
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"cpu: template x86-64-v2 (x86-64-v2), workarounds noxsave"* ]]
+	[[ "$output" == *"cpu: template x86-64-v2 (x86-64-v2), workarounds noxsave (here noxsave); layers in "*"/cpu-x86-64-v2-noxsave"* ]]
 	printf 'snapvm-cpu-template 1\nname fleet-1\nclear avx512f\n' > "$TMP/t"
 	sed -i "s|^cpu_template: .*|cpu_template: $TMP/t|" "$TMP/ctrl.yaml"
 	run ctrl --check

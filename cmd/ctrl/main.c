@@ -114,10 +114,10 @@ run(struct ctrl *c, const struct opts *o)
 	if (o->check) {
 		printf("%s: ok, %d functions\n", o->config, c->conf.nfuncs);
 		print_jail(&c->conf);
-		/* auto is resolved only when ctrl starts: it may probe KVM. */
-		printf("cpu: template %s (%s), workarounds %s\n",
-		    c->conf.cpu_name, c->conf.cpu_template,
-		    c->conf.cpu_workarounds);
+		ctrl_cpu_settle(c);
+		printf("cpu: template %s (%s), workarounds %s (here %s); "
+		    "layers in %s\n", c->conf.cpu_name, c->conf.cpu_template,
+		    c->conf.cpu_workarounds, c->cpu_workarounds, c->cpu_dir);
 		return 0;
 	}
 	if ((c->log_fd = open_log(&c->conf)) == -1)

@@ -194,3 +194,36 @@ file_sync_dir(const char *path)
 	close(fd);
 	return rc;
 }
+
+int
+file_path_clean(char *path)
+{
+	size_t out = 0, i = 0, len = strlen(path);
+
+	if (path[0] != '/')
+		return -1;
+	while (i < len) {
+		size_t start, n;
+
+		while (i < len && path[i] == '/')
+			i++;
+		start = i;
+		while (i < len && path[i] != '/')
+			i++;
+		n = i - start;
+		if (n == 0 || (n == 1 && path[start] == '.'))
+			continue;
+		if (n == 2 && path[start] == '.' && path[start + 1] == '.') {
+			while (out > 0 && path[--out] != '/')
+				;
+			continue;
+		}
+		path[out++] = '/';
+		memmove(path + out, path + start, n);
+		out += n;
+	}
+	if (out == 0)
+		path[out++] = '/';
+	path[out] = '\0';
+	return 0;
+}

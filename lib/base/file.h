@@ -39,5 +39,12 @@ int file_cache_mkdir(const char *name, char *out, size_t n);
 int file_tmpdir(char *buf, size_t size);
 /* Removes the directory and the sockets in it (not recursive beyond). */
 void file_tmpdir_remove(const char *dir);
+/*
+ * An absolute path with its "." and ".." components and repeated slashes
+ * taken out, in place, by name alone (no symbolic link is followed; ".."
+ * of the root is the root): "/a/b/../c/./d" is "/a/c/d".  -1, path
+ * unchanged, if it is not absolute.
+ */
+int file_path_clean(char *path);
 
 #endif

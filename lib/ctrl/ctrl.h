@@ -315,10 +315,12 @@ void ctrl_request_fail(struct ctrl *c, struct request *r, enum outcome o,
 void ctrl_request_free(struct request *r);
 void ctrl_request_expire(struct ctrl *c);
 
-/* ctrl_cpu.c: at start, before anything looks at ctrl's own layers:
- * cpu_workarounds auto resolved as vmrun's auto would be on this host
- * (once: every runner and layer of this ctrl gets the same), c->cpu_dir
- * set and a "cpu" event logged. */
+/* ctrl_cpu.c: cpu_workarounds auto resolved as vmrun's auto would be on
+ * this host (a probe VM, cached per boot), and c->cpu_dir set. */
+void ctrl_cpu_settle(struct ctrl *c);
+/* At start, before anything looks at ctrl's own layers: settled once
+ * (every runner and layer of this ctrl gets the same) and a "cpu" event
+ * logged. */
 void ctrl_cpu_start(struct ctrl *c);
 /* Where a layer of ctrl's own is about to be written: snapshot_dir,
  * c->cpu_dir and its diff directory, made if missing (a failure shows

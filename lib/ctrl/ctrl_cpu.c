@@ -37,10 +37,9 @@ ctrl_cpu_auto(void)
 }
 
 void
-ctrl_cpu_start(struct ctrl *c)
+ctrl_cpu_settle(struct ctrl *c)
 {
 	const char *w = c->conf.cpu_workarounds;
-	char jt[CTRL_PATH + 16], jd[CTRL_PATH + 16];
 
 	snprintf(c->cpu_workarounds, sizeof(c->cpu_workarounds), "%s",
 	    strcmp(w, "auto") == 0 ? ctrl_cpu_auto() : w);
@@ -48,6 +47,15 @@ ctrl_cpu_start(struct ctrl *c)
 	 * (snapvm-cpu-template(5)): safe in a path and an S3 key. */
 	snprintf(c->cpu_dir, sizeof(c->cpu_dir), "%.900s/cpu-%s-%s",
 	    c->conf.snapshot_dir, c->conf.cpu_name, c->cpu_workarounds);
+}
+
+void
+ctrl_cpu_start(struct ctrl *c)
+{
+	const char *w = c->conf.cpu_workarounds;
+	char jt[CTRL_PATH + 16], jd[CTRL_PATH + 16];
+
+	ctrl_cpu_settle(c);
 	ctrl_log(c, "cpu", 0, "\"template\":%s,\"name\":\"%s\","
 	    "\"workarounds\":\"%s\",\"configured\":\"%s\",\"dir\":%s",
 	    ctrl_log_jstr(jt, sizeof(jt), c->conf.cpu_template),

@@ -10,21 +10,39 @@
 #include <unistd.h>
 
 #include "ctrlconf.h"
+#include "file.h"
 #include "jail.h"
 #include "log.h"
 #include "yconf.h"
 
-/* PATH relative to the directory of the file FROM, unless absolute. */
-static void
+/* PATH relative to the directory of the file FROM, unless absolute; made
+ * absolute and clean, since ctrl hands paths to runners in jails
+ * (vmjail(1) takes the runner by its absolute path, and binds no path
+ * with a ".." in it) and to programs in other directories. */
+static int
 resolve(char *out, size_t n, const char *from, const char *path)
 {
-	char *copy = strdup(from);
+	char *copy = strdup(from), cwd[CTRL_PATH];
+	const char *dir;
+	int len;
 
-	if (path[0] == '/' || copy == NULL)
-		snprintf(out, n, "%s", path);
-	else
-		snprintf(out, n, "%s/%s", dirname(copy), path);
+	if (path[0] == '/' || copy == NULL) {
+		len = snprintf(out, n, "%s", path);
+	} else {
+		dir = dirname(copy);
+		if (dir[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+			len = snprintf(out, n, "%s/%s", dir, path);
+		else if (strcmp(dir, ".") == 0)
+			len = snprintf(out, n, "%s/%s", cwd, path);
+		else
+			len = snprintf(out, n, "%s/%s/%s", cwd, dir, path);
+	}
 	free(copy);
+	if (len < 0 || (size_t)len >= n)
+		return -1;
+	/* vmjail(1) binds no path with a ".." in it. */
+	file_path_clean(out);
+	return 0;
 }
 
 static int
@@ -34,8 +52,12 @@ get_path(struct yconf *y, yaml_node_t *m, const char *key, bool required,
 	char raw[CTRL_PATH];
 	int rc = yconf_str(y, m, key, required, raw, sizeof(raw));
 
-	if (rc == 0)
-		resolve(out, CTRL_PATH, y->path, raw);
+	if (rc == 0 && resolve(out, CTRL_PATH, y->path, raw) == -1) {
+		yconf_error(y, yconf_get(y, m, key), key, "\"%s\": longer than "
+		    "%d bytes from the directory of %s", raw, CTRL_PATH - 1,
+		    y->path);
+		return -1;
+	}
 	return rc;
 }
 
@@ -58,7 +80,12 @@ fn_layers(struct yconf *y, yaml_node_t *m, struct fn_conf *f)
 	    &f->nlayers);
 
 	for (int i = 0; rc == 0 && i < f->nlayers; i++)
-		resolve(f->layer[i], CTRL_PATH, y->path, raw[i]);
+		if (resolve(f->layer[i], CTRL_PATH, y->path, raw[i]) == -1) {
+			yconf_error(y, yconf_get(y, m, "snapshot"), "snapshot",
+			    "\"%s\": longer than %d bytes from the directory "
+			    "of %s", raw[i], CTRL_PATH - 1, y->path);
+			rc = -1;
+		}
 	return rc < 0 ? -1 : 0;
 }
 
@@ -217,8 +244,8 @@ listen_unix(struct yconf *y, const char *raw, char *out, size_t n,
 		*why = "missing socket path";
 		return -1;
 	}
-	resolve(p, sizeof(p), y->path, raw);
-	if (strlen(p) >= sizeof(sa.sun_path) || strlen(p) + 5 >= n) {
+	if (resolve(p, sizeof(p), y->path, raw) == -1 ||
+	    strlen(p) >= sizeof(sa.sun_path) || strlen(p) + 5 >= n) {
 		*why = "the socket path is longer than 107 bytes";
 		return -1;
 	}
