@@ -141,10 +141,10 @@ free_port() {
 	run "$CTRL" --config ../ctrl.yaml --check
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"; layers in $TMP/own-snap/cpu-host-"* ]]
+	[[ "$output" == *"; layers in $TMP/own-snap/cpu-host"* ]]
 	cd "$TMP"
 	run "$CTRL" --config ctrl.yaml --check
-	[[ "$output" == *"; layers in $TMP/own-snap/cpu-host-"* ]]
+	[[ "$output" == *"; layers in $TMP/own-snap/cpu-host"* ]]
 }
 
 @test "cpu_template and cpu_workarounds: ctrl --check loads the template, refusing a bad file by its line and a name that is neither a built-in nor an absolute path" {
@@ -284,6 +284,18 @@ free_port() {
 		[ "$status" -eq 78 ]
 		[[ "$output" == *": cgroup: $own: no "*" controller"* ]]
 	fi
+}
+
+# bats test_tags=kvm
+@test "with KVM, the host template's layers are in a directory that carries the CPU's fingerprint, the same on every run; a named template's carries none" {
+	[[ "$CPU" == cpu-host.+([0-9a-f])-@(on|noxsave|off) ]]
+	fp=${CPU#cpu-host.}
+	[ "${fp:8:1}" = - ]	# 8 hex digits
+	[ "$(ctrl_cpu_dir)" = "$CPU" ]
+	config 512
+	echo "cpu_template: x86-64-v2" >> "$TMP/ctrl.yaml"
+	run ctrl --check
+	[[ "$output" == *"; layers in $OWN/cpu-x86-64-v2-"@(on|noxsave|off) ]]
 }
 
 # bats test_tags=kvm

@@ -336,7 +336,9 @@ PY
 	# The next run restores.
 	FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
 	answered
-	[[ "$CPU" == cpu-host-@(on|noxsave|off) ]]
+	# The host template's directory: with a fingerprint of the CPU where
+	# there is KVM.
+	[[ "$CPU" == cpu-host?(.+([0-9a-f]))-@(on|noxsave|off) ]]
 	[ "$(cpu_dir_in "$TMP/log")" = "$CPU" ]
 	[ "$(events vm_started '"restore":true')" -eq 1 ]
 	[ "$(ls "$TMP/snap")" = "$CPU" ]

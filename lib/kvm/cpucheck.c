@@ -7,6 +7,7 @@
 
 #include "cpucheck.h"
 #include "cputmpl.h"
+#include "hash.h"
 
 /* The registers whose set bits each enable something the guest may use;
  * ignore: bits KVM rewrites at run time from the guest's own state. */
@@ -145,4 +146,31 @@ cpucheck_missing(const struct kvm_cpuid_entry2 *rec, uint32_t nrec,
 	    k++)
 		check_reg(&w, k, rec, nrec, host, nhost);
 	return w.n;
+}
+
+void
+cpucheck_fingerprint(const struct kvm_cpuid_entry2 *e, uint32_t n,
+    char out[CPUCHECK_FP_LEN])
+{
+	unsigned char md[HASH_LEN];
+	struct hash_ctx h;
+	char v[13];
+
+	hash_init(&h);
+	vendor(e, n, v);
+	hash_update(&h, v, 12);
+	for (size_t k = 0; k < sizeof(cpucheck_regs) / sizeof(cpucheck_regs[0]);
+	    k++) {
+		const struct kvm_cpuid_entry2 *x = cputmpl_find(e, n,
+		    cpucheck_regs[k].leaf, cpucheck_regs[k].subleaf);
+		uint32_t r = x ? reg_of(x, cpucheck_regs[k].reg) &
+		    ~cpucheck_regs[k].ignore : 0;
+		unsigned char le[4] = { r & 0xff, r >> 8 & 0xff, r >> 16 & 0xff,
+		    r >> 24 };
+
+		hash_update(&h, le, sizeof(le));
+	}
+	hash_final(&h, md);
+	snprintf(out, CPUCHECK_FP_LEN, "%02x%02x%02x%02x", md[0], md[1], md[2],
+	    md[3]);
 }

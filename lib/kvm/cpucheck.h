@@ -29,4 +29,16 @@ int cpucheck_missing(const struct kvm_cpuid_entry2 *rec, uint32_t nrec,
     const struct kvm_cpuid_entry2 *host, uint32_t nhost, char *why,
     size_t size);
 
+#define CPUCHECK_FP_LEN	9	/* 8 hex digits and a NUL */
+/*
+ * A short name for what cpucheck_missing compares: the first 32 bits of
+ * the SHA-256 of the vendor and each compared register (the bits it
+ * ignores cleared, a missing leaf as zeros), in hex.  Two CPUIDs with one
+ * fingerprint pass cpucheck_missing against each other (but for a
+ * collision); ctrl(1) names the layers of its host template by it, so
+ * that hosts of different CPUs never share them.
+ */
+void cpucheck_fingerprint(const struct kvm_cpuid_entry2 *e, uint32_t n,
+    char out[CPUCHECK_FP_LEN]);
+
 #endif

@@ -114,6 +114,32 @@ test_short(void)
 	CHECK(cpucheck_missing(cpuid_epyc, N, host, N, NULL, 0) == n);
 }
 
+/* One fingerprint for CPUIDs that pass against each other, another when
+ * a compared bit differs; CR4-driven bits and descriptive fields do not
+ * count. */
+static void
+test_fingerprint(void)
+{
+	struct kvm_cpuid_entry2 a[N], b[N];
+	char fa[CPUCHECK_FP_LEN], fb[CPUCHECK_FP_LEN];
+
+	masked("host", a);
+	masked("host", b);
+	cpucheck_fingerprint(a, N, fa);
+	CHECK(strlen(fa) == 8 && strspn(fa, "0123456789abcdef") == 8);
+	entry(b, 1, 0)->ecx ^= 1U << 27;		/* OSXSAVE */
+	entry(b, 1, 0)->eax ^= 0x10;			/* stepping */
+	cpucheck_fingerprint(b, N, fb);
+	CHECK(strcmp(fa, fb) == 0);
+	masked("x86-64-v3", b);
+	cpucheck_fingerprint(b, N, fb);
+	CHECK(strcmp(fa, fb) != 0);
+	masked("host", b);
+	entry(b, 0x80000008, 0)->ebx ^= 1U << 9;	/* wbnoinvd */
+	cpucheck_fingerprint(b, N, fb);
+	CHECK(strcmp(fa, fb) != 0);
+}
+
 static const struct unit_test tests[] = {
 	{ "cpucheck: records under a template fit a fuller host",
 	  test_covered },
@@ -122,6 +148,8 @@ static const struct unit_test tests[] = {
 	{ "cpucheck: CR4-driven bits, unnamed bits, another vendor",
 	  test_special },
 	{ "cpucheck: a leaf missing; a short buffer", test_short },
+	{ "cpucheck: the fingerprint follows what is compared",
+	  test_fingerprint },
 };
 
 UNIT_MAIN(tests)
