@@ -7,6 +7,9 @@
  * a name of their own, PREFIX/M/, M the SHA-256 of the layer's
  * manifest.json: puts of different layers to one prefix never write the
  * same object, and the index, one object, names one whole layer.
+ * Version 3 adds the SHA-256 of every chunk_size bytes of each object,
+ * so that a page server (snappager(1)) can fetch and check a small
+ * piece of a layer where a guest touches it, without the whole part.
  */
 #ifndef SNAPVM_S3LAYER_H
 #define SNAPVM_S3LAYER_H
@@ -20,10 +23,15 @@
 #include "s3conf.h"
 #include "s3ops.h"
 
+struct s3;
+
 #define S3LAYER_INDEX		"s3snap-index.json"
 #define S3LAYER_FORMAT		"snapvm-s3snap-layer"
-#define S3LAYER_VERSION		2	/* written */
+#define S3LAYER_VERSION		3	/* written; 3 adds chunks */
 #define S3LAYER_MIN_VERSION	1	/* read: objects right under PREFIX/ */
+#define S3LAYER_CHUNK_VERSION	3	/* the first with chunk digests */
+#define S3LAYER_CHUNK		(256 * 1024)	/* chunk_size written */
+#define S3LAYER_CHUNK_MIN	4096	/* read: a power of two from here */
 #define S3LAYER_FILES		5	/* manifest.json and snap_file_name */
 #define S3LAYER_INDEX_MAX	(64 * 1024 * 1024)
 /* PREFIX/M, and PREFIX/M/NAME (NAME at most s3snap-index.json) */
@@ -37,6 +45,9 @@ struct s3file {
 	struct extents ext;		/* ext.total: bytes in the store */
 	size_t nparts;
 	char (*part_sha)[DIGEST_HEX];
+	size_t nchunks;			/* version 3: ext.total / chunk_size,
+					 * rounded up; else 0 */
+	char (*chunk_sha)[DIGEST_HEX];
 
 	/* While transferring. */
 	int fd;
@@ -49,6 +60,7 @@ struct s3layer {
 	char id[DIGEST_HEX];
 	bool diff;
 	uint64_t part_size;
+	uint64_t chunk_size;		/* 0: the index has none (version < 3) */
 	int nfiles;
 	struct s3file file[S3LAYER_FILES];	/* manifest.json first */
 };
@@ -101,5 +113,32 @@ int s3layer_part(struct s3layer *l, const char *prefix,
 size_t s3layer_nparts(const struct s3layer *l, const struct s3file *f);
 /* Allocates part_sha and etag for f's parts. */
 int s3layer_parts(const struct s3layer *l, struct s3file *f);
+
+/* Chunks (version 3): the unit a page server fetches and checks. */
+/* Chunk c of f (c < f->nchunks): where it is in f's object. */
+void s3layer_chunk_span(const struct s3layer *l, const struct s3file *f,
+    size_t c, uint64_t *obj_off, size_t *len);
+/* The chunk holding byte off of f's file, and that byte's place in the
+ * object; false if off is in a hole (the file is zeros there) or past
+ * its end, or the index has no chunks. */
+bool s3layer_chunk_at(const struct s3layer *l, const struct s3file *f,
+    uint64_t off, size_t *c, uint64_t *obj_off);
+/* Fetches chunk c of f, of the layer stored under prefix, into buf (at
+ * least l->chunk_size bytes) and checks it against the index: 0, or a
+ * sysexits status, logged naming the object, the chunk and its bytes
+ * (EX_DATAERR: not the index's digest or length). */
+int s3layer_get_chunk(struct s3 *s, const struct s3layer *l,
+    const char *prefix, const struct s3file *f, size_t c, char *buf,
+    size_t *len);
+/* Fetches the whole of f (chunk by chunk) into fd, a file of f->size
+ * bytes, each piece at its place in the file, and checks the file's
+ * SHA-256 against the index: 0 or a sysexits status (logged). */
+int s3layer_get_file(struct s3 *s, const struct s3layer *l,
+    const char *prefix, const struct s3file *f, int fd);
+/* A layer's manifest.json (text of len bytes) agrees with its index:
+ * the same id and kind and the same files, sizes and digests.  0, or
+ * EX_DATAERR logged naming what (the object) and the field. */
+int s3layer_check_manifest(const struct s3layer *l, const char *text,
+    size_t len, const char *what);
 
 #endif
