@@ -56,7 +56,10 @@ BIG = b'"' + b"x" * (3 << 20) + b'"'    # 3 MiB of payload
 STALL = 0.2                              # seconds: a stall
 
 
-def big_round_trip(peer, big_costs, runs=3):
+BIG_RUNS = 3
+
+
+def big_round_trip(peer, big_costs, runs=BIG_RUNS):
     """The median time of a 3 MiB payload there and back; each answer's
     "vm" member, where it has one, appended to big_costs."""
     times = []
@@ -71,8 +74,27 @@ def big_round_trip(peer, big_costs, runs=3):
     return percentile(times, 50) * 1e6
 
 
-def measure(peer, n, costs=None, big_costs=None):
-    """rps, p50, p99, the slowest, stalls, and the 3 MiB round trip; with
+def threads_cpu(pid):
+    """Per thread of pid, by name: CPU ms in user mode (guest mode
+    excluded), in the kernel, in guest mode, and minor faults."""
+    hz = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                v = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        utime, stime, guest = (int(v[i]) * 1000 / hz for i in (11, 12, 40))
+        out[name] = [utime - guest, stime, guest, int(v[7])]
+    return out
+
+
+def measure(peer, n, costs=None, big_costs=None, pid=None):
+    """rps, p50, p99, the slowest, stalls, the 3 MiB round trip, and
+    with pid, the CPU each of its threads spent in the round trips; with
     a list for costs, each one-at-a-time answer's "vm" member (--timings)
     is appended to it."""
     lat = []
@@ -94,9 +116,13 @@ def measure(peer, n, costs=None, big_costs=None):
         peer.check(i)
     th.join()
     rps = n / (time.perf_counter() - t0)
+    cpu0 = threads_cpu(pid) if pid else {}
+    big = big_round_trip(peer, big_costs if big_costs is not None else [])
+    cpu1 = threads_cpu(pid) if pid else {}
+    cpu = {k: [(b - a) / BIG_RUNS for a, b in zip(cpu0[k], cpu1[k])]
+           for k in cpu1 if k in cpu0}
     return (rps, percentile(lat, 50) * 1e6, percentile(lat, 99) * 1e6,
-            max(lat) * 1e6, sum(x >= STALL for x in lat),
-            big_round_trip(peer, big_costs if big_costs is not None else []))
+            max(lat) * 1e6, sum(x >= STALL for x in lat), big, cpu)
 
 
 def echo_server(path, ready):
@@ -142,7 +168,7 @@ def vm(snap, n, costs, big_costs):
     peer = Lines(p.stdin, p.stdout)
     for i in range(-20, 0):         # warm: restored pages faulted in
         peer.call(i)
-    result = measure(peer, n, costs, big_costs)
+    result = measure(peer, n, costs, big_costs, p.pid)
     p.stdin.close()
     if p.wait(timeout=60) != 0:
         sys.exit("reqbench: snaprestore exited with %d" % p.returncode)
@@ -179,6 +205,14 @@ def main():
     print("%-34s %s" % ("per 3 MiB round trip (median)", ", ".join(
         "%s %d" % (key, percentile([c[key] for c in big_costs], 50))
         for key in ("mmio_exits", "intr_exits", "interrupts"))))
+    # Where a round trip's time goes: the runner's threads (the main one
+    # moves request and response between the pipes and the vsock and
+    # checks their JSON; evloop is the devices'; vcpu0's guest column is
+    # the guest itself), and the page faults of fresh buffers.
+    for name, (user, kern, guest, minflt) in sorted(ours[6].items()):
+        print("%-34s %-22s user %5.0f ms, kernel %5.0f ms, guest %5.0f ms, "
+              "minor faults %d" % ("per 3 MiB round trip, CPU", name, user,
+                                   kern, guest, minflt))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ struct reqloop {
 	struct log_rate log_rt;		/* what the runtime (the guest) did wrong */
 	char *buf;			/* input bytes not yet taken as lines */
 	size_t len, cap;
+	size_t clean;			/* buf's first bytes known to hold no
+					 * newline: a long line arriving in
+					 * many reads is searched once */
 	bool in_eof, discarding, ready, busy;
 	bool recorded;			/* --record-workset done (or failed) */
 	unsigned long lineno;
@@ -493,6 +496,16 @@ emit_too_large(struct reqloop *rl)
 	emit_error(rl, NULL, "BadRequest", msg, NULL);
 }
 
+/* The end of the first line in buf, or NULL while it is incomplete. */
+static char *
+line_end(struct reqloop *rl)
+{
+	char *nl = memchr(rl->buf + rl->clean, '\n', rl->len - rl->clean);
+
+	rl->clean = nl ? (size_t)(nl - rl->buf) : rl->len;
+	return nl;
+}
+
 /* Hands out complete lines while the runtime is free for one. */
 static void
 take_lines(struct reqloop *rl)
@@ -502,7 +515,7 @@ take_lines(struct reqloop *rl)
 	while (rl->ready && !rl->busy && rl->len > 0) {
 		size_t n;
 
-		nl = memchr(rl->buf, '\n', rl->len);
+		nl = line_end(rl);
 		if (nl == NULL && !rl->in_eof)
 			return;
 		n = nl ? (size_t)(nl - rl->buf) : rl->len;
@@ -513,6 +526,7 @@ take_lines(struct reqloop *rl)
 		n = nl ? n + 1 : n;
 		memmove(rl->buf, rl->buf + n, rl->len - n);
 		rl->len -= n;
+		rl->clean = 0;
 	}
 }
 
@@ -523,6 +537,7 @@ too_large(struct reqloop *rl)
 	emit_too_large(rl);
 	rl->discarding = true;
 	rl->len = 0;
+	rl->clean = 0;
 }
 
 static void
@@ -558,8 +573,7 @@ input_readable(struct reqloop *rl)
 		rl->len -= (size_t)(nl + 1 - rl->buf);
 		memmove(rl->buf, nl + 1, rl->len);
 	}
-	if (memchr(rl->buf, '\n', rl->len) == NULL &&
-	    rl->len > rl->cfg->max_request)
+	if (line_end(rl) == NULL && rl->len > rl->cfg->max_request)
 		too_large(rl);
 }
 
