@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cputmpl.h"
+#include "ident.h"
 #include "log.h"
 
 #define MAX_FIELDS	6
@@ -56,17 +57,6 @@ parse_u32(const char *s, uint32_t *out)
 	return true;
 }
 
-static bool
-name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= CPUTMPL_NAME_MAX || !isalnum((unsigned char)s[0]))
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789._-") == n;
-}
-
 static void
 line_header(struct parse *p, char **f, int nf)
 {
@@ -94,7 +84,7 @@ line_name(struct parse *p, char **f, int nf)
 		bad(p, "name", "%s", "given twice");
 	else if (nf != 2)
 		bad(p, "name", "%s", "expected one field, the template's name");
-	else if (!name_ok(f[1]))
+	else if (!ident_ok(f[1], CPUTMPL_NAME_MAX))
 		bad(p, "name", "\"%s\": up to 63 letters, digits, '.', '_' and "
 		    "'-', the first a letter or digit", f[1]);
 	else if (cputmpl_builtin(f[1], &b) == 0)

@@ -359,24 +359,42 @@ zeros(const void *p, size_t n)
 	return true;
 }
 
+/* An array section of vCPU i: present, whole entries of size bytes, 1 to
+ * max of them (*n); NULL (logged, the count named as field) if not. */
+static const void *
+array_section(const struct snapstate *st, uint32_t type, uint32_t i,
+    size_t size, uint32_t max, const char *field, uint32_t *n)
+{
+	uint32_t bytes;
+	const void *p = snapstate_find(st, type, i, &bytes);
+
+	if (p == NULL) {
+		log_warnx("%s: no section 0x%x (%s) for vCPU %u", st->path,
+		    type, snapstate_name(type), i);
+		return NULL;
+	}
+	if (bytes % size != 0) {
+		bad(st, type, i, "size", "%u bytes is not a whole number of "
+		    "%zu-byte entries", bytes, size);
+		return NULL;
+	}
+	*n = bytes / (uint32_t)size;
+	if (*n == 0 || *n > max) {
+		bad(st, type, i, field, "%u, expected 1 to %u", *n, max);
+		return NULL;
+	}
+	return p;
+}
+
 static int
 check_msrs(const struct snapstate *st, uint32_t i)
 {
-	const struct kvm_msr_entry *e;
-	uint32_t size, n;
+	uint32_t n;
+	const struct kvm_msr_entry *e = array_section(st, SEC_MSRS, i,
+	    sizeof(*e), SNAP_MAX_MSRS, "nmsrs", &n);
 
-	if ((e = snapstate_find(st, SEC_MSRS, i, &size)) == NULL) {
-		log_warnx("%s: no section 0x%x (MSRs) for vCPU %u", st->path,
-		    SEC_MSRS, i);
+	if (e == NULL)
 		return -1;
-	}
-	if (size % sizeof(*e) != 0)
-		return bad(st, SEC_MSRS, i, "size", "%u bytes is not a whole "
-		    "number of %zu-byte entries", size, sizeof(*e));
-	n = size / (uint32_t)sizeof(*e);
-	if (n == 0 || n > SNAP_MAX_MSRS)
-		return bad(st, SEC_MSRS, i, "nmsrs", "%u, expected 1 to %d", n,
-		    SNAP_MAX_MSRS);
 	for (uint32_t k = 0; k < n; k++) {
 		if (e[k].reserved != 0)
 			return bad(st, SEC_MSRS, i, "reserved", "not zero in "
@@ -483,21 +501,12 @@ check_item(const struct snapstate *st, const struct snap_item *it,
 static int
 check_cpuid(const struct snapstate *st, uint32_t i)
 {
-	const struct kvm_cpuid_entry2 *e;
-	uint32_t size, n;
+	uint32_t n;
+	const struct kvm_cpuid_entry2 *e = array_section(st, SEC_CPUID, i,
+	    sizeof(*e), SNAP_MAX_CPUID, "nent", &n);
 
-	if ((e = snapstate_find(st, SEC_CPUID, i, &size)) == NULL) {
-		log_warnx("%s: no section 0x%x (CPUID) for vCPU %u", st->path,
-		    SEC_CPUID, i);
+	if (e == NULL)
 		return -1;
-	}
-	if (size % sizeof(*e) != 0)
-		return bad(st, SEC_CPUID, i, "size", "%u bytes is not a whole "
-		    "number of %zu-byte entries", size, sizeof(*e));
-	n = size / (uint32_t)sizeof(*e);
-	if (n == 0 || n > SNAP_MAX_CPUID)
-		return bad(st, SEC_CPUID, i, "nent", "%u, expected 1 to %d", n,
-		    SNAP_MAX_CPUID);
 	for (uint32_t k = 0; k < n; k++) {
 		if ((e[k].flags & ~(uint32_t)CPUID_FLAGS) != 0 ||
 		    !zeros(e[k].padding, sizeof(e[k].padding)))
@@ -682,18 +691,13 @@ cpu_check_vcpu(const struct kvm_cpuid2 *supported,
 }
 
 int
-snap_kvm_cpu_check(const struct kvm *k, const struct snapstate *st,
-    int nvcpus)
+snap_kvm_cpu_check(const struct kvm_cpuid2 *supported,
+    const struct snapstate *st, int nvcpus)
 {
-	struct kvm_cpuid2 *supported;
 	int rc = 0;
 
-	if (snapstate_count(st, SEC_CPUID) == 0)
-		return 0;
-	if ((supported = cpuid_supported(k->sys_fd)) == NULL)
-		return -1;
-	for (int i = 0; i < nvcpus && rc == 0; i++)
+	for (int i = 0; i < nvcpus && rc == 0 &&
+	    snapstate_count(st, SEC_CPUID) > 0; i++)
 		rc = cpu_check_vcpu(supported, st, i, nvcpus);
-	free(supported);
 	return rc;
 }

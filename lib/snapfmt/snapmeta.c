@@ -17,6 +17,7 @@
 
 #include "file.h"
 #include "hash.h"
+#include "ident.h"
 #include "log.h"
 #include "snapmeta.h"
 #include "snapstate.h"
@@ -324,17 +325,6 @@ meta_machine(const struct meta_src *s, json_object *o, struct snap_meta *m)
 
 static const char *const cpu_keys[] = { "template", NULL };
 
-/* A template's name as snapvm-cpu-template(5) allows one. */
-static bool
-cpu_name_ok(const char *n)
-{
-	size_t len = strlen(n);
-
-	return len > 0 && len < SNAP_CPU_NAME_MAX && strspn(n,
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-	    == len;
-}
-
 static int
 meta_cpu_read(const struct meta_src *s, json_object *o, struct snap_meta *m)
 {
@@ -355,7 +345,7 @@ meta_cpu_read(const struct meta_src *s, json_object *o, struct snap_meta *m)
 	if (only_fields(s, cpu, "cpu", cpu_keys) == -1 ||
 	    (t = field(s, cpu, "template", json_type_string, false)) == NULL)
 		return -1;
-	if (!cpu_name_ok(json_object_get_string(t))) {
+	if (!ident_ok(json_object_get_string(t), SNAP_CPU_NAME_MAX)) {
 		log_warnx("%s: field \"cpu.template\": not a template's name "
 		    "(1 to %d letters, digits, '.', '_' and '-')", s->path,
 		    SNAP_CPU_NAME_MAX - 1);

@@ -455,7 +455,7 @@ restore_cpu(struct vm *vm, const struct layers *l)
 	const struct snap_meta *top = &l->m[l->n - 1];
 	uint64_t t0 = mono_us();
 
-	if (snap_kvm_cpu_check(&vm->kvm, &l->st, vm->nvcpus) == -1)
+	if (snap_kvm_cpu_check(vm->cpuid_supported, &l->st, vm->nvcpus) == -1)
 		return -1;
 	log_debug("CPU checked against this host's in %ju us",
 	    (uintmax_t)(mono_us() - t0));
@@ -488,6 +488,7 @@ restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
 			return vm_fail(vm, EX_IOERR);
 		phase_mark(vm->phases, PHASE_WORKSET_READ, true);
 	}
+	vm->cpuid_from_layer = l->m[n - 1].cpu.present;
 	if (vm_build(vm, cfg) == -1)
 		return -1;
 	if (restore_cpu(vm, l) == -1)

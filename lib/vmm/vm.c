@@ -148,6 +148,7 @@ vm_vcpus(struct vm *vm, const struct vm_config *cfg)
 
 	if (cpuid == NULL)
 		return -1;
+	vm->cpuid_supported = cpuid;
 	snprintf(vm->cpu_template, sizeof(vm->cpu_template), "%s",
 	    cfg->cpu_template ? cfg->cpu_template->name : "host");
 	vm->vcpu_host = (struct vcpu_host){ .kvm = &vm->kvm, .mem = &vm->mem,
@@ -156,11 +157,11 @@ vm_vcpus(struct vm *vm, const struct vm_config *cfg)
 	for (int i = 0; i < n && rc == 0; i++) {
 		if ((rc = vcpu_create(&vm->vcpu[i], &vm->vcpu_host, i)) == 0) {
 			vm->nvcpus = i + 1;
-			rc = cpuid_set(vm->vcpu[i].fd, cpuid, cfg->cpu_template,
-			    i, n);
+			if (!vm->cpuid_from_layer)
+				rc = cpuid_set(vm->vcpu[i].fd, cpuid,
+				    cfg->cpu_template, i, n);
 		}
 	}
-	free(cpuid);
 	return rc;
 }
 
@@ -419,6 +420,8 @@ vm_destroy(struct vm *vm)
 	devices_destroy(vm);
 	kvm_close(&vm->kvm);
 	mem_destroy(&vm->mem);
+	free(vm->cpuid_supported);
+	vm->cpuid_supported = NULL;
 	if (vm->own_console_fd)
 		close(vm->console_fd);
 	if (vm->own_console_in_fd)

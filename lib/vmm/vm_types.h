@@ -135,6 +135,12 @@ struct vm {
 				 * relative to: loaded or last written */
 	char cpu_template[CPUTMPL_NAME_MAX];	/* the template the vCPUs'
 				 * CPUID came from (the layer's, restored) */
+	/* What KVM supports (vm_build asks once): a restore checks the
+	 * layer's CPUID against it. */
+	struct kvm_cpuid2 *cpuid_supported;
+	/* Set by a restore of a layer that records its CPUID, before
+	 * vm_build: the vCPUs get that, set once, not the template's. */
+	bool cpuid_from_layer;
 };
 
 /* Set once the VM is told to stop (vm_stop in vm.c); never cleared. */

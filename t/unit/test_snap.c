@@ -340,6 +340,11 @@ test_manifest_fields(void)
 	    "\"template\": \"../../etc\"") == -1);
 	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
 	    "\"template\": \"\"") == -1);
+	/* a template file's name rule: no leading '-' or '.' */
+	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
+	    "\"template\": \"-v3\"") == -1);
+	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
+	    "\"template\": \".v3\"") == -1);
 	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
 	    "\"template\": 3") == -1);
 	CHECK(meta_edit("\"template\": \"x86-64-v3\"",
