@@ -153,8 +153,18 @@ test_extents_add(void)
 	CHECK_EQ(extents_find(&e, 10000), 1);
 	CHECK_EQ(extents_find(&e, 18191), 1);
 	CHECK_EQ(extents_find(&e, 18192), e.n);
+	/* By offset in the file: the hole between them is in none. */
+	CHECK_EQ(extents_find_off(&e, 0), 0);
+	CHECK_EQ(extents_find_off(&e, 9999), 0);
+	CHECK_EQ(extents_find_off(&e, 10000), e.n);
+	CHECK_EQ(extents_find_off(&e, 20479), e.n);
+	CHECK_EQ(extents_find_off(&e, 20480), 1);
+	CHECK_EQ(extents_find_off(&e, 28671), 1);
+	CHECK_EQ(extents_find_off(&e, 28672), e.n);
+	CHECK_EQ(extents_find_off(&e, UINT64_MAX), e.n);
 	extents_free(&e);
 	CHECK_EQ(extents_find(&e, 0), 0);	/* empty: none */
+	CHECK_EQ(extents_find_off(&e, 0), 0);
 }
 
 /* A sparse file: holes stay out of the packed stream, data reads back. */
