@@ -18,10 +18,12 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "mem_uffd.h"
+#include "restore_pager.h"
 #include "unit.h"
 
 #define T_MIB		16
@@ -454,6 +456,64 @@ test_no_server(void)
 	mem_destroy(&m);
 }
 
+/* A runner's restore in a child: memory attached, a page read through
+ * a fault, then the server told to end with order; the child waits for
+ * its watcher to end it (or for the alarm). */
+static void
+child_restore(struct fake *f, char order)
+{
+	struct vm_config cfg = { .page_server = f->path,
+	    .seccomp = JAIL_SECCOMP_KILL };
+	struct snap_meta *m = calloc(2, sizeof(*m));
+	struct vm *vm = calloc(1, sizeof(*vm));
+	uint8_t want[PAGER_PAGE];
+
+	alarm(30);
+	if (m == NULL || vm == NULL || mem_create(&vm->mem, T_MIB) == -1)
+		_exit(1);
+	memcpy(m[0].id, ids[0], DIGEST_HEX);
+	memcpy(m[1].id, ids[1], DIGEST_HEX);
+	if (restore_pager_attach(vm, &cfg, m, 2) == -1)
+		_exit(2);
+	page_of(T_FAULT_PAGE, want);
+	if (memcmp(vm->mem.base + T_FAULT_PAGE * PAGER_PAGE, want,
+	    PAGER_PAGE) != 0)
+		_exit(3);
+	fake_order(f, order);
+	for (;;)
+		pause();
+}
+
+static void
+test_restore_watcher(void)
+{
+	static const struct { char order; int status; const char *log; } c[] = {
+		{ 'E', EX_DATAERR, "page server: memory: chunk 3" },
+		{ 'H', EX_UNAVAILABLE, "page server hung up" },
+	};
+	struct fake f;
+	pid_t pid;
+	int st = -1;
+
+	if (!uffd_usable())
+		return;
+	alarm(60);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		CHECK_EQ(fake_start(&f, FAKE_SERVE), 0);
+		unit_catch_stderr();
+		if ((pid = fork()) == 0)
+			child_restore(&f, c[i].order);
+		CHECK_EQ(waitpid(pid, &st, 0), pid);
+		CHECK_EQ(unit_release_stderr(c[i].log), 1);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == c[i].status);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != c[i].status)
+			printf("#   wait status %#x\n", st);
+		CHECK_EQ(atomic_load(&f.faults), 1);
+		fake_stop(&f);
+	}
+	alarm(0);
+}
+
 static const struct unit_test tests[] = {
 	{ "mem_uffd: HELLO with the uffd, READY, a fault served, DONE, ERROR",
 	  test_serve },
@@ -462,6 +522,8 @@ static const struct unit_test tests[] = {
 	{ "mem_uffd: no READY first fails the attach, nothing left open",
 	  test_attach_fails },
 	{ "mem_uffd: no server, or a socket path too long", test_no_server },
+	{ "restore_pager: the watcher ends the runner with the server's status",
+	  test_restore_watcher },
 };
 
 UNIT_MAIN(tests)
