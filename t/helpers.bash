@@ -63,8 +63,9 @@ unit_syscalls() {
 
 # For tests of layers made by t/fakesnap.py, which no VM can resume.
 # fake_layers: in $TMP a root and an app image and the layers base (full)
-# and diff on them; $NOCONSOLE a console a restore cannot open, so that
-# one whose checks all pass stops there (at_console).
+# and diff on them ($STACK, for --load-dir); $NOCONSOLE a console a
+# restore cannot open, so that one whose checks all pass stops there
+# (at_console, fake_restore).
 fake_layers() {
 	export XDG_CACHE_HOME="$TMP/cache"
 	head -c 65536 /dev/urandom > "$TMP/rootfs.img"
@@ -74,6 +75,15 @@ fake_layers() {
 	"$ROOT/t/fakesnap.py" layer "$TMP/diff" --parent "$TMP/base" \
 	    --appfs "$TMP/app.img" --seed 2
 	NOCONSOLE="$TMP/no/such/dir/console"
+	STACK="$TMP/base,$TMP/diff"
+}
+
+# fake_restore ARG...: snaprestore of $STACK with its drives and ARGs,
+# stopped at the console if every check passes.
+fake_restore() {
+	timeout --kill-after=5 60 "$ROOT/bin/snaprestore" --console \
+	    "$NOCONSOLE" --load-dir "$STACK" --rootfs "$TMP/rootfs.img" \
+	    --appfs "$TMP/app.img" "$@" < /dev/null
 }
 
 # opens DIR... -- CMD...: CMD, then "DIR/NAME COUNT" for each file opened

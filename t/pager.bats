@@ -13,7 +13,6 @@ SNAPRESTORE="$ROOT/bin/snaprestore"
 setup() {
 	TMP="$BATS_TEST_TMPDIR"
 	fake_layers
-	STACK="$TMP/base,$TMP/diff"
 	SOCK="$TMP/pager.sock"
 }
 
@@ -45,10 +44,17 @@ pager_end() {
 	return "$rc"
 }
 
-restore() {
-	timeout --kill-after=5 60 "$SNAPRESTORE" --console "$NOCONSOLE" \
-	    --load-dir "$STACK" --rootfs "$TMP/rootfs.img" \
-	    --appfs "$TMP/app.img" "$@" < /dev/null
+# refused STATUS TEXT PAGER-ARG...: a restore with the fake server
+# answering as PAGER-ARGs say exits STATUS, saying TEXT.
+refused() {
+	local want=$1 text=$2
+	shift 2
+	pager "$@"
+	run fake_restore --page-server "$SOCK"
+	echo "$output"
+	[ "$status" -eq "$want" ]
+	[[ "$output" == *"$text"* ]]
+	pager_end
 }
 
 id_of() {
@@ -56,7 +62,7 @@ id_of() {
 }
 
 @test "--page-server is refused with --record-workset or --add-workset, and by vmrun (64)" {
-	run restore --page-server "$SOCK" --record-workset "$TMP/bits"
+	run fake_restore --page-server "$SOCK" --record-workset "$TMP/bits"
 	echo "$output"
 	[ "$status" -eq 64 ]
 	[[ "$output" == *"--page-server: no --record-workset: a working set is recorded and added from the layers' own memory files"* ]]
@@ -75,7 +81,7 @@ id_of() {
 
 @test "the page server gets the memory's userfaultfd, its size and the layers' ids bottom first" {
 	pager ready 0
-	run restore --page-server "$SOCK"
+	run fake_restore --page-server "$SOCK"
 	at_console
 	pager_end
 	cat "$TMP/hello.json"
@@ -104,41 +110,21 @@ id_of() {
 	# A corrupted state is refused before the server is asked.
 	printf 'X' | dd of="$TMP/diff/state" bs=1 seek=100 conv=notrunc 2> /dev/null
 	pager ready 0
-	run restore --page-server "$SOCK"
+	run fake_restore --page-server "$SOCK"
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"$TMP/diff/state: SHA-256"* ]]
 	[ ! -e "$TMP/hello.json" ]
 }
 
-@test "the server's ERROR ends the restore with its status and message" {
-	pager error 65 "s3://b/l/memory: chunk 3: not the index's digest"
-	run restore --page-server "$SOCK"
-	echo "$output"
-	[ "$status" -eq 65 ]
-	[[ "$output" == *"page server: s3://b/l/memory: chunk 3: not the index's digest"* ]]
-	pager_end
-}
-
-@test "a server that hangs up is 69, one that says no reply 76, no server 69" {
-	pager hangup
-	run restore --page-server "$SOCK"
-	echo "$output"
-	[ "$status" -eq 69 ]
-	[[ "$output" == *"page server hung up"* ]]
-	pager_end
-	pager garbage
-	run restore --page-server "$SOCK"
-	echo "$output"
-	[ "$status" -eq 76 ]
-	[[ "$output" == *"page server: not a valid reply: a reply is 288 bytes, the packet 8"* ]]
-	pager_end
-	pager done
-	run restore --page-server "$SOCK"
-	[ "$status" -eq 76 ]
-	[[ "$output" == *"page server: DONE before READY"* ]]
-	pager_end
+@test "the server's ERROR, a hangup, a packet that is no reply or no server end the restore" {
+	refused 65 "page server: s3://b/l/memory: chunk 3: not the index's digest" \
+	    error 65 "s3://b/l/memory: chunk 3: not the index's digest"
+	refused 69 "page server hung up" hangup
+	refused 76 "page server: not a valid reply: a reply is 288 bytes, the packet 8" \
+	    garbage
+	refused 76 "page server: DONE before READY" done
 	rm -f "$SOCK"
-	run restore --page-server "$SOCK"
+	run fake_restore --page-server "$SOCK"
 	echo "$output"
 	[ "$status" -eq 69 ]
 	[[ "$output" == *"page server $SOCK: connect: No such file or directory"* ]]

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,50 +23,60 @@
 #include "restore_pager.h"
 #include "vm.h"
 
+/* On the starter's stack until the watcher has posted sealed. */
 struct pager_watch {
 	int fd;
 	enum jail_seccomp seccomp;
+	sem_t sealed;		/* the watcher's filter is loaded */
 };
 
 static void *
 pager_watch_main(void *arg)
 {
-	struct pager_watch w = *(struct pager_watch *)arg;
-	int rc;
+	struct pager_watch *w = arg;
+	int fd = w->fd, rc;
 
-	free(arg);
-	if (jail_seccomp_load(JAIL_THREAD_PAGER, w.seccomp) == -1) {
+	/* Named for top -H, ps -L and the kernel's seccomp log. */
+	pthread_setname_np(pthread_self(), "pager");
+	if (jail_seccomp_load(JAIL_THREAD_PAGER, w->seccomp) == -1) {
 		log_warnx("page server: the watcher has no seccomp filter: "
 		    "ending the VM");
 		_exit(EX_OSERR);
 	}
-	while ((rc = mem_uffd_watch(w.fd)) == 0)
+	sem_post(&w->sealed);
+	while ((rc = mem_uffd_watch(fd)) == 0)
 		;
 	log_warnx("page server: guest memory cannot be completed: ending "
 	    "the VM with status %d", rc);
 	_exit(rc);
 }
 
-/* Detached: it ends with the process, or ends it. */
+/* Detached: it ends with the process, or ends it.  Returns once its
+ * filter is loaded, so that it is, as every thread's, before the guest
+ * runs. */
 static int
 pager_watch_start(int fd, enum jail_seccomp seccomp)
 {
-	struct pager_watch *w = malloc(sizeof(*w));
+	struct pager_watch w = { .fd = fd, .seccomp = seccomp };
 	pthread_attr_t a;
 	pthread_t t;
-	int e = ENOMEM;
+	int e;
 
-	if (w != NULL && (e = pthread_attr_init(&a)) == 0) {
-		w->fd = fd;
-		w->seccomp = seccomp;
+	if (sem_init(&w.sealed, 0, 0) == -1) {
+		log_warn("page server: starting the watcher");
+		return -1;
+	}
+	if ((e = pthread_attr_init(&a)) == 0) {
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		e = pthread_create(&t, &a, pager_watch_main, w);
+		e = pthread_create(&t, &a, pager_watch_main, &w);
 		pthread_attr_destroy(&a);
 	}
+	while (e == 0 && sem_wait(&w.sealed) == -1 && errno == EINTR)
+		;
+	sem_destroy(&w.sealed);
 	if (e != 0) {
 		errno = e;
 		log_warn("page server: starting the watcher");
-		free(w);
 		return -1;
 	}
 	return 0;

@@ -13,13 +13,10 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <sysexits.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "jail.h"
-#include "log.h"
-#include "mem_uffd.h"
 #include "unit.h"
 
 enum act { ACT_WRITE, ACT_OPEN, ACT_SOCKET, ACT_KVM_RUN, ACT_TCGETS,
@@ -114,76 +111,6 @@ test_control_and_device(void)
 	CHECK(killed(run(JAIL_THREAD_DEVICE, JAIL_SECCOMP_KILL, ACT_KVM_RUN)));
 }
 
-/* A reply from the page server, with a descriptor along if fd != -1. */
-static void
-pager_send(int sock, enum pager_type type, uint32_t status, int fd)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct pager_reply r;
-	struct iovec iov = { &r, sizeof(r) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	pagerproto_reply_init(&r, type);
-	r.status = status;
-	if (type == PAGER_ERROR)
-		strcpy(r.message, "chunk 3: not the index's digest");
-	if (fd != -1) {
-		memset(&ctl, 0, sizeof(ctl));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
-		CMSG_FIRSTHDR(&msg)->cmsg_level = SOL_SOCKET;
-		CMSG_FIRSTHDR(&msg)->cmsg_type = SCM_RIGHTS;
-		CMSG_FIRSTHDR(&msg)->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(CMSG_FIRSTHDR(&msg)), &fd, sizeof(int));
-	}
-	CHECK_EQ(sendmsg(sock, &msg, MSG_NOSIGNAL), sizeof(r));
-}
-
-/* The watcher's loop under its filter, logging: its exit status.  The
- * server says DONE, then last: an ERROR, a reply with a descriptor
- * (closed by the watcher), or nothing (hangs up). */
-static int
-run_watcher(int last)
-{
-	int sv[2], st = -1, null;
-	pid_t pid;
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
-		return -1;
-	if ((pid = fork()) == 0) {
-		int rc;
-
-		close(sv[0]);
-		null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		dup2(null, STDERR_FILENO);
-		log_init("watcher", LOG_DEBUG);
-		if (jail_seccomp_load(JAIL_THREAD_PAGER, JAIL_SECCOMP_KILL) == -1)
-			_exit(99);
-		while ((rc = mem_uffd_watch(sv[1])) == 0)
-			;
-		_exit(rc);
-	}
-	close(sv[1]);
-	pager_send(sv[0], PAGER_DONE, 0, -1);
-	if (last == PAGER_ERROR)
-		pager_send(sv[0], PAGER_ERROR, EX_DATAERR, -1);
-	if (last == PAGER_READY)
-		pager_send(sv[0], PAGER_READY, 0, sv[0]);
-	close(sv[0]);
-	if (pid == -1 || waitpid(pid, &st, 0) != pid)
-		return -1;
-	return st;
-}
-
-static bool
-exited(int st, int status)
-{
-	return WIFEXITED(st) && WEXITSTATUS(st) == status;
-}
-
 static void
 test_pager(void)
 {
@@ -192,10 +119,7 @@ test_pager(void)
 	CHECK(killed(run(JAIL_THREAD_PAGER, JAIL_SECCOMP_KILL, ACT_OPEN)));
 	CHECK(killed(run(JAIL_THREAD_PAGER, JAIL_SECCOMP_KILL, ACT_SOCKET)));
 	CHECK(killed(run(JAIL_THREAD_PAGER, JAIL_SECCOMP_KILL, ACT_KVM_RUN)));
-	/* What mem_uffd_watch does, with its logs, is on the list. */
-	CHECK(exited(run_watcher(PAGER_ERROR), EX_DATAERR));
-	CHECK(exited(run_watcher(PAGER_READY), EX_PROTOCOL));
-	CHECK(exited(run_watcher(0), EX_UNAVAILABLE));
+	/* What mem_uffd_watch does is on the list: test_mem_uffd. */
 }
 
 static void
