@@ -5,6 +5,13 @@
 #include "unit.h"
 
 int unit_failed;
+static const char *unit_skipped;	/* why the current test did not run */
+
+void
+unit_skip(const char *why)
+{
+	unit_skipped = why;
+}
 
 int
 unit_main(const struct unit_test *tests, int n)
@@ -15,9 +22,11 @@ unit_main(const struct unit_test *tests, int n)
 	printf("1..%d\n", n);
 	for (int i = 0; i < n; i++) {
 		unit_failed = 0;
+		unit_skipped = NULL;
 		tests[i].fn();
-		printf("%sok %d - %s\n", unit_failed ? "not " : "", i + 1,
-		    tests[i].name);
+		printf("%sok %d - %s%s%s\n", unit_failed ? "not " : "", i + 1,
+		    tests[i].name, unit_skipped ? " # SKIP " : "",
+		    unit_skipped ? unit_skipped : "");
 		bad += unit_failed != 0;
 	}
 	fflush(stdout);

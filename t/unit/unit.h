@@ -31,6 +31,10 @@ extern int unit_failed;	/* checks failed in the current test */
 
 int unit_main(const struct unit_test *tests, int n);
 
+/* The current test cannot run on this host (why): it is reported as a
+ * skip, and its checks, if any fail, still count. */
+void unit_skip(const char *why);
+
 /* Sends stderr, with warnings on, to a file until unit_release_stderr(),
  * which puts both back and returns how many lines contain what. */
 void unit_catch_stderr(void);
