@@ -33,6 +33,7 @@ int snap_kvm_check(const struct snapstate *st, int nvcpus, bool cpuid);
  * A state without CPUID sections (format 3) passes: it records nothing
  * to check.
  */
+struct kvm_cpuid2;
 int snap_kvm_cpu_check(const struct kvm_cpuid2 *supported,
     const struct snapstate *st, int nvcpus);
 
