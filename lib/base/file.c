@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,36 @@ file_cache_mkdir(const char *name, char *out, size_t n)
 	/* The cache's base, snapvm and name: the base directory
 	 * specification has XDG_CACHE_HOME made when it is needed. */
 	return mkdir_levels(out, name != NULL ? 3 : 2);
+}
+
+int
+file_mkdtemp_beside(const char *dir, const char *tag, char *out, size_t size)
+{
+	char a[4096], b[4096];
+	mode_t mask;
+
+	snprintf(a, sizeof(a), "%s", dir);
+	snprintf(b, sizeof(b), "%s", dir);
+	if ((size_t)snprintf(out, size, "%s/.%s.%s.XXXXXX", dirname(a),
+	    basename(b), tag) >= size) {
+		log_warnx("%s: path too long", dir);
+		out[0] = '\0';
+		return -1;
+	}
+	if (mkdtemp(out) == NULL) {
+		log_warn("%s", out);
+		out[0] = '\0';
+		return -1;
+	}
+	mask = umask(0);	/* mkdtemp made it 0700: as mkdir would */
+	umask(mask);
+	if (chmod(out, 0777 & ~mask) == -1) {
+		log_warn("%s", out);
+		rmdir(out);
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -21,6 +21,15 @@ int file_rename_noreplace(const char *from, const char *to);
  * a to b, and the old b comes back as a: b is briefly absent. */
 int file_rename_exchange(const char *a, const char *b);
 
+/*
+ * A new hidden directory beside dir, ".BASE.TAG.XXXXXX" (BASE dir's last
+ * component), so that renaming it to dir stays in one file system;
+ * its mode is what mkdir(2) would give under the umask.  0, or -1
+ * logged (out made "").
+ */
+int file_mkdtemp_beside(const char *dir, const char *tag, char *out,
+    size_t size);
+
 /* fsync(2) of a directory, so that the names made in it last. */
 int file_sync_dir(const char *path);
 
