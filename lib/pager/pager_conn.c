@@ -225,24 +225,33 @@ read_hello(int c_fd, const struct pager_stack *st, struct pager_mem *pm,
 	return 0;
 }
 
+/* A connection that hangs up without a word (another server probing
+ * for a live socket) or says nothing for HELLO_MS is dropped, and the
+ * next one taken: the runner may be queued behind it. */
 int
 pager_accept(int lfd, const struct pager_stack *st,
     const volatile sig_atomic_t *cancel, int *c_fd, struct pager_mem *pm,
     struct pager_err *e)
 {
+	char b;
 	int rc;
 
-	*c_fd = -1;
-	if ((rc = wait_in(lfd, -1, cancel)) != 0)
-		return rc;
-	if ((*c_fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
-		return pager_fail(e, EX_OSERR, "accept: %s", strerror(errno));
-	if ((rc = wait_in(*c_fd, HELLO_MS, cancel)) == EX_PROTOCOL)
-		return pager_fail(e, rc, "the runner sent no HELLO in %d s",
-		    HELLO_MS / 1000);
-	if (rc != 0)
-		return rc;
-	return read_hello(*c_fd, st, pm, e);
+	for (;;) {
+		*c_fd = -1;
+		if ((rc = wait_in(lfd, -1, cancel)) != 0)
+			return rc;
+		if ((*c_fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+			return pager_fail(e, EX_OSERR, "accept: %s",
+			    strerror(errno));
+		rc = wait_in(*c_fd, HELLO_MS, cancel);
+		if (rc == 0 && recv(*c_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
+			return read_hello(*c_fd, st, pm, e);
+		if (rc != 0 && rc != EX_PROTOCOL)
+			return rc;
+		log_info("a connection %s, dropped", rc ? "sent no HELLO in "
+		    "time" : "hung up without a HELLO");
+		close(*c_fd);
+	}
 }
 
 int

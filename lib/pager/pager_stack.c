@@ -39,8 +39,9 @@ parse_spec(struct pager_layer *l, const char *spec)
 			return EX_USAGE;
 		dir = eq + 1;
 	}
-	if (*dir == '\0') {
-		log_warnx("an empty layer directory name");
+	if (*dir == '\0' || strchr(dir, ',') != NULL) {
+		log_warnx("\"%s\": a layer directory's name is not empty and "
+		    "has no ',' (snaprestore's --load-dir takes a list)", spec);
 		return EX_USAGE;
 	}
 	snprintf(l->dir, sizeof(l->dir), "%s", dir);

@@ -1,0 +1,244 @@
+#!/usr/bin/env bats
+# snappager(1) without a VM: build/t/pagerclient plays the runner (guest
+# memory made and handed over as snaprestore --page-server does, then
+# read), on small sparse layers of t/fakesnap.py, local or in the S3 test
+# server (scripts/s3-test-server, as t/s3snap.bats runs it).  What the
+# client reads is compared with the memory a restore maps from the same
+# layers (pagerclient --compose).
+
+load helpers
+
+PAGER="$ROOT/bin/snappager"
+CLIENT="$ROOT/build/t/pagerclient"
+S3SNAP="$ROOT/bin/s3snap"
+SERVER="$ROOT/scripts/s3-test-server"
+BUCKET=snapvm-test
+
+setup_file() {
+	# A short path: Ceph's admin sockets must fit in sun_path.
+	S3_TEST_DIR="$(mktemp -d /tmp/snappager-bats.XXXXXX)/srv"
+	export S3_TEST_DIR
+	# fd 3 is bats' own: daemons holding it would keep bats waiting.
+	"$SERVER" start 3>&- >&2
+}
+
+teardown_file() {
+	"$SERVER" stop 3>&- >&2
+	rmdir "$(dirname "$S3_TEST_DIR")"
+}
+
+setup() {
+	eval "$("$SERVER" env)"
+	TMP="$(mktemp -d)"
+	P="t$BATS_TEST_NUMBER"		# each test's own prefix
+	export S3SNAP_RETRIES=2		# a dead store fails in seconds
+	BG_PIDS=
+}
+
+teardown() {
+	local pid
+	for pid in ${BG_PIDS:-}; do
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+
+wait_for() {
+	for _ in $(seq 300); do
+		eval "$1" && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for: $1" >&2
+	return 1
+}
+
+# A stack in $TMP/base, $TMP/diff of 16 MiB: the base with 2000 pages of
+# data, the diff with 300 and a working set of 140 pages (t/fakesnap.py,
+# snaprestore --add-workset, which needs no VM).
+mkstack() {
+	python3 "$ROOT/t/fakesnap.py" layer "$TMP/base" --mib 16 --pages 2000
+	python3 "$ROOT/t/fakesnap.py" layer "$TMP/diff" --parent "$TMP/base" \
+	    --mib 16 --pages 300
+	python3 - "$TMP/bits" <<'PY'
+import sys
+b = bytearray(16 * 256 // 8)
+for p in list(range(0, 40)) + list(range(1000, 1100)):
+    b[p // 8] |= 1 << (p % 8)
+open(sys.argv[1], "wb").write(b)
+PY
+	"$ROOT/bin/snaprestore" --load-dir "$TMP/base,$TMP/diff" \
+	    --add-workset "$TMP/bits"
+	WANT=$("$CLIENT" --compose "$TMP/base,$TMP/diff")
+}
+
+# Both layers put in the store under $P/base and $P/diff.
+put_stack() {
+	"$S3SNAP" put "$TMP/base" "s3://$BUCKET/$P/base"
+	"$S3SNAP" put "$TMP/diff" "s3://$BUCKET/$P/diff"
+}
+
+# serve ARG...: snappager in the background (PAGER_PID), its stdout in
+# $TMP/out and stderr in $TMP/err; DIRS, once it listens, the load-dir
+# line's directories.  Fails if it exits first.
+serve() {
+	"$PAGER" -v --socket "$TMP/sock" "$@" >"$TMP/out" 2>"$TMP/err" &
+	PAGER_PID=$!
+	BG_PIDS="$BG_PIDS $PAGER_PID"
+	wait_for '[ -s "$TMP/out" ] || ! kill -0 $PAGER_PID 2>/dev/null'
+	DIRS=$(sed -n 's/^load-dir //p' "$TMP/out")
+	[ -n "$DIRS" ] || { cat "$TMP/err" >&2; return 1; }
+}
+
+# The server's exit status, in PAGER_STATUS; its stderr in PAGER_ERR.
+served() {
+	PAGER_STATUS=0
+	wait "$PAGER_PID" || PAGER_STATUS=$?
+	PAGER_ERR=$(cat "$TMP/err")
+	echo "$PAGER_ERR"
+}
+
+# No temporary directory of a pager is left beside $1, and $1 is absent.
+no_leftovers() {
+	[ ! -e "$1" ]
+	[ -z "$(find "$(dirname "$1")" -maxdepth 1 -name ".$(basename "$1").pager.*")" ]
+}
+
+# page_in_chunk DIR C: a page of layer DIR's memory whose data is in
+# chunk C of its object (the store's chunks: 256 KiB of the data extents
+# back to back).
+page_in_chunk() {
+	python3 - "$1/memory" "$2" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+want, at, off = int(sys.argv[2]) * 262144, 0, 0
+size = os.fstat(fd).st_size
+while off < size:
+    try:
+        data = os.lseek(fd, off, os.SEEK_DATA)
+    except OSError:
+        break
+    hole = os.lseek(fd, data, os.SEEK_HOLE)
+    data, hole = data // 4096 * 4096, (hole + 4095) // 4096 * 4096
+    if want < at + hole - data:
+        print((data + want - at) // 4096)
+        sys.exit(0)
+    at += hole - data
+    off = hole
+sys.exit(1)
+PY
+}
+
+# obj PREFIX DIR NAME: the key of file NAME of layer DIR stored at PREFIX.
+obj() {
+	echo "$1/$(sha256sum < "$2/manifest.json" | cut -c1-64)/$3"
+}
+
+# s3curl METHOD KEY [curl arguments]: a signed request; the body, then
+# the HTTP status on a line of its own.
+s3curl() {
+	local method=$1 key=$2
+	shift 2
+	curl -s -X "$method" -w '\n%{http_code}\n' \
+	    --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+	    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+	    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@" \
+	    "$AWS_ENDPOINT_URL/$BUCKET/$key"
+}
+
+# flip KEY OFFSET: the object with one byte changed at OFFSET.
+flip() {
+	curl -s -o "$TMP/obj" --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+	    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+	    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+	    "$AWS_ENDPOINT_URL/$BUCKET/$1"
+	python3 - "$TMP/obj" "$2" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2]))
+    b = f.read(1)
+    f.seek(int(sys.argv[2]))
+    f.write(bytes([b[0] ^ 0x55]))
+PY
+	run s3curl PUT "$1" -T "$TMP/obj"
+	[ "${lines[-1]}" = 200 ]
+}
+
+@test "usage errors exit 64 and say what is wrong" {
+	run "$PAGER" "$TMP/x"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"no --socket"* ]]
+	[[ "$output" == *"usage: snappager"* ]]
+	run "$PAGER" --socket "$TMP/sock"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"no layer"* ]]
+	run "$PAGER" --socket "$TMP/sock" "s3://$BUCKET/x"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"expected s3://BUCKET/PREFIX=DIR"* ]]
+	run "$PAGER" --socket "$TMP/sock" "$TMP/a,b"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"has no ','"* ]]
+	run "$PAGER" --socket "$TMP/sock" 1 2 3 4 5 6 7 8 9
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"9 layers: a stack has 1 to 8"* ]]
+	run "$PAGER" --jobs 0 --socket "$TMP/sock" "s3://$BUCKET/x=$TMP/x"
+	[ "$status" -eq 64 ]
+	[[ "$output" == *'--jobs: jobs: "0": expected a number from 1 to 64'* ]]
+	run "$PAGER" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"usage: snappager"* ]]
+	[ ! -e "$TMP/sock" ]
+}
+
+@test "local layers: every page as a restore maps it, working set first; DONE; exit 0" {
+	mkstack
+	serve "$TMP/base" "$TMP/diff"
+	[ "$DIRS" = "$TMP/base,$TMP/diff" ]
+	[ "$(stat -c %a "$TMP/sock")" = 600 ]
+	run "$CLIENT" "$TMP/sock" "$DIRS" all --wait-done
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "ready 140" ]
+	[[ "$output" == *"$WANT"* ]]
+	[[ "$output" == *"done"* ]]
+	served
+	[ "$PAGER_STATUS" -eq 0 ]
+	[[ "$PAGER_ERR" == *"working set: 140 pages put in"* ]]
+	[ ! -e "$TMP/sock" ]
+}
+
+@test "a runner restoring other layers, or a local layer not its manifest's, is refused" {
+	mkstack
+	serve "$TMP/base" "$TMP/diff"
+	run "$CLIENT" "$TMP/sock" "$TMP/base"
+	echo "$output"
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"page server: the runner restores 1 layers, this page server serves 2"* ]]
+	served
+	[ "$PAGER_STATUS" -eq 78 ]
+	# A memory file changed after its manifest was written.
+	printf 'x' | dd of="$TMP/base/memory" bs=1 seek=4096 conv=notrunc 2>/dev/null
+	run "$PAGER" --socket "$TMP/sock" "$TMP/base" "$TMP/diff"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"$TMP/base/memory"* ]]
+	[ ! -e "$TMP/sock" ]
+}
+
+@test "the socket: a stale one is replaced, a live one or a file is not" {
+	mkstack
+	python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$TMP/sock"
+	serve "$TMP/base"
+	run "$PAGER" --socket "$TMP/sock" "$TMP/base"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"$TMP/sock: another page server listens there"* ]]
+	run "$CLIENT" "$TMP/sock" "$TMP/base" all
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$("$CLIENT" --compose "$TMP/base")"* ]]
+	served
+	[ "$PAGER_STATUS" -eq 0 ]
+	touch "$TMP/file"
+	run "$PAGER" --socket "$TMP/file" "$TMP/base"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"$TMP/file: exists and is not a socket"* ]]
+	[ -f "$TMP/file" ]
+}
