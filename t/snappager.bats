@@ -242,3 +242,168 @@ PY
 	[[ "$output" == *"$TMP/file: exists and is not a socket"* ]]
 	[ -f "$TMP/file" ]
 }
+
+@test "layers only in the store, an empty cache: READY before the transfer ends; then complete locally, s3snap verify passes" {
+	mkstack
+	put_stack
+	mkdir "$TMP/c"
+	serve --limit-rate 2M "s3://$BUCKET/$P/base=$TMP/c/base" \
+	    "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	[[ "$DIRS" == "$TMP/c/.base.pager."*",$TMP/c/.diff.pager."* ]]
+	# A page of the working set and one the transfer has not reached.
+	"$CLIENT" "$TMP/sock" "$DIRS" 1050 "$(page_in_chunk "$TMP/base" 28)" \
+	    --wait-done >"$TMP/cout" 2>&1 &
+	BG_PIDS="$BG_PIDS $!"
+	client=$!
+	wait_for 'grep -q "^touched " "$TMP/cout" && [ "$(grep -c "^touched " "$TMP/cout")" -eq 2 ]'
+	[ ! -e "$TMP/c/base" ] && [ ! -e "$TMP/c/diff" ]
+	grep -q "^ready 140$" "$TMP/cout"
+	! grep -q "^done" "$TMP/cout"
+	status=0
+	wait "$client" || status=$?
+	cat "$TMP/cout"
+	[ "$status" -eq 0 ]
+	grep -q "^done$" "$TMP/cout"
+	served
+	[ "$PAGER_STATUS" -eq 0 ]
+	"$S3SNAP" verify "$TMP/c/base"
+	"$S3SNAP" verify "$TMP/c/diff"
+	[ "$("$CLIENT" --compose "$TMP/c/base,$TMP/c/diff")" = "$WANT" ]
+	[ -z "$(find "$TMP/c" -maxdepth 1 -name '.*pager*')" ]
+	# The next restore is local: the same server, no store at all.
+	serve "$TMP/c/base" "$TMP/c/diff"
+	run "$CLIENT" "$TMP/sock" "$DIRS" all
+	[[ "$output" == *"$WANT"* ]]
+	served
+	[ "$PAGER_STATUS" -eq 0 ]
+}
+
+@test "every page read from a lazily fetched stack is what a restore maps" {
+	mkstack
+	put_stack
+	mkdir "$TMP/c"
+	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	run "$CLIENT" "$TMP/sock" "$DIRS" all --wait-done
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$WANT"* ]]
+	served
+	[ "$PAGER_STATUS" -eq 0 ]
+	"$S3SNAP" verify "$TMP/c/diff"
+}
+
+@test "a corrupt chunk: the runner that touches it fails with the server's status and message; nothing is left" {
+	mkstack
+	put_stack
+	mkdir "$TMP/c"
+	key=$(obj "$P/diff" "$TMP/diff" memory)
+	flip "$key" $((3 * 262144 + 100))
+	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	run "$CLIENT" "$TMP/sock" "$DIRS" "$(page_in_chunk "$TMP/diff" 3)"
+	echo "$output"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"page server: s3://$BUCKET/$key: chunk 3, bytes 786432-1048575: not the index's SHA-256 or length (corrupt object)"* ]]
+	[[ "$output" != *"touched"* ]]
+	served
+	[ "$PAGER_STATUS" -eq 65 ]
+	no_leftovers "$TMP/c/base"
+	no_leftovers "$TMP/c/diff"
+}
+
+# What snappager(1) says of a transfer's failure: a VM that touches only
+# checked pages goes on; the layer is never completed.
+@test "a corrupt chunk the runner never touches: the runner is served; the transfer fails, nothing is left" {
+	mkstack
+	put_stack
+	mkdir "$TMP/c"
+	key=$(obj "$P/diff" "$TMP/diff" memory)
+	flip "$key" $((3 * 262144 + 100))
+	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	page=$(page_in_chunk "$TMP/diff" 0)
+	run "$CLIENT" "$TMP/sock" "$DIRS" "$page"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = "touched $page" ]
+	served
+	[ "$PAGER_STATUS" -eq 65 ]
+	[[ "$PAGER_ERR" == *"chunk 3, bytes 786432-1048575"* ]]
+	[[ "$PAGER_ERR" == *"the transfer failed (status 65)"* ]]
+	no_leftovers "$TMP/c/base"
+	no_leftovers "$TMP/c/diff"
+}
+
+@test "a stored layer already in its directory is served from there; another layer there is refused" {
+	mkstack
+	put_stack
+	mkdir "$TMP/c"
+	cp -a --sparse=always "$TMP/base" "$TMP/c/base"
+	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	[[ "$DIRS" == "$TMP/c/base,$TMP/c/.diff.pager."* ]]
+	run "$CLIENT" "$TMP/sock" "$DIRS" all --wait-done
+	[[ "$output" == *"$WANT"* ]]
+	served
+	[ "$PAGER_STATUS" -eq 0 ]
+	[[ "$PAGER_ERR" == *"$TMP/c/base: holds s3://$BUCKET/$P/base already"* ]]
+	run "$PAGER" --socket "$TMP/sock" "s3://$BUCKET/$P/base=$TMP/c/diff"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"$TMP/c/diff: exists and is not the layer s3://$BUCKET/$P/base"* ]]
+	[ ! -e "$TMP/sock" ]
+}
+
+@test "an index without chunk digests is refused: put it again" {
+	mkstack
+	"$S3SNAP" put "$TMP/base" "s3://$BUCKET/$P/base"
+	run s3curl GET "$P/base/s3snap-index.json"
+	[ "${lines[-1]}" = 200 ]
+	printf '%s\n' "${lines[@]:0:${#lines[@]}-1}" | python3 -c '
+import json, sys
+x = json.load(sys.stdin)
+x["version"] = 2
+x.pop("chunk_size", None)
+for f in x["files"]:
+    f.pop("chunks", None)
+json.dump(x, open(sys.argv[1], "w"))' "$TMP/index"
+	run s3curl PUT "$P/base/s3snap-index.json" -T "$TMP/index"
+	[ "${lines[-1]}" = 200 ]
+	run "$PAGER" --socket "$TMP/sock" "s3://$BUCKET/$P/base=$TMP/b"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"index is of version 2, without the chunk digests"*"put the layer again"* ]]
+	no_leftovers "$TMP/b"
+}
+
+@test "SIGTERM: the transfer stopped, the temporary directories and the socket removed, death by the signal" {
+	mkstack
+	put_stack
+	mkdir "$TMP/c"
+	serve --limit-rate 1M "s3://$BUCKET/$P/base=$TMP/c/base"
+	"$CLIENT" "$TMP/sock" "$DIRS" >"$TMP/cout" 2>&1 &
+	client=$!
+	BG_PIDS="$BG_PIDS $client"
+	wait_for 'grep -q "^ready" "$TMP/cout"'
+	kill -TERM "$PAGER_PID"
+	served
+	[ "$PAGER_STATUS" -eq 143 ]
+	[[ "$PAGER_ERR" == *"stopped by signal 15"* ]]
+	no_leftovers "$TMP/c/base"
+	[ ! -e "$TMP/sock" ]
+}
+
+# Last: it kills the store and starts a new, empty one.
+@test "the store stopped in the middle: the runner's fault fails with 69, nothing is left" {
+	mkstack
+	put_stack
+	mkdir "$TMP/c"
+	serve --limit-rate 1M "s3://$BUCKET/$P/base=$TMP/c/base" \
+	    "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	kill -9 "$(cat "$S3_TEST_DIR/run/client.rgw.pid")"
+	run "$CLIENT" "$TMP/sock" "$DIRS" 1050 "$(page_in_chunk "$TMP/base" 28)"
+	echo "$output"
+	[ "$status" -eq 69 ]
+	[[ "$output" == *"page server: s3://$BUCKET/$P/base/"*"/memory: chunk 28, "*"the store did not answer"* ]]
+	[[ "$output" == *"touched 1050"* ]]
+	served
+	[ "$PAGER_STATUS" -eq 69 ]
+	no_leftovers "$TMP/c/base"
+	no_leftovers "$TMP/c/diff"
+	"$SERVER" start 3>&- >&2
+}
