@@ -7,51 +7,11 @@
 # layers (pagerclient --compose).
 
 load helpers
+load s3helpers
 
 PAGER="$ROOT/bin/snappager"
 CLIENT="$ROOT/build/t/pagerclient"
 S3SNAP="$ROOT/bin/s3snap"
-SERVER="$ROOT/scripts/s3-test-server"
-BUCKET=snapvm-test
-
-setup_file() {
-	# A short path: Ceph's admin sockets must fit in sun_path.
-	S3_TEST_DIR="$(mktemp -d /tmp/snappager-bats.XXXXXX)/srv"
-	export S3_TEST_DIR
-	# fd 3 is bats' own: daemons holding it would keep bats waiting.
-	"$SERVER" start 3>&- >&2
-}
-
-teardown_file() {
-	"$SERVER" stop 3>&- >&2
-	rmdir "$(dirname "$S3_TEST_DIR")"
-}
-
-setup() {
-	eval "$("$SERVER" env)"
-	TMP="$(mktemp -d)"
-	P="t$BATS_TEST_NUMBER"		# each test's own prefix
-	export S3SNAP_RETRIES=2		# a dead store fails in seconds
-	BG_PIDS=
-}
-
-teardown() {
-	local pid
-	for pid in ${BG_PIDS:-}; do
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-
-wait_for() {
-	for _ in $(seq 300); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	echo "timed out waiting for: $1" >&2
-	return 1
-}
 
 # A stack in $TMP/base, $TMP/diff of 16 MiB: the base with 2000 pages of
 # data, the diff with 300 and a working set of 140 pages (t/fakesnap.py,
@@ -129,23 +89,6 @@ sys.exit(1)
 PY
 }
 
-# obj PREFIX DIR NAME: the key of file NAME of layer DIR stored at PREFIX.
-obj() {
-	echo "$1/$(sha256sum < "$2/manifest.json" | cut -c1-64)/$3"
-}
-
-# s3curl METHOD KEY [curl arguments]: a signed request; the body, then
-# the HTTP status on a line of its own.
-s3curl() {
-	local method=$1 key=$2
-	shift 2
-	curl -s -X "$method" -w '\n%{http_code}\n' \
-	    --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
-	    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-	    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@" \
-	    "$AWS_ENDPOINT_URL/$BUCKET/$key"
-}
-
 # flip KEY OFFSET: the object with one byte changed at OFFSET.
 flip() {
 	curl -s -o "$TMP/obj" --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
@@ -160,8 +103,19 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(int(sys.argv[2]))
     f.write(bytes([b[0] ^ 0x55]))
 PY
-	run s3curl PUT "$1" -T "$TMP/obj"
+	run s3curl PUT "$1" "" -T "$TMP/obj"
 	[ "${lines[-1]}" = 200 ]
+}
+
+# The stack in the store, chunk 3 of the diff's memory object (KEY) with
+# a byte changed, served into $TMP/c.
+serve_corrupt() {
+	mkstack
+	put_stack
+	mkdir "$TMP/c"
+	KEY=$(obj "$P/diff" "$TMP/diff" memory)
+	flip "$KEY" $((3 * 262144 + 100))
+	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
 }
 
 @test "usage errors exit 64 and say what is wrong" {
@@ -230,7 +184,7 @@ PY
 	serve "$TMP/base"
 	run "$PAGER" --socket "$TMP/sock" "$TMP/base"
 	[ "$status" -eq 73 ]
-	[[ "$output" == *"$TMP/sock: another page server listens there"* ]]
+	[[ "$output" == *"$TMP/sock: in use: another page server listens there"* ]]
 	run "$CLIENT" "$TMP/sock" "$TMP/base" all
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"$("$CLIENT" --compose "$TMP/base")"* ]]
@@ -293,16 +247,11 @@ PY
 }
 
 @test "a corrupt chunk: the runner that touches it fails with the server's status and message; nothing is left" {
-	mkstack
-	put_stack
-	mkdir "$TMP/c"
-	key=$(obj "$P/diff" "$TMP/diff" memory)
-	flip "$key" $((3 * 262144 + 100))
-	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	serve_corrupt
 	run "$CLIENT" "$TMP/sock" "$DIRS" "$(page_in_chunk "$TMP/diff" 3)"
 	echo "$output"
 	[ "$status" -eq 65 ]
-	[[ "$output" == *"page server: s3://$BUCKET/$key: chunk 3, bytes 786432-1048575: not the index's SHA-256 or length (corrupt object)"* ]]
+	[[ "$output" == *"page server: s3://$BUCKET/$KEY: chunk 3, bytes 786432-1048575: not the index's SHA-256 or length (corrupt object)"* ]]
 	[[ "$output" != *"touched"* ]]
 	served
 	[ "$PAGER_STATUS" -eq 65 ]
@@ -313,12 +262,7 @@ PY
 # What snappager(1) says of a transfer's failure: a VM that touches only
 # checked pages goes on; the layer is never completed.
 @test "a corrupt chunk the runner never touches: the runner is served; the transfer fails, nothing is left" {
-	mkstack
-	put_stack
-	mkdir "$TMP/c"
-	key=$(obj "$P/diff" "$TMP/diff" memory)
-	flip "$key" $((3 * 262144 + 100))
-	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	serve_corrupt
 	page=$(page_in_chunk "$TMP/diff" 0)
 	run "$CLIENT" "$TMP/sock" "$DIRS" "$page"
 	echo "$output"
@@ -363,11 +307,11 @@ x.pop("chunk_size", None)
 for f in x["files"]:
     f.pop("chunks", None)
 json.dump(x, open(sys.argv[1], "w"))' "$TMP/index"
-	run s3curl PUT "$P/base/s3snap-index.json" -T "$TMP/index"
+	run s3curl PUT "$P/base/s3snap-index.json" "" -T "$TMP/index"
 	[ "${lines[-1]}" = 200 ]
 	run "$PAGER" --socket "$TMP/sock" "s3://$BUCKET/$P/base=$TMP/b"
 	[ "$status" -eq 65 ]
-	[[ "$output" == *"index is of version 2, without the chunk digests"*"put the layer again"* ]]
+	[[ "$output" == *"index (version 2) has no chunk digests"*"put the layer again"* ]]
 	no_leftovers "$TMP/b"
 }
 

@@ -1,6 +1,5 @@
 /* s3snap: snapshot layers in S3-compatible storage.  See s3snap(1). */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +20,6 @@ struct opts {
 	int nargs;
 };
 
-/* Per-process: the signal that asked us to stop, 0 while none has. */
-static volatile sig_atomic_t stop_signal;
-
 static void
 usage(FILE *f)
 {
@@ -37,12 +33,6 @@ usage(FILE *f)
 	    "         --addressing-style auto|path|virtual --jobs N --retries N\n"
 	    "         --part-size SIZE --limit-rate BYTES -q -v\n"
 	    "       s3snap --help | --version\n");
-}
-
-static void
-on_signal(int sig)
-{
-	stop_signal = sig;
 }
 
 static int
@@ -130,24 +120,12 @@ run(const struct opts *o, struct s3sync *y, const char *dir)
 	return rc;
 }
 
-static void
-catch_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 int
 main(int argc, char **argv)
 {
 	static struct opts o;
 	static struct s3conf conf;
-	struct s3sync y = { .conf = &conf, .cancel = &stop_signal };
+	struct s3sync y = { .conf = &conf };
 	const char *dir = NULL;
 	int rc;
 
@@ -161,13 +139,8 @@ main(int argc, char **argv)
 	    s3opts_configure(&o.store, &conf) == -1)
 		return EX_USAGE;
 	y.progress = !o.quiet && isatty(STDERR_FILENO);
-	catch_signals();
+	y.cancel = cli_catch_stop();
 	rc = run(&o, &y, dir);
-	if (stop_signal != 0) {
-		log_warnx("stopped by signal %d",
-		    (int)stop_signal);
-		signal(stop_signal, SIG_DFL);
-		raise(stop_signal);
-	}
+	cli_stopped();
 	return rc;
 }

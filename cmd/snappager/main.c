@@ -1,7 +1,6 @@
 /* snappager: a restore's guest memory served from local layers and from
  * layers in a store, fetched while the VM runs.  See snappager(1). */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <sysexits.h>
 
@@ -16,9 +15,6 @@ struct opts {
 	int verbose;
 };
 
-/* Per-process: the signal that asked us to stop, 0 while none has. */
-static volatile sig_atomic_t stop_signal;
-
 static void
 usage(FILE *f)
 {
@@ -29,12 +25,6 @@ usage(FILE *f)
 	    "         --addressing-style auto|path|virtual --jobs N --retries N\n"
 	    "         --part-size SIZE --limit-rate BYTES -v\n"
 	    "       snappager --help | --version\n");
-}
-
-static void
-on_signal(int sig)
-{
-	stop_signal = sig;
 }
 
 static int
@@ -73,25 +63,12 @@ parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* Without SA_RESTART: the waits see the signal. */
-static void
-catch_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 int
 main(int argc, char **argv)
 {
 	static struct opts o;
 	static struct s3conf conf;
-	struct pager_opts po = { .cancel = &stop_signal };
+	struct pager_opts po = { 0 };
 	int rc;
 
 	log_init(argv[0], LOG_WARN);
@@ -108,14 +85,10 @@ main(int argc, char **argv)
 		return EX_USAGE;
 	if (po.conf != NULL && s3_global_init() == -1)
 		return EX_OSERR;
-	catch_signals();
+	po.cancel = cli_catch_stop();
 	rc = pager_run(&po);
 	if (po.conf != NULL)
 		s3_global_cleanup();
-	if (stop_signal != 0) {
-		log_warnx("stopped by signal %d", (int)stop_signal);
-		signal(stop_signal, SIG_DFL);
-		raise(stop_signal);
-	}
+	cli_stopped();
 	return rc;
 }

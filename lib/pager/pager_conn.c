@@ -17,6 +17,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "pager.h"
 
@@ -37,41 +38,6 @@ sock_addr(const char *path, struct sockaddr_un *a)
 	return 0;
 }
 
-/* A socket at path that nobody listens on any more goes; a live one, or
- * anything else, stays. */
-static int
-clear_stale(const char *path, const struct sockaddr_un *a)
-{
-	struct stat st;
-	int fd, rc;
-
-	if (lstat(path, &st) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		log_warn("%s", path);
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		log_warnx("%s: exists and is not a socket", path);
-		return -1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1) {
-		log_warn("socket");
-		return -1;
-	}
-	rc = connect(fd, (const struct sockaddr *)a, sizeof(*a));
-	close(fd);
-	if (rc == 0) {
-		log_warnx("%s: another page server listens there", path);
-		return -1;
-	}
-	if (unlink(path) == -1) {
-		log_warn("%s", path);
-		return -1;
-	}
-	return 0;
-}
-
 int
 pager_listen(const char *path)
 {
@@ -79,7 +45,8 @@ pager_listen(const char *path)
 	mode_t mask;
 	int fd, rc;
 
-	if (sock_addr(path, &a) == -1 || clear_stale(path, &a) == -1)
+	if (sock_addr(path, &a) == -1 || file_claim_socket(path,
+	    SOCK_SEQPACKET, "another page server listens") == -1)
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("socket");

@@ -17,14 +17,43 @@ struct install {
 	const struct pager_layer *l;
 	uint8_t li;
 	uint64_t fault;			/* the page asked for */
+	bool holes;			/* zero pages: the layer's holes only */
 	struct pager_err *e;
 };
 
+/* The layer's, and not in the guest yet (but the page asked for: it may
+ * be missing again). */
 static bool
 wanted(const struct install *in, uint64_t p)
 {
+	size_t c;
+
 	return in->sv->st->owner[p] == in->li && (p == in->fault ||
-	    !pager_installed(&in->sv->mem, p));
+	    !pager_installed(&in->sv->mem, p)) &&
+	    (!in->holes || !pager_layer_chunk(in->l, p, &c));
+}
+
+typedef int (*run_fn)(struct install *in, uint64_t a, uint64_t b);
+
+/* fn on each run [a, b) of wanted pages in [first, end). */
+static int
+each_run(struct install *in, uint64_t first, uint64_t end, run_fn fn)
+{
+	uint64_t a = first, b;
+	int rc;
+
+	while (a < end) {
+		if (!wanted(in, a)) {
+			a++;
+			continue;
+		}
+		for (b = a + 1; b < end && wanted(in, b); b++)
+			;
+		if ((rc = fn(in, a, b)) != 0)
+			return rc;
+		a = b;
+	}
+	return 0;
 }
 
 /* Pages [a, b) of the layer's memory file into the guest. */
@@ -50,26 +79,11 @@ put(struct install *in, uint64_t a, uint64_t b)
 	return 0;
 }
 
-/* One extent's part of the chunk: the runs of wanted pages in it. */
+/* One extent's part of the chunk. */
 static int
 put_runs(uint64_t first, uint64_t n, void *arg)
 {
-	struct install *in = arg;
-	uint64_t end = first + n, a = first, b;
-	int rc;
-
-	while (a < end) {
-		if (!wanted(in, a)) {
-			a++;
-			continue;
-		}
-		for (b = a + 1; b < end && wanted(in, b); b++)
-			;
-		if ((rc = put(in, a, b)) != 0)
-			return rc;
-		a = b;
-	}
-	return 0;
+	return each_run(arg, first, first + n, put);
 }
 
 static int
@@ -83,36 +97,17 @@ zero_run(struct install *in, uint64_t a, uint64_t b)
 	    "%ju-%ju: %s", (uintmax_t)a, (uintmax_t)b - 1, strerror(errno));
 }
 
-static bool
-hole(const struct install *in, uint64_t p)
-{
-	size_t c;
-
-	return wanted(in, p) && !pager_layer_chunk(in->l, p, &c);
-}
-
 /* A hole: zero pages for it and for the layer's other holes the guest
  * lacks in the chunk-sized window around it (fresh memory is touched in
  * runs too). */
 static int
 zero(struct install *in)
 {
-	uint64_t w = S3LAYER_CHUNK / PAGER_PAGE, a = in->fault / w * w, b;
+	uint64_t w = S3LAYER_CHUNK / PAGER_PAGE, a = in->fault / w * w;
 	uint64_t end = a + w < in->sv->st->npages ? a + w : in->sv->st->npages;
-	int rc;
 
-	while (a < end) {
-		if (!hole(in, a)) {
-			a++;
-			continue;
-		}
-		for (b = a + 1; b < end && hole(in, b); b++)
-			;
-		if ((rc = zero_run(in, a, b)) != 0)
-			return rc;
-		a = b;
-	}
-	return 0;
+	in->holes = true;
+	return each_run(in, a, end, zero_run);
 }
 
 int

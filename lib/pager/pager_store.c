@@ -26,9 +26,9 @@ check_index(struct pager_layer *l)
 	const struct s3layer *x = &l->idx;
 
 	if (x->version < S3LAYER_CHUNK_VERSION || x->chunk_size == 0) {
-		log_warnx("%s: the store's index is of version %d, without the "
-		    "chunk digests snappager checks (version %d); put the layer "
-		    "again with this s3snap", l->spec, x->version,
+		log_warnx("%s: the store's index (version %d) has no chunk "
+		    "digests, which snappager checks (version %d on); put the "
+		    "layer again with this s3snap", l->spec, x->version,
 		    S3LAYER_CHUNK_VERSION);
 		return EX_DATAERR;
 	}
