@@ -158,6 +158,7 @@ struct pager_stack {
 	pthread_cond_t cv;
 	int next_li;			/* the transfer's cursor: under mu */
 	size_t next_c;
+	bool rescan;			/* a fault moved it: under mu */
 };
 
 /* st zeroed but for conf and cancel; specs[0..n-1], bottom first: DIR
@@ -175,11 +176,14 @@ void pager_stack_free(struct pager_stack *st);
 
 /* Makes chunk c of layer l present in its memory file, fetched over s
  * and checked, unless it is there already or a transfer thread is
- * fetching it (then waits for that).  0, or a status with e set. */
+ * fetching it (then waits for that); the transfer then goes on after
+ * it.  0, or a status with e set. */
 int pager_chunk_get(struct pager_stack *st, struct pager_layer *l,
     size_t c, struct s3 *s, struct pager_err *e);
 /* Claims the next absent chunk, *c of layer *li, in layer and chunk
- * order (the transfer's cursor moves on).  False when none is left. */
+ * order from the transfer's cursor, which moves on (and starts again
+ * once from the first chunk after a fault moved it).  False when none is
+ * left. */
 bool pager_chunk_claim(struct pager_stack *st, int *li, size_t *c);
 /* Fetches a claimed chunk; it is absent again if that fails. */
 int pager_chunk_fetch(struct pager_stack *st, struct pager_layer *l,

@@ -63,14 +63,20 @@ pager_chunk_get(struct pager_stack *st, struct pager_layer *l, size_t c,
 		return 0;
 	}
 	l->chunk[c] = PAGER_BUSY;
+	/* The guest went here: the transfer goes on from the next chunk,
+	 * where it is likely to go next, and comes back for what it
+	 * skipped. */
+	st->next_li = (int)(l - st->layer);
+	st->next_c = c + 1;
+	st->rescan = true;
 	pthread_mutex_unlock(&st->mu);
 	return pager_chunk_fetch(st, l, c, s, e);
 }
 
-bool
-pager_chunk_claim(struct pager_stack *st, int *li, size_t *c)
+/* The next absent chunk from the cursor on, claimed: false if none. */
+static bool
+claim_from_cursor(struct pager_stack *st, int *li, size_t *c)
 {
-	pthread_mutex_lock(&st->mu);
 	for (; st->next_li < st->n; st->next_li++, st->next_c = 0) {
 		struct pager_layer *l = &st->layer[st->next_li];
 
@@ -79,12 +85,25 @@ pager_chunk_claim(struct pager_stack *st, int *li, size_t *c)
 				l->chunk[st->next_c] = PAGER_BUSY;
 				*li = st->next_li;
 				*c = st->next_c;
-				pthread_mutex_unlock(&st->mu);
 				return true;
 			}
 	}
-	pthread_mutex_unlock(&st->mu);
 	return false;
+}
+
+bool
+pager_chunk_claim(struct pager_stack *st, int *li, size_t *c)
+{
+	bool found;
+
+	pthread_mutex_lock(&st->mu);
+	while (!(found = claim_from_cursor(st, li, c)) && st->rescan) {
+		st->rescan = false;	/* once more from the start */
+		st->next_li = 0;
+		st->next_c = 0;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return found;
 }
 
 /* Waits for the fetches in flight (a fault's), then counts the chunks
