@@ -50,6 +50,14 @@ s3curl() {
 	    "$AWS_ENDPOINT_URL/$BUCKET/$key${query:+?$query}"
 }
 
+# Object $1 into file $2.
+s3fetch() {
+	curl -sf -o "$2" --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+	    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+	    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+	    "$AWS_ENDPOINT_URL/$BUCKET/$1"
+}
+
 # obj PREFIX DIR NAME: the key of file NAME of layer DIR stored at PREFIX
 # (PREFIX/M/NAME, M the SHA-256 of its manifest.json).
 obj() {

@@ -41,6 +41,17 @@ object_size() {
 	    sed -n 's/^[Cc]ontent-[Ll]ength: //p'
 }
 
+# Stores at $1 the index of $TMP/index edited by Python statements $2
+# (on idx, the index read).
+edit_index() {
+	python3 -c 'import json, sys
+idx = json.load(open(sys.argv[1]))
+exec(sys.argv[2])
+print(json.dumps(idx))' "$TMP/index" "$2" > "$TMP/edited"
+	run s3curl PUT "$1/s3snap-index.json" "" -T "$TMP/edited"
+	[ "${lines[-1]}" = 200 ]
+}
+
 # No temporary directory of a get is left beside $1.
 no_leftovers() {
 	local parent base
@@ -219,7 +230,7 @@ killed_put() {
 	clobber "$(obj "$P/l" "$TMP/l" memory)" "$size"
 	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
 	[ "$status" -eq 65 ]
-	[[ "$output" == *"s3://$BUCKET/$(obj "$P/l" "$TMP/l" memory): bytes "*"(corrupt object)"* ]]
+	[[ "$output" == *"s3://$BUCKET/$(obj "$P/l" "$TMP/l" memory): part "*", bytes "*"(corrupt object)"* ]]
 	no_leftovers "$TMP/got"
 	clobber "$(obj "$P/l" "$TMP/l" memory)" 1000	# and cut short
 	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
@@ -272,6 +283,75 @@ killed_put() {
 	[ -z "$(uploads "$P/b")" ]
 	run "$S3SNAP" ls s3://$BUCKET/$P/
 	[ "$output" = "s3://$BUCKET/$P/a" ]
+}
+
+# Issue 18: a page server fetches and checks a chunk of an object where
+# a guest touches it, against the index's digest of that chunk.
+@test "put writes index version 3: the SHA-256 of every 256 KiB of each object, as the store holds it" {
+	python3 "$ROOT/t/fakesnap.py" layer "$TMP/b" --mib 64 --pages 3000
+	python3 "$ROOT/t/fakesnap.py" layer "$TMP/l" --parent "$TMP/b" \
+	    --mib 64 --pages 500
+	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	s3fetch "$P/l/s3snap-index.json" "$TMP/index"
+	mkdir "$TMP/obj"
+	for f in $(ls "$TMP/l"); do
+		s3fetch "$(obj "$P/l" "$TMP/l" "$f")" "$TMP/obj/$f"
+	done
+	run python3 - "$TMP/index" "$TMP/obj" "$TMP/l" <<'PY'
+import hashlib, json, os, sys
+idx = json.load(open(sys.argv[1]))
+assert idx["version"] == 3, idx["version"]
+cs = idx["chunk_size"]
+assert cs == 262144 and idx["part_size"] % cs == 0, (cs, idx["part_size"])
+names = []
+for f in idx["files"]:
+    data = open(os.path.join(sys.argv[2], f["name"]), "rb").read()
+    assert len(data) == sum(e[1] for e in f["extents"]), f["name"]
+    want = [hashlib.sha256(data[i:i + cs]).hexdigest()
+            for i in range(0, len(data), cs)]
+    assert f["chunks"] == want, f["name"]
+    # The object is the file's data extents, back to back.
+    local = open(os.path.join(sys.argv[3], f["name"]), "rb").read()
+    assert b"".join(local[o:o + n] for o, n in f["extents"]) == data
+    names.append("%s:%d" % (f["name"], len(want)))
+print(" ".join(names))
+PY
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"memory:"* && "$output" == *"pages:1"* ]]
+	# memory's data (500 pages) spans more than one chunk.
+	[ "$(echo "$output" | sed 's/.*memory:\([0-9]*\).*/\1/')" -gt 1 ]
+}
+
+@test "get reads an index of version 2 (no chunks); refuses one whose chunks do not fit or whose manifest disagrees" {
+	mklayer "$TMP/l" 64
+	run "$S3SNAP" put "$TMP/l" s3://$BUCKET/$P/l
+	[ "$status" -eq 0 ]
+	s3fetch "$P/l/s3snap-index.json" "$TMP/index"
+	# What an s3snap before version 3 wrote.
+	edit_index "$P/l" 'idx["version"] = 2
+del idx["chunk_size"]
+for f in idx["files"]: del f["chunks"]'
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	diff -r "$TMP/l" "$TMP/got"
+	# Version 3 with a chunk too few for memory's object.
+	edit_index "$P/l" '[f["chunks"].pop() for f in idx["files"]
+    if f["name"] == "memory"]'
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got2"
+	echo "$output"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"s3snap-index.json: memory: "*" chunks, its extents make "* ]]
+	no_leftovers "$TMP/got2"
+	# An index whose layer id is not its manifest's.
+	edit_index "$P/l" 'idx["id"] = "0" * 64'
+	run "$S3SNAP" get s3://$BUCKET/$P/l "$TMP/got2"
+	echo "$output"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"s3://$BUCKET/$(obj "$P/l" "$TMP/l" manifest.json): id: the manifest and the index disagree (corrupt layer)"* ]]
+	no_leftovers "$TMP/got2"
 }
 
 # Issue 17: a put deleted the index first and aborted every upload under

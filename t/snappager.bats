@@ -91,10 +91,7 @@ PY
 
 # flip KEY OFFSET: the object with one byte changed at OFFSET.
 flip() {
-	curl -s -o "$TMP/obj" --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
-	    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-	    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
-	    "$AWS_ENDPOINT_URL/$BUCKET/$1"
+	s3fetch "$1" "$TMP/obj"
 	python3 - "$TMP/obj" "$2" <<'PY'
 import sys
 with open(sys.argv[1], "r+b") as f:

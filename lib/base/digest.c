@@ -22,7 +22,7 @@ digest_hex(const unsigned char *md, char hex[DIGEST_HEX])
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
-static int
+int
 digest_fd(int fd, const char *path, char hex[DIGEST_HEX])
 {
 	unsigned char *buf = malloc(DIGEST_CHUNK), md[HASH_LEN];

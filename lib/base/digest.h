@@ -10,6 +10,9 @@
 #define DIGEST_HEX	65	/* 64 hex digits and a NUL */
 
 int digest_file(const char *path, char hex[DIGEST_HEX]);
+/* Of what fd reads from its file offset to its end (path is for
+ * messages); the offset is left at the end. */
+int digest_fd(int fd, const char *path, char hex[DIGEST_HEX]);
 /* As digest_file, through the cache in $XDG_CACHE_HOME/snapvm/digest. */
 int digest_file_cached(const char *path, char hex[DIGEST_HEX]);
 /* As digest_file_cached, for a file open for reading: the digest is of

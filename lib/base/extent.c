@@ -73,22 +73,38 @@ extents_scan(int fd, const char *path, uint64_t size, struct extents *e)
 	return 0;
 }
 
-size_t
-extents_find(const struct extents *e, uint64_t at)
+/* The extent holding x, a packed offset or (in_file) one in the file:
+ * the last extent starting at or before x, if x is inside it; else e->n. */
+static size_t
+find(const struct extents *e, uint64_t x, bool in_file)
 {
 	size_t lo = 0, hi = e->n;
+	const struct extent *v;
 
-	while (lo < hi) {	/* the last extent starting at or before at */
+	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (e->v[mid].at <= at)
+		if ((in_file ? e->v[mid].off : e->v[mid].at) <= x)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo == 0 || at >= e->v[lo - 1].at + e->v[lo - 1].len)
+	if (lo == 0)
 		return e->n;
-	return lo - 1;
+	v = &e->v[lo - 1];
+	return x - (in_file ? v->off : v->at) < v->len ? lo - 1 : e->n;
+}
+
+size_t
+extents_find(const struct extents *e, uint64_t at)
+{
+	return find(e, at, false);
+}
+
+size_t
+extents_find_off(const struct extents *e, uint64_t off)
+{
+	return find(e, off, true);
 }
 
 static int

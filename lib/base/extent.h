@@ -32,6 +32,9 @@ int extents_add(struct extents *e, uint64_t off, uint64_t len);
 int extents_scan(int fd, const char *path, uint64_t size, struct extents *e);
 /* The extent holding packed offset at (e->n if none). */
 size_t extents_find(const struct extents *e, uint64_t at);
+/* The extent holding file offset off (e->n if off is in a hole or past
+ * the last extent). */
+size_t extents_find_off(const struct extents *e, uint64_t off);
 /* Reads (or writes) packed bytes [at, at+len) from (to) fd. */
 int extents_io(const struct extents *e, int fd, uint64_t at, void *buf,
     size_t len, bool write);

@@ -130,11 +130,12 @@ set_string(char *dst, size_t size, const char *v)
 }
 
 static int
-set_number(uint64_t *dst, const char *v, uint64_t min, uint64_t max)
+set_number(uint64_t *dst, const char *v, uint64_t min, uint64_t max,
+    uint64_t multiple)
 {
 	uint64_t x;
 
-	if (s3conf_size(v, &x) == -1 || x < min || x > max)
+	if (s3conf_size(v, &x) == -1 || x < min || x > max || x % multiple != 0)
 		return -1;
 	*dst = x;
 	return 0;
@@ -145,19 +146,22 @@ static int
 set_count(struct s3conf *c, const char *name, const char *v,
     const char **want)
 {
+	/* A part holds whole chunks of the index (s3layer.h, S3LAYER_CHUNK
+	 * divides the multiple). */
 	static const struct {
 		const char *name, *want;
 		size_t off;
-		uint64_t min, max;
+		uint64_t min, max, multiple;
 	} nums[] = {
 		{ "jobs", "a number from 1 to 64",
-		    offsetof(struct s3conf, jobs), 1, 64 },
+		    offsetof(struct s3conf, jobs), 1, 64, 1 },
 		{ "retries", "a number from 0 to 20",
-		    offsetof(struct s3conf, retries), 0, 20 },
-		{ "part_size", "a size from 5M to 1G",
-		    offsetof(struct s3conf, part_size), 5 * MiB, 1024 * MiB },
+		    offsetof(struct s3conf, retries), 0, 20, 1 },
+		{ "part_size", "a size from 5M to 1G, a multiple of 256k",
+		    offsetof(struct s3conf, part_size), 5 * MiB, 1024 * MiB,
+		    MiB / 4 },
 		{ "limit_rate", "bytes per second, such as 500k (0: no limit)",
-		    offsetof(struct s3conf, limit_rate), 0, UINT64_MAX },
+		    offsetof(struct s3conf, limit_rate), 0, UINT64_MAX, 1 },
 	};
 
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
@@ -165,7 +169,7 @@ set_count(struct s3conf *c, const char *name, const char *v,
 			continue;
 		*want = nums[i].want;
 		return set_number((uint64_t *)((char *)c + nums[i].off), v,
-		    nums[i].min, nums[i].max);
+		    nums[i].min, nums[i].max, nums[i].multiple);
 	}
 	*want = NULL;
 	return -1;

@@ -32,24 +32,18 @@ get_part(struct s3 *s, void *ctx, size_t i)
 {
 	struct get *g = ctx;
 	struct s3part t;
-	char sha[DIGEST_HEX];
+	char piece[48];
 	int rc;
 
 	if ((rc = s3layer_part(&g->l, g->o->uri.prefix, &g->task[i], &t)) != 0)
 		return rc;
-	if ((rc = s3_get_range(s, t.key, t.at, t.len, t.buf)) == 0) {
-		s3_sha256(t.buf, t.len, sha);
-		if (strcmp(sha, t.f->part_sha[t.i]) != 0) {
-			log_warnx("s3://%s/%s: bytes %ju-%ju: SHA-256 %s, the "
-			    "index says %s (corrupt object)", s->bucket, t.key,
-			    (uintmax_t)t.at, (uintmax_t)(t.at + t.len - 1), sha,
-			    t.f->part_sha[t.i]);
-			rc = EX_DATAERR;
-		} else if (extents_io(&t.f->ext, t.f->fd, t.at, t.buf, t.len,
-		    true) == -1) {
-			log_warn("%s/%s", g->tmp, t.f->name);
-			rc = EX_IOERR;
-		}
+	snprintf(piece, sizeof(piece), "part %zu", t.i);
+	if ((rc = s3_get_range(s, t.key, t.at, t.len, t.buf)) == 0 &&
+	    (rc = s3layer_check_digest(s, t.key, piece, t.at, t.buf, t.len,
+	    t.f->part_sha[t.i])) == 0 && extents_io(&t.f->ext, t.f->fd, t.at,
+	    t.buf, t.len, true) == -1) {
+		log_warn("%s/%s", g->tmp, t.f->name);
+		rc = EX_IOERR;
 	}
 	free(t.buf);
 	return rc;
@@ -94,49 +88,30 @@ sync_files(struct get *g)
 	return 0;
 }
 
-/* The manifest names the files the index does, with their sizes and
- * digests. */
-static bool
-agree(const struct s3layer *l, const struct snap_meta *m)
-{
-	int n = 1;
-
-	if (strcmp(m->id, l->id) != 0 || m->diff != l->diff)
-		return false;
-	for (int i = 0; i < SNAP_NFILES; i++) {
-		const struct s3file *f = NULL;
-
-		if (!m->file[i].present)
-			continue;
-		n++;
-		for (int j = 1; j < l->nfiles; j++)
-			if (strcmp(l->file[j].name, snap_file_name[i]) == 0)
-				f = &l->file[j];
-		if (f == NULL || f->size != m->file[i].size ||
-		    strcmp(f->sha256, m->file[i].sha256) != 0)
-			return false;
-	}
-	return n == l->nfiles;
-}
-
 /* What came down is the layer: manifest, then every file's digest. */
 static int
 check(struct get *g)
 {
-	char path[4200], hex[DIGEST_HEX];
+	char path[4200], what[S3LAYER_KEY_MAX + S3_BUCKET_MAX + 8];
+	char key[S3LAYER_KEY_MAX], text[SNAP_META_MAX];
+	size_t len = (size_t)g->l.file[0].size;	/* s3layer_parse: fits */
 	struct snap_meta m;
+	int fd, rc = EX_DATAERR;
 
 	snprintf(path, sizeof(path), "%s/manifest.json", g->tmp);
-	if (digest_file(path, hex) == -1)
+	s3layer_file_key(&g->l, g->o->uri.prefix, &g->l.file[0], key);
+	snprintf(what, sizeof(what), "s3://%s/%s", g->o->uri.bucket, key);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("%s", path);
 		return EX_IOERR;
-	if (strcmp(hex, g->l.file[0].sha256) != 0 ||
-	    snapmeta_read(g->tmp, &m) == -1 || !agree(&g->l, &m)) {
-		log_warnx("s3://%s/%s: the index and the layer's manifest.json "
-		    "disagree (corrupt layer)", g->o->uri.bucket,
-		    g->o->uri.prefix);
-		return EX_DATAERR;
 	}
-	return snapmeta_verify(g->tmp, &m) == 0 ? 0 : EX_DATAERR;
+	if (file_read_all(fd, path, text, len) == -1)
+		rc = EX_IOERR;
+	else if (s3layer_check_manifest(&g->l, text, len, what) == 0 &&
+	    snapmeta_parse(path, text, len, &m) == 0)
+		rc = snapmeta_verify(g->tmp, &m) == 0 ? 0 : EX_DATAERR;
+	close(fd);
+	return rc;
 }
 
 static int

@@ -7,16 +7,28 @@
 
 #include "log.h"
 #include "s3layer.h"
+#include "snapmeta.h"
 
 #define FILE_SIZE_MAX	(1ULL << 40)
 #define PART_SIZE_MIN	(1ULL << 20)
 #define PART_SIZE_MAX	(1ULL << 30)
 
+/* An array of the n digests at sha. */
 static json_object *
-index_file(const struct s3file *f)
+index_digests(char (*sha)[DIGEST_HEX], size_t n)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(sha[i]));
+	return a;
+}
+
+static json_object *
+index_file(const struct s3layer *l, const struct s3file *f)
 {
 	json_object *o = json_object_new_object();
-	json_object *ext = json_object_new_array(), *parts;
+	json_object *ext = json_object_new_array();
 
 	json_object_object_add(o, "name", json_object_new_string(f->name));
 	json_object_object_add(o, "size",
@@ -32,11 +44,11 @@ index_file(const struct s3file *f)
 		json_object_array_add(ext, e);
 	}
 	json_object_object_add(o, "extents", ext);
-	parts = json_object_new_array();
-	for (size_t i = 0; i < f->nparts; i++)
-		json_object_array_add(parts,
-		    json_object_new_string(f->part_sha[i]));
-	json_object_object_add(o, "parts", parts);
+	json_object_object_add(o, "parts",
+	    index_digests(f->part_sha, f->nparts));
+	if (l->version >= S3LAYER_CHUNK_VERSION)
+		json_object_object_add(o, "chunks",
+		    index_digests(f->chunk_sha, f->nchunks));
 	return o;
 }
 
@@ -48,16 +60,18 @@ s3layer_index(const struct s3layer *l)
 
 	json_object_object_add(o, "format",
 	    json_object_new_string(S3LAYER_FORMAT));
-	json_object_object_add(o, "version",
-	    json_object_new_int(S3LAYER_VERSION));
+	json_object_object_add(o, "version", json_object_new_int(l->version));
 	json_object_object_add(o, "id", json_object_new_string(l->id));
 	json_object_object_add(o, "kind",
 	    json_object_new_string(l->diff ? "diff" : "full"));
 	json_object_object_add(o, "part_size",
 	    json_object_new_int64((int64_t)l->part_size));
+	if (l->version >= S3LAYER_CHUNK_VERSION)
+		json_object_object_add(o, "chunk_size",
+		    json_object_new_int64((int64_t)l->chunk_size));
 	files = json_object_new_array();
 	for (int i = 0; i < l->nfiles; i++)
-		json_object_array_add(files, index_file(&l->file[i]));
+		json_object_array_add(files, index_file(l, &l->file[i]));
 	json_object_object_add(o, "files", files);
 	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
@@ -142,25 +156,29 @@ parse_extents(const char *what, json_object *a, struct s3file *f)
 	return 0;
 }
 
+/* f's "parts" or "chunks" (what), want of them, into *sha (allocated by
+ * alloc); each a SHA-256 in lower-case hex. */
 static int
-parse_parts(const char *what, const struct s3layer *l, json_object *a,
-    struct s3file *f)
+parse_digests(const char *what, const struct s3layer *l, json_object *a,
+    struct s3file *f, const char *field, size_t want,
+    int (*alloc)(const struct s3layer *, struct s3file *),
+    char (**sha)[DIGEST_HEX])
 {
-	char field[64];
+	char name[64];
 
 	/* Checked before the arrays are made: their size then follows from
 	 * the index's own, not from a size an index of a few bytes claims. */
-	if (json_object_array_length(a) != s3layer_nparts(l, f)) {
-		log_warnx("%s: %s: %zu parts, its extents make %zu", what,
-		    f->name, json_object_array_length(a), s3layer_nparts(l, f));
+	if (json_object_array_length(a) != want) {
+		log_warnx("%s: %s: %zu %s, its extents make %zu", what,
+		    f->name, json_object_array_length(a), field, want);
 		return -1;
 	}
-	if (s3layer_parts(l, f) == -1)
+	if (alloc(l, f) == -1)
 		return -1;
-	for (size_t i = 0; i < f->nparts; i++) {
-		snprintf(field, sizeof(field), "%s: parts[%zu]", f->name, i);
-		if (hash(what, json_object_array_get_idx(a, i), field,
-		    f->part_sha[i]) == -1)
+	for (size_t i = 0; i < want; i++) {
+		snprintf(name, sizeof(name), "%s: %s[%zu]", f->name, field, i);
+		if (hash(what, json_object_array_get_idx(a, i), name,
+		    (*sha)[i]) == -1)
 			return -1;
 	}
 	return 0;
@@ -193,9 +211,37 @@ parse_file(const char *what, struct s3layer *l, json_object *o)
 	    hash(what, v, "sha256", f->sha256) == -1 ||
 	    (v = member(what, o, "extents", json_type_array)) == NULL ||
 	    parse_extents(what, v, f) == -1 ||
-	    (v = member(what, o, "parts", json_type_array)) == NULL)
+	    (v = member(what, o, "parts", json_type_array)) == NULL ||
+	    parse_digests(what, l, v, f, "parts", s3layer_nparts(l, f),
+	    s3layer_parts, &f->part_sha) == -1)
 		return -1;
-	return parse_parts(what, l, v, f);
+	if (l->version < S3LAYER_CHUNK_VERSION)
+		return 0;
+	if ((v = member(what, o, "chunks", json_type_array)) == NULL)
+		return -1;
+	return parse_digests(what, l, v, f, "chunks", s3layer_nchunks(l, f),
+	    s3layer_chunks, &f->chunk_sha);
+}
+
+/* A power of two from S3LAYER_CHUNK_MIN that divides part_size: each
+ * part holds whole chunks. */
+static int
+parse_chunk_size(const char *what, json_object *o, struct s3layer *l)
+{
+	json_object *v = member(what, o, "chunk_size", json_type_int);
+	uint64_t c;
+
+	if (v == NULL || u64(what, v, "chunk_size", l->part_size, &c) == -1)
+		return -1;
+	if (c < S3LAYER_CHUNK_MIN || (c & (c - 1)) != 0 ||
+	    l->part_size % c != 0) {
+		log_warnx("%s: chunk_size: %ju is not a power of two from %d "
+		    "that divides part_size (%ju)", what, (uintmax_t)c,
+		    S3LAYER_CHUNK_MIN, (uintmax_t)l->part_size);
+		return -1;
+	}
+	l->chunk_size = c;
+	return 0;
 }
 
 static int
@@ -236,7 +282,8 @@ parse_header(const char *what, json_object *o, struct s3layer *l)
 		    (uintmax_t)l->part_size);
 		return -1;
 	}
-	return 0;
+	return l->version < S3LAYER_CHUNK_VERSION ? 0 :
+	    parse_chunk_size(what, o, l);
 }
 
 static int
@@ -255,6 +302,12 @@ parse_files(const char *what, json_object *o, struct s3layer *l)
 			return -1;
 	if (l->nfiles == 0 || strcmp(l->file[0].name, "manifest.json") != 0) {
 		log_warnx("%s: files: manifest.json is not the first", what);
+		return -1;
+	}
+	if (l->file[0].size > SNAP_META_MAX) {
+		log_warnx("%s: files: manifest.json: size %ju, a manifest has "
+		    "at most %d bytes", what, (uintmax_t)l->file[0].size,
+		    SNAP_META_MAX);
 		return -1;
 	}
 	return 0;

@@ -68,7 +68,9 @@ struct s3layer {
 /* The layer in directory dir, checked against its manifest, files open.
  * 0 or a sysexits status. */
 int s3layer_local(struct s3layer *l, const char *dir, uint64_t part_size);
-/* The index object's text (free it); NULL if out of memory. */
+/* The index object's text in the format of l->version (put's:
+ * S3LAYER_VERSION), chunk digests from S3LAYER_CHUNK_VERSION on (free
+ * it); NULL if out of memory. */
 char *s3layer_index(const struct s3layer *l);
 /* An index object read from the store (what: its name for messages);
  * every field checked, as the store is not trusted. */
@@ -81,10 +83,13 @@ bool s3layer_known(const char *name);
 /* PREFIX/NAME; -1 if too long. */
 int s3layer_key(const char *prefix, const char *name, char *out,
     size_t size);
-/* Where the layer's file objects are: PREFIX/M (version 2, M the SHA-256
- * of its manifest.json, file[0]) or PREFIX (version 1). */
+/* Where the layer's file objects are: PREFIX/M (version 2 on, M the
+ * SHA-256 of its manifest.json, file[0]) or PREFIX (version 1). */
 void s3layer_objects(const struct s3layer *l, const char *prefix, char *out,
     size_t size);
+/* The key of f's object, of the layer stored under prefix. */
+void s3layer_file_key(const struct s3layer *l, const char *prefix,
+    const struct s3file *f, char out[S3LAYER_KEY_MAX]);
 /* One part of one file: the unit of work of a transfer. */
 struct s3task {
 	int file;
@@ -114,7 +119,21 @@ size_t s3layer_nparts(const struct s3layer *l, const struct s3file *f);
 /* Allocates part_sha and etag for f's parts. */
 int s3layer_parts(const struct s3layer *l, struct s3file *f);
 
-/* Chunks (version 3): the unit a page server fetches and checks. */
+/* Chunks (version 3): the unit a page server fetches and checks.  Chunk
+ * c of a file is bytes [c * chunk_size, (c + 1) * chunk_size) of its
+ * object, the last one shorter; part_size is a multiple of chunk_size, so
+ * a part holds whole chunks.  These functions only read l: threads may
+ * share one layer, each with its own struct s3. */
+/* How many chunks f's object makes (0 without chunk_size). */
+size_t s3layer_nchunks(const struct s3layer *l, const struct s3file *f);
+/* Allocates chunk_sha for f's s3layer_nchunks() chunks: 0, or -1 (logged)
+ * if out of memory. */
+int s3layer_chunks(const struct s3layer *l, struct s3file *f);
+/* The digests of the chunks in buf, object bytes [at, at+len) of f: at a
+ * multiple of chunk_size, len whole chunks or up to the object's end (a
+ * part).  Nothing without chunk digests. */
+void s3layer_hash_chunks(const struct s3layer *l, struct s3file *f,
+    uint64_t at, const void *buf, size_t len);
 /* Chunk c of f (c < f->nchunks): where it is in f's object. */
 void s3layer_chunk_span(const struct s3layer *l, const struct s3file *f,
     size_t c, uint64_t *obj_off, size_t *len);
@@ -124,20 +143,29 @@ void s3layer_chunk_span(const struct s3layer *l, const struct s3file *f,
 bool s3layer_chunk_at(const struct s3layer *l, const struct s3file *f,
     uint64_t off, size_t *c, uint64_t *obj_off);
 /* Fetches chunk c of f, of the layer stored under prefix, into buf (at
- * least l->chunk_size bytes) and checks it against the index: 0, or a
- * sysexits status, logged naming the object, the chunk and its bytes
- * (EX_DATAERR: not the index's digest or length). */
+ * least l->chunk_size bytes; *len: the chunk's) with one ranged GET, and
+ * checks it against the index: 0, or a sysexits status, logged naming the
+ * object, the chunk and its bytes (EX_DATAERR: not the index's digest or
+ * length; EX_SOFTWARE: no such chunk). */
 int s3layer_get_chunk(struct s3 *s, const struct s3layer *l,
     const char *prefix, const struct s3file *f, size_t c, char *buf,
     size_t *len);
-/* Fetches the whole of f (chunk by chunk) into fd, a file of f->size
- * bytes, each piece at its place in the file, and checks the file's
- * SHA-256 against the index: 0 or a sysexits status (logged). */
+/* Fetches the whole of f (chunk by chunk, in order) into fd, made a file
+ * of f->size bytes, each piece at its place in the file, then checks the
+ * file's SHA-256, read back from fd, against the index (fd's offset is
+ * moved): 0 or a sysexits status (logged, naming the object). */
 int s3layer_get_file(struct s3 *s, const struct s3layer *l,
     const char *prefix, const struct s3file *f, int fd);
+/* buf, the len bytes at offset at of object key (piece: "part N" or
+ * "chunk N" for messages), against want, a SHA-256 from the index: 0, or
+ * EX_DATAERR logged naming the object, the piece and its bytes. */
+int s3layer_check_digest(const struct s3 *s, const char *key,
+    const char *piece, uint64_t at, const void *buf, size_t len,
+    const char *want);
 /* A layer's manifest.json (text of len bytes) agrees with its index:
- * the same id and kind and the same files, sizes and digests.  0, or
- * EX_DATAERR logged naming what (the object) and the field. */
+ * the index's size and digest of it, the same id and kind and the same
+ * files, sizes and digests.  0, or EX_DATAERR logged naming what (the
+ * object) and the field. */
 int s3layer_check_manifest(const struct s3layer *l, const char *text,
     size_t len, const char *what);
 

@@ -25,7 +25,8 @@ struct put {
 	char old_base[S3LAYER_BASE_MAX];	/* where its objects are */
 };
 
-/* One part (or the whole of a small file): read, hash, send. */
+/* One part (or the whole of a small file): read, hash (the part, and
+ * the chunks in it, from the one read), send. */
 static int
 put_part(struct s3 *s, void *ctx, size_t i)
 {
@@ -42,6 +43,7 @@ put_part(struct s3 *s, void *ctx, size_t i)
 		return EX_IOERR;
 	}
 	s3_sha256(t.buf, t.len, sha);
+	s3layer_hash_chunks(&p->l, t.f, t.at, t.buf, t.len);
 	if (t.f->nparts <= 1)
 		rc = s3_put(s, t.key, t.buf, t.len, sha);
 	else

@@ -1,5 +1,6 @@
 /* s3snap's pure parts: SigV4 encoding and query order, URLs, the XML
- * scraps, extents of sparse files, configuration and the layer index. */
+ * scraps, extents of sparse files and configuration (the layer index:
+ * test_s3layer.c). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +154,18 @@ test_extents_add(void)
 	CHECK_EQ(extents_find(&e, 10000), 1);
 	CHECK_EQ(extents_find(&e, 18191), 1);
 	CHECK_EQ(extents_find(&e, 18192), e.n);
+	/* By offset in the file: the hole between them is in none. */
+	CHECK_EQ(extents_find_off(&e, 0), 0);
+	CHECK_EQ(extents_find_off(&e, 9999), 0);
+	CHECK_EQ(extents_find_off(&e, 10000), e.n);
+	CHECK_EQ(extents_find_off(&e, 20479), e.n);
+	CHECK_EQ(extents_find_off(&e, 20480), 1);
+	CHECK_EQ(extents_find_off(&e, 28671), 1);
+	CHECK_EQ(extents_find_off(&e, 28672), e.n);
+	CHECK_EQ(extents_find_off(&e, UINT64_MAX), e.n);
 	extents_free(&e);
 	CHECK_EQ(extents_find(&e, 0), 0);	/* empty: none */
+	CHECK_EQ(extents_find_off(&e, 0), 0);
 }
 
 /* A sparse file: holes stay out of the packed stream, data reads back. */
@@ -276,6 +287,12 @@ test_conf(void)
 	CHECK(s3conf_set(&c, "endpoint", "http://", "t") == -1);
 	CHECK(s3conf_set(&c, "endpoint", "http://a@b", "t") == -1);
 	CHECK(s3conf_set(&c, "part_size", "4M", "t") == -1);
+	/* Parts of whole chunks (S3LAYER_CHUNK): multiples of 256 KiB. */
+	CHECK(s3conf_set(&c, "part_size", "5000000", "t") == -1);
+	CHECK(s3conf_set(&c, "part_size", "5377k", "t") == -1);
+	CHECK(s3conf_set(&c, "part_size", "5376k", "t") == 0);
+	CHECK_EQ(c.part_size, 5376 * 1024);
+	CHECK(s3conf_set(&c, "part_size", "1G", "t") == 0);
 	CHECK(s3conf_set(&c, "jobs", "65", "t") == -1);
 	CHECK(s3conf_set(&c, "addressing_style", "odd", "t") == -1);
 	CHECK(s3conf_set(&c, "region", "US EAST", "t") == -1);
@@ -308,143 +325,6 @@ test_uri(void)
 	CHECK(s3_uri_parse("s3://bkt/..a/b.", true, &u) == 0);
 }
 
-/* A layer of two files as put would describe it. */
-static void
-sample_layer(struct s3layer *l)
-{
-	s3layer_init(l);
-	l->part_size = 1 << 20;
-	memset(l->id, 'a', DIGEST_HEX - 1);
-	l->nfiles = 2;
-	snprintf(l->file[0].name, sizeof(l->file[0].name), "manifest.json");
-	l->file[0].size = 100;
-	memset(l->file[0].sha256, 'b', DIGEST_HEX - 1);
-	extents_add(&l->file[0].ext, 0, 100);
-	snprintf(l->file[1].name, sizeof(l->file[1].name), "memory");
-	l->file[1].size = 8 << 20;
-	memset(l->file[1].sha256, 'c', DIGEST_HEX - 1);
-	extents_add(&l->file[1].ext, 4096, 1 << 20);
-	extents_add(&l->file[1].ext, 4 << 20, 8192);
-	for (int i = 0; i < 2; i++) {
-		s3layer_parts(l, &l->file[i]);
-		for (size_t j = 0; j < l->file[i].nparts; j++)
-			memset(l->file[i].part_sha[j], 'd' + (int)j, DIGEST_HEX - 1);
-	}
-}
-
-/* The sample's index text with from replaced by to. */
-static int
-parse_edited(const char *from, const char *to)
-{
-	struct s3layer l, back;
-	char *text, *hit, edited[8192];
-	int rc;
-
-	sample_layer(&l);
-	text = s3layer_index(&l);
-	hit = strstr(text, from);
-	CHECK(hit != NULL);
-	if (hit == NULL) {
-		free(text);
-		s3layer_free(&l);
-		return 0;
-	}
-	snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(hit - text), text,
-	    to, hit + strlen(from));
-	rc = s3layer_parse(&back, edited, "test");
-	s3layer_free(&back);
-	s3layer_free(&l);
-	free(text);
-	return rc;
-}
-
-static void
-test_index(void)
-{
-	struct s3layer l, back;
-	char *text;
-
-	sample_layer(&l);
-	text = s3layer_index(&l);
-	CHECK(text != NULL);
-	CHECK(s3layer_parse(&back, text, "test") == 0);
-	STR_EQ(back.id, l.id);
-	CHECK_EQ(back.version, 2);
-	{	/* where the objects are: under the manifest's SHA-256 */
-		char base[S3LAYER_BASE_MAX], want[S3LAYER_BASE_MAX];
-
-		s3layer_objects(&back, "p/x", base, sizeof(base));
-		snprintf(want, sizeof(want), "p/x/%s", l.file[0].sha256);
-		STR_EQ(base, want);
-		back.version = 1;
-		s3layer_objects(&back, "p/x", base, sizeof(base));
-		STR_EQ(base, "p/x");
-	}
-	CHECK_EQ(back.nfiles, 2);
-	CHECK_EQ(back.part_size, 1 << 20);
-	CHECK_EQ(back.file[1].ext.n, 2);
-	CHECK_EQ(back.file[1].ext.total, (1 << 20) + 8192);
-	CHECK_EQ(back.file[1].nparts, 2);
-	STR_EQ(back.file[1].part_sha[1], l.file[1].part_sha[1]);
-	CHECK_EQ(back.file[1].fd, -1);
-	s3layer_free(&back);
-	s3layer_free(&l);
-	free(text);
-
-	/* Version 1 (objects right under the prefix) is still read, and
-	 * says so; none before it or after 2. */
-	CHECK(parse_edited("\"version\":2", "\"version\":1") == 0);
-	CHECK(parse_edited("\"version\":2", "\"version\":0") == -1);
-	CHECK(parse_edited("\"version\":2", "\"version\":3") == -1);
-	CHECK(parse_edited("snapvm-s3snap-layer", "other") == -1);
-	CHECK(parse_edited("\"memory\"", "\"passwd\"") == -1);
-	CHECK(parse_edited("\"memory\"", "\"manifest.json\"") == -1);
-	CHECK(parse_edited("[4096,", "[0,") == 0);	/* still apart */
-	CHECK(parse_edited("[4194304,", "[4096,") == -1);	/* overlap */
-	CHECK(parse_edited("[4194304,8192]", "[8384512,8192]") == -1);
-	CHECK(parse_edited("[4194304,8192]", "[4194304,0]") == -1);
-	CHECK(parse_edited("[4194304,8192]", "[4194304,\"x\"]") == -1);
-	CHECK(parse_edited(",[4194304,8192]", "") == -1);	/* parts */
-	CHECK(parse_edited("\"part_size\":1048576", "\"part_size\":4096") == -1);
-	CHECK(parse_edited("\"kind\":\"full\"", "\"kind\":\"half\"") == -1);
-	CHECK(parse_edited("\"size\":100,", "\"size\":-1,") == -1);
-	CHECK(parse_edited("{", "[") == -1);
-	CHECK(s3layer_parse(&back, "", "test") == -1);
-	CHECK(s3layer_parse(&back, "{}", "test") == -1);
-	s3layer_free(&back);
-}
-
-static void
-test_plan(void)
-{
-	struct s3layer l;
-	struct s3task *t;
-	struct s3part part;
-	size_t n;
-
-	sample_layer(&l);
-	snprintf(l.file[2].name, sizeof(l.file[2].name), "pages");
-	l.nfiles = 3;				/* a file without data */
-	CHECK(s3layer_parts(&l, &l.file[2]) == 0);
-	CHECK(s3layer_plan(&l, false, &t, &n) == 0);
-	CHECK_EQ(n, 3);				/* 1 + 2 + none */
-	CHECK(t[1].file == 1 && t[1].part == 0 && t[2].part == 1);
-	CHECK(s3layer_part(&l, "a/b", &t[2], &part) == 0);
-	STR_EQ(part.key, "a/b/memory");
-	CHECK_EQ(part.at, 1 << 20);
-	CHECK_EQ(part.len, 8192);
-	free(part.buf);
-	free(t);
-	CHECK(s3layer_plan(&l, true, &t, &n) == 0);
-	CHECK_EQ(n, 4);				/* pages: one empty part */
-	CHECK(t[3].file == 2 && t[3].part == 0);
-	CHECK(s3layer_part(&l, "p", &t[3], &part) == 0);
-	CHECK_EQ(part.len, 0);
-	free(part.buf);
-	free(t);
-	s3layer_free(&l);
-}
-
 static const struct unit_test tests[] = {
 	{ "s3: key and query encoding as SigV4 wants it", test_encode },
 	{ "s3: query parameters sorted and encoded", test_query },
@@ -455,8 +335,6 @@ static const struct unit_test tests[] = {
 	{ "s3conf: sizes with suffixes", test_size },
 	{ "s3conf: file, environment, flags in that order", test_conf },
 	{ "s3conf: s3:// names", test_uri },
-	{ "s3layer: the index reads back and refuses damage", test_index },
-	{ "s3layer: parts of files as tasks", test_plan },
 };
 
 UNIT_MAIN(tests)

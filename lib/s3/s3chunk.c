@@ -1,0 +1,156 @@
+/*
+ * Chunks of a stored layer's objects (index version 3): where a byte of a
+ * file is in its object, and fetching and checking one chunk, or a small
+ * file whole, so that a page server brings in only the pieces of a layer
+ * a guest touches and never hands on a byte the index does not vouch for.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "s3layer.h"
+
+void
+s3layer_hash_chunks(const struct s3layer *l, struct s3file *f, uint64_t at,
+    const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	if (l->chunk_size == 0)
+		return;
+	for (size_t c = (size_t)(at / l->chunk_size); len > 0 &&
+	    c < f->nchunks; c++) {
+		size_t n = len < l->chunk_size ? len : (size_t)l->chunk_size;
+
+		s3_sha256(p, n, f->chunk_sha[c]);
+		p += n;
+		len -= n;
+	}
+}
+
+void
+s3layer_chunk_span(const struct s3layer *l, const struct s3file *f,
+    size_t c, uint64_t *obj_off, size_t *len)
+{
+	uint64_t left;
+
+	*obj_off = (uint64_t)c * l->chunk_size;
+	left = *obj_off < f->ext.total ? f->ext.total - *obj_off : 0;
+	*len = (size_t)(left < l->chunk_size ? left : l->chunk_size);
+}
+
+bool
+s3layer_chunk_at(const struct s3layer *l, const struct s3file *f,
+    uint64_t off, size_t *c, uint64_t *obj_off)
+{
+	const struct extent *e;
+	size_t i;
+
+	if (l->chunk_size == 0 ||
+	    (i = extents_find_off(&f->ext, off)) == f->ext.n)
+		return false;
+	e = &f->ext.v[i];
+	*obj_off = e->at + (off - e->off);
+	*c = (size_t)(*obj_off / l->chunk_size);
+	return *c < f->nchunks;
+}
+
+int
+s3layer_check_digest(const struct s3 *s, const char *key, const char *piece,
+    uint64_t at, const void *buf, size_t len, const char *want)
+{
+	char sha[DIGEST_HEX];
+
+	s3_sha256(buf, len, sha);
+	if (strcmp(sha, want) == 0)
+		return 0;
+	log_warnx("s3://%s/%s: %s, bytes %ju-%ju: SHA-256 %s, the index says "
+	    "%s (corrupt object)", s->bucket, key, piece, (uintmax_t)at,
+	    (uintmax_t)(at + len - 1), sha, want);
+	return EX_DATAERR;
+}
+
+int
+s3layer_get_chunk(struct s3 *s, const struct s3layer *l, const char *prefix,
+    const struct s3file *f, size_t c, char *buf, size_t *len)
+{
+	char key[S3LAYER_KEY_MAX], piece[48];
+	uint64_t at;
+	int rc;
+
+	s3layer_file_key(l, prefix, f, key);
+	snprintf(piece, sizeof(piece), "chunk %zu", c);
+	*len = 0;
+	if (c >= f->nchunks) {
+		log_warnx("s3://%s/%s: %s: the index has %zu chunks of it",
+		    s->bucket, key, piece, f->nchunks);
+		return EX_SOFTWARE;
+	}
+	s3layer_chunk_span(l, f, c, &at, len);
+	if ((rc = s3_get_range(s, key, at, *len, buf)) != 0) {
+		log_warnx("s3://%s/%s: %s, bytes %ju-%ju: not fetched",
+		    s->bucket, key, piece, (uintmax_t)at,
+		    (uintmax_t)(at + *len - 1));
+		return rc;
+	}
+	return s3layer_check_digest(s, key, piece, at, buf, *len,
+	    f->chunk_sha[c]);
+}
+
+/* The file put together is the one the index describes. */
+static int
+check_file(const struct s3 *s, const char *key, const struct s3file *f,
+    int fd)
+{
+	char sha[DIGEST_HEX];
+
+	if (lseek(fd, 0, SEEK_SET) == -1 || digest_fd(fd, f->name, sha) == -1) {
+		log_warn("s3://%s/%s: reading back %s", s->bucket, key,
+		    f->name);
+		return EX_IOERR;
+	}
+	if (strcmp(sha, f->sha256) != 0) {
+		log_warnx("s3://%s/%s: the file it makes has SHA-256 %s, the "
+		    "index says %s (corrupt layer)", s->bucket, key, sha,
+		    f->sha256);
+		return EX_DATAERR;
+	}
+	return 0;
+}
+
+int
+s3layer_get_file(struct s3 *s, const struct s3layer *l, const char *prefix,
+    const struct s3file *f, int fd)
+{
+	char key[S3LAYER_KEY_MAX], *buf;
+	size_t len;
+	int rc = 0;
+
+	s3layer_file_key(l, prefix, f, key);
+	if (l->chunk_size == 0 || f->nchunks != s3layer_nchunks(l, f)) {
+		log_warnx("s3://%s/%s: the index (version %d) has no chunk "
+		    "digests", s->bucket, key, l->version);
+		return EX_DATAERR;
+	}
+	if (ftruncate(fd, (off_t)f->size) == -1) {
+		log_warn("s3://%s/%s: sizing %s", s->bucket, key, f->name);
+		return EX_IOERR;
+	}
+	if ((buf = malloc(l->chunk_size)) == NULL) {
+		log_warn("s3://%s/%s", s->bucket, key);
+		return EX_OSERR;
+	}
+	for (size_t c = 0; rc == 0 && c < f->nchunks; c++)
+		if ((rc = s3layer_get_chunk(s, l, prefix, f, c, buf,
+		    &len)) == 0 && extents_io(&f->ext, fd,
+		    (uint64_t)c * l->chunk_size, buf, len, true) == -1) {
+			log_warn("s3://%s/%s: chunk %zu: writing %s", s->bucket,
+			    key, c, f->name);
+			rc = EX_IOERR;
+		}
+	free(buf);
+	return rc == 0 ? check_file(s, key, f, fd) : rc;
+}
