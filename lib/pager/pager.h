@@ -51,8 +51,9 @@ struct pager_err {
  * consequences) and logs it; returns status. */
 int pager_fail(struct pager_err *e, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* The same for a failure at chunk c of object key: a message that keeps
- * the chunk, its bytes and the reason when the key is too long for it. */
+/* The same, but not logged, for s3layer_get_chunk's failure at chunk c
+ * of object key: a message that keeps the chunk, its bytes and the
+ * reason when the key is too long for it. */
 int pager_fail_chunk(struct pager_err *e, int status, const char *bucket,
     const char *key, size_t c, uint64_t at, size_t len);
 

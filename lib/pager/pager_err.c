@@ -18,6 +18,20 @@ printable(char *s)
 			*s = '?';
 }
 
+static int
+record(struct pager_err *e, int status, const char *msg)
+{
+	if (e->status == 0) {
+		size_t n = strnlen(msg, sizeof(e->msg) - 1);
+
+		e->status = status;
+		memcpy(e->msg, msg, n);	/* cut where a PAGER_ERROR must */
+		e->msg[n] = '\0';
+		printable(e->msg);
+	}
+	return status;
+}
+
 int
 pager_fail(struct pager_err *e, int status, const char *fmt, ...)
 {
@@ -28,15 +42,7 @@ pager_fail(struct pager_err *e, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_warnx("%s", msg);
-	if (e->status == 0) {
-		size_t n = strnlen(msg, sizeof(e->msg) - 1);
-
-		e->status = status;
-		memcpy(e->msg, msg, n);	/* cut where a PAGER_ERROR must */
-		e->msg[n] = '\0';
-		printable(e->msg);
-	}
-	return status;
+	return record(e, status, msg);
 }
 
 static const char *
@@ -58,7 +64,7 @@ int
 pager_fail_chunk(struct pager_err *e, int status, const char *bucket,
     const char *key, size_t c, uint64_t at, size_t len)
 {
-	char tail[160];
+	char tail[160], msg[PAGER_MSG_MAX * 4];
 	size_t room, klen = strlen(key);
 
 	snprintf(tail, sizeof(tail), ": chunk %zu, bytes %ju-%ju: %s", c,
@@ -67,7 +73,9 @@ pager_fail_chunk(struct pager_err *e, int status, const char *bucket,
 	/* "s3://" bucket "/" key tail, the key's start given up first. */
 	room = PAGER_MSG_MAX - 1 - strlen(tail) - strlen(bucket) - 6;
 	if (klen > room)
-		return pager_fail(e, status, "s3://%s/...%s%s", bucket,
+		snprintf(msg, sizeof(msg), "s3://%s/...%s%s", bucket,
 		    key + klen - (room - 3), tail);
-	return pager_fail(e, status, "s3://%s/%s%s", bucket, key, tail);
+	else
+		snprintf(msg, sizeof(msg), "s3://%s/%s%s", bucket, key, tail);
+	return record(e, status, msg);	/* s3layer_get_chunk logged it */
 }

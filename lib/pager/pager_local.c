@@ -13,16 +13,15 @@ static int
 local_chunks(struct pager_layer *l)
 {
 	struct s3file *f = &l->idx.file[0];
-	uint64_t cs = S3LAYER_CHUNK;
 
 	l->idx.version = S3LAYER_VERSION;
-	l->idx.chunk_size = cs;
+	l->idx.chunk_size = S3LAYER_CHUNK;
 	l->idx.nfiles = 1;
 	snprintf(f->name, sizeof(f->name), "%s", snap_file_name[SNAP_MEMORY]);
 	f->size = l->m.file[SNAP_MEMORY].size;
 	if (extents_scan(l->mem_fd, l->mem_key, f->size, &f->ext) == -1)
 		return EX_IOERR;
-	f->nchunks = (size_t)((f->ext.total + cs - 1) / cs);
+	f->nchunks = s3layer_nchunks(&l->idx, f);
 	l->mf = f;
 	return pager_layer_chunks(l, PAGER_PRESENT);
 }
