@@ -175,6 +175,48 @@ serve_corrupt() {
 	[ ! -e "$TMP/sock" ]
 }
 
+# A hostile runner: fakerunner SOCKET KIND sends a HELLO for the 16 MiB
+# stack in $TMP/base,$TMP/diff, with a pipe where the userfaultfd goes
+# (KIND pipe), two descriptors (twofds), or 10 bytes of junk (junk);
+# prints the reply's type, status and message.
+fakerunner() {
+	python3 - "$1" "$2" "$(python3 -c 'import json, sys
+print(" ".join(json.load(open(d + "/manifest.json"))["id"] for d in sys.argv[1:]))' \
+	    "$TMP/base" "$TMP/diff")" <<'PY'
+import os, socket, struct, sys
+path, kind, ids = sys.argv[1], sys.argv[2], sys.argv[3].split()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(path)
+hello = b"SNAPVMPG" + struct.pack("<IIQQII", 1, 1, 0x7f0000000000, 16 << 20,
+                                  4096, len(ids))
+hello += b"".join(i.encode() for i in ids) + bytes(64 * (8 - len(ids)))
+r, w = os.pipe()
+if kind == "junk":
+    socket.send_fds(s, [b"0123456789"], [r])
+else:
+    socket.send_fds(s, [hello], [r, w] if kind == "twofds" else [r])
+reply = s.recv(4096)
+_, _, typ, status, _, _ = struct.unpack_from("<8sIIIIQ", reply)
+print(typ, status, reply[32:].split(b"\0")[0].decode())
+PY
+}
+
+@test "a hostile runner: a HELLO that is junk, or without a userfaultfd alone, gets an ERROR 76" {
+	mkstack
+	for kind in pipe twofds junk; do
+		serve "$TMP/base" "$TMP/diff"
+		run fakerunner "$TMP/sock" "$kind"
+		echo "$output"
+		case $kind in
+		pipe) [ "$output" = "3 76 the runner's HELLO came with a descriptor that is no userfaultfd" ] ;;
+		twofds) [ "$output" = "3 76 the runner's HELLO came with 2 descriptors, not its userfaultfd alone" ] ;;
+		junk) [[ "$output" == "3 76 the runner's HELLO: "* ]] ;;
+		esac
+		served
+		[ "$PAGER_STATUS" -eq 76 ]
+	done
+}
+
 @test "the socket: a stale one is replaced, a live one or a file is not" {
 	mkstack
 	python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind(sys.argv[1])' "$TMP/sock"

@@ -165,11 +165,30 @@ test_copy_over_a_page_already_there(void)
 	free(src);
 }
 
+/* The kernel reports faults in the ranges the runner registered: one
+ * outside the memory its HELLO gave is a runner out of step. */
+static void
+test_fault_outside_memory(void)
+{
+	struct pager_srv sv = { .mem = { .uffd = -1, .base = 0x100000,
+	    .bytes = 16 << 20 } };
+	struct pager_err e = { 0 };
+
+	CHECK_EQ(pager_fault(&sv, 0xff000, &e), EX_PROTOCOL);
+	CHECK(strcmp(e.msg, "a fault at 0xff000, outside the guest memory "
+	    "the runner gave (0x100000, 16777216 bytes)") == 0);
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ(pager_fault(&sv, 0x1100000, &e), EX_PROTOCOL);	/* the end */
+	CHECK(strncmp(e.msg, "a fault at 0x1100000, outside", 29) == 0);
+	CHECK_EQ(sv.faults, 0);
+}
+
 static const struct unit_test tests[] = {
 	{ "a failure: the first kept, printable, cut to a message", test_fail_first_and_printable },
 	{ "a chunk's failure keeps its tail when the key is long", test_fail_chunk_keeps_the_tail },
 	{ "the pages of a chunk across extents; holes have none", test_chunk_pages },
 	{ "a copy over a page already there, and zero pages", test_copy_over_a_page_already_there },
+	{ "a fault outside the runner's memory is refused", test_fault_outside_memory },
 };
 
 UNIT_MAIN(tests)
