@@ -63,8 +63,9 @@ unit_syscalls() {
 
 # For tests of layers made by t/fakesnap.py, which no VM can resume.
 # fake_layers: in $TMP a root and an app image and the layers base (full)
-# and diff on them; $NOCONSOLE a console a restore cannot open, so that
-# one whose checks all pass stops there (at_console).
+# and diff on them ($STACK, for --load-dir); $NOCONSOLE a console a
+# restore cannot open, so that one whose checks all pass stops there
+# (at_console, fake_restore).
 fake_layers() {
 	export XDG_CACHE_HOME="$TMP/cache"
 	head -c 65536 /dev/urandom > "$TMP/rootfs.img"
@@ -74,6 +75,44 @@ fake_layers() {
 	"$ROOT/t/fakesnap.py" layer "$TMP/diff" --parent "$TMP/base" \
 	    --appfs "$TMP/app.img" --seed 2
 	NOCONSOLE="$TMP/no/such/dir/console"
+	STACK="$TMP/base,$TMP/diff"
+}
+
+# fake_restore ARG...: snaprestore of $STACK with its drives and ARGs,
+# stopped at the console if every check passes.
+fake_restore() {
+	timeout --kill-after=5 60 "$ROOT/bin/snaprestore" --console \
+	    "$NOCONSOLE" --load-dir "$STACK" --rootfs "$TMP/rootfs.img" \
+	    --appfs "$TMP/app.img" "$@" < /dev/null
+}
+
+# opens DIR... -- CMD...: CMD, then "DIR/NAME COUNT" for each file opened
+# in the DIRs while it ran (inotify, no tracing).
+opens() {
+	python3 - "$@" <<'PY'
+import collections, ctypes, os, struct, subprocess, sys
+args = sys.argv[1:]
+dirs, cmd = args[:args.index("--")], args[args.index("--") + 1:]
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK)
+wd = {libc.inotify_add_watch(fd, d.encode(), 0x20): d for d in dirs}
+subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+               stderr=subprocess.DEVNULL)
+count = collections.Counter()
+while True:
+    try:
+        buf = os.read(fd, 65536)
+    except BlockingIOError:
+        break
+    off = 0
+    while off < len(buf):
+        w, mask, cookie, n = struct.unpack_from("iIII", buf, off)
+        name = buf[off + 16:off + 16 + n].rstrip(b"\0").decode()
+        count[wd[w] + "/" + name] += 1
+        off += 16 + n
+for k in sorted(count):
+    print(k, count[k])
+PY
 }
 
 # manifest_edit DIR PYTHON: runs PYTHON with m, DIR/manifest.json as a

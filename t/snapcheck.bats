@@ -239,35 +239,6 @@ secs.append([0x35, 0, bytearray(b"victim0".ljust(16, b"\0"))])'
 	[[ "$output" == *"$TMP/base/memory: a symbolic link; a layer's files are its own"* ]]
 }
 
-# opens DIR... -- CMD...: CMD, then "DIR/NAME COUNT" for each file opened
-# in the DIRs while it ran (inotify, no tracing).
-opens() {
-	python3 - "$@" <<'PY'
-import collections, ctypes, os, struct, subprocess, sys
-args = sys.argv[1:]
-dirs, cmd = args[:args.index("--")], args[args.index("--") + 1:]
-libc = ctypes.CDLL(None, use_errno=True)
-fd = libc.inotify_init1(os.O_NONBLOCK)
-wd = {libc.inotify_add_watch(fd, d.encode(), 0x20): d for d in dirs}
-subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-               stderr=subprocess.DEVNULL)
-count = collections.Counter()
-while True:
-    try:
-        buf = os.read(fd, 65536)
-    except BlockingIOError:
-        break
-    off = 0
-    while off < len(buf):
-        w, mask, cookie, n = struct.unpack_from("iIII", buf, off)
-        name = buf[off + 16:off + 16 + n].rstrip(b"\0").decode()
-        count[wd[w] + "/" + name] += 1
-        off += 16 + n
-for k in sorted(count):
-    print(k, count[k])
-PY
-}
-
 @test "each file of a layer is opened once: what is hashed is what is used" {
 	run opens "$TMP/base" "$TMP/diff" -- "$SNAPRESTORE" --console "$NOCONSOLE" \
 	    --load-dir "$TMP/base,$TMP/diff" --rootfs "$TMP/rootfs.img" \

@@ -13,7 +13,6 @@ SNAPRESTORE="$ROOT/bin/snaprestore"
 setup() {
 	TMP="$BATS_TEST_TMPDIR"
 	fake_layers
-	STACK="$TMP/base,$TMP/diff"
 }
 
 # bits FILE PAGE...: a page bitmap of the fake layers' 16 MiB with PAGEs set.
@@ -41,12 +40,6 @@ add() {
 	run "$SNAPRESTORE" -v --load-dir "$STACK" --add-workset "$TMP/bits"
 	echo "$output"
 	[ "$status" -eq 0 ]
-}
-
-restore() {
-	timeout --kill-after=5 60 "$SNAPRESTORE" --console "$NOCONSOLE" \
-	    --load-dir "$STACK" --rootfs "$TMP/rootfs.img" \
-	    --appfs "$TMP/app.img" "$@" < /dev/null
 }
 
 # reseal DIR: the workset's size and SHA-256 in the manifest again, as an
@@ -99,17 +92,17 @@ PY
 }
 
 @test "a restore reads a layer's working set in and goes on; the layer without one still restores" {
-	run restore
+	run fake_restore
 	at_console
 	bits "$TMP/bits" 0 1 2 5 100 $(diff_pages)
 	add
-	run restore --timings
+	run fake_restore --timings
 	at_console
 	# Adding one again replaces it.
 	bits "$TMP/bits" 7
 	add
 	[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["files"]["workset"]["size"])' "$TMP/diff/manifest.json")" -eq 8192 ]
-	run restore
+	run fake_restore
 	at_console
 }
 
@@ -118,12 +111,12 @@ PY
 	add
 	cp "$TMP/diff/workset" "$TMP/good"
 	printf 'X' | dd of="$TMP/diff/workset" bs=1 seek=5000 conv=notrunc 2> /dev/null
-	run restore
+	run fake_restore
 	echo "$output"
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"$TMP/diff/workset: SHA-256 "*"does not match the manifest's"*"(corrupted)"* ]]
 	head -c 8192 "$TMP/good" > "$TMP/diff/workset"
-	run restore
+	run fake_restore
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"$TMP/diff/workset: 8192 bytes, the manifest says"* ]]
 }
@@ -143,7 +136,7 @@ for i, b in enumerate(mask):
 open(sys.argv[2], "wb").write(w)
 PY
 		reseal "$TMP/diff"
-		run restore
+		run fake_restore
 		echo "$off: $output"
 		[ "$status" -eq 65 ]
 		[[ "$output" == *"$TMP/diff/workset: $want"* ]]
@@ -180,7 +173,7 @@ m = json.load(open(d + "/manifest.json"))
 m["files"]["memory"]["sha256"] = hashlib.sha256(open(d + "/memory", "rb").read()).hexdigest()
 json.dump(m, open(d + "/manifest.json", "w"))
 PY
-	run restore
+	run fake_restore
 	echo "$output"
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"$TMP/diff/workset: made on layer "*"as layer 0, the stack has"*"(stale working set)"* ]]
@@ -199,16 +192,16 @@ PY
 	bits "$TMP/bits" 3
 	add
 	manifest_edit "$TMP/diff" 'm["version"] = 2'
-	run restore
+	run fake_restore
 	echo "$output"
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"$TMP/diff/manifest.json: files: \"workset\" appears in format version 3 and later"* ]]
 	manifest_edit "$TMP/diff" 'm["version"] = 3; del m["files"]["workset"]'
 	rm "$TMP/diff/workset"
-	run restore
+	run fake_restore
 	at_console
 	manifest_edit "$TMP/diff" 'm["files"]["workset"] = {"size": 4096, "sha256": "0" * 64}'
-	run restore
+	run fake_restore
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"files.workset.size: 4096 bytes is not the size of a working set"* ]]
 }

@@ -120,8 +120,10 @@ int jail_cgroup_remove(const struct jail_conf *c, int tries);
 
 /* ---- jail_seccomp.c ---- */
 
-/* The runner's threads by the calls they make (see jail_seccomp.c). */
-enum jail_thread { JAIL_THREAD_CONTROL, JAIL_THREAD_DEVICE, JAIL_THREAD_VCPU };
+/* The runner's threads by the calls they make (see jail_seccomp.c); the
+ * page-server watcher is a restore's with --page-server (snaprestore(1)). */
+enum jail_thread { JAIL_THREAD_CONTROL, JAIL_THREAD_DEVICE, JAIL_THREAD_VCPU,
+	JAIL_THREAD_PAGER };
 /* What a call outside a thread's list does: nothing is filtered (off),
  * the whole runner is killed with SIGSYS (kill), or the kernel logs the
  * call and lets it through (log: to find what a list lacks). */

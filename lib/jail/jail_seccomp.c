@@ -61,6 +61,12 @@ static const char *const sc_vcpu[] = {
 	"read", "ioctl", NULL,
 };
 
+/* The page-server watcher: it waits for the server's next message and
+ * ends the process on a bad one; it closes any descriptor sent along. */
+static const char *const sc_pager[] = {
+	"recvmsg", NULL,
+};
+
 /* The ioctl requests of each kind. */
 static const unsigned long ioc_control[] = {
 	KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_FPU, KVM_GET_XSAVE,
@@ -74,6 +80,10 @@ static const unsigned long ioc_device[] = {
 	KVM_IRQ_LINE, 0,
 };
 
+static const unsigned long ioc_pager[] = {
+	0,
+};
+
 static const unsigned long ioc_vcpu[] = {
 	KVM_RUN, KVM_TRANSLATE, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS,
 	KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_IRQ_LINE, 0,
@@ -83,6 +93,7 @@ static const char *const jail_thread_names[] = {
 	[JAIL_THREAD_CONTROL] = "control",
 	[JAIL_THREAD_DEVICE] = "device",
 	[JAIL_THREAD_VCPU] = "vCPU",
+	[JAIL_THREAD_PAGER] = "page-server watcher",
 };
 
 const char *
@@ -152,11 +163,13 @@ jail_sc_build(scmp_filter_ctx f, enum jail_thread kind)
 		[JAIL_THREAD_CONTROL] = sc_control,
 		[JAIL_THREAD_DEVICE] = sc_device,
 		[JAIL_THREAD_VCPU] = sc_vcpu,
+		[JAIL_THREAD_PAGER] = sc_pager,
 	};
 	static const unsigned long *const iocs[] = {
 		[JAIL_THREAD_CONTROL] = ioc_control,
 		[JAIL_THREAD_DEVICE] = ioc_device,
 		[JAIL_THREAD_VCPU] = ioc_vcpu,
+		[JAIL_THREAD_PAGER] = ioc_pager,
 	};
 
 	if (jail_sc_add(f, sc_common) == -1 || jail_sc_add(f, lists[kind]) == -1)

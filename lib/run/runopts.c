@@ -29,11 +29,12 @@ runner_usage(FILE *f, enum runner_mode mode)
 	    "             [--max-request BYTES] [--timeout MS] [--dump-dir DIR]\n"
 	    "             [--api-sock PATH] [--console FILE] [--console-in FILE]\n"
 	    "             [--seccomp kill|log|off] [--no-seccomp] [--timings]\n"
-	    "             [--record-workset FILE]\n"
+	    "             [--record-workset FILE]%s\n"
 	    "             [--cpu-workarounds auto|on|noxsave|off]\n"
 	    "             [--cpu-template NAME|FILE] [--check-only] [-v] [-q]\n"
 	    "       %s --load-dir DIR[,DIFF...] --add-workset FILE\n"
 	    "       %s --help | --version\n",
+	    mode == RUNNER_VMRUN ? "" : " [--page-server SOCKET]",
 	    mode == RUNNER_VMRUN ? "vmrun" : "snaprestore",
 	    mode == RUNNER_VMRUN ? "vmrun" : "snaprestore");
 }
@@ -142,6 +143,7 @@ static const struct option runner_flags[] = {
 	{ "timings", no_argument, NULL, 't' },
 	{ "record-workset", required_argument, NULL, 'W' },
 	{ "add-workset", required_argument, NULL, 'w' },
+	{ "page-server", required_argument, NULL, 'g' },
 	{ "cpu-workarounds", required_argument, NULL, 'U' },
 	{ "cpu-template", required_argument, NULL, 'K' },
 	{ "check-only", no_argument, NULL, 'O' },
@@ -205,6 +207,7 @@ parse_one(int ch, struct runner_opts *o)
 	case 't': o->timings = true; return 0;
 	case 'W': o->record_workset = optarg; return 0;
 	case 'w': o->add_workset = optarg; return 0;
+	case 'g': o->vm.page_server = optarg; return 0;
 	case 'U': return parse_workarounds(optarg, &o->cpu_workarounds);
 	case 'K': o->cpu_template = optarg; return 0;
 	case 'O': o->check_only = true; return 0;
@@ -224,6 +227,25 @@ parse_one(int ch, struct runner_opts *o)
 	default:
 		return -1;
 	}
+}
+
+/* The page server serves a restore's memory from the layers' files as
+ * they were made: a record of what the guest touches needs those files
+ * mapped here (exact_touch), and vmrun boots. */
+static int
+check_page_server(const struct runner_opts *o)
+{
+	if (o->mode == RUNNER_VMRUN) {
+		log_warnx("--page-server is snaprestore's: vmrun boots guests");
+		return -1;
+	}
+	if (o->record_workset || o->add_workset) {
+		log_warnx("--page-server: no --%s-workset: a working set is "
+		    "recorded and added from the layers' own memory files",
+		    o->add_workset ? "add" : "record");
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -257,6 +279,8 @@ check_mode(const struct runner_opts *o)
 		    "one's pages: give one of them");
 		return -1;
 	}
+	if (o->vm.page_server != NULL && check_page_server(o) == -1)
+		return -1;
 	if (o->vm.net_addr.prefix != 0 && o->vm.net.tap == NULL) {
 		log_warnx("--net-addr needs --net: the address is for the "
 		    "guest's network device");

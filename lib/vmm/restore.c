@@ -10,7 +10,9 @@
  * must have the contents the layer records.  Each file of a layer is
  * opened once, and what is hashed is what is used: the state and a
  * diff's bitmap are read into memory, hashed and parsed from there; the
- * memory file is hashed and mapped through one descriptor.
+ * memory file is hashed and mapped through one descriptor.  With a page
+ * server (restore_pager.h) no memory file or working set is opened here:
+ * the server checks and serves them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,7 @@
 #include "file.h"
 #include "log.h"
 #include "monotime.h"
+#include "restore_pager.h"
 #include "restore_ws.h"
 #include "snap_kvm.h"
 #include "snapmeta.h"
@@ -41,6 +44,7 @@ struct layers {
 	uint8_t *pages[SNAP_MAX_LAYERS];	/* a diff's bitmap, as hashed */
 	struct snapstate st;		/* the top layer's state, as hashed */
 	struct restore_ws ws;		/* the top layer's working set */
+	bool pager;			/* memory from a page server */
 	int fail;			/* sysexits class of a refusal */
 };
 
@@ -310,7 +314,7 @@ open_layer(struct layers *l, int i)
 	} else {
 		free(state);
 	}
-	if ((l->mem_fd[i] = snapmeta_open_verified(l->dir[i], m,
+	if (!l->pager && (l->mem_fd[i] = snapmeta_open_verified(l->dir[i], m,
 	    SNAP_MEMORY)) == -1)
 		return -1;
 	if (m->diff && snapmeta_load(l->dir[i], m, SNAP_PAGES, &l->pages[i],
@@ -331,7 +335,7 @@ read_layers(struct layers *l, struct vm_config *cfg)
 	for (int i = 0; i < l->n; i++)
 		if (open_layer(l, i) == -1)
 			return -1;
-	if (restore_ws_open(&l->ws, top_dir(l), l->m, l->n) == -1)
+	if (!l->pager && restore_ws_open(&l->ws, top_dir(l), l->m, l->n) == -1)
 		return -1;
 	if (snap_kvm_check(&l->st, l->m[0].vcpus, l->m[l->n - 1].cpu.present) ==
 	    -1 ||
@@ -465,18 +469,15 @@ restore_cpu(struct vm *vm, const struct layers *l)
 	return 0;
 }
 
-/* The checked layers into a new VM: memory, then KVM and device state. */
+/* Guest memory from the layers' files, and the working set read in. */
 static int
-restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
+map_memory(struct vm *vm, const struct vm_config *cfg, struct layers *l,
+    int n)
 {
 	int rc = 0;
 
-	if (mem_create(&vm->mem, cfg->mem_mib) == -1)
-		return vm_fail(vm, EX_OSERR);
 	for (int i = 0; i < n && rc == 0; i++)
 		rc = map_layer(&vm->mem, l, i);
-	vm->restores = 1;
-	memcpy(vm->layer, l->m[n - 1].id, DIGEST_HEX);
 	if (rc == -1)
 		return vm_fail(vm, EX_NOINPUT);
 	if (cfg->exact_touch)
@@ -488,6 +489,21 @@ restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
 			return vm_fail(vm, EX_IOERR);
 		phase_mark(vm->phases, PHASE_WORKSET_READ, true);
 	}
+	return 0;
+}
+
+/* The checked layers into a new VM: memory, then KVM and device state.
+ * A page server gets the memory before anything can touch it. */
+static int
+restore_into(struct vm *vm, struct vm_config *cfg, struct layers *l, int n)
+{
+	if (mem_create(&vm->mem, cfg->mem_mib) == -1)
+		return vm_fail(vm, EX_OSERR);
+	vm->restores = 1;
+	memcpy(vm->layer, l->m[n - 1].id, DIGEST_HEX);
+	if (l->pager ? restore_pager_attach(vm, cfg, l->m, n) == -1 :
+	    map_memory(vm, cfg, l, n) == -1)
+		return -1;
 	if (vm_build(vm, cfg) == -1)
 		return -1;
 	if (restore_cpu(vm, l) == -1)
@@ -508,6 +524,7 @@ vm_restore(struct vm *vm, struct vm_config *cfg, char *const *dirs, int n)
 	vm->phases = cfg->phases;
 	if (l == NULL)
 		return vm_fail(vm, EX_OSERR);
+	l->pager = cfg->page_server != NULL;
 	if (n < 1 || n > SNAP_MAX_LAYERS) {
 		log_warnx("--load-dir: 1 to %d layers, got %d", SNAP_MAX_LAYERS, n);
 		vm_fail(vm, EX_USAGE);

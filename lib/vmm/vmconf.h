@@ -74,6 +74,9 @@ struct vm_config {
 	bool exact_touch;	/* restore: only pages touched get mapped
 				 * (for --record-workset; slower) */
 	enum jail_seccomp seccomp;	/* the threads' filters; 0: none */
+	/* restore: the page server's socket (snapvm-pager(5)), which then
+	 * serves guest memory; NULL: the layers' memory files are mapped */
+	const char *page_server;
 	struct phases *phases;	/* --timings: marked as the VM starts;
 				 * NULL: none */
 	/* --cpu-workarounds, resolved (vmrun(1)): cmdline_workarounds adds

@@ -18,10 +18,12 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include "mem_uffd.h"
+#include "restore_pager.h"
 #include "unit.h"
 
 #define T_MIB		16
@@ -42,11 +44,15 @@ struct fake {
 	char dir[64], path[96];
 	enum fake_script script;
 	int lfd, conn, uffd;
-	int go[2];		/* the test's orders: D, E, H, G */
+	int go[2];		/* the test's orders: D, E, F, G, H */
 	pthread_t thread;
 	struct pager_hello hello;
 	int hello_ok;
 	atomic_int faults;	/* received, each then served */
+	/* The runner's side, in the test's thread. */
+	struct mem m;
+	struct pager_reply r;
+	int fd;
 };
 
 static char ids[2][DIGEST_HEX] = {
@@ -166,9 +172,15 @@ fake_serve(struct fake *f)
 		if (order == 'E')
 			fake_reply(f, PAGER_ERROR, EX_DATAERR, 0,
 			    "memory: chunk 3: not the index's digest");
+		if (order == 'F') {
+			struct pager_reply r;
+
+			pagerproto_reply_init(&r, PAGER_DONE);
+			fake_send(f, &r, sizeof(r), f->go[0]);
+		}
 		if (order == 'G')
 			fake_send(f, "garbage", 7, -1);
-		if (order == 'E' || order == 'G' || order == 'H')
+		if (strchr("EFGH", order) != NULL)
 			return;
 	}
 }
@@ -233,7 +245,7 @@ fake_start(struct fake *f, enum fake_script script)
 
 	memset(f, 0, sizeof(*f));
 	f->script = script;
-	f->uffd = f->conn = -1;
+	f->uffd = f->conn = f->fd = -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_mem_uffd.XXXXXX");
 	if (mkdtemp(f->dir) == NULL || pipe2(f->go, O_CLOEXEC) == -1)
 		return -1;
@@ -253,12 +265,16 @@ fake_order(struct fake *f, char order)
 		perror("fake server: order");
 }
 
-/* Ends the server (an order past its end goes unread) and cleans up. */
+/* Ends the server (an order past its end goes unread) and cleans up,
+ * the runner's side too. */
 static void
 fake_stop(struct fake *f)
 {
+	if (f->fd != -1)
+		close(f->fd);
 	fake_order(f, 'H');
 	pthread_join(f->thread, NULL);
+	mem_destroy(&f->m);
 	close(f->lfd);
 	close(f->go[0]);
 	close(f->go[1]);
@@ -267,9 +283,10 @@ fake_stop(struct fake *f)
 }
 
 /* Whether this host gives a userfaultfd that catches the kernel's
- * faults, by the calls mem_uffd.c makes. */
+ * faults, by the calls mem_uffd.c makes; if so, the test is given 30
+ * seconds. */
 static int
-uffd_usable(void)
+uffd_begin(void)
 {
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC), dev;
 
@@ -283,6 +300,7 @@ uffd_usable(void)
 		return 0;
 	}
 	close(fd);
+	alarm(30);
 	return 1;
 }
 
@@ -300,88 +318,89 @@ open_fds(void)
 	return n;
 }
 
-/* Attaches to a server that follows script; the attach's status. */
+/* Attaches the runner's side to a server that follows script; the
+ * attach's status. */
 static int
-attach_to(enum fake_script script, struct mem *m, struct fake *f,
-    struct pager_reply *r, int *fd)
+attach_to(struct fake *f, enum fake_script script)
 {
 	CHECK_EQ(fake_start(f, script), 0);
-	CHECK_EQ(mem_create(m, T_MIB), 0);
-	return mem_uffd_attach(m, f->path, ids, 2, r, fd);
+	CHECK_EQ(mem_create(&f->m, T_MIB), 0);
+	return mem_uffd_attach(&f->m, f->path, ids, 2, &f->r, &f->fd);
 }
 
 static void
 test_serve(void)
 {
 	uint8_t want[PAGER_PAGE], got[PAGER_PAGE];
-	struct pager_reply r;
 	struct fake f;
-	struct mem m;
-	int fd;
 
-	if (!uffd_usable())
+	if (!uffd_begin())
 		return;
-	alarm(30);
-	CHECK_EQ(attach_to(FAKE_SERVE, &m, &f, &r, &fd), 0);
-	CHECK(fd != -1);
-	CHECK_EQ(r.type, PAGER_READY);
-	CHECK_EQ(r.pages, 1);
+	CHECK_EQ(attach_to(&f, FAKE_SERVE), 0);
+	CHECK(f.fd != -1);
+	CHECK_EQ(f.r.type, PAGER_READY);
+	CHECK_EQ(f.r.pages, 1);
 	CHECK(f.hello_ok);
-	CHECK_EQ(f.hello.base, (uintptr_t)m.base);
+	CHECK_EQ(f.hello.base, (uintptr_t)f.m.base);
 	CHECK_EQ(f.hello.bytes, T_MIB << 20);
 	CHECK_EQ(f.hello.nlayers, 2);
 	CHECK(memcmp(f.hello.id[0], ids[0], 64) == 0);
 	CHECK(memcmp(f.hello.id[1], ids[1], 64) == 0);
 	/* Page 0 went in before READY: no fault. */
 	page_of(0, want);
-	CHECK(memcmp(m.base, want, PAGER_PAGE) == 0);
+	CHECK(memcmp(f.m.base, want, PAGER_PAGE) == 0);
 	CHECK_EQ(atomic_load(&f.faults), 0);
 	/* Page T_FAULT_PAGE comes in when read, once. */
 	page_of(T_FAULT_PAGE, want);
-	CHECK_EQ(mem_read(&m, T_FAULT_PAGE * PAGER_PAGE, got, PAGER_PAGE), 0);
+	CHECK_EQ(mem_read(&f.m, T_FAULT_PAGE * PAGER_PAGE, got, PAGER_PAGE), 0);
 	CHECK(memcmp(got, want, PAGER_PAGE) == 0);
-	CHECK_EQ(m.base[T_FAULT_PAGE * PAGER_PAGE + 5], want[5]);
+	CHECK_EQ(f.m.base[T_FAULT_PAGE * PAGER_PAGE + 5], want[5]);
 	CHECK_EQ(atomic_load(&f.faults), 1);
 	/* DONE keeps the watch going; an ERROR ends it with its status. */
 	fake_order(&f, 'D');
-	CHECK_EQ(mem_uffd_watch(fd), 0);
+	CHECK_EQ(mem_uffd_watch(f.fd), 0);
 	fake_order(&f, 'E');
 	unit_catch_stderr();
-	CHECK_EQ(mem_uffd_watch(fd), EX_DATAERR);
+	CHECK_EQ(mem_uffd_watch(f.fd), EX_DATAERR);
 	CHECK_EQ(unit_release_stderr("page server: memory: chunk 3: not the "
 	    "index's digest"), 1);
-	close(fd);
 	fake_stop(&f);
-	mem_destroy(&m);
 	alarm(0);
 }
 
-/* After READY: a hangup is 69, a packet that is no reply 76. */
+/* How the watch ends after READY, by the server's last order. */
+static const struct {
+	char order;
+	int status;
+	const char *log;
+} watch_ends[] = {
+	{ 'E', EX_DATAERR, "page server: memory: chunk 3" },
+	{ 'H', EX_UNAVAILABLE, "page server hung up" },
+	{ 'G', EX_PROTOCOL, "not a valid reply: a reply is 288 bytes, the "
+	    "packet 7" },
+	{ 'F', EX_PROTOCOL, "a reply with descriptors" },
+};
+#define N_WATCH_ENDS	(sizeof(watch_ends) / sizeof(watch_ends[0]))
+
 static void
 test_watch_fails(void)
 {
-	static const struct { char order; int status; const char *log; } c[] = {
-		{ 'H', EX_UNAVAILABLE, "page server hung up" },
-		{ 'G', EX_PROTOCOL, "not a valid reply: a reply is 288 bytes, "
-		    "the packet 7" },
-	};
-	struct pager_reply r;
 	struct fake f;
-	struct mem m;
-	int fd;
+	int before;
 
-	if (!uffd_usable())
+	if (!uffd_begin())
 		return;
-	alarm(30);
-	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		CHECK_EQ(attach_to(FAKE_SERVE, &m, &f, &r, &fd), 0);
-		fake_order(&f, c[i].order);
+	for (size_t i = 0; i < N_WATCH_ENDS; i++) {
+		before = open_fds();
+		CHECK_EQ(attach_to(&f, FAKE_SERVE), 0);
+		fake_order(&f, watch_ends[i].order);
 		unit_catch_stderr();
-		CHECK_EQ(mem_uffd_watch(fd), c[i].status);
-		CHECK_EQ(unit_release_stderr(c[i].log), 1);
-		close(fd);
+		CHECK_EQ(mem_uffd_watch(f.fd), watch_ends[i].status);
+		CHECK_EQ(unit_release_stderr(watch_ends[i].log), 1);
 		fake_stop(&f);
-		mem_destroy(&m);
+		/* The uffd stays open for good; a descriptor sent along is
+		 * closed. */
+		CHECK_EQ(open_fds(), before + 1);
 	}
 	alarm(0);
 }
@@ -405,24 +424,20 @@ test_attach_fails(void)
 		    "4096" },
 		{ FAKE_WITH_FD, EX_PROTOCOL, "with descriptors" },
 	};
-	struct pager_reply r;
 	struct fake f;
-	struct mem m;
-	int fd = 0, before;
+	int before;
 
-	if (!uffd_usable())
+	if (!uffd_begin())
 		return;
-	alarm(30);
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		before = open_fds();
 		unit_catch_stderr();
-		CHECK_EQ(attach_to(c[i].script, &m, &f, &r, &fd), c[i].status);
+		CHECK_EQ(attach_to(&f, c[i].script), c[i].status);
 		CHECK_EQ(unit_release_stderr(c[i].log), 1);
-		CHECK_EQ(fd, -1);
+		CHECK_EQ(f.fd, -1);
 		fake_stop(&f);
 		CHECK(f.hello_ok);
 		CHECK_EQ(open_fds(), before);
-		mem_destroy(&m);
 	}
 	alarm(0);
 }
@@ -436,7 +451,7 @@ test_no_server(void)
 	struct mem m;
 	int fd = 0, before = open_fds();
 
-	if (!uffd_usable())
+	if (!uffd_begin())
 		return;
 	CHECK_EQ(mem_create(&m, T_MIB), 0);
 	unit_catch_stderr();
@@ -452,16 +467,74 @@ test_no_server(void)
 	CHECK_EQ(unit_release_stderr("a socket path is at most 107 bytes"), 1);
 	CHECK_EQ(open_fds(), before);
 	mem_destroy(&m);
+	alarm(0);
+}
+
+/* A runner's restore in a child: memory attached, a page read through
+ * a fault, then the server told to end with order; the child waits for
+ * its watcher to end it (or for the alarm). */
+static void
+child_restore(struct fake *f, char order)
+{
+	struct vm_config cfg = { .page_server = f->path,
+	    .seccomp = JAIL_SECCOMP_KILL };
+	struct snap_meta *m = calloc(2, sizeof(*m));
+	struct vm *vm = calloc(1, sizeof(*vm));
+	uint8_t want[PAGER_PAGE];
+
+	alarm(30);
+	if (m == NULL || vm == NULL || mem_create(&vm->mem, T_MIB) == -1)
+		_exit(1);
+	memcpy(m[0].id, ids[0], DIGEST_HEX);
+	memcpy(m[1].id, ids[1], DIGEST_HEX);
+	if (restore_pager_attach(vm, &cfg, m, 2) == -1)
+		_exit(2);
+	page_of(T_FAULT_PAGE, want);
+	if (memcmp(vm->mem.base + T_FAULT_PAGE * PAGER_PAGE, want,
+	    PAGER_PAGE) != 0)
+		_exit(3);
+	fake_order(f, order);
+	for (;;)
+		pause();
+}
+
+/* Under its seccomp filter (kill), with the messages it logs. */
+static void
+test_restore_watcher(void)
+{
+	struct fake f;
+	pid_t pid;
+	int st = -1;
+
+	if (!uffd_begin())
+		return;
+	alarm(60);
+	for (size_t i = 0; i < N_WATCH_ENDS; i++) {
+		CHECK_EQ(fake_start(&f, FAKE_SERVE), 0);
+		unit_catch_stderr();
+		if ((pid = fork()) == 0)
+			child_restore(&f, watch_ends[i].order);
+		CHECK_EQ(waitpid(pid, &st, 0), pid);
+		CHECK_EQ(unit_release_stderr(watch_ends[i].log), 1);
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == watch_ends[i].status);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != watch_ends[i].status)
+			printf("#   wait status %#x\n", st);
+		CHECK_EQ(atomic_load(&f.faults), 1);
+		fake_stop(&f);
+	}
+	alarm(0);
 }
 
 static const struct unit_test tests[] = {
 	{ "mem_uffd: HELLO with the uffd, READY, a fault served, DONE, ERROR",
 	  test_serve },
-	{ "mem_uffd: a hangup or garbage after READY ends the watch",
+	{ "mem_uffd: an ERROR, hangup, garbage or a descriptor after READY",
 	  test_watch_fails },
 	{ "mem_uffd: no READY first fails the attach, nothing left open",
 	  test_attach_fails },
 	{ "mem_uffd: no server, or a socket path too long", test_no_server },
+	{ "restore_pager: the watcher ends the runner with the server's status",
+	  test_restore_watcher },
 };
 
 UNIT_MAIN(tests)

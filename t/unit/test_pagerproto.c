@@ -30,32 +30,27 @@ good_error(struct pager_reply *r)
 	strcpy(r->message, "s3://b/p/memory: chunk 3: not the index's digest");
 }
 
-/* Refused, with why naming what. */
+/* buf refused as a HELLO (hello) or a reply, with why naming what. */
 static void
-check_hello_refused(const void *buf, size_t len, const char *what)
+check_refused(int hello, const void *buf, size_t len, const char *what)
 {
-	struct pager_hello out;
+	union {
+		struct pager_hello h;
+		struct pager_reply r;
+	} out;
 	char why[160] = "";
 
-	CHECK_EQ(pagerproto_check_hello(buf, len, &out, why, sizeof(why)), -1);
+	CHECK_EQ(hello ? pagerproto_check_hello(buf, len, &out.h, why,
+	    sizeof(why)) : pagerproto_check_reply(buf, len, &out.r, why,
+	    sizeof(why)), -1);
 	if (strstr(why, what) == NULL) {
 		unit_failed++;
-		printf("#   HELLO refused with \"%s\", expected \"%s\"\n", why, what);
+		printf("#   refused with \"%s\", expected \"%s\"\n", why, what);
 	}
 }
 
-static void
-check_reply_refused(const void *buf, size_t len, const char *what)
-{
-	struct pager_reply out;
-	char why[160] = "";
-
-	CHECK_EQ(pagerproto_check_reply(buf, len, &out, why, sizeof(why)), -1);
-	if (strstr(why, what) == NULL) {
-		unit_failed++;
-		printf("#   reply refused with \"%s\", expected \"%s\"\n", why, what);
-	}
-}
+#define check_hello_refused(buf, len, what) check_refused(1, buf, len, what)
+#define check_reply_refused(buf, len, what) check_refused(0, buf, len, what)
 
 static void
 test_hello_good(void)

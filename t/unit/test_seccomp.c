@@ -112,6 +112,17 @@ test_control_and_device(void)
 }
 
 static void
+test_pager(void)
+{
+	/* It reads its socket and nothing else. */
+	CHECK(returned(run(JAIL_THREAD_PAGER, JAIL_SECCOMP_KILL, ACT_WRITE)));
+	CHECK(killed(run(JAIL_THREAD_PAGER, JAIL_SECCOMP_KILL, ACT_OPEN)));
+	CHECK(killed(run(JAIL_THREAD_PAGER, JAIL_SECCOMP_KILL, ACT_SOCKET)));
+	CHECK(killed(run(JAIL_THREAD_PAGER, JAIL_SECCOMP_KILL, ACT_KVM_RUN)));
+	/* What mem_uffd_watch does is on the list: test_mem_uffd. */
+}
+
+static void
 test_log_and_off(void)
 {
 	CHECK(returned(run(JAIL_THREAD_VCPU, JAIL_SECCOMP_LOG, ACT_OPEN)));
@@ -138,6 +149,7 @@ test_mode_names(void)
 static const struct unit_test tests[] = {
 	{ "vcpu", test_vcpu },
 	{ "control_and_device", test_control_and_device },
+	{ "pager", test_pager },
 	{ "log_and_off", test_log_and_off },
 	{ "mode_names", test_mode_names },
 };
