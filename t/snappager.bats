@@ -371,6 +371,23 @@ json.dump(x, open(sys.argv[1], "w"))' "$TMP/index"
 	[ ! -e "$TMP/sock" ]
 }
 
+@test "snaprestore --page-server on snappager: the runner checks the temporary directories' files and gets READY" {
+	fake_layers			# layers with drives, as snaprestore wants
+	{ printf '\007'; head -c 511 /dev/zero; } > "$TMP/bits"	# pages 0-2
+	"$ROOT/bin/snaprestore" --load-dir "$STACK" --add-workset "$TMP/bits"
+	"$S3SNAP" put "$TMP/base" "s3://$BUCKET/$P/base"
+	"$S3SNAP" put "$TMP/diff" "s3://$BUCKET/$P/diff"
+	mkdir "$TMP/c"
+	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	STACK=$DIRS
+	run fake_restore --page-server "$TMP/sock"
+	at_console
+	served
+	[ "$PAGER_STATUS" -eq 0 ]
+	[[ "$PAGER_ERR" == *"working set: 3 pages put in"* ]]
+	"$S3SNAP" verify "$TMP/c/diff"
+}
+
 # Last: it kills the store and starts a new, empty one.
 @test "the store stopped in the middle: the runner's fault fails with 69, nothing is left" {
 	mkstack
@@ -389,21 +406,4 @@ json.dump(x, open(sys.argv[1], "w"))' "$TMP/index"
 	no_leftovers "$TMP/c/base"
 	no_leftovers "$TMP/c/diff"
 	"$SERVER" start 3>&- >&2
-}
-
-@test "snaprestore --page-server on snappager: the runner checks the temporary directories' files and gets READY" {
-	fake_layers			# layers with drives, as snaprestore wants
-	{ printf '\007'; head -c 511 /dev/zero; } > "$TMP/bits"	# pages 0-2
-	"$ROOT/bin/snaprestore" --load-dir "$STACK" --add-workset "$TMP/bits"
-	"$S3SNAP" put "$TMP/base" "s3://$BUCKET/$P/base"
-	"$S3SNAP" put "$TMP/diff" "s3://$BUCKET/$P/diff"
-	mkdir "$TMP/c"
-	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
-	STACK=$DIRS
-	run fake_restore --page-server "$TMP/sock"
-	at_console
-	served
-	[ "$PAGER_STATUS" -eq 0 ]
-	[[ "$PAGER_ERR" == *"working set: 3 pages put in"* ]]
-	"$S3SNAP" verify "$TMP/c/diff"
 }
