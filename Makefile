@@ -31,7 +31,7 @@ SNAPVM_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread $(WARNINGS)
 # lib/'s folders from the bottom up: a file calls and includes only its
 # own folder and those below it, and no files need each other (make
 # layers, lib/README).
-LAYERS   := base jail net snapfmt kvm dev vmm run s3 ctrl
+LAYERS   := base jail net snapfmt kvm dev vmm run s3 pager ctrl
 # The libraries, their flags from pkg-config as a Debian build expects.
 # Each program links only those its code needs (PROG_LIBS_NAME; a program
 # without a line links them all): a runner's own memory is part of what
@@ -44,6 +44,7 @@ PROG_LIBS_vmrun       := json-c nettle libmnl libseccomp
 PROG_LIBS_snaprestore := $(PROG_LIBS_vmrun)
 PROG_LIBS_ctrl        := json-c nettle yaml-0.1 libmicrohttpd libsystemd
 PROG_LIBS_s3snap      := json-c nettle yaml-0.1 libcurl
+PROG_LIBS_snappager   := json-c nettle yaml-0.1 libcurl
 PROG_LIBS_snapdump    := json-c
 PROG_LIBS_tapnet      := libmnl
 PROG_LIBS_vmjail      :=
@@ -79,12 +80,15 @@ NETCFG   := $(B)/netcfg/snapvm-netcfg
 # What a jailed process sees, for t/vmjail.bats; and a command under the
 # unit's SystemCallFilter=, for t/ctrl.bats.
 JAILPROBE := $(B)/t/jail/probe $(B)/t/jail/sysfilter
+# A runner without a VM for t/snappager.bats: guest memory handed to a
+# page server as snaprestore --page-server hands it.
+PAGERCLIENT := $(B)/t/pagerclient
 # The runners with the request loop's test hook (t/hooks/runner_hooks.c),
 # for the tests of what a jailed runner can reach; never installed.
 HOOKED   := $(B)/t/hooks/vmrun $(B)/t/hooks/snaprestore
 
 all: $(PROGS:%=bin/%) testguests $(UNIT_BIN) appfs $(NETCFG) $(JAILPROBE) \
-	$(HOOKED)
+	$(HOOKED) $(PAGERCLIENT)
 
 appfs: $(APPFS)
 
@@ -147,6 +151,11 @@ $(NETCFG): $(NETCFG_SRC) rootfs/init/netcfg.h lib/net/netaddr.h
 $(B)/t/jail/probe: t/jail/probe.c
 	@mkdir -p $(@D)
 	$(Q)$(call say,CC,$@)$(CC) $(SNAPVM_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(PAGERCLIENT): $(B)/t/pagerclient.o $(LIBA)
+	@mkdir -p $(@D)
+	$(Q)$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) \
+	    $(TEST_LDLIBS) $(LDLIBS)
 
 $(B)/t/jail/sysfilter: t/jail/sysfilter.c
 	@mkdir -p $(@D)

@@ -6,60 +6,18 @@
 # needs one it can break.
 
 load helpers
+load s3helpers
 
 S3SNAP="$ROOT/bin/s3snap"
-SERVER="$ROOT/scripts/s3-test-server"
-BUCKET=snapvm-test
 # Overridable to try the tests on other layers; CI uses make snap's.
 BASE="${S3SNAP_TEST_BASE:-$ROOT/build/snap/python3}"
 DIFF="${S3SNAP_TEST_DIFF:-$ROOT/build/snap/diff/hello}"
 EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 
-setup_file() {
-	# A short path: Ceph's admin sockets must fit in sun_path.
-	S3_TEST_DIR="$(mktemp -d /tmp/s3snap-bats.XXXXXX)/srv"
-	export S3_TEST_DIR
-	# fd 3 is bats' own: daemons holding it would keep bats waiting.
-	"$SERVER" start 3>&- >&2
-}
-
-teardown_file() {
-	"$SERVER" stop 3>&- >&2
-	rmdir "$(dirname "$S3_TEST_DIR")"
-}
-
-setup() {
-	eval "$("$SERVER" env)"
-	TMP="$(mktemp -d)"
-	P="t$BATS_TEST_NUMBER"		# each test's own prefix
-	export S3SNAP_RETRIES=2		# a dead server fails in seconds
-}
-
-teardown() {
-	local pid
-	for pid in ${BG_PIDS:-}; do
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-
 # A full layer $1 of $2 MiB of sparse memory with ${3:-3000} random pages
 # of data (t/fakesnap.py): 3000 pages make a memory object of two parts.
 mklayer() {
 	python3 "$ROOT/t/fakesnap.py" layer "$1" --mib "$2" --pages "${3:-3000}"
-}
-
-# A signed request straight to the server: s3curl METHOD KEY [QUERY] [curl
-# arguments]; prints the body, then the HTTP status on a line of its own.
-s3curl() {
-	local method=$1 key=$2 query=${3:-}
-	shift 3 || shift $#
-	curl -s -X "$method" -w '\n%{http_code}\n' \
-	    --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
-	    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-	    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@" \
-	    "$AWS_ENDPOINT_URL/$BUCKET/$key${query:+?$query}"
 }
 
 # Keys of the multipart uploads in progress under prefix $1.
@@ -83,19 +41,6 @@ object_size() {
 	    sed -n 's/^[Cc]ontent-[Ll]ength: //p'
 }
 
-# obj PREFIX DIR NAME: the key of file NAME of layer DIR stored at PREFIX
-# (PREFIX/M/NAME, M the SHA-256 of its manifest.json).
-obj() {
-	echo "$1/$(sha256sum < "$2/manifest.json" | cut -c1-64)/$3"
-}
-
-# Object $1 into file $2.
-s3fetch() {
-	curl -sf -o "$2" --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
-	    --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
-	    -H "x-amz-content-sha256: $EMPTY_SHA" "$AWS_ENDPOINT_URL/$BUCKET/$1"
-}
-
 # Stores at $1 the index of $TMP/index edited by Python statements $2
 # (on idx, the index read).
 edit_index() {
@@ -113,15 +58,6 @@ no_leftovers() {
 	parent=$(dirname "$1") base=$(basename "$1")
 	[ ! -e "$1" ]
 	[ -z "$(find "$parent" -maxdepth 1 -name ".$base.s3snap.*")" ]
-}
-
-wait_for() {
-	for _ in $(seq 300); do
-		eval "$1" && return 0
-		sleep 0.1
-	done
-	echo "timed out waiting for: $1" >&2
-	return 1
 }
 
 # A put of layer $1 to prefix $2, killed with SIGKILL once its multipart

@@ -1,6 +1,5 @@
 /* s3snap: snapshot layers in S3-compatible storage.  See s3snap(1). */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,24 +8,17 @@
 
 #include "cli.h"
 #include "log.h"
-#include "s3conf.h"
+#include "s3opts.h"
 #include "s3sync.h"
 
-#define MAX_FLAGS	16
-
 struct opts {
-	const char *config;
-	int nset;
-	struct { const char *name, *value, *flag; } set[MAX_FLAGS];
+	struct s3opts store;
 	bool quiet;
 	int verbose;
 	const char *cmd;
 	char *const *args;
 	int nargs;
 };
-
-/* Per-process: the signal that asked us to stop, 0 while none has. */
-static volatile sig_atomic_t stop_signal;
 
 static void
 usage(FILE *f)
@@ -43,48 +35,24 @@ usage(FILE *f)
 	    "       s3snap --help | --version\n");
 }
 
-static void
-on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
 static int
 parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option flags[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "endpoint", required_argument, NULL, 'E' },
-		{ "region", required_argument, NULL, 'R' },
-		{ "addressing-style", required_argument, NULL, 'A' },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "retries", required_argument, NULL, 'r' },
-		{ "part-size", required_argument, NULL, 'P' },
-		{ "limit-rate", required_argument, NULL, 'L' },
+		S3OPTS_LONG,
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const setting[128] = {
-		['E'] = "endpoint", ['R'] = "region", ['A'] = "addressing_style",
-		['j'] = "jobs", ['r'] = "retries", ['P'] = "part_size",
-		['L'] = "limit_rate",
-	};
-	int ch, idx = 0;
+	int ch;
 
-	while ((ch = getopt_long(argc, argv, "j:qvh", flags, &idx)) != -1) {
-		if (ch > 0 && ch < 128 && setting[ch] != NULL &&
-		    o->nset < MAX_FLAGS) {
-			o->set[o->nset].name = setting[ch];
-			o->set[o->nset].value = optarg;
-			o->set[o->nset++].flag = ch == 'j' ? "--jobs" :
-			    flags[idx].name;
+	while ((ch = getopt_long(argc, argv, S3OPTS_SHORT "qvh", flags,
+	    NULL)) != -1) {
+		if (s3opts_take(&o->store, ch, optarg))
 			continue;
-		}
 		switch (ch) {
-		case 'c': o->config = optarg; break;
 		case 'q': o->quiet = true; break;
 		case 'v': o->verbose++; break;
 		case 'h': return CLI_HELP;
@@ -100,34 +68,6 @@ parse(int argc, char **argv, struct opts *o)
 	o->args = argv + optind + 1;
 	o->nargs = argc - optind - 1;
 	return 0;
-}
-
-static const char *
-env(const char *name)
-{
-	return getenv(name);
-}
-
-/* The AWS CLI's files, config file, environment, flags: each overrides
- * the one before. */
-static int
-configure(const struct opts *o, struct s3conf *c)
-{
-	const char *file = o->config ? o->config : getenv("S3SNAP_CONFIG");
-
-	s3conf_defaults(c);
-	if (s3conf_aws(c, env) == -1)
-		return -1;
-	if (file != NULL && *file != '\0' && s3conf_file(c, file) == -1)
-		return -1;
-	if (s3conf_env(c, env) == -1)
-		return -1;
-	for (int i = 0; i < o->nset; i++)
-		if (s3conf_set(c, o->set[i].name, o->set[i].value,
-		    o->set[i].flag) == -1)
-			return -1;
-	s3conf_report(c);
-	return s3conf_finish(c);
 }
 
 /* The command's operands: which is the s3:// one, which the directory. */
@@ -180,24 +120,12 @@ run(const struct opts *o, struct s3sync *y, const char *dir)
 	return rc;
 }
 
-static void
-catch_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 int
 main(int argc, char **argv)
 {
 	static struct opts o;
 	static struct s3conf conf;
-	struct s3sync y = { .conf = &conf, .cancel = &stop_signal };
+	struct s3sync y = { .conf = &conf };
 	const char *dir = NULL;
 	int rc;
 
@@ -207,16 +135,12 @@ main(int argc, char **argv)
 	if (operands(&o, &y, &dir) == -1)
 		return cli_finish(CLI_USAGE, "s3snap", usage);
 	log_init(argv[0], o.verbose ? LOG_INFO + o.verbose - 1 : LOG_WARN);
-	if (strcmp(o.cmd, "verify") != 0 && configure(&o, &conf) == -1)
+	if (strcmp(o.cmd, "verify") != 0 &&
+	    s3opts_configure(&o.store, &conf) == -1)
 		return EX_USAGE;
 	y.progress = !o.quiet && isatty(STDERR_FILENO);
-	catch_signals();
+	y.cancel = cli_catch_stop();
 	rc = run(&o, &y, dir);
-	if (stop_signal != 0) {
-		log_warnx("stopped by signal %d",
-		    (int)stop_signal);
-		signal(stop_signal, SIG_DFL);
-		raise(stop_signal);
-	}
+	cli_stopped();
 	return rc;
 }

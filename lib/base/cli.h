@@ -9,6 +9,7 @@
 #ifndef SNAPVM_CLI_H
 #define SNAPVM_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 
 /* What a flag parser returns besides 0 (go on). */
@@ -20,5 +21,16 @@ const char *snapvm_version(void);
 /* The exit status for rc, a parser's CLI_*, after printing what it asks
  * for; usage(f) prints the program's usage on f. */
 int cli_finish(int rc, const char *prog, void (*usage)(FILE *f));
+
+/*
+ * For a program that cleans up when asked to stop: SIGINT, SIGTERM and
+ * SIGHUP are only recorded, without SA_RESTART (a blocking call returns
+ * EINTR), and SIGPIPE is ignored.  Returns the flag, the signal's number
+ * once one came, for the loops to watch.
+ */
+const volatile sig_atomic_t *cli_catch_stop(void);
+/* If a stop signal came: says so and dies of it, as whoever interrupted
+ * the program expects; else returns. */
+void cli_stopped(void);
 
 #endif

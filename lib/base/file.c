@@ -1,10 +1,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "file.h"
@@ -181,6 +184,93 @@ file_cache_mkdir(const char *name, char *out, size_t n)
 	/* The cache's base, snapvm and name: the base directory
 	 * specification has XDG_CACHE_HOME made when it is needed. */
 	return mkdir_levels(out, name != NULL ? 3 : 2);
+}
+
+int
+file_mkdtemp_beside(const char *dir, const char *tag, char *out, size_t size)
+{
+	char a[4096], b[4096];
+	mode_t mask;
+
+	snprintf(a, sizeof(a), "%s", dir);
+	snprintf(b, sizeof(b), "%s", dir);
+	if ((size_t)snprintf(out, size, "%s/.%s.%s.XXXXXX", dirname(a),
+	    basename(b), tag) >= size) {
+		log_warnx("%s: path too long", dir);
+		out[0] = '\0';
+		return -1;
+	}
+	if (mkdtemp(out) == NULL) {
+		log_warn("%s", out);
+		out[0] = '\0';
+		return -1;
+	}
+	mask = umask(0);	/* mkdtemp made it 0700: as mkdir would */
+	umask(mask);
+	if (chmod(out, 0777 & ~mask) == -1) {
+		log_warn("%s", out);
+		rmdir(out);
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 if a server accepts connections at path, 0 if none does, -1 on
+ * other errors. */
+static int
+socket_live(const char *path, int type)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* Non-blocking: a full backlog says EAGAIN instead of waiting, and
+	 * is just as alive. */
+	if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) ==
+	    -1)
+		return -1;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (rc == 0 || errno == EAGAIN)
+		rc = 1;
+	else
+		rc = errno == ECONNREFUSED ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+int
+file_claim_socket(const char *path, int type, const char *who)
+{
+	struct stat st;
+	int live;
+
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("%s", path);
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_warnx("%s: exists and is not a socket", path);
+		errno = EEXIST;
+		return -1;
+	}
+	if ((live = socket_live(path, type)) == 1) {
+		log_warnx("%s: in use: %s there", path, who);
+		errno = EADDRINUSE;
+		return -1;
+	}
+	if (live == -1 || (unlink(path) == -1 && errno != ENOENT)) {
+		log_warn("%s", path);
+		return -1;
+	}
+	log_info("%s: removed a stale socket", path);
+	return 0;
 }
 
 int

@@ -21,6 +21,24 @@ int file_rename_noreplace(const char *from, const char *to);
  * a to b, and the old b comes back as a: b is briefly absent. */
 int file_rename_exchange(const char *a, const char *b);
 
+/*
+ * A new hidden directory beside dir, ".BASE.TAG.XXXXXX" (BASE dir's last
+ * component), so that renaming it to dir stays in one file system;
+ * its mode is what mkdir(2) would give under the umask.  0, or -1
+ * logged (out made "").
+ */
+int file_mkdtemp_beside(const char *dir, const char *tag, char *out,
+    size_t size);
+
+/*
+ * Makes path free for a Unix socket of type (SOCK_STREAM, ...) to be
+ * bound there: a socket nobody listens on any more (left by a process
+ * that died) is removed; a live one, named in the message by who (what
+ * listens there), or anything that is not a socket, stays.  0, or -1
+ * logged (errno EADDRINUSE for a live socket, EEXIST for another file).
+ */
+int file_claim_socket(const char *path, int type, const char *who);
+
 /* fsync(2) of a directory, so that the names made in it last. */
 int file_sync_dir(const char *path);
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "file.h"
 #include "log.h"
 #include "monotime.h"
 
@@ -45,62 +46,6 @@ api_sockaddr(const char *path, struct sockaddr_un *sa)
 		return -1;
 	}
 	memcpy(sa->sun_path, path, n + 1);
-	return 0;
-}
-
-/* 1 if a server accepts connections at path, 0 if none does (a stale
- * socket left by a VM that died), -1 on other errors. */
-static int
-api_live(const char *path)
-{
-	struct sockaddr_un sa;
-	int fd, rc;
-
-	if (api_sockaddr(path, &sa) == -1)
-		return -1;
-	/* Non-blocking: a full backlog says EAGAIN instead of waiting, and
-	 * is just as alive. */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd == -1)
-		return -1;
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (rc == 0 || errno == EAGAIN)
-		rc = 1;
-	else
-		rc = errno == ECONNREFUSED ? 0 : -1;
-	close(fd);
-	return rc;
-}
-
-/* Makes path free for our socket, removing a stale one. */
-static int
-api_claim(const char *path)
-{
-	struct stat st;
-	int live;
-
-	if (lstat(path, &st) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		log_warn("%s", path);
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		log_warnx("%s: exists and is not a socket", path);
-		errno = EEXIST;
-		return -1;
-	}
-	if ((live = api_live(path)) == 1) {
-		log_warnx("%s: in use: another VM serves its control socket "
-		    "there", path);
-		errno = EADDRINUSE;
-		return -1;
-	}
-	if (live == -1 || (unlink(path) == -1 && errno != ENOENT)) {
-		log_warn("%s", path);
-		return -1;
-	}
-	log_info("%s: removed a stale socket", path);
 	return 0;
 }
 
@@ -614,7 +559,8 @@ api_start(struct api *a, const char *path, const struct api_ops *ops, void *ctx)
 
 	memset(a, 0, sizeof(*a));
 	a->listen_fd = a->stop_fd = -1;
-	if (api_sockaddr(path, &sa) == -1 || api_claim(path) == -1)
+	if (api_sockaddr(path, &sa) == -1 || file_claim_socket(path,
+	    SOCK_STREAM, "another VM serves its control socket") == -1)
 		return -1;
 	memcpy(a->path, sa.sun_path, sizeof(a->path));
 	a->ops = ops;

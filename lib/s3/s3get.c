@@ -191,31 +191,8 @@ publish(struct get *g, const char *dir)
 static int
 make_tmp(struct get *g, const char *dir)
 {
-	char a[4096], b[4096];
-	const char *base;
-	mode_t mask;
-
-	snprintf(a, sizeof(a), "%s", dir);
-	snprintf(b, sizeof(b), "%s", dir);
-	base = basename(b);
-	if ((size_t)snprintf(g->tmp, sizeof(g->tmp), "%s/.%s.s3snap.XXXXXX",
-	    dirname(a), base) >= sizeof(g->tmp)) {
-		log_warnx("%s: path too long", dir);
-		g->tmp[0] = '\0';
-		return EX_CANTCREAT;
-	}
-	if (mkdtemp(g->tmp) == NULL) {
-		log_warn("%s", g->tmp);
-		g->tmp[0] = '\0';
-		return EX_CANTCREAT;
-	}
-	mask = umask(0);	/* mkdtemp made it 0700: as mkdir would */
-	umask(mask);
-	if (chmod(g->tmp, 0777 & ~mask) == -1) {
-		log_warn("%s", g->tmp);
-		return EX_CANTCREAT;
-	}
-	return 0;
+	return file_mkdtemp_beside(dir, "s3snap", g->tmp, sizeof(g->tmp)) ==
+	    0 ? 0 : EX_CANTCREAT;
 }
 
 static int
