@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""A TCP forwarder for tests: a store that can be stopped in the middle.
+
+    t/tcpfwd.py PORTFILE HOST:PORT
+
+Listens on a free port of 127.0.0.1, written to PORTFILE, and forwards
+every connection to HOST:PORT.  Killed, it takes every connection with
+it, as a store that went away would.
+"""
+import os
+import socket
+import sys
+import threading
+
+
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def main():
+    portfile, target = sys.argv[1], sys.argv[2]
+    host, port = target.rsplit(":", 1)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    with open(portfile + ".tmp", "w") as f:
+        f.write("%d\n" % srv.getsockname()[1])
+    os.rename(portfile + ".tmp", portfile)
+    while True:
+        c, _ = srv.accept()
+        u = socket.create_connection((host, int(port)))
+        for a, b in ((c, u), (u, c)):
+            threading.Thread(target=pump, args=(a, b), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
