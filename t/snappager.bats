@@ -395,7 +395,9 @@ json.dump(x, open(sys.argv[1], "w"))' "$TMP/index"
 	mkdir "$TMP/c"
 	serve --limit-rate 1M "s3://$BUCKET/$P/base=$TMP/c/base" \
 	    "s3://$BUCKET/$P/diff=$TMP/c/diff"
-	kill -9 "$(cat "$S3_TEST_DIR/run/client.rgw.pid")"
+	rgw=$(cat "$S3_TEST_DIR/run/client.rgw.pid")
+	kill -9 "$rgw"
+	wait_for "! kill -0 $rgw 2> /dev/null"	# gone, its socket closed
 	run "$CLIENT" "$TMP/sock" "$DIRS" 1050 "$(page_in_chunk "$TMP/base" 28)"
 	echo "$output"
 	[ "$status" -eq 69 ]
