@@ -160,6 +160,8 @@ struct pager_stack {
 	int next_li;			/* the transfer's cursor: under mu */
 	size_t next_c;
 	bool rescan;			/* a fault moved it: under mu */
+	int faulting;			/* faults fetching: the transfer
+					 * starts no chunk meanwhile; under mu */
 };
 
 /* st zeroed but for conf and cancel; specs[0..n-1], bottom first: DIR

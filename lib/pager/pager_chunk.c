@@ -55,6 +55,8 @@ int
 pager_chunk_get(struct pager_stack *st, struct pager_layer *l, size_t c,
     struct s3 *s, struct pager_err *e)
 {
+	int rc;
+
 	pthread_mutex_lock(&st->mu);
 	while (l->chunk[c] == PAGER_BUSY)
 		pthread_cond_wait(&st->cv, &st->mu);
@@ -69,8 +71,14 @@ pager_chunk_get(struct pager_stack *st, struct pager_layer *l, size_t c,
 	st->next_li = (int)(l - st->layer);
 	st->next_c = c + 1;
 	st->rescan = true;
+	st->faulting++;
 	pthread_mutex_unlock(&st->mu);
-	return pager_chunk_fetch(st, l, c, s, e);
+	rc = pager_chunk_fetch(st, l, c, s, e);
+	pthread_mutex_lock(&st->mu);
+	st->faulting--;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
 }
 
 /* The next absent chunk from the cursor on, claimed: false if none. */
@@ -97,6 +105,9 @@ pager_chunk_claim(struct pager_stack *st, int *li, size_t *c)
 	bool found;
 
 	pthread_mutex_lock(&st->mu);
+	/* A guest waits on a fault's chunk: the link is its first. */
+	while (st->faulting > 0)
+		pthread_cond_wait(&st->cv, &st->mu);
 	while (!(found = claim_from_cursor(st, li, c)) && st->rescan) {
 		st->rescan = false;	/* once more from the start */
 		st->next_li = 0;

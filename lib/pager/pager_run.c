@@ -153,10 +153,10 @@ prepare(struct run *r)
 
 		if (l->idx.chunk_size > len)
 			len = (size_t)l->idx.chunk_size;
-		/* The faults' share of the limit, as each transfer thread's. */
+		/* A fault has the whole limit: the transfer starts no chunk
+		 * while one is fetched (pager_chunk_claim). */
 		if (l->s3_open && limit > 0)
-			l->s3.rate = limit / (r->o->conf->jobs + 1) ?
-			    limit / (r->o->conf->jobs + 1) : 1;
+			l->s3.rate = limit;
 	}
 	r->sv.st = &r->st;
 	r->sv.buflen = len;

@@ -122,9 +122,10 @@ worker(void *arg)
 	struct pager_xfer *x = arg;
 	struct pager_err e = { 0 };
 	struct s3 s[SNAP_MAX_LAYERS];
-	/* The faults' connections have a share of the limit too. */
+	/* The threads share the limit; a fault, which has all of it,
+	 * holds back their next chunks. */
 	uint64_t limit = x->st->conf->limit_rate;
-	uint64_t rate = limit / (uint64_t)(x->nthreads + 1);
+	uint64_t rate = limit / (uint64_t)x->nthreads;
 	size_t c;
 	int li;
 
