@@ -29,6 +29,15 @@
       symbolic link to a file of that size instead, as a hostile runner
       could make it).
 
+  With --page-server PATH (a lazy restore from t/fakepager.py's layers):
+      it connects to PATH (SOCK_SEQPACKET), waits for "READY", and checks
+      the layers without their memory and workset files, which a runner
+      with a page server never opens; a thread then watches the socket:
+      "ERROR STATUS MESSAGE" makes it print "fakesnap: page server:
+      MESSAGE" and exit STATUS at once, a hangup exit 69, as snaprestore
+      does; "DONE" is taken in silence.  FAKESNAP_PAGER=ignore: it goes on
+      whatever the page server says (a runner that does not end itself).
+
   fakesnap.py --kernel K [--rootfs F] [--appfs APP.ext2] [--dump-dir D] ...
       plays vmrun(1) for ctrl: with --dump-dir, writes a base layer (a
       full one at the runtime point, with --rootfs and an empty app
@@ -58,8 +67,10 @@ import importlib.util
 import json
 import os
 import random
+import socket
 import struct
 import sys
+import threading
 import time
 
 PAGE = 4096
@@ -189,7 +200,7 @@ def manifest(d):
         return json.load(f)
 
 
-def check_layers(dirs):
+def check_layers(dirs, lazy=False):
     below = None
     for d in dirs:
         m = manifest(d)
@@ -197,6 +208,8 @@ def check_layers(dirs):
             raise ValueError("%s: format version %s, not %s: rebuild it" %
                              (d, m["version"], READS))
         for name, want in m["files"].items():
+            if lazy and name in ("memory", "workset"):
+                continue
             p = os.path.join(d, name)
             if os.path.getsize(p) != want["size"] or sha256(p) != want["sha256"]:
                 raise ValueError("%s: size or SHA-256 differs" % p)
@@ -315,6 +328,35 @@ def serve(app, workset=None):
         sys.stdout.flush()
 
 
+def page_server(path):
+    """Connected, and READY; then watched for as long as this runs."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    first = s.recv(512)
+    if first != b"READY":
+        print("fakesnap: page server: %r" % first, file=sys.stderr)
+        sys.exit(76)
+
+    def watch():
+        while True:
+            msg = s.recv(512)
+            if msg == b"DONE" or os.environ.get("FAKESNAP_PAGER") == "ignore":
+                if not msg:
+                    return
+                continue
+            if msg.startswith(b"ERROR "):
+                _, status, text = msg.decode().split(" ", 2)
+                print("fakesnap: page server: %s" % text, file=sys.stderr,
+                      flush=True)
+                os._exit(int(status))
+            print("fakesnap: page server hung up", file=sys.stderr,
+                  flush=True)
+            os._exit(69)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return s
+
+
 def record_argv(argv):
     """The command line, one JSON line written whole (O_APPEND)."""
     path = os.environ.get("FAKESNAP_ARGV_LOG")
@@ -370,11 +412,18 @@ def runner(argv):
     if "--load-dir" not in opts:
         return boot(opts)
     layers = opts["--load-dir"].split(",")
+    lazy = "--page-server" in opts
     try:
-        check_drives(check_layers(layers), opts)
+        check_drives(check_layers(layers, lazy), opts)
     except (OSError, ValueError, KeyError) as e:
         print("fakesnap: %s" % e, file=sys.stderr)
         return 70
+    if lazy:
+        if "--record-workset" in opts or "--dump-dir" in opts:
+            print("fakesnap: --page-server with --record-workset or "
+                  "--dump-dir", file=sys.stderr)
+            return 64
+        page_server(opts["--page-server"])  # its watcher keeps it open
     print("fakesnap: restored from %s" % ",".join(layers), file=sys.stderr)
     if "--net" in opts:
         print("fakesnap: %s" % describe_net(opts), file=sys.stderr)
