@@ -12,7 +12,7 @@ load helpers
 CTRL="$ROOT/bin/ctrl"
 S3SNAP="$ROOT/bin/s3snap"
 FAKE="$ROOT/t/fakesnap.py"
-PAGER="$ROOT/t/fakepager.py"
+FAKEPAGER="$ROOT/t/fakepager.py"
 
 setup_file() {
 	export SNAP="$ROOT/build/snap"
@@ -68,7 +68,7 @@ s3snap: $S3SNAP
 snapshot_store: $STORE/$1
 snapshot_cache: ${2:-0}
 store_restore: ${STORE_RESTORE:-download}
-snappager: $PAGER
+snappager: $FAKEPAGER
 ${LISTEN:+listen: [\"unix:$TMP/ctrl.sock\"]}
 functions: functions.yaml
 memory_budget: ${BUDGET:-1024}
@@ -632,7 +632,7 @@ PY
 	sed -i '/^store_restore:/d' "$TMP/ctrl.yaml"
 	run "$CTRL" --config "$TMP/ctrl.yaml" --check
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"store: $STORE/check; layers missing here are restored lazily through $PAGER"* ]]
+	[[ "$output" == *"store: $STORE/check; layers missing here are restored lazily through $FAKEPAGER"* ]]
 	sed -i '/^snapshot_store:/d' "$TMP/ctrl.yaml"
 	run "$CTRL" --config "$TMP/ctrl.yaml" --check
 	[[ "$output" == *"store: none"* ]]
@@ -671,4 +671,17 @@ PY
 	[ ! -e "$TMP/snap/$CPU/python3" ]
 	[ ! -e "$TMP/snap/$CPU/diff/hello" ]
 	[ -z "$(find "$TMP/snap/.pager" -mindepth 1)" ]
+}
+
+@test "a page server that cannot be started: lazy restores are off for the run, logged once, and the layers are downloaded" {
+	put_layer "$F" pgnone python3
+	put_layer "$F" pgnone diff/hello
+	put_layer "$F" pgnone diff/markdown
+	FAKEPAGER=$TMP/no-such-snappager STORE_RESTORE=lazy config pgnone
+	requests hello markdown
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events pager_unavailable 'snappager cannot be started')" -eq 1 ]
+	[ "$(events pager_started)" -eq 0 ]
+	[ "$(events snapshot_fetched)" -eq 3 ]
 }

@@ -34,7 +34,6 @@
   waits for READY, and exits with an ERROR's status, or 69 when the
   server hangs up first.
 """
-import json
 import os
 import signal
 import socket
@@ -43,20 +42,18 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True     # no __pycache__ in t/
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakesnap  # noqa: E402 (beside this file)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 S3SNAP = os.path.join(ROOT, "bin", "s3snap")
 TEMPS = []
 
 
 def log_argv(argv):
-    path = os.environ.get("FAKEPAGER_LOG")
-    if not path:
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps(argv) + "\n").encode())
-    finally:
-        os.close(fd)
+    if os.environ.get("FAKEPAGER_LOG"):
+        fakesnap.append_json(os.environ["FAKEPAGER_LOG"], argv)
 
 
 def remove_temps():

@@ -270,19 +270,24 @@ def describe_net(opts):
         tap, mac, master, up, opts.get("--net-addr", "none"))
 
 
+def append_json(path, obj):
+    """obj, one JSON line written whole (O_APPEND): lines of several
+    processes never mix."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(obj) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
 def record_run(payload):
     """One line per execution, written whole (O_APPEND) before it runs."""
     path = os.environ.get("FAKESNAP_EXEC_LOG")
     if not path:
         return
     rid = payload.get("rid") if isinstance(payload, dict) else None
-    line = json.dumps({"rid": rid, "tag": os.environ.get("FAKESNAP_TAG"),
-                       "pid": os.getpid()}) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
+    append_json(path, {"rid": rid, "tag": os.environ.get("FAKESNAP_TAG"),
+                       "pid": os.getpid()})
 
 
 def hold(payload):
@@ -358,15 +363,9 @@ def page_server(path):
 
 
 def record_argv(argv):
-    """The command line, one JSON line written whole (O_APPEND)."""
-    path = os.environ.get("FAKESNAP_ARGV_LOG")
-    if not path:
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps(argv) + "\n").encode())
-    finally:
-        os.close(fd)
+    """The command line, for FAKESNAP_ARGV_LOG."""
+    if os.environ.get("FAKESNAP_ARGV_LOG"):
+        append_json(os.environ["FAKESNAP_ARGV_LOG"], argv)
 
 
 BUILTINS = ("host", "x86-64-v2", "x86-64-v3", "x86-64-v4")

@@ -81,8 +81,10 @@ sock_dir(const struct ctrl *c, int j, char *out, size_t n)
 static void
 sock_path(const struct ctrl *c, int j, char *out, size_t n)
 {
-	snprintf(out, n, "%.900s/" PAGER_DIR "/%d/sock", c->conf.snapshot_dir,
-	    j);
+	char dir[CTRL_PATH];
+
+	sock_dir(c, j, dir, sizeof(dir));
+	snprintf(out, n, "%s/sock", dir);
 }
 
 static bool
@@ -160,13 +162,13 @@ ctrl_pager_describe(const struct ctrl *c, char *out, size_t n)
 static void
 unavailable(struct ctrl *c, const char *why)
 {
-	char jw[256];
+	char jw[400], jp[400];
 
 	c->lazy_ok = false;
 	snprintf(c->lazy_why, sizeof(c->lazy_why), "%s", why);
 	ctrl_log(c, "pager_unavailable", 0, "\"why\":%s,\"snappager\":%s",
 	    ctrl_log_jstr(jw, sizeof(jw), why),
-	    ctrl_log_jstr(jw + 128, sizeof(jw) - 128, c->conf.snappager));
+	    ctrl_log_jstr(jp, sizeof(jp), c->conf.snappager));
 }
 
 /* Hidden directories a page server fetches into, in dir, as an earlier

@@ -265,10 +265,7 @@ test_jail(void)
 static void
 test_end(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
-	CHECK(system(cmd) == 0);
+	unit_remove_tree(top);
 }
 
 static const struct unit_test tests[] = {

@@ -36,6 +36,9 @@ int unit_main(const struct unit_test *tests, int n);
 void unit_catch_stderr(void);
 int unit_release_stderr(const char *what);
 
+/* rm -rf dir, checked: a test's temporary tree. */
+void unit_remove_tree(const char *dir);
+
 #define UNIT_MAIN(tests) \
 	int main(void) { \
 		return unit_main(tests, (int)(sizeof(tests) / sizeof(tests[0]))); \
