@@ -685,3 +685,22 @@ PY
 	[ "$(events pager_started)" -eq 0 ]
 	[ "$(events snapshot_fetched)" -eq 3 ]
 }
+
+@test "a lazily restored runner that fails before it connects: its request fails, its page server is stopped, and the function's layers are downloaded" {
+	put_layer "$F" pgearly python3
+	put_layer "$F" pgearly diff/hello
+	STORE_RESTORE=lazy config pgearly
+	lazy_requests hello hello@3000
+	FAKESNAP_PAGER=fail FAKESNAP_ARGV_LOG=$TMP/argv ctrl ||
+	    { cat "$TMP/log"; false; }
+	jq -s -e 'map(select(.id == 1))[0] | .error.type == "RunnerFailed"' \
+	    "$TMP/out"
+	lazy_answered 2
+	[ "$(events pager_stopped 'its VM ended before it connected')" -eq 1 ]
+	[ "$(events pager_failed)" -eq 0 ]
+	[ "$(events snapshot_fetch)" -eq 2 ]
+	[ "$(restores lazy)" -eq 1 ]
+	[ "$(restores local)" -eq 1 ]
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+	[ -z "$(find "$TMP/snap/.pager" -mindepth 1)" ]
+}

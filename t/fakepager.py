@@ -10,9 +10,11 @@
       reads first and pages the memory in while the VM runs).  Then it
       listens on PATH (SOCK_SEQPACKET, mode 0600), prints one line,
       "load-dir D1,D2,...", the local DIRs and the hidden directories, and
-      serves one runner: when it connects, "READY"; then each hidden
-      directory is renamed to its DIR (dropped if DIR has appeared
-      meanwhile) and "DONE" sent; it exits 0 once the runner has hung up.
+      serves one runner: when it connects, the socket is removed and
+      "READY" sent; then, as snappager publishes its layers only once its
+      runner has read them, each hidden directory is renamed to its DIR
+      (dropped if DIR has appeared meanwhile) and "DONE" sent; it exits 0
+      once the runner has hung up.
       A fetch that fails: s3snap's status (66: not in the store), with
       nothing left behind.  SIGTERM: the hidden directories removed, then
       it dies of the signal.
@@ -21,11 +23,10 @@
   FAKEPAGER_EXIT=STATUS   exit STATUS before fetching anything
   FAKEPAGER_LINE=TEXT     print TEXT instead of the load-dir line, then
                           wait to be stopped
-  FAKEPAGER_FAIL=STATUS   once the runner has connected, send
-                          "ERROR STATUS MESSAGE" instead of completing the
-                          transfer, remove the hidden directories and exit
-                          STATUS, as snappager does when the store fails
-                          while a VM runs
+  FAKEPAGER_FAIL=STATUS   no transfer; once the runner has connected,
+                          send "ERROR STATUS MESSAGE", remove the hidden
+                          directories and exit STATUS, as snappager does
+                          when the store fails while a VM runs
   FAKEPAGER_HOLD=FILE     the transfer completes (the renames, DONE) only
                           once FILE exists (at most 120 s)
   FAKEPAGER_LOG=FILE      one JSON line per start: its command line
@@ -142,8 +143,9 @@ def complete(pairs):
     remove_temps()
 
 
-def serve(lsock, pairs):
+def serve(lsock, path, pairs):
     conn, _ = lsock.accept()
+    os.unlink(path)             # one runner: nobody else connects
     conn.send(b"READY")
     fail = os.environ.get("FAKEPAGER_FAIL")
     if fail:
@@ -180,7 +182,7 @@ def main(argv):
     if line is not None:
         while True:
             time.sleep(1)
-    return serve(lsock, pairs)
+    return serve(lsock, sock, pairs)
 
 
 if __name__ == "__main__":

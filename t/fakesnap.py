@@ -36,7 +36,9 @@
       "ERROR STATUS MESSAGE" makes it print "fakesnap: page server:
       MESSAGE" and exit STATUS at once, a hangup exit 69, as snaprestore
       does; "DONE" is taken in silence.  FAKESNAP_PAGER=ignore: it goes on
-      whatever the page server says (a runner that does not end itself).
+      whatever the page server says (a runner that does not end itself);
+      FAKESNAP_PAGER=fail: it exits 70 before it connects, as a runner
+      that finds a layer bad would.
 
   fakesnap.py --kernel K [--rootfs F] [--appfs APP.ext2] [--dump-dir D] ...
       plays vmrun(1) for ctrl: with --dump-dir, writes a base layer (a
@@ -335,6 +337,10 @@ def serve(app, workset=None):
 
 def page_server(path):
     """Connected, and READY; then watched for as long as this runs."""
+    if os.environ.get("FAKESNAP_PAGER") == "fail":
+        print("fakesnap: a layer is bad (FAKESNAP_PAGER=fail)",
+              file=sys.stderr)
+        sys.exit(70)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(path)
     first = s.recv(512)

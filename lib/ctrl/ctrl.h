@@ -178,7 +178,9 @@ struct pager_job {
 	bool arrived[CTRL_PAGER_LAYERS];	/* ...and dir is there now */
 	char load[CTRL_PAGER_LAYERS * (CTRL_PATH + 64)];  /* its load-dir */
 	char sock[CTRL_PATH + 32];	/* shorter than 108 (ctrl_pager_settle) */
-	uint64_t started_ms, ready_ms, term_ms;
+	uint64_t started_ms, ready_ms;
+	uint64_t term_ms;		/* SIGTERM sent; or its VM gone, or
+					 * its last layer in */
 	int end;			/* PGS_STOPPING: the outcome ctrl gave
 					 * it (enum pager_outcome), or -1 */
 };

@@ -368,17 +368,19 @@ ctrl_pager_bound(struct ctrl *c, int job, int slot)
 static void arrivals(struct ctrl *c, struct pager_job *p);
 
 /* Asks p to stop (it removes its temporary directories); o is the
- * outcome it is counted with, why (or NULL) logged as its failure. */
+ * outcome it is counted with, a failure (pager_failed) or not
+ * (pager_stopped), why (NULL: what o and ctrl's state say) logged. */
 static void
 stop(struct ctrl *c, struct pager_job *p, enum pager_outcome o,
     const char *why)
 {
 	char jf[160], jw[400];
 
-	ctrl_log(c, why ? "pager_failed" : "pager_stopped", 0,
+	ctrl_log(c, o == PGO_FAILED ? "pager_failed" : "pager_stopped", 0,
 	    "\"function\":%s,\"pid\":%d,\"why\":%s",
 	    ctrl_log_jstr(jf, sizeof(jf), job_fn(c, p)), (int)p->proc.pid,
-	    ctrl_log_jstr(jw, sizeof(jw), why ? why : c->draining ?
+	    ctrl_log_jstr(jw, sizeof(jw), why ? why : o == PGO_OK ?
+	    "its layers are in place and its VM is gone" : c->draining ?
 	    "draining" : "no VM took it"));
 	kill(p->proc.pid, SIGTERM);
 	p->state = PGS_STOPPING;
@@ -417,11 +419,20 @@ ctrl_pager_vm_gone(struct ctrl *c, int slot)
 		p->state = PGS_DETACHED;
 		p->slot = -1;
 		p->term_ms = mono_ms();
+		arrivals(c, p);
+		/* A page server removes its socket once its runner has
+		 * connected: this one's never did, and none will.  The lazy
+		 * restore did not work out for the function. */
+		if (access(p->sock, F_OK) == 0) {
+			if (p->fn >= 0)
+				c->lazy_skip[p->fn] = true;
+			stop(c, p, PGO_STOPPED, "its VM ended before it "
+			    "connected");
 		/* Its transfer is let finish, unless ctrl is stopping; one
 		 * that is done ends by itself now that its runner is gone. */
-		arrivals(c, p);
-		if (c->draining && !all_arrived(p))
+		} else if (c->draining && !all_arrived(p)) {
 			stop(c, p, PGO_STOPPED, NULL);
+		}
 	}
 }
 
@@ -554,6 +565,8 @@ arrivals(struct ctrl *c, struct pager_job *p)
 		if (p->fetch[k] && !p->arrived[k] &&
 		    ctrl_state_layer_exists(p->dir[k])) {
 			p->arrived[k] = true;
+			if (p->state != PGS_STOPPING)
+				p->term_ms = mono_ms();
 			ctrl_store_fetched(c, p->dir[k], mono_ms() - p->started_ms);
 		}
 }
@@ -575,9 +588,11 @@ ctrl_pager_timers(struct ctrl *c)
 		else if (p->state == PGS_READY && (p->fn < 0 ||
 		    now - p->ready_ms > UNUSED_MS))
 			stop(c, p, PGO_STOPPED, NULL);
-		else if (p->state == PGS_DETACHED && c->draining &&
+		/* Done, and its runner gone (or never come): it has
+		 * nothing left to do. */
+		else if (p->state == PGS_DETACHED && all_arrived(p) &&
 		    now - p->term_ms > TERM_MS)
-			stop(c, p, PGO_STOPPED, NULL);
+			stop(c, p, PGO_OK, NULL);
 		else if (p->state == PGS_STOPPING && now - p->term_ms > TERM_MS)
 			kill(p->proc.pid, SIGKILL);
 	}
