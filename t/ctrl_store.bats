@@ -12,7 +12,7 @@ load helpers
 CTRL="$ROOT/bin/ctrl"
 S3SNAP="$ROOT/bin/s3snap"
 FAKE="$ROOT/t/fakesnap.py"
-FAKEPAGER="$ROOT/t/fakepager.py"
+FAKESNAPPAGER="$ROOT/t/fakesnappager.py"
 
 setup_file() {
 	export SNAP="$ROOT/build/snap"
@@ -54,7 +54,7 @@ setup() {
 # RECORD_WS=true (the tests of other things count uploads); CPU_YAML is
 # more of ctrl.yaml (cpu_template, cpu_workarounds).  Layers missing here
 # are downloaded first unless STORE_RESTORE=lazy (the tests of lazy
-# restores, through t/fakepager.py); with LISTEN=yes it also listens on
+# restores, through t/fakesnappager.py); with LISTEN=yes it also listens on
 # $TMP/ctrl.sock, for /metrics.
 config() {
 	cat > "$TMP/ctrl.yaml" <<EOF2
@@ -68,7 +68,7 @@ s3snap: $S3SNAP
 snapshot_store: $STORE/$1
 snapshot_cache: ${2:-0}
 store_restore: ${STORE_RESTORE:-download}
-snappager: $FAKEPAGER
+snappager: $FAKESNAPPAGER
 ${LISTEN:+listen: [\"unix:$TMP/ctrl.sock\"]}
 functions: functions.yaml
 memory_budget: ${BUDGET:-1024}
@@ -482,7 +482,7 @@ PY
 	put_layer "$F" lazy diff/hello
 	STORE_RESTORE=lazy config lazy
 	requests hello hello hello
-	FAKESNAP_ARGV_LOG=$TMP/argv FAKEPAGER_LOG=$TMP/pager ctrl ||
+	FAKESNAP_ARGV_LOG=$TMP/argv FAKESNAPPAGER_LOG=$TMP/pager ctrl ||
 	    { cat "$TMP/log"; false; }
 	answered
 	[ "$(events pager_started)" -eq 1 ]
@@ -550,7 +550,7 @@ PY
 		done
 		touch "$TMP/go"
 	) 3>&- &
-	FAKEPAGER_HOLD=$TMP/transfer FAKESNAP_HOLD=$TMP/go \
+	FAKESNAPPAGER_HOLD=$TMP/transfer FAKESNAP_HOLD=$TMP/go \
 	    FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
 	wait
 	lazy_answered 1 2
@@ -576,7 +576,7 @@ PY
 			sleep 0.1
 		done
 		curl -s --unix-socket "$TMP/ctrl.sock" http://ctrl/metrics > "$TMP/metrics"
-	} | FAKEPAGER_FAIL=69 FAKESNAP_HOLD=$TMP/never FAKESNAP_ARGV_LOG=$TMP/argv \
+	} | FAKESNAPPAGER_FAIL=69 FAKESNAP_HOLD=$TMP/never FAKESNAP_ARGV_LOG=$TMP/argv \
 	    timeout --kill-after=10 900 "$CTRL" --config "$TMP/ctrl.yaml" -v \
 	    --requests - > "$TMP/out" 2> "$TMP/log" || { cat "$TMP/log"; false; }
 	lazy_answered 2 3
@@ -603,8 +603,8 @@ PY
 	put_layer "$F" pgbad diff/hello
 	STORE_RESTORE=lazy config pgbad
 	requests hello
-	for env in FAKEPAGER_EXIT=69 FAKEPAGER_EXIT=66 \
-	    "FAKEPAGER_LINE=load-dir /etc,/tmp" FAKEPAGER_LINE=ready; do
+	for env in FAKESNAPPAGER_EXIT=69 FAKESNAPPAGER_EXIT=66 \
+	    "FAKESNAPPAGER_LINE=load-dir /etc,/tmp" FAKESNAPPAGER_LINE=ready; do
 		rm -rf "$TMP/snap" "$TMP/argv"
 		( export "$env"; FAKESNAP_ARGV_LOG=$TMP/argv ctrl ) ||
 		    { cat "$TMP/log"; false; }
@@ -632,7 +632,7 @@ PY
 	sed -i '/^store_restore:/d' "$TMP/ctrl.yaml"
 	run "$CTRL" --config "$TMP/ctrl.yaml" --check
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"store: $STORE/check; layers missing here are restored lazily through $FAKEPAGER"* ]]
+	[[ "$output" == *"store: $STORE/check; layers missing here are restored lazily through $FAKESNAPPAGER"* ]]
 	sed -i '/^snapshot_store:/d' "$TMP/ctrl.yaml"
 	run "$CTRL" --config "$TMP/ctrl.yaml" --check
 	[[ "$output" == *"store: none"* ]]
@@ -647,7 +647,7 @@ PY
 	put_layer "$F" pgkill diff/hello
 	STORE_RESTORE=lazy config pgkill
 	lazy_requests hello:hold
-	FAKESNAP_PAGER=ignore FAKEPAGER_FAIL=65 FAKESNAP_HOLD=$TMP/never ctrl ||
+	FAKESNAP_PAGER=ignore FAKESNAPPAGER_FAIL=65 FAKESNAP_HOLD=$TMP/never ctrl ||
 	    { cat "$TMP/log"; false; }
 	jq -e '.id == 1 and .error.type == "RunnerFailed" and
 	    (.error.message | test("^the lazy restore failed: its page server exited with status 65 \\(a corrupt"))' "$TMP/out"
@@ -662,7 +662,7 @@ PY
 	put_layer "$F" pgstop diff/hello
 	STORE_RESTORE=lazy config pgstop
 	requests hello
-	FAKEPAGER_HOLD=$TMP/never ctrl || { cat "$TMP/log"; false; }
+	FAKESNAPPAGER_HOLD=$TMP/never ctrl || { cat "$TMP/log"; false; }
 	answered
 	[ "$(events vm_started '"lazy":true')" -eq 1 ]
 	[ "$(events pager_stopped 'draining')" -eq 1 ]
@@ -677,7 +677,7 @@ PY
 	put_layer "$F" pgnone python3
 	put_layer "$F" pgnone diff/hello
 	put_layer "$F" pgnone diff/markdown
-	FAKEPAGER=$TMP/no-such-snappager STORE_RESTORE=lazy config pgnone
+	FAKESNAPPAGER=$TMP/no-such-snappager STORE_RESTORE=lazy config pgnone
 	requests hello markdown
 	ctrl || { cat "$TMP/log"; false; }
 	answered

@@ -29,7 +29,7 @@
       symbolic link to a file of that size instead, as a hostile runner
       could make it).
 
-  With --page-server PATH (a lazy restore from t/fakepager.py's layers):
+  With --page-server PATH (a lazy restore, t/fakesnappager.py serving):
       it connects to PATH (SOCK_SEQPACKET), waits for "READY", and checks
       the layers without their memory and workset files, which a runner
       with a page server never opens; a thread then watches the socket:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A page server for tests that need no VM: plays snappager(1) for ctrl.
 
-  fakepager.py [--config FILE] --socket PATH LAYER...
+  fakesnappager.py [--config FILE] --socket PATH LAYER...
       LAYER is DIR (a layer here) or s3://BUCKET/PREFIX=DIR (the last =
       ends the URL), bottom first.  An s3:// layer whose DIR holds a
       layer is taken as a local one; any other is fetched whole with
@@ -20,20 +20,23 @@
       it dies of the signal.
 
   For the tests of ctrl's failures, from the environment:
-  FAKEPAGER_EXIT=STATUS   exit STATUS before fetching anything
-  FAKEPAGER_LINE=TEXT     print TEXT instead of the load-dir line, then
-                          wait to be stopped
-  FAKEPAGER_FAIL=STATUS   no transfer; once the runner has connected,
-                          send "ERROR STATUS MESSAGE", remove the hidden
-                          directories and exit STATUS, as snappager does
-                          when the store fails while a VM runs
-  FAKEPAGER_HOLD=FILE     the transfer completes (the renames, DONE) only
-                          once FILE exists (at most 120 s)
-  FAKEPAGER_LOG=FILE      one JSON line per start: its command line
+  FAKESNAPPAGER_EXIT=STATUS  exit STATUS before fetching anything
+  FAKESNAPPAGER_LINE=TEXT    print TEXT instead of the load-dir line, then
+                             wait to be stopped
+  FAKESNAPPAGER_FAIL=STATUS  once the runner has connected, send "ERROR
+                             STATUS MESSAGE" instead of completing the
+                             transfer, remove the hidden directories and
+                             exit STATUS, as snappager does when the store
+                             fails while a VM runs
+  FAKESNAPPAGER_HOLD=FILE    the transfer completes (the renames, DONE)
+                             only once FILE exists (at most 120 s)
+  FAKESNAPPAGER_LOG=FILE     one JSON line per start: its command line
 
   The runner's side is t/fakesnap.py --page-server PATH: it connects,
   waits for READY, and exits with an ERROR's status, or 69 when the
-  server hangs up first.
+  server hangs up first.  These text messages stand for snapvm-pager(5)'s
+  (t/fakepager.py plays that protocol for the runner's own tests): here
+  only ctrl's handling of page servers is under test.
 """
 import os
 import signal
@@ -53,8 +56,8 @@ TEMPS = []
 
 
 def log_argv(argv):
-    if os.environ.get("FAKEPAGER_LOG"):
-        fakesnap.append_json(os.environ["FAKEPAGER_LOG"], argv)
+    if os.environ.get("FAKESNAPPAGER_LOG"):
+        fakesnap.append_json(os.environ["FAKESNAPPAGER_LOG"], argv)
 
 
 def remove_temps():
@@ -90,7 +93,7 @@ def parse(argv):
             layers.append((None, argv[i]))
         i += 1
     if sock is None or not layers:
-        print("usage: fakepager.py [--config FILE] --socket PATH LAYER...",
+        print("usage: fakesnappager.py [--config FILE] --socket PATH LAYER...",
               file=sys.stderr)
         sys.exit(64)
     return config, sock, layers
@@ -106,7 +109,7 @@ def fetch(config, url, d):
         ["-q", "get", url, tmp]
     rc = subprocess.call(cmd)
     if rc != 0:
-        print("fakepager: %s: s3snap get exited %d" % (url, rc),
+        print("fakesnappager: %s: s3snap get exited %d" % (url, rc),
               file=sys.stderr)
         remove_temps()
         sys.exit(rc)
@@ -127,7 +130,7 @@ def listen(path):
 
 
 def hold():
-    path = os.environ.get("FAKEPAGER_HOLD")
+    path = os.environ.get("FAKESNAPPAGER_HOLD")
     end = time.monotonic() + 120
     while path and not os.path.exists(path) and time.monotonic() < end:
         time.sleep(0.05)
@@ -147,9 +150,9 @@ def serve(lsock, path, pairs):
     conn, _ = lsock.accept()
     os.unlink(path)             # one runner: nobody else connects
     conn.send(b"READY")
-    fail = os.environ.get("FAKEPAGER_FAIL")
+    fail = os.environ.get("FAKESNAPPAGER_FAIL")
     if fail:
-        conn.send(b"ERROR %s the store failed (fakepager)" % fail.encode())
+        conn.send(b"ERROR %s the store failed (fakesnappager)" % fail.encode())
         remove_temps()
         return int(fail)
     hold()
@@ -164,8 +167,8 @@ def main(argv):
     log_argv(argv)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    if os.environ.get("FAKEPAGER_EXIT"):
-        return int(os.environ["FAKEPAGER_EXIT"])
+    if os.environ.get("FAKESNAPPAGER_EXIT"):
+        return int(os.environ["FAKESNAPPAGER_EXIT"])
     config, sock, layers = parse(argv)
     dirs, pairs = [], []
     for url, d in layers:
@@ -176,7 +179,7 @@ def main(argv):
         dirs.append(tmp)
         pairs.append((tmp, d))
     lsock = listen(sock)
-    line = os.environ.get("FAKEPAGER_LINE")
+    line = os.environ.get("FAKESNAPPAGER_LINE")
     print(line if line is not None else "load-dir " + ",".join(dirs),
           flush=True)
     if line is not None:
