@@ -704,3 +704,61 @@ PY
 	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
 	[ -z "$(find "$TMP/snap/.pager" -mindepth 1)" ]
 }
+
+# With the real page server (branch pager: bin/snappager, and
+# build/t/pagerclient, which hands it guest memory as snaprestore
+# --page-server does, without a VM): the fake runner's memory comes from
+# the store through userfaultfd.
+real_pager() {
+	[ -x "$ROOT/bin/snappager" ] && [ -x "$ROOT/build/t/pagerclient" ] ||
+	    skip "no bin/snappager or build/t/pagerclient here"
+	export FAKESNAPPAGER="$ROOT/bin/snappager"
+	export FAKESNAP_PAGERCLIENT="$ROOT/build/t/pagerclient"
+}
+
+@test "snappager: a function whose layers are only in the store answers through a lazy restore, on the memory the layers make; the layers are then here, whole" {
+	real_pager
+	put_layer "$F" real-pager python3
+	put_layer "$F" real-pager diff/hello
+	STORE_RESTORE=lazy config real-pager
+	requests hello
+	FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events vm_started '"lazy":true')" -eq 1 ]
+	[ "$(events pager_done '"status":0')" -eq 1 ]
+	want=$("$FAKESNAP_PAGERCLIENT" --compose "$F/python3,$F/diff/hello")
+	[ "$(events console "fakesnap: memory $want")" -eq 1 ]
+	"$S3SNAP" verify "$TMP/snap/$CPU/python3"
+	"$S3SNAP" verify "$TMP/snap/$CPU/diff/hello"
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+}
+
+@test "snappager: a corrupt chunk in the store fails the lazily restored VM that touches it and its request, clearly; the function is then served from layers made here" {
+	real_pager
+	put_layer "$F" real-bad python3
+	put_layer "$F" real-bad diff/hello
+	here "$F" python3
+	# A byte of the diff's memory object changed, in its first chunk.
+	key="real-bad/$CPU/diff/hello"
+	key="${STORE#s3://snapvm-test/}/$key/$(sha256sum < "$F/diff/hello/manifest.json" | cut -c1-64)/memory"
+	s3="--aws-sigv4 aws:amz:$AWS_REGION:s3 --user $AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY -H x-amz-content-sha256:UNSIGNED-PAYLOAD"
+	# shellcheck disable=SC2086
+	curl -sf -o "$TMP/obj" $s3 "$AWS_ENDPOINT_URL/snapvm-test/$key"
+	printf '\377' | dd of="$TMP/obj" bs=1 seek=100 conv=notrunc 2> /dev/null
+	# shellcheck disable=SC2086
+	curl -sf -X PUT -T "$TMP/obj" $s3 "$AWS_ENDPOINT_URL/snapvm-test/$key"
+	STORE_RESTORE=lazy config real-bad
+	lazy_requests hello hello@4000
+	FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
+	jq -s -e 'map(select(.id == 1))[0] | .error.type == "RunnerFailed" and
+	    (.error.message | test("status 65"))' "$TMP/out"
+	[ "$(events pager_failed '"status":65,"outcome":"corrupt"')" -eq 1 ]
+	[ "$(events console 'page server: s3://.*/memory: chunk 0, bytes 0-262143: not the index.s SHA-256 or length (corrupt object)')" -eq 1 ]
+	# The next request: a download, which finds the object corrupt too,
+	# then a diff built here.
+	lazy_answered 2
+	[ "$(events snapshot_fetch_failed '"status":65')" -eq 1 ]
+	[ "$(events snapshot_built hello)" -eq 1 ]
+	[ "$(restores lazy)" -eq 1 ]
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+}

@@ -38,7 +38,13 @@
       does; "DONE" is taken in silence.  FAKESNAP_PAGER=ignore: it goes on
       whatever the page server says (a runner that does not end itself);
       FAKESNAP_PAGER=fail: it exits 70 before it connects, as a runner
-      that finds a layer bad would.
+      that finds a layer bad would.  With FAKESNAP_PAGERCLIENT=PROGRAM
+      (build/t/pagerclient) the page server is a real snappager(1):
+      PROGRAM makes the guest memory and hands it over as snaprestore
+      does (snapvm-pager(5)) and reads every page before the first
+      request is read, its digest on stderr as "fakesnap: memory sha256
+      HEX"; PROGRAM then waits for DONE and hangs up; a status other than
+      0 is this runner's at once.
 
   fakesnap.py --kernel K [--rootfs F] [--appfs APP.ext2] [--dump-dir D] ...
       plays vmrun(1) for ctrl: with --dump-dir, writes a base layer (a
@@ -71,6 +77,7 @@ import os
 import random
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -335,12 +342,44 @@ def serve(app, workset=None):
         sys.stdout.flush()
 
 
-def page_server(path):
+def real_page_server(client, path, layers):
+    """A real snappager's, through PROGRAM: READY, then watched."""
+    p = subprocess.Popen([client, path, ",".join(layers), "all",
+                          "--wait-done"], stdout=subprocess.PIPE)
+    # READY, then every page read (as a guest might touch them all
+    # before its first answer) and the memory's digest; DONE may come
+    # between them.
+    line = p.stdout.readline()
+    while line.startswith((b"ready ", b"done")):
+        line = p.stdout.readline()
+    if not line.startswith(b"sha256 "):
+        rc = p.wait()
+        print("fakesnap: page server: status %d" % rc, file=sys.stderr)
+        sys.exit(rc or 76)
+    print("fakesnap: memory %s" % line.decode().strip(), file=sys.stderr,
+          flush=True)
+
+    def watch():
+        for _ in p.stdout:
+            pass
+        rc = p.wait()
+        if rc != 0:
+            print("fakesnap: page server: status %d" % rc, file=sys.stderr,
+                  flush=True)
+            os._exit(rc)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def page_server(path, layers):
     """Connected, and READY; then watched for as long as this runs."""
     if os.environ.get("FAKESNAP_PAGER") == "fail":
         print("fakesnap: a layer is bad (FAKESNAP_PAGER=fail)",
               file=sys.stderr)
         sys.exit(70)
+    if os.environ.get("FAKESNAP_PAGERCLIENT"):
+        real_page_server(os.environ["FAKESNAP_PAGERCLIENT"], path, layers)
+        return
     s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s.connect(path)
     first = s.recv(512)
@@ -365,7 +404,6 @@ def page_server(path):
             os._exit(69)
 
     threading.Thread(target=watch, daemon=True).start()
-    return s
 
 
 def record_argv(argv):
@@ -428,7 +466,7 @@ def runner(argv):
             print("fakesnap: --page-server with --record-workset or "
                   "--dump-dir", file=sys.stderr)
             return 64
-        page_server(opts["--page-server"])  # its watcher keeps it open
+        page_server(opts["--page-server"], layers)
     print("fakesnap: restored from %s" % ",".join(layers), file=sys.stderr)
     if "--net" in opts:
         print("fakesnap: %s" % describe_net(opts), file=sys.stderr)
