@@ -12,6 +12,7 @@ load helpers
 CTRL="$ROOT/bin/ctrl"
 S3SNAP="$ROOT/bin/s3snap"
 FAKE="$ROOT/t/fakesnap.py"
+FAKESNAPPAGER="$ROOT/t/fakesnappager.py"
 
 setup_file() {
 	export SNAP="$ROOT/build/snap"
@@ -51,7 +52,10 @@ setup() {
 # restoring with $RESTORE (default: the fake runner) and booting with
 # $BOOT (default: none, /bin/false); it records working sets only with
 # RECORD_WS=true (the tests of other things count uploads); CPU_YAML is
-# more of ctrl.yaml (cpu_template, cpu_workarounds).
+# more of ctrl.yaml (cpu_template, cpu_workarounds).  Layers missing here
+# are downloaded first unless STORE_RESTORE=lazy (the tests of lazy
+# restores, through t/fakesnappager.py); with LISTEN=yes it also listens on
+# $TMP/ctrl.sock, for /metrics.
 config() {
 	cat > "$TMP/ctrl.yaml" <<EOF2
 kernel: $ROOT/build/vmlinux
@@ -63,6 +67,9 @@ snaprestore: ${RESTORE:-$FAKE}
 s3snap: $S3SNAP
 snapshot_store: $STORE/$1
 snapshot_cache: ${2:-0}
+store_restore: ${STORE_RESTORE:-download}
+snappager: $FAKESNAPPAGER
+${LISTEN:+listen: [\"unix:$TMP/ctrl.sock\"]}
 functions: functions.yaml
 memory_budget: ${BUDGET:-1024}
 record_worksets: ${RECORD_WS:-false}
@@ -422,4 +429,336 @@ PY
 	"$S3SNAP" verify "$TMP/snap/diff/digest"
 	"$S3SNAP" verify "$TMP/snap/$CPU/python3"
 	[ "$(events snapshot_outdated)" -eq 0 ]
+}
+
+# lazy_requests SPEC...: request lines, ids from 1: SPEC is APP, APP:hold
+# (its payload has "hold": true: t/fakesnap.py holds it until
+# $FAKESNAP_HOLD exists) or APP@MS (it comes MS after ctrl starts).
+lazy_requests() {
+	python3 - "$ROOT" "$@" > "$TMP/requests" <<'PY'
+import json, sys
+root, specs = sys.argv[1], sys.argv[2:]
+for i, spec in enumerate(specs):
+    app, _, at = spec.partition("@")
+    app, _, hold = app.partition(":")
+    req = json.load(open("%s/appfs/%s/request.json" % (root, app)))
+    line = {"id": i + 1, "function": app, "payload": req["payload"]}
+    if hold:
+        line["payload"] = dict(req["payload"], hold=True)
+    if at:
+        line["time"] = int(at)
+    print(json.dumps(line))
+PY
+}
+
+# lazy_answered ID...: those requests answered correctly (hello echoes its
+# payload, the others answer their expected.json).
+lazy_answered() {
+	python3 - "$ROOT" "$TMP/out" "$TMP/requests" "$@" <<'PY'
+import json, sys
+root, out, reqs, ids = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+want = {str(json.loads(l)["id"]): json.loads(l) for l in open(reqs)}
+got = {str(json.loads(l)["id"]): json.loads(l) for l in open(out)}
+for i in ids:
+    r, g = want[i], got[i]
+    exp = {"echo": r["payload"]} if r["function"] == "hello" else \
+        json.load(open("%s/appfs/%s/expected.json" % (root, r["function"])))
+    assert g["status"] == "ok" and g["response"] == exp, (r, g)
+PY
+}
+
+# The runners' command lines ($TMP/argv): restores, with or without a
+# page server.
+restores() {
+	python3 - "$TMP/argv" "$1" <<'PY'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if "--load-dir" in l]
+print(sum(("--page-server" in a) == (sys.argv[2] == "lazy") for a in runs))
+PY
+}
+
+@test "a function whose layers are only in the store is restored lazily: its runner gets the page server's socket and load-dir, and the layers end up here whole" {
+	put_layer "$F" lazy python3
+	put_layer "$F" lazy diff/hello
+	STORE_RESTORE=lazy config lazy
+	requests hello hello hello
+	FAKESNAP_ARGV_LOG=$TMP/argv FAKESNAPPAGER_LOG=$TMP/pager ctrl ||
+	    { cat "$TMP/log"; false; }
+	answered
+	[ "$(events pager_started)" -eq 1 ]
+	[ "$(events pager_ready)" -eq 1 ]
+	[ "$(events pager_done '"status":0')" -eq 1 ]
+	# One VM restored lazily; the others, if the first was still busy,
+	# from the layers once here.
+	[ "$(events vm_started '"restore":true,"lazy":true')" -eq 1 ]
+	[ "$(events vm_started '"restore":true,"lazy":false')" -eq \
+	    $(($(events vm_started) - 1)) ]
+	[ "$(events snapshot_fetch)" -eq 0 ]
+	[ "$(events snapshot_fetched)" -eq 2 ]
+	grep -q '"event":"stopped".*"fetched":2,.*"lazy_restores":1' "$TMP/log"
+	python3 - "$TMP/argv" "$TMP/pager" "$TMP/snap/$CPU" "$STORE/lazy/$CPU" <<'PY'
+import json, os, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+pagers = [json.loads(l) for l in open(sys.argv[2])]
+snap, store = sys.argv[3], sys.argv[4]
+lazy = [a for a in runs if "--page-server" in a]
+assert len(lazy) == 1 and len(pagers) == 1, (runs, pagers)
+a, p = lazy[0], pagers[0]
+flag = lambda argv, f: argv[argv.index(f) + 1]
+# The runner connects where the page server listens ...
+assert flag(a, "--page-server") == flag(p, "--socket"), (a, p)
+# ... and loads what it said: hidden directories beside the layers.
+base, diff = flag(a, "--load-dir").split(",")
+assert os.path.dirname(base) == snap and \
+    os.path.basename(base).startswith(".python3.pager."), base
+assert os.path.dirname(diff) == snap + "/diff" and \
+    os.path.basename(diff).startswith(".hello.pager."), diff
+assert "--record-workset" not in a, a
+# The page server was given the store's layers and where they go.
+assert p[-2:] == ["%s/python3=%s/python3" % (store, snap),
+                  "%s/diff/hello=%s/diff/hello" % (store, snap)], p
+PY
+	"$S3SNAP" verify "$TMP/snap/$CPU/python3"
+	"$S3SNAP" verify "$TMP/snap/$CPU/diff/hello"
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+	[ -z "$(find "$TMP/snap/.pager" -mindepth 1)" ]
+	# The next run restores from them, here.
+	rm "$TMP/argv"
+	FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events pager_started)" -eq 0 ]
+	[ "$(restores lazy)" -eq 0 ]
+	[ "$(restores local)" -ge 1 ]
+}
+
+@test "while a page server brings a function's layers, its other requests wait; once they are here, new VMs restore from them as usual" {
+	put_layer "$F" wait python3
+	put_layer "$F" wait diff/hello
+	STORE_RESTORE=lazy config wait
+	lazy_requests hello:hold hello
+	(
+		for _ in $(seq 600); do
+			[ "$(events pager_ready)" -eq 0 ] || break
+			sleep 0.1
+		done
+		sleep 1
+		events vm_started > "$TMP/vms"
+		touch "$TMP/transfer"
+		for _ in $(seq 600); do
+			[ ! -s "$TMP/out" ] || break
+			sleep 0.1
+		done
+		touch "$TMP/go"
+	) 3>&- &
+	FAKESNAPPAGER_HOLD=$TMP/transfer FAKESNAP_HOLD=$TMP/go \
+	    FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
+	wait
+	lazy_answered 1 2
+	# One VM while the layers were on their way; the second request was
+	# answered first, by a VM restored from them once they were here.
+	[ "$(cat "$TMP/vms")" -eq 1 ]
+	[ "$(head -1 "$TMP/out" | jq .id)" -eq 2 ]
+	[ "$(restores lazy)" -eq 1 ]
+	[ "$(restores local)" -eq 1 ]
+	grep -q -- "\"--load-dir\", \"$TMP/snap/$CPU/python3,$TMP/snap/$CPU/diff/hello\"" "$TMP/argv"
+}
+
+@test "a page server that fails while its VM runs: that request fails with its status, the failure is logged and counted, other functions are served, and the function's next request downloads the layers" {
+	put_layer "$F" pgfail diff/hello
+	here "$F" python3
+	here "$F" diff/markdown
+	STORE_RESTORE=lazy LISTEN=yes config pgfail
+	lazy_requests hello:hold markdown hello@4000
+	{
+		cat "$TMP/requests"
+		for _ in $(seq 1200); do
+			[ "$(cat "$TMP/out" 2> /dev/null | wc -l)" -lt 3 ] || break
+			sleep 0.1
+		done
+		curl -s --unix-socket "$TMP/ctrl.sock" http://ctrl/metrics > "$TMP/metrics"
+	} | FAKESNAPPAGER_FAIL=69 FAKESNAP_HOLD=$TMP/never FAKESNAP_ARGV_LOG=$TMP/argv \
+	    timeout --kill-after=10 900 "$CTRL" --config "$TMP/ctrl.yaml" -v \
+	    --requests - > "$TMP/out" 2> "$TMP/log" || { cat "$TMP/log"; false; }
+	lazy_answered 2 3
+	jq -s -e 'map(select(.id == 1))[0] | .status == "error" and
+	    .error.type == "RunnerFailed" and
+	    (.error.message | test("status 69.*(unreachable|failing)"))' "$TMP/out"
+	[ "$(events pager_failed '"status":69,"outcome":"unreachable"')" -eq 1 ]
+	[ "$(events console 'page server: the store failed')" -eq 1 ]
+	grep -qx 'snapvm_lazy_restores_total{outcome="unreachable"} 1' "$TMP/metrics"
+	grep -qx 'snapvm_lazy_restores_total{outcome="ok"} 0' "$TMP/metrics"
+	grep -qx 'snapvm_requests_total{function="hello",outcome="runner_failed"} 1' "$TMP/metrics"
+	grep -qx 'snapvm_requests_total{function="markdown",outcome="ok"} 1' "$TMP/metrics"
+	# The partial layer was never used: the third request waited for a
+	# download of it, and a restore from what that put in place.
+	[ "$(events snapshot_fetch diff/hello)" -eq 1 ]
+	[ "$(restores lazy)" -eq 1 ]
+	[ "$(restores local)" -eq 2 ]
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+	"$S3SNAP" verify "$TMP/snap/$CPU/diff/hello"
+}
+
+@test "a page server that exits before it says where its layers are, or says anything else: logged and counted, and the layers are downloaded instead" {
+	put_layer "$F" pgbad python3
+	put_layer "$F" pgbad diff/hello
+	STORE_RESTORE=lazy config pgbad
+	requests hello
+	for env in FAKESNAPPAGER_EXIT=69 FAKESNAPPAGER_EXIT=66 \
+	    "FAKESNAPPAGER_LINE=load-dir /etc,/tmp" FAKESNAPPAGER_LINE=ready; do
+		rm -rf "$TMP/snap" "$TMP/argv"
+		( export "$env"; FAKESNAP_ARGV_LOG=$TMP/argv ctrl ) ||
+		    { cat "$TMP/log"; false; }
+		echo "$env"
+		answered
+		[ "$(events pager_started)" -eq 1 ]
+		[ "$(events snapshot_fetched)" -eq 2 ]
+		[ "$(restores lazy)" -eq 0 ]
+		[ "$(restores local)" -eq 1 ]
+		case $env in
+		*EXIT=69) [ "$(events pager_failed '"status":69')" -eq 1 ] ;;
+		*EXIT=66) [ "$(events pager_not_in_store '"status":66')" -eq 1 ] ;;
+		*/etc*) [ "$(events pager_failed 'names /etc, which is neither')" -eq 1 ] ;;
+		*) [ "$(events pager_failed 'not load-dir')" -eq 1 ] ;;
+		esac
+		[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+	done
+}
+
+@test "ctrl --check says how layers missing here come from the store; store_restore is lazy or download" {
+	config check
+	run "$CTRL" --config "$TMP/ctrl.yaml" --check
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"store: $STORE/check; layers missing here are downloaded first (store_restore: download)"* ]]
+	sed -i '/^store_restore:/d' "$TMP/ctrl.yaml"
+	run "$CTRL" --config "$TMP/ctrl.yaml" --check
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"store: $STORE/check; layers missing here are restored lazily through $FAKESNAPPAGER"* ]]
+	sed -i '/^snapshot_store:/d' "$TMP/ctrl.yaml"
+	run "$CTRL" --config "$TMP/ctrl.yaml" --check
+	[[ "$output" == *"store: none"* ]]
+	STORE_RESTORE=sometimes config check
+	run "$CTRL" --config "$TMP/ctrl.yaml" --check
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"ctrl.yaml:"*": store_restore: \"sometimes\": expected lazy or download"* ]]
+}
+
+@test "a lazily restored runner that goes on after its page server failed is ended by ctrl, and its request failed" {
+	put_layer "$F" pgkill python3
+	put_layer "$F" pgkill diff/hello
+	STORE_RESTORE=lazy config pgkill
+	lazy_requests hello:hold
+	FAKESNAP_PAGER=ignore FAKESNAPPAGER_FAIL=65 FAKESNAP_HOLD=$TMP/never ctrl ||
+	    { cat "$TMP/log"; false; }
+	jq -e '.id == 1 and .error.type == "RunnerFailed" and
+	    (.error.message | test("^the lazy restore failed: its page server exited with status 65 \\(a corrupt"))' "$TMP/out"
+	[ "$(events pager_failed '"status":65,"outcome":"corrupt"')" -eq 1 ]
+	[ "$(events runner_failed 'the lazy restore failed')" -eq 1 ]
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+	[ ! -e "$TMP/snap/$CPU/diff/hello" ]
+}
+
+@test "ctrl stopping: a page server still bringing layers is stopped once its VM is gone; nothing of its transfer is left" {
+	put_layer "$F" pgstop python3
+	put_layer "$F" pgstop diff/hello
+	STORE_RESTORE=lazy config pgstop
+	requests hello
+	FAKESNAPPAGER_HOLD=$TMP/never ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events vm_started '"lazy":true')" -eq 1 ]
+	[ "$(events pager_stopped 'draining')" -eq 1 ]
+	[ "$(events pager_failed)" -eq 0 ]
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+	[ ! -e "$TMP/snap/$CPU/python3" ]
+	[ ! -e "$TMP/snap/$CPU/diff/hello" ]
+	[ -z "$(find "$TMP/snap/.pager" -mindepth 1)" ]
+}
+
+@test "a page server that cannot be started: lazy restores are off for the run, logged once, and the layers are downloaded" {
+	put_layer "$F" pgnone python3
+	put_layer "$F" pgnone diff/hello
+	put_layer "$F" pgnone diff/markdown
+	FAKESNAPPAGER=$TMP/no-such-snappager STORE_RESTORE=lazy config pgnone
+	requests hello markdown
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events pager_unavailable 'snappager cannot be started')" -eq 1 ]
+	[ "$(events pager_started)" -eq 0 ]
+	[ "$(events snapshot_fetched)" -eq 3 ]
+}
+
+@test "a lazily restored runner that fails before it connects: its request fails, its page server is stopped, and the function's layers are downloaded" {
+	put_layer "$F" pgearly python3
+	put_layer "$F" pgearly diff/hello
+	STORE_RESTORE=lazy config pgearly
+	lazy_requests hello hello@3000
+	FAKESNAP_PAGER=fail FAKESNAP_ARGV_LOG=$TMP/argv ctrl ||
+	    { cat "$TMP/log"; false; }
+	jq -s -e 'map(select(.id == 1))[0] | .error.type == "RunnerFailed"' \
+	    "$TMP/out"
+	lazy_answered 2
+	[ "$(events pager_stopped 'its VM ended before it connected')" -eq 1 ]
+	[ "$(events pager_failed)" -eq 0 ]
+	[ "$(events snapshot_fetch)" -eq 2 ]
+	[ "$(restores lazy)" -eq 1 ]
+	[ "$(restores local)" -eq 1 ]
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+	[ -z "$(find "$TMP/snap/.pager" -mindepth 1)" ]
+}
+
+# With the real page server (branch pager: bin/snappager, and
+# build/t/pagerclient, which hands it guest memory as snaprestore
+# --page-server does, without a VM): the fake runner's memory comes from
+# the store through userfaultfd.
+real_pager() {
+	[ -x "$ROOT/bin/snappager" ] && [ -x "$ROOT/build/t/pagerclient" ] ||
+	    skip "no bin/snappager or build/t/pagerclient here"
+	export FAKESNAPPAGER="$ROOT/bin/snappager"
+	export FAKESNAP_PAGERCLIENT="$ROOT/build/t/pagerclient"
+}
+
+@test "snappager: a function whose layers are only in the store answers through a lazy restore, on the memory the layers make; the layers are then here, whole" {
+	real_pager
+	put_layer "$F" real-pager python3
+	put_layer "$F" real-pager diff/hello
+	STORE_RESTORE=lazy config real-pager
+	requests hello
+	FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events vm_started '"lazy":true')" -eq 1 ]
+	[ "$(events pager_done '"status":0')" -eq 1 ]
+	want=$("$FAKESNAP_PAGERCLIENT" --compose "$F/python3,$F/diff/hello")
+	[ "$(events console "fakesnap: memory $want")" -eq 1 ]
+	"$S3SNAP" verify "$TMP/snap/$CPU/python3"
+	"$S3SNAP" verify "$TMP/snap/$CPU/diff/hello"
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+}
+
+@test "snappager: a corrupt chunk in the store fails the lazily restored VM that touches it and its request, clearly; the function is then served from layers made here" {
+	real_pager
+	put_layer "$F" real-bad python3
+	put_layer "$F" real-bad diff/hello
+	here "$F" python3
+	# A byte of the diff's memory object changed, in its first chunk.
+	key="real-bad/$CPU/diff/hello"
+	key="${STORE#s3://snapvm-test/}/$key/$(sha256sum < "$F/diff/hello/manifest.json" | cut -c1-64)/memory"
+	s3="--aws-sigv4 aws:amz:$AWS_REGION:s3 --user $AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY -H x-amz-content-sha256:UNSIGNED-PAYLOAD"
+	# shellcheck disable=SC2086
+	curl -sf -o "$TMP/obj" $s3 "$AWS_ENDPOINT_URL/snapvm-test/$key"
+	printf '\377' | dd of="$TMP/obj" bs=1 seek=100 conv=notrunc 2> /dev/null
+	# shellcheck disable=SC2086
+	curl -sf -X PUT -T "$TMP/obj" $s3 "$AWS_ENDPOINT_URL/snapvm-test/$key"
+	STORE_RESTORE=lazy config real-bad
+	lazy_requests hello hello@4000
+	FAKESNAP_ARGV_LOG=$TMP/argv ctrl || { cat "$TMP/log"; false; }
+	jq -s -e 'map(select(.id == 1))[0] | .error.type == "RunnerFailed" and
+	    (.error.message | test("status 65"))' "$TMP/out"
+	[ "$(events pager_failed '"status":65,"outcome":"corrupt"')" -eq 1 ]
+	[ "$(events console 'page server: s3://.*/memory: chunk 0, bytes 0-262143: not the index.s SHA-256 or length (corrupt object)')" -eq 1 ]
+	# The next request: a download, which finds the object corrupt too,
+	# then a diff built here.
+	lazy_answered 2
+	[ "$(events snapshot_fetch_failed '"status":65')" -eq 1 ]
+	[ "$(events snapshot_built hello)" -eq 1 ]
+	[ "$(restores lazy)" -eq 1 ]
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
 }

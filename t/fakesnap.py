@@ -29,6 +29,23 @@
       symbolic link to a file of that size instead, as a hostile runner
       could make it).
 
+  With --page-server PATH (a lazy restore, t/fakesnappager.py serving):
+      it connects to PATH (SOCK_SEQPACKET), waits for "READY", and checks
+      the layers without their memory and workset files, which a runner
+      with a page server never opens; a thread then watches the socket:
+      "ERROR STATUS MESSAGE" makes it print "fakesnap: page server:
+      MESSAGE" and exit STATUS at once, a hangup exit 69, as snaprestore
+      does; "DONE" is taken in silence.  FAKESNAP_PAGER=ignore: it goes on
+      whatever the page server says (a runner that does not end itself);
+      FAKESNAP_PAGER=fail: it exits 70 before it connects, as a runner
+      that finds a layer bad would.  With FAKESNAP_PAGERCLIENT=PROGRAM
+      (build/t/pagerclient) the page server is a real snappager(1):
+      PROGRAM makes the guest memory and hands it over as snaprestore
+      does (snapvm-pager(5)) and reads every page before the first
+      request is read, its digest on stderr as "fakesnap: memory sha256
+      HEX"; PROGRAM then waits for DONE and hangs up; a status other than
+      0 is this runner's at once.
+
   fakesnap.py --kernel K [--rootfs F] [--appfs APP.ext2] [--dump-dir D] ...
       plays vmrun(1) for ctrl: with --dump-dir, writes a base layer (a
       full one at the runtime point, with --rootfs and an empty app
@@ -58,8 +75,11 @@ import importlib.util
 import json
 import os
 import random
+import socket
 import struct
+import subprocess
 import sys
+import threading
 import time
 
 PAGE = 4096
@@ -189,7 +209,7 @@ def manifest(d):
         return json.load(f)
 
 
-def check_layers(dirs):
+def check_layers(dirs, lazy=False):
     below = None
     for d in dirs:
         m = manifest(d)
@@ -197,6 +217,8 @@ def check_layers(dirs):
             raise ValueError("%s: format version %s, not %s: rebuild it" %
                              (d, m["version"], READS))
         for name, want in m["files"].items():
+            if lazy and name in ("memory", "workset"):
+                continue
             p = os.path.join(d, name)
             if os.path.getsize(p) != want["size"] or sha256(p) != want["sha256"]:
                 raise ValueError("%s: size or SHA-256 differs" % p)
@@ -257,19 +279,24 @@ def describe_net(opts):
         tap, mac, master, up, opts.get("--net-addr", "none"))
 
 
+def append_json(path, obj):
+    """obj, one JSON line written whole (O_APPEND): lines of several
+    processes never mix."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(obj) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
 def record_run(payload):
     """One line per execution, written whole (O_APPEND) before it runs."""
     path = os.environ.get("FAKESNAP_EXEC_LOG")
     if not path:
         return
     rid = payload.get("rid") if isinstance(payload, dict) else None
-    line = json.dumps({"rid": rid, "tag": os.environ.get("FAKESNAP_TAG"),
-                       "pid": os.getpid()}) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
+    append_json(path, {"rid": rid, "tag": os.environ.get("FAKESNAP_TAG"),
+                       "pid": os.getpid()})
 
 
 def hold(payload):
@@ -315,16 +342,74 @@ def serve(app, workset=None):
         sys.stdout.flush()
 
 
-def record_argv(argv):
-    """The command line, one JSON line written whole (O_APPEND)."""
-    path = os.environ.get("FAKESNAP_ARGV_LOG")
-    if not path:
+def real_page_server(client, path, layers):
+    """A real snappager's, through PROGRAM: READY, then watched."""
+    p = subprocess.Popen([client, path, ",".join(layers), "all",
+                          "--wait-done"], stdout=subprocess.PIPE)
+    # READY, then every page read (as a guest might touch them all
+    # before its first answer) and the memory's digest; DONE may come
+    # between them.
+    line = p.stdout.readline()
+    while line.startswith((b"ready ", b"done")):
+        line = p.stdout.readline()
+    if not line.startswith(b"sha256 "):
+        rc = p.wait()
+        print("fakesnap: page server: status %d" % rc, file=sys.stderr)
+        sys.exit(rc or 76)
+    print("fakesnap: memory %s" % line.decode().strip(), file=sys.stderr,
+          flush=True)
+
+    def watch():
+        for _ in p.stdout:
+            pass
+        rc = p.wait()
+        if rc != 0:
+            print("fakesnap: page server: status %d" % rc, file=sys.stderr,
+                  flush=True)
+            os._exit(rc)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def page_server(path, layers):
+    """Connected, and READY; then watched for as long as this runs."""
+    if os.environ.get("FAKESNAP_PAGER") == "fail":
+        print("fakesnap: a layer is bad (FAKESNAP_PAGER=fail)",
+              file=sys.stderr)
+        sys.exit(70)
+    if os.environ.get("FAKESNAP_PAGERCLIENT"):
+        real_page_server(os.environ["FAKESNAP_PAGERCLIENT"], path, layers)
         return
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps(argv) + "\n").encode())
-    finally:
-        os.close(fd)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    first = s.recv(512)
+    if first != b"READY":
+        print("fakesnap: page server: %r" % first, file=sys.stderr)
+        sys.exit(76)
+
+    def watch():
+        while True:
+            msg = s.recv(512)
+            if msg == b"DONE" or os.environ.get("FAKESNAP_PAGER") == "ignore":
+                if not msg:
+                    return
+                continue
+            if msg.startswith(b"ERROR "):
+                _, status, text = msg.decode().split(" ", 2)
+                print("fakesnap: page server: %s" % text, file=sys.stderr,
+                      flush=True)
+                os._exit(int(status))
+            print("fakesnap: page server hung up", file=sys.stderr,
+                  flush=True)
+            os._exit(69)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def record_argv(argv):
+    """The command line, for FAKESNAP_ARGV_LOG."""
+    if os.environ.get("FAKESNAP_ARGV_LOG"):
+        append_json(os.environ["FAKESNAP_ARGV_LOG"], argv)
 
 
 BUILTINS = ("host", "x86-64-v2", "x86-64-v3", "x86-64-v4")
@@ -370,11 +455,18 @@ def runner(argv):
     if "--load-dir" not in opts:
         return boot(opts)
     layers = opts["--load-dir"].split(",")
+    lazy = "--page-server" in opts
     try:
-        check_drives(check_layers(layers), opts)
+        check_drives(check_layers(layers, lazy), opts)
     except (OSError, ValueError, KeyError) as e:
         print("fakesnap: %s" % e, file=sys.stderr)
         return 70
+    if lazy:
+        if "--record-workset" in opts or "--dump-dir" in opts:
+            print("fakesnap: --page-server with --record-workset or "
+                  "--dump-dir", file=sys.stderr)
+            return 64
+        page_server(opts["--page-server"], layers)
     print("fakesnap: restored from %s" % ",".join(layers), file=sys.stderr)
     if "--net" in opts:
         print("fakesnap: %s" % describe_net(opts), file=sys.stderr)

@@ -107,6 +107,7 @@ print_jail(const struct ctrl_conf *c)
 static int
 run(struct ctrl *c, const struct opts *o)
 {
+	char line[2 * CTRL_PATH + 256];
 	int in_fd;
 
 	if (ctrlconf_load(&c->conf, o->config) == -1)
@@ -118,6 +119,9 @@ run(struct ctrl *c, const struct opts *o)
 		printf("cpu: template %s (%s), workarounds %s (here %s); "
 		    "layers in %s\n", c->conf.cpu_name, c->conf.cpu_template,
 		    c->conf.cpu_workarounds, c->cpu_workarounds, c->cpu_dir);
+		ctrl_pager_settle(c);
+		ctrl_pager_describe(c, line, sizeof(line));
+		printf("%s\n", line);
 		return 0;
 	}
 	if ((c->log_fd = open_log(&c->conf)) == -1)

@@ -6,7 +6,8 @@
  * ctrl_loop_run()'s poll loop, so pool and accounting need no locks.
  *
  * Each file calls only files later in this list, never one before it:
- * ctrl_loop, ctrl_notify; ctrl_pool; ctrl_snap; ctrl_store, ctrl_http;
+ * ctrl_loop, ctrl_notify; ctrl_pool; ctrl_pager, ctrl_snap; ctrl_store,
+ * ctrl_http;
  * ctrl_async; ctrl_cache, ctrl_request, ctrl_console, ctrl_net,
  * ctrl_jail, ctrl_cpu; ctrl_metrics, ctrl_log; ctrl_prom, ctrl_sink, ctrl_state,
  * ctrl_hold.  What has to go the other way is a callback: a request's
@@ -129,6 +130,8 @@ struct vm_slot {
 					 * when its cgroup counts more */
 	uint64_t started_ms, last_used_ms, deadline_ms;
 	unsigned served;
+	bool lazy;			/* restored through page server pager */
+	int pager;
 	bool recording;			/* records a working set until its
 					 * first answer (ctrl_workset.c) */
 	char ws_path[CTRL_PATH + 16];	/* where it writes the page bitmap */
@@ -146,6 +149,40 @@ struct store_job {
 	bool put;
 	uint64_t started_ms;
 	char dir[CTRL_PATH];
+};
+
+/* A page server (snappager(1)) of a lazy restore (ctrl_pager.c): it
+ * fetches a function's missing layers from the store while the one VM
+ * restored from them runs. */
+#define CTRL_PAGERS	CTRL_MAX_FUNCS
+enum pager_state {
+	PGS_FREE,
+	PGS_STARTING,			/* its load-dir line not read yet */
+	PGS_READY,			/* listening: a VM may start on it */
+	PGS_BOUND,			/* its VM's runner started */
+	PGS_DETACHED,			/* that runner is gone: the transfer
+					 * finishes, then the pager exits */
+	PGS_STOPPING,			/* ctrl sent it SIGTERM */
+};
+/* How a lazy restore's page server ended, as /metrics counts it. */
+enum pager_outcome { PGO_OK, PGO_NOT_IN_STORE, PGO_CORRUPT,
+	PGO_UNREACHABLE, PGO_FAILED, PGO_STOPPED, PGO_N };
+#define CTRL_PAGER_LAYERS	2	/* ctrl's own: the base and a diff */
+struct pager_job {
+	enum pager_state state;
+	int fn;				/* -1: its function was removed */
+	int slot;			/* PGS_BOUND: its VM's */
+	struct runproc proc;		/* stdout: the load-dir line */
+	char dir[CTRL_PAGER_LAYERS][CTRL_PATH];	/* bottom first */
+	bool fetch[CTRL_PAGER_LAYERS];	/* from the store, into dir */
+	bool arrived[CTRL_PAGER_LAYERS];	/* ...and dir is there now */
+	char load[CTRL_PAGER_LAYERS * (CTRL_PATH + 64)];  /* its load-dir */
+	char sock[CTRL_PATH + 32];	/* shorter than 108 (ctrl_pager_settle) */
+	uint64_t started_ms, ready_ms;
+	uint64_t term_ms;		/* SIGTERM sent; or its VM gone, or
+					 * its last layer in */
+	int end;			/* PGS_STOPPING: the outcome ctrl gave
+					 * it (enum pager_outcome), or -1 */
 };
 
 struct fn_stats {
@@ -190,6 +227,7 @@ struct ctrl {
 	/* the snapshot store and cache, for /metrics */
 	uint64_t fetched[3];		/* enum store_result */
 	uint64_t uploaded[2];		/* ok, failed */
+	uint64_t lazy[PGO_N];		/* page servers ended, by outcome */
 	uint64_t layers_evicted;
 	struct fn_stats stats[CTRL_MAX_FUNCS];
 	uint64_t unknown_fn;		/* requests for no configured function */
@@ -222,6 +260,14 @@ struct ctrl {
 	char upload[CTRL_MAX_FUNCS + 1][CTRL_PATH];	/* to go up */
 	int nupload;
 	char store_base_id[65];		/* the base the store has, if known */
+	/* lazy restores (ctrl_pager.c): whether they are possible here,
+	 * settled at start, and why not */
+	bool lazy_ok;
+	char lazy_why[160];
+	bool lazy_skip[CTRL_MAX_FUNCS];	/* a page server of it failed: its
+					 * layers are downloaded until a
+					 * reload */
+	struct pager_job pager[CTRL_PAGERS];
 	bool store_base_failed;		/* it could not be put there */
 	/* HTTP: exchanges handed over from the server's threads */
 	pthread_mutex_t inbox_lock;
@@ -348,6 +394,11 @@ bool ctrl_state_store_job(const struct ctrl *c, const char *dir);
 /* A fetch of dir runs: its layer may be in place before the fetch is
  * reaped and checked against its base, so it is not used yet. */
 bool ctrl_state_fetching(const struct ctrl *c, const char *dir);
+/* A page server is bringing dir from the store (ctrl_pager.c), and it
+ * is not in place yet. */
+bool ctrl_state_pager_fetching(const struct ctrl *c, const char *dir);
+/* A page server has dir among its layers, fetched or local. */
+bool ctrl_state_pager_uses(const struct ctrl *c, const char *dir);
 /* The store cannot give dir (or there is no store). */
 bool ctrl_state_store_absent(const struct ctrl *c, const char *dir);
 bool ctrl_state_upload_queued(const struct ctrl *c, const char *dir);
@@ -368,8 +419,57 @@ bool ctrl_snap_diff_coming(const struct ctrl *c, int fn);
 
 /* ctrl_store.c */
 bool ctrl_store_fetch(struct ctrl *c, int fn);
+/* STORE/LAYER, the store's name of one of ctrl's own layers. */
+void ctrl_store_url(const struct ctrl *c, const char *dir, char *out,
+    size_t n);
+/* dir came from the store, ms after it was asked for: kept if it fits
+ * the base here (else removed, as ctrl_store_misfit), logged, counted. */
+void ctrl_store_fetched(struct ctrl *c, const char *dir, uint64_t ms);
+/* dir, from the store, was made on another base: removed, not asked
+ * for again, logged (snapshot_fetch_failed) and counted. */
+void ctrl_store_misfit(struct ctrl *c, const char *dir);
+/* What an s3snap or snappager exit status means. */
+const char *ctrl_store_why(int code);
 bool ctrl_store_reaped(struct ctrl *c, pid_t pid, int status);
 void ctrl_store_upload(struct ctrl *c, const char *dir);
+
+/* ctrl_pager.c: lazy restores, through page servers (snappager(1)) */
+/* Whether lazy restores are possible here (c->lazy_ok, and why not in
+ * c->lazy_why): at start, and for --check. */
+void ctrl_pager_settle(struct ctrl *c);
+/* At start, after ctrl_cpu_start: settled, and what page servers of an
+ * earlier run left removed (temporary layers, sockets). */
+void ctrl_pager_start(struct ctrl *c);
+/* --check's line about the store and how layers missing here come. */
+void ctrl_pager_describe(const struct ctrl *c, char *out, size_t n);
+enum pager_place { PAGER_NONE, PAGER_WAIT, PAGER_RUN };
+/* For a new VM of fn, whose layers are not all here: PAGER_RUN with *job
+ * a page server ready for it (its socket and load-dir in c->pager[*job]);
+ * PAGER_WAIT while one is on its way, started now if need be; PAGER_NONE
+ * when the layers come as without lazy restores (downloaded, built or
+ * not at all). */
+enum pager_place ctrl_pager_place(struct ctrl *c, int fn, int *job);
+/* Before slot's runner starts on job: its socket given to the runner's
+ * uid when jailed.  -1 if that fails. */
+int ctrl_pager_prepare(struct ctrl *c, int job, int slot);
+/* slot's runner started on job. */
+void ctrl_pager_bound(struct ctrl *c, int job, int slot);
+/* slot's runner was reaped: its page server finishes its transfer, or,
+ * when ctrl stops, is stopped. */
+void ctrl_pager_vm_gone(struct ctrl *c, int slot);
+/* Its stdout is readable: the load-dir line, checked. */
+void ctrl_pager_output(struct ctrl *c, struct pager_job *p);
+/* true if pid was a page server: its end logged and counted.  *slot is a
+ * VM whose runner must end with why, as its page server failed, or -1. */
+bool ctrl_pager_reaped(struct ctrl *c, pid_t pid, int status, int *slot,
+    char *why, size_t n);
+/* Each turn: layers put in place, deadlines. */
+void ctrl_pager_timers(struct ctrl *c);
+/* Draining: page servers no VM runs on are stopped. */
+void ctrl_pager_drain(struct ctrl *c);
+bool ctrl_pager_idle(const struct ctrl *c);
+/* An enum pager_outcome's label in /metrics. */
+const char *ctrl_pager_outcome_name(int o);
 
 /* ctrl_workset.c: the working set of a function's own diff, recorded by
  * its first restore's first answer.  ctrl_ws_arm: for a VM about to start

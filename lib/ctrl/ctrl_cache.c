@@ -3,8 +3,9 @@
  * layers take more than the limit, the least recently used go first.  A
  * layer's last use is its directory's modification time, set at every
  * restore from it, so the order survives a restart of ctrl.  Layers a VM,
- * a queued request, the builder or the store is using stay; a layer
- * named in functions.yaml is the user's and is never removed.
+ * a queued request, the builder, the store or a page server is using
+ * stay; a layer named in functions.yaml is the user's and is never
+ * removed.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -111,7 +112,8 @@ static bool
 in_use(struct ctrl *c, const struct cached *x)
 {
 	if (ctrl_state_store_job(c, x->dir) ||
-	    ctrl_state_upload_queued(c, x->dir))
+	    ctrl_state_upload_queued(c, x->dir) ||
+	    ctrl_state_pager_uses(c, x->dir))
 		return true;
 	if (c->builder.pid > 0 && (x->fn == -1 || x->fn == c->builder_fn))
 		return true;

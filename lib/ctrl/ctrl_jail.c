@@ -4,11 +4,12 @@
  * jail.cgroup, in the cgroup of that name there, limited to its guest's
  * memory and the runner's overhead.  The files it may read are exactly
  * those its command line names (kernel, drives, layers, a CPU template
- * file), bound read-only;
- * the devices are /dev/kvm, /dev/urandom and, for a VM with a network,
- * /dev/net/tun.  ctrl's digest cache is bound read-only too, so that a
- * jailed runner trusts what ctrl, outside, verified and hashes nothing
- * twice, while it cannot write an entry anyone else would trust.
+ * file, a lazy restore's page-server socket's directory), bound
+ * read-only; the devices are /dev/kvm, /dev/urandom, for a VM with a
+ * network /dev/net/tun, and for a lazy restore /dev/userfaultfd.  ctrl's
+ * digest cache is bound read-only too, so that a jailed runner trusts
+ * what ctrl, outside, verified and hashes nothing twice, while it cannot
+ * write an entry anyone else would trust.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -83,11 +84,14 @@ ctrl_jail_files(struct ctrl_jail_args *a, const char *value)
 	return true;
 }
 
-/* --dump-dir's and --record-workset's: the directory the file is written
- * in (a temporary name there, then a rename), the builder's staging
- * directory or the slot's, read-write. */
+/* The directory a file is in, bound with flag: --dump-dir's and
+ * --record-workset's, where the file is written (a temporary name there,
+ * then a rename), the builder's staging directory or the slot's,
+ * read-write; --page-server's, where its socket is, read-only (a socket
+ * is connected to, not written, and its file is the runner's uid's). */
 static bool
-ctrl_jail_out(struct ctrl_jail_args *a, const char *value)
+ctrl_jail_dir_of(struct ctrl_jail_args *a, const char *value,
+    const char *flag)
 {
 	size_t len = strlen(value) + 1;
 	char *p = a->files + a->files_len, *slash;
@@ -99,7 +103,7 @@ ctrl_jail_out(struct ctrl_jail_args *a, const char *value)
 	if ((slash = strrchr(p, '/')) == NULL || slash == p)
 		return false;
 	*slash = '\0';
-	return ctrl_jail_flag(a, "--rw", p);
+	return ctrl_jail_flag(a, flag, p);
 }
 
 static bool
@@ -109,11 +113,19 @@ ctrl_jail_binds(struct ctrl_jail_args *a, char *const *run, bool tap)
 
 	for (int i = 1; run[i] != NULL && run[i + 1] != NULL; i++) {
 		if (strcmp(run[i], "--dump-dir") == 0 &&
-		    !ctrl_jail_out(a, run[i + 1]))
+		    !ctrl_jail_dir_of(a, run[i + 1], "--rw"))
 			return false;
 		/* Its slot's directory, and its own /proc/self/pagemap. */
 		if (strcmp(run[i], "--record-workset") == 0 &&
-		    (!ctrl_jail_out(a, run[i + 1]) || !ctrl_jail_add(a, "--proc")))
+		    (!ctrl_jail_dir_of(a, run[i + 1], "--rw") ||
+		    !ctrl_jail_add(a, "--proc")))
+			return false;
+		/* A lazy restore: its page server's socket, and a node to
+		 * make its guest memory's userfaultfd with, the runner's
+		 * own as /dev/kvm is (the system call is root's). */
+		if (strcmp(run[i], "--page-server") == 0 &&
+		    (!ctrl_jail_dir_of(a, run[i + 1], "--ro") ||
+		    !ctrl_jail_flag(a, "--dev", "/dev/userfaultfd")))
 			return false;
 		/* A template file, whole (a comma is no separator here); a
 		 * built-in's name is no file. */

@@ -99,13 +99,16 @@ static const struct { const char *event; enum ctrl_level level; }
 	{ "snapshot_upload_failed", CL_WARNING }, { "tap_del_failed", CL_WARNING },
 	{ "log_dropped", CL_WARNING }, { "snapshot_cache_full", CL_WARNING },
 	{ "console_suppressed", CL_WARNING }, { "request_retried", CL_WARNING },
+	{ "pager_failed", CL_WARNING }, { "pager_unavailable", CL_WARNING },
 	{ "listening", CL_NOTICE }, { "draining", CL_NOTICE },
 	{ "stopped", CL_NOTICE }, { "reloaded", CL_NOTICE },
 	{ "snapshot_build", CL_NOTICE }, { "snapshot_built", CL_NOTICE },
 	{ "snapshot_fetched", CL_NOTICE }, { "snapshot_uploaded", CL_NOTICE },
 	{ "snapshot_evicted", CL_NOTICE }, { "snapshot_outdated", CL_NOTICE },
 	{ "snapshot_upload_skipped", CL_NOTICE }, { "cpu", CL_NOTICE },
-	{ "snapshot_legacy", CL_NOTICE },
+	{ "snapshot_legacy", CL_NOTICE }, { "pager_started", CL_NOTICE },
+	{ "pager_ready", CL_NOTICE }, { "pager_done", CL_NOTICE },
+	{ "pager_not_in_store", CL_NOTICE }, { "pager_stopped", CL_NOTICE },
 };
 
 static enum ctrl_level

@@ -216,11 +216,15 @@ ctrl_reload(struct ctrl *c, struct input *in)
 		in->held->fn = map[in->held->fn];
 	if (c->builder_fn >= 0)		/* -3: its function is gone */
 		c->builder_fn = map[c->builder_fn] < 0 ? -3 : map[c->builder_fn];
+	for (int i = 0; i < CTRL_PAGERS; i++)
+		if (c->pager[i].state != PGS_FREE && c->pager[i].fn >= 0)
+			c->pager[i].fn = map[c->pager[i].fn];	/* -1: gone */
 	ws_remap(c, map);
 	memcpy(c->conf.fn, fns, sizeof(*fns) * (size_t)n);
 	memcpy(c->stats, stats, sizeof(*stats) * CTRL_MAX_FUNCS);
 	c->conf.nfuncs = n;
 	memset(c->snap_failed, 0, sizeof(c->snap_failed));
+	memset(c->lazy_skip, 0, sizeof(c->lazy_skip));
 	c->nabsent = 0;			/* the store is asked again */
 	c->store_base_failed = false;
 	ctrl_log(c, "reloaded", 0, "\"functions\":%d", n);
@@ -263,20 +267,23 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 			if (c->builder.pid > 0 && c->ws_fn == -1)
 				kill(c->builder.pid, SIGTERM);
 			ctrl_store_drain(c);
+			ctrl_pager_drain(c);
 		}
 	}
 }
 
 /* What a polled descriptor is. */
 enum fd_role { FD_SIGNAL, FD_INBOX, FD_INPUT, FD_LOG, FD_OUTPUT,
-	FD_BUILDER_OUT, FD_BUILDER_ERR, FD_VM_OUT, FD_VM_IN, FD_VM_ERR };
+	FD_BUILDER_OUT, FD_BUILDER_ERR, FD_VM_OUT, FD_VM_IN, FD_VM_ERR,
+	FD_PAGER_OUT };
 
-#define MAX_POLL	(3 * CTRL_MAX_VMS + 8)
+#define MAX_POLL	(3 * CTRL_MAX_VMS + CTRL_PAGERS + 8)
 
 struct poller {
 	struct pollfd p[MAX_POLL];
 	enum fd_role role[MAX_POLL];
 	struct vm_slot *vm[MAX_POLL];
+	struct pager_job *pager[MAX_POLL];
 	int n;
 };
 
@@ -288,6 +295,7 @@ watch(struct poller *pl, int fd, short events, enum fd_role role,
 		return;
 	pl->p[pl->n] = (struct pollfd){ .fd = fd, .events = events };
 	pl->role[pl->n] = role;
+	pl->pager[pl->n] = NULL;
 	pl->vm[pl->n++] = v;
 }
 
@@ -328,13 +336,20 @@ watch_all(struct ctrl *c, struct poller *pl, int sig_fd,
 		if (runproc_sending(&v->proc))
 			watch(pl, v->proc.in_fd, POLLOUT, FD_VM_IN, v);
 	}
+	for (int i = 0; i < CTRL_PAGERS; i++)
+		if (c->pager[i].state != PGS_FREE &&
+		    c->pager[i].proc.out_fd != -1 && pl->n < MAX_POLL) {
+			watch(pl, c->pager[i].proc.out_fd, POLLIN, FD_PAGER_OUT,
+			    NULL);
+			pl->pager[pl->n - 1] = &c->pager[i];
+		}
 }
 
 /* Each handler looks at its VM or child as it is now: an earlier one in
  * the same turn may have reaped it. */
 static void
-serve(struct ctrl *c, enum fd_role role, struct vm_slot *v, int sig_fd,
-    struct input *in)
+serve(struct ctrl *c, enum fd_role role, struct vm_slot *v,
+    struct pager_job *pg, int sig_fd, struct input *in)
 {
 	switch (role) {
 	case FD_SIGNAL:		on_signal(c, sig_fd, in); break;
@@ -347,6 +362,7 @@ serve(struct ctrl *c, enum fd_role role, struct vm_slot *v, int sig_fd,
 	case FD_VM_OUT:		ctrl_pool_runner_output(c, v); break;
 	case FD_VM_IN:		ctrl_pool_runner_input(c, v); break;
 	case FD_VM_ERR:		ctrl_pool_runner_console(c, v); break;
+	case FD_PAGER_OUT:	ctrl_pager_output(c, pg); break;
 	}
 }
 
@@ -361,12 +377,13 @@ ctrl_turn(struct ctrl *c, int sig_fd, struct input *in)
 		log_warn("poll");
 	for (int i = 0; i < pl.n; i++)
 		if (pl.p[i].revents)
-			serve(c, pl.role[i], pl.vm[i], sig_fd, in);
+			serve(c, pl.role[i], pl.vm[i], pl.pager[i], sig_fd, in);
 	input_take(c, in);
 	ctrl_request_expire(c);
 	ctrl_async_expire(c);
 	ctrl_pool_dispatch(c);
 	ctrl_pool_timers(c);
+	ctrl_pager_timers(c);
 	ctrl_snap_build_next(c);
 	ctrl_store_next(c);
 	ctrl_notify_watchdog(c);
@@ -392,6 +409,7 @@ all_stopped(const struct ctrl *c)
 		if (c->vm[i].state != VMS_FREE)
 			return false;
 	return c->builder.pid <= 0 && ctrl_store_idle(c) &&
+	    ctrl_pager_idle(c) &&
 	    !ctrl_sink_pending(&c->out);
 }
 
@@ -408,6 +426,7 @@ ctrl_loop_run(struct ctrl *c, int in_fd)
 	 * journal prefixes settled. */
 	ctrl_cpu_start(c);
 	ctrl_snap_drop_outdated(c);
+	ctrl_pager_start(c);
 	c->start_s = (uint64_t)time(NULL);
 	c->vm_budget_mib = c->conf.budget_mib - ctrlconf_http_mib(&c->conf);
 	sig_fd = signals_open(&old);
@@ -438,15 +457,17 @@ ctrl_loop_run(struct ctrl *c, int in_fd)
 	if (c->builder.pid > 0 && c->ws_fn == -1)
 		kill(c->builder.pid, SIGTERM);
 	ctrl_store_drain(c);
+	ctrl_pager_drain(c);
 	ctrl_pool_stop_all(c);
 	while (!all_stopped(c))
 		ctrl_turn(c, sig_fd, &in);
 	ctrl_log(c, "stopped", 0, "\"used_mib\":%ju,\"queued\":%ju,"
 	    "\"evictions\":%ju,\"fetched\":%ju,\"uploaded\":%ju,"
-	    "\"layers_evicted\":%ju", (uintmax_t)c->used_mib,
-	    (uintmax_t)c->queued, (uintmax_t)c->evictions,
-	    (uintmax_t)c->fetched[STORE_OK], (uintmax_t)c->uploaded[0],
-	    (uintmax_t)c->layers_evicted);
+	    "\"layers_evicted\":%ju,\"lazy_restores\":%ju",
+	    (uintmax_t)c->used_mib, (uintmax_t)c->queued,
+	    (uintmax_t)c->evictions, (uintmax_t)c->fetched[STORE_OK],
+	    (uintmax_t)c->uploaded[0], (uintmax_t)c->layers_evicted,
+	    (uintmax_t)c->lazy[PGO_OK]);
 	ctrl_async_free_all(c);
 	close(sig_fd);
 	close(c->inbox_fd);

@@ -207,6 +207,10 @@ ctrl_metrics_text(const struct ctrl *c)
 	    (uintmax_t)c->fetched[STORE_OK], (uintmax_t)c->fetched[STORE_ABSENT],
 	    (uintmax_t)c->fetched[STORE_FAILED], (uintmax_t)c->uploaded[0],
 	    (uintmax_t)c->uploaded[1], (uintmax_t)c->layers_evicted);
+	put(&t, "# TYPE snapvm_lazy_restores_total counter\n");
+	for (int o = 0; o < PGO_N; o++)
+		put(&t, "snapvm_lazy_restores_total{outcome=\"%s\"} %ju\n",
+		    ctrl_pager_outcome_name(o), (uintmax_t)c->lazy[o]);
 	put_http(&t, c);
 	if (ctrl_prom_process(c, proc, sizeof(proc)) > 0)
 		put(&t, "%s", proc);

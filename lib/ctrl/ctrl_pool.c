@@ -60,6 +60,7 @@ send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 struct runner_args {
 	char *argv[32];
 	int argc;
+	int pager;			/* a lazy restore's page server, or -1 */
 	char layers[CTRL_MAX_LAYERS * CTRL_PATH];
 	char timeout[24], mem[24], vcpus[24];
 	bool cold;
@@ -67,8 +68,10 @@ struct runner_args {
 	struct ctrl_jail_args jail;
 };
 
+/* With pager (a job of ctrl_pager.c, else -1), a lazy restore from the
+ * layers it serves. */
 static void
-runner_argv(struct ctrl *c, int fn, struct runner_args *a)
+runner_argv(struct ctrl *c, int fn, struct runner_args *a, int pager)
 {
 	const struct fn_conf *f = &c->conf.fn[fn];
 	char **argv = a->argv;
@@ -77,8 +80,11 @@ runner_argv(struct ctrl *c, int fn, struct runner_args *a)
 	snprintf(a->timeout, sizeof(a->timeout), "%ju", (uintmax_t)f->timeout_ms);
 	snprintf(a->mem, sizeof(a->mem), "%ju", (uintmax_t)f->memory_mib);
 	snprintf(a->vcpus, sizeof(a->vcpus), "%d", f->vcpus);
-	a->cold = !f->snapshots ||
-	    !ctrl_state_load_dirs(c, fn, a->layers, sizeof(a->layers));
+	a->pager = pager;
+	if (pager >= 0)
+		snprintf(a->layers, sizeof(a->layers), "%s", c->pager[pager].load);
+	a->cold = !f->snapshots || (pager < 0 &&
+	    !ctrl_state_load_dirs(c, fn, a->layers, sizeof(a->layers)));
 	if (a->cold) {
 		argv[i++] = c->conf.vmrun;
 		argv[i++] = "--kernel";
@@ -95,6 +101,10 @@ runner_argv(struct ctrl *c, int fn, struct runner_args *a)
 		argv[i++] = a->layers;
 		argv[i++] = "--rootfs";		/* a layer names no file */
 		argv[i++] = c->conf.rootfs;
+		if (pager >= 0) {
+			argv[i++] = "--page-server";
+			argv[i++] = c->pager[pager].sock;
+		}
 	}
 	argv[i++] = "--appfs";
 	argv[i++] = (char *)f->appfs;
@@ -143,7 +153,9 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 			v = &c->vm[i];
 	if (v == NULL)
 		return NULL;
-	if ((ws = ctrl_ws_arm(c, fn, (int)(v - c->vm), !a->cold)) != NULL) {
+	/* A lazy restore records no working set (snaprestore(1)). */
+	if ((ws = ctrl_ws_arm(c, fn, (int)(v - c->vm), !a->cold &&
+	    a->pager < 0)) != NULL) {
 		a->argv[a->argc++] = "--record-workset";
 		a->argv[a->argc++] = (char *)ws;
 		a->argv[a->argc] = NULL;
@@ -158,6 +170,9 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 	}
 	argv = ctrl_jail_argv(c, (int)(v - c->vm), vm_mib(c, fn, a),
 	    c->conf.fn[fn].vcpus, v->tap, a->argv, &a->jail);
+	if (argv != NULL && a->pager >= 0 &&
+	    ctrl_pager_prepare(c, a->pager, (int)(v - c->vm)) == -1)
+		argv = NULL;
 	if (argv == NULL || runproc_spawn(&v->proc, argv, RUNPROC_PIPE) == -1) {
 		ctrl_log(c, "runner_spawn_failed", 0, "\"runner\":%s,"
 		    "\"error\":%s", ctrl_log_jstr(path, sizeof(path),
@@ -170,6 +185,9 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 		return NULL;
 	}
 	v->fn = fn;
+	v->lazy = a->pager >= 0;
+	if (v->lazy)
+		ctrl_pager_bound(c, a->pager, (int)(v - c->vm));
 	ctrl_console_open(c, &v->con, v->proc.pid, c->conf.fn[fn].name);
 	v->con_shown = false;
 	v->cold_boot = a->cold;
@@ -181,8 +199,9 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 	v->state = VMS_IDLE;
 	c->used_mib += v->mem_mib;
 	ctrl_log(c, "vm_started", 0, "\"function\":\"%s\",\"pid\":%d,"
-	    "\"restore\":%s", c->conf.fn[fn].name, (int)v->proc.pid,
-	    a->cold ? "false" : "true");
+	    "\"restore\":%s,\"lazy\":%s", c->conf.fn[fn].name,
+	    (int)v->proc.pid, a->cold ? "false" : "true",
+	    v->lazy ? "true" : "false");
 	return v;
 }
 
@@ -275,11 +294,24 @@ place(struct ctrl *c, struct request *r, bool *broken)
 		return v;
 	if (ctrl_state_vm_count(c, r->fn, VMS_BUSY) >= f->concurrency)
 		return NULL;
-	runner_argv(c, r->fn, &a);
-	/* Layers missing: better wait for them than boot cold. */
-	if (a.cold && (ctrl_store_fetch(c, r->fn) ||
-	    ctrl_snap_diff_coming(c, r->fn)))
-		return NULL;
+	runner_argv(c, r->fn, &a, -1);
+	/* Layers missing: restored lazily from the store, or better waited
+	 * for than booted cold. */
+	if (a.cold && f->snapshots) {
+		int job = -1;
+
+		switch (ctrl_pager_place(c, r->fn, &job)) {
+		case PAGER_WAIT:
+			return NULL;
+		case PAGER_RUN:
+			runner_argv(c, r->fn, &a, job);
+			break;
+		case PAGER_NONE:
+			if (ctrl_store_fetch(c, r->fn) ||
+			    ctrl_snap_diff_coming(c, r->fn))
+				return NULL;
+		}
+	}
 	if (!make_room(c, vm_mib(c, r->fn, &a)))
 		return NULL;
 	if ((v = start_vm(c, r->fn, &a, broken)) != NULL)
@@ -370,10 +402,10 @@ lost_request(struct ctrl *c, struct vm_slot *v, const char *why)
 static void
 runner_failed(struct ctrl *c, struct vm_slot *v, const char *why)
 {
-	char extra[160];
+	char extra[400], jw[360];
 
-	snprintf(extra, sizeof(extra), "\"pid\":%d,\"why\":\"%s\"",
-	    (int)v->proc.pid, why);
+	snprintf(extra, sizeof(extra), "\"pid\":%d,\"why\":%s",
+	    (int)v->proc.pid, ctrl_log_jstr(jw, sizeof(jw), why));
 	log_failure(c, v, "runner_failed", v->req ? v->req->seq : 0, extra);
 	runproc_kill(&v->proc);
 	runproc_close_input(&v->proc);
@@ -596,7 +628,7 @@ oom_killed(struct ctrl *c, struct vm_slot *v, char *why, size_t n)
 static void
 reaped(struct ctrl *c, struct vm_slot *v, int status)
 {
-	char why[96], extra[96];
+	char why[160], extra[96];
 	int code = runproc_exit_code(status);
 	bool failed = code != 0 || v->req != NULL;
 
@@ -607,6 +639,12 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	snprintf(why, sizeof(why), "the runner %s %d during the request",
 	    WIFSIGNALED(status) ? "was killed by signal" : "exited with status",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	/* A lazily restored runner ends with its page server's status
+	 * when that fails: what the status means, then. */
+	if (v->lazy && WIFEXITED(status) && code >= 64 && code <= 78)
+		snprintf(why, sizeof(why), "the runner exited with status %d "
+		    "during the request (lazy restore: %s)", code,
+		    ctrl_store_why(code));
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
 		seccomp_killed(c, v, why, sizeof(why));
 	else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
@@ -622,6 +660,8 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	ctrl_console_close(c, &v->con);
 	runproc_release(&v->proc);
 	ctrl_ws_vm_gone(c, v);
+	if (v->lazy)
+		ctrl_pager_vm_gone(c, (int)(v - c->vm));
 	c->used_mib -= v->mem_mib;
 	if (v->tap)
 		ctrl_net_detach(c, (int)(v - c->vm));	/* however it ended */
@@ -634,8 +674,9 @@ void
 ctrl_pool_reap(struct ctrl *c)
 {
 	struct vm_slot *v;
+	char why[160];
 	pid_t pid;
-	int status;
+	int status, slot;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if ((v = slot_of(c, pid)) != NULL) {
@@ -644,6 +685,13 @@ ctrl_pool_reap(struct ctrl *c)
 		}
 		else if (pid == c->builder.pid)
 			ctrl_snap_build_done(c, status);
+		else if (ctrl_pager_reaped(c, pid, status, &slot, why,
+		    sizeof(why))) {
+			/* Its guest must not run on: no more pages come. */
+			if (slot >= 0 && c->vm[slot].state != VMS_FREE &&
+			    c->vm[slot].state != VMS_STOPPING)
+				runner_failed(c, &c->vm[slot], why);
+		}
 		else
 			ctrl_store_reaped(c, pid, status);
 	}

@@ -36,6 +36,8 @@ static const char *const prom_help[][2] = {
 	  "Snapshot layers fetched from the store, by result." },
 	{ "snapvm_snapshot_uploads_total",
 	  "Snapshot layers uploaded to the store, by result." },
+	{ "snapvm_lazy_restores_total",
+	  "Page servers of lazy restores from the store, by how they ended." },
 	{ "snapvm_snapshot_layers_evicted_total",
 	  "Layers removed from the local cache to keep it under its limit." },
 	{ "snapvm_http_connections", "Open HTTP connections." },

@@ -83,6 +83,32 @@ ctrl_state_fetching(const struct ctrl *c, const char *dir)
 }
 
 bool
+ctrl_state_pager_fetching(const struct ctrl *c, const char *dir)
+{
+	for (int i = 0; i < CTRL_PAGERS; i++) {
+		const struct pager_job *p = &c->pager[i];
+
+		for (int k = 0; p->state != PGS_FREE && k < CTRL_PAGER_LAYERS;
+		    k++)
+			if (p->fetch[k] && !p->arrived[k] &&
+			    strcmp(p->dir[k], dir) == 0)
+				return true;
+	}
+	return false;
+}
+
+bool
+ctrl_state_pager_uses(const struct ctrl *c, const char *dir)
+{
+	for (int i = 0; i < CTRL_PAGERS; i++)
+		for (int k = 0; c->pager[i].state != PGS_FREE &&
+		    k < CTRL_PAGER_LAYERS; k++)
+			if (strcmp(c->pager[i].dir[k], dir) == 0)
+				return true;
+	return false;
+}
+
+bool
 ctrl_state_store_absent(const struct ctrl *c, const char *dir)
 {
 	if (!ctrl_state_has_store(c))

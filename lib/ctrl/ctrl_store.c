@@ -2,11 +2,14 @@
  * Remote snapshots (snapshot_store in ctrl.yaml).  ctrl's own layers,
  * CPU/python3/ and CPU/diff/NAME/ in snapshot_dir (CPU the directory of
  * ctrl_cpu.c, cpu-TEMPLATE-WORKAROUNDS), mirror STORE/CPU/python3 and
- * STORE/CPU/diff/NAME: layers of other CPU settings never meet.  A request whose layers are missing waits while
- * s3snap(1) fetches them, one download per layer however many requests
- * wait for it; a layer the store cannot give is built here instead
- * (ctrl_snap.c) and uploaded when done.  s3snap runs as a child like the
- * runners, so a slow or dead store never blocks the loop, and any
+ * STORE/CPU/diff/NAME: layers of other CPU settings never meet.  A
+ * request whose layers are missing waits while s3snap(1) fetches them,
+ * one download per layer however many requests wait for it; a layer the
+ * store cannot give is built here instead (ctrl_snap.c) and uploaded when
+ * done.  With lazy restores (ctrl_pager.c) a page server brings the
+ * layers instead, while a VM runs on them; a layer it is bringing is
+ * waited for here as a download would be.  s3snap runs as a child like
+ * the runners, so a slow or dead store never blocks the loop, and any
  * failure of the store only sends ctrl back to what it does without one.
  */
 #include <signal.h>
@@ -28,8 +31,8 @@ mark_absent(struct ctrl *c, const char *dir)
 }
 
 /* A layer's URL: the store, then its path below snapshot_dir. */
-static void
-layer_url(const struct ctrl *c, const char *dir, char *out, size_t n)
+void
+ctrl_store_url(const struct ctrl *c, const char *dir, char *out, size_t n)
 {
 	snprintf(out, n, "%s/%s", c->conf.store,
 	    dir + strlen(c->conf.snapshot_dir) + 1);
@@ -49,7 +52,7 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
 			j = &c->store_job[k];
 	if (j == NULL)
 		return 1;
-	layer_url(c, dir, url, sizeof(url));
+	ctrl_store_url(c, dir, url, sizeof(url));
 	ctrl_cpu_mkdirs(c);			/* s3snap makes only the layer */
 	argv[i++] = c->conf.s3snap;
 	if (c->conf.s3snap_config[0] != '\0') {
@@ -100,7 +103,8 @@ ctrl_store_fetch(struct ctrl *c, int fn)
 			wait = true;	/* even once it is in place */
 		else if (ctrl_state_layer_exists(dir[i]))
 			continue;
-		else if (ctrl_state_store_job(c, dir[i]))
+		else if (ctrl_state_store_job(c, dir[i]) ||
+		    ctrl_state_pager_fetching(c, dir[i]))
 			wait = true;
 		else if (i == 1 && !ctrl_state_layer_exists(dir[0]) && !wait)
 			break;			/* the base is being built */
@@ -132,15 +136,16 @@ fits_base(struct ctrl *c, const char *dir)
 	struct snap_meta b, d;
 
 	ctrl_state_own_layer(c, -1, base, sizeof(base));
-	if (strcmp(dir, base) == 0 ||
-	    (!ctrl_state_layer_exists(base) && ctrl_state_store_job(c, base)))
+	if (strcmp(dir, base) == 0 || (!ctrl_state_layer_exists(base) &&
+	    (ctrl_state_store_job(c, base) ||
+	    ctrl_state_pager_fetching(c, base))))
 		return true;
 	return snapmeta_read(base, &b) == 0 && snapmeta_read(dir, &d) == 0 &&
 	    strcmp(d.parent, b.id) == 0;
 }
 
-static void
-misfit(struct ctrl *c, const char *dir)
+void
+ctrl_store_misfit(struct ctrl *c, const char *dir)
 {
 	char jd[CTRL_PATH + 16];
 
@@ -163,23 +168,45 @@ check_diffs(struct ctrl *c)
 		if (c->conf.fn[i].nlayers == 0 &&
 		    ctrl_state_layer_exists(dir) &&
 		    !ctrl_state_store_job(c, dir) && !fits_base(c, dir))
-			misfit(c, dir);
+			ctrl_store_misfit(c, dir);
 	}
 }
 
-static const char *
-s3snap_why(int code)
+const char *
+ctrl_store_why(int code)
 {
 	switch (code) {
-	case 64: return "s3snap's configuration is incomplete";
+	case 64: return "the store's configuration is incomplete";
 	case 65: return "a corrupt or unverifiable object";
 	case 66: return "not in the store";
 	case 69: return "the store is unreachable or failing";
+	case 70: return "an internal error";
+	case 71: case 72: return "a system error";
 	case 73: return "the local layer could not be created";
 	case 74: return "a local I/O error";
+	case 75: return "interrupted";
+	case 76: return "a protocol error with its runner";
 	case 77: return "the store refused the credentials";
-	default: return "s3snap failed";
+	case 78: return "the store's configuration is wrong";
+	default: return "the transfer failed";
 	}
+}
+
+void
+ctrl_store_fetched(struct ctrl *c, const char *dir, uint64_t ms)
+{
+	char jd[CTRL_PATH + 16];
+
+	if (!fits_base(c, dir)) {
+		ctrl_store_misfit(c, dir);
+		return;
+	}
+	c->fetched[STORE_OK]++;
+	ctrl_log(c, "snapshot_fetched", 0, "\"layer\":%s,\"ms\":%ju",
+	    ctrl_log_jstr(jd, sizeof(jd), dir), (uintmax_t)ms);
+	note_base(c, dir);
+	if (!ctrl_state_is_diff(c, dir))
+		check_diffs(c);
 }
 
 static void
@@ -187,17 +214,8 @@ fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 {
 	char jd[CTRL_PATH + 16];
 
-	if (code == 0 && !fits_base(c, j->dir)) {
-		misfit(c, j->dir);
-		return;
-	}
 	if (code == 0) {
-		c->fetched[STORE_OK]++;
-		ctrl_log(c, "snapshot_fetched", 0, "\"layer\":%s,\"ms\":%ju",
-		    ctrl_log_jstr(jd, sizeof(jd), j->dir), (uintmax_t)ms);
-		note_base(c, j->dir);
-		if (!ctrl_state_is_diff(c, j->dir))
-			check_diffs(c);
+		ctrl_store_fetched(c, j->dir, ms);
 		return;
 	}
 	mark_absent(c, j->dir);
@@ -205,7 +223,7 @@ fetched(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 	ctrl_log(c, code == 66 ? "snapshot_not_in_store" :
 	    "snapshot_fetch_failed", 0, "\"layer\":%s,\"status\":%d,\"why\":"
 	    "\"%s; using local snapshots or cold boots\"",
-	    ctrl_log_jstr(jd, sizeof(jd), j->dir), code, s3snap_why(code));
+	    ctrl_log_jstr(jd, sizeof(jd), j->dir), code, ctrl_store_why(code));
 }
 
 static void
@@ -222,7 +240,7 @@ uploaded(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 		ctrl_log(c, "snapshot_upload_failed", 0, "\"layer\":%s,"
 		    "\"status\":%d,\"why\":\"upload failed: %s; the layer stays local\"",
 		    ctrl_log_jstr(jd, sizeof(jd), j->dir), code,
-		    s3snap_why(code));
+		    ctrl_store_why(code));
 		c->store_base_failed |= !ctrl_state_is_diff(c, j->dir);
 	}
 }

@@ -194,7 +194,7 @@ static const char *const ctrl_keys[] = { "kernel", "rootfs", "appfs_dir",
 	"snapshot_cache", "s3snap", "s3snap_config", "network", "tapnet",
 	"console_ring", "console_rate", "http_connections", "http_buffer",
 	"http_idle_timeout", "async_keep", "jail", "record_worksets",
-	"cpu_template", "cpu_workarounds", NULL };
+	"cpu_template", "cpu_workarounds", "store_restore", "snappager", NULL };
 
 static int
 ctrl_paths(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
@@ -253,6 +253,25 @@ listen_unix(struct yconf *y, const char *raw, char *out, size_t n,
 	return 0;
 }
 
+/* store_restore: lazy (the default) or download; and the page server's
+ * program, found as s3snap is. */
+static int
+ctrl_store_restore(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
+{
+	char how[16] = "lazy";
+
+	snprintf(c->snappager, sizeof(c->snappager), "snappager");
+	if (get_path(y, m, "snappager", false, c->snappager) < 0 ||
+	    yconf_str(y, m, "store_restore", false, how, sizeof(how)) < 0)
+		return -1;
+	c->store_lazy = strcmp(how, "lazy") == 0;
+	if (c->store_lazy || strcmp(how, "download") == 0)
+		return 0;
+	yconf_error(y, yconf_get(y, m, "store_restore"), "store_restore",
+	    "\"%s\": expected lazy or download", how);
+	return -1;
+}
+
 /* "s3://BUCKET[/PREFIX]", kept without a trailing slash.  s3snap(1)
  * checks the bucket name itself; here only what would make the layer
  * URLs ctrl builds from it wrong. */
@@ -265,6 +284,7 @@ ctrl_store(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	snprintf(c->s3snap, sizeof(c->s3snap), "s3snap");
 	if (get_path(y, m, "s3snap", false, c->s3snap) < 0 ||
 	    get_path(y, m, "s3snap_config", false, c->s3snap_config) < 0 ||
+	    ctrl_store_restore(y, m, c) == -1 ||
 	    (rc = yconf_str(y, m, "snapshot_store", false, c->store,
 	    sizeof(c->store) - 64)) < 0)
 		return -1;

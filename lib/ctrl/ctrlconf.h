@@ -49,6 +49,11 @@ struct ctrl_conf {
 	char vmrun[CTRL_PATH], snaprestore[CTRL_PATH];
 	char store[CTRL_PATH];		/* "s3://BUCKET/PREFIX" or "" */
 	char s3snap[CTRL_PATH], s3snap_config[CTRL_PATH];
+	/* store_restore: layers missing here but in the store are restored
+	 * lazily through a page server (true, "lazy") or downloaded whole
+	 * first ("download") */
+	bool store_lazy;
+	char snappager[CTRL_PATH];
 	uint64_t cache_mib;		/* snapshot_dir's limit; 0: none */
 	bool record_worksets;		/* its diffs' working sets, from the
 					 * first request of each */

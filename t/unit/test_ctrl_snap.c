@@ -63,10 +63,7 @@ test_fetching_is_absent(void)
 static void
 test_end(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
-	CHECK(system(cmd) == 0);
+	unit_remove_tree(top);
 }
 
 static const struct unit_test tests[] = {

@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,4 +62,13 @@ unit_release_stderr(const char *what)
 		n += strstr(line, what) != NULL;
 	fclose(caught);
 	return n;
+}
+
+void
+unit_remove_tree(const char *dir)
+{
+	char cmd[4200];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
 }

@@ -40,6 +40,9 @@ void unit_skip(const char *why);
 void unit_catch_stderr(void);
 int unit_release_stderr(const char *what);
 
+/* rm -rf dir, checked: a test's temporary tree. */
+void unit_remove_tree(const char *dir);
+
 #define UNIT_MAIN(tests) \
 	int main(void) { \
 		return unit_main(tests, (int)(sizeof(tests) / sizeof(tests[0]))); \
