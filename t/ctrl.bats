@@ -295,7 +295,8 @@ free_port() {
 	config 512
 	echo "cpu_template: x86-64-v2" >> "$TMP/ctrl.yaml"
 	run ctrl --check
-	[[ "$output" == *"; layers in $OWN/cpu-x86-64-v2-"@(on|noxsave|off) ]]
+	line=$(grep '^cpu: ' <<< "$output")
+	[[ "$line" == *"; layers in $OWN/cpu-x86-64-v2-"@(on|noxsave|off) ]]
 }
 
 # bats test_tags=kvm
