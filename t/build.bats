@@ -7,7 +7,7 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-PROGS="ctrl s3snap snapdump snaprestore tapnet vmjail vmrun"
+PROGS="ctrl s3snap snapdump snappager snaprestore tapnet vmjail vmrun"
 
 setup() {
 	TMP="$BATS_TEST_TMPDIR"
