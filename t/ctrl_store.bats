@@ -182,6 +182,30 @@ here() {
 	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
 }
 
+# bats test_tags=kvm
+@test "the same with ctrl's runners jailed (the default for root): the runner gets the page server's socket and /dev/userfaultfd in its jail" {
+	[ -f "$SNAP/diff/hello/manifest.json" ] || "$ROOT/scripts/mksnap" "$SNAP" 2> /dev/null
+	put_layer "$SNAP" jailed python3
+	put_layer "$SNAP" jailed diff/hello
+	# The jailed runner's user walks to its jail's root.
+	chmod 755 "$TMP"
+	NO_JAIL="jail: {enabled: true, base: $TMP/jails, vmjail: $ROOT/bin/vmjail}" \
+	    RESTORE="$ROOT/bin/snaprestore" STORE_RESTORE=lazy \
+	    FAKESNAPPAGER="$ROOT/bin/snappager" config jailed
+	requests hello
+	ctrl || { cat "$TMP/log"; false; }
+	answered
+	[ "$(events vm_started '"lazy":true')" -eq 1 ]
+	[ "$(events pager_started)" -eq 1 ]
+	[ "$(events pager_failed)" -eq 0 ]
+	[ "$(events pager_unavailable)" -eq 0 ]
+	[ "$(events snapshot_fetched)" -eq 0 ]
+	for l in python3 diff/hello; do
+		[ ! -e "$TMP/snap/$CPU/$l" ] || "$S3SNAP" verify "$TMP/snap/$CPU/$l"
+	done
+	[ -z "$(find "$TMP/snap" -name '.*.pager.*')" ]
+}
+
 @test "concurrent requests for missing layers wait on one download of each" {
 	put_layer "$F" once python3
 	put_layer "$F" once diff/hello
