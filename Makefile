@@ -175,7 +175,8 @@ rootfs:
 
 guest: kernel rootfs
 
-# Language snapshot and one diff per app (scripts/mksnap): one cold boot.
+# Language snapshot and one diff per app (scripts/mksnap): one cold boot,
+# or nothing when build/snap was made from the same inputs.
 # scripts/check makes it where the VM tests run (see there).
 snap: all guest
 	scripts/mksnap $(B)/snap

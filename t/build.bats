@@ -112,3 +112,22 @@ installed() {
 	KVM_DEV=/dev/null run "$ROOT/scripts/kvm-usable"
 	[ "$status" -eq 0 ]	# a character device that opens
 }
+
+@test "make snap (scripts/mksnap): nothing to do when the snapshots were made, whole, from the same inputs; otherwise they are marked unfinished before anything is made" {
+	[ -f "$ROOT/build/vmlinux" ] && [ -f "$ROOT/build/rootfs.ext4" ]
+	OUT="$TMP/snap"
+	mkdir -p "$OUT"
+	"$ROOT/scripts/mksnap" --key > "$OUT/.made"
+	run "$ROOT/scripts/mksnap" "$OUT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$OUT is up to date"* ]]
+	[ "$(ls -A "$OUT")" = .made ]
+	# Other inputs: the mark goes first.  OUT/diff a file stops the
+	# remake right after, before any VM is started.
+	echo 0 > "$OUT/.made"
+	touch "$OUT/diff"
+	run "$ROOT/scripts/mksnap" "$OUT"
+	[ "$status" -ne 0 ]
+	[[ "$output" != *"up to date"* ]]
+	[ ! -e "$OUT/.made" ]
+}
