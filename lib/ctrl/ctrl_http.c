@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "ctrl.h"
+#include "file.h"
 #include "log.h"
 #include "monotime.h"
 
@@ -751,16 +752,15 @@ unix_clear(const struct sockaddr_un *sa)
 static int
 unix_listener(struct listener *l, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	struct stat st;
 	mode_t old;
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	if (file_sockaddr(path, &sa) == -1) {
 		log_warnx("%s: socket path too long", path);
 		return -1;
 	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (unix_clear(&sa) == -1)
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {

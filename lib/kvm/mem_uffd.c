@@ -21,6 +21,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "log.h"
 #include "mem_uffd.h"
 
@@ -92,14 +93,13 @@ uffd_register(const struct mem *m)
 static int
 pager_connect(const char *sock, int *fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 
-	if (strlen(sock) >= sizeof(sa.sun_path)) {
+	if (file_sockaddr(sock, &sa) == -1) {
 		log_warnx("--page-server %s: a socket path is at most %zu bytes",
 		    sock, sizeof(sa.sun_path) - 1);
 		return EX_USAGE;
 	}
-	memcpy(sa.sun_path, sock, strlen(sock) + 1);
 	if ((*fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("socket");
 		return EX_OSERR;

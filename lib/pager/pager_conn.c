@@ -27,15 +27,11 @@
 static int
 sock_addr(const char *path, struct sockaddr_un *a)
 {
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a->sun_path)) {
-		log_warnx("%s: a socket's path has at most %zu bytes", path,
-		    sizeof(a->sun_path) - 1);
-		return -1;
-	}
-	memcpy(a->sun_path, path, strlen(path) + 1);
-	return 0;
+	if (file_sockaddr(path, a) == 0)
+		return 0;
+	log_warnx("%s: a socket's path has at most %zu bytes", path,
+	    sizeof(a->sun_path) - 1);
+	return -1;
 }
 
 int
