@@ -711,44 +711,6 @@ tcp_listener(struct listener *l, const char *addr)
 	return listen_on(fd, (struct sockaddr *)&sa, len, addr);
 }
 
-/* A file at the socket's path is replaced only if it is a socket nobody
- * listens on: one left by a ctrl that did not exit cleanly. */
-static int
-unix_clear(const struct sockaddr_un *sa)
-{
-	struct stat st;
-	int fd, rc;
-
-	if (lstat(sa->sun_path, &st) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		log_warn("%s", sa->sun_path);
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		log_warnx("%s: exists and is not a socket", sa->sun_path);
-		return -1;
-	}
-	/* Non-blocking: a listener with a full backlog would block us. */
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) == -1) {
-		log_warn("%s", sa->sun_path);
-		return -1;
-	}
-	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
-	close(fd);
-	if (rc == 0 || errno == EAGAIN) {
-		log_warnx("%s: another process listens on this socket",
-		    sa->sun_path);
-		return -1;
-	}
-	if (errno != ECONNREFUSED || unlink(sa->sun_path) == -1) {
-		log_warn("%s", sa->sun_path);
-		return -1;
-	}
-	return 0;
-}
-
 static int
 unix_listener(struct listener *l, const char *path)
 {
@@ -761,7 +723,10 @@ unix_listener(struct listener *l, const char *path)
 		log_warnx("%s: socket path too long", path);
 		return -1;
 	}
-	if (unix_clear(&sa) == -1)
+	/* Only a socket nobody listens on is replaced: one left by a ctrl
+	 * that did not exit cleanly. */
+	if (file_claim_socket(path, SOCK_STREAM,
+	    "another process listens") == -1)
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("%s", path);
