@@ -21,6 +21,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "file.h"
 #include "log.h"
 #include "mem_uffd.h"
@@ -32,6 +33,9 @@
 /* The calls the server makes on the registered range. */
 #define UFFD_NEEDED	((1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_ZEROPAGE) | \
     (1ULL << _UFFDIO_WAKE))
+/* Room for descriptors in a reply's control buffer: none is valid, but
+ * those that come are received to be closed. */
+#define RECV_FDS	4
 
 /*
  * A process without CAP_SYS_PTRACE may not have the syscall's
@@ -154,26 +158,17 @@ send_hello(int fd, int uffd, const struct mem *m, char (*const ids)[DIGEST_HEX],
 }
 
 /* Descriptors the server sent along are closed: they are not ours to
- * keep, and a message that carries any is not one of the protocol's. */
-static int
+ * keep, and a message that carries any, or other control data, is not
+ * one of the protocol's. */
+static bool
 drop_fds(struct msghdr *msg)
 {
-	int found = (msg->msg_flags & MSG_CTRUNC) != 0;
+	int fds[RECV_FDS], n;
+	bool cut;
 
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL;
-	    c = CMSG_NXTHDR(msg, c)) {
-		found = 1;
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i + sizeof(int) <= c->cmsg_len - CMSG_LEN(0);
-		    i += sizeof(int)) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i, sizeof(fd));
-			close(fd);
-		}
-	}
-	return found;
+	n = fdpass_collect(msg, fds, RECV_FDS, &cut);
+	fdpass_close(fds, n);
+	return cut || CMSG_FIRSTHDR(msg) != NULL;
 }
 
 /*
@@ -186,7 +181,7 @@ pager_recv(int fd, struct pager_reply *r)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(RECV_FDS * sizeof(int))];
 	} ctl;
 	unsigned char buf[sizeof(*r) + 1];
 	struct iovec iov = { buf, sizeof(buf) };
