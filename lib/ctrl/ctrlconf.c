@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cpuwa.h"
 #include "ctrlconf.h"
 #include "file.h"
 #include "jail.h"
@@ -334,21 +335,21 @@ ctrl_cpu_template(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 static int
 ctrl_cpu(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 {
-	static const char *const wa[] = { "auto", "on", "noxsave", "off" };
+	enum cpuwa wa;
 
 	snprintf(c->cpu_template, sizeof(c->cpu_template), "host");
-	snprintf(c->cpu_workarounds, sizeof(c->cpu_workarounds), "auto");
+	snprintf(c->cpu_workarounds, sizeof(c->cpu_workarounds), "%s",
+	    cpuwa_word(CPUWA_AUTO));
 	if (yconf_str(y, m, "cpu_template", false, c->cpu_template,
 	    sizeof(c->cpu_template)) < 0 || ctrl_cpu_template(y, m, c) == -1)
 		return -1;
 	if (yconf_str(y, m, "cpu_workarounds", false, c->cpu_workarounds,
 	    sizeof(c->cpu_workarounds)) < 0)
 		return -1;
-	for (size_t i = 0; i < sizeof(wa) / sizeof(wa[0]); i++)
-		if (strcmp(c->cpu_workarounds, wa[i]) == 0)
-			return 0;
+	if (cpuwa_parse(c->cpu_workarounds, &wa) == 0)
+		return 0;
 	yconf_error(y, yconf_get(y, m, "cpu_workarounds"), "cpu_workarounds",
-	    "\"%s\": expected auto, on, noxsave or off", c->cpu_workarounds);
+	    "\"%s\": expected " CPUWA_WORDS, c->cpu_workarounds);
 	return -1;
 }
 
