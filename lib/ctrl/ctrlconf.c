@@ -315,6 +315,8 @@ ctrl_cpu_template(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 
 	if (t == NULL)
 		return -1;
+	/* A built-in first: its name is no path, and the check below
+	 * would refuse it as a relative one. */
 	if (cputmpl_builtin(c->cpu_template, t) == 0)
 		rc = 0;
 	else if (c->cpu_template[0] != '/')
