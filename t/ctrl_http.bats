@@ -319,7 +319,7 @@ time.sleep(60)' "$sock" &
 	run timeout 20 "$CTRL" --config "$TMP/ctrl.yaml"
 	echo "$output"
 	[ "$status" -eq 69 ]
-	[[ "$output" == *"$sock: another process listens on this socket"* ]]
+	[[ "$output" == *"$sock: in use: another process listens there"* ]]
 	python3 -c 'import socket, sys
 socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$sock"
 }

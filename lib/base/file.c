@@ -216,19 +216,31 @@ file_mkdtemp_beside(const char *dir, const char *tag, char *out, size_t size)
 	return 0;
 }
 
+int
+file_sockaddr(const char *path, struct sockaddr_un *sa)
+{
+	size_t n = strlen(path);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (n >= sizeof(sa->sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sa->sun_path, path, n + 1);
+	return 0;
+}
+
 /* 1 if a server accepts connections at path, 0 if none does, -1 on
  * other errors. */
 static int
 socket_live(const char *path, int type)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	int fd, rc;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		errno = ENAMETOOLONG;
+	if (file_sockaddr(path, &sa) == -1)
 		return -1;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
 	/* Non-blocking: a full backlog says EAGAIN instead of waiting, and
 	 * is just as alive. */
 	if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) ==

@@ -31,6 +31,15 @@ int file_mkdtemp_beside(const char *dir, const char *tag, char *out,
     size_t size);
 
 /*
+ * The address of the Unix socket at path, zeroed beyond it: 0, or -1
+ * with errno ENAMETOOLONG if path has no room in sun_path with its NUL
+ * (107 bytes on Linux).  Nothing is logged: the caller says what the
+ * path is for.
+ */
+struct sockaddr_un;
+int file_sockaddr(const char *path, struct sockaddr_un *sa);
+
+/*
  * Makes path free for a Unix socket of type (SOCK_STREAM, ...) to be
  * bound there: a socket nobody listens on any more (left by a process
  * that died) is removed; a live one, named in the message by who (what

@@ -4,8 +4,8 @@
  * kept for GET /v1/invocations/ID.  What they keep is bounded: at most
  * CTRL_ASYNC_MAX of them, and of http_buffer at most half (the rest stays
  * for exchanges waiting on their answer); an answer that does not fit is
- * kept as a 500 AnswerDropped.  Kept answers live in ctrl's memory only: a restart
- * loses them.
+ * kept as a 500 AnswerDropped.  Kept answers live in ctrl's memory only:
+ * a restart loses them.
  */
 #include <stdio.h>
 #include <stdlib.h>

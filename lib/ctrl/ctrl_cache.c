@@ -50,8 +50,8 @@ layer_bytes(const char *dir, struct timespec *mtime)
 		return 0;
 	*mtime = st.st_mtim;
 	while ((e = readdir(d)) != NULL)
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode))
+		if (fstatat(dirfd(d), e->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
 			sum += (uint64_t)st.st_blocks * 512;
 	closedir(d);
 	return sum;
@@ -156,7 +156,8 @@ ctrl_cache_trim(struct ctrl *c)
 				lru = &l[i];
 		if (lru == NULL) {
 			ctrl_log(c, "snapshot_cache_full", 0, "\"bytes\":%ju,"
-			    "\"limit\":%ju", (uintmax_t)total, (uintmax_t)limit);
+			    "\"limit\":%ju", (uintmax_t)total,
+			    (uintmax_t)limit);
 			break;
 		}
 		snapmeta_remove(lru->dir);

@@ -15,7 +15,8 @@
 
 #define CONSOLE_READ		65536	/* a turn's read: a flood waits */
 #define CONSOLE_BURST_S		10
-#define CONSOLE_REPORT_MS	1000	/* suppressed lines: one event a second */
+/* Suppressed lines are told in one event a second. */
+#define CONSOLE_REPORT_MS	1000
 
 void
 ctrl_console_open(const struct ctrl *c, struct console *k, pid_t pid,
@@ -26,7 +27,7 @@ ctrl_console_open(const struct ctrl *c, struct console *k, pid_t pid,
 	snprintf(k->who, sizeof(k->who), "%s", who);
 	k->size = c->conf.console_ring;
 	if (k->size > 0 && (k->ring = malloc(k->size)) == NULL)
-		k->size = 0;		/* no ring: the lines are still logged */
+		k->size = 0;		/* no ring: lines are still logged */
 	k->refilled_ms = k->reported_ms = mono_ms();
 	k->tokens = c->conf.console_rate * CONSOLE_BURST_S * 1000;
 }
@@ -72,7 +73,7 @@ line_done(struct ctrl *c, struct console *k, bool cut)
 	char who[80];
 
 	while (k->llen > 0 && k->line[k->llen - 1] == '\r')
-		k->llen--;		/* serial consoles end lines with \r\n */
+		k->llen--;		/* serial consoles end lines in \r\n */
 	if (k->llen == 0)
 		return;
 	if (may_log(c, k))

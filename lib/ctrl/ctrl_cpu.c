@@ -20,28 +20,10 @@
 
 #include "cpucheck.h"
 #include "cpuid.h"
-#include "cpuprobe.h"
+#include "cpuwa.h"
 #include "ctrl.h"
 
 #define CTRL_CPU_KVM	"/dev/kvm"
-
-/* What vmrun --cpu-workarounds auto boots with on this host. */
-static const char *
-ctrl_cpu_auto(void)
-{
-	/* Without KVM every VM fails, and says why: there is nothing to
-	 * probe, and the workarounds are the choice that never crashes. */
-	if (access(CTRL_CPU_KVM, R_OK | W_OK) == -1)
-		return "on";
-	switch (cpuprobe_answer(CTRL_CPU_KVM)) {
-	case CPUPROBE_NATIVE:
-		return "off";
-	case CPUPROBE_NOXSAVE:
-		return "noxsave";
-	default:		/* emulated, or no answer: as vmrun does */
-		return "on";
-	}
-}
 
 /*
  * The host template passes this host's CPU as it is, so its layers are
@@ -71,9 +53,12 @@ ctrl_cpu_settle(struct ctrl *c)
 {
 	const char *w = c->conf.cpu_workarounds;
 	char fp[CPUCHECK_FP_LEN] = "";
+	enum cpuwa wa;
 
-	snprintf(c->cpu_workarounds, sizeof(c->cpu_workarounds), "%s",
-	    strcmp(w, "auto") == 0 ? ctrl_cpu_auto() : w);
+	/* What vmrun --cpu-workarounds auto boots with on this host. */
+	if (cpuwa_parse(w, &wa) == 0 && wa == CPUWA_AUTO)
+		w = cpuwa_word(cpuwa_auto(CTRL_CPU_KVM, NULL));
+	snprintf(c->cpu_workarounds, sizeof(c->cpu_workarounds), "%s", w);
 	if (strcmp(c->conf.cpu_template, "host") == 0)
 		ctrl_cpu_fingerprint(fp);
 	/* Template names are letters, digits, '.', '_' and '-'

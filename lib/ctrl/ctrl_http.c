@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "ctrl.h"
+#include "file.h"
 #include "log.h"
 #include "monotime.h"
 
@@ -42,7 +43,7 @@
 /* Answers this small are always given: CTRL_HTTP_CONN_KIB per connection
  * is set aside for them besides http_buffer. */
 #define HTTP_SMALL	(32U << 10)
-#define HTTP_POOL	(32U << 10)	/* libmicrohttpd's memory a connection */
+#define HTTP_POOL	(32U << 10)	/* libmicrohttpd's, a connection */
 #define INVOKE_PREFIX	"/v1/functions/"
 #define INVOKE_SUFFIX	"/invoke"
 #define RESULT_PREFIX	"/v1/invocations/"
@@ -61,7 +62,7 @@ struct http_x {
 	size_t len, cap;
 	uint64_t held;			/* bytes counted in c->http_bytes */
 	bool too_big, handed, done;
-	bool over;			/* past http_buffer: refused, body dropped */
+	bool over;			/* past http_buffer: refused, dropped */
 	bool replied;			/* an answer is queued */
 	bool retry;			/* a 503 that says Retry-After */
 	int status;
@@ -111,7 +112,8 @@ reply(struct http_x *x, int status, const char *body, const char *ctype,
 		MHD_add_response_header(r, "Server-Timing", x->timing);
 	}
 	if (x->location[0] != '\0') {
-		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, x->location);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION,
+		    x->location);
 		MHD_add_response_header(r, "Preference-Applied",
 		    "respond-async");
 	}
@@ -188,8 +190,8 @@ route(const char *method, const char *url, struct http_x *x, int *status,
 	*status = 404;
 	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0 ||
 	    strcmp(url, "/v1/functions") == 0) {
-		x->kind = url[1] == 'h' ? HK_HEALTH : url[1] == 'm' ? HK_METRICS :
-		    HK_FUNCTIONS;
+		x->kind = url[1] == 'h' ? HK_HEALTH :
+		    url[1] == 'm' ? HK_METRICS : HK_FUNCTIONS;
 		*status = 405;
 		*allow = "GET, HEAD";
 		return get ? 0 : -1;
@@ -254,7 +256,8 @@ append_body(struct ctrl *c, struct http_x *x, const char *data, size_t n)
 		return true;
 	}
 	if (x->len + n + 1 > x->cap) {
-		for (cap = x->cap ? x->cap : 4096; cap < x->len + n + 1; cap *= 2)
+		for (cap = x->cap ? x->cap : 4096; cap < x->len + n + 1;
+		    cap *= 2)
 			;
 		cap = cap < x->held + 1 ? cap : x->held + 1;
 		if ((b = realloc(x->body, cap)) == NULL)
@@ -467,20 +470,22 @@ http_respond(struct ctrl *c, struct request *r, int status, const char *body)
 	free(r->payload);		/* sent, or never to be */
 	r->payload = NULL;
 	x->status = x->force_status != 0 ? x->force_status : status;
-	x->ctype = x->kind == HK_METRICS ? "text/plain; version=0.0.4; charset=utf-8" :
-	    "application/json";
+	x->ctype = x->kind == HK_METRICS ?
+	    "text/plain; version=0.0.4; charset=utf-8" : "application/json";
 	if (!http_hold_exactly(c, x, n)) {
 		__atomic_add_fetch(&c->http_refused[1], 1, __ATOMIC_SEQ_CST);
 		http_let_go(c, x, x->held);
 		x->ctype = "application/json";
-		/* An invocation's big answer comes after its function ran: not
-		 * a 503, which says it may be sent again (ctrl(1), Delivery). */
+		/* An invocation's big answer comes after its function ran:
+		 * not a 503, which says it may be sent again (ctrl(1),
+		 * Delivery). */
 		x->status = x->kind == HK_INVOKE ? 500 : 503;
 		body = x->kind == HK_INVOKE ? "{\"type\":\"AnswerDropped\","
-		    "\"message\":\"the function ran, but its answer does not fit "
-		    "in ctrl's HTTP buffer\"}" : "{\"type\":\"OverCapacity\","
-		    "\"message\":\"the answer does not fit in ctrl's HTTP buffer; "
-		    "retry later\"}";
+		    "\"message\":\"the function ran, but its answer does not "
+		    "fit in ctrl's HTTP buffer\"}" :
+		    "{\"type\":\"OverCapacity\","
+		    "\"message\":\"the answer does not fit in ctrl's HTTP "
+		    "buffer; retry later\"}";
 		http_hold(c, x, strlen(body), true);
 	}
 	x->retry = x->status == 503 && !c->draining && x->kind != HK_RESULT;
@@ -710,58 +715,22 @@ tcp_listener(struct listener *l, const char *addr)
 	return listen_on(fd, (struct sockaddr *)&sa, len, addr);
 }
 
-/* A file at the socket's path is replaced only if it is a socket nobody
- * listens on: one left by a ctrl that did not exit cleanly. */
-static int
-unix_clear(const struct sockaddr_un *sa)
-{
-	struct stat st;
-	int fd, rc;
-
-	if (lstat(sa->sun_path, &st) == -1) {
-		if (errno == ENOENT)
-			return 0;
-		log_warn("%s", sa->sun_path);
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		log_warnx("%s: exists and is not a socket", sa->sun_path);
-		return -1;
-	}
-	/* Non-blocking: a listener with a full backlog would block us. */
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) == -1) {
-		log_warn("%s", sa->sun_path);
-		return -1;
-	}
-	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
-	close(fd);
-	if (rc == 0 || errno == EAGAIN) {
-		log_warnx("%s: another process listens on this socket",
-		    sa->sun_path);
-		return -1;
-	}
-	if (errno != ECONNREFUSED || unlink(sa->sun_path) == -1) {
-		log_warn("%s", sa->sun_path);
-		return -1;
-	}
-	return 0;
-}
-
 static int
 unix_listener(struct listener *l, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	struct stat st;
 	mode_t old;
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	if (file_sockaddr(path, &sa) == -1) {
 		log_warnx("%s: socket path too long", path);
 		return -1;
 	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (unix_clear(&sa) == -1)
+	/* Only a socket nobody listens on is replaced: one left by a ctrl
+	 * that did not exit cleanly. */
+	if (file_claim_socket(path, SOCK_STREAM,
+	    "another process listens") == -1)
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("%s", path);
@@ -819,7 +788,8 @@ start_one(struct ctrl *c, struct listener *l, const char *addr, int fd)
 	struct MHD_Daemon *d;
 
 	if (fd == -1)
-		fd = is_unix ? unix_listener(l, addr + 5) : tcp_listener(l, addr);
+		fd = is_unix ? unix_listener(l, addr + 5) :
+		    tcp_listener(l, addr);
 
 	if (fd == -1)
 		return NULL;

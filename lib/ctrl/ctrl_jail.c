@@ -130,7 +130,8 @@ ctrl_jail_binds(struct ctrl_jail_args *a, char *const *run, bool tap)
 		/* A template file, whole (a comma is no separator here); a
 		 * built-in's name is no file. */
 		if (strcmp(run[i], "--cpu-template") == 0 &&
-		    run[i + 1][0] == '/' && !ctrl_jail_flag(a, "--ro", run[i + 1]))
+		    run[i + 1][0] == '/' &&
+		    !ctrl_jail_flag(a, "--ro", run[i + 1]))
 			return false;
 		for (int f = 0; ctrl_jail_file_flags[f] != NULL; f++)
 			if (strcmp(run[i], ctrl_jail_file_flags[f]) == 0 &&
@@ -144,8 +145,10 @@ ctrl_jail_binds(struct ctrl_jail_args *a, char *const *run, bool tap)
 	if (digest_cache_dir(a->cache, sizeof(a->cache)) == 0 &&
 	    stat(a->cache, &st) == 0 && S_ISDIR(st.st_mode)) {
 		/* XDG_CACHE_HOME is what lies above snapvm/digest. */
-		snprintf(a->cache_env, sizeof(a->cache_env), "XDG_CACHE_HOME=%.*s",
-		    (int)(strlen(a->cache) - strlen("/snapvm/digest")), a->cache);
+		snprintf(a->cache_env, sizeof(a->cache_env),
+		    "XDG_CACHE_HOME=%.*s",
+		    (int)(strlen(a->cache) - strlen("/snapvm/digest")),
+		    a->cache);
 		if (!ctrl_jail_flag(a, "--ro", a->cache) ||
 		    !ctrl_jail_flag(a, "--env", a->cache_env))
 			return false;
@@ -354,7 +357,8 @@ ctrl_jail_adopt(struct ctrl *c, const char *staged, const char *out)
 	snprintf(path, sizeof(path), "%s/manifest.json", staged);
 	rc = rc == 0 ? ctrl_jail_own(path, builder, false) : -1;
 	for (int i = 0; rc == 0 && i < SNAP_NFILES; i++) {
-		snprintf(path, sizeof(path), "%s/%s", staged, snap_file_name[i]);
+		snprintf(path, sizeof(path), "%s/%s", staged,
+		    snap_file_name[i]);
 		rc = ctrl_jail_own(path, builder, false);
 	}
 	if (rc == -1 || snapmeta_read(staged, &m) == -1 ||
@@ -368,7 +372,8 @@ ctrl_jail_adopt(struct ctrl *c, const char *staged, const char *out)
 	 * are now, so that the first restore does not hash them again. */
 	for (int i = 0; i < SNAP_NFILES; i++)
 		if (m.file[i].present) {
-			snprintf(path, sizeof(path), "%s/%s", out, snap_file_name[i]);
+			snprintf(path, sizeof(path), "%s/%s", out,
+			    snap_file_name[i]);
 			digest_cache_put(path, m.file[i].sha256);
 		}
 	return 0;

@@ -95,8 +95,10 @@ static const struct { const char *event; enum ctrl_level level; }
 	{ "runner_write_failed", CL_ERR }, { "snapshot_failed", CL_ERR },
 	{ "store_spawn_failed", CL_ERR }, { "network_failed", CL_ERR },
 	{ "reload_failed", CL_ERR }, { "tap_failed", CL_ERR },
-	{ "request_failed", CL_WARNING }, { "snapshot_fetch_failed", CL_WARNING },
-	{ "snapshot_upload_failed", CL_WARNING }, { "tap_del_failed", CL_WARNING },
+	{ "request_failed", CL_WARNING },
+	{ "snapshot_fetch_failed", CL_WARNING },
+	{ "snapshot_upload_failed", CL_WARNING },
+	{ "tap_del_failed", CL_WARNING },
 	{ "log_dropped", CL_WARNING }, { "snapshot_cache_full", CL_WARNING },
 	{ "console_suppressed", CL_WARNING }, { "request_retried", CL_WARNING },
 	{ "pager_failed", CL_WARNING }, { "pager_unavailable", CL_WARNING },
@@ -150,7 +152,8 @@ log_put(struct ctrl *c, enum ctrl_level level, const char *event,
 	if (seq != 0)
 		snprintf(req, sizeof(req), ",\"request\":%ju", (uintmax_t)seq);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	h = snprintf(head, sizeof(head), "%s{\"ts\":%ld.%03ld,\"event\":\"%s\"%s",
+	h = snprintf(head, sizeof(head),
+	    "%s{\"ts\":%ld.%03ld,\"event\":\"%s\"%s",
 	    c->journal ? (const char []){ '<', (char)('0' + level), '>', 0 } :
 	    "", (long)ts.tv_sec, ts.tv_nsec / 1000000, event, req);
 	if (h < 0 || (size_t)h >= sizeof(head))
@@ -229,7 +232,8 @@ ctrl_log_jstr(char *buf, size_t n, const char *s)
 		json_object_put(o);
 		o = json_object_new_string_len(s, n > 8 ? (int)(n - 3) / 6 : 0);
 		j = o ? json_object_to_json_string_ext(o,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
+		    JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE) : NULL;
 	}
 	snprintf(buf, n, "%s", j != NULL && strlen(j) < n ? j : "\"\"");
 	json_object_put(o);

@@ -26,7 +26,7 @@ struct input {
 	char *buf;
 	size_t len, cap;
 	bool eof;
-	bool skip;			/* in an overlong line: drop to its end */
+	bool skip;			/* in an overlong line: to its end */
 	struct request *held;		/* waiting for its "time" */
 	uint64_t t0;
 };
@@ -85,7 +85,8 @@ skip_long(struct ctrl *c, struct input *in, const char *nl)
 	size_t n = nl ? (size_t)(nl - in->buf) + 1 : in->len;
 
 	if (!in->skip)
-		bad_line(c, "", "the line is longer than " CTRL_MAX_LINE_TEXT, 0);
+		bad_line(c, "", "the line is longer than " CTRL_MAX_LINE_TEXT,
+		    0);
 	in->skip = nl == NULL;
 	in->len -= n;
 	memmove(in->buf, in->buf + n, in->len);
@@ -148,8 +149,9 @@ input_read(struct ctrl *c, struct input *in)
 static bool
 same_function(const struct fn_conf *a, const struct fn_conf *b)
 {
-	return strcmp(a->appfs, b->appfs) == 0 && a->memory_mib == b->memory_mib &&
-	    a->vcpus == b->vcpus && a->snapshots == b->snapshots &&
+	return strcmp(a->appfs, b->appfs) == 0 &&
+	    a->memory_mib == b->memory_mib && a->vcpus == b->vcpus &&
+	    a->snapshots == b->snapshots &&
 	    a->timeout_ms == b->timeout_ms && a->nlayers == b->nlayers &&
 	    memcmp(a->layer, b->layer, sizeof(a->layer)) == 0;
 }
@@ -215,7 +217,8 @@ ctrl_reload(struct ctrl *c, struct input *in)
 	if (in->held != NULL && in->held->fn >= 0)
 		in->held->fn = map[in->held->fn];
 	if (c->builder_fn >= 0)		/* -3: its function is gone */
-		c->builder_fn = map[c->builder_fn] < 0 ? -3 : map[c->builder_fn];
+		c->builder_fn = map[c->builder_fn] < 0 ? -3 :
+		    map[c->builder_fn];
 	for (int i = 0; i < CTRL_PAGERS; i++)
 		if (c->pager[i].state != PGS_FREE && c->pager[i].fn >= 0)
 			c->pager[i].fn = map[c->pager[i].fn];	/* -1: gone */
@@ -257,7 +260,8 @@ on_signal(struct ctrl *c, int fd, struct input *in)
 		} else if (si.ssi_signo == SIGHUP) {
 			ctrl_reload(c, in);
 		} else if (!c->draining) {
-			ctrl_log(c, "draining", 0, "\"signal\":%u", si.ssi_signo);
+			ctrl_log(c, "draining", 0, "\"signal\":%u",
+			    si.ssi_signo);
 			ctrl_notify_stopping(c);
 			c->draining = true;
 			in->eof = true;
@@ -307,7 +311,8 @@ poll_timeout(const struct input *in)
 	if (in->held == NULL)
 		return TICK_MS;
 	due = in->t0 + in->held->at_ms;
-	return due <= now ? 0 : due - now < TICK_MS ? (int)(due - now) : TICK_MS;
+	return due <= now ? 0 : due - now < TICK_MS ? (int)(due - now) :
+	    TICK_MS;
 }
 
 static void

@@ -50,8 +50,8 @@ put(struct text *t, const char *fmt, ...)
 
 	for (;;) {
 		va_start(ap, fmt);
-		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len :
-		    0, fmt, ap);
+		n = vsnprintf(t->s ? t->s + t->len : NULL,
+		    t->s ? t->cap - t->len : 0, fmt, ap);
 		va_end(ap);
 		if (n < 0)
 			return;
@@ -76,13 +76,15 @@ put_histogram(struct text *t, const struct ctrl *c, int f)
 		for (int b = 0; b < 16; b++) {
 			cum += s->lat_bucket[cold][b];
 			if (b < 15)
-				put(t, "snapvm_request_duration_seconds_bucket{function="
-				    "\"%s\",start=\"%s\",le=\"%g\"} %ju\n",
+				put(t, "snapvm_request_duration_seconds_bucket"
+				    "{function=\"%s\",start=\"%s\",le=\"%g\"} "
+				    "%ju\n",
 				    c->conf.fn[f].name, cold ? "cold" : "warm",
 				    bucket_s[b], (uintmax_t)cum);
 			else
-				put(t, "snapvm_request_duration_seconds_bucket{function="
-				    "\"%s\",start=\"%s\",le=\"+Inf\"} %ju\n",
+				put(t, "snapvm_request_duration_seconds_bucket"
+				    "{function=\"%s\",start=\"%s\","
+				    "le=\"+Inf\"} %ju\n",
 				    c->conf.fn[f].name, cold ? "cold" : "warm",
 				    (uintmax_t)cum);
 		}
@@ -158,7 +160,8 @@ ctrl_metrics_text(const struct ctrl *c)
 	for (int f = 0; f < c->conf.nfuncs; f++)
 		for (int o = 0; o < OUT_N; o++)
 			put(&t, "snapvm_requests_total{function=\"%s\",outcome="
-			    "\"%s\"} %ju\n", c->conf.fn[f].name, outcome_label[o],
+			    "\"%s\"} %ju\n", c->conf.fn[f].name,
+			    outcome_label[o],
 			    (uintmax_t)c->stats[f].outcome[o]);
 	put(&t, "# TYPE snapvm_requests_unknown_function_total counter\n"
 	    "snapvm_requests_unknown_function_total %ju\n",
@@ -204,7 +207,8 @@ ctrl_metrics_text(const struct ctrl *c)
 	    "snapvm_snapshot_uploads_total{result=\"failed\"} %ju\n"
 	    "# TYPE snapvm_snapshot_layers_evicted_total counter\n"
 	    "snapvm_snapshot_layers_evicted_total %ju\n",
-	    (uintmax_t)c->fetched[STORE_OK], (uintmax_t)c->fetched[STORE_ABSENT],
+	    (uintmax_t)c->fetched[STORE_OK],
+	    (uintmax_t)c->fetched[STORE_ABSENT],
 	    (uintmax_t)c->fetched[STORE_FAILED], (uintmax_t)c->uploaded[0],
 	    (uintmax_t)c->uploaded[1], (uintmax_t)c->layers_evicted);
 	put(&t, "# TYPE snapvm_lazy_restores_total counter\n");
@@ -227,7 +231,8 @@ ctrl_metrics_functions_json(const struct ctrl *c)
 		const struct fn_conf *fc = &c->conf.fn[f];
 		json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "name", json_object_new_string(fc->name));
+		json_object_object_add(o, "name",
+		    json_object_new_string(fc->name));
 		json_object_object_add(o, "memory_mib",
 		    json_object_new_int64((int64_t)fc->memory_mib));
 		json_object_object_add(o, "concurrency",

@@ -154,8 +154,8 @@ sweep(struct ctrl *c)
 	while (runproc_line(&p, &line) == 1) {
 		if (sscanf(line, "%7[^\t]\t%31[^\t]", kind, name) == 2 &&
 		    strcmp(kind, "tap") == 0 && ours(c, name)) {
-			char *del[] = { c->conf.tapnet, "-q", "tap", "del", name,
-			    NULL };
+			char *del[] = { c->conf.tapnet, "-q", "tap", "del",
+			    name, NULL };
 
 			tapnet(c, del);
 		}

@@ -151,12 +151,13 @@ ctrl_pager_describe(const struct ctrl *c, char *out, size_t n)
 		snprintf(out, n, "store: %s; layers missing here are restored "
 		    "lazily through %s", c->conf.store, c->conf.snappager);
 	else if (!c->conf.store_lazy)
-		snprintf(out, n, "store: %s; layers missing here are downloaded "
-		    "first (store_restore: download)", c->conf.store);
+		snprintf(out, n, "store: %s; layers missing here are "
+		    "downloaded first (store_restore: download)",
+		    c->conf.store);
 	else
-		snprintf(out, n, "store: %s; layers missing here are downloaded "
-		    "first: no lazy restores here, %s", c->conf.store,
-		    c->lazy_why);
+		snprintf(out, n, "store: %s; layers missing here are "
+		    "downloaded first: no lazy restores here, %s",
+		    c->conf.store, c->lazy_why);
 }
 
 static void
@@ -184,9 +185,10 @@ clear_temporaries(const char *dir)
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] != '.' || strstr(e->d_name, PAGER_TMP) == NULL ||
-		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISDIR(st.st_mode))
+		if (e->d_name[0] != '.' ||
+		    strstr(e->d_name, PAGER_TMP) == NULL ||
+		    fstatat(dirfd(d), e->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISDIR(st.st_mode))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		file_tmpdir_remove(path);
@@ -246,7 +248,8 @@ job_argv(struct ctrl *c, struct pager_job *p,
 	for (int k = 0; k < CTRL_PAGER_LAYERS; k++) {
 		ctrl_store_url(c, p->dir[k], url, sizeof(url));
 		if (p->fetch[k])
-			snprintf(spec[k], sizeof(spec[k]), "%s=%s", url, p->dir[k]);
+			snprintf(spec[k], sizeof(spec[k]), "%s=%s", url,
+			    p->dir[k]);
 		else
 			snprintf(spec[k], sizeof(spec[k]), "%s", p->dir[k]);
 		argv[i++] = spec[k];
@@ -260,7 +263,8 @@ log_started(struct ctrl *c, const struct pager_job *p)
 	char jf[160], fetch[2 * CTRL_PATH + 8], jl[700], js[256];
 
 	snprintf(fetch, sizeof(fetch), "%s%s%s", p->fetch[0] ? p->dir[0] : "",
-	    p->fetch[0] && p->fetch[1] ? "," : "", p->fetch[1] ? p->dir[1] : "");
+	    p->fetch[0] && p->fetch[1] ? "," : "",
+	    p->fetch[1] ? p->dir[1] : "");
 	ctrl_log(c, "pager_started", 0, "\"function\":%s,\"pid\":%d,"
 	    "\"fetch\":%s,\"socket\":%s", ctrl_log_jstr(jf, sizeof(jf),
 	    job_fn(c, p)), (int)p->proc.pid,
@@ -567,7 +571,8 @@ arrivals(struct ctrl *c, struct pager_job *p)
 			p->arrived[k] = true;
 			if (p->state != PGS_STOPPING)
 				p->term_ms = mono_ms();
-			ctrl_store_fetched(c, p->dir[k], mono_ms() - p->started_ms);
+			ctrl_store_fetched(c, p->dir[k],
+			    mono_ms() - p->started_ms);
 		}
 }
 
@@ -638,13 +643,14 @@ judge(const struct pager_job *p, int code, char *why, size_t n)
 {
 	why[0] = '\0';
 	if (code == 0 && p->state == PGS_STARTING) {
-		snprintf(why, n, "it exited before it said where its layers are");
+		snprintf(why, n, "it exited before it said where its "
+		    "layers are");
 		return PGO_FAILED;
 	}
 	for (int k = 0; code == 0 && k < CTRL_PAGER_LAYERS; k++)
 		if (p->fetch[k] && !p->arrived[k]) {
-			snprintf(why, n, "it exited 0, but %.300s is not in place",
-			    p->dir[k]);
+			snprintf(why, n, "it exited 0, but %.300s is not in "
+			    "place", p->dir[k]);
 			return PGO_FAILED;
 		}
 	if (code != 0)
@@ -699,7 +705,8 @@ ctrl_pager_reaped(struct ctrl *c, pid_t pid, int status, int *slot,
 	int code = runproc_exit_code(status);
 
 	for (int j = 0; j < CTRL_PAGERS && p == NULL; j++)
-		if (c->pager[j].state != PGS_FREE && c->pager[j].proc.pid == pid)
+		if (c->pager[j].state != PGS_FREE &&
+		    c->pager[j].proc.pid == pid)
 			p = &c->pager[j];
 	if (p == NULL)
 		return false;
@@ -721,8 +728,9 @@ ctrl_pager_reaped(struct ctrl *c, pid_t pid, int status, int *slot,
 		 * runner that does not is ended here. */
 		if (o != PGO_OK && p->state == PGS_BOUND) {
 			*slot = p->slot;
-			snprintf(why, n, "the lazy restore failed: its page server "
-			    "exited with status %d (%s)", code, ctrl_store_why(code));
+			snprintf(why, n, "the lazy restore failed: its page "
+			    "server exited with status %d (%s)", code,
+			    ctrl_store_why(code));
 		}
 	}
 	c->lazy[o]++;

@@ -60,7 +60,7 @@ send_request(struct ctrl *c, struct vm_slot *v, struct request *r)
 struct runner_args {
 	char *argv[32];
 	int argc;
-	int pager;			/* a lazy restore's page server, or -1 */
+	int pager;			/* a lazy restore's pager, or -1 */
 	char layers[CTRL_MAX_LAYERS * CTRL_PATH];
 	char timeout[24], mem[24], vcpus[24];
 	bool cold;
@@ -77,12 +77,14 @@ runner_argv(struct ctrl *c, int fn, struct runner_args *a, int pager)
 	char **argv = a->argv;
 	int i = 0;
 
-	snprintf(a->timeout, sizeof(a->timeout), "%ju", (uintmax_t)f->timeout_ms);
+	snprintf(a->timeout, sizeof(a->timeout), "%ju",
+	    (uintmax_t)f->timeout_ms);
 	snprintf(a->mem, sizeof(a->mem), "%ju", (uintmax_t)f->memory_mib);
 	snprintf(a->vcpus, sizeof(a->vcpus), "%d", f->vcpus);
 	a->pager = pager;
 	if (pager >= 0)
-		snprintf(a->layers, sizeof(a->layers), "%s", c->pager[pager].load);
+		snprintf(a->layers, sizeof(a->layers), "%s",
+		    c->pager[pager].load);
 	a->cold = !f->snapshots || (pager < 0 &&
 	    !ctrl_state_load_dirs(c, fn, a->layers, sizeof(a->layers)));
 	if (a->cold) {
@@ -173,11 +175,12 @@ start_vm(struct ctrl *c, int fn, struct runner_args *a, bool *broken)
 	if (argv != NULL && a->pager >= 0 &&
 	    ctrl_pager_prepare(c, a->pager, (int)(v - c->vm)) == -1)
 		argv = NULL;
-	if (argv == NULL || runproc_spawn(&v->proc, argv, RUNPROC_PIPE) == -1) {
+	if (argv == NULL ||
+	    runproc_spawn(&v->proc, argv, RUNPROC_PIPE) == -1) {
 		ctrl_log(c, "runner_spawn_failed", 0, "\"runner\":%s,"
 		    "\"error\":%s", ctrl_log_jstr(path, sizeof(path),
-		    argv ? argv[0] : a->argv[0]), ctrl_log_jstr(err, sizeof(err),
-		    strerror(errno)));
+		    argv ? argv[0] : a->argv[0]),
+		    ctrl_log_jstr(err, sizeof(err), strerror(errno)));
 		if (v->tap)
 			ctrl_net_detach(c, (int)(v - c->vm));
 		v->tap = false;
@@ -248,7 +251,8 @@ make_room(struct ctrl *c, uint64_t need)
 	charge_vms(c);
 	for (int i = 0; i < CTRL_MAX_VMS; i++) {
 		idle += c->vm[i].state == VMS_IDLE ? c->vm[i].mem_mib : 0;
-		stopping += c->vm[i].state == VMS_STOPPING ? c->vm[i].mem_mib : 0;
+		stopping += c->vm[i].state == VMS_STOPPING ?
+		    c->vm[i].mem_mib : 0;
 	}
 	if (c->used_mib - stopping - idle + need > c->vm_budget_mib)
 		return false;	/* even evicting every idle VM is not enough */
@@ -275,7 +279,8 @@ idle_vm(struct ctrl *c, int fn)
 	for (int i = 0; i < CTRL_MAX_VMS; i++)
 		if (c->vm[i].state == VMS_IDLE && c->vm[i].fn == fn &&
 		    !c->vm[i].stale &&
-		    (best == NULL || c->vm[i].last_used_ms > best->last_used_ms))
+		    (best == NULL ||
+		    c->vm[i].last_used_ms > best->last_used_ms))
 			best = &c->vm[i];
 	return best;
 }
@@ -665,7 +670,8 @@ reaped(struct ctrl *c, struct vm_slot *v, int status)
 	c->used_mib -= v->mem_mib;
 	if (v->tap)
 		ctrl_net_detach(c, (int)(v - c->vm));	/* however it ended */
-	ctrl_jail_release(c, (int)(v - c->vm), 1);	/* the keeper's, if killed */
+	/* The keeper's, if it was killed. */
+	ctrl_jail_release(c, (int)(v - c->vm), 1);
 	memset(v, 0, sizeof(*v));
 	v->proc.in_fd = v->proc.out_fd = v->proc.err_fd = -1;
 }
@@ -708,8 +714,8 @@ ctrl_pool_timers(struct ctrl *c)
 		if (v->state != VMS_FREE)
 			ctrl_console_report(c, &v->con, false);
 		if (v->state == VMS_BUSY && now > v->deadline_ms)
-			runner_failed(c, v, "the runner did not answer within the "
-			    "function's timeout");
+			runner_failed(c, v, "the runner did not answer "
+			    "within the function's timeout");
 		else if (v->state == VMS_STOPPING && now > v->deadline_ms)
 			runproc_kill(&v->proc);
 		else if (v->state == VMS_IDLE && (v->stale ||

@@ -14,20 +14,26 @@
 
 static const char *const prom_help[][2] = {
 	{ "snapvm_build_info", "The version ctrl was built from; always 1." },
-	{ "snapvm_requests_total", "Answered requests by function and outcome." },
+	{ "snapvm_requests_total",
+	  "Answered requests by function and outcome." },
 	{ "snapvm_requests_unknown_function_total",
 	  "Requests for a function that is not configured." },
 	{ "snapvm_request_duration_seconds",
-	  "Time from a request's arrival to its answer, by warm or cold start." },
+	  "Time from a request's arrival to its answer, by warm or cold "
+	  "start." },
 	{ "snapvm_vms", "VMs of each function, idle or busy." },
 	{ "snapvm_runner_seccomp_kills_total",
-	  "Runners killed by SIGSYS for a call their seccomp filter forbids." },
+	  "Runners killed by SIGSYS for a call their seccomp filter "
+	  "forbids." },
 	{ "snapvm_requests_retried_total",
-	  "Requests of idempotent functions run again after their runner died." },
+	  "Requests of idempotent functions run again after their runner "
+	  "died." },
 	{ "snapvm_runner_oom_kills_total",
-	  "Runners the kernel's OOM killer ended at their cgroup's memory.max." },
+	  "Runners the kernel's OOM killer ended at their cgroup's "
+	  "memory.max." },
 	{ "snapvm_vm_memory_current_bytes",
-	  "What the kernel charges each function's jailed VMs (memory.current)." },
+	  "What the kernel charges each function's jailed VMs "
+	  "(memory.current)." },
 	{ "snapvm_memory_used_bytes", "Memory the budget counts now." },
 	{ "snapvm_memory_budget_bytes", "The configured memory budget." },
 	{ "snapvm_evictions_total", "Idle VMs retired to make room." },
@@ -46,7 +52,8 @@ static const char *const prom_help[][2] = {
 	{ "snapvm_http_buffer_limit_bytes", "The HTTP buffer limit." },
 	{ "snapvm_http_memory_reserved_bytes",
 	  "Memory set aside for HTTP out of the budget." },
-	{ "snapvm_http_refused_total", "HTTP requests refused with 503, by reason." },
+	{ "snapvm_http_refused_total",
+	  "HTTP requests refused with 503, by reason." },
 	{ "snapvm_async_invocations",
 	  "Asynchronous invocations kept, waiting for their answer or done." },
 	{ "process_cpu_seconds_total", "User and system CPU time of ctrl." },
@@ -54,7 +61,8 @@ static const char *const prom_help[][2] = {
 	{ "process_virtual_memory_bytes", "ctrl's virtual memory." },
 	{ "process_open_fds", "ctrl's open file descriptors." },
 	{ "process_max_fds", "ctrl's limit of open file descriptors." },
-	{ "process_start_time_seconds", "When ctrl started, in seconds since the epoch." },
+	{ "process_start_time_seconds",
+	  "When ctrl started, in seconds since the epoch." },
 };
 
 static const char *
@@ -86,11 +94,12 @@ ctrl_prom_help(char *text)
 		if (strncmp(line, "# TYPE ", 7) == 0) {
 			name = line + 7;
 			len = strcspn(name, " \n");
-			n += (size_t)snprintf(out + n, cap - n, "# HELP %.*s %s\n",
-			    (int)len, name, ctrl_prom_help_of(name, len));
+			n += (size_t)snprintf(out + n, cap - n,
+			    "# HELP %.*s %s\n", (int)len, name,
+			    ctrl_prom_help_of(name, len));
 		}
 		if (n + (size_t)(p - line) + 1 > cap)
-			break;		/* cannot happen: cap is twice and more */
+			break;		/* cannot be: cap is twice and more */
 		memcpy(out + n, line, (size_t)(p - line));
 		n += (size_t)(p - line);
 	}

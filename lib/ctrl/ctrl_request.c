@@ -74,7 +74,8 @@ ctrl_request_parse(struct ctrl *c, const char *line, char *why, size_t n,
 		snprintf(why, n, "function: expected the name of a function");
 	else if (f != NULL && (fc = ctrlconf_find(&c->conf,
 	    json_object_get_string(f))) == NULL) {
-		snprintf(why, n, "no function \"%.60s\"", json_object_get_string(f));
+		snprintf(why, n, "no function \"%.60s\"",
+		    json_object_get_string(f));
 		*fn_missing = 1;
 	} else if (f != NULL && request_time(o, &at_ms, why, n) == 0 &&
 	    (r = calloc(1, sizeof(*r))) != NULL) {
@@ -141,8 +142,8 @@ ctrl_request_requeue(struct ctrl *c, struct request *r)
 static void
 write_line(struct ctrl *c, json_object *o)
 {
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *s = json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	/* Written when the reader takes it (ctrl_sink.c): never lost, and
 	 * never waited for. */
@@ -192,7 +193,8 @@ client_id(const struct request *r, char *buf, size_t n)
 	if (r->client_id[0] != '\0')
 		s = ctrl_log_jstr(id, sizeof(id), r->client_id);
 	else if (r->id != NULL && !json_object_is_type(r->id, json_type_null)) {
-		s = json_object_to_json_string_ext(r->id, JSON_C_TO_STRING_PLAIN);
+		s = json_object_to_json_string_ext(r->id,
+		    JSON_C_TO_STRING_PLAIN);
 		if (json_object_is_type(r->id, json_type_string))
 			s = ctrl_log_jstr(id, sizeof(id),
 			    json_object_get_string(r->id));
@@ -208,7 +210,8 @@ ctrl_request_fail(struct ctrl *c, struct request *r, enum outcome o,
     const char *type, const char *msg)
 {
 	char cid[200];
-	json_object *body = json_object_new_object(), *e = json_object_new_object();
+	json_object *body = json_object_new_object();
+	json_object *e = json_object_new_object();
 
 	json_object_object_add(e, "type", json_object_new_string(type));
 	json_object_object_add(e, "message", json_object_new_string(msg));
@@ -271,7 +274,8 @@ ctrl_request_expire(struct ctrl *c)
 		*pp = r->next;
 		c->queued--;
 		ctrl_request_fail(c, r, OUT_OVER_CAPACITY, "OverCapacity",
-		    "no VM could be started for this request before its deadline");
+		    "no VM could be started for this request before its "
+		    "deadline");
 	}
 	c->queue_tail = &c->queue;
 	while (*c->queue_tail != NULL)

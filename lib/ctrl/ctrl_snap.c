@@ -2,9 +2,10 @@
  * Snapshots for ctrl's functions.  A function names its layers in
  * functions.yaml, or ctrl keeps its own in its CPU's directory of
  * snapshot_dir (ctrl_cpu.c): python3/ (the language snapshot, made by one
- * cold boot) and diff/NAME/ (one restore of it with the app).  Until they exist the function's VMs boot cold;
- * one builder process at a time makes what is missing, within the memory
- * budget, so that the next VM of the function is a restore.
+ * cold boot) and diff/NAME/ (one restore of it with the app).  Until they
+ * exist the function's VMs boot cold; one builder process at a time makes
+ * what is missing, within the memory budget, so that the next VM of the
+ * function is a restore.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -50,8 +51,9 @@ drop_outdated(struct ctrl *c, const char *dir, bool legacy)
 	snapmeta_remove(dir);
 	if (legacy)
 		ctrl_log(c, "snapshot_legacy", 0, "\"layer\":%s,\"why\":\"made "
-		    "before ctrl kept its layers by CPU template and workarounds; "
-		    "built again in %s\"", ctrl_log_jstr(jd, sizeof(jd), dir),
+		    "before ctrl kept its layers by CPU template and "
+		    "workarounds; built again in %s\"",
+		    ctrl_log_jstr(jd, sizeof(jd), dir),
 		    strrchr(c->cpu_dir, '/') + 1);
 	else
 		ctrl_log(c, "snapshot_outdated", 0, "\"layer\":%s,"
@@ -81,7 +83,7 @@ drop_outdated_diffs(struct ctrl *c, const char *diffs, bool legacy)
 	}
 	closedir(d);
 	if (legacy)
-		rmdir(diffs);		/* only if nothing of the user's is left */
+		rmdir(diffs);		/* if nothing of the user's is left */
 }
 
 void
@@ -94,9 +96,11 @@ ctrl_snap_drop_outdated(struct ctrl *c)
 
 	for (size_t r = 0; r < 2; r++)
 		for (size_t k = 0; k < 2; k++) {
-			snprintf(dir, sizeof(dir), "%.960s/%s", root[r], base[k]);
+			snprintf(dir, sizeof(dir), "%.960s/%s", root[r],
+			    base[k]);
 			drop_outdated(c, dir, r == 0);
-			snprintf(dir, sizeof(dir), "%.960s/%s", root[r], diffs[k]);
+			snprintf(dir, sizeof(dir), "%.960s/%s", root[r],
+			    diffs[k]);
 			drop_outdated_diffs(c, dir, r == 0);
 		}
 }
@@ -192,7 +196,8 @@ spawn_builder(struct ctrl *c, int job)
 	}
 	run = ctrl_jail_argv(c, CTRL_BUILDER_SLOT, BUILDER_MIB, 1,
 	    c->builder_tap, argv, &c->builder_jail);
-	if (run == NULL || runproc_spawn(&c->builder, run, RUNPROC_PIPE) == -1) {
+	if (run == NULL ||
+	    runproc_spawn(&c->builder, run, RUNPROC_PIPE) == -1) {
 		if (c->builder_tap)
 			ctrl_net_detach(c, -1);
 		c->builder_tap = false;
@@ -260,7 +265,8 @@ ctrl_snap_build_done(struct ctrl *c, int status)
 	if (ok && job >= -1 && c->builder_stage[0] != '\0' &&
 	    ctrl_jail_adopt(c, c->builder_stage, dir) == -1)
 		ok = false;
-	ctrl_jail_release(c, CTRL_BUILDER_SLOT, 1);	/* if its keeper was killed */
+	/* Its keeper's, if it was killed. */
+	ctrl_jail_release(c, CTRL_BUILDER_SLOT, 1);
 
 	tail = ctrl_console_finish(c, &c->builder_con, &c->builder, !ok, &len);
 	if (ok)

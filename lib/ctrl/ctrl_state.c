@@ -155,8 +155,8 @@ ctrl_state_load_dirs(const struct ctrl *c, int fn, char *out, size_t n)
 	for (int i = 0; i < f->nlayers; i++) {
 		if (!layer_ready(c, f->layer[i]))
 			return false;
-		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s",
-		    i ? "," : "", f->layer[i]);
+		len += (size_t)snprintf(out + len, len < n ? n - len : 0,
+		    "%s%s", i ? "," : "", f->layer[i]);
 	}
 	return len < n;
 }

@@ -53,7 +53,7 @@ spawn_job(struct ctrl *c, const char *dir, bool put)
 	if (j == NULL)
 		return 1;
 	ctrl_store_url(c, dir, url, sizeof(url));
-	ctrl_cpu_mkdirs(c);			/* s3snap makes only the layer */
+	ctrl_cpu_mkdirs(c);		/* s3snap makes only the layer */
 	argv[i++] = c->conf.s3snap;
 	if (c->conf.s3snap_config[0] != '\0') {
 		argv[i++] = "--config";
@@ -124,7 +124,8 @@ note_base(struct ctrl *c, const char *dir)
 
 	ctrl_state_own_layer(c, -1, base, sizeof(base));
 	if (strcmp(dir, base) == 0 && snapmeta_read(base, &m) == 0)
-		snprintf(c->store_base_id, sizeof(c->store_base_id), "%s", m.id);
+		snprintf(c->store_base_id, sizeof(c->store_base_id), "%s",
+		    m.id);
 }
 
 /* A diff fetched for a base it was not made on is of no use here; with
@@ -238,7 +239,8 @@ uploaded(struct ctrl *c, struct store_job *j, int code, uint64_t ms)
 		note_base(c, j->dir);
 	} else {
 		ctrl_log(c, "snapshot_upload_failed", 0, "\"layer\":%s,"
-		    "\"status\":%d,\"why\":\"upload failed: %s; the layer stays local\"",
+		    "\"status\":%d,\"why\":\"upload failed: %s; the layer "
+		    "stays local\"",
 		    ctrl_log_jstr(jd, sizeof(jd), j->dir), code,
 		    ctrl_store_why(code));
 		c->store_base_failed |= !ctrl_state_is_diff(c, j->dir);
@@ -312,7 +314,8 @@ ctrl_store_next(struct ctrl *c)
 			continue;
 		}
 		if (drop)
-			ctrl_log(c, "snapshot_upload_skipped", 0, "\"layer\":%s,"
+			ctrl_log(c, "snapshot_upload_skipped", 0,
+			    "\"layer\":%s,"
 			    "\"why\":\"its base is not in the store\"",
 			    ctrl_log_jstr(jd, sizeof(jd), c->upload[i]));
 		else if (spawn_job(c, c->upload[i], true) == 1)

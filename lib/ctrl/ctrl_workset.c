@@ -88,8 +88,9 @@ ctrl_ws_arm(struct ctrl *c, int fn, int slot, bool restore)
 	char dir[CTRL_PATH];
 
 	v->recording = false;
-	if (!restore || !c->conf.record_worksets || c->conf.fn[fn].nlayers > 0 ||
-	    c->ws[fn] != WS_NONE || has_workset(c, fn) ||
+	if (!restore || !c->conf.record_worksets ||
+	    c->conf.fn[fn].nlayers > 0 || c->ws[fn] != WS_NONE ||
+	    has_workset(c, fn) ||
 	    slot_prepare(c, slot, dir, sizeof(dir)) == -1)
 		return NULL;
 	snprintf(v->ws_path, sizeof(v->ws_path), "%s/touched", dir);
@@ -108,8 +109,8 @@ take(const char *from, const char *to, uint64_t len)
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", to);
 	if (buf == NULL ||
-	    (in = open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1 ||
-	    fstat(in, &st) == -1) {
+	    (in = open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1 || fstat(in, &st) == -1) {
 		log_warn("%s", from);
 		goto out;
 	}

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cpuwa.h"
 #include "ctrlconf.h"
 #include "file.h"
 #include "jail.h"
@@ -64,8 +65,8 @@ get_path(struct yconf *y, yaml_node_t *m, const char *key, bool required,
 static bool
 valid_name(const char *s)
 {
-	return s[0] != '\0' && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") ==
-	    strlen(s);
+	return s[0] != '\0' &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == strlen(s);
 }
 
 static const char *const fn_keys[] = { "name", "appfs", "memory", "vcpus",
@@ -117,7 +118,8 @@ fn_parse(struct yconf *y, yaml_node_t *m, struct fn_conf *f,
 		snprintf(f->appfs, sizeof(f->appfs), "%.900s/%s.ext2",
 		    c->appfs_dir, f->name);
 	if (yconf_uint(y, m, "memory", false, 16, 65536, &f->memory_mib) < 0 ||
-	    yconf_uint(y, m, "timeout", false, 1, 86400000, &f->timeout_ms) < 0 ||
+	    yconf_uint(y, m, "timeout", false, 1, 86400000,
+	    &f->timeout_ms) < 0 ||
 	    yconf_bool(y, m, "snapshots", false, &f->snapshots) < 0 ||
 	    yconf_bool(y, m, "network", false, &f->network) < 0 ||
 	    yconf_bool(y, m, "idempotent", false, &f->idempotent) < 0 ||
@@ -156,8 +158,10 @@ fn_list(struct yconf *y, yaml_node_t *list, const struct ctrl_conf *c,
 			return -1;
 		for (int i = 0; i < *n; i++)
 			if (strcmp(fns[i].name, fns[*n].name) == 0) {
-				yconf_error(y, yaml_document_get_node(&y->doc, *it),
-				    "name", "\"%s\" is defined twice", fns[i].name);
+				yconf_error(y,
+				    yaml_document_get_node(&y->doc, *it),
+				    "name", "\"%s\" is defined twice",
+				    fns[i].name);
 				return -1;
 			}
 		(*n)++;
@@ -176,7 +180,8 @@ ctrlconf_load_functions(const struct ctrl_conf *c, const char *path,
 
 	if (yconf_load(&y, path) == -1)
 		return -1;
-	if ((root = yconf_root(&y)) != NULL && yconf_keys(&y, root, keys) == 0) {
+	if ((root = yconf_root(&y)) != NULL &&
+	    yconf_keys(&y, root, keys) == 0) {
 		list = yconf_get(&y, root, "functions");
 		if (list == NULL || list->type != YAML_SEQUENCE_NODE)
 			yconf_error(&y, list ? list : root, "functions",
@@ -314,6 +319,8 @@ ctrl_cpu_template(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 
 	if (t == NULL)
 		return -1;
+	/* A built-in first: its name is no path, and the check below
+	 * would refuse it as a relative one. */
 	if (cputmpl_builtin(c->cpu_template, t) == 0)
 		rc = 0;
 	else if (c->cpu_template[0] != '/')
@@ -334,21 +341,21 @@ ctrl_cpu_template(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 static int
 ctrl_cpu(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 {
-	static const char *const wa[] = { "auto", "on", "noxsave", "off" };
+	enum cpuwa wa;
 
 	snprintf(c->cpu_template, sizeof(c->cpu_template), "host");
-	snprintf(c->cpu_workarounds, sizeof(c->cpu_workarounds), "auto");
+	snprintf(c->cpu_workarounds, sizeof(c->cpu_workarounds), "%s",
+	    cpuwa_word(CPUWA_AUTO));
 	if (yconf_str(y, m, "cpu_template", false, c->cpu_template,
 	    sizeof(c->cpu_template)) < 0 || ctrl_cpu_template(y, m, c) == -1)
 		return -1;
 	if (yconf_str(y, m, "cpu_workarounds", false, c->cpu_workarounds,
 	    sizeof(c->cpu_workarounds)) < 0)
 		return -1;
-	for (size_t i = 0; i < sizeof(wa) / sizeof(wa[0]); i++)
-		if (strcmp(c->cpu_workarounds, wa[i]) == 0)
-			return 0;
+	if (cpuwa_parse(c->cpu_workarounds, &wa) == 0)
+		return 0;
 	yconf_error(y, yconf_get(y, m, "cpu_workarounds"), "cpu_workarounds",
-	    "\"%s\": expected auto, on, noxsave or off", c->cpu_workarounds);
+	    "\"%s\": expected " CPUWA_WORDS, c->cpu_workarounds);
 	return -1;
 }
 
@@ -421,8 +428,8 @@ ctrl_net(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	    sizeof(c->tap_prefix)) < 0)
 		return -1;
 	if (net_cidr(c->net_cidr, &c->net_addr, &c->net_prefix, &why) == -1) {
-		yconf_error(y, yconf_get(y, n, "address"), "address", "\"%s\": %s",
-		    c->net_cidr, why);
+		yconf_error(y, yconf_get(y, n, "address"), "address",
+		    "\"%s\": %s", c->net_cidr, why);
 		return -1;
 	}
 	if (!valid_prefix(c->tap_prefix)) {
@@ -467,9 +474,9 @@ jail_ids(struct yconf *y, yaml_node_t *n, struct ctrl_conf *c)
 	if (yconf_uint(y, n, "uid", false, 0, UINT32_MAX, &c->jail_uid) == -1)
 		return -1;
 	if (c->jail_uid == 0 || c->jail_uid + CTRL_MAX_VMS >= UINT32_MAX) {
-		yconf_error(y, yconf_get(y, n, "uid"), "uid", "%ju: the runners "
-		    "take uids and gids %ju to %ju, which must not include 0 "
-		    "(root) nor reach %u", (uintmax_t)c->jail_uid,
+		yconf_error(y, yconf_get(y, n, "uid"), "uid", "%ju: the "
+		    "runners take uids and gids %ju to %ju, which must not "
+		    "include 0 (root) nor reach %u", (uintmax_t)c->jail_uid,
 		    (uintmax_t)c->jail_uid, (uintmax_t)c->jail_uid +
 		    CTRL_MAX_VMS, UINT32_MAX);
 		return -1;
@@ -517,8 +524,8 @@ ctrl_jail(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 	if (n == NULL)
 		return 0;
 	if (n->type != YAML_MAPPING_NODE) {
-		yconf_error(y, n, "jail", "expected a mapping with enabled, uid, "
-		    "base and cgroup");
+		yconf_error(y, n, "jail", "expected a mapping with enabled, "
+		    "uid, base and cgroup");
 		return -1;
 	}
 	if (yconf_keys(y, n, jail_keys) == -1 ||
@@ -530,7 +537,8 @@ ctrl_jail(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 		return -1;
 	if (!c->jail)
 		return 0;
-	if (jail_ids(y, n, c) == -1 || jail_dir(y, n, "base", c->jail_base) == -1)
+	if (jail_ids(y, n, c) == -1 ||
+	    jail_dir(y, n, "base", c->jail_base) == -1)
 		return -1;
 	return jail_cgroup(y, n, c);
 }
@@ -539,10 +547,11 @@ static int
 ctrl_listen(struct yconf *y, yaml_node_t *m, struct ctrl_conf *c)
 {
 	char raw[CTRL_MAX_LISTEN][256];
-	int rc = yconf_strlist(y, m, "listen", raw, CTRL_MAX_LISTEN, &c->nlisten);
 	struct sockaddr_storage sa;
 	socklen_t len;
 	const char *why = "";
+	int rc = yconf_strlist(y, m, "listen", raw, CTRL_MAX_LISTEN,
+	    &c->nlisten);
 
 	for (int i = 0; rc == 0 && i < c->nlisten; i++) {
 		if (strncmp(raw[i], "unix:", 5) == 0)
@@ -637,7 +646,8 @@ ctrlconf_load(struct ctrl_conf *c, const char *path)
 	c->idle_timeout_ms = idle_s * 1000;
 	yconf_free(&y);
 	if (rc == 0)
-		rc = ctrlconf_load_functions(c, c->functions, c->fn, &c->nfuncs);
+		rc = ctrlconf_load_functions(c, c->functions, c->fn,
+		    &c->nfuncs);
 	return rc;
 }
 
@@ -680,7 +690,8 @@ inet_split(const char *s, char *host, size_t n, const char **port, bool *v6,
 	*v6 = s[0] == '[';
 	end = *v6 ? strchr(h, ']') : strrchr(h, ':');
 	if (end == NULL) {
-		*why = *v6 ? "missing ] after the IPv6 address" : "missing port";
+		*why = *v6 ? "missing ] after the IPv6 address" :
+		    "missing port";
 		return -1;
 	}
 	if (!*v6 && strchr(h, ':') != end) {
@@ -689,7 +700,8 @@ inet_split(const char *s, char *host, size_t n, const char **port, bool *v6,
 	}
 	*port = end + (*v6 ? 1 : 0);
 	if (**port != ':') {
-		*why = **port == '\0' ? "missing port" : "expected [ADDRESS]:PORT";
+		*why = **port == '\0' ? "missing port" :
+		    "expected [ADDRESS]:PORT";
 		return -1;
 	}
 	(*port)++;

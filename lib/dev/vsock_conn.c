@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "monotime.h"
 #include "vsock_conn.h"
 
@@ -485,15 +486,16 @@ vsock_conn_init(struct vsock_conn_table *ct, struct evloop *loop,
 int
 vsock_conn_listen(struct vsock_conn_table *ct, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 
-	if (strlen(path) + 12 > sizeof(ct->path)) {
+	/* Room for the longest "_PORT" too (vsock_conn_connect_host). */
+	if (strlen(path) + 12 > sizeof(ct->path) ||
+	    file_sockaddr(path, &sa) == -1) {
 		log_warnx("%s: vsock socket path too long", path);
 		errno = ENAMETOOLONG;
 		return -1;
 	}
 	snprintf(ct->path, sizeof(ct->path), "%s", path);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	unlink(path);
 	ct->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	ct->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -21,6 +21,8 @@
 #include <stddef.h>
 
 enum cpuprobe_answer {
+	CPUPROBE_NOKVM = -2,	/* no probe ran: no access to KVM (only
+				 * cpuwa_auto says this, cpuwa.h) */
 	CPUPROBE_UNKNOWN = -1,	/* no answer: an error, reported */
 	CPUPROBE_NATIVE = 0,	/* no workarounds needed */
 	CPUPROBE_EMULATED = 1,	/* KVM's emulator failed: workarounds */

@@ -21,6 +21,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "fdpass.h"
+#include "file.h"
 #include "log.h"
 #include "mem_uffd.h"
 
@@ -31,6 +33,9 @@
 /* The calls the server makes on the registered range. */
 #define UFFD_NEEDED	((1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_ZEROPAGE) | \
     (1ULL << _UFFDIO_WAKE))
+/* Room for descriptors in a reply's control buffer: none is valid, but
+ * those that come are received to be closed. */
+#define RECV_FDS	4
 
 /*
  * A process without CAP_SYS_PTRACE may not have the syscall's
@@ -92,14 +97,13 @@ uffd_register(const struct mem *m)
 static int
 pager_connect(const char *sock, int *fd)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 
-	if (strlen(sock) >= sizeof(sa.sun_path)) {
+	if (file_sockaddr(sock, &sa) == -1) {
 		log_warnx("--page-server %s: a socket path is at most %zu bytes",
 		    sock, sizeof(sa.sun_path) - 1);
 		return EX_USAGE;
 	}
-	memcpy(sa.sun_path, sock, strlen(sock) + 1);
 	if ((*fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("socket");
 		return EX_OSERR;
@@ -154,26 +158,17 @@ send_hello(int fd, int uffd, const struct mem *m, char (*const ids)[DIGEST_HEX],
 }
 
 /* Descriptors the server sent along are closed: they are not ours to
- * keep, and a message that carries any is not one of the protocol's. */
-static int
+ * keep, and a message that carries any, or other control data, is not
+ * one of the protocol's. */
+static bool
 drop_fds(struct msghdr *msg)
 {
-	int found = (msg->msg_flags & MSG_CTRUNC) != 0;
+	int fds[RECV_FDS], n;
+	bool cut;
 
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL;
-	    c = CMSG_NXTHDR(msg, c)) {
-		found = 1;
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i + sizeof(int) <= c->cmsg_len - CMSG_LEN(0);
-		    i += sizeof(int)) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i, sizeof(fd));
-			close(fd);
-		}
-	}
-	return found;
+	n = fdpass_collect(msg, fds, RECV_FDS, &cut);
+	fdpass_close(fds, n);
+	return cut || CMSG_FIRSTHDR(msg) != NULL;
 }
 
 /*
@@ -186,7 +181,7 @@ pager_recv(int fd, struct pager_reply *r)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
+		char buf[CMSG_SPACE(RECV_FDS * sizeof(int))];
 	} ctl;
 	unsigned char buf[sizeof(*r) + 1];
 	struct iovec iov = { buf, sizeof(buf) };

@@ -696,8 +696,9 @@ snap_kvm_cpu_check(const struct kvm_cpuid2 *supported,
 {
 	int rc = 0;
 
-	for (int i = 0; i < nvcpus && rc == 0 &&
-	    snapstate_count(st, SEC_CPUID) > 0; i++)
+	if (snapstate_count(st, SEC_CPUID) == 0)
+		return 0;	/* format 3: nothing recorded to check */
+	for (int i = 0; i < nvcpus && rc == 0; i++)
 		rc = cpu_check_vcpu(supported, st, i, nvcpus);
 	return rc;
 }

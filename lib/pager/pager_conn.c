@@ -17,6 +17,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "file.h"
 #include "log.h"
 #include "pager.h"
@@ -27,15 +28,11 @@
 static int
 sock_addr(const char *path, struct sockaddr_un *a)
 {
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a->sun_path)) {
-		log_warnx("%s: a socket's path has at most %zu bytes", path,
-		    sizeof(a->sun_path) - 1);
-		return -1;
-	}
-	memcpy(a->sun_path, path, strlen(path) + 1);
-	return 0;
+	if (file_sockaddr(path, a) == 0)
+		return 0;
+	log_warnx("%s: a socket's path has at most %zu bytes", path,
+	    sizeof(a->sun_path) - 1);
+	return -1;
 }
 
 int
@@ -92,26 +89,18 @@ wait_in(int fd, int ms, const volatile sig_atomic_t *cancel)
 static int
 take_fd(struct msghdr *mh, int *fd, struct pager_err *e)
 {
-	int n = 0, got[MAX_FDS];
+	int got[MAX_FDS], n;
+	bool cut;
 
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL;
-	    c = CMSG_NXTHDR(mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) &&
-		    n < MAX_FDS; i++)
-			memcpy(&got[n++], CMSG_DATA(c) + i * sizeof(int),
-			    sizeof(int));
-	}
-	if (n == 1 && !(mh->msg_flags & MSG_CTRUNC)) {
+	n = fdpass_collect(mh, got, MAX_FDS, &cut);
+	if (n == 1 && !cut) {
 		*fd = got[0];
 		return 0;
 	}
-	for (int i = 0; i < n; i++)
-		close(got[i]);
+	fdpass_close(got, n);
 	return pager_fail(e, EX_PROTOCOL, "the runner's HELLO came with %d "
 	    "descriptors%s, not its userfaultfd alone", n,
-	    mh->msg_flags & MSG_CTRUNC ? " and more" : "");
+	    cut ? " and more" : "");
 }
 
 static bool

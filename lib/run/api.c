@@ -35,18 +35,12 @@ enum { API_READY = 1, API_WAIT = 0, API_FAIL = -1 };
 static int
 api_sockaddr(const char *path, struct sockaddr_un *sa)
 {
-	size_t n = strlen(path);
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (n == 0 || n >= sizeof(sa->sun_path)) {
-		log_warnx("%s: socket path must be 1 to %zu bytes long", path,
-		    sizeof(sa->sun_path) - 1);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(sa->sun_path, path, n + 1);
-	return 0;
+	if (path[0] != '\0' && file_sockaddr(path, sa) == 0)
+		return 0;
+	log_warnx("%s: socket path must be 1 to %zu bytes long", path,
+	    sizeof(sa->sun_path) - 1);
+	errno = ENAMETOOLONG;
+	return -1;
 }
 
 /* A private directory next to path: "DIR/.api.XXXXXX". */

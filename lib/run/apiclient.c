@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "apiclient.h"
+#include "file.h"
 #include "log.h"
 #include "monotime.h"
 
@@ -41,19 +42,17 @@ apiclient_refused(const char *path)
 int
 apiclient_open(struct apiclient *c, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t n = strlen(path);
+	struct sockaddr_un sa;
 	int e;
 
 	c->path = path;
 	c->len = 0;
-	if (n == 0 || n >= sizeof(sa.sun_path)) {
+	if (path[0] == '\0' || file_sockaddr(path, &sa) == -1) {
 		log_warnx("%s: socket path must be 1 to %zu bytes long", path,
 		    sizeof(sa.sun_path) - 1);
 		errno = ENAMETOOLONG;
 		return c->fd = -1;
 	}
-	memcpy(sa.sun_path, path, n + 1);
 	/* Non-blocking, so that a VM whose backlog is full says EAGAIN
 	 * rather than holding us without a time limit. */
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "digest.h"
+#include "file.h"
 #include "frame.h"
 #include "log.h"
 #include "monotime.h"
@@ -580,14 +581,14 @@ input_readable(struct reqloop *rl)
 static int
 runtime_listen(struct reqloop *rl)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 
 	if (snprintf(rl->sock, sizeof(rl->sock), "%s_%u", rl->cfg->vsock_path,
-	    RUNTIME_PORT) >= (int)sizeof(sa.sun_path)) {
+	    RUNTIME_PORT) >= (int)sizeof(rl->sock) ||
+	    file_sockaddr(rl->sock, &sa) == -1) {
 		log_warnx("%s: socket path too long", rl->cfg->vsock_path);
 		return -1;
 	}
-	memcpy(sa.sun_path, rl->sock, strlen(rl->sock) + 1);
 	unlink(rl->sock);
 	rl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);

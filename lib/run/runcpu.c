@@ -19,49 +19,45 @@
  * --cpu-template given must name that one.
  */
 #include <stdbool.h>
-#include <unistd.h>
 
-#include "cpuprobe.h"
+#include "cpuwa.h"
 #include "log.h"
 #include "runner.h"
 
-/* The probe's answer for booting with auto: the workarounds, noxsave
- * alone, or none. */
-static void
-boot_workarounds(struct runner_opts *o)
+/* What auto boots with: the workarounds, noxsave alone, or none
+ * (cpuwa_auto), and why. */
+static enum cpuwa
+boot_workarounds(const struct runner_opts *o)
 {
 	const char *kvm = o->vm.kvm_path ? o->vm.kvm_path : "/dev/kvm";
+	enum cpuprobe_answer a;
+	enum cpuwa w = cpuwa_auto(kvm, &a);
 
-	/* Without KVM the VM fails too, and says why: no probe to report. */
-	if (access(kvm, R_OK | W_OK) == -1) {
-		o->vm.cmdline_workarounds = true;
-		return;
-	}
-	switch (cpuprobe_answer(kvm)) {
-	case CPUPROBE_NATIVE:
-		return;
+	switch (a) {
 	case CPUPROBE_NOXSAVE:
 		log_info("this host's KVM does not see the guest's XSETBV: "
 		    "adding noxsave");
-		o->vm.cmdline_noxsave = true;
-		return;
+		break;
 	case CPUPROBE_EMULATED:
 		log_info("this host's KVM emulates guest kernel code: adding "
 		    "the command-line workarounds");
-		o->vm.cmdline_workarounds = true;
-		return;
-	default:
+		break;
+	case CPUPROBE_UNKNOWN:
 		log_warnx("the CPU probe gave no answer: adding the "
 		    "command-line workarounds (--cpu-workarounds off goes "
 		    "without)");
-		o->vm.cmdline_workarounds = true;
+		break;
+	default:	/* native; or no KVM: the VM fails too, and says why */
+		break;
 	}
+	return w;
 }
 
 int
 runner_cpu(struct runner_opts *o)
 {
 	bool booting = o->nlayers == 0;
+	enum cpuwa w = o->cpu_workarounds;
 	int rc;
 
 	if ((rc = cputmpl_load(o->cpu_template ? o->cpu_template : "host",
@@ -69,13 +65,12 @@ runner_cpu(struct runner_opts *o)
 		return rc;
 	o->vm.cpu_template = &o->tmpl;
 	o->vm.cpu_template_given = o->cpu_template != NULL;
-	o->vm.emulate = o->cpu_workarounds != RUNNER_CPU_OFF;
-	o->vm.cmdline_workarounds = booting &&
-	    o->cpu_workarounds == RUNNER_CPU_ON;
-	o->vm.cmdline_noxsave = booting &&
-	    o->cpu_workarounds == RUNNER_CPU_NOXSAVE;
-	if (booting && o->cpu_workarounds == RUNNER_CPU_AUTO)
-		boot_workarounds(o);
+	/* auto keeps the fallback, whatever it comes to. */
+	o->vm.emulate = w != CPUWA_OFF;
+	if (booting && w == CPUWA_AUTO)
+		w = boot_workarounds(o);
+	o->vm.cmdline_workarounds = booting && w == CPUWA_ON;
+	o->vm.cmdline_noxsave = booting && w == CPUWA_NOXSAVE;
 	log_info("CPU template %s; workarounds: command line %s, emulation "
 	    "fallback %s", booting || o->vm.cpu_template_given ? o->tmpl.name :
 	    "the snapshot's", o->vm.cmdline_workarounds ? "on" :

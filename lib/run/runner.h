@@ -10,15 +10,11 @@
 #include <stdio.h>
 
 #include "cputmpl.h"
+#include "cpuwa.h"
 #include "snapshot.h"
 #include "vm.h"
 
 enum runner_mode { RUNNER_VMRUN, RUNNER_SNAPRESTORE };
-/* --cpu-workarounds (vmrun(1)); noxsave is what auto picks where the
- * probe answers CPUPROBE_NOXSAVE, so that a caller that resolved auto
- * once (ctrl) can pass its answer on. */
-enum runner_cpu_workarounds { RUNNER_CPU_AUTO, RUNNER_CPU_ON, RUNNER_CPU_OFF,
-	RUNNER_CPU_NOXSAVE };
 
 struct runner_opts {
 	enum runner_mode mode;
@@ -41,7 +37,7 @@ struct runner_opts {
 	const char *add_workset;	/* --add-workset FILE: no VM */
 	bool check_only;		/* --check-only: restore, never run */
 	struct phases phases;
-	enum runner_cpu_workarounds cpu_workarounds;
+	enum cpuwa cpu_workarounds;	/* --cpu-workarounds */
 	const char *cpu_template;	/* --cpu-template NAME|FILE, or NULL */
 	struct cputmpl tmpl;		/* what it names, once loaded */
 };

@@ -98,22 +98,13 @@ parse_seccomp(const char *s, enum jail_seccomp *mode)
 }
 
 static int
-parse_workarounds(const char *s, enum runner_cpu_workarounds *w)
+parse_workarounds(const char *s, enum cpuwa *w)
 {
-	if (strcmp(s, "auto") == 0)
-		*w = RUNNER_CPU_AUTO;
-	else if (strcmp(s, "on") == 0)
-		*w = RUNNER_CPU_ON;
-	else if (strcmp(s, "noxsave") == 0)
-		*w = RUNNER_CPU_NOXSAVE;
-	else if (strcmp(s, "off") == 0)
-		*w = RUNNER_CPU_OFF;
-	else {
-		log_warnx("--cpu-workarounds: expected auto, on, noxsave or "
-		    "off, got \"%s\"", s);
-		return -1;
-	}
-	return 0;
+	if (cpuwa_parse(s, w) == 0)
+		return 0;
+	log_warnx("--cpu-workarounds: expected " CPUWA_WORDS ", got \"%s\"",
+	    s);
+	return -1;
 }
 
 static const struct option runner_flags[] = {

@@ -1,5 +1,6 @@
 /* The probe's cache file: its path, this boot's answer read back, and
- * anything else (another boot, a garbled file) ignored and rewritten. */
+ * anything else (another boot, a garbled file) ignored and rewritten;
+ * and the workarounds setting auto comes to (cpuwa.h). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "cpuprobe.h"
+#include "cpuwa.h"
 #include "unit.h"
 
 #define ID1 "0b6a1c4e-3c5d-4e7f-9a1b-2c3d4e5f6a7b"
@@ -137,6 +139,68 @@ test_atomic(void)
 	CHECK(stat(sub, &st) == -1);
 }
 
+/* Every word names its setting and back; others name none. */
+static void
+test_cpuwa_words(void)
+{
+	static const char *const words[] = { "auto", "on", "noxsave", "off" };
+	enum cpuwa w;
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		CHECK_EQ(cpuwa_parse(words[i], &w), 0);
+		CHECK(strcmp(cpuwa_word(w), words[i]) == 0);
+	}
+	CHECK_EQ(cpuwa_parse("noxsave", &w), 0);
+	CHECK_EQ(w, CPUWA_NOXSAVE);
+	CHECK_EQ(cpuwa_parse("", &w), -1);
+	CHECK_EQ(cpuwa_parse("On", &w), -1);
+	CHECK_EQ(cpuwa_parse("auto ", &w), -1);
+}
+
+/* auto from this boot's cached answer, with a stand-in for the KVM
+ * device (the answer is cached, so no probe runs); without access to
+ * the device, on. */
+static void
+test_cpuwa_auto(void)
+{
+	static const struct {
+		enum cpuprobe_answer a;
+		enum cpuwa w;
+	} map[] = {
+		{ CPUPROBE_NATIVE, CPUWA_OFF },
+		{ CPUPROBE_NOXSAVE, CPUWA_NOXSAVE },
+		{ CPUPROBE_EMULATED, CPUWA_ON },
+	};
+	char kvm[160], cache[160], id[CPUPROBE_BOOT_ID];
+	enum cpuprobe_answer a = CPUPROBE_NATIVE;
+	int fd;
+
+	snprintf(kvm, sizeof(kvm), "%s/kvm", dir);
+	CHECK_EQ(cpuwa_auto(kvm, &a), CPUWA_ON);
+	CHECK_EQ(a, CPUPROBE_NOKVM);
+	if (cpuprobe_boot_id(id) == -1) {
+		unit_skip("no boot id");
+		return;
+	}
+	setenv("XDG_CACHE_HOME", dir, 1);
+	snprintf(cache, sizeof(cache), "%s/snapvm", dir);
+	CHECK_EQ(mkdir(cache, 0700), 0);
+	snprintf(cache, sizeof(cache), "%s/snapvm/cpu-probe", dir);
+	CHECK((fd = open(kvm, O_RDWR | O_CREAT, 0600)) != -1);
+	close(fd);
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		CHECK_EQ(cpuprobe_cache_write(cache, id, map[i].a), 0);
+		CHECK_EQ(cpuwa_auto(kvm, &a), map[i].w);
+		CHECK_EQ(a, map[i].a);
+		CHECK_EQ(cpuwa_auto(kvm, NULL), map[i].w);
+	}
+	unsetenv("XDG_CACHE_HOME");
+	unlink(kvm);
+	unlink(cache);
+	*strrchr(cache, '/') = '\0';
+	CHECK_EQ(rmdir(cache), 0);
+}
+
 static void
 test_setup(void)
 {
@@ -158,6 +222,8 @@ static const struct unit_test tests[] = {
 	{ "cpuprobe: answers read back for their boot only", test_roundtrip },
 	{ "cpuprobe: a garbled cache is never trusted", test_garbled },
 	{ "cpuprobe: written atomically, no symlink followed", test_atomic },
+	{ "cpuwa: the words", test_cpuwa_words },
+	{ "cpuwa: auto from the probe's answer, on without KVM", test_cpuwa_auto },
 	{ "cpuprobe: cleanup", test_cleanup },
 };
 

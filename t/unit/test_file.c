@@ -1,5 +1,9 @@
-/* lib/base/file.c's paths: cleaning one by name alone. */
+/* lib/base/file.c's paths: cleaning one by name alone, and a Unix
+ * socket's address. */
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "file.h"
 #include "unit.h"
@@ -36,8 +40,34 @@ test_clean(void)
 	CHECK(clean("", NULL));
 }
 
+/* A path fills sun_path with its NUL, or is refused: never cut short. */
+static void
+test_sockaddr(void)
+{
+	struct sockaddr_un sa;
+	char p[200];
+
+	memset(p, 'a', sizeof(p));
+	p[sizeof(sa.sun_path) - 1] = '\0';
+	memset(&sa, 0xff, sizeof(sa));
+	CHECK_EQ(file_sockaddr(p, &sa), 0);
+	CHECK_EQ(sa.sun_family, AF_UNIX);
+	CHECK(strcmp(sa.sun_path, p) == 0);
+	CHECK_EQ(file_sockaddr("/run/x.sock", &sa), 0);
+	CHECK(strcmp(sa.sun_path, "/run/x.sock") == 0);
+	CHECK_EQ(sa.sun_path[sizeof(sa.sun_path) - 1], 0);	/* zeroed */
+	memset(p, 'a', sizeof(p));
+	p[sizeof(sa.sun_path)] = '\0';
+	errno = 0;
+	CHECK_EQ(file_sockaddr(p, &sa), -1);
+	CHECK_EQ(errno, ENAMETOOLONG);
+	p[sizeof(p) - 1] = '\0';
+	CHECK_EQ(file_sockaddr(p, &sa), -1);
+}
+
 static const struct unit_test tests[] = {
 	{ "file_path_clean: . and .. and repeated slashes", test_clean },
+	{ "file_sockaddr: a path fits with its NUL or is refused", test_sockaddr },
 };
 
 UNIT_MAIN(tests)

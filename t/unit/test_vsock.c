@@ -1095,6 +1095,39 @@ test_table_alone(void)
 	close(s);
 }
 
+/* A host socket's path leaves room in a socket address for the longest
+ * "_PORT" of a guest's connection: 96 bytes are taken, 97 refused, and
+ * so is one too long for the address itself; nothing is bound for them. */
+static void
+test_listen_path_long(void)
+{
+	static const struct vsock_conn_ops ops = { .kick = fake_kick };
+	static struct vsock_conn_table ct;
+	struct fake_dev d = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	static const size_t len[] = { 96, 97, 107, 108, 200 };
+	char p[256];
+	int rc, e;
+
+	start();
+	for (size_t i = 0; i < sizeof(len) / sizeof(len[0]); i++) {
+		int n = snprintf(p, sizeof(p), "%s/", dir);
+
+		memset(p + n, 'x', len[i] - (size_t)n);
+		p[len[i]] = '\0';
+		vsock_conn_init(&ct, &loop, &d.lock, &ops, &d);
+		unit_catch_stderr();
+		rc = vsock_conn_listen(&ct, p);
+		e = errno;
+		CHECK_EQ(unit_release_stderr("vsock socket path too long"),
+		    len[i] != 96);
+		CHECK_EQ(rc, len[i] == 96 ? 0 : -1);
+		CHECK(rc == 0 || e == ENAMETOOLONG);
+		CHECK_EQ(access(p, F_OK), len[i] == 96 ? 0 : -1);
+		vsock_conn_close(&ct);
+		CHECK_EQ(access(p, F_OK), -1);
+	}
+}
+
 /*
  * A second device whose evloop nobody runs: the test turns it, so that
  * what one notification does, interrupts included, is exact.  Its driver
@@ -1416,6 +1449,7 @@ static const struct unit_test tests[] = {
 	{ "vsock: packets of one notification cost one interrupt", test_batch_one_interrupt },
 	{ "vsock: tx and rx served in one pass cost one interrupt", test_pass_one_interrupt },
 	{ "vsock: with EVENT_IDX, an interrupt only when used_event is passed", test_used_event_honoured },
+	{ "vsock: a host socket path too long is refused", test_listen_path_long },
 	{ "vsock: used_event across the 16-bit wrap", test_used_event_wrap },
 	{ "vsock: with EVENT_IDX, avail_event asks for a kick once drained", test_avail_event_written },
 	{ "vsock: without EVENT_IDX, notifications as before", test_no_event_idx_unchanged },
