@@ -115,6 +115,86 @@ serve_corrupt() {
 	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
 }
 
+# A forwarder that counts the bytes the store sends (t/tcpfwd.py), its
+# address in FWD_URL; fwd_bytes prints the count so far.
+forward() {
+	python3 "$ROOT/t/tcpfwd.py" "$TMP/fwd.port" "${AWS_ENDPOINT_URL#http://}" \
+	    "$TMP/fwd.bytes" &
+	FWD_PID=$!
+	BG_PIDS="$BG_PIDS $FWD_PID"
+	wait_for '[ -s "$TMP/fwd.port" ]'
+	FWD_URL="http://127.0.0.1:$(cat "$TMP/fwd.port")"
+}
+
+fwd_bytes() {
+	rm -f "$TMP/fwd.bytes"
+	kill -USR1 "$FWD_PID"
+	wait_for '[ -s "$TMP/fwd.bytes" ]'
+	cat "$TMP/fwd.bytes"
+}
+
+# stored PREFIX: the bytes of the layer's objects in the store, its index
+# included (the index's extents: each object holds just those).
+stored() {
+	s3fetch "$1/s3snap-index.json" "$TMP/index"
+	python3 -c 'import json, os, sys
+x = json.load(open(sys.argv[1]))
+print(os.path.getsize(sys.argv[1]) +
+      sum(n for f in x["files"] for _, n in f["extents"]))' "$TMP/index"
+}
+
+# count PREFIX FIELD: a number of snappager's -v summary of the layer
+# stored at PREFIX ("requests", "bytes received", "fault fetches", ...).
+count() {
+	grep "^snappager: s3://$BUCKET/$1: requests " "$TMP/err" |
+	    grep -o "$2 [0-9]*" | head -1 | sed 's/.* //'
+}
+
+# A full lazy run of the stack stored at $P/base and $P/diff (the diff's
+# memory chunks at least, fetched by the transfer, faults and the working
+# set), through the forwarder, into $TMP/c: every page read, the transfer
+# to its end.
+lazy_run() {
+	mkdir "$TMP/c"
+	forward
+	AWS_ENDPOINT_URL=$FWD_URL serve "s3://$BUCKET/$P/base=$TMP/c/base" \
+	    "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	run "$CLIENT" "$TMP/sock" "$DIRS" all --wait-done
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$WANT"* && "$output" == *"done"* ]]
+	served
+	[ "$PAGER_STATUS" -eq 0 ]
+}
+
+# What a full lazy run fetched: each layer's objects once, each memory
+# chunk once, by a fault or by the transfer; nothing retried; on the
+# wire, the objects and at most 1 KiB of headers per request (snappager's
+# own count, and the forwarder's).
+fetched_once() {
+	local l want got bound total=0 sum=0 fwd
+	for l in base diff; do
+		want=$(stored "$P/$l")
+		got=$(count "$P/$l" "bytes received")
+		bound=$((want + 1024 * $(count "$P/$l" requests)))
+		echo "$l: stored $want, received $got, bound $bound"
+		[ "$got" -ge "$want" ]
+		[ "$got" -le "$bound" ]
+		[ "$(count "$P/$l" retries)" -eq 0 ]
+		[ "$(count "$P/$l" "refetched by faults")" -eq 0 ]
+		[ "$(count "$P/$l" "refetched by the transfer")" -eq 0 ]
+		[ $(($(count "$P/$l" "fault fetches") + \
+		    $(count "$P/$l" "transfer fetches"))) -eq \
+		    "$(count "$P/$l" "memory chunks")" ]
+		total=$((total + bound))
+		sum=$((sum + got))
+	done
+	fwd=$(fwd_bytes)
+	echo "forwarded $fwd, received $sum, bound $total"
+	[ "$fwd" -eq "$sum" ]
+	[ "$fwd" -le "$total" ]
+}
+
 @test "usage errors exit 64 and say what is wrong" {
 	run "$PAGER" "$TMP/x"
 	[ "$status" -eq 64 ]
@@ -282,6 +362,15 @@ PY
 	[[ "$output" == *"$WANT"* ]]
 	served
 	[ "$PAGER_STATUS" -eq 0 ]
+	"$S3SNAP" verify "$TMP/c/diff"
+}
+
+@test "a full lazy run fetches each object once: each chunk by a fault or the transfer, nothing retried; the bytes are the store's (-v, and a counting forwarder)" {
+	mkstack
+	put_stack
+	lazy_run
+	fetched_once
+	"$S3SNAP" verify "$TMP/c/base"
 	"$S3SNAP" verify "$TMP/c/diff"
 }
 

@@ -79,6 +79,8 @@ bool pager_installed(const struct pager_mem *pm, uint64_t p);
 /* ---- pager_layer.c: one layer of the stack */
 
 enum pager_chunk_state { PAGER_ABSENT, PAGER_BUSY, PAGER_PRESENT };
+/* Who fetches a chunk, for the counts. */
+enum pager_by { PAGER_BY_FAULT, PAGER_BY_XFER, PAGER_BY_N };
 
 struct pager_layer {
 	char spec[PAGER_PATH_MAX];	/* as given, for messages */
@@ -99,6 +101,14 @@ struct pager_layer {
 	uint8_t *chunk;			/* enum pager_chunk_state per chunk */
 	struct s3 s3;			/* the fault path's connection */
 	bool s3_open;
+	/* What was fetched, for -v (pager_layer_summary): every request
+	 * for the layer, the transfer's too; and under the stack's mu,
+	 * per chunk whether a fetch of it began, and the fetches begun by
+	 * each, of chunks fetched before too. */
+	struct s3_count net;
+	uint8_t *fetched;
+	uint64_t fetches[PAGER_BY_N], again[PAGER_BY_N];
+	uint64_t files;			/* fetched whole before listening */
 };
 
 /* An empty layer (nothing open) for spec, bottom first. */
@@ -120,6 +130,11 @@ int pager_layer_chunks(struct pager_layer *l, enum pager_chunk_state st);
 bool pager_layer_holds(const struct pager_layer *l);
 /* A diff's pages bitmap, read from dir and checked. */
 int pager_layer_bitmap(struct pager_layer *l, const char *dir);
+/* Logs (at -v) what was fetched for a stored layer: requests, retries
+ * and bytes against its objects' size, chunk fetches by faults and by
+ * the transfer and those of a chunk fetched before, files fetched whole.
+ * Once no thread fetches any more. */
+void pager_layer_summary(const struct pager_layer *l);
 /* Closes everything; the temporary directory removed if it is left. */
 void pager_layer_free(struct pager_layer *l);
 
@@ -188,9 +203,10 @@ int pager_chunk_get(struct pager_stack *st, struct pager_layer *l,
  * once from the first chunk after a fault moved it).  False when none is
  * left. */
 bool pager_chunk_claim(struct pager_stack *st, int *li, size_t *c);
-/* Fetches a claimed chunk; it is absent again if that fails. */
+/* Fetches a claimed chunk (counted as by's); it is absent again if that
+ * fails. */
 int pager_chunk_fetch(struct pager_stack *st, struct pager_layer *l,
-    size_t c, struct s3 *s, struct pager_err *e);
+    size_t c, enum pager_by by, struct s3 *s, struct pager_err *e);
 /* Chunks not present over the stack, once no fetch is in flight. */
 size_t pager_chunk_missing(struct pager_stack *st);
 

@@ -222,6 +222,8 @@ finish(struct run *r, int rc)
 		pager_send(r->cfd, PAGER_ERROR, r->err.status, 0, r->err.msg);
 	if (r->xfer_started)
 		pager_xfer_stop(&r->x);
+	for (int i = 0; i < r->st.n; i++)
+		pager_layer_summary(&r->st.layer[i]);
 	pager_stack_free(&r->st);	/* what was fetched and is not whole */
 	if (r->lfd != -1) {
 		close(r->lfd);

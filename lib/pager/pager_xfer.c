@@ -96,6 +96,7 @@ open_conns(struct pager_xfer *x, struct s3 *s, uint64_t rate)
 		}
 		s[i].stop = &x->stop;
 		s[i].rate = rate;
+		s[i].count = &st->layer[i].net;
 	}
 	return 0;
 }
@@ -136,8 +137,8 @@ worker(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&x->stop) && pager_chunk_claim(x->st, &li, &c))
-		if (pager_chunk_fetch(x->st, &x->st->layer[li], c, &s[li],
-		    &e) != 0) {
+		if (pager_chunk_fetch(x->st, &x->st->layer[li], c,
+		    PAGER_BY_XFER, &s[li], &e) != 0) {
 			xfer_fail(x, &e);
 			break;
 		}

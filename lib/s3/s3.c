@@ -209,6 +209,13 @@ s3_cancelled(const struct s3 *s)
 	    (s->stop != NULL && atomic_load(s->stop));
 }
 
+static void
+count_received(struct s3 *s, size_t n)
+{
+	if (s->count != NULL)
+		atomic_fetch_add(&s->count->received, n);
+}
+
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -216,6 +223,7 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	struct s3_req *r = a->r;
 
 	n *= size;
+	count_received(a->s, n);
 	if (a->status == 0)
 		curl_easy_getinfo(a->s->curl, CURLINFO_RESPONSE_CODE, &a->status);
 	if (a->status / 100 != 2) {
@@ -244,6 +252,7 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	struct attempt *a = arg;
 	size_t len = size * n, v;
 
+	count_received(a->s, len);
 	if (len > 5 && strncmp(p, "HTTP/", 5) == 0)
 		a->status = 0;		/* a new answer, e.g. after 100 */
 	if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
@@ -482,6 +491,8 @@ try_once(struct s3 *s, struct s3_req *r, const char *url, struct attempt *a)
 		r->out->len = 0;
 	h = headers(a, sha);
 	set_options(s->curl, a, url, h);
+	if (s->count != NULL)
+		atomic_fetch_add(&s->count->requests, 1);
 	e = curl_easy_perform(s->curl);
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &a->status);
 	curl_slist_free_all(h);
@@ -557,6 +568,8 @@ s3_do(struct s3 *s, struct s3_req *r)
 			log_info("%s %s: %s, retrying in %ld ms", r->method, name,
 			    curl_easy_strerror(e), delay);
 		s3_buf_free(&a.err);
+		if (s->count != NULL)
+			atomic_fetch_add(&s->count->retries, 1);
 		backoff(s, delay);
 		delay = delay * 2 > S3_BACKOFF_MAX ? S3_BACKOFF_MAX : delay * 2;
 	}

@@ -56,6 +56,14 @@ struct s3_req {
 	size_t got;			/* bytes into fixed */
 };
 
+/* What requests did, for a summary: handles of several threads may
+ * share one. */
+struct s3_count {
+	_Atomic uint64_t requests;	/* sent, each retry too */
+	_Atomic uint64_t retries;	/* of those, repeats of a failed one */
+	_Atomic uint64_t received;	/* bytes of answers: headers, bodies */
+};
+
 struct s3 {
 	const struct s3conf *conf;
 	char bucket[S3_BUCKET_MAX];
@@ -64,6 +72,7 @@ struct s3 {
 	atomic_int *stop;		/* set when a sibling failed */
 	_Atomic uint64_t *moved;	/* bytes sent and received */
 	uint64_t rate;			/* bytes/s for this handle; 0: any */
+	struct s3_count *count;		/* NULL: not counted */
 };
 
 /* Process-wide: before any thread starts, after every thread ends. */
