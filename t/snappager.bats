@@ -150,14 +150,13 @@ count() {
 	    grep -o "$2 [0-9]*" | head -1 | sed 's/.* //'
 }
 
-# A full lazy run of the stack stored at $P/base and $P/diff (the diff's
-# memory chunks at least, fetched by the transfer, faults and the working
-# set), through the forwarder, into $TMP/c: every page read, the transfer
-# to its end.
+# lazy_run [OPTION...]: a full lazy run of the stack stored at $P/base
+# and $P/diff, through the forwarder, into $TMP/c: every page read, the
+# transfer to its end.
 lazy_run() {
 	mkdir "$TMP/c"
 	forward
-	AWS_ENDPOINT_URL=$FWD_URL serve "s3://$BUCKET/$P/base=$TMP/c/base" \
+	AWS_ENDPOINT_URL=$FWD_URL serve "$@" "s3://$BUCKET/$P/base=$TMP/c/base" \
 	    "s3://$BUCKET/$P/diff=$TMP/c/diff"
 	run "$CLIENT" "$TMP/sock" "$DIRS" all --wait-done
 	echo "$output"
@@ -372,6 +371,20 @@ PY
 	fetched_once
 	"$S3SNAP" verify "$TMP/c/base"
 	"$S3SNAP" verify "$TMP/c/diff"
+}
+
+# libcurl's limit let a chunk-sized GET through at full speed: a lazy
+# run's chunks, the bulk of its bytes, were not shaped at all.
+@test "--limit-rate holds for a lazy run: its files, faults and chunks share the rate" {
+	mkstack
+	put_stack
+	bytes=$(($(stored "$P/base") + $(stored "$P/diff")))
+	t0=$(date +%s%N)
+	lazy_run --limit-rate 4M
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "$bytes bytes in $ms ms"
+	[ "$ms" -ge $((bytes * 900 / (4 << 20))) ]
+	fetched_once
 }
 
 # s3snap put on a file system that reports no holes (a nested VM's 9p,

@@ -150,10 +150,11 @@ int pager_local_open(struct pager_layer *l);
 /* A layer in a store, l->uri, for l->dir: if l->dir holds it already it
  * is opened as a local one; else its index read (version 3 or later),
  * the temporary directory made and every file but memory fetched whole
- * and checked; memory made at its full size, a hole until fetched.  0
- * or a sysexits status, logged. */
+ * and checked; memory made at its full size, a hole until fetched.  Its
+ * connection, the fault path's, goes at pace's rate.  0 or a sysexits
+ * status, logged. */
 int pager_store_open(struct pager_layer *l, const struct s3conf *conf,
-    const volatile sig_atomic_t *cancel);
+    const volatile sig_atomic_t *cancel, struct s3_pace *pace);
 
 /* ---- pager_stack.c */
 
@@ -162,6 +163,10 @@ struct pager_stack {
 	struct pager_layer layer[SNAP_MAX_LAYERS];
 	const struct s3conf *conf;	/* NULL when no layer is in a store */
 	const volatile sig_atomic_t *cancel;
+	/* limit_rate, shared by every fetch: the files before listening,
+	 * faults and the transfer (a fault's chunk shares the link with
+	 * the transfer's chunks in flight; it starts no other meanwhile). */
+	struct s3_pace pace;
 	uint64_t npages;
 	uint8_t *owner;			/* per page: the layer it comes from */
 	/* The top layer's working set, if it has one. */

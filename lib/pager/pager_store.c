@@ -162,7 +162,7 @@ fetch_files(struct pager_layer *l)
 
 int
 pager_store_open(struct pager_layer *l, const struct s3conf *conf,
-    const volatile sig_atomic_t *cancel)
+    const volatile sig_atomic_t *cancel, struct s3_pace *pace)
 {
 	struct stat st;
 	int rc;
@@ -172,6 +172,7 @@ pager_store_open(struct pager_layer *l, const struct s3conf *conf,
 	l->s3_open = true;
 	l->s3.cancel = cancel;
 	l->s3.count = &l->net;
+	l->s3.pace = pace;
 	if ((rc = s3sync_read_index(&l->s3, l->uri.prefix, &l->idx, true)) != 0)
 		return rc;
 	if (lstat(l->dir, &st) == 0)
