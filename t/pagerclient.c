@@ -111,12 +111,13 @@ watch(void *arg)
 	int fd = *(int *)arg, rc;
 
 	while ((rc = mem_uffd_watch(fd)) == 0) {
+		/* Said before main may see it and exit. */
+		printf("done\n");
+		fflush(stdout);
 		pthread_mutex_lock(&mu);
 		done = 1;
 		pthread_cond_broadcast(&cv);
 		pthread_mutex_unlock(&mu);
-		printf("done\n");
-		fflush(stdout);
 	}
 	printf("pager status %d\n", rc);
 	fflush(stdout);

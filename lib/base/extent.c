@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "extent.h"
@@ -152,6 +153,61 @@ extents_io(const struct extents *e, int fd, uint64_t at, void *buf,
 		len -= n;
 	}
 	return 0;
+}
+
+/* How much of a file the zero test reads at a time. */
+#define EXTENT_SCAN_BUF	(1u << 20)
+
+static bool
+all_zero(const char *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* The blocks of [off, off+len) of fd that hold more than zeros, into e. */
+static int
+add_nonzero(int fd, const char *path, uint64_t off, uint64_t len, char *buf,
+    struct extents *e)
+{
+	while (len > 0) {
+		size_t n = len < EXTENT_SCAN_BUF ? (size_t)len : EXTENT_SCAN_BUF;
+
+		if (io_full(fd, buf, n, (off_t)off, false) == -1) {
+			log_warn("%s", path);
+			return -1;
+		}
+		for (size_t b = 0; b < n; b += EXTENT_ALIGN) {
+			size_t k = n - b < EXTENT_ALIGN ? n - b : EXTENT_ALIGN;
+
+			if (!all_zero(buf + b, k) &&
+			    extents_add(e, off + b, k) == -1) {
+				log_warn("%s", path);
+				return -1;
+			}
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+extents_scan_nonzero(int fd, const char *path, uint64_t size,
+    struct extents *e)
+{
+	struct extents data = { 0 };
+	char *buf = NULL;
+	int rc = extents_scan(fd, path, size, &data);
+
+	if (rc == 0 && data.n > 0 && (buf = malloc(EXTENT_SCAN_BUF)) == NULL) {
+		log_warn("%s", path);
+		rc = -1;
+	}
+	for (size_t i = 0; rc == 0 && i < data.n; i++)
+		rc = add_nonzero(fd, path, data.v[i].off, data.v[i].len, buf, e);
+	free(buf);
+	extents_free(&data);
+	return rc;
 }
 
 void

@@ -30,6 +30,12 @@ int extents_add(struct extents *e, uint64_t off, uint64_t len);
 /* The data of fd (size bytes) with SEEK_DATA/SEEK_HOLE, widened to whole
  * EXTENT_ALIGN blocks; a file system without holes gives one extent. */
 int extents_scan(int fd, const char *path, uint64_t size, struct extents *e);
+/* The same, less the EXTENT_ALIGN blocks that hold only zeros, read to
+ * find them: a file system that cannot report holes (9p, some FUSE and
+ * NFS) shows a sparse file as all data, and a copy made without
+ * --sparse has its zeros as data. */
+int extents_scan_nonzero(int fd, const char *path, uint64_t size,
+    struct extents *e);
 /* The extent holding packed offset at (e->n if none). */
 size_t extents_find(const struct extents *e, uint64_t at);
 /* The extent holding file offset off (e->n if off is in a hole or past

@@ -79,6 +79,8 @@ bool pager_installed(const struct pager_mem *pm, uint64_t p);
 /* ---- pager_layer.c: one layer of the stack */
 
 enum pager_chunk_state { PAGER_ABSENT, PAGER_BUSY, PAGER_PRESENT };
+/* Who fetches a chunk, for the counts. */
+enum pager_by { PAGER_BY_FAULT, PAGER_BY_XFER, PAGER_BY_N };
 
 struct pager_layer {
 	char spec[PAGER_PATH_MAX];	/* as given, for messages */
@@ -99,6 +101,14 @@ struct pager_layer {
 	uint8_t *chunk;			/* enum pager_chunk_state per chunk */
 	struct s3 s3;			/* the fault path's connection */
 	bool s3_open;
+	/* What was fetched, for -v (pager_layer_summary): every request
+	 * for the layer, the transfer's too; and under the stack's mu,
+	 * per chunk whether a fetch of it began, and the fetches begun by
+	 * each, of chunks fetched before too. */
+	struct s3_count net;
+	uint8_t *fetched;
+	uint64_t fetches[PAGER_BY_N], again[PAGER_BY_N];
+	uint64_t files;			/* fetched whole before listening */
 };
 
 /* An empty layer (nothing open) for spec, bottom first. */
@@ -120,6 +130,11 @@ int pager_layer_chunks(struct pager_layer *l, enum pager_chunk_state st);
 bool pager_layer_holds(const struct pager_layer *l);
 /* A diff's pages bitmap, read from dir and checked. */
 int pager_layer_bitmap(struct pager_layer *l, const char *dir);
+/* Logs (at -v) what was fetched for a stored layer: requests, retries
+ * and bytes against its objects' size, chunk fetches by faults and by
+ * the transfer and those of a chunk fetched before, files fetched whole.
+ * Once no thread fetches any more. */
+void pager_layer_summary(const struct pager_layer *l);
 /* Closes everything; the temporary directory removed if it is left. */
 void pager_layer_free(struct pager_layer *l);
 
@@ -135,10 +150,11 @@ int pager_local_open(struct pager_layer *l);
 /* A layer in a store, l->uri, for l->dir: if l->dir holds it already it
  * is opened as a local one; else its index read (version 3 or later),
  * the temporary directory made and every file but memory fetched whole
- * and checked; memory made at its full size, a hole until fetched.  0
- * or a sysexits status, logged. */
+ * and checked; memory made at its full size, a hole until fetched.  Its
+ * connection, the fault path's, goes at pace's rate.  0 or a sysexits
+ * status, logged. */
 int pager_store_open(struct pager_layer *l, const struct s3conf *conf,
-    const volatile sig_atomic_t *cancel);
+    const volatile sig_atomic_t *cancel, struct s3_pace *pace);
 
 /* ---- pager_stack.c */
 
@@ -147,6 +163,10 @@ struct pager_stack {
 	struct pager_layer layer[SNAP_MAX_LAYERS];
 	const struct s3conf *conf;	/* NULL when no layer is in a store */
 	const volatile sig_atomic_t *cancel;
+	/* limit_rate, shared by every fetch: the files before listening,
+	 * faults and the transfer (a fault's chunk shares the link with
+	 * the transfer's chunks in flight; it starts no other meanwhile). */
+	struct s3_pace pace;
 	uint64_t npages;
 	uint8_t *owner;			/* per page: the layer it comes from */
 	/* The top layer's working set, if it has one. */
@@ -188,9 +208,10 @@ int pager_chunk_get(struct pager_stack *st, struct pager_layer *l,
  * once from the first chunk after a fault moved it).  False when none is
  * left. */
 bool pager_chunk_claim(struct pager_stack *st, int *li, size_t *c);
-/* Fetches a claimed chunk; it is absent again if that fails. */
+/* Fetches a claimed chunk (counted as by's); it is absent again if that
+ * fails. */
 int pager_chunk_fetch(struct pager_stack *st, struct pager_layer *l,
-    size_t c, struct s3 *s, struct pager_err *e);
+    size_t c, enum pager_by by, struct s3 *s, struct pager_err *e);
 /* Chunks not present over the stack, once no fetch is in flight. */
 size_t pager_chunk_missing(struct pager_stack *st);
 

@@ -40,11 +40,14 @@ fetch(struct pager_layer *l, size_t c, struct s3 *s, struct pager_err *e)
 
 int
 pager_chunk_fetch(struct pager_stack *st, struct pager_layer *l, size_t c,
-    struct s3 *s, struct pager_err *e)
+    enum pager_by by, struct s3 *s, struct pager_err *e)
 {
 	int rc = fetch(l, c, s, e);
 
 	pthread_mutex_lock(&st->mu);
+	l->fetches[by]++;
+	l->again[by] += l->fetched[c];
+	l->fetched[c] = 1;
 	l->chunk[c] = rc == 0 ? PAGER_PRESENT : PAGER_ABSENT;
 	pthread_cond_broadcast(&st->cv);
 	pthread_mutex_unlock(&st->mu);
@@ -73,7 +76,7 @@ pager_chunk_get(struct pager_stack *st, struct pager_layer *l, size_t c,
 	st->rescan = true;
 	st->faulting++;
 	pthread_mutex_unlock(&st->mu);
-	rc = pager_chunk_fetch(st, l, c, s, e);
+	rc = pager_chunk_fetch(st, l, c, PAGER_BY_FAULT, s, e);
 	pthread_mutex_lock(&st->mu);
 	st->faulting--;
 	pthread_cond_broadcast(&st->cv);

@@ -64,7 +64,8 @@ pager_layer_chunks(struct pager_layer *l, enum pager_chunk_state st)
 {
 	size_t n = l->mf->nchunks;
 
-	if ((l->chunk = malloc(n ? n : 1)) == NULL) {
+	if ((l->chunk = malloc(n ? n : 1)) == NULL ||
+	    (l->fetched = calloc(n ? n : 1, 1)) == NULL) {
 		log_warn("%s", l->spec);
 		return EX_OSERR;
 	}
@@ -94,6 +95,28 @@ pager_layer_bitmap(struct pager_layer *l, const char *dir)
 }
 
 void
+pager_layer_summary(const struct pager_layer *l)
+{
+	uint64_t bytes = 0;
+
+	if (!l->store || l->net.requests == 0)
+		return;
+	for (int i = 0; i < l->idx.nfiles; i++)
+		bytes += l->idx.file[i].ext.total;
+	log_info("s3://%s/%s: requests %ju, retries %ju, bytes received %ju, "
+	    "objects' bytes %ju; memory chunks %zu, fault fetches %ju, "
+	    "transfer fetches %ju, refetched by faults %ju, refetched by the "
+	    "transfer %ju; files fetched whole %ju", l->uri.bucket,
+	    l->uri.prefix, (uintmax_t)l->net.requests,
+	    (uintmax_t)l->net.retries, (uintmax_t)l->net.received,
+	    (uintmax_t)bytes, l->mf != NULL ? l->mf->nchunks : 0,
+	    (uintmax_t)l->fetches[PAGER_BY_FAULT],
+	    (uintmax_t)l->fetches[PAGER_BY_XFER],
+	    (uintmax_t)l->again[PAGER_BY_FAULT],
+	    (uintmax_t)l->again[PAGER_BY_XFER], (uintmax_t)l->files);
+}
+
+void
 pager_layer_free(struct pager_layer *l)
 {
 	if (l->mem_fd != -1)
@@ -104,6 +127,7 @@ pager_layer_free(struct pager_layer *l)
 		snapmeta_remove(l->tmp);
 	free(l->pages);
 	free(l->chunk);
+	free(l->fetched);
 	s3layer_free(&l->idx);
 	pager_layer_init(l);
 }

@@ -145,19 +145,11 @@ serve(struct run *r)
 static int
 prepare(struct run *r)
 {
-	uint64_t limit = r->o->conf ? r->o->conf->limit_rate : 0;
 	size_t len = S3LAYER_CHUNK;
 
-	for (int i = 0; i < r->st.n; i++) {
-		struct pager_layer *l = &r->st.layer[i];
-
-		if (l->idx.chunk_size > len)
-			len = (size_t)l->idx.chunk_size;
-		/* A fault has the whole limit: the transfer starts no chunk
-		 * while one is fetched (pager_chunk_claim). */
-		if (l->s3_open && limit > 0)
-			l->s3.rate = limit;
-	}
+	for (int i = 0; i < r->st.n; i++)
+		if (r->st.layer[i].idx.chunk_size > len)
+			len = (size_t)r->st.layer[i].idx.chunk_size;
 	r->sv.st = &r->st;
 	r->sv.buflen = len;
 	if ((r->sv.buf = aligned_alloc(PAGER_PAGE, len)) == NULL) {
@@ -222,6 +214,8 @@ finish(struct run *r, int rc)
 		pager_send(r->cfd, PAGER_ERROR, r->err.status, 0, r->err.msg);
 	if (r->xfer_started)
 		pager_xfer_stop(&r->x);
+	for (int i = 0; i < r->st.n; i++)
+		pager_layer_summary(&r->st.layer[i]);
 	pager_stack_free(&r->st);	/* what was fetched and is not whole */
 	if (r->lfd != -1) {
 		close(r->lfd);

@@ -108,6 +108,7 @@ pager_stack_open(struct pager_stack *st, char *const *specs, int n)
 
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cv, NULL);
+	st->pace.rate = st->conf != NULL ? st->conf->limit_rate : 0;
 	if (n < 1 || n > SNAP_MAX_LAYERS) {
 		log_warnx("%d layers: a stack has 1 to %d", n, SNAP_MAX_LAYERS);
 		return EX_USAGE;
@@ -120,8 +121,8 @@ pager_stack_open(struct pager_stack *st, char *const *specs, int n)
 	for (int i = 0; i < n; i++) {
 		struct pager_layer *l = &st->layer[i];
 
-		rc = l->store ? pager_store_open(l, st->conf, st->cancel) :
-		    pager_local_open(l);
+		rc = l->store ? pager_store_open(l, st->conf, st->cancel,
+		    &st->pace) : pager_local_open(l);
 		if (rc != 0)
 			return rc;
 	}

@@ -104,6 +104,7 @@ fetch_file(struct pager_layer *l, const struct s3file *f)
 	}
 	if (fd != -1)
 		close(fd);
+	l->files++;
 	return rc;
 }
 
@@ -161,7 +162,7 @@ fetch_files(struct pager_layer *l)
 
 int
 pager_store_open(struct pager_layer *l, const struct s3conf *conf,
-    const volatile sig_atomic_t *cancel)
+    const volatile sig_atomic_t *cancel, struct s3_pace *pace)
 {
 	struct stat st;
 	int rc;
@@ -170,6 +171,8 @@ pager_store_open(struct pager_layer *l, const struct s3conf *conf,
 		return EX_OSERR;
 	l->s3_open = true;
 	l->s3.cancel = cancel;
+	l->s3.count = &l->net;
+	l->s3.pace = pace;
 	if ((rc = s3sync_read_index(&l->s3, l->uri.prefix, &l->idx, true)) != 0)
 		return rc;
 	if (lstat(l->dir, &st) == 0)

@@ -82,7 +82,7 @@ close_conns(struct s3 *s, int n)
 
 /* One for each layer being fetched. */
 static int
-open_conns(struct pager_xfer *x, struct s3 *s, uint64_t rate)
+open_conns(struct pager_xfer *x, struct s3 *s)
 {
 	struct pager_stack *st = x->st;
 
@@ -95,7 +95,8 @@ open_conns(struct pager_xfer *x, struct s3 *s, uint64_t rate)
 			return -1;
 		}
 		s[i].stop = &x->stop;
-		s[i].rate = rate;
+		s[i].pace = &st->pace;
+		s[i].count = &st->layer[i].net;
 	}
 	return 0;
 }
@@ -122,22 +123,18 @@ worker(void *arg)
 	struct pager_xfer *x = arg;
 	struct pager_err e = { 0 };
 	struct s3 s[SNAP_MAX_LAYERS];
-	/* The threads share the limit; a fault, which has all of it,
-	 * holds back their next chunks. */
-	uint64_t limit = x->st->conf->limit_rate;
-	uint64_t rate = limit / (uint64_t)x->nthreads;
 	size_t c;
 	int li;
 
-	if (open_conns(x, s, limit > 0 && rate == 0 ? 1 : rate) == -1) {
+	if (open_conns(x, s) == -1) {
 		pager_fail(&e, EX_OSERR, "transfer: cannot make a connection");
 		xfer_fail(x, &e);
 		end_thread(x);
 		return NULL;
 	}
 	while (!atomic_load(&x->stop) && pager_chunk_claim(x->st, &li, &c))
-		if (pager_chunk_fetch(x->st, &x->st->layer[li], c, &s[li],
-		    &e) != 0) {
+		if (pager_chunk_fetch(x->st, &x->st->layer[li], c,
+		    PAGER_BY_XFER, &s[li], &e) != 0) {
 			xfer_fail(x, &e);
 			break;
 		}

@@ -10,6 +10,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "monotime.h"
 #include "s3.h"
 #include "s3xml.h"
 
@@ -17,6 +18,7 @@
 #define S3_ERRBODY_MAX	(64 * 1024)
 #define S3_BACKOFF_MS	250
 #define S3_BACKOFF_MAX	8000
+#define S3_PACE_SLACK_US 10000	/* what an idle link may send at once */
 
 /* What one attempt collects while curl runs. */
 struct attempt {
@@ -209,6 +211,37 @@ s3_cancelled(const struct s3 *s)
 	    (s->stop != NULL && atomic_load(s->stop));
 }
 
+/* n bytes through the handle's link: waits until it has carried them. */
+static void
+pace(const struct s3 *s, size_t n)
+{
+	struct s3_pace *p = s->pace;
+	uint64_t now, from, due, old;
+
+	if (p == NULL || p->rate == 0 || n == 0)
+		return;
+	now = mono_us();
+	old = atomic_load(&p->clock_us);
+	do {
+		from = old + S3_PACE_SLACK_US < now ? now - S3_PACE_SLACK_US :
+		    old;
+		due = from + (uint64_t)n * 1000000 / p->rate;
+	} while (!atomic_compare_exchange_weak(&p->clock_us, &old, due));
+	while ((now = mono_us()) < due && !s3_cancelled(s)) {
+		struct timespec ts = { 0, (long)(due - now < 50000 ?
+		    due - now : 50000) * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void
+count_received(struct s3 *s, size_t n)
+{
+	if (s->count != NULL)
+		atomic_fetch_add(&s->count->received, n);
+}
+
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -216,6 +249,8 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	struct s3_req *r = a->r;
 
 	n *= size;
+	count_received(a->s, n);
+	pace(a->s, n);
 	if (a->status == 0)
 		curl_easy_getinfo(a->s->curl, CURLINFO_RESPONSE_CODE, &a->status);
 	if (a->status / 100 != 2) {
@@ -244,6 +279,7 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	struct attempt *a = arg;
 	size_t len = size * n, v;
 
+	count_received(a->s, len);
 	if (len > 5 && strncmp(p, "HTTP/", 5) == 0)
 		a->status = 0;		/* a new answer, e.g. after 100 */
 	if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
@@ -268,6 +304,7 @@ on_read(char *p, size_t size, size_t n, void *arg)
 	n *= size;
 	if (n > left)
 		n = left;
+	pace(a->s, n);
 	memcpy(p, (const char *)a->r->body + a->upos, n);
 	a->upos += n;
 	return n;
@@ -382,12 +419,6 @@ set_options(CURL *c, struct attempt *a, const char *url,
 	/* A store that stops sending for a minute is gone. */
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-	if (a->s->rate > 0) {
-		curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE,
-		    (curl_off_t)a->s->rate);
-		curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE,
-		    (curl_off_t)a->s->rate);
-	}
 	set_method(c, a);
 }
 
@@ -482,6 +513,8 @@ try_once(struct s3 *s, struct s3_req *r, const char *url, struct attempt *a)
 		r->out->len = 0;
 	h = headers(a, sha);
 	set_options(s->curl, a, url, h);
+	if (s->count != NULL)
+		atomic_fetch_add(&s->count->requests, 1);
 	e = curl_easy_perform(s->curl);
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &a->status);
 	curl_slist_free_all(h);
@@ -557,6 +590,8 @@ s3_do(struct s3 *s, struct s3_req *r)
 			log_info("%s %s: %s, retrying in %ld ms", r->method, name,
 			    curl_easy_strerror(e), delay);
 		s3_buf_free(&a.err);
+		if (s->count != NULL)
+			atomic_fetch_add(&s->count->retries, 1);
 		backoff(s, delay);
 		delay = delay * 2 > S3_BACKOFF_MAX ? S3_BACKOFF_MAX : delay * 2;
 	}

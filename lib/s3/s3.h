@@ -56,6 +56,23 @@ struct s3_req {
 	size_t got;			/* bytes into fixed */
 };
 
+/* What requests did, for a summary: handles of several threads may
+ * share one. */
+struct s3_count {
+	_Atomic uint64_t requests;	/* sent, each retry too */
+	_Atomic uint64_t retries;	/* of those, repeats of a failed one */
+	_Atomic uint64_t received;	/* bytes of answers: headers, bodies */
+};
+
+/* A link of limit_rate bytes per second that handles share: every byte
+ * sent or received takes its turn on one clock, and a transfer ahead of
+ * the clock waits.  (libcurl's own limit lets a short transfer through
+ * at full speed: no chunk-sized GET was ever shaped.) */
+struct s3_pace {
+	uint64_t rate;			/* bytes/s; 0: any */
+	_Atomic uint64_t clock_us;	/* mono_us() when the link is free */
+};
+
 struct s3 {
 	const struct s3conf *conf;
 	char bucket[S3_BUCKET_MAX];
@@ -63,7 +80,8 @@ struct s3 {
 	const volatile sig_atomic_t *cancel;	/* set by a signal handler */
 	atomic_int *stop;		/* set when a sibling failed */
 	_Atomic uint64_t *moved;	/* bytes sent and received */
-	uint64_t rate;			/* bytes/s for this handle; 0: any */
+	struct s3_pace *pace;		/* NULL: no limit */
+	struct s3_count *count;		/* NULL: not counted */
 };
 
 /* Process-wide: before any thread starts, after every thread ends. */

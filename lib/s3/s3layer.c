@@ -152,7 +152,10 @@ s3layer_free(struct s3layer *l)
 	s3layer_init(l);
 }
 
-/* One file of the layer: opened, its extents found. */
+/* One file of the layer: opened, its extents found.  Its blocks of
+ * zeros are holes too: a file system that cannot report holes (9p) shows
+ * the whole file as data, and storing zeros only to fetch them again
+ * costs every restore. */
 static int
 local_file(struct s3layer *l, const char *dir, const char *name,
     uint64_t size, const char *sha)
@@ -174,7 +177,7 @@ local_file(struct s3layer *l, const char *dir, const char *name,
 		log_warnx("%s: changed while being read", path);
 		return EX_DATAERR;
 	}
-	if (extents_scan(f->fd, path, size, &f->ext) == -1)
+	if (extents_scan_nonzero(f->fd, path, size, &f->ext) == -1)
 		return EX_IOERR;
 	return s3layer_parts(l, f) == 0 && s3layer_chunks(l, f) == 0 ? 0 :
 	    EX_OSERR;

@@ -65,8 +65,9 @@ struct s3layer {
 	struct s3file file[S3LAYER_FILES];	/* manifest.json first */
 };
 
-/* The layer in directory dir, checked against its manifest, files open.
- * 0 or a sysexits status. */
+/* The layer in directory dir, checked against its manifest, files open,
+ * each one's extents its blocks that are not all zeros.  0 or a sysexits
+ * status. */
 int s3layer_local(struct s3layer *l, const char *dir, uint64_t part_size);
 /* The index object's text in the format of l->version (put's:
  * S3LAYER_VERSION), chunk digests from S3LAYER_CHUNK_VERSION on (free

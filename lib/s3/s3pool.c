@@ -19,7 +19,7 @@ struct pool {
 	size_t n, next;
 	int running;
 	int rc;				/* first failure */
-	uint64_t rate;			/* per connection */
+	struct s3_pace pace;		/* limit_rate, shared */
 	pthread_mutex_t mu;
 	pthread_cond_t done;
 	atomic_int stop;
@@ -52,7 +52,7 @@ worker(void *arg)
 		s.cancel = p->o->cancel;
 		s.stop = &p->stop;
 		s.moved = &p->moved;
-		s.rate = p->rate;
+		s.pace = &p->pace;
 		for (;;) {
 			pthread_mutex_lock(&p->mu);
 			i = p->next++;
@@ -130,9 +130,7 @@ s3pool_run(const struct s3pool_opts *o, size_t n, s3pool_fn fn, void *ctx,
 	}
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.done, NULL);
-	if (o->conf->limit_rate > 0 && nthreads > 0)
-		p.rate = o->conf->limit_rate / nthreads ?
-		    o->conf->limit_rate / nthreads : 1;
+	p.pace.rate = o->conf->limit_rate;
 	p.running = (int)nthreads;
 	for (; started < nthreads; started++) {
 		if ((errno = pthread_create(&t[started], NULL, worker, &p)) != 0) {

@@ -205,6 +205,48 @@ test_extents_scan(void)
 	unlink(path);
 }
 
+/* Zeros written as data (as a file system without holes shows them, or
+ * a copy made without --sparse) are left out; the rest is as it is. */
+static void
+test_extents_nonzero(void)
+{
+	char path[] = "/tmp/snapvm-test-s3.XXXXXX", page[4096];
+	static char dense[300 * 4096];	/* zeros, and more than one read */
+	struct extents e = { 0 };
+	int fd = mkstemp(path);
+	size_t size = sizeof(dense) - 1000;	/* a short last block */
+
+	CHECK(fd != -1);
+	if (fd == -1)
+		return;
+	memset(page, 'a', sizeof(page));
+	memcpy(dense + 3 * 4096, page, 4096);		/* block 3 */
+	dense[4 * 4096 + 4095] = 'b';			/* block 4's last byte */
+	memcpy(dense + 260 * 4096, page, 4096);		/* past the 1 MiB read */
+	dense[size - 1] = 'c';				/* the short block */
+	CHECK(pwrite(fd, dense, size, 0) == (ssize_t)size);
+	CHECK(extents_scan_nonzero(fd, path, size, &e) == 0);
+	CHECK_EQ(e.n, 3);
+	CHECK(e.n == 3 && e.v[0].off == 3 * 4096 && e.v[0].len == 2 * 4096);
+	CHECK(e.n == 3 && e.v[1].off == 260 * 4096 && e.v[1].len == 4096);
+	CHECK(e.n == 3 && e.v[2].off == 299 * 4096 && e.v[2].len == 4096 - 1000);
+	CHECK_EQ(e.total, 4 * 4096 - 1000);
+	extents_free(&e);
+	/* All zeros: nothing. */
+	memset(dense + 3 * 4096, 0, 4096);
+	CHECK(pwrite(fd, dense, 5 * 4096, 0) == 5 * 4096);
+	CHECK(ftruncate(fd, 5 * 4096) == 0);
+	CHECK(extents_scan_nonzero(fd, path, 5 * 4096, &e) == 0);
+	CHECK(e.n == 1 && e.v[0].off == 4 * 4096);
+	extents_free(&e);
+	CHECK(ftruncate(fd, 4 * 4096) == 0);
+	CHECK(extents_scan_nonzero(fd, path, 4 * 4096, &e) == 0);
+	CHECK_EQ(e.n, 0);
+	CHECK_EQ(e.total, 0);
+	close(fd);
+	unlink(path);
+}
+
 static void
 test_size(void)
 {
@@ -332,6 +374,8 @@ static const struct unit_test tests[] = {
 	{ "s3xml: text, entities, iteration, escaping", test_xml },
 	{ "extent: adding, merging, finding", test_extents_add },
 	{ "extent: a sparse file's data, read and written", test_extents_scan },
+	{ "extent: blocks of zeros written as data are left out",
+	    test_extents_nonzero },
 	{ "s3conf: sizes with suffixes", test_size },
 	{ "s3conf: file, environment, flags in that order", test_conf },
 	{ "s3conf: s3:// names", test_uri },
