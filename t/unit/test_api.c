@@ -164,7 +164,10 @@ expect(int fd, const char *line, const char *code, const char *want)
 {
 	json_object *r;
 
-	put(fd, line, strlen(line));
+	/* "" only reads: the server may have hung up already, and a send of
+	 * nothing to it fails (EPIPE). */
+	if (line[0] != '\0')
+		put(fd, line, strlen(line));
 	r = get(fd);
 	CHECK(r != NULL);
 	if (code == NULL) {
