@@ -2,7 +2,6 @@
  * lib/base/fdpass.c: the descriptors that came with a message, every one
  * of them returned or closed, over a real socket pair.
  */
-#include <dirent.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,21 +10,6 @@
 
 #include "fdpass.h"
 #include "unit.h"
-
-/* This process's open descriptors: what a leak would raise. */
-static int
-open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
 
 /* Sends a byte over s with n descriptors, each of fd. */
 static int
@@ -98,7 +82,7 @@ pass(int sent, int room, int max, int want, bool want_cut)
 		CHECK(0);
 		return;
 	}
-	before = open_fds();
+	before = unit_open_fds();
 	CHECK_EQ(send_fds(sv[0], p[0], sent), 0);
 	n = recv_fds(sv[1], room, fds, max, &cut);
 	if (n != want || cut != want_cut)
@@ -108,10 +92,10 @@ pass(int sent, int room, int max, int want, bool want_cut)
 	CHECK_EQ(cut, want_cut);
 	for (int i = 0; i < n && i < max; i++)
 		CHECK(same_file(fds[i], p[0]));
-	CHECK_EQ(open_fds(), before + (n > 0 ? n : 0));
+	CHECK_EQ(unit_open_fds(), before + (n > 0 ? n : 0));
 	if (n > 0)
 		fdpass_close(fds, n);
-	CHECK_EQ(open_fds(), before);
+	CHECK_EQ(unit_open_fds(), before);
 	close(sv[0]);
 	close(sv[1]);
 	close(p[0]);

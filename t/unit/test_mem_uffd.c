@@ -4,7 +4,6 @@
  * READY are there, a fault is served while the test reads, and every
  * way a server can fail ends in the status the VM must end with.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -304,20 +303,6 @@ uffd_begin(void)
 	return 1;
 }
 
-static int
-open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* Attaches the runner's side to a server that follows script; the
  * attach's status. */
 static int
@@ -391,7 +376,7 @@ test_watch_fails(void)
 	if (!uffd_begin())
 		return;
 	for (size_t i = 0; i < N_WATCH_ENDS; i++) {
-		before = open_fds();
+		before = unit_open_fds();
 		CHECK_EQ(attach_to(&f, FAKE_SERVE), 0);
 		fake_order(&f, watch_ends[i].order);
 		unit_catch_stderr();
@@ -400,7 +385,7 @@ test_watch_fails(void)
 		fake_stop(&f);
 		/* The uffd stays open for good; a descriptor sent along is
 		 * closed. */
-		CHECK_EQ(open_fds(), before + 1);
+		CHECK_EQ(unit_open_fds(), before + 1);
 	}
 	alarm(0);
 }
@@ -430,14 +415,14 @@ test_attach_fails(void)
 	if (!uffd_begin())
 		return;
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
-		before = open_fds();
+		before = unit_open_fds();
 		unit_catch_stderr();
 		CHECK_EQ(attach_to(&f, c[i].script), c[i].status);
 		CHECK_EQ(unit_release_stderr(c[i].log), 1);
 		CHECK_EQ(f.fd, -1);
 		fake_stop(&f);
 		CHECK(f.hello_ok);
-		CHECK_EQ(open_fds(), before);
+		CHECK_EQ(unit_open_fds(), before);
 	}
 	alarm(0);
 }
@@ -449,7 +434,7 @@ test_no_server(void)
 	char sock[200];
 	struct pager_reply r;
 	struct mem m;
-	int fd = 0, before = open_fds();
+	int fd = 0, before = unit_open_fds();
 
 	if (!uffd_begin())
 		return;
@@ -465,7 +450,7 @@ test_no_server(void)
 	unit_catch_stderr();
 	CHECK_EQ(mem_uffd_attach(&m, sock, ids, 2, &r, &fd), EX_USAGE);
 	CHECK_EQ(unit_release_stderr("a socket path is at most 107 bytes"), 1);
-	CHECK_EQ(open_fds(), before);
+	CHECK_EQ(unit_open_fds(), before);
 	mem_destroy(&m);
 	alarm(0);
 }

@@ -43,6 +43,10 @@ int unit_release_stderr(const char *what);
 /* rm -rf dir, checked: a test's temporary tree. */
 void unit_remove_tree(const char *dir);
 
+/* How many descriptors this process has open (-1 if it cannot tell):
+ * what a leak raises. */
+int unit_open_fds(void);
+
 #define UNIT_MAIN(tests) \
 	int main(void) { \
 		return unit_main(tests, (int)(sizeof(tests) / sizeof(tests[0]))); \
