@@ -121,12 +121,54 @@ check_file(const struct s3 *s, const char *key, const struct s3file *f,
 	return 0;
 }
 
+/* How much of a file one request of s3layer_get_file asks for, at most
+ * (at least one chunk): a request per chunk costs a round trip each, and
+ * on a link whose connections start slowly, their slow starts too. */
+#define S3LAYER_RUN_MAX	(8u << 20)
+
+/* Chunks [c, c + n) of f, consecutive in its object: fetched in one
+ * request into buf, then each checked against its digest and written to
+ * its place in fd. */
+static int
+get_run(struct s3 *s, const struct s3layer *l, const char *key,
+    const struct s3file *f, size_t c, size_t n, char *buf, int fd)
+{
+	char piece[64];
+	uint64_t at, end, a;
+	size_t len;
+	int rc;
+
+	s3layer_chunk_span(l, f, c + n - 1, &a, &len);
+	end = a + len;
+	s3layer_chunk_span(l, f, c, &at, &len);
+	if ((rc = s3_get_range(s, key, at, (size_t)(end - at), buf)) != 0) {
+		log_warnx("s3://%s/%s: chunks %zu-%zu, bytes %ju-%ju: not "
+		    "fetched", s->bucket, key, c, c + n - 1, (uintmax_t)at,
+		    (uintmax_t)(end - 1));
+		return rc;
+	}
+	for (size_t i = c; i < c + n; i++) {
+		s3layer_chunk_span(l, f, i, &a, &len);
+		snprintf(piece, sizeof(piece), "chunk %zu", i);
+		if ((rc = s3layer_check_digest(s, key, piece, a, buf + (a - at),
+		    len, f->chunk_sha[i])) != 0)
+			return rc;
+		if (extents_io(&f->ext, fd, (uint64_t)i * l->chunk_size,
+		    buf + (a - at), len, true) == -1) {
+			log_warn("s3://%s/%s: chunk %zu: writing %s", s->bucket,
+			    key, i, f->name);
+			return EX_IOERR;
+		}
+	}
+	return 0;
+}
+
 int
 s3layer_get_file(struct s3 *s, const struct s3layer *l, const char *prefix,
     const struct s3file *f, int fd)
 {
 	char key[S3LAYER_KEY_MAX], *buf;
-	size_t len;
+	size_t run;
 	int rc = 0;
 
 	s3layer_file_key(l, prefix, f, key);
@@ -139,18 +181,15 @@ s3layer_get_file(struct s3 *s, const struct s3layer *l, const char *prefix,
 		log_warn("s3://%s/%s: sizing %s", s->bucket, key, f->name);
 		return EX_IOERR;
 	}
-	if ((buf = malloc(l->chunk_size)) == NULL) {
+	run = l->chunk_size < S3LAYER_RUN_MAX ?
+	    (size_t)(S3LAYER_RUN_MAX / l->chunk_size) : 1;
+	if ((buf = malloc(run * l->chunk_size)) == NULL) {
 		log_warn("s3://%s/%s", s->bucket, key);
 		return EX_OSERR;
 	}
-	for (size_t c = 0; rc == 0 && c < f->nchunks; c++)
-		if ((rc = s3layer_get_chunk(s, l, prefix, f, c, buf,
-		    &len)) == 0 && extents_io(&f->ext, fd,
-		    (uint64_t)c * l->chunk_size, buf, len, true) == -1) {
-			log_warn("s3://%s/%s: chunk %zu: writing %s", s->bucket,
-			    key, c, f->name);
-			rc = EX_IOERR;
-		}
+	for (size_t c = 0; rc == 0 && c < f->nchunks; c += run)
+		rc = get_run(s, l, key, f, c,
+		    f->nchunks - c < run ? f->nchunks - c : run, buf, fd);
 	free(buf);
 	return rc == 0 ? check_file(s, key, f, fd) : rc;
 }

@@ -151,8 +151,9 @@ bool s3layer_chunk_at(const struct s3layer *l, const struct s3file *f,
 int s3layer_get_chunk(struct s3 *s, const struct s3layer *l,
     const char *prefix, const struct s3file *f, size_t c, char *buf,
     size_t *len);
-/* Fetches the whole of f (chunk by chunk, in order) into fd, made a file
- * of f->size bytes, each piece at its place in the file, then checks the
+/* Fetches the whole of f into fd, made a file of f->size bytes: whole
+ * chunks in order, up to 8 MiB of them a request, each checked against
+ * its digest and written at its place in the file; then checks the
  * file's SHA-256, read back from fd, against the index (fd's offset is
  * moved): 0 or a sysexits status (logged, naming the object). */
 int s3layer_get_file(struct s3 *s, const struct s3layer *l,
