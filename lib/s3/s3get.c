@@ -200,7 +200,7 @@ transfer(struct get *g, const char *dir)
 {
 	char label[S3_PREFIX_MAX + 128];
 	struct s3pool_opts po = { g->o->conf, g->o->uri.bucket, g->o->cancel,
-	    g->o->progress, label, 0 };
+	    g->o->progress, label, 0, NULL };
 	uint64_t moved = 0, size = 0, t0 = mono_ms();
 	int rc;
 

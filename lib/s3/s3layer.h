@@ -24,6 +24,7 @@
 #include "s3ops.h"
 
 struct s3;
+struct s3pool_opts;
 
 #define S3LAYER_INDEX		"s3snap-index.json"
 #define S3LAYER_FORMAT		"snapvm-s3snap-layer"
@@ -158,6 +159,33 @@ int s3layer_get_chunk(struct s3 *s, const struct s3layer *l,
  * moved): 0 or a sysexits status (logged, naming the object). */
 int s3layer_get_file(struct s3 *s, const struct s3layer *l,
     const char *prefix, const struct s3file *f, int fd);
+/* One file for s3layer_get_files: f of layer l, stored under
+ * s3://bucket/prefix, into fd; its requests counted on count (NULL:
+ * not counted). */
+struct s3layer_want {
+	const struct s3layer *l;
+	const char *bucket, *prefix;
+	const struct s3file *f;
+	int fd;
+	struct s3_count *count;
+};
+
+/* The most one request of s3layer_get_files asks for (at least one
+ * chunk): small enough that a working set of a few MiB is spread over
+ * every connection. */
+#define S3LAYER_TASK_MAX	(1u << 20)
+
+/* Fetches the files of want[0..n-1] whole, as s3layer_get_file does, but
+ * all at once: each file's chunks in runs of up to S3LAYER_TASK_MAX
+ * bytes, each run one ranged GET, run on o->conf->jobs connections of
+ * their own (s3pool_run: o->pace, o->cancel; o->bucket the one they
+ * open with, any want's bucket served); each chunk checked against its
+ * digest and written at its place, then each file's SHA-256 read back
+ * and checked.  0, or the first failure's sysexits status (logged naming
+ * the object, the chunks and their bytes); the files are then partial.
+ * *requests: the runs planned. */
+int s3layer_get_files(const struct s3pool_opts *o,
+    const struct s3layer_want *want, size_t n, size_t *requests);
 /* buf, the len bytes at offset at of object key (piece: "part N" or
  * "chunk N" for messages), against want, a SHA-256 from the index: 0, or
  * EX_DATAERR logged naming the object, the piece and its bytes. */

@@ -52,7 +52,7 @@ worker(void *arg)
 		s.cancel = p->o->cancel;
 		s.stop = &p->stop;
 		s.moved = &p->moved;
-		s.pace = &p->pace;
+		s.pace = p->o->pace != NULL ? p->o->pace : &p->pace;
 		for (;;) {
 			pthread_mutex_lock(&p->mu);
 			i = p->next++;

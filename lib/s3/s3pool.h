@@ -20,6 +20,8 @@ struct s3pool_opts {
 	bool progress;			/* a line on stderr, redrawn */
 	const char *label;		/* "get s3://..." for that line */
 	uint64_t total;			/* bytes expected to move */
+	struct s3_pace *pace;		/* a link shared with others; NULL:
+					 * the pool's own, conf->limit_rate */
 };
 
 /* Task i on connection s: 0 or a sysexits status. */

@@ -165,7 +165,7 @@ transfer(struct s3 *s, struct put *p, const char *dir)
 {
 	char label[S3_PREFIX_MAX + 128];
 	struct s3pool_opts po = { p->o->conf, p->o->uri.bucket, p->o->cancel,
-	    p->o->progress, label, 0 };
+	    p->o->progress, label, 0, NULL };
 	uint64_t moved = 0, size = 0, t0 = mono_ms();
 	int rc;
 

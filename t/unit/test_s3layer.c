@@ -11,12 +11,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "s3.h"
 #include "s3conf.h"
 #include "s3layer.h"
+#include "s3pool.h"
 #include "snapmeta.h"
 #include "unit.h"
 
@@ -473,7 +475,9 @@ test_check_manifest(void)
 }
 
 /* A store of our own: one object, served by ranged GETs (answer decides
- * how), one connection per request. */
+ * how), one connection per request, each on a thread of its own.  With
+ * hold, answers wait until that many requests have been in at once (for
+ * 5 s at most): most then shows they were. */
 struct store {
 	int fd;
 	int port;
@@ -481,10 +485,34 @@ struct store {
 	const char *key;		/* "/bucket/key" */
 	char *obj;
 	size_t len;
-	enum { HONEST, FLIP, SHORT } answer;
+	enum { HONEST, FLIP, SHORT, FLIP_AT } answer;
+	uint64_t flip_at;		/* FLIP_AT: the object's byte changed */
+	int hold;
+	pthread_mutex_t mu;		/* guards what follows */
+	pthread_cond_t cv;
 	int gets;
+	int inflight, most, conns;
 	char range[64];			/* the last Range: asked for */
 };
+
+/* Counts the request in, and holds it as asked. */
+static void
+store_enter(struct store *st)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&st->mu);
+	st->gets++;
+	if (++st->inflight > st->most)
+		st->most = st->inflight;
+	pthread_cond_broadcast(&st->cv);
+	while (st->most < st->hold &&
+	    pthread_cond_timedwait(&st->cv, &st->mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&st->mu);
+}
 
 static void
 store_answer(struct store *st, int c, const char *req)
@@ -494,7 +522,6 @@ store_answer(struct store *st, int c, const char *req)
 	char head[256], *body;
 	size_t n;
 
-	st->gets++;
 	if (strncmp(req, "GET ", 4) != 0 || strncmp(req + 4, st->key,
 	    strlen(st->key)) != 0 || r == NULL ||
 	    sscanf(r, "\r\nRange: bytes=%llu-%llu", &a, &b) != 2 || b < a ||
@@ -504,12 +531,16 @@ store_answer(struct store *st, int c, const char *req)
 		(void)!write(c, head, n);
 		return;
 	}
+	pthread_mutex_lock(&st->mu);
 	snprintf(st->range, sizeof(st->range), "%llu-%llu", a, b);
+	pthread_mutex_unlock(&st->mu);
 	n = (size_t)(b - a + 1) - (st->answer == SHORT);
 	body = malloc(n ? n : 1);
 	memcpy(body, st->obj + a, n);
 	if (st->answer == FLIP)
 		body[n / 2] ^= 0x20;
+	if (st->answer == FLIP_AT && st->flip_at >= a && st->flip_at <= b)
+		body[st->flip_at - a] ^= 0x20;
 	snprintf(head, sizeof(head), "HTTP/1.1 206 Partial Content\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n", n);
 	(void)!write(c, head, strlen(head));
@@ -517,27 +548,58 @@ store_answer(struct store *st, int c, const char *req)
 	free(body);
 }
 
+struct store_conn {
+	struct store *st;
+	int c;
+};
+
+static void *
+store_conn(void *arg)
+{
+	struct store_conn *sc = arg;
+	struct store *st = sc->st;
+	char req[4096];
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < sizeof(req) - 1 &&
+	    (n = read(sc->c, req + got, sizeof(req) - 1 - got)) > 0) {
+		got += (size_t)n;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n") != NULL)
+			break;
+	}
+	req[got] = '\0';
+	store_enter(st);
+	store_answer(st, sc->c, req);
+	close(sc->c);
+	free(sc);
+	pthread_mutex_lock(&st->mu);
+	st->inflight--;
+	st->conns--;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
 static void *
 store_run(void *arg)
 {
 	struct store *st = arg;
-	char req[4096];
+	pthread_t t;
 	int c;
 
 	while ((c = accept(st->fd, NULL, NULL)) != -1) {
-		size_t got = 0;
-		ssize_t n;
+		struct store_conn *sc = malloc(sizeof(*sc));
 
-		while (got < sizeof(req) - 1 &&
-		    (n = read(c, req + got, sizeof(req) - 1 - got)) > 0) {
-			got += (size_t)n;
-			req[got] = '\0';
-			if (strstr(req, "\r\n\r\n") != NULL)
-				break;
-		}
-		req[got] = '\0';
-		store_answer(st, c, req);
-		close(c);
+		sc->st = st;
+		sc->c = c;
+		pthread_mutex_lock(&st->mu);
+		st->conns++;
+		pthread_mutex_unlock(&st->mu);
+		if (pthread_create(&t, NULL, store_conn, sc) != 0)
+			abort();
+		pthread_detach(t);
 	}
 	return NULL;
 }
@@ -549,6 +611,8 @@ store_start(struct store *st)
 	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t alen = sizeof(a);
 
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
 	if ((st->fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
 	    bind(st->fd, (struct sockaddr *)&a, sizeof(a)) == -1 ||
 	    listen(st->fd, 8) == -1 ||
@@ -558,41 +622,64 @@ store_start(struct store *st)
 	return pthread_create(&st->thread, NULL, store_run, st) == 0 ? 0 : -1;
 }
 
+/* Once every connection's thread is done with st. */
 static void
 store_stop(struct store *st)
 {
 	shutdown(st->fd, SHUT_RDWR);	/* wakes accept() */
 	pthread_join(st->thread, NULL);
 	close(st->fd);
+	pthread_mutex_lock(&st->mu);
+	while (st->conns > 0)
+		pthread_cond_wait(&st->cv, &st->mu);
+	pthread_mutex_unlock(&st->mu);
+	pthread_cond_destroy(&st->cv);
+	pthread_mutex_destroy(&st->mu);
 }
 
-/* The layer of a file "state": 1 MiB with data at [4 KiB, 300000 + 4 KiB)
- * and [512 KiB, 516 KiB), chunks of 64 KiB; its object in obj. */
+/* The layer of one file, name, of size bytes with data in extents
+ * ext[0..n-1] ({offset, length}), chunks of chunk bytes; its object in
+ * obj, the file in file. */
 static void
-chunk_layer(struct s3layer *l, char **obj, char **file)
+file_layer(struct s3layer *l, const char *name, size_t size, size_t chunk,
+    const uint64_t (*ext)[2], size_t n, char **obj, char **file)
 {
 	struct s3file *f = &l->file[1];
+	uint64_t at = 0;
 
 	s3layer_init(l);
 	l->version = S3LAYER_VERSION;
-	l->part_size = MiB;
-	l->chunk_size = 64 * KiB;
+	l->part_size = 4 * MiB;
+	l->chunk_size = chunk;
 	l->nfiles = 2;
 	snprintf(l->file[0].name, sizeof(l->file[0].name), "manifest.json");
 	memset(l->file[0].sha256, '7', DIGEST_HEX - 1);
-	snprintf(f->name, sizeof(f->name), "state");
-	f->size = MiB;
-	extents_add(&f->ext, 4 * KiB, 300000);
-	extents_add(&f->ext, 512 * KiB, 4 * KiB);
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->size = size;
+	for (size_t i = 0; i < n; i++)
+		extents_add(&f->ext, ext[i][0], ext[i][1]);
 	*obj = malloc(f->ext.total);
-	*file = calloc(1, MiB);
+	*file = calloc(1, size);
 	for (size_t i = 0; i < f->ext.total; i++)
 		(*obj)[i] = (char)(i * 31 + i / 1000);
-	memcpy(*file + 4 * KiB, *obj, 300000);
-	memcpy(*file + 512 * KiB, *obj + 300000, 4 * KiB);
-	s3_sha256(*file, MiB, f->sha256);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(*file + ext[i][0], *obj + at, ext[i][1]);
+		at += ext[i][1];
+	}
+	s3_sha256(*file, size, f->sha256);
 	s3layer_chunks(l, f);
 	s3layer_hash_chunks(l, f, 0, *obj, f->ext.total);
+}
+
+/* The layer of a file "state": 1 MiB with data at [4 KiB, 300000 + 4 KiB)
+ * and [512 KiB, 516 KiB), chunks of 64 KiB. */
+static void
+chunk_layer(struct s3layer *l, char **obj, char **file)
+{
+	static const uint64_t ext[][2] = { { 4 * KiB, 300000 },
+	    { 512 * KiB, 4 * KiB } };
+
+	file_layer(l, "state", MiB, 64 * KiB, ext, 2, obj, file);
 }
 
 static int
@@ -698,6 +785,106 @@ test_get_chunks(void)
 	close(fd);
 }
 
+/* got: fds[0..n-1] each hold file (size bytes). */
+static bool
+same_files(const int *fds, size_t n, const char *file, size_t size)
+{
+	char *back = malloc(size);
+	bool ok = true;
+
+	for (size_t i = 0; i < n; i++)
+		ok = ok && pread(fds[i], back, size, 0) == (ssize_t)size &&
+		    memcmp(back, file, size) == 0 &&
+		    lseek(fds[i], 0, SEEK_END) == (off_t)size;
+	free(back);
+	return ok;
+}
+
+/* A 3 MiB "workset" with 2.5 MiB of data in 10 chunks of 256 KiB, twice
+ * (two wants of one object): runs of 4, 4 and 2 chunks each, 6 requests
+ * on 4 connections, held by the store until two are in at once. */
+static void
+test_get_files(void)
+{
+	static const uint64_t ext[][2] = { { 8 * KiB, 2 * MiB },
+	    { 2 * MiB + 512 * KiB, 512 * KiB } };
+	struct store st = { .answer = HONEST, .hold = 2 };
+	struct s3_count count = { 0 };
+	struct s3_pace pace = { .rate = 1ull << 40 };
+	struct s3layer l;
+	struct s3conf conf;
+	struct s3 s;
+	struct s3layer_want w[2];
+	struct s3pool_opts po = { .conf = &conf, .bucket = "bkt",
+	    .pace = &pace };
+	char key[S3LAYER_KEY_MAX + 8], says[S3LAYER_KEY_MAX + 96], *file;
+	int fds[2];
+	size_t requests;
+
+	file_layer(&l, "workset", 3 * MiB, 256 * KiB, ext, 2, &st.obj, &file);
+	st.len = l.file[1].ext.total;
+	CHECK_EQ(l.file[1].nchunks, 10);
+	snprintf(key, sizeof(key), "/bkt/p/%s/workset", l.file[0].sha256);
+	st.key = key;
+	for (int i = 0; i < 2; i++) {
+		char path[] = "/tmp/snapvm-test-s3files.XXXXXX";
+
+		CHECK((fds[i] = mkstemp(path)) != -1);
+		unlink(path);
+		w[i] = (struct s3layer_want){ &l, "bkt", "p", &l.file[1],
+		    fds[i], &count };
+	}
+	CHECK(s3_global_init() == 0);
+	CHECK(store_start(&st) == 0);
+	CHECK(open_conf(&s, &conf, st.port) == 0);
+	s3_close(&s);
+	conf.jobs = 4;
+
+	CHECK(s3layer_get_files(&po, w, 2, &requests) == 0);
+	CHECK_EQ(requests, 6);
+	CHECK_EQ(st.gets, 6);
+	CHECK_EQ(atomic_load(&count.requests), 6);
+	CHECK(st.most >= 2);			/* in parallel */
+	CHECK(atomic_load(&pace.clock_us) != 0);	/* the link shared */
+	CHECK(same_files(fds, 2, file, 3 * MiB));
+
+	/* A corrupt chunk in the last run: named, with its bytes. */
+	st.answer = FLIP_AT;
+	st.flip_at = 9 * 256 * KiB + 100;
+	unit_catch_stderr();
+	CHECK(s3layer_get_files(&po, w, 1, &requests) == EX_DATAERR);
+	snprintf(says, sizeof(says), "s3://bkt/p/%s/workset: chunk 9, bytes "
+	    "2359296-2621439: SHA-256 ", l.file[0].sha256);
+	CHECK_EQ(unit_release_stderr(says), 1);
+
+	/* A short answer: refused, whichever run it cut. */
+	st.answer = SHORT;
+	unit_catch_stderr();
+	CHECK(s3layer_get_files(&po, w, 2, &requests) == EX_DATAERR);
+	CHECK(unit_release_stderr("the store sent fewer bytes than expected")
+	    >= 1);
+
+	/* Chunks that agree with a file that does not; no chunk digests. */
+	st.answer = HONEST;
+	l.file[1].sha256[0] ^= 1;
+	unit_catch_stderr();
+	CHECK(s3layer_get_files(&po, w, 1, &requests) == EX_DATAERR);
+	CHECK_EQ(unit_release_stderr("workset: the file it makes has "
+	    "SHA-256"), 1);
+	l.chunk_size = 0;
+	unit_catch_stderr();
+	CHECK(s3layer_get_files(&po, w, 1, &requests) == EX_DATAERR);
+	CHECK_EQ(unit_release_stderr("has no chunk digests"), 1);
+
+	store_stop(&st);
+	s3_global_cleanup();
+	s3layer_free(&l);
+	free(st.obj);
+	free(file);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 /* A layer from a directory: put's index of it is version 3, its chunk
  * size divides part_size, which must be a multiple of it. */
 static void
@@ -755,6 +942,8 @@ static const struct unit_test tests[] = {
 	{ "s3layer: chunk digests from parts", test_hash_chunks },
 	{ "s3layer: manifest.json against the index", test_check_manifest },
 	{ "s3layer: chunks and files fetched and checked", test_get_chunks },
+	{ "s3layer: files fetched in runs on connections at once",
+	    test_get_files },
 	{ "s3layer: put's part_size holds whole chunks", test_local },
 	{ "s3layer: parts of files as tasks", test_plan },
 };
