@@ -148,13 +148,23 @@ int pager_local_open(struct pager_layer *l);
 /* ---- pager_store.c */
 
 /* A layer in a store, l->uri, for l->dir: if l->dir holds it already it
- * is opened as a local one; else its index read (version 3 or later),
- * the temporary directory made and every file but memory fetched whole
- * and checked; memory made at its full size, a hole until fetched.  Its
- * connection, the fault path's, goes at pace's rate.  0 or a sysexits
- * status, logged. */
+ * is opened as a local one (l->store false); else its index read
+ * (version 3 or later), the temporary directory made and manifest.json
+ * fetched and checked against the index, over the layer's connection,
+ * the fault path's, which goes at pace's rate.  0 or a sysexits status,
+ * logged. */
 int pager_store_open(struct pager_layer *l, const struct s3conf *conf,
     const volatile sig_atomic_t *cancel, struct s3_pace *pace);
+/* Then, for every layer of ls[0..nl-1] still in a store: every file but
+ * manifest.json and memory fetched whole and checked, all of them at
+ * once on conf's jobs connections at pace's rate (each layer's requests
+ * counted on its net; stopped when *cancel is set); memory made at its
+ * full size, a hole until fetched, and a diff's bitmap read.  0 or a
+ * sysexits status, logged (the temporary directories are partial then:
+ * pager_layer_free removes them). */
+int pager_store_files(struct pager_layer *ls, int nl,
+    const struct s3conf *conf, const volatile sig_atomic_t *cancel,
+    struct s3_pace *pace);
 
 /* ---- pager_stack.c */
 

@@ -126,6 +126,9 @@ pager_stack_open(struct pager_stack *st, char *const *specs, int n)
 		if (rc != 0)
 			return rc;
 	}
+	if (st->conf != NULL && (rc = pager_store_files(st->layer, st->n,
+	    st->conf, st->cancel, &st->pace)) != 0)
+		return rc;
 	if ((rc = check_stack(st)) != 0)
 		return rc;
 	return find_owners(st);

@@ -15,7 +15,9 @@
 
 #include "file.h"
 #include "log.h"
+#include "monotime.h"
 #include "pager.h"
+#include "s3pool.h"
 #include "s3sync.h"
 
 /* The chunks are what the pager checks: an index without them cannot
@@ -91,6 +93,8 @@ make_file(struct pager_layer *l, const struct s3file *f, int *fd)
 	return 0;
 }
 
+/* manifest.json over the layer's own connection (warm from the index):
+ * the one file fetched alone. */
 static int
 fetch_file(struct pager_layer *l, const struct s3file *f)
 {
@@ -140,24 +144,100 @@ fetch_manifest(struct pager_layer *l)
 	return rc;
 }
 
+/* The files of a stored layer that are fetched whole after its
+ * manifest: every one but manifest.json and memory. */
+static bool
+fetched_whole(const struct pager_layer *l, int i)
+{
+	return l->store && i > 0 && &l->idx.file[i] != l->mf;
+}
+
+/* The memory file, a hole, and what the other files tell about it. */
 static int
-fetch_files(struct pager_layer *l)
+finish_layer(struct pager_layer *l)
 {
 	char base[S3LAYER_BASE_MAX];
 	int rc;
 
-	if ((rc = fetch_manifest(l)) != 0)
-		return rc;
-	for (int i = 1; i < l->idx.nfiles; i++)
-		if (&l->idx.file[i] != l->mf &&
-		    (rc = fetch_file(l, &l->idx.file[i])) != 0)
-			return rc;
 	s3layer_objects(&l->idx, l->uri.prefix, base, sizeof(base));
 	snprintf(l->mem_key, sizeof(l->mem_key), "%s/%s", base, l->mf->name);
 	if ((rc = make_file(l, l->mf, &l->mem_fd)) != 0 ||
 	    (rc = pager_layer_bitmap(l, l->tmp)) != 0)
 		return rc;
 	return pager_layer_chunks(l, PAGER_ABSENT);
+}
+
+/* want[0..*n-1]: every file of every stored layer fetched whole, each
+ * made in its layer's temporary directory. */
+static int
+plan_files(struct pager_layer *ls, int nl, struct s3layer_want *want,
+    struct pager_layer **of, size_t *n)
+{
+	int rc;
+
+	for (int k = 0; k < nl; k++)
+		for (int i = 0; i < ls[k].idx.nfiles; i++) {
+			struct pager_layer *l = &ls[k];
+			struct s3layer_want *w = &want[*n];
+
+			if (!fetched_whole(l, i))
+				continue;
+			*w = (struct s3layer_want){ &l->idx, l->uri.bucket,
+			    l->uri.prefix, &l->idx.file[i], -1, &l->net };
+			of[(*n)++] = l;
+			if ((rc = make_file(l, w->f, &w->fd)) != 0)
+				return rc;
+			l->files++;
+		}
+	return 0;
+}
+
+/* Synced, then closed whatever happened. */
+static int
+close_files(struct pager_layer **of, struct s3layer_want *want, size_t n,
+    int rc)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && want[i].fd != -1 && fsync(want[i].fd) == -1) {
+			log_warn("%s/%s", of[i]->tmp, want[i].f->name);
+			rc = EX_IOERR;
+		}
+		if (want[i].fd != -1)
+			close(want[i].fd);
+	}
+	return rc;
+}
+
+int
+pager_store_files(struct pager_layer *ls, int nl, const struct s3conf *conf,
+    const volatile sig_atomic_t *cancel, struct s3_pace *pace)
+{
+	struct s3layer_want want[SNAP_MAX_LAYERS * S3LAYER_FILES];
+	struct pager_layer *of[SNAP_MAX_LAYERS * S3LAYER_FILES];
+	struct s3pool_opts po = { .conf = conf, .cancel = cancel,
+	    .pace = pace };
+	size_t n = 0, requests = 0;
+	uint64_t bytes = 0, t0 = mono_ms();
+	int rc;
+
+	rc = plan_files(ls, nl, want, of, &n);
+	if (rc == 0 && n > 0) {
+		po.bucket = want[0].bucket;
+		rc = s3layer_get_files(&po, want, n, &requests);
+	}
+	if ((rc = close_files(of, want, n, rc)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		bytes += want[i].f->ext.total;
+	if (n > 0)
+		log_info("stored layers' files: %zu fetched whole, %ju bytes, "
+		    "in %zu requests on %zu connections, %ju ms", n,
+		    (uintmax_t)bytes, requests, requests < conf->jobs ?
+		    requests : (size_t)conf->jobs, (uintmax_t)(mono_ms() - t0));
+	for (int k = 0; rc == 0 && k < nl; k++)
+		if (ls[k].store)
+			rc = finish_layer(&ls[k]);
+	return rc;
 }
 
 int
@@ -185,5 +265,5 @@ pager_store_open(struct pager_layer *l, const struct s3conf *conf,
 		return rc;
 	if (file_mkdtemp_beside(l->dir, "pager", l->tmp, sizeof(l->tmp)) == -1)
 		return EX_CANTCREAT;
-	return fetch_files(l);
+	return fetch_manifest(l);
 }
