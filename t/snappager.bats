@@ -15,15 +15,18 @@ S3SNAP="$ROOT/bin/s3snap"
 
 # A stack in $TMP/base, $TMP/diff of 16 MiB: the base with 2000 pages of
 # data, the diff with 300 and a working set of 140 pages (t/fakesnap.py,
-# snaprestore --add-workset, which needs no VM).
+# snaprestore --add-workset, which needs no VM); mkstack N: a working set
+# of pages 0 to N-1 instead.
 mkstack() {
 	python3 "$ROOT/t/fakesnap.py" layer "$TMP/base" --mib 16 --pages 2000
 	python3 "$ROOT/t/fakesnap.py" layer "$TMP/diff" --parent "$TMP/base" \
 	    --mib 16 --pages 300
-	python3 - "$TMP/bits" <<'PY'
+	python3 - "$TMP/bits" "${1:-}" <<'PY'
 import sys
 b = bytearray(16 * 256 // 8)
-for p in list(range(0, 40)) + list(range(1000, 1100)):
+ws = range(int(sys.argv[2])) if sys.argv[2] else \
+    list(range(0, 40)) + list(range(1000, 1100))
+for p in ws:
     b[p // 8] |= 1 << (p % 8)
 open(sys.argv[1], "wb").write(b)
 PY
@@ -371,6 +374,45 @@ PY
 	fetched_once
 	"$S3SNAP" verify "$TMP/c/base"
 	"$S3SNAP" verify "$TMP/c/diff"
+}
+
+# Each file fetched alone over its layer's one connection: a working set
+# of a few MiB held the runner back at one connection's rate.
+@test "--jobs 4: the files before load-dir come in parallel requests of at most 1 MiB on 4 connections (-v), every page right" {
+	mkstack 1200
+	put_stack
+	ws=$(stat -c %s "$TMP/diff/workset")
+	[ "$ws" -gt $((4 << 20)) ]
+	lazy_run --jobs 4
+	grep "stored layers' files" "$TMP/err"
+	line=$(grep "^snappager: stored layers' files: 4 fetched whole, " "$TMP/err")
+	requests=$(echo "$line" | sed 's/.* in \([0-9]*\) requests.*/\1/')
+	[ "$requests" -ge $(((ws + (1 << 20) - 1) >> 20)) ]
+	[[ "$line" == *" on 4 connections, "* ]]
+	fetched_once
+	"$S3SNAP" verify "$TMP/c/diff"
+}
+
+@test "a corrupt chunk late in the working set: no load-dir, the object, chunk and bytes named, 65, nothing is left" {
+	mkstack 1200
+	put_stack
+	mkdir "$TMP/c"
+	KEY=$(obj "$P/diff" "$TMP/diff" workset)
+	# The last chunk of the object: in the last of its 1 MiB runs.
+	s3fetch "$KEY" "$TMP/obj"
+	size=$(stat -c %s "$TMP/obj")
+	c=$(((size - 1) / 262144))
+	[ "$c" -ge 4 ] && [ $((size - c * 262144)) -gt 100 ]
+	flip "$KEY" $((c * 262144 + 100))
+	run "$PAGER" --jobs 4 --socket "$TMP/sock" \
+	    "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	echo "$output"
+	[ "$status" -eq 65 ]
+	[[ "$output" != *"load-dir"* ]]
+	[[ "$output" == *"s3://$BUCKET/$KEY: chunk $c, bytes $((c * 262144))-$((size - 1)): SHA-256 "*"(corrupt object)"* ]]
+	[ ! -e "$TMP/sock" ]
+	no_leftovers "$TMP/c/base"
+	no_leftovers "$TMP/c/diff"
 }
 
 # libcurl's limit let a chunk-sized GET through at full speed: a lazy
