@@ -61,11 +61,26 @@ until_ok() {
 	done
 }
 
-# trace OUT ARG...: t/clustertrace.py through the balancer, its lines in OUT.
+# trace OUT ARG...: t/clustertrace.py through the balancer, its lines in
+# OUT; once HAProxy has logged each answered request.
 trace() {
 	local out=$1
 	shift
 	"$TRACE" "$CLUSTER_URL" "$@" > "$out"
+	until_ok 30 lb_logged $(answered "$out")
+}
+
+# answered OUT: the request ids of trace OUT that had an answer.
+answered() { jq -r 'select(.status != null) | .rid' "$1"; }
+
+# lb_logged RID...: HAProxy has logged each of these requests.  It logs
+# one when it ends the stream, which may come after the client has read
+# the whole answer: wait for this before reading its log.
+lb_logged() {
+	local rid
+	for rid in "$@"; do
+		grep -q " \"$rid\" " "$CLUSTER_DIR/lb/haproxy.log" || return 1
+	done
 }
 
 # warm_up: one request per function, one after the other; $TMP/placed
@@ -246,6 +261,7 @@ PY
 	trace "$TMP/after" --count 20 --concurrency 4 --prefix a --seed after
 	touch "$CLUSTER_DIR/release"
 	wait $held
+	until_ok 30 lb_logged $(answered "$TMP/held")
 	outcomes "$TMP/held" "$TMP/burst" "$TMP/after" | tee "$TMP/outcomes"
 
 	# Every request answered, once.
@@ -444,6 +460,7 @@ PY
 		jq -e . "$TMP/r$i" > /dev/null
 		[ "$(grep -c "\"rid\": \"as-$i\"," "$CLUSTER_DIR/exec.log")" -eq 1 ]
 		ran=$(grep "\"rid\": \"as-$i\"," "$CLUSTER_DIR/exec.log" | jq -r .tag)
+		until_ok 30 grep -q " \"get-$i\" .* 200 " "$CLUSTER_DIR/lb/haproxy.log"
 		lb_lines as | grep " \"as-$i\" " | grep -q " ctrl/$ran .* 202 "
 		grep " \"get-$i\" " "$CLUSTER_DIR/lb/haproxy.log" > "$TMP/gets"
 		grep -q " ctrl/$ran .* 200 " "$TMP/gets"
@@ -467,6 +484,7 @@ PY
 		    "$CLUSTER_URL/v1/functions/hello/invoke"
 	}
 	[ "$(invoke 1)" = 200 ]
+	until_ok 30 lb_logged real-1
 	jq -e --slurpfile want "$ROOT/appfs/hello/expected.json" \
 	    '. == $want[0]' "$TMP/a1"
 	first=$(lb_lines real | grep ' "real-1" ' | sed -n 's|.* ctrl/\(host[12]\) .*|\1|p')
@@ -480,6 +498,7 @@ PY
 	# other, which has no layer of its own and builds none.
 	"$CLUSTER" haproxy disable server "ctrl/$first"
 	[ "$(invoke 2)" = 200 ]
+	until_ok 30 lb_logged real-2
 	cmp "$TMP/a1" "$TMP/a2"
 	lb_lines real | grep ' "real-2" ' | grep -q " ctrl/$other "
 	[ "$(events "$other" snapshot_built)" -eq 0 ]

@@ -79,6 +79,20 @@ id_of() {
 	[[ "$output" != *"--page-server"* ]]
 }
 
+@test "an empty socket, file or directory name is refused (64), naming the flag; none reaches Linux as an abstract socket" {
+	local flag
+	for flag in --page-server --vsock --api-sock --console --dump-dir \
+	    --record-workset --appfs; do
+		run fake_restore "$flag" ""
+		echo "$flag: $output"
+		[ "$status" -eq 64 ]
+		[[ "$output" == *"$flag: an empty value"* ]]
+	done
+	run "$ROOT/bin/vmrun" --kernel "$TMP/k" --drive ""
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--drive: an empty value"* ]]
+}
+
 @test "the page server gets the memory's userfaultfd, its size and the layers' ids bottom first" {
 	pager ready 0
 	run fake_restore --page-server "$SOCK"

@@ -512,10 +512,12 @@ EOF
 # limit_rate was each job's share, kept by libcurl, which let a part's
 # GET go at twice its share and left idle jobs' shares unused: a layer of
 # one-part objects came at half the rate.
-@test "--limit-rate is the whole transfer's: a put and a get of one-part objects take their bytes over the rate" {
+# That the rate is the whole transfer's, not each connection's: the unit
+# test of s3pool (a bound above on time would fail on a loaded machine).
+@test "--limit-rate holds a put and a get of one-part objects to the rate" {
 	mklayer "$TMP/l" 64 1500
 	bytes=$(du -s -B1 "$TMP/l" | cut -f1)
-	least=$((bytes * 900 / (2 << 20))) most=$((bytes * 1500 / (2 << 20)))
+	least=$((bytes * 900 / (2 << 20)))
 	for how in put get; do
 		t0=$(date +%s%N)
 		if [ $how = put ]; then
@@ -524,9 +526,8 @@ EOF
 			"$S3SNAP" --limit-rate 2M get "s3://$BUCKET/$P/l" "$TMP/got"
 		fi
 		ms=$((($(date +%s%N) - t0) / 1000000))
-		echo "$how: $bytes bytes in $ms ms, expected $least to $most"
+		echo "$how: $bytes bytes in $ms ms, at least $least expected"
 		[ "$ms" -ge "$least" ]
-		[ "$ms" -le "$most" ]
 	done
 	cmp "$TMP/l/memory" "$TMP/got/memory"
 }

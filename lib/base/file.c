@@ -217,14 +217,16 @@ file_mkdtemp_beside(const char *dir, const char *tag, char *out, size_t size)
 }
 
 int
-file_sockaddr(const char *path, struct sockaddr_un *sa)
+file_sockaddr(const char *path, struct sockaddr_un *sa, const char *what)
 {
 	size_t n = strlen(path);
 
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	if (n >= sizeof(sa->sun_path)) {
-		errno = ENAMETOOLONG;
+	if (n == 0 || n >= sizeof(sa->sun_path)) {
+		log_warnx("%s \"%s\": a socket path has 1 to %zu bytes", what,
+		    path, sizeof(sa->sun_path) - 1);
+		errno = n == 0 ? EINVAL : ENAMETOOLONG;
 		return -1;
 	}
 	memcpy(sa->sun_path, path, n + 1);
@@ -239,7 +241,7 @@ socket_live(const char *path, int type)
 	struct sockaddr_un sa;
 	int fd, rc;
 
-	if (file_sockaddr(path, &sa) == -1)
+	if (file_sockaddr(path, &sa, "socket") == -1)
 		return -1;
 	/* Non-blocking: a full backlog says EAGAIN instead of waiting, and
 	 * is just as alive. */

@@ -31,13 +31,15 @@ int file_mkdtemp_beside(const char *dir, const char *tag, char *out,
     size_t size);
 
 /*
- * The address of the Unix socket at path, zeroed beyond it: 0, or -1
- * with errno ENAMETOOLONG if path has no room in sun_path with its NUL
- * (107 bytes on Linux).  Nothing is logged: the caller says what the
- * path is for.
+ * The address of the Unix socket at path, zeroed beyond it: 0, or -1,
+ * logged as what's path (what: the flag or use, as "--socket"), with
+ * errno EINVAL for an empty path (which Linux would take as an abstract
+ * socket's) and ENAMETOOLONG for one with no room in sun_path with its
+ * NUL (107 bytes on Linux).
  */
 struct sockaddr_un;
-int file_sockaddr(const char *path, struct sockaddr_un *sa);
+int file_sockaddr(const char *path, struct sockaddr_un *sa,
+    const char *what);
 
 /*
  * Makes path free for a Unix socket of type (SOCK_STREAM, ...) to be

@@ -723,10 +723,8 @@ unix_listener(struct listener *l, const char *path)
 	mode_t old;
 	int fd;
 
-	if (file_sockaddr(path, &sa) == -1) {
-		log_warnx("%s: socket path too long", path);
+	if (file_sockaddr(path, &sa, "listen") == -1)
 		return -1;
-	}
 	/* Only a socket nobody listens on is replaced: one left by a ctrl
 	 * that did not exit cleanly. */
 	if (file_claim_socket(path, SOCK_STREAM,

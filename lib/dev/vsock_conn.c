@@ -489,9 +489,11 @@ vsock_conn_listen(struct vsock_conn_table *ct, const char *path)
 	struct sockaddr_un sa;
 
 	/* Room for the longest "_PORT" too (vsock_conn_connect_host). */
-	if (strlen(path) + 12 > sizeof(ct->path) ||
-	    file_sockaddr(path, &sa) == -1) {
-		log_warnx("%s: vsock socket path too long", path);
+	if (file_sockaddr(path, &sa, "vsock socket") == -1)
+		return -1;
+	if (strlen(path) + 12 > sizeof(ct->path)) {
+		log_warnx("vsock socket \"%s\": no room for \"_PORT\" after it",
+		    path);
 		errno = ENAMETOOLONG;
 		return -1;
 	}

@@ -99,11 +99,8 @@ pager_connect(const char *sock, int *fd)
 {
 	struct sockaddr_un sa;
 
-	if (file_sockaddr(sock, &sa) == -1) {
-		log_warnx("--page-server %s: a socket path is at most %zu bytes",
-		    sock, sizeof(sa.sun_path) - 1);
+	if (file_sockaddr(sock, &sa, "--page-server") == -1)
 		return EX_USAGE;
-	}
 	if ((*fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("socket");
 		return EX_OSERR;

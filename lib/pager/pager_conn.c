@@ -25,16 +25,6 @@
 #define HELLO_MS	30000	/* from the connection to its HELLO */
 #define MAX_FDS		8	/* received to be closed, beyond the one */
 
-static int
-sock_addr(const char *path, struct sockaddr_un *a)
-{
-	if (file_sockaddr(path, a) == 0)
-		return 0;
-	log_warnx("%s: a socket's path has at most %zu bytes", path,
-	    sizeof(a->sun_path) - 1);
-	return -1;
-}
-
 int
 pager_listen(const char *path)
 {
@@ -42,8 +32,9 @@ pager_listen(const char *path)
 	mode_t mask;
 	int fd, rc;
 
-	if (sock_addr(path, &a) == -1 || file_claim_socket(path,
-	    SOCK_SEQPACKET, "another page server listens") == -1)
+	if (file_sockaddr(path, &a, "page server socket") == -1 ||
+	    file_claim_socket(path, SOCK_SEQPACKET,
+	    "another page server listens") == -1)
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("socket");

@@ -32,17 +32,6 @@ _Static_assert(API_PATH_MAX == sizeof(((struct sockaddr_un *)0)->sun_path),
 
 enum { API_READY = 1, API_WAIT = 0, API_FAIL = -1 };
 
-static int
-api_sockaddr(const char *path, struct sockaddr_un *sa)
-{
-	if (path[0] != '\0' && file_sockaddr(path, sa) == 0)
-		return 0;
-	log_warnx("%s: socket path must be 1 to %zu bytes long", path,
-	    sizeof(sa->sun_path) - 1);
-	errno = ENAMETOOLONG;
-	return -1;
-}
-
 /* A private directory next to path: "DIR/.api.XXXXXX". */
 static int
 api_tmpdir(const char *path, char *tmp, size_t size)
@@ -71,7 +60,7 @@ api_bind(const char *sock)
 	struct sockaddr_un sa;
 	int fd;
 
-	if (api_sockaddr(sock, &sa) == -1)
+	if (file_sockaddr(sock, &sa, "API socket") == -1)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
@@ -553,8 +542,9 @@ api_start(struct api *a, const char *path, const struct api_ops *ops, void *ctx)
 
 	memset(a, 0, sizeof(*a));
 	a->listen_fd = a->stop_fd = -1;
-	if (api_sockaddr(path, &sa) == -1 || file_claim_socket(path,
-	    SOCK_STREAM, "another VM serves its control socket") == -1)
+	if (file_sockaddr(path, &sa, "API socket") == -1 ||
+	    file_claim_socket(path, SOCK_STREAM,
+	    "another VM serves its control socket") == -1)
 		return -1;
 	memcpy(a->path, sa.sun_path, sizeof(a->path));
 	a->ops = ops;

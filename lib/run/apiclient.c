@@ -47,12 +47,8 @@ apiclient_open(struct apiclient *c, const char *path)
 
 	c->path = path;
 	c->len = 0;
-	if (path[0] == '\0' || file_sockaddr(path, &sa) == -1) {
-		log_warnx("%s: socket path must be 1 to %zu bytes long", path,
-		    sizeof(sa.sun_path) - 1);
-		errno = ENAMETOOLONG;
+	if (file_sockaddr(path, &sa, "API socket") == -1)
 		return c->fd = -1;
-	}
 	/* Non-blocking, so that a VM whose backlog is full says EAGAIN
 	 * rather than holding us without a time limit. */
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

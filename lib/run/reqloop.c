@@ -584,11 +584,12 @@ runtime_listen(struct reqloop *rl)
 	struct sockaddr_un sa;
 
 	if (snprintf(rl->sock, sizeof(rl->sock), "%s_%u", rl->cfg->vsock_path,
-	    RUNTIME_PORT) >= (int)sizeof(rl->sock) ||
-	    file_sockaddr(rl->sock, &sa) == -1) {
+	    RUNTIME_PORT) >= (int)sizeof(rl->sock)) {
 		log_warnx("%s: socket path too long", rl->cfg->vsock_path);
 		return -1;
 	}
+	if (file_sockaddr(rl->sock, &sa, "runtime's vsock socket") == -1)
+		return -1;
 	unlink(rl->sock);
 	rl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);

@@ -284,6 +284,22 @@ check_mode(const struct runner_opts *o)
 	return 0;
 }
 
+/* An empty file, socket or directory name would name no file, or
+ * (as a socket's) Linux's unnamed abstract one; a command line or an
+ * --append may be empty. */
+static int
+check_empty(int ch)
+{
+	const struct option *f;
+
+	if (optarg == NULL || *optarg != '\0' || ch == 'c' || ch == 'A')
+		return 0;
+	for (f = runner_flags; f->name != NULL && f->val != ch; f++)
+		;
+	log_warnx("--%s: an empty value", f->name != NULL ? f->name : "?");
+	return -1;
+}
+
 int
 runner_parse(int argc, char **argv, struct runner_opts *o,
     enum runner_mode mode)
@@ -304,6 +320,8 @@ runner_parse(int argc, char **argv, struct runner_opts *o,
 			    "line from the snapshot");
 			return -1;
 		}
+		if (check_empty(ch) == -1)
+			return -1;
 		if ((rc = parse_one(ch, o)) != 0)
 			return rc;
 	}

@@ -50,24 +50,28 @@ test_sockaddr(void)
 	memset(p, 'a', sizeof(p));
 	p[sizeof(sa.sun_path) - 1] = '\0';
 	memset(&sa, 0xff, sizeof(sa));
-	CHECK_EQ(file_sockaddr(p, &sa), 0);
+	CHECK_EQ(file_sockaddr(p, &sa, "test"), 0);
 	CHECK_EQ(sa.sun_family, AF_UNIX);
 	CHECK(strcmp(sa.sun_path, p) == 0);
-	CHECK_EQ(file_sockaddr("/run/x.sock", &sa), 0);
+	CHECK_EQ(file_sockaddr("/run/x.sock", &sa, "test"), 0);
 	CHECK(strcmp(sa.sun_path, "/run/x.sock") == 0);
 	CHECK_EQ(sa.sun_path[sizeof(sa.sun_path) - 1], 0);	/* zeroed */
 	memset(p, 'a', sizeof(p));
 	p[sizeof(sa.sun_path)] = '\0';
 	errno = 0;
-	CHECK_EQ(file_sockaddr(p, &sa), -1);
+	CHECK_EQ(file_sockaddr(p, &sa, "test"), -1);
 	CHECK_EQ(errno, ENAMETOOLONG);
 	p[sizeof(p) - 1] = '\0';
-	CHECK_EQ(file_sockaddr(p, &sa), -1);
+	CHECK_EQ(file_sockaddr(p, &sa, "test"), -1);
+	/* Linux would bind "" as an abstract socket's name. */
+	errno = 0;
+	CHECK_EQ(file_sockaddr("", &sa, "test"), -1);
+	CHECK_EQ(errno, EINVAL);
 }
 
 static const struct unit_test tests[] = {
 	{ "file_path_clean: . and .. and repeated slashes", test_clean },
-	{ "file_sockaddr: a path fits with its NUL or is refused", test_sockaddr },
+	{ "file_sockaddr: a path fits with its NUL or is refused, as is an empty one", test_sockaddr },
 };
 
 UNIT_MAIN(tests)

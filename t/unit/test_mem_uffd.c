@@ -449,7 +449,7 @@ test_no_server(void)
 	sock[sizeof(sock) - 1] = '\0';
 	unit_catch_stderr();
 	CHECK_EQ(mem_uffd_attach(&m, sock, ids, 2, &r, &fd), EX_USAGE);
-	CHECK_EQ(unit_release_stderr("a socket path is at most 107 bytes"), 1);
+	CHECK_EQ(unit_release_stderr("a socket path has 1 to 107 bytes"), 1);
 	CHECK_EQ(unit_open_fds(), before);
 	mem_destroy(&m);
 	alarm(0);

@@ -2,6 +2,7 @@
  * scraps, extents of sparse files and configuration (the layer index:
  * test_s3layer.c). */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "s3.h"
 #include "s3conf.h"
 #include "s3layer.h"
+#include "s3pool.h"
 #include "s3xml.h"
 #include "unit.h"
 
@@ -367,6 +369,52 @@ test_uri(void)
 	CHECK(s3_uri_parse("s3://bkt/..a/b.", true, &u) == 0);
 }
 
+struct seen {
+	pthread_mutex_t mu;
+	struct s3_pace *pace[8];
+	uint64_t rate[8];
+};
+
+static int
+see_pace(struct s3 *s, void *ctx, size_t i)
+{
+	struct seen *v = ctx;
+
+	pthread_mutex_lock(&v->mu);
+	v->pace[i] = s->pace;
+	v->rate[i] = s->pace != NULL ? s->pace->rate : 0;
+	pthread_mutex_unlock(&v->mu);
+	return 0;
+}
+
+/* --limit-rate is the transfer's, not each connection's: a file of one
+ * part had a fraction of it when each job had its share.  Nothing is
+ * sent: the tasks only look at their connections. */
+static void
+test_pool_pace(void)
+{
+	struct seen v = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct s3_pace shared = { .rate = 12345 };
+	struct s3conf c;
+	struct s3pool_opts o = { .conf = &c, .bucket = "b" };
+
+	s3conf_defaults(&c);
+	CHECK(s3conf_set(&c, "endpoint", "http://127.0.0.1:1", "t") == 0);
+	c.jobs = 4;
+	c.limit_rate = 2 << 20;
+	CHECK(s3_global_init() == 0);
+	CHECK_EQ(s3pool_run(&o, 8, see_pace, &v, NULL), 0);
+	for (int i = 0; i < 8; i++) {
+		CHECK(v.pace[i] != NULL && v.pace[i] == v.pace[0]);
+		CHECK_EQ(v.rate[i], 2 << 20);
+	}
+	o.pace = &shared;		/* snappager's: one link for all */
+	CHECK_EQ(s3pool_run(&o, 8, see_pace, &v, NULL), 0);
+	for (int i = 0; i < 8; i++)
+		CHECK(v.pace[i] == &shared);
+	s3_global_cleanup();
+}
+
 static const struct unit_test tests[] = {
 	{ "s3: key and query encoding as SigV4 wants it", test_encode },
 	{ "s3: query parameters sorted and encoded", test_query },
@@ -379,6 +427,8 @@ static const struct unit_test tests[] = {
 	{ "s3conf: sizes with suffixes", test_size },
 	{ "s3conf: file, environment, flags in that order", test_conf },
 	{ "s3conf: s3:// names", test_uri },
+	{ "s3pool: every connection of a transfer shares one link at the "
+	    "whole --limit-rate", test_pool_pace },
 };
 
 UNIT_MAIN(tests)

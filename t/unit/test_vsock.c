@@ -1097,7 +1097,8 @@ test_table_alone(void)
 
 /* A host socket's path leaves room in a socket address for the longest
  * "_PORT" of a guest's connection: 96 bytes are taken, 97 refused, and
- * so is one too long for the address itself; nothing is bound for them. */
+ * so is one too long for the address itself, or an empty one; nothing
+ * is bound for them. */
 static void
 test_listen_path_long(void)
 {
@@ -1118,14 +1119,22 @@ test_listen_path_long(void)
 		unit_catch_stderr();
 		rc = vsock_conn_listen(&ct, p);
 		e = errno;
-		CHECK_EQ(unit_release_stderr("vsock socket path too long"),
-		    len[i] != 96);
+		CHECK_EQ(unit_release_stderr("vsock socket \""), len[i] != 96);
 		CHECK_EQ(rc, len[i] == 96 ? 0 : -1);
 		CHECK(rc == 0 || e == ENAMETOOLONG);
 		CHECK_EQ(access(p, F_OK), len[i] == 96 ? 0 : -1);
 		vsock_conn_close(&ct);
 		CHECK_EQ(access(p, F_OK), -1);
 	}
+	/* Not an abstract socket of an empty name. */
+	vsock_conn_init(&ct, &loop, &d.lock, &ops, &d);
+	unit_catch_stderr();
+	rc = vsock_conn_listen(&ct, "");
+	e = errno;
+	CHECK(unit_release_stderr("1 to 107 bytes"));
+	CHECK_EQ(rc, -1);
+	CHECK_EQ(e, EINVAL);
+	vsock_conn_close(&ct);
 }
 
 /*
@@ -1449,7 +1458,8 @@ static const struct unit_test tests[] = {
 	{ "vsock: packets of one notification cost one interrupt", test_batch_one_interrupt },
 	{ "vsock: tx and rx served in one pass cost one interrupt", test_pass_one_interrupt },
 	{ "vsock: with EVENT_IDX, an interrupt only when used_event is passed", test_used_event_honoured },
-	{ "vsock: a host socket path too long is refused", test_listen_path_long },
+	{ "vsock: a host socket path too long, or empty, is refused",
+	    test_listen_path_long },
 	{ "vsock: used_event across the 16-bit wrap", test_used_event_wrap },
 	{ "vsock: with EVENT_IDX, avail_event asks for a kick once drained", test_avail_event_written },
 	{ "vsock: without EVENT_IDX, notifications as before", test_no_event_idx_unchanged },
