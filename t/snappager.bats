@@ -61,6 +61,14 @@ served() {
 	echo "$PAGER_ERR"
 }
 
+# nices PID: the nice value of each of its threads, a line each.
+nices() {
+	local f
+	for f in /proc/"$1"/task/*/stat; do
+		sed 's/^.*) //' "$f" 2> /dev/null | cut -d' ' -f17
+	done
+}
+
 # No temporary directory of a pager is left beside $1, and $1 is absent.
 no_leftovers() {
 	[ ! -e "$1" ]
@@ -325,6 +333,11 @@ PY
 	serve --limit-rate 2M "s3://$BUCKET/$P/base=$TMP/c/base" \
 	    "s3://$BUCKET/$P/diff=$TMP/c/diff"
 	[[ "$DIRS" == "$TMP/c/.base.pager."*",$TMP/c/.diff.pager."* ]]
+	# The transfer's threads (as many as --jobs, 4) yield to the restore:
+	# nice 19; the others keep the nice snappager started with.
+	wait_for '[ "$(nices $PAGER_PID | grep -cx 19)" -eq 4 ]'
+	nices $PAGER_PID
+	[ "$(nices $PAGER_PID | grep -vx 19 | sort -u)" = "$(nice)" ]
 	# A page of the working set and one the transfer has not reached.
 	"$CLIENT" "$TMP/sock" "$DIRS" 1050 "$(page_in_chunk "$TMP/base" 28)" \
 	    --wait-done >"$TMP/cout" 2>&1 &

@@ -38,6 +38,7 @@
  * once (the store writes 256 KiB). */
 #define PAGER_CHUNK_MAX		(16u << 20)
 #define PAGER_XFER_MAX		16	/* background transfer threads */
+#define PAGER_XFER_NICE		19	/* theirs: the restore goes first */
 #define PAGER_GONE		(-1)	/* the runner went away */
 
 /* ---- pager_err.c: a failure that may have to be told to the runner */

@@ -3,7 +3,9 @@
  * fetch every chunk still absent in object order, while faults fetch the
  * chunks the guest wants ahead of them.  The last thread to end checks
  * each fetched layer against its manifest and syncs it, then makes the
- * eventfd readable.  The first failure stops the others.
+ * eventfd readable.  The first failure stops the others.  The threads
+ * run at the lowest priority: the restore they feed (its vCPUs, the
+ * faults' fetches) comes first on a busy host.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -126,6 +129,9 @@ worker(void *arg)
 	size_t c;
 	int li;
 
+	/* Linux keeps a nice value per thread.  Only slower if refused. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), PAGER_XFER_NICE) == -1)
+		log_debug("transfer: setpriority: %s", strerror(errno));
 	if (open_conns(x, s) == -1) {
 		pager_fail(&e, EX_OSERR, "transfer: cannot make a connection");
 		xfer_fail(x, &e);
