@@ -389,6 +389,32 @@ PY
 	"$S3SNAP" verify "$TMP/c/diff"
 }
 
+@test "the transfer asks for whole chunks, up to 1 MiB of them a request: with nothing else touched, a layer's memory in a request per 4 chunks" {
+	mkstack
+	put_stack
+	mkdir "$TMP/c"
+	serve "s3://$BUCKET/$P/base=$TMP/c/base" "s3://$BUCKET/$P/diff=$TMP/c/diff"
+	files=$(sed -n "s/.* in \([0-9]*\) requests on .*/\1/p" "$TMP/err")
+	run "$CLIENT" "$TMP/sock" "$DIRS" --wait-done
+	echo "$output"
+	[ "$status" -eq 0 ]
+	served
+	[ "$PAGER_STATUS" -eq 0 ]
+	local l chunks requests=0 want=0
+	for l in base diff; do
+		chunks=$(count "$P/$l" "memory chunks")
+		[ "$(count "$P/$l" "transfer fetches")" -eq "$chunks" ]
+		requests=$((requests + $(count "$P/$l" requests)))
+		want=$((want + (chunks + 3) / 4))
+	done
+	# Each layer's index and manifest, the files before load-dir, then
+	# the memory.
+	echo "requests $requests: files $files, memory $want"
+	[ "$requests" -eq $((4 + files + want)) ]
+	"$S3SNAP" verify "$TMP/c/base"
+	"$S3SNAP" verify "$TMP/c/diff"
+}
+
 # Each file fetched alone over its layer's one connection: a working set
 # of a few MiB held the runner back at one connection's rate.
 @test "--jobs 4: the files before load-dir come in parallel requests of at most 1 MiB on 4 connections (-v), every page right" {

@@ -126,7 +126,7 @@ worker(void *arg)
 	struct pager_xfer *x = arg;
 	struct pager_err e = { 0 };
 	struct s3 s[SNAP_MAX_LAYERS];
-	size_t c;
+	size_t c, n;
 	int li;
 
 	/* Linux keeps a nice value per thread.  Only slower if refused. */
@@ -138,8 +138,8 @@ worker(void *arg)
 		end_thread(x);
 		return NULL;
 	}
-	while (!atomic_load(&x->stop) && pager_chunk_claim(x->st, &li, &c))
-		if (pager_chunk_fetch(x->st, &x->st->layer[li], c,
+	while (!atomic_load(&x->stop) && pager_chunk_claim(x->st, &li, &c, &n))
+		if (pager_chunk_fetch(x->st, &x->st->layer[li], c, n,
 		    PAGER_BY_XFER, &s[li], &e) != 0) {
 			xfer_fail(x, &e);
 			break;
