@@ -114,6 +114,8 @@ struct pager_layer {
 	uint8_t *fetched;
 	uint64_t fetches[PAGER_BY_N], again[PAGER_BY_N];
 	uint64_t files;			/* fetched whole before listening */
+	bool whole;			/* every chunk in, the files checked
+					 * and synced: tmp may be published */
 };
 
 /* An empty layer (nothing open) for spec, bottom first. */
@@ -230,8 +232,10 @@ bool pager_chunk_claim(struct pager_stack *st, int *li, size_t *c,
 int pager_chunk_fetch(struct pager_stack *st, struct pager_layer *l,
     size_t c, size_t n, enum pager_by by, struct s3 *s,
     struct pager_err *e);
-/* Chunks not present over the stack, once no fetch is in flight. */
-size_t pager_chunk_missing(struct pager_stack *st);
+/* Chunks not present in layer only (NULL: over the stack), once no
+ * fetch of them is in flight. */
+size_t pager_chunk_missing(struct pager_stack *st,
+    const struct pager_layer *only);
 
 /* ---- pager_xfer.c: the background transfer */
 
@@ -295,9 +299,9 @@ int pager_send(int c_fd, enum pager_type type, int status, uint64_t pages,
 
 /* ---- pager_done.c: the transfer's end */
 
-/* Gives every fetched layer its destination's name (a layer that
- * appeared there meanwhile is kept if it is this one).  0 or a status,
- * logged. */
+/* Gives every layer fetched whole and checked its destination's name (a
+ * layer that appeared there meanwhile is kept if it is this one); the
+ * others keep their temporary directories.  0 or a status, logged. */
 int pager_done_publish(struct pager_stack *st);
 
 /* ---- pager_run.c: the program */

@@ -134,21 +134,24 @@ pager_chunk_claim(struct pager_stack *st, int *li, size_t *c, size_t *n)
 	return found;
 }
 
-/* Waits for the fetches in flight (a fault's), then counts the chunks
- * not present. */
 size_t
-pager_chunk_missing(struct pager_stack *st)
+pager_chunk_missing(struct pager_stack *st, const struct pager_layer *only)
 {
 	size_t n = 0, busy;
 
 	pthread_mutex_lock(&st->mu);
 	do {
 		n = busy = 0;
-		for (int i = 0; i < st->n; i++)
-			for (size_t c = 0; c < st->layer[i].mf->nchunks; c++) {
-				n += st->layer[i].chunk[c] != PAGER_PRESENT;
-				busy += st->layer[i].chunk[c] == PAGER_BUSY;
+		for (int i = 0; i < st->n; i++) {
+			const struct pager_layer *l = &st->layer[i];
+
+			if (only != NULL && l != only)
+				continue;
+			for (size_t c = 0; c < l->mf->nchunks; c++) {
+				n += l->chunk[c] != PAGER_PRESENT;
+				busy += l->chunk[c] == PAGER_BUSY;
 			}
+		}
 		if (busy > 0)
 			pthread_cond_wait(&st->cv, &st->mu);
 	} while (busy > 0);
