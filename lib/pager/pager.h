@@ -39,10 +39,6 @@
 #define PAGER_CHUNK_MAX		(16u << 20)
 #define PAGER_XFER_MAX		16	/* background transfer threads */
 #define PAGER_XFER_NICE		19	/* theirs: the restore goes first */
-/* Whole chunks the transfer asks for in one request, at most: fewer
- * requests (a round trip and a GET each), and a fault that waits for a
- * run in flight waits for no more than this. */
-#define PAGER_XFER_RUN		(1u << 20)
 #define PAGER_GONE		(-1)	/* the runner went away */
 
 /* ---- pager_err.c: a failure that may have to be told to the runner */
@@ -114,8 +110,6 @@ struct pager_layer {
 	uint8_t *fetched;
 	uint64_t fetches[PAGER_BY_N], again[PAGER_BY_N];
 	uint64_t files;			/* fetched whole before listening */
-	bool whole;			/* every chunk in, the files checked
-					 * and synced: tmp may be published */
 };
 
 /* An empty layer (nothing open) for spec, bottom first. */
@@ -222,20 +216,15 @@ int pager_chunk_get(struct pager_stack *st, struct pager_layer *l,
     size_t c, struct s3 *s, struct pager_err *e);
 /* Claims the next absent chunk, *c of layer *li, in layer and chunk
  * order from the transfer's cursor, which moves on (and starts again
- * once from the first chunk after a fault moved it), with the absent
- * chunks right after it: *n in all, at most PAGER_XFER_RUN bytes (at
- * least one chunk).  False when none is left. */
-bool pager_chunk_claim(struct pager_stack *st, int *li, size_t *c,
-    size_t *n);
-/* Fetches n claimed chunks from c in one request (each counted as by's
- * fetch); they are absent again if that fails. */
+ * once from the first chunk after a fault moved it).  False when none is
+ * left. */
+bool pager_chunk_claim(struct pager_stack *st, int *li, size_t *c);
+/* Fetches a claimed chunk (counted as by's); it is absent again if that
+ * fails. */
 int pager_chunk_fetch(struct pager_stack *st, struct pager_layer *l,
-    size_t c, size_t n, enum pager_by by, struct s3 *s,
-    struct pager_err *e);
-/* Chunks not present in layer only (NULL: over the stack), once no
- * fetch of them is in flight. */
-size_t pager_chunk_missing(struct pager_stack *st,
-    const struct pager_layer *only);
+    size_t c, enum pager_by by, struct s3 *s, struct pager_err *e);
+/* Chunks not present over the stack, once no fetch is in flight. */
+size_t pager_chunk_missing(struct pager_stack *st);
 
 /* ---- pager_xfer.c: the background transfer */
 
@@ -299,9 +288,9 @@ int pager_send(int c_fd, enum pager_type type, int status, uint64_t pages,
 
 /* ---- pager_done.c: the transfer's end */
 
-/* Gives every layer fetched whole and checked its destination's name (a
- * layer that appeared there meanwhile is kept if it is this one); the
- * others keep their temporary directories.  0 or a status, logged. */
+/* Gives every fetched layer its destination's name (a layer that
+ * appeared there meanwhile is kept if it is this one).  0 or a status,
+ * logged. */
 int pager_done_publish(struct pager_stack *st);
 
 /* ---- pager_run.c: the program */

@@ -13,48 +13,42 @@
 #include "log.h"
 #include "pager.h"
 
-/* Fetched in one request, each chunk checked against the index
- * (s3layer_get_chunks), then written at their places in the file:
- * nothing unchecked is ever in the file. */
+/* Fetched, checked against the index (s3layer_get_chunk), then written
+ * at its places in the file: nothing unchecked is ever in the file. */
 static int
-fetch(struct pager_layer *l, size_t c, size_t n, struct s3 *s,
-    struct pager_err *e)
+fetch(struct pager_layer *l, size_t c, struct s3 *s, struct pager_err *e)
 {
 	uint64_t at;
-	size_t len, got = 0, bad;
-	char *buf = malloc(n * l->idx.chunk_size);
+	size_t len, got = 0;
+	char *buf = malloc(l->idx.chunk_size);
 	int rc;
 
+	s3layer_chunk_span(&l->idx, l->mf, c, &at, &len);
 	if (buf == NULL)
-		return pager_fail(e, EX_OSERR, "%s: chunk %zu: out of memory",
+		rc = pager_fail(e, EX_OSERR, "%s: chunk %zu: out of memory",
 		    l->mem_key, c);
-	if ((rc = s3layer_get_chunks(s, &l->idx, l->uri.prefix, l->mf, c, n,
-	    buf, &got, &bad)) != 0) {
-		s3layer_chunk_span(&l->idx, l->mf, bad, &at, &len);
-		pager_fail_chunk(e, rc, l->uri.bucket, l->mem_key, bad, at, len);
-	} else {
-		s3layer_chunk_span(&l->idx, l->mf, c, &at, &len);
-		if (extents_io(&l->mf->ext, l->mem_fd, at, buf, got, true) == -1)
-			rc = pager_fail(e, EX_IOERR, "%s/%s: chunk %zu: %s",
-			    l->tmp, l->mf->name, c, strerror(errno));
-	}
+	else if ((rc = s3layer_get_chunk(s, &l->idx, l->uri.prefix, l->mf, c,
+	    buf, &got)) != 0)
+		pager_fail_chunk(e, rc, l->uri.bucket, l->mem_key, c, at, len);
+	else if (extents_io(&l->mf->ext, l->mem_fd, at, buf, got, true) ==
+	    -1)
+		rc = pager_fail(e, EX_IOERR, "%s/%s: chunk %zu: %s", l->tmp,
+		    l->mf->name, c, strerror(errno));
 	free(buf);
 	return rc;
 }
 
 int
 pager_chunk_fetch(struct pager_stack *st, struct pager_layer *l, size_t c,
-    size_t n, enum pager_by by, struct s3 *s, struct pager_err *e)
+    enum pager_by by, struct s3 *s, struct pager_err *e)
 {
-	int rc = fetch(l, c, n, s, e);
+	int rc = fetch(l, c, s, e);
 
 	pthread_mutex_lock(&st->mu);
-	for (size_t i = c; i < c + n; i++) {
-		l->fetches[by]++;
-		l->again[by] += l->fetched[i];
-		l->fetched[i] = 1;
-		l->chunk[i] = rc == 0 ? PAGER_PRESENT : PAGER_ABSENT;
-	}
+	l->fetches[by]++;
+	l->again[by] += l->fetched[c];
+	l->fetched[c] = 1;
+	l->chunk[c] = rc == 0 ? PAGER_PRESENT : PAGER_ABSENT;
 	pthread_cond_broadcast(&st->cv);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
@@ -82,7 +76,7 @@ pager_chunk_get(struct pager_stack *st, struct pager_layer *l, size_t c,
 	st->rescan = true;
 	st->faulting++;
 	pthread_mutex_unlock(&st->mu);
-	rc = pager_chunk_fetch(st, l, c, 1, PAGER_BY_FAULT, s, e);
+	rc = pager_chunk_fetch(st, l, c, PAGER_BY_FAULT, s, e);
 	pthread_mutex_lock(&st->mu);
 	st->faulting--;
 	pthread_cond_broadcast(&st->cv);
@@ -90,34 +84,26 @@ pager_chunk_get(struct pager_stack *st, struct pager_layer *l, size_t c,
 	return rc;
 }
 
-/* The next absent chunk from the cursor on, claimed with the absent
- * ones right after it, up to PAGER_XFER_RUN bytes: false if none. */
+/* The next absent chunk from the cursor on, claimed: false if none. */
 static bool
-claim_from_cursor(struct pager_stack *st, int *li, size_t *c, size_t *n)
+claim_from_cursor(struct pager_stack *st, int *li, size_t *c)
 {
 	for (; st->next_li < st->n; st->next_li++, st->next_c = 0) {
 		struct pager_layer *l = &st->layer[st->next_li];
-		size_t most = PAGER_XFER_RUN / l->idx.chunk_size;
 
 		for (; st->next_c < l->mf->nchunks; st->next_c++)
-			if (l->chunk[st->next_c] == PAGER_ABSENT)
-				break;
-		if (st->next_c == l->mf->nchunks)
-			continue;
-		*li = st->next_li;
-		*c = st->next_c;
-		*n = 0;
-		do
-			l->chunk[*c + (*n)++] = PAGER_BUSY;
-		while (*n < most && *c + *n < l->mf->nchunks &&
-		    l->chunk[*c + *n] == PAGER_ABSENT);
-		return true;
+			if (l->chunk[st->next_c] == PAGER_ABSENT) {
+				l->chunk[st->next_c] = PAGER_BUSY;
+				*li = st->next_li;
+				*c = st->next_c;
+				return true;
+			}
 	}
 	return false;
 }
 
 bool
-pager_chunk_claim(struct pager_stack *st, int *li, size_t *c, size_t *n)
+pager_chunk_claim(struct pager_stack *st, int *li, size_t *c)
 {
 	bool found;
 
@@ -125,7 +111,7 @@ pager_chunk_claim(struct pager_stack *st, int *li, size_t *c, size_t *n)
 	/* A guest waits on a fault's chunk: the link is its first. */
 	while (st->faulting > 0)
 		pthread_cond_wait(&st->cv, &st->mu);
-	while (!(found = claim_from_cursor(st, li, c, n)) && st->rescan) {
+	while (!(found = claim_from_cursor(st, li, c)) && st->rescan) {
 		st->rescan = false;	/* once more from the start */
 		st->next_li = 0;
 		st->next_c = 0;
@@ -134,24 +120,21 @@ pager_chunk_claim(struct pager_stack *st, int *li, size_t *c, size_t *n)
 	return found;
 }
 
+/* Waits for the fetches in flight (a fault's), then counts the chunks
+ * not present. */
 size_t
-pager_chunk_missing(struct pager_stack *st, const struct pager_layer *only)
+pager_chunk_missing(struct pager_stack *st)
 {
 	size_t n = 0, busy;
 
 	pthread_mutex_lock(&st->mu);
 	do {
 		n = busy = 0;
-		for (int i = 0; i < st->n; i++) {
-			const struct pager_layer *l = &st->layer[i];
-
-			if (only != NULL && l != only)
-				continue;
-			for (size_t c = 0; c < l->mf->nchunks; c++) {
-				n += l->chunk[c] != PAGER_PRESENT;
-				busy += l->chunk[c] == PAGER_BUSY;
+		for (int i = 0; i < st->n; i++)
+			for (size_t c = 0; c < st->layer[i].mf->nchunks; c++) {
+				n += st->layer[i].chunk[c] != PAGER_PRESENT;
+				busy += st->layer[i].chunk[c] == PAGER_BUSY;
 			}
-		}
 		if (busy > 0)
 			pthread_cond_wait(&st->cv, &st->mu);
 	} while (busy > 0);

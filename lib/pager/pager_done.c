@@ -1,6 +1,5 @@
 /* A layer fetched whole and checked takes its destination's name, in one
- * step: nothing partial ever has that name.  A transfer that failed
- * leaves the layers it had made whole, and only those, to be published. */
+ * step: nothing partial ever has that name. */
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -56,7 +55,7 @@ pager_done_publish(struct pager_stack *st)
 	int rc = 0, r;
 
 	for (int i = 0; i < st->n; i++)
-		if (st->layer[i].tmp[0] != '\0' && st->layer[i].whole &&
+		if (st->layer[i].tmp[0] != '\0' &&
 		    (r = publish(&st->layer[i])) != 0 && rc == 0)
 			rc = r;
 	return rc;

@@ -46,21 +46,19 @@ hang_up(struct run *r)
 /* The transfer ended: published and DONE, or failed.  A failure here is
  * not the guest's as long as it touches only pages already checked:
  * a fault on a missing chunk fetches it again, and fails the VM only if
- * that fails too.  Only the layers it made whole are published, and its
- * status is the exit status. */
+ * that fails too.  The layer is never published, and the status is the
+ * exit status. */
 static void
 xfer_end(struct run *r)
 {
 	uint64_t v;
-	int rc, prc;
+	int rc;
 
 	if (read(r->x.efd, &v, sizeof(v)) != sizeof(v) && errno == EAGAIN)
 		return;
 	r->xfer_ended = true;
 	rc = pager_xfer_wait(&r->x);
-	if ((prc = pager_done_publish(&r->st)) != 0 && rc == 0)
-		rc = prc;
-	if (rc == 0) {
+	if (rc == 0 && (rc = pager_done_publish(&r->st)) == 0) {
 		log_info("every layer is complete locally");
 		if (!r->hung && pager_send(r->cfd, PAGER_DONE, 0, 0, NULL) == -1)
 			hang_up(r);

@@ -3,8 +3,7 @@
  * fetch every chunk still absent in object order, while faults fetch the
  * chunks the guest wants ahead of them.  The last thread to end checks
  * each fetched layer against its manifest and syncs it, then makes the
- * eventfd readable.  The first failure stops the others; the layers
- * already whole are checked all the same, to be kept.  The threads
+ * eventfd readable.  The first failure stops the others.  The threads
  * run at the lowest priority: the restore they feed (its vCPUs, the
  * faults' fetches) comes first on a busy host.
  */
@@ -45,23 +44,7 @@ check_layer(struct pager_layer *l, struct pager_err *e)
 	if (fsync(l->mem_fd) == -1 || file_sync_dir(l->tmp) == -1)
 		return pager_fail(e, EX_IOERR, "%s: %s", l->tmp,
 		    strerror(errno));
-	l->whole = true;
 	return 0;
-}
-
-/* After a failure: the layers whose every chunk came are checked, so
- * that what is whole is kept (a failure there is logged only: the
- * transfer's own is the one told). */
-static void
-keep_whole(struct pager_stack *st)
-{
-	for (int i = 0; i < st->n; i++) {
-		struct pager_layer *l = &st->layer[i];
-		struct pager_err e = { 0 };
-
-		if (l->tmp[0] != '\0' && pager_chunk_missing(st, l) == 0)
-			check_layer(l, &e);
-	}
 }
 
 static void
@@ -71,16 +54,14 @@ finish(struct pager_xfer *x)
 	struct pager_err e = { 0 };
 	size_t missing;
 
-	if (x->err.status != 0) {	/* no thread is left to change it */
-		keep_whole(st);
+	if (x->err.status != 0)	/* no thread is left to change it */
 		return;
-	}
 	if (atomic_load(&x->stop)) {
 		pager_fail(&e, EX_TEMPFAIL, "the transfer was stopped");
 		xfer_fail(x, &e);
 		return;
 	}
-	if ((missing = pager_chunk_missing(st, NULL)) > 0) {
+	if ((missing = pager_chunk_missing(st)) > 0) {
 		pager_fail(&e, EX_SOFTWARE, "%zu chunks missing at the "
 		    "transfer's end", missing);
 		xfer_fail(x, &e);
@@ -145,7 +126,7 @@ worker(void *arg)
 	struct pager_xfer *x = arg;
 	struct pager_err e = { 0 };
 	struct s3 s[SNAP_MAX_LAYERS];
-	size_t c, n;
+	size_t c;
 	int li;
 
 	/* Linux keeps a nice value per thread.  Only slower if refused. */
@@ -157,8 +138,8 @@ worker(void *arg)
 		end_thread(x);
 		return NULL;
 	}
-	while (!atomic_load(&x->stop) && pager_chunk_claim(x->st, &li, &c, &n))
-		if (pager_chunk_fetch(x->st, &x->st->layer[li], c, n,
+	while (!atomic_load(&x->stop) && pager_chunk_claim(x->st, &li, &c))
+		if (pager_chunk_fetch(x->st, &x->st->layer[li], c,
 		    PAGER_BY_XFER, &s[li], &e) != 0) {
 			xfer_fail(x, &e);
 			break;

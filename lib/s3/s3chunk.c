@@ -74,6 +74,33 @@ s3layer_check_digest(const struct s3 *s, const char *key, const char *piece,
 	return EX_DATAERR;
 }
 
+int
+s3layer_get_chunk(struct s3 *s, const struct s3layer *l, const char *prefix,
+    const struct s3file *f, size_t c, char *buf, size_t *len)
+{
+	char key[S3LAYER_KEY_MAX], piece[48];
+	uint64_t at;
+	int rc;
+
+	s3layer_file_key(l, prefix, f, key);
+	snprintf(piece, sizeof(piece), "chunk %zu", c);
+	*len = 0;
+	if (c >= f->nchunks) {
+		log_warnx("s3://%s/%s: %s: the index has %zu chunks of it",
+		    s->bucket, key, piece, f->nchunks);
+		return EX_SOFTWARE;
+	}
+	s3layer_chunk_span(l, f, c, &at, len);
+	if ((rc = s3_get_range(s, key, at, *len, buf)) != 0) {
+		log_warnx("s3://%s/%s: %s, bytes %ju-%ju: not fetched",
+		    s->bucket, key, piece, (uintmax_t)at,
+		    (uintmax_t)(at + *len - 1));
+		return rc;
+	}
+	return s3layer_check_digest(s, key, piece, at, buf, *len,
+	    f->chunk_sha[c]);
+}
+
 /* The file put together is the one the index describes. */
 static int
 check_file(const char *bucket, const char *key, const struct s3file *f,
@@ -106,97 +133,41 @@ run_chunks(const struct s3layer *l, size_t max)
 	return l->chunk_size < max ? (size_t)(max / l->chunk_size) : 1;
 }
 
-/* Chunks [c, c + n) of f, consecutive in its object (c + n at most
- * nchunks): fetched in one request into buf, *len bytes, then each
- * checked against its digest; *bad: the chunk at fault (c if the request
- * failed).  A request stopped because a sibling failed or a signal came
- * is not this run's failure: not logged. */
-static int
-fetch_run(struct s3 *s, const struct s3layer *l, const char *key,
-    const struct s3file *f, size_t c, size_t n, char *buf, size_t *len,
-    size_t *bad)
-{
-	char piece[64];
-	uint64_t at, end, a;
-	size_t alen;
-	int rc;
-
-	s3layer_chunk_span(l, f, c + n - 1, &a, &alen);
-	end = a + alen;
-	s3layer_chunk_span(l, f, c, &at, &alen);
-	*len = (size_t)(end - at);
-	*bad = c;
-	if (n == 1)
-		snprintf(piece, sizeof(piece), "chunk %zu", c);
-	else
-		snprintf(piece, sizeof(piece), "chunks %zu-%zu", c, c + n - 1);
-	if ((rc = s3_get_range(s, key, at, *len, buf)) != 0) {
-		if (!s3_cancelled(s))
-			log_warnx("s3://%s/%s: %s, bytes %ju-%ju: not fetched",
-			    s->bucket, key, piece, (uintmax_t)at,
-			    (uintmax_t)(end - 1));
-		return rc;
-	}
-	for (size_t i = c; i < c + n; i++) {
-		s3layer_chunk_span(l, f, i, &a, &alen);
-		snprintf(piece, sizeof(piece), "chunk %zu", i);
-		*bad = i;
-		if ((rc = s3layer_check_digest(s, key, piece, a, buf + (a - at),
-		    alen, f->chunk_sha[i])) != 0)
-			return rc;
-	}
-	return 0;
-}
-
-int
-s3layer_get_chunks(struct s3 *s, const struct s3layer *l,
-    const char *prefix, const struct s3file *f, size_t c, size_t n,
-    char *buf, size_t *len, size_t *bad)
-{
-	char key[S3LAYER_KEY_MAX];
-
-	s3layer_file_key(l, prefix, f, key);
-	*len = 0;
-	*bad = c;
-	if (n == 0 || c >= f->nchunks || n > f->nchunks - c) {
-		if (n == 1)
-			log_warnx("s3://%s/%s: chunk %zu: the index has %zu "
-			    "chunks of it", s->bucket, key, c, f->nchunks);
-		else
-			log_warnx("s3://%s/%s: chunks %zu-%zu: the index has "
-			    "%zu chunks of it", s->bucket, key, c, c + n - 1,
-			    f->nchunks);
-		return EX_SOFTWARE;
-	}
-	return fetch_run(s, l, key, f, c, n, buf, len, bad);
-}
-
-int
-s3layer_get_chunk(struct s3 *s, const struct s3layer *l, const char *prefix,
-    const struct s3file *f, size_t c, char *buf, size_t *len)
-{
-	size_t bad;
-
-	return s3layer_get_chunks(s, l, prefix, f, c, 1, buf, len, &bad);
-}
-
-/* Chunks [c, c + n) of f fetched in one request into buf and checked
- * (fetch_run), then each written to its place in fd. */
+/* Chunks [c, c + n) of f, consecutive in its object: fetched in one
+ * request into buf, then each checked against its digest and written to
+ * its place in fd.  A request stopped because a sibling failed or a
+ * signal came is not this run's failure: not logged. */
 static int
 get_run(struct s3 *s, const struct s3layer *l, const char *key,
     const struct s3file *f, size_t c, size_t n, char *buf, int fd)
 {
-	size_t len, bad;
+	char piece[64];
+	uint64_t at, end, a;
+	size_t len;
 	int rc;
 
-	if ((rc = fetch_run(s, l, key, f, c, n, buf, &len, &bad)) != 0)
+	s3layer_chunk_span(l, f, c + n - 1, &a, &len);
+	end = a + len;
+	s3layer_chunk_span(l, f, c, &at, &len);
+	if ((rc = s3_get_range(s, key, at, (size_t)(end - at), buf)) != 0) {
+		if (!s3_cancelled(s))
+			log_warnx("s3://%s/%s: chunks %zu-%zu, bytes %ju-%ju: "
+			    "not fetched", s->bucket, key, c, c + n - 1,
+			    (uintmax_t)at, (uintmax_t)(end - 1));
 		return rc;
-	/* The chunks are back to back in the data of f's extents. */
-	if (extents_io(&f->ext, fd, (uint64_t)c * l->chunk_size, buf, len,
-	    true) == -1) {
-		log_warn("s3://%s/%s: chunks %zu-%zu: writing %s", s->bucket,
-		    key, c, c + n - 1, f->name);
-		return EX_IOERR;
+	}
+	for (size_t i = c; i < c + n; i++) {
+		s3layer_chunk_span(l, f, i, &a, &len);
+		snprintf(piece, sizeof(piece), "chunk %zu", i);
+		if ((rc = s3layer_check_digest(s, key, piece, a, buf + (a - at),
+		    len, f->chunk_sha[i])) != 0)
+			return rc;
+		if (extents_io(&f->ext, fd, (uint64_t)i * l->chunk_size,
+		    buf + (a - at), len, true) == -1) {
+			log_warn("s3://%s/%s: chunk %zu: writing %s", s->bucket,
+			    key, i, f->name);
+			return EX_IOERR;
+		}
 	}
 	return 0;
 }

@@ -152,13 +152,6 @@ bool s3layer_chunk_at(const struct s3layer *l, const struct s3file *f,
 int s3layer_get_chunk(struct s3 *s, const struct s3layer *l,
     const char *prefix, const struct s3file *f, size_t c, char *buf,
     size_t *len);
-/* As s3layer_get_chunk for the n chunks from c, consecutive in the
- * object, in one ranged GET into buf (at least n * l->chunk_size bytes;
- * *len: theirs), each checked; *bad: the chunk at fault (the first if
- * the request failed). */
-int s3layer_get_chunks(struct s3 *s, const struct s3layer *l,
-    const char *prefix, const struct s3file *f, size_t c, size_t n,
-    char *buf, size_t *len, size_t *bad);
 /* Fetches the whole of f into fd, made a file of f->size bytes: whole
  * chunks in order, up to 8 MiB of them a request, each checked against
  * its digest and written at its place in the file; then checks the

@@ -707,9 +707,9 @@ test_get_chunks(void)
 	struct s3conf conf;
 	struct s3 s;
 	char key[S3LAYER_KEY_MAX + 8], says[S3LAYER_KEY_MAX + 64];
-	char *file, *buf = malloc(3 * 64 * KiB);
+	char *file, *buf = malloc(64 * KiB);
 	char path[] = "/tmp/snapvm-test-s3chunk.XXXXXX", *back;
-	size_t len, bad;
+	size_t len;
 	int fd = mkstemp(path);
 
 	CHECK(fd != -1);
@@ -736,28 +736,6 @@ test_get_chunks(void)
 	    EX_SOFTWARE);
 	CHECK_EQ(unit_release_stderr("chunk 5: the index has 5 chunks"), 1);
 	CHECK_EQ(st.gets, 2);
-
-	/* Three chunks from the second: one GET of their bytes, each
-	 * checked; one changed byte names its chunk; past the end, none. */
-	CHECK(s3layer_get_chunks(&s, &l, "p", &l.file[1], 1, 3, buf, &len,
-	    &bad) == 0);
-	CHECK_EQ(st.gets, 3);
-	STR_EQ(st.range, "65536-262143");
-	CHECK(len == 3 * 64 * KiB && memcmp(buf, st.obj + 64 * KiB, len) == 0);
-	st.answer = FLIP_AT;
-	st.flip_at = 3 * 64 * KiB + 7;
-	unit_catch_stderr();
-	CHECK(s3layer_get_chunks(&s, &l, "p", &l.file[1], 1, 3, buf, &len,
-	    &bad) == EX_DATAERR);
-	CHECK_EQ(bad, 3);
-	CHECK_EQ(unit_release_stderr("state: chunk 3, bytes 196608-262143: "
-	    "SHA-256 "), 1);
-	st.answer = HONEST;
-	unit_catch_stderr();
-	CHECK(s3layer_get_chunks(&s, &l, "p", &l.file[1], 3, 3, buf, &len,
-	    &bad) == EX_SOFTWARE);
-	CHECK_EQ(unit_release_stderr("chunks 3-5: the index has 5 chunks"), 1);
-	CHECK_EQ(st.gets, 4);
 
 	/* The whole file: every chunk in its place, holes zeros; its five
 	 * chunks in one request, not one each. */
